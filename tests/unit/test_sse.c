@@ -6,48 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "sse.h"
 
-/*
- * Inputs are copied so that their last byte sits just before a PROT_NONE page: a read past the end of
- * a chunk faults instead of passing silently.
- */
-typedef struct guard {
-    char *map;
-    size_t map_len;
-    size_t room; /* bytes usable before the guard page */
-} guard_t;
-
-static void guard_open(guard_t *g, size_t max)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    g->room = (max + pg - 1) / pg * pg;
-    if (g->room == 0)
-        g->room = pg;
-    g->map_len = g->room + pg;
-    g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(g->map != MAP_FAILED);
-    assert_int_equal(mprotect(g->map + g->room, pg, PROT_NONE), 0);
-}
-
-static const char *guard_put(guard_t *g, const char *p, size_t n)
-{
-    assert_true(n <= g->room);
-    char *dst = g->map + g->room - n;
-    if (n)
-        memcpy(dst, p, n);
-    return dst;
-}
-
-static void guard_close(guard_t *g)
-{
-    assert_int_equal(munmap(g->map, g->map_len), 0);
-}
+/* Every chunk is fed from guard.h's placement: a read past its end hits a PROT_NONE page. */
+#include "guard.h"
 
 /* What the gateway observes of a stream after some bytes. */
 typedef struct obs {
@@ -89,10 +54,10 @@ static void obs_equal(const obs_t *a, const obs_t *b)
 /* Feeds p[0..n) cut at cuts[] (ascending), each chunk against the guard page. */
 static void feed_cuts(sg_sse_t *s, const char *p, size_t n, const size_t *cuts, size_t ncuts, obs_t *o)
 {
-    guard_t g;
+    sg_guard_t g;
     size_t at = 0;
 
-    guard_open(&g, n);
+    guard_init(&g, n);
     o->returned = 0;
     o->last_boundary = -1;
     for (size_t c = 0; c <= ncuts; c++) {
@@ -104,7 +69,7 @@ static void feed_cuts(sg_sse_t *s, const char *p, size_t n, const size_t *cuts, 
             o->last_boundary = (ssize_t)at + b;
         at = end;
     }
-    guard_close(&g);
+    guard_fini(&g);
     obs_take(o, s);
 }
 
@@ -129,8 +94,8 @@ static void run_all(const char *p, size_t n, obs_t *whole)
     run_whole(p, n, whole);
 
     /* byte by byte, recording at_boundary after each prefix */
-    guard_t g;
-    guard_open(&g, 1);
+    sg_guard_t g;
+    guard_init(&g, 1);
     sg_sse_init(&s);
     bound[0] = sg_sse_at_boundary(&s);
     o.returned = 0;
@@ -144,7 +109,7 @@ static void run_all(const char *p, size_t n, obs_t *whole)
         if (b >= 0)
             o.last_boundary = (ssize_t)i + b;
     }
-    guard_close(&g);
+    guard_fini(&g);
     obs_take(&o, &s);
     obs_equal(&o, whole);
 
@@ -159,9 +124,9 @@ static void run_all(const char *p, size_t n, obs_t *whole)
     for (size_t cut = 0; cut <= n; cut++) {
         sg_sse_init(&s);
         ssize_t b1 = -2;
-        guard_open(&g, n);
+        guard_init(&g, n);
         sg_sse_feed(&s, guard_put(&g, p, cut), cut, &b1);
-        guard_close(&g);
+        guard_fini(&g);
         ssize_t want = -1;
         for (size_t k = 0; k <= cut; k++)
             if (bound[k])

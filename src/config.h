@@ -92,6 +92,7 @@ typedef struct sg_match {
     size_t nheaders;
     sg_value_match_t *query;
     size_t nquery;
+    size_t index;               /* position in its rule's matches */
 } sg_match_t;
 
 typedef struct sg_parent_ref {
@@ -99,11 +100,20 @@ typedef struct sg_parent_ref {
     char *ns;
     char *section;              /* listener name, or NULL */
     uint16_t port;              /* 0: any */
+    int line, col;              /* position, for attachment errors */
 } sg_parent_ref_t;
 
 #define SG_TIMEOUT_UNSET (-1)   /* no explicit value: the built-in default applies */
 
 typedef struct sg_route sg_route_t;
+
+/* HTTPRoute rule `retry` (experimental channel). attempts = retries after the first try. */
+typedef struct sg_retry {
+    int *codes;                 /* HTTP status codes (400..599) that trigger a retry */
+    size_t ncodes;
+    int attempts;               /* 0: no retry */
+    int64_t backoff_ms;         /* SG_TIMEOUT_UNSET when not given */
+} sg_retry_t;
 
 typedef struct sg_rule {
     char *name;                 /* optional rule name, or NULL */
@@ -119,6 +129,8 @@ typedef struct sg_rule {
     int64_t request_timeout_ms;
     int64_t backend_timeout_ms;
     const sg_route_t *route;
+    sg_retry_t *retry;          /* NULL: no retry block */
+    int line, col;              /* position of the rule */
 } sg_rule_t;
 
 struct sg_route {
@@ -151,6 +163,10 @@ typedef struct sg_listener {
     sg_proto_t protocol;
     char *hostname;             /* NULL: any */
     sg_route_table_t *table;    /* compiled routes attached to this listener */
+    char **cert_refs;           /* HTTPS: tls.certificateRefs[].name, as "ns/name" */
+    size_t ncert_refs;
+    const char *file;
+    int line, col;              /* position of the listener */
 } sg_listener_t;
 
 /* One socket to open: all listeners sharing an address and port. */

@@ -13,6 +13,10 @@ typedef struct sg_route_req {
     sg_str_t query;            /* after '?', without it; empty if none */
     const sg_h1_header_t *headers;
     size_t nheaders;
+    /* Per-thread regex scratch from sg_route_scratch_new(); required only when the config has
+     * RegularExpression matches (without it such a match attempt returns -EINVAL). Tables are shared
+     * by threads, so regex match data cannot live in them. */
+    void *scratch;
 } sg_route_req_t;
 
 typedef struct sg_route_match {
@@ -28,6 +32,11 @@ typedef struct sg_route_match {
  * when no listener or rule matches (HTTP 404).
  */
 int sg_route_match(const sg_config_t *cfg, uint16_t port, const sg_route_req_t *req, sg_route_match_t *out);
+
+/* Per-worker regex scratch (PCRE2 match data + match limits). Owned by the caller; free with
+ * sg_route_scratch_free (accepts NULL). Returns NULL on allocation failure. */
+void *sg_route_scratch_new(void);
+void sg_route_scratch_free(void *scratch);
 
 /* Builds listener->table for every listener from cfg->routes; called by the config loader.
  * Problems are printed to errs as "FILE:LINE:COL: message". Returns 0, -EINVAL or -ENOMEM. */

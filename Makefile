@@ -47,12 +47,17 @@ all: ssegate $(UNIT_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS) $(BENCH_BINS)
 ssegate: $(SSEGATE)
 	@if [ "$(B)" = build ]; then cp $(SSEGATE) ssegate; fi
 
-$(SSEGATE): $(OBJS)
+$(SSEGATE): $(OBJS) | banned
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: banned
+banned:
+	@if grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets)\s*\(' src/*.c src/*.h; then \
+		echo "banned function in src/ (use snprintf / memcpy with lengths)"; exit 1; fi
 
 $(B)/src/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DSG_POISON -MMD -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -c -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)

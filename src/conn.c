@@ -1,0 +1,309 @@
+/* conn.c: socket I/O for both sides, and downstream connections: accept, flush, watermarks, close -> reap. */
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "h1.h"
+#include "log.h"
+
+#define ACCEPT_BATCH 64
+#define IOV_MAX_BATCH 64
+
+void sg_sock_init(sg_sock_t *s, sg_loop_t *loop, int fd, sg_io_cb cb, void (*flush_cb)(sg_deferred_t *d))
+{
+    memset(s, 0, sizeof(*s));
+    s->w.fd = fd;
+    s->w.cb = cb;
+    s->loop = loop;
+    sg_outq_init(&s->out);
+    sg_deferred_init(&s->flush_d, flush_cb);
+}
+
+int sg_sock_update(sg_sock_t *s)
+{
+    uint32_t m = (s->reading ? EPOLLIN : 0) | (s->write_blocked ? EPOLLOUT : 0) | (s->rdhup ? EPOLLRDHUP : 0);
+    /* Nothing wanted: stay registered for EPOLLERR/EPOLLHUP only (edge-triggered, reported once). */
+    if (m == 0)
+        m = EPOLLET;
+    return sg_loop_watch(s->loop, &s->w, m);
+}
+
+ssize_t sg_sock_read(sg_sock_t *s)
+{
+    if (s->in == NULL) {
+        s->in = sg_pool_get(&s->loop->pool);
+        if (s->in == NULL)
+            return -ENOMEM;
+    }
+    sg_chunk_t *c = s->in;
+    if (c->rpos > 0 && c->wpos == SG_CHUNK_SIZE) {
+        /* Compact so a partial head can grow. */
+        memmove(c->data, c->data + c->rpos, sg_chunk_len(c));
+        c->wpos -= c->rpos;
+        c->rpos = 0;
+    }
+    size_t room = SG_CHUNK_SIZE - c->wpos;
+    if (room == 0)
+        return -ENOBUFS;
+    ssize_t n = read(s->w.fd, c->data + c->wpos, room);
+    if (n > 0) {
+        c->wpos += (uint32_t)n;
+        return n;
+    }
+    if (sg_chunk_len(c) == 0) {
+        sg_pool_put(&s->loop->pool, c);
+        s->in = NULL;
+    }
+    if (n == 0)
+        return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return SG_EAGAIN;
+    return -errno;
+}
+
+void sg_sock_consume(sg_sock_t *s, size_t n)
+{
+    sg_chunk_t *c = s->in;
+    if (c == NULL)
+        return;
+    c->rpos += (uint32_t)n;
+    if (c->rpos >= c->wpos) {
+        sg_pool_put(&s->loop->pool, c);
+        s->in = NULL;
+    }
+}
+
+int sg_sock_writev(sg_sock_t *s, const struct iovec *iov, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        /* On failure a message may be partly queued: the caller closes the connection. */
+        if (sg_outq_append(&s->out, &s->loop->pool, iov[i].iov_base, iov[i].iov_len) < 0)
+            return -ENOMEM;
+    }
+    sg_loop_flush_later(s->loop, &s->flush_d);
+    return 0;
+}
+
+int sg_sock_write(sg_sock_t *s, const void *p, size_t n)
+{
+    struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
+    return sg_sock_writev(s, &iov, 1);
+}
+
+int sg_sock_flush(sg_sock_t *s)
+{
+    struct iovec iov[IOV_MAX_BATCH];
+
+    while (s->out.bytes > 0) {
+        int n = sg_outq_iov(&s->out, iov, IOV_MAX_BATCH);
+        ssize_t w = writev(s->w.fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!s->write_blocked) {
+                    s->write_blocked = true;
+                    int rc = sg_sock_update(s);
+                    if (rc < 0)
+                        return rc;
+                }
+                return SG_EAGAIN;
+            }
+            return -errno;
+        }
+        sg_outq_consume(&s->out, &s->loop->pool, (size_t)w);
+    }
+    if (s->write_blocked) {
+        s->write_blocked = false;
+        int rc = sg_sock_update(s);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void sg_sock_close(sg_sock_t *s)
+{
+    sg_loop_cancel(&s->flush_d);
+    if (s->w.fd >= 0) {
+        if (s->w.mask != 0)
+            epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->w.fd, NULL);
+        s->w.mask = 0;
+        close(s->w.fd);
+        s->w.fd = -1;
+    }
+    sg_outq_clear(&s->out, &s->loop->pool);
+    sg_pool_put(&s->loop->pool, s->in);
+    s->in = NULL;
+}
+
+/* ---- downstream connections ---- */
+
+static void conn_reap(sg_deferred_t *d)
+{
+    sg_conn_t *c = SG_CONTAINER_OF(d, sg_conn_t, reap_d);
+    free(c);
+}
+
+void sg_conn_close(sg_conn_t *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    sg_timer_cancel(&c->worker->loop.wheel, &c->timer);
+    if (c->proto && c->proto->on_close)
+        c->proto->on_close(c);
+    sg_sock_close(&c->sock);
+    sg_list_remove(&c->link);
+    c->worker->nconns--;
+    sg_loop_reap_later(&c->worker->loop, &c->reap_d);
+}
+
+static void conn_flush_cb(sg_deferred_t *d)
+{
+    sg_conn_t *c = SG_CONTAINER_OF(d, sg_conn_t, sock.flush_d);
+    if (c->closed)
+        return;
+    int rc = sg_sock_flush(&c->sock);
+    if (rc < 0 && rc != SG_EAGAIN) {
+        sg_conn_close(c);
+        return;
+    }
+    if (rc == 0 && c->closing) {
+        /* Lingering close: stop writing, let the client read our last response before the FIN/RST. */
+        shutdown(c->sock.w.fd, SHUT_WR);
+        sg_conn_close(c);
+        return;
+    }
+    if (c->above_wm && c->sock.out.bytes <= c->worker->settings->out_low_wm) {
+        c->above_wm = false;
+        if (c->proto && c->proto->on_drained)
+            c->proto->on_drained(c);
+    }
+}
+
+int sg_conn_send(sg_conn_t *c, const struct iovec *iov, int n)
+{
+    if (c->closed)
+        return -EPIPE;
+    int rc = sg_sock_writev(&c->sock, iov, n);
+    if (rc < 0)
+        return rc;
+    if (c->sock.out.bytes > c->worker->settings->out_high_wm) {
+        c->above_wm = true;
+        return SG_EAGAIN;
+    }
+    return 0;
+}
+
+void sg_conn_close_after_flush(sg_conn_t *c)
+{
+    if (c->closed)
+        return;
+    c->closing = true;
+    c->sock.reading = false;
+    sg_sock_update(&c->sock);
+    sg_loop_flush_later(&c->worker->loop, &c->sock.flush_d);
+}
+
+void sg_conn_set_reading(sg_conn_t *c, bool on)
+{
+    if (c->closed || c->sock.reading == on)
+        return;
+    c->sock.reading = on;
+    if (sg_sock_update(&c->sock) < 0)
+        sg_conn_close(c);
+}
+
+static void conn_io_cb(sg_watcher_t *w, uint32_t events)
+{
+    sg_conn_t *c = SG_CONTAINER_OF(w, sg_conn_t, sock.w);
+
+    if (events & EPOLLOUT) {
+        conn_flush_cb(&c->sock.flush_d);
+        if (c->closed)
+            return;
+    }
+    if (events & (EPOLLIN | EPOLLERR)) {
+        c->proto->on_readable(c);
+        return;
+    }
+    /* The protocol decides: an SSE stream ends at once, an ordinary request may still be answered. */
+    if (events & (EPOLLHUP | EPOLLRDHUP))
+        c->proto->on_hup(c);
+}
+
+static void conn_timer_cb(sg_timer_t *t)
+{
+    sg_conn_t *c = SG_CONTAINER_OF(t, sg_conn_t, timer);
+    if (!c->closed && c->proto->on_timeout)
+        c->proto->on_timeout(c);
+}
+
+void sg_conn_peer_ip(const sg_conn_t *c, char *out, size_t cap)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+    if (sa->sa_family == AF_INET) {
+        if (!inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap))
+            snprintf(out, cap, "?");
+    } else if (!inet_ntop(AF_INET6, &c->peer.sin6_addr, out, (socklen_t)cap)) {
+        snprintf(out, cap, "?");
+    }
+}
+
+void sg_conn_peer_str(const sg_conn_t *c, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+    sg_conn_peer_ip(c, ip, sizeof(ip));
+    if (sa->sa_family == AF_INET)
+        snprintf(out, cap, "%s:%u", ip, ntohs(((const struct sockaddr_in *)sa)->sin_port));
+    else
+        snprintf(out, cap, "[%s]:%u", ip, ntohs(c->peer.sin6_port));
+}
+
+void sg_conn_accept(sg_listen_sock_t *ls)
+{
+    sg_worker_t *w = ls->worker;
+
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_in6 peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(ls->w.fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+                return;
+            /* EMFILE/ENFILE/ENOBUFS: log (rate limited by the logger) and try again on the next wakeup. */
+            sg_log_error("accept on port %u: %s", ls->port, strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        sg_conn_t *c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        c->worker = w;
+        memcpy(&c->peer, &peer, SG_MIN((size_t)plen, sizeof(c->peer)));
+        c->port = ls->port;
+        c->scheme = ls->protocol;
+        sg_sock_init(&c->sock, &w->loop, fd, conn_io_cb, conn_flush_cb);
+        sg_deferred_init(&c->reap_d, conn_reap);
+        sg_timer_init(&c->timer, conn_timer_cb);
+        sg_list_insert_tail(&w->conns, &c->link);
+        w->nconns++;
+        c->sock.reading = true;
+        c->sock.rdhup = true;
+        if (sg_h1_attach(c) < 0 || sg_sock_update(&c->sock) < 0) {
+            sg_conn_close(c);
+            continue;
+        }
+    }
+}

@@ -1,0 +1,271 @@
+/* main.c: command line, config load, workers, the main thread's loop (signals via signalfd, admin
+ * listener) and config reload. The only place with process-wide state. */
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "worker.h"
+
+typedef struct opts {
+    const char *config;
+    const char *admin;
+    const char *access_log;
+    bool check;
+    int workers;
+} opts_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ssegate -c FILE [options]\n"
+            "  -c, --config FILE         Gateway API YAML (Gateway, HTTPRoute, RoutePolicy, Service, EndpointSlice)\n"
+            "      --check               validate the config, print problems as FILE:LINE:COL: message, exit\n"
+            "  -w, --workers N           worker threads (default: number of cores)\n"
+            "      --admin ADDR:PORT     admin listener: GET /healthz, GET /ready\n"
+            "      --access-log DEST     access log: a path, - for stdout (default), off\n"
+            "      --header-timeout DUR  time for a complete request head (default 10s; 408)\n"
+            "      --idle-timeout DUR    keep-alive idle client connections (default 60s)\n"
+            "      --connect-timeout DUR upstream connect (default 5s; 504)\n"
+            "      --response-timeout DUR  default wait for response headers when a route sets no timeout\n"
+            "                            (default 60s; 504). Never applies once a response has started.\n"
+            "      --upstream-idle DUR   idle pooled upstream connections (default 30s)\n"
+            "      --drain-timeout DUR   accepted for the drain window (default 300s)\n"
+            "  -h, --help\n"
+            "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
+}
+
+static int parse_dur(const char *flag, const char *v, int64_t *out)
+{
+    if (sg_config_parse_duration(v, out) < 0) {
+        fprintf(stderr, "ssegate: %s: invalid duration '%s' (e.g. 500ms, 10s, 1m)\n", flag, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
+{
+    enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN };
+    static const struct option lo[] = {
+        {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
+        {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
+        {"access-log", required_argument, 0, O_ALOG}, {"header-timeout", required_argument, 0, O_HDR},
+        {"idle-timeout", required_argument, 0, O_IDLE}, {"connect-timeout", required_argument, 0, O_CONN},
+        {"response-timeout", required_argument, 0, O_RESP}, {"upstream-idle", required_argument, 0, O_UPIDLE},
+        {"drain-timeout", required_argument, 0, O_DRAIN}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int64_t drain;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:w:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case O_CHECK: o->check = true; break;
+        case 'w': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end != '\0' || n < 1 || n > 256) {
+                fprintf(stderr, "ssegate: --workers: expected 1..256, got '%s'\n", optarg);
+                return -1;
+            }
+            o->workers = (int)n;
+            break;
+        }
+        case O_ADMIN: o->admin = optarg; break;
+        case O_ALOG: o->access_log = optarg; break;
+        case O_HDR: if (parse_dur("--header-timeout", optarg, &st->header_timeout_ms) < 0) return -1; break;
+        case O_IDLE: if (parse_dur("--idle-timeout", optarg, &st->idle_timeout_ms) < 0) return -1; break;
+        case O_CONN: if (parse_dur("--connect-timeout", optarg, &st->connect_timeout_ms) < 0) return -1; break;
+        case O_RESP: if (parse_dur("--response-timeout", optarg, &st->response_timeout_ms) < 0) return -1; break;
+        case O_UPIDLE: if (parse_dur("--upstream-idle", optarg, &st->upstream_idle_ms) < 0) return -1; break;
+        case O_DRAIN: if (parse_dur("--drain-timeout", optarg, &drain) < 0) return -1; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ssegate: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o->config == NULL) {
+        fprintf(stderr, "ssegate: no config given (-c FILE)\n");
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Raises the soft fd limit to the hard one: each proxied stream needs two descriptors. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int nworkers)
+{
+    sg_config_t *next = NULL;
+    int rc = sg_config_load(o->config, stderr, &next);
+    if (rc < 0) {
+        sg_log_error("reload of %s failed; the running config stays in force", o->config);
+        return;
+    }
+    next->generation = (*cur)->generation + 1;
+    for (int i = 0; i < nworkers; i++) {
+        sg_config_ref(next);
+        sg_config_unref(atomic_exchange(&workers[i].pending_cfg, next));
+        sg_loop_wake(&workers[i].loop);
+    }
+    sg_config_unref(*cur);
+    *cur = next;
+    sg_log_info("config reloaded (generation %llu)", (unsigned long long)next->generation);
+}
+
+int main(int argc, char **argv)
+{
+    opts_t o = {.access_log = "-"};
+    sg_settings_t st = {
+        .header_timeout_ms = 10000,
+        .idle_timeout_ms = 60000,
+        .connect_timeout_ms = 5000,
+        .response_timeout_ms = 60000,
+        .upstream_idle_ms = 30000,
+        .out_high_wm = 256 * 1024,
+        .out_low_wm = 64 * 1024,
+        .pool_max_idle = 64,
+        .log_fd = -1,
+    };
+    if (parse_args(argc, argv, &o, &st) < 0)
+        return 2;
+
+    sg_config_t *cfg = NULL;
+    int rc = sg_config_load(o.config, stderr, &cfg);
+    if (o.check) {
+        if (rc == 0)
+            printf("%s: ok\n", o.config);
+        sg_config_unref(cfg);
+        return rc == 0 ? 0 : 1;
+    }
+    if (rc < 0) {
+        if (rc != -EINVAL)
+            fprintf(stderr, "ssegate: %s: %s\n", o.config, strerror(-rc));
+        return 1;
+    }
+    if (cfg->nbinds == 0) {
+        fprintf(stderr, "ssegate: %s: no Gateway listener to serve\n", o.config);
+        sg_config_unref(cfg);
+        return 1;
+    }
+    raise_nofile();
+    signal(SIGPIPE, SIG_IGN);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    /* Blocked before the workers start, so they inherit the mask and only signalfd sees signals. */
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) {
+        fprintf(stderr, "ssegate: signalfd: %s\n", strerror(errno));
+        return 1;
+    }
+
+    sg_accesslog_t alog = {.pipe_w = -1};
+    if (strcmp(o.access_log, "off") != 0) {
+        rc = sg_accesslog_open(&alog, o.access_log);
+        if (rc < 0) {
+            fprintf(stderr, "ssegate: access log %s: %s\n", o.access_log, strerror(-rc));
+            return 1;
+        }
+        st.log_fd = alog.pipe_w;
+    }
+
+    sg_admin_t admin = {.listen_fd = -1};
+    if (o.admin) {
+        rc = sg_admin_open(&admin, o.admin);
+        if (rc < 0) {
+            fprintf(stderr, "ssegate: --admin %s: %s\n", o.admin,
+                    rc == -EINVAL ? "expected ADDR:PORT" : strerror(-rc));
+            return 1;
+        }
+    }
+
+    int nworkers = o.workers > 0 ? o.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nworkers < 1)
+        nworkers = 1;
+    sg_worker_t *workers = calloc((size_t)nworkers, sizeof(*workers));
+    if (workers == NULL) {
+        fprintf(stderr, "ssegate: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < nworkers; i++) {
+        rc = sg_worker_init(&workers[i], i, &st, cfg);
+        if (rc < 0) {
+            fprintf(stderr, "ssegate: worker %d: %s\n", i, strerror(-rc));
+            return 1;
+        }
+    }
+    for (int i = 0; i < nworkers; i++) {
+        if (pthread_create(&workers[i].thread, NULL, sg_worker_main, &workers[i]) != 0) {
+            fprintf(stderr, "ssegate: cannot start worker threads\n");
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < cfg->nbinds; i++)
+        fprintf(stderr, "ssegate: listening on %s\n", cfg->binds[i].label);
+    if (o.admin)
+        fprintf(stderr, "ssegate: admin on %s\n", o.admin);
+    admin.ready = true;
+
+    bool stop = false;
+    while (!stop) {
+        struct pollfd pfds[2 + SG_ADMIN_MAX_CLIENTS];
+        pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        int na = sg_admin_pollfds(&admin, pfds + 1);
+        int n = poll(pfds, (nfds_t)(1 + na), 1000);
+        if (n < 0 && errno != EINTR)
+            break;
+        uint64_t now = sg_now_ms();
+        if (na > 0)
+            sg_admin_handle(&admin, pfds + 1, na, now);
+        if (pfds[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                if (si.ssi_signo == SIGHUP) {
+                    reload(&o, &cfg, workers, nworkers);
+                } else {
+                    sg_log_info("signal %u: stopping", si.ssi_signo);
+                    stop = true;
+                }
+            }
+        }
+    }
+    admin.ready = false;
+    for (int i = 0; i < nworkers; i++)
+        sg_worker_request_stop(&workers[i]);
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(workers[i].thread, NULL);
+    for (int i = 0; i < nworkers; i++)
+        sg_worker_free(&workers[i]);
+    free(workers);
+    sg_admin_close(&admin);
+    sg_accesslog_close(&alog);
+    sg_config_unref(cfg);
+    close(sfd);
+    sg_log_info("stopped");
+    return 0;
+}

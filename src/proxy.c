@@ -1,0 +1,761 @@
+/* proxy.c: one stream from request to response: route, pick a backend, build the upstream request
+ * (filters, X-Forwarded-*, X-Request-Id), relay the response (SSE-aware), timeouts and the access log. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "proxy.h"
+#include "route.h"
+#include "sse.h"
+#include "upclient.h"
+#include "upstream.h"
+
+#define MAX_OUT_HEADERS (SG_H1_MAX_HEADERS + 16)
+#define LOG_REQ_MAX 512
+
+struct sg_stream {
+    const sg_stream_ops_t *ops;
+    void *down;
+    sg_worker_t *worker;
+    sg_config_t *cfg;               /* the generation this stream started with */
+    const sg_rule_t *rule;
+    const sg_backend_t *backend;
+    const sg_endpoint_t *ep;
+    sg_upclient_t *up;
+    sg_sse_t *sse;                  /* allocated for SSE responses only */
+    sg_timer_t timer;               /* route timeout, or the default time-to-headers */
+    uint64_t start_ms;
+    uint64_t bytes_out;
+    int status;
+    bool has_body;
+    bool body_chunked;
+    bool req_done;
+    bool resp_started;
+    bool head_request;
+    bool close_at_boundary;         /* timeout hit mid-event: end at the next event boundary */
+    bool finished;
+    char *reqinfo;                  /* "method path" for the access log */
+    char *head_copy;                /* request head kept for one retry on a stale pooled connection */
+    size_t head_len;
+    char client[64];
+    char rid[40];
+};
+
+static void up_on_head(void *ctx, const sg_h1_msg_t *msg);
+static void up_on_body(void *ctx, const char *p, size_t n);
+static void up_on_end(void *ctx);
+static void up_on_error(void *ctx, int err);
+static void up_on_drained(void *ctx);
+
+static const sg_upclient_cbs_t up_cbs = {
+    .on_head = up_on_head,
+    .on_body = up_on_body,
+    .on_end = up_on_end,
+    .on_error = up_on_error,
+    .on_drained = up_on_drained,
+};
+
+bool sg_proxy_is_sse(const sg_stream_t *s)
+{
+    return s->sse != NULL;
+}
+
+static void access_log(sg_stream_t *s)
+{
+    int fd = s->worker->settings->log_fd;
+    if (fd < 0)
+        return;
+    char line[1024];
+    size_t n = sg_log_time(line, sizeof(line));
+    const sg_route_t *r = s->rule ? s->rule->route : NULL;
+    double dur = (double)(s->worker->loop.now_ms - s->start_ms);
+    int k = snprintf(line + n, sizeof(line) - n,
+                     " client=%s %s status=%d bytes=%llu dur_ms=%.0f route=%s%s%s backend=%s events=%llu rid=%s\n",
+                     s->client, s->reqinfo ? s->reqinfo : "method=- path=-", s->status,
+                     (unsigned long long)s->bytes_out, dur, r ? r->ns : "-", r ? "/" : "", r ? r->name : "",
+                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->events : 0), s->rid);
+    if (k < 0)
+        return;
+    n += (size_t)k;
+    if (n >= sizeof(line)) {
+        n = sizeof(line) - 1;
+        line[n - 1] = '\n';
+    }
+    if (sg_accesslog_write(fd, line, n) == SG_EAGAIN)
+        s->worker->dropped_log_lines++;
+}
+
+static void stream_free(sg_stream_t *s)
+{
+    sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
+    if (s->up) {
+        sg_upclient_release(s->up);
+        s->up = NULL;
+    }
+    sg_config_unref(s->cfg);
+    free(s->sse);
+    free(s->reqinfo);
+    free(s->head_copy);
+    free(s);
+}
+
+/* Ends the stream: log, tell the downstream side (which may start its next request), free. */
+static void finish(sg_stream_t *s, bool ok)
+{
+    if (s->finished)
+        return;
+    s->finished = true;
+    if (s->up) {
+        sg_upclient_release(s->up);
+        s->up = NULL;
+    }
+    access_log(s);
+    s->ops->detach(s->down, ok);
+    stream_free(s);
+}
+
+/* Answers with a status and a one-line body (nothing of a response has been sent yet). */
+static void respond(sg_stream_t *s, int status, const char *body, const sg_h1_header_t *extra, size_t nextra)
+{
+    sg_h1_header_t hdrs[4];
+    size_t n = 0;
+    size_t blen = strlen(body);
+
+    s->status = status;
+    s->resp_started = true;
+    hdrs[n++] = (sg_h1_header_t){SG_STR("Content-Type"), SG_STR("text/plain")};
+    for (size_t i = 0; i < nextra && n < SG_ARRAY_LEN(hdrs); i++)
+        hdrs[n++] = extra[i];
+    int rc = s->ops->send_head(s->down, status, hdrs, n, (int64_t)blen, s->head_request);
+    if (rc >= 0 || rc == SG_EAGAIN) {
+        if (!s->head_request)
+            rc = s->ops->send_body(s->down, body, blen);
+        s->bytes_out += s->head_request ? 0 : blen;
+        if (rc >= 0 || rc == SG_EAGAIN)
+            rc = s->ops->send_end(s->down);
+    }
+    /* With a request body still coming the connection cannot be reused; the downstream side knows. */
+    finish(s, rc >= 0 || rc == SG_EAGAIN);
+}
+
+/* ---- timeouts ---- */
+
+static void end_sse_cleanly(sg_stream_t *s)
+{
+    int rc = s->ops->send_end(s->down);
+    finish(s, rc >= 0 || rc == SG_EAGAIN);
+}
+
+static void timer_cb(sg_timer_t *t)
+{
+    sg_stream_t *s = SG_CONTAINER_OF(t, sg_stream_t, timer);
+    if (!s->resp_started) {
+        respond(s, 504, "ssegate: upstream response timeout\n", NULL, 0);
+        return;
+    }
+    if (s->sse != NULL) {
+        if (sg_sse_at_boundary(s->sse))
+            end_sse_cleanly(s);
+        else
+            s->close_at_boundary = true;
+        return;
+    }
+    s->ops->abort(s->down);
+    finish(s, false);
+}
+
+/* ---- request building ---- */
+
+typedef struct hbuf {
+    char *p;
+    size_t n, cap;
+    bool overflow;
+} hbuf_t;
+
+static void put(hbuf_t *b, const char *p, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->overflow = true;
+        return;
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static void put_str(hbuf_t *b, sg_str_t s)
+{
+    put(b, s.p, s.n);
+}
+
+static void put_header(hbuf_t *b, sg_str_t name, sg_str_t value)
+{
+    put_str(b, name);
+    put(b, ": ", 2);
+    put_str(b, value);
+    put(b, "\r\n", 2);
+}
+
+/* Hop-by-hop headers (RFC 9110 7.6.1) and the ones we regenerate. */
+static bool is_hop_by_hop(sg_str_t name)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
+                                         "upgrade", "trailer", "proxy-authenticate", "proxy-authorization"};
+    for (size_t i = 0; i < SG_ARRAY_LEN(names); i++)
+        if (sg_str_ieq_lit(name, names[i]))
+            return true;
+    return false;
+}
+
+/* True when `name` is one of the comma-separated tokens of any Connection header. */
+static bool named_in_connection(const sg_h1_msg_t *msg, sg_str_t name)
+{
+    for (size_t i = 0; i < msg->nheaders; i++) {
+        if (!sg_str_ieq_lit(msg->headers[i].name, "connection"))
+            continue;
+        sg_str_t v = msg->headers[i].value;
+        size_t a = 0;
+        while (a < v.n) {
+            size_t e = a;
+            while (e < v.n && v.p[e] != ',')
+                e++;
+            size_t x = a, y = e;
+            while (x < y && (v.p[x] == ' ' || v.p[x] == '\t'))
+                x++;
+            while (y > x && (v.p[y - 1] == ' ' || v.p[y - 1] == '\t'))
+                y--;
+            if (sg_str_ieq((sg_str_t){v.p + x, y - x}, name))
+                return true;
+            a = e + 1;
+        }
+    }
+    return false;
+}
+
+static bool in_list(char *const *names, size_t n, sg_str_t name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (sg_str_ieq_lit(name, names[i]))
+            return true;
+    return false;
+}
+
+static bool in_kv(const sg_kv_t *kv, size_t n, sg_str_t name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (sg_str_ieq_lit(name, kv[i].name))
+            return true;
+    return false;
+}
+
+/* Whether a header modifier drops an incoming header (removed, or replaced by a `set`). */
+static bool mod_drops(const sg_header_mod_t *m, sg_str_t name)
+{
+    return m != NULL && (in_list(m->remove, m->nremove, name) || in_kv(m->set, m->nset, name));
+}
+
+static void mod_emit(hbuf_t *b, const sg_header_mod_t *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->nset; i++)
+        put_header(b, sg_str_c(m->set[i].name), sg_str_c(m->set[i].value));
+    for (size_t i = 0; i < m->nadd; i++)
+        put_header(b, sg_str_c(m->add[i].name), sg_str_c(m->add[i].value));
+}
+
+/* Applies ReplaceFullPath / ReplacePrefixMatch to path (no query), writing into b. */
+static void put_modified_path(hbuf_t *b, sg_pathmod_t kind, const char *repl, sg_str_t path, size_t prefix_len)
+{
+    if (kind == SG_PATHMOD_FULL) {
+        put_str(b, sg_str_c(repl));
+        return;
+    }
+    if (kind != SG_PATHMOD_PREFIX) {
+        put_str(b, path);
+        return;
+    }
+    sg_str_t rest = {path.p + SG_MIN(prefix_len, path.n), path.n - SG_MIN(prefix_len, path.n)};
+    sg_str_t r = sg_str_c(repl);
+    /* Join without doubling or losing the slash between the replacement and the rest. */
+    if (r.n > 0 && r.p[r.n - 1] == '/' && rest.n > 0 && rest.p[0] == '/')
+        r.n--;
+    if (r.n == 0 && (rest.n == 0 || rest.p[0] != '/'))
+        put(b, "/", 1);
+    put_str(b, r);
+    if (r.n > 0 && rest.n > 0 && rest.p[0] != '/' && r.p[r.n - 1] != '/')
+        put(b, "/", 1);
+    put_str(b, rest);
+}
+
+static sg_str_t host_without_port(sg_str_t host)
+{
+    if (host.n > 0 && host.p[0] == '[') {
+        const char *e = memchr(host.p, ']', host.n);
+        return e ? (sg_str_t){host.p, (size_t)(e - host.p) + 1} : host;
+    }
+    const char *c = memchr(host.p, ':', host.n);
+    return c ? (sg_str_t){host.p, (size_t)(c - host.p)} : host;
+}
+
+static void do_redirect(sg_stream_t *s, const sg_redirect_t *r, sg_str_t host, sg_str_t path, sg_str_t query,
+                        size_t prefix_len, const sg_down_info_t *info)
+{
+    char loc[4096];
+    hbuf_t b = {loc, 0, sizeof(loc), false};
+    const char *req_scheme = info->tls ? "https" : "http";
+    const char *scheme = r->scheme ? r->scheme : req_scheme;
+    int port;
+
+    if (r->port > 0)
+        port = r->port;
+    else if (r->scheme)
+        port = strcmp(scheme, "https") == 0 ? 443 : strcmp(scheme, "http") == 0 ? 80 : info->conn->port;
+    else
+        port = info->conn->port;
+    put_str(&b, sg_str_c(scheme));
+    put(&b, "://", 3);
+    put_str(&b, r->hostname ? sg_str_c(r->hostname) : host_without_port(host));
+    bool default_port = (strcmp(scheme, "http") == 0 && port == 80) || (strcmp(scheme, "https") == 0 && port == 443);
+    if (!default_port) {
+        char pb[16];
+        int k = snprintf(pb, sizeof(pb), ":%d", port);
+        put(&b, pb, (size_t)k);
+    }
+    put_modified_path(&b, r->path_kind, r->path, path, prefix_len);
+    if (query.n > 0) {
+        put(&b, "?", 1);
+        put_str(&b, query);
+    }
+    if (b.overflow) {
+        respond(s, 500, "ssegate: redirect location too long\n", NULL, 0);
+        return;
+    }
+    sg_h1_header_t h = {SG_STR("Location"), {loc, b.n}};
+    respond(s, r->status ? r->status : 302, "", &h, 1);
+}
+
+static void make_rid(sg_stream_t *s, const sg_h1_msg_t *msg)
+{
+    size_t from = 0;
+    const sg_h1_header_t *h = sg_h1parse_find(msg, "x-request-id", &from);
+    if (h != NULL && h->value.n > 0 && h->value.n < sizeof(s->rid)) {
+        memcpy(s->rid, h->value.p, h->value.n);
+        s->rid[h->value.n] = '\0';
+        return;
+    }
+    sg_worker_t *w = s->worker;
+    snprintf(s->rid, sizeof(s->rid), "%016llx%08llx", (unsigned long long)w->rid_prefix,
+             (unsigned long long)(++w->rid_seq & 0xffffffffu));
+}
+
+/* Splits the request-target into path and query; absolute-form gives its authority too. */
+static void split_target(sg_str_t t, sg_str_t *authority, sg_str_t *path, sg_str_t *query)
+{
+    authority->p = NULL;
+    authority->n = 0;
+    if (t.n > 7 && (sg_str_ieq((sg_str_t){t.p, 7}, SG_STR("http://")) ||
+                    (t.n > 8 && sg_str_ieq((sg_str_t){t.p, 8}, SG_STR("https://"))))) {
+        size_t skip = sg_lower(t.p[4]) == 's' ? 8 : 7;
+        const char *a = t.p + skip, *end = t.p + t.n;
+        const char *slash = a;
+        while (slash < end && *slash != '/' && *slash != '?')
+            slash++;
+        *authority = (sg_str_t){a, (size_t)(slash - a)};
+        t = (sg_str_t){slash, (size_t)(end - slash)};
+        if (t.n == 0)
+            t = SG_STR("/");
+    }
+    const char *q = memchr(t.p, '?', t.n);
+    if (q) {
+        *path = (sg_str_t){t.p, (size_t)(q - t.p)};
+        *query = (sg_str_t){q + 1, t.n - (size_t)(q - t.p) - 1};
+    } else {
+        *path = t;
+        *query = (sg_str_t){"", 0};
+    }
+}
+
+static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_match_t *m, sg_str_t host,
+                         sg_str_t path, sg_str_t query, const sg_down_info_t *info, hbuf_t *b)
+{
+    const sg_filters_t *rf = &m->rule->filters;
+    const sg_filters_t *bf = &s->backend->filters;
+    const sg_rewrite_t *rw = bf->rewrite ? bf->rewrite : rf->rewrite;
+    char ip[INET6_ADDRSTRLEN];
+
+    put_str(b, msg->method);
+    put(b, " ", 1);
+    if (rw && rw->path_kind != SG_PATHMOD_NONE)
+        put_modified_path(b, rw->path_kind, rw->path, path, m->prefix_len);
+    else
+        put_str(b, path);
+    if (query.n > 0 || (msg->target.n > 0 && msg->target.p[msg->target.n - 1] == '?')) {
+        put(b, "?", 1);
+        put_str(b, query);
+    }
+    put(b, " HTTP/1.1\r\n", 11);
+
+    bool have_host = false;
+    sg_str_t xff = {0};
+    for (size_t i = 0; i < msg->nheaders; i++) {
+        sg_str_t name = msg->headers[i].name;
+        if (is_hop_by_hop(name) || named_in_connection(msg, name))
+            continue;
+        if (sg_str_ieq_lit(name, "content-length") || sg_str_ieq_lit(name, "expect"))
+            continue;
+        if (sg_str_ieq_lit(name, "x-forwarded-for")) {
+            if (xff.n == 0)
+                xff = msg->headers[i].value;
+            continue;
+        }
+        if (sg_str_ieq_lit(name, "x-forwarded-proto") || sg_str_ieq_lit(name, "x-forwarded-host") ||
+            sg_str_ieq_lit(name, "x-request-id"))
+            continue;
+        if (sg_str_ieq_lit(name, "host")) {
+            have_host = true;
+            put_header(b, name, rw && rw->hostname ? sg_str_c(rw->hostname) : msg->headers[i].value);
+            continue;
+        }
+        if (mod_drops(rf->req_headers, name) || mod_drops(bf->req_headers, name))
+            continue;
+        put_header(b, name, msg->headers[i].value);
+    }
+    if (!have_host && host.n > 0)
+        put_header(b, SG_STR("Host"), rw && rw->hostname ? sg_str_c(rw->hostname) : host);
+    mod_emit(b, rf->req_headers);
+    mod_emit(b, bf->req_headers);
+
+    sg_conn_peer_ip(info->conn, ip, sizeof(ip));
+    put(b, "X-Forwarded-For: ", 17);
+    if (xff.n > 0) {
+        put_str(b, xff);
+        put(b, ", ", 2);
+    }
+    put_str(b, sg_str_c(ip));
+    put(b, "\r\n", 2);
+    put_header(b, SG_STR("X-Forwarded-Proto"), info->tls ? SG_STR("https") : SG_STR("http"));
+    if (host.n > 0)
+        put_header(b, SG_STR("X-Forwarded-Host"), host);
+    put_header(b, SG_STR("X-Request-Id"), sg_str_c(s->rid));
+    if (msg->body == SG_H1_BODY_LENGTH) {
+        char cl[40];
+        int k = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n", (unsigned long long)msg->content_length);
+        put(b, cl, (size_t)k);
+    } else if (msg->body == SG_H1_BODY_CHUNKED) {
+        put(b, "Transfer-Encoding: chunked\r\n", 28);
+    }
+    put(b, "\r\n", 2);
+    return b->overflow ? -E2BIG : 0;
+}
+
+static int open_upstream(sg_stream_t *s)
+{
+    int err = 0;
+    s->up = sg_upclient_open(s->worker, (const struct sockaddr *)&s->ep->addr, s->ep->addrlen, &up_cbs, s,
+                             s->head_request, &err);
+    return s->up ? 0 : err;
+}
+
+static void fail_connect(sg_stream_t *s, int err)
+{
+    if (err == -ECONNREFUSED)
+        respond(s, 502, "ssegate: upstream connection refused\n", NULL, 0);
+    else if (err == -ETIMEDOUT)
+        respond(s, 504, "ssegate: upstream connect timeout\n", NULL, 0);
+    else
+        respond(s, 502, "ssegate: upstream connect failed\n", NULL, 0);
+}
+
+sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *down, const sg_down_info_t *info,
+                            const sg_h1_msg_t *msg, bool has_body, int64_t body_len)
+{
+    sg_stream_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->ops = ops;
+    s->down = down;
+    s->worker = w;
+    s->cfg = w->cfg;
+    sg_config_ref(s->cfg);
+    s->start_ms = w->loop.now_ms;
+    s->has_body = has_body;
+    s->body_chunked = has_body && body_len < 0;
+    s->head_request = sg_str_eq(msg->method, SG_STR("HEAD"));
+    sg_timer_init(&s->timer, timer_cb);
+    sg_conn_peer_str(info->conn, s->client, sizeof(s->client));
+    make_rid(s, msg);
+
+    size_t tn = SG_MIN(msg->target.n, (size_t)LOG_REQ_MAX);
+    s->reqinfo = malloc(msg->method.n + tn + 16);
+    if (s->reqinfo)
+        snprintf(s->reqinfo, msg->method.n + tn + 16, "method=%.*s path=%.*s", (int)msg->method.n, msg->method.p,
+                 (int)tn, msg->target.p);
+
+    sg_str_t authority, path, query, host = {0};
+    split_target(msg->target, &authority, &path, &query);
+    if (msg->host_index >= 0)
+        host = msg->headers[msg->host_index].value;
+    if (authority.n > 0)
+        host = authority;
+
+    sg_route_match_t m;
+    sg_route_req_t rq = {.method = msg->method, .host = host, .path = path, .query = query,
+                         .headers = msg->headers, .nheaders = msg->nheaders, .scratch = w->route_scratch};
+    if (s->cfg == NULL || sg_route_match(s->cfg, info->conn->port, &rq, &m) != 0) {
+        respond(s, 404, "ssegate: no route\n", NULL, 0);
+        return s;
+    }
+    s->rule = m.rule;
+    if (m.rule->filters.redirect) {
+        do_redirect(s, m.rule->filters.redirect, host, path, query, m.prefix_len, info);
+        return s;
+    }
+    s->backend = sg_upstream_pick_backend(w, m.rule);
+    if (s->backend == NULL) {
+        respond(s, 500, "ssegate: no backend available for this route\n", NULL, 0);
+        return s;
+    }
+    if (s->backend->filters.redirect) {
+        do_redirect(s, s->backend->filters.redirect, host, path, query, m.prefix_len, info);
+        return s;
+    }
+    s->ep = sg_upstream_pick_endpoint(w, s->backend);
+
+    hbuf_t b = {w->scratch, 0, sizeof(w->scratch), false};
+    if (build_request(s, msg, &m, host, path, query, info, &b) < 0) {
+        respond(s, 431, "ssegate: request header fields too large\n", NULL, 0);
+        return s;
+    }
+    int err = open_upstream(s);
+    if (err < 0) {
+        fail_connect(s, err);
+        return s;
+    }
+    if (sg_upclient_reused(s->up) && !has_body) {
+        /* Keep the head for one retry in case the pooled connection turns out to be stale. */
+        s->head_copy = malloc(b.n);
+        if (s->head_copy) {
+            memcpy(s->head_copy, b.p, b.n);
+            s->head_len = b.n;
+        }
+    }
+    struct iovec iov = {b.p, b.n};
+    int rc = sg_upclient_send(s->up, &iov, 1);
+    if (rc < 0 && rc != SG_EAGAIN) {
+        respond(s, 503, "ssegate: out of memory\n", NULL, 0);
+        return s;
+    }
+    if (!has_body) {
+        s->req_done = true;
+        sg_upclient_request_done(s->up);
+    }
+
+    /* Explicit timeouts are honoured exactly (0 = none); otherwise only the wait for response headers
+     * is bounded, so an SSE stream is never cut by a default. */
+    int64_t t = m.rule->request_timeout_ms;
+    int64_t bt = m.rule->backend_timeout_ms;
+    if (t == SG_TIMEOUT_UNSET || (bt > 0 && bt < t) || (t == 0 && bt > 0))
+        t = bt;
+    if (t == SG_TIMEOUT_UNSET)
+        t = w->settings->response_timeout_ms;
+    if (t > 0)
+        sg_timer_arm(&w->loop.wheel, &s->timer, w->loop.now_ms + (uint64_t)t);
+    s->status = 0;
+    return s;
+}
+
+int sg_proxy_req_body(sg_stream_t *s, const char *p, size_t n)
+{
+    if (s->up == NULL || n == 0)
+        return 0;
+    if (s->body_chunked) {
+        char line[24];
+        size_t ll = sg_h1_chunk_head(line, n);
+        struct iovec iov[3] = {{line, ll}, {(void *)p, n}, {"\r\n", 2}};
+        return sg_upclient_send(s->up, iov, 3);
+    }
+    struct iovec iov = {(void *)p, n};
+    return sg_upclient_send(s->up, &iov, 1);
+}
+
+void sg_proxy_req_end(sg_stream_t *s)
+{
+    s->req_done = true;
+    if (s->up == NULL)
+        return;
+    if (s->body_chunked) {
+        struct iovec iov = {"0\r\n\r\n", 5};
+        if (sg_upclient_send(s->up, &iov, 1) == -ENOMEM) {
+            up_on_error(s, -ENOMEM);
+            return;
+        }
+    }
+    sg_upclient_request_done(s->up);
+}
+
+void sg_proxy_down_writable(sg_stream_t *s)
+{
+    if (s->up)
+        sg_upclient_pause(s->up, false);
+}
+
+void sg_proxy_down_closed(sg_stream_t *s)
+{
+    if (s->finished)
+        return;
+    s->finished = true;
+    if (s->status == 0 || !s->resp_started)
+        s->status = 499; /* client closed before the response (nginx's convention) */
+    access_log(s);
+    stream_free(s);
+}
+
+/* ---- upstream callbacks ---- */
+
+static bool is_event_stream(sg_str_t ct)
+{
+    static const char want[] = "text/event-stream";
+    if (ct.n < sizeof(want) - 1 || !sg_str_ieq((sg_str_t){ct.p, sizeof(want) - 1}, SG_STR(want)))
+        return false;
+    if (ct.n == sizeof(want) - 1)
+        return true;
+    char c = ct.p[sizeof(want) - 1];
+    return c == ';' || c == ' ' || c == '\t';
+}
+
+static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
+{
+    sg_stream_t *s = ctx;
+    sg_h1_header_t out[MAX_OUT_HEADERS];
+    size_t n = 0;
+    const sg_header_mod_t *rm = s->rule->filters.resp_headers;
+    const sg_header_mod_t *bm = s->backend->filters.resp_headers;
+    bool sse = false;
+
+    free(s->head_copy);
+    s->head_copy = NULL;
+    for (size_t i = 0; i < msg->nheaders; i++) {
+        sg_str_t name = msg->headers[i].name;
+        if (is_hop_by_hop(name) || named_in_connection(msg, name) || sg_str_ieq_lit(name, "content-length"))
+            continue;
+        if (sg_str_ieq_lit(name, "content-type") && is_event_stream(msg->headers[i].value))
+            sse = true;
+        if (mod_drops(rm, name) || mod_drops(bm, name))
+            continue;
+        if (n < MAX_OUT_HEADERS)
+            out[n++] = msg->headers[i];
+    }
+    const sg_header_mod_t *mods[2] = {rm, bm};
+    for (int j = 0; j < 2; j++) {
+        const sg_header_mod_t *mm = mods[j];
+        if (mm == NULL)
+            continue;
+        for (size_t i = 0; i < mm->nset && n < MAX_OUT_HEADERS; i++)
+            out[n++] = (sg_h1_header_t){sg_str_c(mm->set[i].name), sg_str_c(mm->set[i].value)};
+        for (size_t i = 0; i < mm->nadd && n < MAX_OUT_HEADERS; i++)
+            out[n++] = (sg_h1_header_t){sg_str_c(mm->add[i].name), sg_str_c(mm->add[i].value)};
+    }
+    if (sse && !s->head_request) {
+        s->sse = malloc(sizeof(*s->sse));
+        if (s->sse == NULL) {
+            respond(s, 503, "ssegate: out of memory\n", NULL, 0);
+            return;
+        }
+        sg_sse_init(s->sse);
+    }
+    s->status = msg->status;
+    s->resp_started = true;
+    bool no_body = s->head_request || msg->status == 204 || msg->status == 304;
+    int64_t clen = msg->body == SG_H1_BODY_LENGTH ? (int64_t)msg->content_length : -1;
+    /* The default timeout bounded only the wait for these headers; explicit route timeouts go on. */
+    if (s->rule->request_timeout_ms == SG_TIMEOUT_UNSET && s->rule->backend_timeout_ms == SG_TIMEOUT_UNSET)
+        sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
+    int rc = s->ops->send_head(s->down, msg->status, out, n, clen, no_body);
+    if (rc == SG_EAGAIN)
+        sg_upclient_pause(s->up, true);
+    else if (rc < 0) {
+        s->ops->abort(s->down);
+        finish(s, false);
+    }
+}
+
+static void up_on_body(void *ctx, const char *p, size_t n)
+{
+    sg_stream_t *s = ctx;
+    bool end_now = false;
+
+    if (s->sse != NULL) {
+        ssize_t boundary = -1;
+        sg_sse_feed(s->sse, p, n, &boundary);
+        if (s->close_at_boundary && boundary >= 0) {
+            /* Relay up to the end of the last complete event, then end the stream there. */
+            n = (size_t)boundary;
+            end_now = true;
+        }
+    }
+    s->bytes_out += n;
+    int rc = s->ops->send_body(s->down, p, n);
+    if (rc < 0 && rc != SG_EAGAIN) {
+        s->ops->abort(s->down);
+        finish(s, false);
+        return;
+    }
+    if (end_now) {
+        end_sse_cleanly(s);
+        return;
+    }
+    if (rc == SG_EAGAIN)
+        sg_upclient_pause(s->up, true);
+}
+
+static void up_on_end(void *ctx)
+{
+    sg_stream_t *s = ctx;
+    int rc = s->ops->send_end(s->down);
+    finish(s, (rc >= 0 || rc == SG_EAGAIN) && s->req_done);
+}
+
+static void up_on_error(void *ctx, int err)
+{
+    sg_stream_t *s = ctx;
+
+    if (!s->resp_started && s->head_copy != NULL && sg_upclient_reused(s->up)) {
+        /* A pooled connection the server had closed: one retry on a fresh connection. */
+        sg_upclient_release(s->up);
+        s->up = NULL;
+        char *head = s->head_copy;
+        s->head_copy = NULL;
+        int e = open_upstream(s);
+        if (e == 0) {
+            struct iovec iov = {head, s->head_len};
+            if (sg_upclient_send(s->up, &iov, 1) != -ENOMEM) {
+                sg_upclient_request_done(s->up);
+                free(head);
+                return;
+            }
+            e = -ENOMEM;
+        }
+        free(head);
+        fail_connect(s, e);
+        return;
+    }
+    if (!s->resp_started) {
+        if (err == -ECONNREFUSED || err == -ETIMEDOUT)
+            fail_connect(s, err);
+        else if (err == -EPROTO)
+            respond(s, 502, "ssegate: invalid response from upstream\n", NULL, 0);
+        else
+            respond(s, 502, "ssegate: upstream closed the connection\n", NULL, 0);
+        return;
+    }
+    /* Mid-response: never fake a complete response. */
+    s->ops->abort(s->down);
+    finish(s, false);
+}
+
+static void up_on_drained(void *ctx)
+{
+    sg_stream_t *s = ctx;
+    s->ops->resume_body(s->down);
+}

@@ -1,0 +1,56 @@
+/* proxy.h: one stream: a downstream request relayed to an upstream exchange, with SSE awareness and
+ * back-pressure. proxy.c never knows the client's HTTP version: it talks to it through sg_stream_ops_t. */
+#ifndef SG_PROXY_H
+#define SG_PROXY_H
+
+#include "conn.h"
+#include "h1parse.h"
+#include "worker.h"
+
+typedef struct sg_stream sg_stream_t;
+
+/* Implemented by h1.c (and h2.c later), used only by proxy.c. `down` is the protocol's stream object. */
+typedef struct sg_stream_ops {
+    /* Response head; hdrs are the end-to-end headers to send. content_length < 0: unknown.
+     * no_body: HEAD request or 204/304. Returns 0, SG_EAGAIN (above the watermark) or -errno. */
+    int (*send_head)(void *down, int status, const sg_h1_header_t *hdrs, size_t n, int64_t content_length,
+                     bool no_body);
+    /* Returns 0, SG_EAGAIN (queued, above the high watermark: wait for sg_proxy_down_writable) or -errno. */
+    int (*send_body)(void *down, const char *p, size_t n);
+    /* The response is complete. */
+    int (*send_end)(void *down);
+    /* The response cannot complete: the client must see it cut (h1: close; h2: RST_STREAM). */
+    void (*abort)(void *down);
+    /* The upstream queue drained: read more of the request body. */
+    void (*resume_body)(void *down);
+    /* The stream is finished and about to be freed; drop any pointer to it. */
+    void (*detach)(void *down, bool ok);
+} sg_stream_ops_t;
+
+/* What the downstream side knows about its connection. */
+typedef struct sg_down_info {
+    sg_conn_t *conn;
+    bool tls;
+    const char *proto;          /* "HTTP/1.1", "HTTP/1.0", "HTTP/2" for the access log */
+} sg_down_info_t;
+
+/*
+ * Starts a stream for a parsed request (msg slices are read during the call only). Always answers:
+ * an error status (404, 500, 502, 503, 504) goes out through ops. Returns the stream, or NULL when
+ * it could not even be created (out of memory: the caller answers 503 and closes).
+ * has_body: a request body follows through sg_proxy_req_body / sg_proxy_req_end.
+ */
+sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *down, const sg_down_info_t *info,
+                            const sg_h1_msg_t *msg, bool has_body, int64_t body_len);
+/* Request body bytes. Returns 0, SG_EAGAIN (accepted, but pause until resume_body) or -errno. */
+int sg_proxy_req_body(sg_stream_t *s, const char *p, size_t n);
+/* End of the request body. */
+void sg_proxy_req_end(sg_stream_t *s);
+/* The client's queue fell below the low watermark. */
+void sg_proxy_down_writable(sg_stream_t *s);
+/* The client went away: release everything without calling ops again. */
+void sg_proxy_down_closed(sg_stream_t *s);
+/* True when the stream relays an SSE response. */
+bool sg_proxy_is_sse(const sg_stream_t *s);
+
+#endif

@@ -1,0 +1,155 @@
+/* worker.c: one worker thread: its listening sockets (SO_REUSEPORT), its loop, and config hand-over. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "route.h"
+#include "upclient.h"
+#include "worker.h"
+
+static void listen_cb(sg_watcher_t *w, uint32_t events)
+{
+    (void)events;
+    sg_conn_accept(SG_CONTAINER_OF(w, sg_listen_sock_t, w));
+}
+
+static int open_listener(const sg_bind_t *b)
+{
+    int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        bind(fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0 || listen(fd, 4096) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+/* Takes the generation the main thread handed over, if any. */
+static void adopt_config(sg_worker_t *w)
+{
+    sg_config_t *next = atomic_exchange(&w->pending_cfg, NULL);
+    if (next == NULL)
+        return;
+    sg_config_unref(w->cfg);
+    w->cfg = next;
+}
+
+static void close_listeners(sg_worker_t *w)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        sg_listen_sock_t *ls = &w->listeners[i];
+        if (ls->w.fd < 0)
+            continue;
+        sg_loop_watch(&w->loop, &ls->w, 0);
+        close(ls->w.fd);
+        ls->w.fd = -1;
+    }
+}
+
+static void on_wake(sg_loop_t *loop)
+{
+    sg_worker_t *w = loop->data;
+    adopt_config(w);
+    if (atomic_load(&w->stop)) {
+        close_listeners(w);
+        sg_upclient_pool_close_all(w);
+        /* For now a stop closes every connection; draining refines this. */
+        while (!sg_list_empty(&w->conns))
+            sg_conn_close(SG_CONTAINER_OF(w->conns.next, sg_conn_t, link));
+        loop->stop = true;
+    }
+}
+
+int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_config_t *cfg)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->settings = settings;
+    sg_list_init(&w->conns);
+    int rc = sg_loop_init(&w->loop);
+    if (rc < 0)
+        return rc;
+    w->loop.data = w;
+    w->loop.on_wake = on_wake;
+    if (getrandom(&w->rid_prefix, sizeof(w->rid_prefix), 0) != sizeof(w->rid_prefix))
+        w->rid_prefix = (uint64_t)sg_now_ms() * 2654435761u + (uint64_t)id;
+    w->rng = w->rid_prefix | 1;
+    w->route_scratch = sg_route_scratch_new();
+    if (w->route_scratch == NULL) {
+        sg_loop_free(&w->loop);
+        return -ENOMEM;
+    }
+    sg_config_ref(cfg);
+    w->cfg = cfg;
+    w->listeners = calloc(cfg->nbinds ? cfg->nbinds : 1, sizeof(*w->listeners));
+    if (w->listeners == NULL) {
+        sg_worker_free(w);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->nbinds; i++) {
+        sg_listen_sock_t *ls = &w->listeners[i];
+        ls->w.fd = -1;
+        int fd = open_listener(&cfg->binds[i]);
+        if (fd < 0) {
+            sg_log_error("cannot listen on %s: %s", cfg->binds[i].label, strerror(-fd));
+            sg_worker_free(w);
+            return fd;
+        }
+        ls->w.fd = fd;
+        ls->w.cb = listen_cb;
+        ls->worker = w;
+        ls->port = cfg->binds[i].port;
+        ls->protocol = cfg->binds[i].protocol;
+        w->nlisteners++;
+        rc = sg_loop_watch(&w->loop, &ls->w, EPOLLIN);
+        if (rc < 0) {
+            sg_worker_free(w);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void *sg_worker_main(void *arg)
+{
+    sg_worker_t *w = arg;
+    while (!w->loop.stop)
+        sg_loop_run_once(&w->loop);
+    /* Let the last flushes and reaps run. */
+    sg_loop_run_once(&w->loop);
+    return NULL;
+}
+
+void sg_worker_request_stop(sg_worker_t *w)
+{
+    atomic_store(&w->stop, true);
+    sg_loop_wake(&w->loop);
+}
+
+void sg_worker_free(sg_worker_t *w)
+{
+    close_listeners(w);
+    free(w->listeners);
+    w->listeners = NULL;
+    for (size_t i = 0; i < w->npools; i++)
+        free(w->pools[i]);
+    free(w->pools);
+    w->pools = NULL;
+    sg_route_scratch_free(w->route_scratch);
+    w->route_scratch = NULL;
+    sg_config_unref(atomic_exchange(&w->pending_cfg, NULL));
+    sg_config_unref(w->cfg);
+    w->cfg = NULL;
+    sg_loop_free(&w->loop);
+}

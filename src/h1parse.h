@@ -7,6 +7,9 @@
 #define SG_H1_MAX_HEADERS 100           /* more fields: SG_EHDRTOOBIG (431) */
 #define SG_H1_MAX_HEAD_BYTES (16 * 1024) /* header section larger: SG_EHDRTOOBIG (431) */
 #define SG_H1_MAX_REQLINE 8192          /* request line longer: SG_ETOOLONG (414) */
+#define SG_H1_MAX_CONTENT_LENGTH ((UINT64_C(1) << 53) - 1) /* larger Content-Length: SG_EBADMSG */
+#define SG_H1_MAX_CHUNK_LINE 4096       /* chunk-size line with extensions, CRLF excluded */
+#define SG_H1_MAX_TRAILER_BYTES 8192    /* trailer section after the last chunk, final CRLF included */
 
 typedef struct sg_h1_header {
     sg_str_t name;  /* token as sent (case kept) */
@@ -48,13 +51,19 @@ typedef struct sg_h1_msg {
  * other than chunked). Rejects ambiguous framing: CL with TE, differing or repeated CL, obs-fold,
  * whitespace before the colon, bare CR or LF, invalid token characters, missing or repeated Host in
  * HTTP/1.1. Limits apply to incomplete input too, so a slow sender cannot grow the buffer unbounded.
+ * Up to 8 empty lines before the request line are skipped and counted in the returned length.
+ * The request line limit counts bytes before its CRLF; the header limit counts the field section
+ * after the request line, final CRLF included. Content-Length 0 gives SG_H1_BODY_LENGTH.
  */
 int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg);
 
 /*
  * Parses a response head. is_head_request / the status decide SG_H1_BODY_NONE (RFC 9112 6.3).
- * Returns the head length, SG_EINCOMPLETE or SG_EBADMSG. 1xx responses parse as complete heads
- * with body NONE; the caller skips them (except 101).
+ * Returns the head length, SG_EINCOMPLETE, SG_EBADMSG, or SG_EHDRTOOBIG when the status line passes
+ * SG_H1_MAX_REQLINE or the fields pass the request limits. 1xx responses parse as complete heads
+ * with body NONE; the caller skips them (except 101). A 2xx answer to CONNECT has no body either:
+ * the caller knows the method and overrides body. TE and CL together, repeated or invalid CL: SG_EBADMSG.
+ * TE with chunked not last, or TE in HTTP/1.0: SG_H1_BODY_UNTIL_CLOSE. Until-close implies !keep_alive.
  */
 int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1_msg_t *msg);
 

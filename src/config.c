@@ -83,6 +83,7 @@ typedef struct gwaddr {
 typedef struct loader {
     const char *file;
     FILE *errs;
+    unsigned flags;
     int nerr;
     jmp_buf oom;
     priv_t *priv;
@@ -1425,6 +1426,8 @@ static resolved_t *resolve_name(loader_t *ld, const char *name)
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICHOST;
     if (getaddrinfo(name, NULL, &hints, &ai) != 0) {
+        if (ld->flags & SG_CONFIG_NO_DNS)
+            return r;
         hints.ai_flags = 0;
         ai = NULL;
         if (getaddrinfo(name, NULL, &hints, &ai) != 0)
@@ -1661,12 +1664,19 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
 
 int sg_config_load_string(const char *name, const char *yaml, size_t len, FILE *errs, sg_config_t **out)
 {
+    return sg_config_load_ex(name, yaml, len, 0, errs, out);
+}
+
+int sg_config_load_ex(const char *name, const char *yaml, size_t len, unsigned flags, FILE *errs,
+                      sg_config_t **out)
+{
     *out = NULL;
     loader_t *ld = calloc(1, sizeof(*ld));
     if (ld == NULL)
         return -ENOMEM;
     ld->file = name;
     ld->errs = errs;
+    ld->flags = flags;
     ld->priv = calloc(1, sizeof(priv_t));
     int rc = -ENOMEM;
     if (ld->priv != NULL) {

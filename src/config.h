@@ -201,6 +201,13 @@ int sg_config_load(const char *path, FILE *errs, sg_config_t **out);
 /* Same, from a buffer; name is used in messages. */
 int sg_config_load_string(const char *name, const char *yaml, size_t len, FILE *errs, sg_config_t **out);
 
+/* Flags for sg_config_load_ex. */
+#define SG_CONFIG_NO_DNS 1u /* backendRef names resolve only as numeric addresses (tests, fuzzing, dry runs) */
+
+/* Same as sg_config_load_string, with SG_CONFIG_* flags. */
+int sg_config_load_ex(const char *name, const char *yaml, size_t len, unsigned flags, FILE *errs,
+                      sg_config_t **out);
+
 void sg_config_ref(sg_config_t *cfg);
 /* Drops a reference; the last one frees the whole generation. Accepts NULL. */
 void sg_config_unref(sg_config_t *cfg);

@@ -46,7 +46,7 @@ static sg_config_t *load_ok(const char *yaml)
     size_t errlen = 0;
     FILE *f = open_memstream(&errs, &errlen);
     assert_non_null(f);
-    int rc = sg_config_load_string("t.yaml", yaml, strlen(yaml), f, &cfg);
+    int rc = sg_config_load_ex("t.yaml", yaml, strlen(yaml), SG_CONFIG_NO_DNS, f, &cfg);
     fclose(f);
     if (rc != 0)
         fprintf(stderr, "load failed (%d):\n%s\n", rc, errs);
@@ -459,7 +459,7 @@ static void test_invalid_regex_is_config_error(void **state)
     size_t len = 0;
     FILE *f = open_memstream(&errs, &len);
     sg_config_t *cfg = NULL;
-    assert_int_equal(sg_config_load_string("re.yaml", buf, strlen(buf), f, &cfg), -EINVAL);
+    assert_int_equal(sg_config_load_ex("re.yaml", buf, strlen(buf), SG_CONFIG_NO_DNS, f, &cfg), -EINVAL);
     fclose(f);
     assert_null(cfg);
     assert_non_null(strstr(errs, "re.yaml:14:56: invalid regular expression \"/a[b\" at offset 4: missing terminating ]"));

@@ -1,0 +1,510 @@
+/* test_config.c: unit tests of the Gateway API YAML loader: kinds, errors with positions, timeouts, endpoints. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "route.h"
+
+#define GWHDR "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+#define RTHDR "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+#define GW80 GWHDR "metadata: {name: gw}\nspec:\n  listeners:\n  - {name: http, protocol: HTTP, port: 80}\n---\n"
+
+typedef struct result {
+    int rc;
+    sg_config_t *cfg;
+    char *errs;
+} result_t;
+
+static result_t load(const char *yaml)
+{
+    result_t r = {0, NULL, NULL};
+    size_t len = 0;
+    FILE *f = open_memstream(&r.errs, &len);
+    assert_non_null(f);
+    r.rc = sg_config_load_ex("c.yaml", yaml, strlen(yaml), SG_CONFIG_NO_DNS, f, &r.cfg);
+    fclose(f);
+    return r;
+}
+
+static void done(result_t *r)
+{
+    sg_config_unref(r->cfg);
+    free(r->errs);
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+#define HAS(r, s)                                                                                                    \
+    do {                                                                                                             \
+        if (strstr((r).errs, (s)) == NULL) {                                                                         \
+            fprintf(stderr, "missing \"%s\" in:\n%s", (s), (r).errs);                                                \
+            fail();                                                                                                  \
+        }                                                                                                            \
+    } while (0)
+
+static void test_duration(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } ok[] = {{"0s", 0}, {"500ms", 500}, {"1s", 1000}, {"1m30s", 90000}, {"1h", 3600000}, {"1h2m3s4ms", 3723004},
+              {"99999ms", 99999}};
+    for (size_t i = 0; i < SG_ARRAY_LEN(ok); i++) {
+        int64_t ms = -5;
+        assert_int_equal(sg_config_parse_duration(ok[i].s, &ms), 0);
+        assert_int_equal(ms, ok[i].ms);
+    }
+    static const char *const bad[] = {"", "1", "s", "1d", "1.5s", "-1s", "100000s", "1h1m1s1ms1s", " 1s", "1s ",
+                                      "1S", "1us"};
+    for (size_t i = 0; i < SG_ARRAY_LEN(bad); i++) {
+        int64_t ms = 0;
+        assert_int_equal(sg_config_parse_duration(bad[i], &ms), -EINVAL);
+    }
+}
+
+static void test_every_kind(void **state)
+{
+    (void)state;
+    result_t r = load(
+        GWHDR "metadata: {name: gw, namespace: infra}\nspec:\n"
+        "  gatewayClassName: x\n"
+        "  addresses: [{type: IPAddress, value: 127.0.0.1}, {value: '::1'}]\n"
+        "  listeners:\n"
+        "  - {name: http, protocol: HTTP, port: 8080}\n"
+        "  - {name: web, protocol: HTTP, port: 8080, hostname: '*.example.com'}\n"
+        "  - name: tls\n    protocol: HTTPS\n    port: 8443\n    hostname: secure.example.com\n"
+        "    tls: {certificateRefs: [{name: cert1}]}\n"
+        "---\n" GWHDR "metadata: {name: gw2}\nspec:\n  listeners:\n  - {name: a, protocol: HTTP, port: 9000}\n"
+        "---\n" RTHDR "metadata: {name: r, namespace: apps}\nspec:\n"
+        "  parentRefs: [{name: gw, namespace: infra, sectionName: web}]\n"
+        "  hostnames: [a.example.com]\n"
+        "  rules:\n"
+        "  - name: first\n"
+        "    matches:\n"
+        "    - path: {type: Exact, value: /x}\n"
+        "      headers: [{name: X-A, value: b}]\n"
+        "      queryParams: [{name: q, value: '1'}]\n"
+        "      method: POST\n"
+        "    filters:\n"
+        "    - type: RequestHeaderModifier\n"
+        "      requestHeaderModifier: {set: [{name: A, value: b}], add: [{name: C, value: d}], remove: [E]}\n"
+        "    - type: ResponseHeaderModifier\n"
+        "      responseHeaderModifier: {remove: [Server]}\n"
+        "    - type: URLRewrite\n"
+        "      urlRewrite: {hostname: up.internal, path: {type: ReplaceFullPath, replaceFullPath: /y}}\n"
+        "    backendRefs:\n"
+        "    - {name: svc, port: 80, weight: 3}\n"
+        "    - {name: '127.0.0.1', port: 9999, weight: 0}\n"
+        "    - {name: 'no-such-host.invalid', port: 1}\n"
+        "    timeouts: {request: 10s, backendRequest: 2s}\n"
+        "    retry: {codes: [502, 503], attempts: 2, backoff: 100ms}\n"
+        "  - filters:\n"
+        "    - type: RequestRedirect\n"
+        "      requestRedirect: {scheme: https, hostname: b.example.com, port: 8443, statusCode: 301,\n"
+        "                        path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: svc, namespace: apps}\n"
+        "spec:\n  ports: [{name: http, port: 80, targetPort: web}, {name: admin, port: 81, targetPort: 9001}]\n"
+        "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+        "metadata: {name: svc-1, namespace: apps, labels: {kubernetes.io/service-name: svc}}\n"
+        "addressType: IPv4\n"
+        "endpoints:\n"
+        "- addresses: [10.0.0.1]\n"
+        "- addresses: [10.0.0.2]\n  conditions: {ready: true}\n"
+        "- addresses: [10.0.0.3]\n  conditions: {ready: false}\n"
+        "ports: [{name: admin, port: 9001}, {name: http, port: 8080}]\n"
+        "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+        "metadata: {name: svc-2, namespace: apps, labels: {kubernetes.io/service-name: svc}}\n"
+        "addressType: IPv6\n"
+        "endpoints: [{addresses: ['::1']}]\n"
+        "ports: [{name: http, port: 8081}]\n"
+        "---\napiVersion: alb.networking.azure.io/v1\nkind: RoutePolicy\nmetadata: {name: p, namespace: apps}\n"
+        "spec:\n  targetRef: {group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}\n"
+        "  default: {timeouts: {routeTimeout: 30s}}\n");
+    if (r.rc != 0)
+        fprintf(stderr, "%s", r.errs);
+    assert_int_equal(r.rc, 0);
+    sg_config_t *c = r.cfg;
+    assert_int_equal(atomic_load(&c->refs), 1);
+    assert_int_equal(c->nlisteners, 4);
+    assert_string_equal(c->listeners[0].ns, "infra");
+    assert_int_equal(c->listeners[2].protocol, SG_PROTO_HTTPS);
+    assert_int_equal(c->listeners[2].ncert_refs, 1);
+    assert_string_equal(c->listeners[2].cert_refs[0], "infra/cert1");
+    assert_string_equal(c->listeners[1].hostname, "*.example.com");
+    assert_null(c->listeners[0].hostname);
+    /* binds: 2 addresses x 2 ports of gw, plus gw2 on all addresses */
+    assert_int_equal(c->nbinds, 5);
+    assert_string_equal(c->binds[0].label, "127.0.0.1:8080");
+    assert_string_equal(c->binds[1].label, "127.0.0.1:8443");
+    assert_int_equal(c->binds[1].protocol, SG_PROTO_HTTPS);
+    assert_string_equal(c->binds[2].label, "[::1]:8080");
+    assert_string_equal(c->binds[4].label, "0.0.0.0:9000");
+    assert_int_equal(c->binds[4].port, 9000);
+
+    assert_int_equal(c->nroutes, 1);
+    const sg_route_t *rt = &c->routes[0];
+    assert_string_equal(rt->ns, "apps");
+    assert_int_equal(rt->nparents, 1);
+    assert_string_equal(rt->parents[0].ns, "infra");
+    assert_int_equal(rt->nrules, 2);
+    const sg_rule_t *u = &rt->rules[0];
+    assert_string_equal(u->name, "first");
+    assert_int_equal(u->nmatches, 1);
+    assert_int_equal(u->matches[0].path_type, SG_MATCH_EXACT);
+    assert_string_equal(u->matches[0].method, "POST");
+    assert_int_equal(u->matches[0].nheaders, 1);
+    assert_int_equal(u->matches[0].nquery, 1);
+    assert_int_equal(u->filters.req_headers->nset, 1);
+    assert_int_equal(u->filters.req_headers->nadd, 1);
+    assert_string_equal(u->filters.req_headers->remove[0], "E");
+    assert_int_equal(u->filters.resp_headers->nremove, 1);
+    assert_string_equal(u->filters.rewrite->hostname, "up.internal");
+    assert_int_equal(u->filters.rewrite->path_kind, SG_PATHMOD_FULL);
+    assert_int_equal(u->request_timeout_ms, 10000);
+    assert_int_equal(u->backend_timeout_ms, 2000);
+    assert_non_null(u->retry);
+    assert_int_equal(u->retry->attempts, 2);
+    assert_int_equal(u->retry->ncodes, 2);
+    assert_int_equal(u->retry->codes[1], 503);
+    assert_int_equal(u->retry->backoff_ms, 100);
+    /* Service port 80 -> its name "http" -> slice ports named "http"; not-ready skipped; v6 label */
+    assert_int_equal(u->nbackends, 3);
+    const sg_backend_t *b = &u->backends[0];
+    assert_string_equal(b->ns, "apps");
+    assert_int_equal(b->weight, 3);
+    assert_int_equal(b->nendpoints, 3);
+    assert_string_equal(b->endpoints[0].label, "10.0.0.1:8080");
+    assert_string_equal(b->endpoints[1].label, "10.0.0.2:8080");
+    assert_string_equal(b->endpoints[2].label, "[::1]:8081");
+    assert_int_equal(b->endpoints[2].addrlen, sizeof(struct sockaddr_in6));
+    /* no Service: the name itself, numeric first */
+    assert_int_equal(u->backends[1].nendpoints, 1);
+    assert_string_equal(u->backends[1].endpoints[0].label, "127.0.0.1:9999");
+    assert_int_equal(u->backends[1].weight, 0);
+    assert_int_equal(u->backends[2].nendpoints, 0); /* unresolvable: not a load error */
+    assert_int_equal(u->total_weight, 3);
+    /* rule without matches, redirect; policy timeout fills what the rule leaves unset */
+    const sg_rule_t *v = &rt->rules[1];
+    assert_int_equal(v->nmatches, 0);
+    assert_int_equal(v->filters.redirect->status, 301);
+    assert_int_equal(v->filters.redirect->port, 8443);
+    assert_string_equal(v->filters.redirect->scheme, "https");
+    assert_int_equal(v->filters.redirect->path_kind, SG_PATHMOD_PREFIX);
+    assert_string_equal(v->filters.redirect->path, "/new");
+    assert_int_equal(v->request_timeout_ms, 30000);
+    assert_int_equal(v->backend_timeout_ms, 30000);
+    assert_int_equal(rt->policy_timeout_ms, 30000);
+
+    /* routing through the loaded tables */
+    sg_route_req_t q = {.method = SG_STR("POST"), .host = SG_STR("a.example.com:8080"), .path = SG_STR("/x"),
+                        .query = SG_STR("q=1")};
+    sg_h1_header_t h = {SG_STR("x-a"), SG_STR("b")};
+    q.headers = &h;
+    q.nheaders = 1;
+    sg_route_match_t m;
+    assert_int_equal(sg_route_match(c, 8080, &q, &m), 0);
+    assert_string_equal(m.listener->name, "web");
+    assert_ptr_equal(m.rule, u);
+    q.host = SG_STR("b.example.com");
+    assert_int_equal(sg_route_match(c, 8080, &q, &m), -ENOENT); /* route hostname a.example.com only */
+    sg_config_ref(c);
+    sg_config_unref(c);
+    assert_int_equal(atomic_load(&c->refs), 1);
+    done(&r);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    result_t r = load(GW80 RTHDR "metadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n");
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.errs, "");
+    const sg_route_t *rt = &r.cfg->routes[0];
+    assert_string_equal(rt->ns, "default");
+    assert_int_equal(rt->nrules, 1); /* CRD default: one rule, PathPrefix "/" */
+    assert_int_equal(rt->rules[0].nbackends, 0);
+    assert_int_equal(rt->rules[0].request_timeout_ms, SG_TIMEOUT_UNSET);
+    assert_int_equal(rt->rules[0].backend_timeout_ms, SG_TIMEOUT_UNSET);
+    assert_int_equal(r.cfg->nbinds, 1);
+    assert_string_equal(r.cfg->binds[0].label, "0.0.0.0:80");
+    sg_route_req_t q = {.method = SG_STR("GET"), .host = SG_STR("x"), .path = SG_STR("/any/thing")};
+    sg_route_match_t m;
+    assert_int_equal(sg_route_match(r.cfg, 80, &q, &m), 0);
+    assert_int_equal(m.prefix_len, 0);
+    done(&r);
+}
+
+static void test_errors_with_positions(void **state)
+{
+    (void)state;
+    const char *y =
+        GWHDR "metadata: {name: gw}\n"                                     /* 1-3 */
+        "spec:\n"                                                          /* 4 */
+        "  listeners:\n"                                                   /* 5 */
+        "  - {name: http, protocol: HTTP, port: 80}\n"                     /* 6 */
+        "  - {name: http, protocol: HTTP, port: 81}\n"                     /* 7: duplicate name */
+        "  - {name: b, protocol: HTTP, port: 80}\n"                        /* 8: same port+hostname */
+        "  - {name: c, protocol: HTTPS, port: 80, hostname: x.com}\n"      /* 9: protocol conflict on :80 */
+        "  - {name: d, protocol: UDP, port: '82'}\n"                       /* 10 */
+        "---\n"                                                            /* 11 */
+        RTHDR                                                              /* 12-13 */
+        "metadata: {name: r}\n"                                            /* 14 */
+        "spec:\n"                                                          /* 15 */
+        "  parentRefs: [{name: gw, sectionName: nope}, {name: ghost}]\n"  /* 16 */
+        "  rules:\n"                                                       /* 17 */
+        "  - matches:\n"                                                   /* 18 */
+        "    - path: {type: Exact, value: 'no-slash'}\n"                   /* 19 */
+        "      method: FETCH\n"                                            /* 20 */
+        "    filters:\n"                                                   /* 21 */
+        "    - type: CORS\n"                                               /* 22 */
+        "    - type: URLRewrite\n"                                         /* 23 */
+        "      urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /x}}\n" /* 24 */
+        "    backendRefs: [{name: a, port: 80, weight: 2000000}, {name: b}]\n"          /* 25 */
+        "    timeouts: {request: 1s, backendRequest: 2s}\n"                /* 26 */
+        "  - timeouts: {request: forever}\n"                               /* 27 */
+        "---\n"                                                            /* 28 */
+        "apiVersion: alb.networking.azure.io/v1\nkind: RoutePolicy\n"     /* 29-30 */
+        "metadata: {name: p}\n"                                            /* 31 */
+        "spec:\n  targetRef: {kind: HTTPRoute, name: gone}\n"              /* 32-33 */
+        "---\nkind: Widget\napiVersion: v9\n"                              /* 34-36 */
+        "---\n- just\n- a list\n";                                         /* 37-39 */
+    result_t r = load(y);
+    assert_int_equal(r.rc, -EINVAL);
+    assert_null(r.cfg);
+    HAS(r, "c.yaml:7:6: duplicate listener name \"http\" in Gateway gw (first at line 6)\n");
+    HAS(r, "c.yaml:8:6: listeners \"http\" and \"b\" have the same port 80 and hostname (none)\n");
+    HAS(r, "c.yaml:10:37: port: expected an integer\n");
+    HAS(r, "c.yaml:10:25: listener protocol \"UDP\" not supported (HTTP or HTTPS)\n");
+    HAS(r, "c.yaml:9:6: listener \"c\": 0.0.0.0:80 is already used with protocol HTTP\n");
+    HAS(r, "c.yaml:16:17: HTTPRoute default/r: Gateway default/gw has no listener named \"nope\"\n");
+    HAS(r, "c.yaml:16:48: HTTPRoute default/r: parentRef names Gateway default/ghost, which does not exist\n");
+    HAS(r, "c.yaml:19:35: path value \"no-slash\" must be an absolute path starting with '/'\n");
+    HAS(r, "c.yaml:20:15: method \"FETCH\" is not one of");
+    HAS(r, "c.yaml:22:13: filter type \"CORS\" is not supported\n");
+    HAS(r, "c.yaml:24:20: ReplacePrefixMatch requires exactly one match of type PathPrefix in the rule\n");
+    HAS(r, "c.yaml:25:47: weight: 2000000 out of range 0..1000000\n");
+    HAS(r, "c.yaml:25:58: backendRef to a Service requires \"port\"\n");
+    HAS(r, "c.yaml:26:16: timeouts: backendRequest must not be longer than request\n");
+    HAS(r, "c.yaml:27:25: request: invalid duration \"forever\"");
+    HAS(r, "c.yaml:33:15: RoutePolicy default/p targets HTTPRoute default/gone, which does not exist\n");
+    HAS(r, "c.yaml:35:7: warning: skipping unknown kind Widget\n");
+    HAS(r, "c.yaml:38:3: a document must be a mapping with apiVersion and kind\n");
+    done(&r);
+}
+
+static void test_yaml_syntax_error(void **state)
+{
+    (void)state;
+    result_t r = load(GW80 "kind: HTTPRoute\nspec: {a: [1, 2}\n");
+    assert_int_equal(r.rc, -EINVAL);
+    assert_null(r.cfg);
+    assert_non_null(strstr(r.errs, "c.yaml:9:"));
+    assert_non_null(strstr(r.errs, ": YAML: "));
+    done(&r);
+    r = load("a: 1\na: 2\n");
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "c.yaml:2:1: YAML: duplicate key\n");
+    done(&r);
+    r = load("x: *nowhere\n");
+    assert_int_equal(r.rc, -EINVAL);
+    done(&r);
+}
+
+static void test_unknown_kind_is_a_warning(void **state)
+{
+    (void)state;
+    result_t r = load(GW80 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.errs, "c.yaml:9:7: warning: skipping unknown kind ConfigMap\n");
+    done(&r);
+}
+
+static const char *const ROUTE_T =
+    RTHDR "metadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n"
+    "  - matches: [{path: {value: /a}}]\n    timeouts: {request: 5s}\n"
+    "  - matches: [{path: {value: /b}}]\n    timeouts: {backendRequest: 0s}\n"
+    "  - matches: [{path: {value: /c}}]\n";
+
+static void test_timeout_precedence(void **state)
+{
+    (void)state;
+    char y[4096];
+    /* no policy: unset unless the rule says */
+    snprintf(y, sizeof(y), "%s%s", GW80, ROUTE_T);
+    result_t r = load(y);
+    assert_int_equal(r.rc, 0);
+    const sg_rule_t *u = r.cfg->routes[0].rules;
+    assert_int_equal(u[0].request_timeout_ms, 5000);
+    assert_int_equal(u[0].backend_timeout_ms, SG_TIMEOUT_UNSET);
+    assert_int_equal(u[1].request_timeout_ms, SG_TIMEOUT_UNSET);
+    assert_int_equal(u[1].backend_timeout_ms, 0);
+    assert_int_equal(u[2].request_timeout_ms, SG_TIMEOUT_UNSET);
+    done(&r);
+    /* policy fills both where the rule is silent; "0s" = none; two policies agreeing are fine */
+    const char *pol = "---\napiVersion: alb.networking.azure.io/v1\nkind: RoutePolicy\nmetadata: {name: %s}\n"
+                      "spec:\n  targetRef: {kind: HTTPRoute, name: r}\n  default: {timeouts: {routeTimeout: %s}}\n";
+    char p1[512], p2[512];
+    snprintf(p1, sizeof(p1), pol, "p1", "0s");
+    snprintf(p2, sizeof(p2), pol, "p2", "0s");
+    snprintf(y, sizeof(y), "%s%s%s%s", GW80, ROUTE_T, p1, p2);
+    r = load(y);
+    assert_int_equal(r.rc, 0);
+    u = r.cfg->routes[0].rules;
+    assert_int_equal(u[0].request_timeout_ms, 5000);
+    assert_int_equal(u[0].backend_timeout_ms, 0);
+    assert_int_equal(u[1].request_timeout_ms, 0);
+    assert_int_equal(u[1].backend_timeout_ms, 0);
+    assert_int_equal(u[2].request_timeout_ms, 0);
+    done(&r);
+    /* conflicting policies: error at the second one's value */
+    snprintf(p2, sizeof(p2), pol, "p2", "1m");
+    snprintf(y, sizeof(y), "%s%s%s%s", GW80, ROUTE_T, p1, p2);
+    r = load(y);
+    assert_int_equal(r.rc, -EINVAL);
+    size_t line = count_lines(GW80) + count_lines(ROUTE_T) + count_lines(p1) + 7;
+    char want[256];
+    snprintf(want, sizeof(want), "c.yaml:%zu:38: RoutePolicy default/p2 sets routeTimeout 60000ms for HTTPRoute "
+             "default/r, conflicting with RoutePolicy default/p1 (0ms", line);
+    HAS(r, want);
+    done(&r);
+}
+
+static void test_unresolved_service_port(void **state)
+{
+    (void)state;
+    result_t r = load(GW80 RTHDR "metadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n"
+                      "  - backendRefs: [{name: s, port: 90}, {name: u, port: 70}]\n---\n"
+                      "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n---\n"
+                      "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+                      "metadata: {name: s1, labels: {kubernetes.io/service-name: s}}\naddressType: IPv4\n"
+                      "endpoints: [{addresses: [10.1.1.1]}]\nports: [{port: 8080}]\n---\n"
+                      "apiVersion: v1\nkind: Service\nmetadata: {name: u}\nspec: {ports: [{port: 70}]}\n---\n"
+                      "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+                      "metadata: {name: u1, labels: {kubernetes.io/service-name: u}}\naddressType: IPv4\n"
+                      "endpoints: [{addresses: [10.1.1.2]}]\nports: [{port: 7070}]\n");
+    assert_int_equal(r.rc, 0);
+    const sg_rule_t *u = &r.cfg->routes[0].rules[0];
+    assert_int_equal(u->backends[0].nendpoints, 0); /* Service s has no port 90 */
+    assert_non_null(strstr(r.errs, "warning: Service default/s has no port 90"));
+    assert_int_equal(u->backends[1].nendpoints, 1); /* unnamed port: the slice's single port */
+    assert_string_equal(u->backends[1].endpoints[0].label, "10.1.1.2:7070");
+    assert_int_equal(u->total_weight, 1);
+    done(&r);
+}
+
+static void test_load_file(void **state)
+{
+    (void)state;
+    sg_config_t *cfg = (sg_config_t *)1;
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_int_equal(sg_config_load("/nonexistent/x.yaml", devnull, &cfg), -ENOENT);
+    assert_null(cfg);
+    char path[] = "/tmp/sgcfgXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *y = GW80 RTHDR "metadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n";
+    assert_int_equal(write(fd, y, strlen(y)), (ssize_t)strlen(y));
+    close(fd);
+    assert_int_equal(sg_config_load(path, devnull, &cfg), 0);
+    unlink(path);
+    assert_string_equal(cfg->routes[0].file, path); /* the loader keeps its own copy of the name */
+    sg_config_unref(cfg);
+    sg_config_unref(NULL);
+    fclose(devnull);
+}
+
+/* Wrong types everywhere: each value of a valid config replaced by other YAML shapes must give errors (or a
+ * config), never a crash or a leak. */
+static void test_wrong_types_never_crash(void **state)
+{
+    (void)state;
+    static const char base[] =
+        GWHDR "metadata: {name: gw}\nspec:\n  addresses: [{type: IPAddress, value: 127.0.0.1}]\n  listeners:\n"
+        "  - {name: http, protocol: HTTP, port: 80, hostname: a.com}\n"
+        "  - name: s\n    protocol: HTTPS\n    port: 443\n    tls: {certificateRefs: [{name: c}]}\n---\n"
+        RTHDR "metadata: {name: r, namespace: n}\nspec:\n  parentRefs: [{name: gw, namespace: default, port: 80}]\n"
+        "  hostnames: [a.com]\n  rules:\n  - name: x\n    matches:\n"
+        "    - path: {type: RegularExpression, value: '/a.*'}\n"
+        "      headers: [{type: Exact, name: h, value: v}]\n"
+        "      queryParams: [{name: q, value: v}]\n      method: GET\n"
+        "    filters:\n    - type: RequestHeaderModifier\n      requestHeaderModifier: {set: [{name: a, value: b}],"
+        " remove: [c]}\n"
+        "    - type: URLRewrite\n      urlRewrite: {hostname: b.com, path: {type: ReplaceFullPath, replaceFullPath: /}}\n"
+        "    backendRefs:\n    - name: s\n      port: 80\n      weight: 1\n      filters: [{type: ResponseHeaderModifier,"
+        " responseHeaderModifier: {add: [{name: x, value: y}]}}]\n"
+        "    timeouts: {request: 1s}\n    retry: {codes: [500], attempts: 1}\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: n}\nspec: {ports: [{name: p, port: 80}]}\n---\n"
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+        "metadata: {name: e, namespace: n, labels: {kubernetes.io/service-name: s}}\naddressType: IPv4\n"
+        "endpoints: [{addresses: [10.0.0.1], conditions: {ready: true}}]\nports: [{name: p, port: 8080}]\n---\n"
+        "apiVersion: alb.networking.azure.io/v1\nkind: RoutePolicy\nmetadata: {name: p, namespace: n}\n"
+        "spec: {targetRef: {kind: HTTPRoute, name: r}, default: {timeouts: {routeTimeout: 2s}}}\n";
+    result_t r = load(base);
+    if (r.rc != 0)
+        fprintf(stderr, "%s", r.errs);
+    assert_int_equal(r.rc, 0);
+    done(&r);
+    static const char *const shapes[] = {"[]", "{}", "[1, [2]]", "{a: {b: c}}", "''", "-1", "null", "~",
+                                         "99999999999999999999", "\"\\0\"", "*x", "&a x", "!!binary aGk="};
+    size_t n = strlen(base), runs = 0, crashes_would_abort = 0;
+    char *buf = malloc(n + 64);
+    for (size_t i = 0; i < n; i++) {
+        /* replace the value after each ": " or "{" / "[" / "- " opener up to the next delimiter */
+        bool opener = (base[i] == ':' && base[i + 1] == ' ') || (base[i] == '-' && base[i + 1] == ' ');
+        if (!opener)
+            continue;
+        size_t start = i + 2, end = start;
+        while (end < n && strchr(",}]\n", base[end]) == NULL)
+            end++;
+        for (size_t s = 0; s < SG_ARRAY_LEN(shapes); s++) {
+            size_t sl = strlen(shapes[s]);
+            memcpy(buf, base, start);
+            memcpy(buf + start, shapes[s], sl);
+            memcpy(buf + start + sl, base + end, n - end + 1);
+            result_t x = load(buf);
+            assert_true(x.rc == 0 || x.rc == -EINVAL);
+            assert_true((x.rc == 0) == (x.cfg != NULL));
+            if (x.rc == -EINVAL)
+                assert_true(strlen(x.errs) > 0);
+            crashes_would_abort += x.rc != 0 && x.rc != -EINVAL;
+            done(&x);
+            runs++;
+        }
+    }
+    free(buf);
+    assert_true(runs > 500);
+    assert_int_equal(crashes_would_abort, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_every_kind),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_errors_with_positions),
+        cmocka_unit_test(test_yaml_syntax_error),
+        cmocka_unit_test(test_unknown_kind_is_a_warning),
+        cmocka_unit_test(test_timeout_precedence),
+        cmocka_unit_test(test_unresolved_service_port),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_wrong_types_never_crash),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

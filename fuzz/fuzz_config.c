@@ -1,0 +1,56 @@
+/* fuzz_config.c: libFuzzer harness for the YAML loader and the route tables it builds: errors, never crashes. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "route.h"
+
+/*
+ * Input: a YAML stream. Whatever it is, the loader must return 0 with a config or -EINVAL with at least
+ * one message; a loaded config is then queried with a few requests derived from the input's last bytes.
+ * Aliases can expand exponentially in any YAML DOM, so inputs are capped at 16 KiB.
+ */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 16384)
+        return 0;
+    char *errs = NULL;
+    size_t elen = 0;
+    FILE *f = open_memstream(&errs, &elen);
+    if (f == NULL)
+        return 0;
+    sg_config_t *cfg = NULL;
+    int rc = sg_config_load_ex("fuzz.yaml", (const char *)data, size, SG_CONFIG_NO_DNS, f, &cfg);
+    fclose(f);
+    if (rc != 0 && rc != -EINVAL && rc != -ENOMEM)
+        abort();
+    if ((rc == 0) != (cfg != NULL) || (rc == -EINVAL && elen == 0))
+        abort();
+    if (cfg != NULL) {
+        void *scratch = sg_route_scratch_new();
+        static const char *const paths[] = {"/", "/a", "/a/b/c", "/foo/", ""};
+        size_t tail = size < 16 ? size : 16;
+        sg_str_t fuzz = {(const char *)data + size - tail, tail};
+        sg_h1_header_t h[2] = {{SG_STR("version"), fuzz}, {fuzz, SG_STR("x")}};
+        for (size_t i = 0; i < cfg->nlisteners; i++) {
+            for (size_t p = 0; p < SG_ARRAY_LEN(paths); p++) {
+                sg_route_req_t q = {.method = SG_STR("GET"), .host = fuzz, .path = sg_str_c(paths[p]),
+                                    .query = fuzz, .headers = h, .nheaders = 2, .scratch = scratch};
+                sg_route_match_t m;
+                int mr = sg_route_match(cfg, cfg->listeners[i].port, &q, &m);
+                if (mr == 0 && (m.rule == NULL || m.route == NULL || m.listener == NULL))
+                    abort();
+                q.path = fuzz;
+                (void)sg_route_match(cfg, cfg->listeners[i].port, &q, &m);
+            }
+        }
+        sg_route_scratch_free(scratch);
+        sg_config_unref(cfg);
+    }
+    free(errs);
+    return 0;
+}

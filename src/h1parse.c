@@ -79,6 +79,59 @@ static int hexval(char c)
     return (c | 0x20) - 'a' + 10;
 }
 
+/*
+ * Word-at-a-time skipping for the long runs (targets, values): a 64-bit load tells whether any of its
+ * 8 bytes could stop the run, so ordinary text costs a few operations per 8 bytes. The per-byte loop
+ * after it decides exactly. has_less() is exact as a yes/no answer for n <= 128.
+ */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+static inline uint64_t load64(const char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+static inline uint64_t has_less(uint64_t x, unsigned n)
+{
+    return (x - ONES * n) & ~x & HIGHS;
+}
+
+static inline uint64_t has_byte(uint64_t x, unsigned b)
+{
+    return has_less(x ^ (ONES * b), 1);
+}
+
+/* Skips bytes that are surely field-value bytes: no CTL (HTAB included, the byte loop takes it), no DEL. */
+static const char *skip_value(const char *p, const char *end)
+{
+    while (end - p >= 8) {
+        uint64_t x = load64(p);
+        if (has_less(x, 0x20) | has_byte(x, 0x7F))
+            break;
+        p += 8;
+    }
+    while (p < end && IS(*p, C_VALUE))
+        p++;
+    return p;
+}
+
+/* Same for the request-target: VCHAR except '#'. */
+static const char *skip_target(const char *p, const char *end)
+{
+    while (end - p >= 8) {
+        uint64_t x = load64(p);
+        if (has_less(x, 0x21) | has_byte(x, 0x7F) | has_byte(x, '#') | (x & HIGHS))
+            break;
+        p += 8;
+    }
+    while (p < end && IS(*p, C_TARGET))
+        p++;
+    return p;
+}
+
 /* Do the avail bytes at p begin like lit, as far as they go? */
 static bool prefix_ok(const char *p, size_t avail, const char *lit, size_t litlen)
 {
@@ -124,8 +177,7 @@ static int parse_fields(const char *buf, const char *p, const char *end, sg_h1_m
         while (p < end && is_ows(*p))
             p++;
         const char *val = p;
-        while (p < end && IS(*p, C_VALUE))
-            p++;
+        p = skip_value(p, end);
         if (p == end)
             goto incomplete;
         if (*p != '\r')
@@ -398,6 +450,19 @@ static int parse_version(const char *p, const char *end, int *minor)
     return 8;
 }
 
+/*
+ * Is an unfinished start line already over the limit? A CR at the very end may be the line's CRLF,
+ * which the limit does not count: the answer must not change when the LF arrives.
+ */
+static bool line_too_long(const char *line, const char *end)
+{
+    size_t n = (size_t)(end - line);
+
+    if (n && end[-1] == '\r')
+        n--;
+    return n > SG_H1_MAX_REQLINE;
+}
+
 /* ---------------------------------------------------------------- requests */
 
 /* Checks the request-target form against the method (RFC 9112 3.2). */
@@ -461,8 +526,7 @@ int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg)
 
     /* request-target SP */
     const char *target = p;
-    while (p < end && IS(*p, C_TARGET))
-        p++;
+    p = skip_target(p, end);
     if (p == end)
         goto incomplete_line;
     if (*p != ' ' || p == target)
@@ -522,7 +586,7 @@ int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg)
     return r;
 
 incomplete_line:
-    if ((size_t)(end - line) > SG_H1_MAX_REQLINE)
+    if (line_too_long(line, end))
         return SG_ETOOLONG;
     return SG_EINCOMPLETE;
 }
@@ -558,8 +622,7 @@ int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1
     else if (p < end && *p != '\r')
         return SG_EBADMSG;
     const char *reason = p;
-    while (p < end && IS(*p, C_VALUE))
-        p++;
+    p = skip_value(p, end);
     if (p == end)
         goto incomplete_line;
     if (*p != '\r')
@@ -604,7 +667,7 @@ int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1
     return r;
 
 incomplete_line:
-    if ((size_t)(end - buf) > SG_H1_MAX_REQLINE)
+    if (line_too_long(buf, end))
         return SG_EHDRTOOBIG;
     return SG_EINCOMPLETE;
 }

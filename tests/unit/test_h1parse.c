@@ -488,6 +488,39 @@ static void header_syntax(void **state)
     assert_req("GET / HTTP/1.1\r\nHost: h\r\nX A", SG_EBADMSG);
 }
 
+/* The word-at-a-time skips: a stop byte at every offset of a long run is still found. */
+static void long_runs_every_offset(void **state)
+{
+    (void)state;
+    static const char value_bad[] = {'\0', '\x01', '\x0b', '\n', '\r', '\x1f', '\x7f'};
+    static const char target_bad[] = {'\0', ' ', '\t', '#', '\x7f', '\x80', '\xff', '\r'};
+    char buf[256];
+    for (size_t off = 0; off < 24; off++) {
+        for (size_t b = 0; b < sizeof(value_bad); b++) {
+            int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nX: %s\r\n\r\n",
+                             "abcdefghijklmnopqrstuvwxyz0123456789");
+            buf[28 + off] = value_bad[b];
+            int r = reqn(buf, (size_t)n);
+            if (r != SG_EBADMSG)
+                fail_msg("value byte 0x%02x at %zu: %d", (unsigned char)value_bad[b], off, r);
+        }
+        /* allowed bytes do not stop the run: HTAB, SP, obs-text */
+        int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nX: %s\r\n\r\n",
+                         "abcdefghijklmnopqrstuvwxyz0123456789");
+        buf[28 + off] = off == 0 ? '\x80' : off % 3 == 0 ? '\t' : off % 3 == 1 ? ' ' : '\x80'; /* OWS at 0 is trimmed */
+        assert_int_equal(reqn(buf, (size_t)n), n);
+        assert_int_equal(M.headers[1].value.n, 36);
+        for (size_t b = 0; b < sizeof(target_bad); b++) {
+            n = snprintf(buf, sizeof(buf), "GET /%s HTTP/1.1\r\nHost: h\r\n\r\n",
+                         "abcdefghijklmnopqrstuvwxyz0123456789");
+            buf[5 + off] = target_bad[b];
+            int r = reqn(buf, (size_t)n);
+            if (r != SG_EBADMSG)
+                fail_msg("target byte 0x%02x at %zu: %d", (unsigned char)target_bad[b], off, r);
+        }
+    }
+}
+
 static void find_headers(void **state)
 {
     (void)state;
@@ -624,6 +657,8 @@ static void limits_request_line(void **state)
     memcpy(buf + n, "Host: h\r\n\r\n", 11);
     assert_int_equal(reqn(buf, n + 11), (int)(n + 11));
     assert_int_equal(M.target.n, SG_H1_MAX_REQLINE - 14 + 1);
+    /* the CR of a line at the limit is not counted before its LF arrives either */
+    assert_int_equal(reqn(buf, n - 1), SG_EINCOMPLETE);
 
     n = build_reqline(buf, SG_H1_MAX_REQLINE + 1);
     memcpy(buf + n, "Host: h\r\n\r\n", 11);
@@ -875,6 +910,13 @@ static void response_limits(void **state)
     (void)state;
     static char buf[SG_H1_MAX_REQLINE + SG_H1_MAX_HEAD_BYTES + 64];
     size_t n = 0;
+    /* a status line of exactly the limit passes, also while its LF is missing (found by the fuzzer) */
+    memcpy(buf, "HTTP/1.1 101 ", 13);
+    memset(buf + 13, 'r', SG_H1_MAX_REQLINE - 13);
+    memcpy(buf + SG_H1_MAX_REQLINE, "\r\n\r\n", 4);
+    assert_int_equal(respn(buf, SG_H1_MAX_REQLINE + 4, false), SG_H1_MAX_REQLINE + 4);
+    for (size_t k = SG_H1_MAX_REQLINE - 2; k < SG_H1_MAX_REQLINE + 4; k++)
+        assert_int_equal(respn(buf, k, false), SG_EINCOMPLETE);
     memcpy(buf, "HTTP/1.1 200 ", 13);
     n = 13;
     memset(buf + n, 'r', SG_H1_MAX_REQLINE);
@@ -1130,6 +1172,7 @@ int main(void)
         cmocka_unit_test(request_line_endings),
         cmocka_unit_test(request_target_forms),
         cmocka_unit_test(header_syntax),
+        cmocka_unit_test(long_runs_every_offset),
         cmocka_unit_test(find_headers),
         cmocka_unit_test(framing_content_length),
         cmocka_unit_test(framing_transfer_encoding),

@@ -1604,8 +1604,43 @@ static void report_yaml_errors(loader_t *ld)
         ERR(ld, ((pos_t){1, 1}), "YAML: cannot parse the document");
 }
 
+/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or len. */
+static size_t utf8_bad(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3
+                 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+        if (n == 0 || i + n > len)
+            return i;
+        for (size_t k = 1; k < n; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+        if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] > 0x9f) || (c == 0xf0 && s[i + 1] < 0x90) ||
+            (c == 0xf4 && s[i + 1] > 0x8f))
+            return i;
+        i += n;
+    }
+    return len;
+}
+
 static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
 {
+    /* YAML streams here are UTF-8; libfyaml 0.7.12 also loops forever on some invalid bytes (found by
+     * fuzz_config), so they are refused before it sees them. */
+    size_t bad = utf8_bad((const unsigned char *)yaml, len);
+    if (bad < len) {
+        int line = 1, col = 1;
+        for (size_t i = 0; i < bad; i++, col++)
+            if (yaml[i] == '\n') {
+                line++;
+                col = 0;
+            }
+        ld->file = astrdup(ld, ld->file);
+        ERR(ld, ((pos_t){line, col}), "YAML: invalid UTF-8 (byte 0x%02x)", (unsigned char)yaml[bad]);
+        return -EINVAL;
+    }
     struct fy_diag_cfg dcfg;
     memset(&dcfg, 0, sizeof(dcfg));
     dcfg.fp = NULL;

@@ -20,23 +20,28 @@ before(async () => {
     });
 });
 
-/* Runs curl -N -i and timestamps the end of the head and every event as they appear on curl's stdout. */
+/*
+ * Runs curl -N -v: the response head is timestamped from curl's verbose trace on stderr (curl holds the -i copy
+ * on stdout until body bytes come), every event as it appears on stdout.
+ */
 function curl(url) {
     const out = { head: '', headAt: undefined, events: [], body: '', exited: undefined };
-    const child = spawn('curl', ['-N', '-s', '-i', '--max-time', '30', url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('curl', ['-N', '-s', '-v', '--max-time', '30', url], { stdio: ['ignore', 'pipe', 'pipe'] });
     track(() => child.kill('SIGKILL'));
-    let buf = '';
+    let trace = '';
+    child.stderr.setEncoding('latin1');
+    child.stderr.on('data', d => {
+        trace += d;
+        if (out.headAt !== undefined) return;
+        const lines = trace.split('\n').filter(l => l.startsWith('< '));
+        const end = lines.findIndex(l => l === '< \r');
+        if (end < 0) return;
+        out.headAt = performance.now();
+        out.head = lines.slice(0, end).map(l => l.slice(2).replace(/\r$/, '')).join('\r\n');
+    });
     const parser = new SseParser(ev => out.events.push({ ...ev, t: performance.now() }));
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', d => {
-        if (out.headAt === undefined) {
-            buf += d;
-            const i = buf.indexOf('\r\n\r\n');
-            if (i < 0) return;
-            out.headAt = performance.now();
-            out.head = buf.slice(0, i);
-            d = buf.slice(i + 4);
-        }
         out.body += d;
         parser.push(d);
     });

@@ -1,5 +1,5 @@
 // fanout-backend.mjs: SSE origin in its own process for the many-streams test; driven over IPC by the test.
-//   messages in:  {cmd: 'start', interval}  start ticking: every stream gets its next id each tick
+//   messages in:  {cmd: 'start', interval}  start ticking: every stream gets its next id each tick; replies {started}
 //                 {cmd: 'stop'}             stop ticking; replies {sent: {client: lastId}, open}
 // Replies {port} once listening. Each request names its client with ?c=N.
 import http from 'node:http';
@@ -29,6 +29,7 @@ process.on('message', m => {
                 st.res.write(`id: ${st.n}\ndata: tick ${st.n}\n\n`);
             }
         }, m.interval);
+        process.send({ started: streams.size });
     } else if (m.cmd === 'stop') {
         clearInterval(timer);
         const sent = {};

@@ -45,7 +45,7 @@ SSEGATE := $(B)/ssegate
 all: ssegate $(UNIT_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS) $(BENCH_BINS)
 
 ssegate: $(SSEGATE)
-	@if [ "$(B)" = build ]; then cp $(SSEGATE) ssegate; fi
+	@if [ "$(B)" = build ]; then cp $(SSEGATE) ssegate.tmp && mv -f ssegate.tmp ssegate; fi
 
 $(SSEGATE): $(OBJS) | banned
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

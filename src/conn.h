@@ -47,6 +47,7 @@ typedef struct sg_conn_proto {
     void (*on_hup)(sg_conn_t *c);       /* peer closed or reset */
     void (*on_timeout)(sg_conn_t *c);
     void (*on_close)(sg_conn_t *c);     /* free protocol state; the conn goes away at reap */
+    void (*on_drain)(sg_conn_t *c);     /* the worker drains: finish, close idle, schedule SSE closes */
 } sg_conn_proto_t;
 
 struct sg_conn {
@@ -63,6 +64,7 @@ struct sg_conn {
     bool closing;                   /* close once the output queue drains */
     bool closed;
     bool above_wm;
+    bool stalled;                   /* the timer watches a client that takes no bytes */
 };
 
 /* Accepts pending connections on a listening socket (bounded per call). */

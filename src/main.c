@@ -38,7 +38,11 @@ static void usage(FILE *f)
             "      --response-timeout DUR  default wait for response headers when a route sets no timeout\n"
             "                            (default 60s; 504). Never applies once a response has started.\n"
             "      --upstream-idle DUR   idle pooled upstream connections (default 30s)\n"
-            "      --drain-timeout DUR   accepted for the drain window (default 300s)\n"
+            "      --drain-timeout DUR   on SIGTERM/SIGINT, SSE streams may run this long (default 300s)\n"
+            "      --drain-spread DUR    ...and are closed at event boundaries at random moments over the\n"
+            "                            last part of the window (default 30s). A second signal stops at once.\n"
+            "      --heartbeat DUR       send a ':' comment on SSE streams idle this long (default off)\n"
+            "      --stall-timeout DUR   close a client that takes no byte for this long (default 60s)\n"
             "  -h, --help\n"
             "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
 }
@@ -54,17 +58,18 @@ static int parse_dur(const char *flag, const char *v, int64_t *out)
 
 static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
-    enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN };
+    enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
         {"access-log", required_argument, 0, O_ALOG}, {"header-timeout", required_argument, 0, O_HDR},
         {"idle-timeout", required_argument, 0, O_IDLE}, {"connect-timeout", required_argument, 0, O_CONN},
         {"response-timeout", required_argument, 0, O_RESP}, {"upstream-idle", required_argument, 0, O_UPIDLE},
-        {"drain-timeout", required_argument, 0, O_DRAIN}, {"help", no_argument, 0, 'h'},
+        {"drain-timeout", required_argument, 0, O_DRAIN}, {"drain-spread", required_argument, 0, O_SPREAD},
+        {"heartbeat", required_argument, 0, O_HB}, {"stall-timeout", required_argument, 0, O_STALL},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    int64_t drain;
     int c;
     while ((c = getopt_long(argc, argv, "c:w:h", lo, NULL)) != -1) {
         switch (c) {
@@ -87,7 +92,10 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         case O_CONN: if (parse_dur("--connect-timeout", optarg, &st->connect_timeout_ms) < 0) return -1; break;
         case O_RESP: if (parse_dur("--response-timeout", optarg, &st->response_timeout_ms) < 0) return -1; break;
         case O_UPIDLE: if (parse_dur("--upstream-idle", optarg, &st->upstream_idle_ms) < 0) return -1; break;
-        case O_DRAIN: if (parse_dur("--drain-timeout", optarg, &drain) < 0) return -1; break;
+        case O_DRAIN: if (parse_dur("--drain-timeout", optarg, &st->drain_timeout_ms) < 0) return -1; break;
+        case O_SPREAD: if (parse_dur("--drain-spread", optarg, &st->drain_spread_ms) < 0) return -1; break;
+        case O_HB: if (parse_dur("--heartbeat", optarg, &st->heartbeat_ms) < 0) return -1; break;
+        case O_STALL: if (parse_dur("--stall-timeout", optarg, &st->stall_timeout_ms) < 0) return -1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -96,6 +104,8 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         fprintf(stderr, "ssegate: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (st->drain_spread_ms > st->drain_timeout_ms)
+        st->drain_spread_ms = st->drain_timeout_ms;
     if (o->config == NULL) {
         fprintf(stderr, "ssegate: no config given (-c FILE)\n");
         usage(stderr);
@@ -112,6 +122,14 @@ static void raise_nofile(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+static size_t open_conns(sg_worker_t *workers, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += atomic_load_explicit(&workers[i].nconns_pub, memory_order_relaxed);
+    return total;
 }
 
 static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int nworkers)
@@ -146,6 +164,10 @@ int main(int argc, char **argv)
         .out_low_wm = 64 * 1024,
         .pool_max_idle = 64,
         .log_fd = -1,
+        .drain_timeout_ms = 300000,
+        .drain_spread_ms = 30000,
+        .heartbeat_ms = 0,
+        .stall_timeout_ms = 60000,
     };
     if (parse_args(argc, argv, &o, &st) < 0)
         return 2;
@@ -231,12 +253,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "ssegate: admin on %s\n", o.admin);
     admin.ready = true;
 
-    bool stop = false;
-    while (!stop) {
+    /* Signals: the first SIGTERM/SIGINT drains, a second one (or the drain deadline) stops at once. */
+    int signals = 0;
+    uint64_t next_report = 0;
+    for (;;) {
         struct pollfd pfds[2 + SG_ADMIN_MAX_CLIENTS];
         pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
         int na = sg_admin_pollfds(&admin, pfds + 1);
-        int n = poll(pfds, (nfds_t)(1 + na), 1000);
+        int n = poll(pfds, (nfds_t)(1 + na), signals ? 100 : 1000);
         if (n < 0 && errno != EINTR)
             break;
         uint64_t now = sg_now_ms();
@@ -246,17 +270,39 @@ int main(int argc, char **argv)
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
-                    reload(&o, &cfg, workers, nworkers);
-                } else {
-                    sg_log_info("signal %u: stopping", si.ssi_signo);
-                    stop = true;
+                    if (signals == 0)
+                        reload(&o, &cfg, workers, nworkers);
+                    continue;
                 }
+                if (signals++ == 0) {
+                    admin.ready = false;
+                    sg_log_info("signal %u: draining: listeners closed, %zu connections open, SSE streams close "
+                                "over the last %lld ms of a %lld ms window",
+                                si.ssi_signo, open_conns(workers, nworkers), (long long)st.drain_spread_ms,
+                                (long long)st.drain_timeout_ms);
+                    for (int i = 0; i < nworkers; i++)
+                        sg_worker_request_drain(&workers[i]);
+                    next_report = now + 1000;
+                } else {
+                    sg_log_info("signal %u: stopping now", si.ssi_signo);
+                    for (int i = 0; i < nworkers; i++)
+                        sg_worker_request_stop(&workers[i]);
+                }
+            }
+        }
+        if (signals > 0) {
+            int done = 0;
+            for (int i = 0; i < nworkers; i++)
+                done += atomic_load(&workers[i].done) ? 1 : 0;
+            if (done == nworkers)
+                break;
+            if (now >= next_report) {
+                sg_log_info("draining: %zu connections remain", open_conns(workers, nworkers));
+                next_report = now + 1000;
             }
         }
     }
     admin.ready = false;
-    for (int i = 0; i < nworkers; i++)
-        sg_worker_request_stop(&workers[i]);
     for (int i = 0; i < nworkers; i++)
         pthread_join(workers[i].thread, NULL);
     for (int i = 0; i < nworkers; i++)
@@ -266,6 +312,6 @@ int main(int argc, char **argv)
     sg_accesslog_close(&alog);
     sg_config_unref(cfg);
     close(sfd);
-    sg_log_info("stopped");
+    sg_log_info(signals ? "drain complete, exiting" : "stopped");
     return 0;
 }

@@ -23,8 +23,10 @@ struct sg_stream {
     const sg_backend_t *backend;
     const sg_endpoint_t *ep;
     sg_upclient_t *up;
-    sg_sse_t *sse;                  /* allocated for SSE responses only */
-    sg_timer_t timer;               /* route timeout, or the default time-to-headers */
+    struct sse_state *sse;          /* allocated for SSE responses only */
+    sg_timer_t timer;               /* route timeout / default time-to-headers / drain moment, the earliest */
+    uint64_t deadline_ms;           /* route timeout (0: none) */
+    uint64_t drain_at_ms;           /* drain close moment (0: none) */
     uint64_t start_ms;
     uint64_t bytes_out;
     int status;
@@ -34,6 +36,7 @@ struct sg_stream {
     bool resp_started;
     bool head_request;
     bool close_at_boundary;         /* timeout hit mid-event: end at the next event boundary */
+    bool retry_hint;                /* send a retry: hint before that end (draining) */
     bool finished;
     char *reqinfo;                  /* "method path" for the access log */
     char *head_copy;                /* request head kept for one retry on a stale pooled connection */
@@ -41,6 +44,13 @@ struct sg_stream {
     char client[64];
     char rid[40];
 };
+
+/* SSE-only state, allocated when a response turns out to be an event stream. */
+typedef struct sse_state {
+    sg_sse_t p;
+    sg_timer_t hb;                  /* heartbeat: armed while the stream is idle */
+    sg_stream_t *s;
+} sse_state_t;
 
 static void up_on_head(void *ctx, const sg_h1_msg_t *msg);
 static void up_on_body(void *ctx, const char *p, size_t n);
@@ -74,7 +84,7 @@ static void access_log(sg_stream_t *s)
                      " client=%s %s status=%d bytes=%llu dur_ms=%.0f route=%s%s%s backend=%s events=%llu rid=%s\n",
                      s->client, s->reqinfo ? s->reqinfo : "method=- path=-", s->status,
                      (unsigned long long)s->bytes_out, dur, r ? r->ns : "-", r ? "/" : "", r ? r->name : "",
-                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->events : 0), s->rid);
+                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->p.events : 0), s->rid);
     if (k < 0)
         return;
     n += (size_t)k;
@@ -89,6 +99,8 @@ static void access_log(sg_stream_t *s)
 static void stream_free(sg_stream_t *s)
 {
     sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
+    if (s->sse)
+        sg_timer_cancel(&s->worker->loop.wheel, &s->sse->hb);
     if (s->up) {
         sg_upclient_release(s->up);
         s->up = NULL;
@@ -139,30 +151,100 @@ static void respond(sg_stream_t *s, int status, const char *body, const sg_h1_he
     finish(s, rc >= 0 || rc == SG_EAGAIN);
 }
 
-/* ---- timeouts ---- */
+/* ---- timeouts, draining, heartbeats ---- */
 
 static void end_sse_cleanly(sg_stream_t *s)
 {
-    int rc = s->ops->send_end(s->down);
+    int rc = 0;
+    if (s->retry_hint) {
+        /* Jittered reconnection delay: with the close moments already spread, reconnects do not
+         * arrive as one wave at the remaining gateways. */
+        char hint[40];
+        uint32_t ms = 1000 + (uint32_t)(sg_worker_rand(s->worker) % 4000);
+        size_t n = sg_sse_write_retry(hint, sizeof(hint), ms);
+        s->bytes_out += n;
+        rc = s->ops->send_body(s->down, hint, n);
+    }
+    if (rc >= 0 || rc == SG_EAGAIN)
+        rc = s->ops->send_end(s->down);
     finish(s, rc >= 0 || rc == SG_EAGAIN);
+}
+
+/* Ends an SSE stream at the next event boundary (now, if it sits at one). */
+static void end_at_boundary(sg_stream_t *s)
+{
+    if (sg_sse_insert_ok(&s->sse->p) || (s->sse->p.events == 0 && sg_sse_at_boundary(&s->sse->p)))
+        end_sse_cleanly(s);
+    else
+        s->close_at_boundary = true;
+}
+
+static void arm(sg_stream_t *s)
+{
+    uint64_t at = s->deadline_ms;
+    if (s->drain_at_ms && (at == 0 || s->drain_at_ms < at))
+        at = s->drain_at_ms;
+    if (at)
+        sg_timer_arm(&s->worker->loop.wheel, &s->timer, at);
+    else
+        sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
 }
 
 static void timer_cb(sg_timer_t *t)
 {
     sg_stream_t *s = SG_CONTAINER_OF(t, sg_stream_t, timer);
+    uint64_t now = s->worker->loop.now_ms;
+
+    if (s->drain_at_ms && now >= s->drain_at_ms && (s->deadline_ms == 0 || s->drain_at_ms <= s->deadline_ms)) {
+        s->drain_at_ms = 0;
+        if (s->sse != NULL) {
+            s->retry_hint = true;
+            end_at_boundary(s);
+            return;
+        }
+        /* Not an event stream (yet): ordinary requests finish; the drain's hard deadline bounds them. */
+        arm(s);
+        return;
+    }
+    s->deadline_ms = 0;
     if (!s->resp_started) {
         respond(s, 504, "ssegate: upstream response timeout\n", NULL, 0);
         return;
     }
     if (s->sse != NULL) {
-        if (sg_sse_at_boundary(s->sse))
-            end_sse_cleanly(s);
-        else
-            s->close_at_boundary = true;
+        end_at_boundary(s);
         return;
     }
     s->ops->abort(s->down);
     finish(s, false);
+}
+
+static void heartbeat_cb(sg_timer_t *t)
+{
+    sse_state_t *x = SG_CONTAINER_OF(t, sse_state_t, hb);
+    sg_stream_t *s = x->s;
+    int64_t every = s->worker->settings->heartbeat_ms;
+
+    if (sg_sse_insert_ok(&x->p) && !s->close_at_boundary) {
+        char hb[4];
+        size_t n = sg_sse_write_heartbeat(hb, sizeof(hb));
+        s->bytes_out += n;
+        int rc = s->ops->send_body(s->down, hb, n);
+        if (rc < 0 && rc != SG_EAGAIN) {
+            s->ops->abort(s->down);
+            finish(s, false);
+            return;
+        }
+    }
+    sg_timer_arm(&s->worker->loop.wheel, &x->hb, s->worker->loop.now_ms + (uint64_t)every);
+}
+
+void sg_proxy_drain(sg_stream_t *s, uint64_t at_ms)
+{
+    if (s->finished)
+        return;
+    s->drain_at_ms = at_ms ? at_ms : 1;
+    arm(s);
 }
 
 /* ---- request building ---- */
@@ -559,8 +641,10 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         t = bt;
     if (t == SG_TIMEOUT_UNSET)
         t = w->settings->response_timeout_ms;
-    if (t > 0)
-        sg_timer_arm(&w->loop.wheel, &s->timer, w->loop.now_ms + (uint64_t)t);
+    if (t > 0) {
+        s->deadline_ms = w->loop.now_ms + (uint64_t)t;
+        arm(s);
+    }
     s->status = 0;
     return s;
 }
@@ -662,15 +746,24 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
             respond(s, 503, "ssegate: out of memory\n", NULL, 0);
             return;
         }
-        sg_sse_init(s->sse);
+        sg_sse_init(&s->sse->p);
+        s->sse->s = s;
+        sg_timer_init(&s->sse->hb, heartbeat_cb);
+        if (s->worker->settings->heartbeat_ms > 0)
+            sg_timer_arm(&s->worker->loop.wheel, &s->sse->hb,
+                         s->worker->loop.now_ms + (uint64_t)s->worker->settings->heartbeat_ms);
+        if (s->worker->draining && s->drain_at_ms == 0)
+            sg_proxy_drain(s, sg_worker_drain_moment(s->worker));
     }
     s->status = msg->status;
     s->resp_started = true;
     bool no_body = s->head_request || msg->status == 204 || msg->status == 304;
     int64_t clen = msg->body == SG_H1_BODY_LENGTH ? (int64_t)msg->content_length : -1;
     /* The default timeout bounded only the wait for these headers; explicit route timeouts go on. */
-    if (s->rule->request_timeout_ms == SG_TIMEOUT_UNSET && s->rule->backend_timeout_ms == SG_TIMEOUT_UNSET)
-        sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
+    if (s->rule->request_timeout_ms == SG_TIMEOUT_UNSET && s->rule->backend_timeout_ms == SG_TIMEOUT_UNSET) {
+        s->deadline_ms = 0;
+        arm(s);
+    }
     int rc = s->ops->send_head(s->down, msg->status, out, n, clen, no_body);
     if (rc == SG_EAGAIN)
         sg_upclient_pause(s->up, true);
@@ -687,7 +780,10 @@ static void up_on_body(void *ctx, const char *p, size_t n)
 
     if (s->sse != NULL) {
         ssize_t boundary = -1;
-        sg_sse_feed(s->sse, p, n, &boundary);
+        sg_sse_feed(&s->sse->p, p, n, &boundary);
+        if (s->worker->settings->heartbeat_ms > 0)
+            sg_timer_arm(&s->worker->loop.wheel, &s->sse->hb,
+                         s->worker->loop.now_ms + (uint64_t)s->worker->settings->heartbeat_ms);
         if (s->close_at_boundary && boundary >= 0) {
             /* Relay up to the end of the last complete event, then end the stream there. */
             n = (size_t)boundary;

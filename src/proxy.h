@@ -50,6 +50,9 @@ void sg_proxy_req_end(sg_stream_t *s);
 void sg_proxy_down_writable(sg_stream_t *s);
 /* The client went away: release everything without calling ops again. */
 void sg_proxy_down_closed(sg_stream_t *s);
+/* The worker drains: an SSE stream ends at an event boundary at at_ms (after a retry: hint); other
+ * streams finish on their own. */
+void sg_proxy_drain(sg_stream_t *s, uint64_t at_ms);
 /* True when the stream relays an SSE response. */
 bool sg_proxy_is_sse(const sg_stream_t *s);
 

@@ -57,18 +57,63 @@ static void close_listeners(sg_worker_t *w)
     }
 }
 
+static void hard_stop(sg_worker_t *w)
+{
+    close_listeners(w);
+    sg_upclient_pool_close_all(w);
+    while (!sg_list_empty(&w->conns))
+        sg_conn_close(SG_CONTAINER_OF(w->conns.next, sg_conn_t, link));
+    w->loop.stop = true;
+}
+
+static void drain_deadline(sg_timer_t *t)
+{
+    sg_worker_t *w = SG_CONTAINER_OF(t, sg_worker_t, drain_timer);
+    if (w->nconns > 0)
+        sg_log_info("worker %d: drain deadline, closing %zu connections", w->id, w->nconns);
+    hard_stop(w);
+}
+
+uint64_t sg_worker_drain_moment(sg_worker_t *w)
+{
+    uint64_t spread = (uint64_t)w->settings->drain_spread_ms;
+    uint64_t start = w->drain_end_ms - SG_MIN(spread, w->drain_end_ms);
+    if (start < w->loop.now_ms)
+        start = w->loop.now_ms;
+    /* Leave a little room before the hard deadline for the stream to reach an event boundary. */
+    uint64_t end = w->drain_end_ms > start + 50 ? w->drain_end_ms - 50 : start + 1;
+    return start + sg_worker_rand(w) % (end - start);
+}
+
+static void start_drain(sg_worker_t *w)
+{
+    sg_loop_t *loop = &w->loop;
+    w->draining = true;
+    w->drain_end_ms = loop->now_ms + (uint64_t)w->settings->drain_timeout_ms;
+    close_listeners(w);
+    sg_upclient_pool_close_all(w);
+    sg_timer_arm(&loop->wheel, &w->drain_timer, w->drain_end_ms);
+    /* on_drain may close the connection: walk with the next pointer taken first. */
+    for (sg_list_t *n = w->conns.next, *next; n != &w->conns; n = next) {
+        next = n->next;
+        sg_conn_t *c = SG_CONTAINER_OF(n, sg_conn_t, link);
+        if (c->proto && c->proto->on_drain)
+            c->proto->on_drain(c);
+        else
+            sg_conn_close(c);
+    }
+}
+
 static void on_wake(sg_loop_t *loop)
 {
     sg_worker_t *w = loop->data;
     adopt_config(w);
     if (atomic_load(&w->stop)) {
-        close_listeners(w);
-        sg_upclient_pool_close_all(w);
-        /* For now a stop closes every connection; draining refines this. */
-        while (!sg_list_empty(&w->conns))
-            sg_conn_close(SG_CONTAINER_OF(w->conns.next, sg_conn_t, link));
-        loop->stop = true;
+        hard_stop(w);
+        return;
     }
+    if (atomic_load(&w->drain) && !w->draining)
+        start_drain(w);
 }
 
 int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_config_t *cfg)
@@ -77,6 +122,7 @@ int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_con
     w->id = id;
     w->settings = settings;
     sg_list_init(&w->conns);
+    sg_timer_init(&w->drain_timer, drain_deadline);
     int rc = sg_loop_init(&w->loop);
     if (rc < 0)
         return rc;
@@ -124,11 +170,24 @@ int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_con
 void *sg_worker_main(void *arg)
 {
     sg_worker_t *w = arg;
-    while (!w->loop.stop)
+    while (!w->loop.stop) {
         sg_loop_run_once(&w->loop);
+        atomic_store_explicit(&w->nconns_pub, w->nconns, memory_order_relaxed);
+        if (w->draining && w->nconns == 0) {
+            sg_timer_cancel(&w->loop.wheel, &w->drain_timer);
+            w->loop.stop = true;
+        }
+    }
     /* Let the last flushes and reaps run. */
     sg_loop_run_once(&w->loop);
+    atomic_store(&w->done, true);
     return NULL;
+}
+
+void sg_worker_request_drain(sg_worker_t *w)
+{
+    atomic_store(&w->drain, true);
+    sg_loop_wake(&w->loop);
 }
 
 void sg_worker_request_stop(sg_worker_t *w)

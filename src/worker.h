@@ -21,6 +21,14 @@ typedef struct sg_settings {
     size_t out_low_wm;            /* below: resume */
     size_t pool_max_idle;         /* idle upstream connections kept per endpoint per worker */
     int log_fd;                   /* write end of the access log pipe, non-blocking; -1: off */
+    int64_t drain_timeout_ms;     /* SIGTERM: SSE streams may run this long (default 300 s) */
+    int64_t drain_spread_ms;      /* ... and are closed at random moments over its last part (default 30 s) */
+    int64_t heartbeat_ms;         /* ":" comment on SSE streams idle this long; 0: off (default) */
+    int64_t stall_timeout_ms;     /* a client that takes no byte for this long is closed (default 60 s) */
+    uint32_t h2_max_streams;      /* HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; 0: 256 */
+    uint32_t h2_stream_window;    /* HTTP/2 initial stream receive window (request bodies); 0: 256 KiB */
+    uint32_t h2_conn_window;      /* HTTP/2 connection receive window; 0: 1 MiB */
+    int64_t tls_handshake_timeout_ms; /* a TLS handshake must finish within; 0: 10 s */
 } sg_settings_t;
 
 typedef struct sg_uppool {
@@ -44,7 +52,13 @@ typedef struct sg_worker {
     const sg_settings_t *settings;
     sg_config_t *cfg;                     /* this worker's reference to the current generation */
     _Atomic(sg_config_t *) pending_cfg;   /* handed over by the main thread (with a reference) */
-    atomic_bool stop;
+    atomic_bool stop;                     /* hard stop: close everything now */
+    atomic_bool drain;                    /* graceful drain requested */
+    atomic_bool done;                     /* the loop has exited */
+    atomic_size_t nconns_pub;             /* nconns, published for the main thread's drain log */
+    bool draining;
+    uint64_t drain_end_ms;                /* hard deadline of the drain */
+    sg_timer_t drain_timer;
     sg_listen_sock_t *listeners;
     size_t nlisteners;
     sg_uppool_t **pools;                  /* stable pointers: pooled connections point at theirs */
@@ -58,6 +72,7 @@ typedef struct sg_worker {
     sg_h1_msg_t msg;                      /* scratch for parsing one head at a time */
     char scratch[32 * 1024];              /* scratch for building one head at a time */
     int dropped_log_lines;
+    uint64_t slow_consumer_closes;
 } sg_worker_t;
 
 /* Creates the worker's loop and listening sockets for cfg->binds. Returns 0 or -errno (message logged). */
@@ -65,8 +80,12 @@ int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_con
 /* Runs the loop until stop is set and every connection has closed. */
 void *sg_worker_main(void *arg);
 void sg_worker_free(sg_worker_t *w);
-/* Asks a worker (from another thread) to stop. */
+/* Asks a worker (from another thread) to stop now. */
 void sg_worker_request_stop(sg_worker_t *w);
+/* Asks a worker (from another thread) to drain: stop accepting, let streams end, then exit. */
+void sg_worker_request_drain(sg_worker_t *w);
+/* A random moment in the spread window at the end of the drain, for closing one stream. */
+uint64_t sg_worker_drain_moment(sg_worker_t *w);
 
 static inline uint64_t sg_worker_rand(sg_worker_t *w)
 {

@@ -54,6 +54,8 @@ typedef struct sg_h1_msg {
  * Up to 8 empty lines before the request line are skipped and counted in the returned length.
  * The request line limit counts bytes before its CRLF; the header limit counts the field section
  * after the request line, final CRLF included. Content-Length 0 gives SG_H1_BODY_LENGTH.
+ * Each call rescans buf from the start; a caller fed a few bytes at a time should call again only
+ * when the new bytes hold a '\n' (a head completes only on one) or a limit may have been passed.
  */
 int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg);
 
@@ -86,6 +88,9 @@ void sg_h1_chunked_init(sg_h1_chunked_t *d);
  * Returns 0 when all input was consumed with no data yet, 2 when the last chunk and trailers are
  * done (the body is complete; *consumed tells where the next message starts), or SG_EBADMSG on a bad
  * chunk size (non-hex, overflow, over-long line), bare LF/CR, or missing CRLF after data.
+ * Sizes must stay below 2^60; chunk-size lines (extensions included) are bounded by SG_H1_MAX_CHUNK_LINE
+ * and trailers by SG_H1_MAX_TRAILER_BYTES. Extensions and trailer fields are validated and dropped.
+ * After an error every call returns SG_EBADMSG; after the end every call returns 2 consuming nothing.
  */
 int sg_h1_chunked_decode(sg_h1_chunked_t *d, const char *in, size_t len, size_t *consumed, sg_str_t *data);
 

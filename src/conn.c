@@ -170,10 +170,22 @@ static void conn_flush_cb(sg_deferred_t *d)
     sg_conn_t *c = SG_CONTAINER_OF(d, sg_conn_t, sock.flush_d);
     if (c->closed)
         return;
+    size_t before = c->sock.out.bytes;
     int rc = sg_sock_flush(&c->sock);
+    bool progressed = c->sock.out.bytes < before;
     if (rc < 0 && rc != SG_EAGAIN) {
         sg_conn_close(c);
         return;
+    }
+    /* Slow consumer: a client with bytes queued must take some within the stall limit. Each flush that
+     * makes progress restarts the clock; a drained queue stops it. */
+    int64_t stall = c->worker->settings->stall_timeout_ms;
+    if (rc == SG_EAGAIN && stall > 0 && (!c->stalled || progressed)) {
+        c->stalled = true;
+        sg_timer_arm(&c->worker->loop.wheel, &c->timer, c->worker->loop.now_ms + (uint64_t)stall);
+    } else if (rc == 0 && c->stalled) {
+        c->stalled = false;
+        sg_timer_cancel(&c->worker->loop.wheel, &c->timer);
     }
     if (rc == 0 && c->closing) {
         /* Lingering close: stop writing, let the client read our last response before the FIN/RST. */
@@ -242,7 +254,18 @@ static void conn_io_cb(sg_watcher_t *w, uint32_t events)
 static void conn_timer_cb(sg_timer_t *t)
 {
     sg_conn_t *c = SG_CONTAINER_OF(t, sg_conn_t, timer);
-    if (!c->closed && c->proto->on_timeout)
+    if (c->closed)
+        return;
+    if (c->stalled) {
+        char peer[64];
+        sg_conn_peer_str(c, peer, sizeof(peer));
+        sg_log_info("closing %s: slow consumer, %zu bytes unread for %lld ms", peer, c->sock.out.bytes,
+                    (long long)c->worker->settings->stall_timeout_ms);
+        c->worker->slow_consumer_closes++;
+        sg_conn_close(c);
+        return;
+    }
+    if (c->proto->on_timeout)
         c->proto->on_timeout(c);
 }
 

@@ -29,6 +29,7 @@ typedef struct sg_h1 {
     bool minor0;
     bool starting;          /* inside sg_proxy_start: a detach is recorded, handled after it returns */
     int8_t pending_detach;  /* 0 none, 1 ok, -1 failed */
+    uint32_t scanned;       /* bytes of the current head already seen by the parser */
     uint64_t body_left;
     sg_h1_chunked_t dec;
 } sg_h1_t;
@@ -98,6 +99,7 @@ static void h1_fail(sg_h1_t *h, int status, const char *body)
 static void arm_timer(sg_h1_t *h, int64_t ms)
 {
     sg_loop_t *loop = &h->conn->worker->loop;
+    h->conn->stalled = false; /* the timer is the protocol's again; a stall re-arms it on the next flush */
     if (ms > 0)
         sg_timer_arm(&loop->wheel, &h->conn->timer, loop->now_ms + (uint64_t)ms);
     else
@@ -119,8 +121,9 @@ static int op_send_head(void *down, int status, const sg_h1_header_t *hdrs, size
     h->resp_chunked = !no_body && clen < 0 && !h->minor0;
     if (!no_body && clen < 0 && h->minor0)
         h->keep_alive = false; /* HTTP/1.0: the body ends at close */
-    /* A request whose body we have not read to the end cannot leave the connection reusable. */
-    if (h->state == H1_BODY)
+    /* A request whose body we have not read to the end cannot leave the connection reusable, and a
+     * draining gateway tells every client to go elsewhere for the next request. */
+    if (h->state == H1_BODY || w->draining)
         h->keep_alive = false;
 
     k = snprintf(b, cap, "HTTP/1.1 %d %s\r\n", status, status_reason(status));
@@ -205,7 +208,7 @@ static void finish_response(sg_h1_t *h, bool ok)
 
     if (c->closed)
         return;
-    if (!ok || !h->keep_alive || h->state != H1_WAIT) {
+    if (!ok || !h->keep_alive || h->state != H1_WAIT || c->worker->draining) {
         h->state = H1_DONE;
         sg_conn_close_after_flush(c);
         return;
@@ -423,6 +426,17 @@ static void h1_process(sg_h1_t *h)
             h->state = H1_HEAD;
             arm_timer(h, c->worker->settings->header_timeout_ms);
         }
+        /* The parser rescans from the start: with a head trickling in, parse again only when the new
+         * bytes hold a line end or cross a limit, so a slow sender costs O(n), not O(n^2). */
+        size_t len = sg_chunk_len(in);
+        if (h->scanned > 0 && h->scanned < len && len < SG_CHUNK_SIZE &&
+            memchr(in->data + in->rpos + h->scanned, '\n', len - h->scanned) == NULL &&
+            !(h->scanned <= SG_H1_MAX_REQLINE && len > SG_H1_MAX_REQLINE) &&
+            !(h->scanned <= SG_H1_MAX_HEAD_BYTES && len > SG_H1_MAX_HEAD_BYTES)) {
+            h->scanned = len;
+            return;
+        }
+        h->scanned = len;
         sg_h1_msg_t *msg = &c->worker->msg;
         int rc = sg_h1parse_request(in->data + in->rpos, sg_chunk_len(in), msg);
         if (rc == SG_EINCOMPLETE) {
@@ -435,6 +449,7 @@ static void h1_process(sg_h1_t *h)
             h1_fail(h, st, body_for(st));
             return;
         }
+        h->scanned = 0;
         start_request(h, msg);
         if (h->state == H1_WAIT || c->closed)
             return;
@@ -512,12 +527,27 @@ static void h1_close(sg_conn_t *c)
     c->proto_data = NULL;
 }
 
+static void h1_drain(sg_conn_t *c)
+{
+    sg_h1_t *h = c->proto_data;
+    if (h->state == H1_IDLE && c->sock.out.bytes == 0) {
+        sg_conn_close(c);
+        return;
+    }
+    /* A response under way ends with Connection: close (or closes after it); an SSE stream is closed at
+     * an event boundary at a random moment of the drain's spread window. */
+    h->keep_alive = false;
+    if (h->stream)
+        sg_proxy_drain(h->stream, sg_worker_drain_moment(c->worker));
+}
+
 static const sg_conn_proto_t h1_proto = {
     .on_readable = h1_readable,
     .on_drained = h1_drained,
     .on_hup = h1_hup,
     .on_timeout = h1_timeout,
     .on_close = h1_close,
+    .on_drain = h1_drain,
 };
 
 int sg_h1_attach(sg_conn_t *c)

@@ -99,17 +99,62 @@ int sg_admin_pollfds(const sg_admin_t *a, struct pollfd *pfds)
     return n;
 }
 
-static void reply(sg_admin_client_t *c, int status, const char *reason, const char *body)
+/* Writes all of p, waiting up to a second in total: admin answers are small and probes are local. */
+static void write_all(int fd, const char *p, size_t n)
 {
-    char out[512];
-    int n = snprintf(out, sizeof(out),
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                     status, reason, strlen(body), body);
-    /* Small enough for the socket buffer of a fresh connection; a client that cannot take it loses it. */
-    ssize_t w = write(c->fd, out, (size_t)n);
-    (void)w;
+    uint64_t deadline = sg_now_ms() + 1000;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EINTR)
+            return;
+        uint64_t now = sg_now_ms();
+        if (now >= deadline)
+            return;
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        poll(&pfd, 1, (int)(deadline - now));
+    }
+}
+
+static void reply_typed(sg_admin_client_t *c, int status, const char *reason, const char *type, const char *body,
+                        size_t blen)
+{
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                     status, reason, type, blen);
+    write_all(c->fd, head, (size_t)n);
+    write_all(c->fd, body, blen);
     close(c->fd);
     c->fd = -1;
+}
+
+static void reply(sg_admin_client_t *c, int status, const char *reason, const char *body)
+{
+    reply_typed(c, status, reason, "text/plain", body, strlen(body));
+}
+
+static void reply_metrics(sg_admin_t *a, sg_admin_client_t *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL) {
+        reply(c, 500, "Internal Server Error", "out of memory\n");
+        return;
+    }
+    a->render_metrics(f, a->ctx);
+    if (fclose(f) != 0 || buf == NULL) {
+        free(buf);
+        reply(c, 500, "Internal Server Error", "out of memory\n");
+        return;
+    }
+    reply_typed(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", buf, len);
+    free(buf);
 }
 
 static void serve(sg_admin_t *a, sg_admin_client_t *c)
@@ -140,6 +185,8 @@ static void serve(sg_admin_t *a, sg_admin_client_t *c)
     }
     if (strcmp(path, "/healthz") == 0)
         reply(c, 200, "OK", "ok\n");
+    else if (strcmp(path, "/metrics") == 0 && a->render_metrics)
+        reply_metrics(a, c);
     else if (strcmp(path, "/ready") == 0)
         a->ready ? reply(c, 200, "OK", "ready\n") : reply(c, 503, "Service Unavailable", "not ready\n");
     else

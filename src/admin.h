@@ -1,9 +1,10 @@
-/* admin.h: the admin listener on the main thread: GET /healthz, GET /ready. */
+/* admin.h: the admin listener on the main thread: GET /healthz, GET /ready, GET /metrics. */
 #ifndef SG_ADMIN_H
 #define SG_ADMIN_H
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 
 #include "sg.h"
 
@@ -19,6 +20,8 @@ typedef struct sg_admin_client {
 typedef struct sg_admin {
     int listen_fd;
     bool ready;         /* /ready answers 200 while true */
+    void (*render_metrics)(FILE *f, void *ctx);
+    void *ctx;
     sg_admin_client_t clients[SG_ADMIN_MAX_CLIENTS];
 } sg_admin_t;
 

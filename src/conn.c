@@ -162,6 +162,7 @@ void sg_conn_close(sg_conn_t *c)
     sg_sock_close(&c->sock);
     sg_list_remove(&c->link);
     c->worker->nconns--;
+    sg_counter_sub(&c->worker->metrics.conns_active[c->mproto], 1);
     sg_loop_reap_later(&c->worker->loop, &c->reap_d);
 }
 
@@ -173,6 +174,7 @@ static void conn_flush_cb(sg_deferred_t *d)
     size_t before = c->sock.out.bytes;
     int rc = sg_sock_flush(&c->sock);
     bool progressed = c->sock.out.bytes < before;
+    sg_counter_add(&c->worker->metrics.bytes_out, before - c->sock.out.bytes);
     if (rc < 0 && rc != SG_EAGAIN) {
         sg_conn_close(c);
         return;
@@ -261,12 +263,32 @@ static void conn_timer_cb(sg_timer_t *t)
         sg_conn_peer_str(c, peer, sizeof(peer));
         sg_log_info("closing %s: slow consumer, %zu bytes unread for %lld ms", peer, c->sock.out.bytes,
                     (long long)c->worker->settings->stall_timeout_ms);
-        c->worker->slow_consumer_closes++;
+        sg_counter_add(&c->worker->metrics.slow_consumer_closes, 1);
         sg_conn_close(c);
         return;
     }
     if (c->proto->on_timeout)
         c->proto->on_timeout(c);
+}
+
+ssize_t sg_conn_read(sg_conn_t *c)
+{
+    ssize_t n = sg_sock_read(&c->sock);
+    if (n > 0)
+        sg_counter_add(&c->worker->metrics.bytes_in, (uint64_t)n);
+    return n;
+}
+
+void sg_conn_set_mproto(sg_conn_t *c, uint8_t mproto)
+{
+    sg_metrics_t *m = &c->worker->metrics;
+    if (mproto == c->mproto || mproto >= SG_MPROTO_N)
+        return;
+    sg_counter_sub(&m->conns_active[c->mproto], 1);
+    sg_counter_sub(&m->conns_total[c->mproto], 1);
+    c->mproto = mproto;
+    sg_counter_add(&m->conns_active[mproto], 1);
+    sg_counter_add(&m->conns_total[mproto], 1);
 }
 
 void sg_conn_peer_ip(const sg_conn_t *c, char *out, size_t cap)
@@ -322,6 +344,9 @@ void sg_conn_accept(sg_listen_sock_t *ls)
         sg_timer_init(&c->timer, conn_timer_cb);
         sg_list_insert_tail(&w->conns, &c->link);
         w->nconns++;
+        c->mproto = SG_MPROTO_H1;
+        sg_counter_add(&w->metrics.conns_active[SG_MPROTO_H1], 1);
+        sg_counter_add(&w->metrics.conns_total[SG_MPROTO_H1], 1);
         c->sock.reading = true;
         c->sock.rdhup = true;
         if (sg_h1_attach(c) < 0 || sg_sock_update(&c->sock) < 0) {

@@ -65,6 +65,7 @@ struct sg_conn {
     bool closed;
     bool above_wm;
     bool stalled;                   /* the timer watches a client that takes no bytes */
+    uint8_t mproto;                 /* SG_MPROTO_*: which connection counters this one is in */
 };
 
 /* Accepts pending connections on a listening socket (bounded per call). */
@@ -80,5 +81,9 @@ void sg_conn_peer_str(const sg_conn_t *c, char *out, size_t cap);
 /* Peer IP only (for X-Forwarded-For). */
 void sg_conn_peer_ip(const sg_conn_t *c, char *out, size_t cap);
 void sg_conn_set_reading(sg_conn_t *c, bool on);
+/* sg_sock_read on the client socket, counting the bytes in the worker's metrics. */
+ssize_t sg_conn_read(sg_conn_t *c);
+/* Moves the connection to another protocol's counters (h1 -> h2 after ALPN or the h2c preface). */
+void sg_conn_set_mproto(sg_conn_t *c, uint8_t mproto);
 
 #endif

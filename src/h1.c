@@ -463,7 +463,7 @@ static void h1_readable(sg_conn_t *c)
     for (int round = 0; round < 4; round++) {
         if (c->closed || !c->sock.reading)
             return;
-        ssize_t n = sg_sock_read(&c->sock);
+        ssize_t n = sg_conn_read(c);
         if (n == SG_EAGAIN)
             return;
         if (n == -ENOBUFS) {

@@ -124,6 +124,22 @@ static void raise_nofile(void)
     }
 }
 
+typedef struct metrics_ctx {
+    sg_worker_t *workers;
+    int nworkers;
+    sg_metrics_global_t g;
+} metrics_ctx_t;
+
+static void render_metrics(FILE *f, void *ctx)
+{
+    metrics_ctx_t *m = ctx;
+    const sg_metrics_t *shards[256];
+    size_t n = 0;
+    for (int i = 0; i < m->nworkers && n < SG_ARRAY_LEN(shards); i++)
+        shards[n++] = &m->workers[i].metrics;
+    sg_metrics_render(f, shards, n, &m->g);
+}
+
 static size_t open_conns(sg_worker_t *workers, int n)
 {
     size_t total = 0;
@@ -132,14 +148,16 @@ static size_t open_conns(sg_worker_t *workers, int n)
     return total;
 }
 
-static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int nworkers)
+static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int nworkers, metrics_ctx_t *mc)
 {
     sg_config_t *next = NULL;
     int rc = sg_config_load(o->config, stderr, &next);
     if (rc < 0) {
+        mc->g.reloads_failed++;
         sg_log_error("reload of %s failed; the running config stays in force", o->config);
         return;
     }
+    mc->g.reloads_ok++;
     next->generation = (*cur)->generation + 1;
     for (int i = 0; i < nworkers; i++) {
         sg_config_ref(next);
@@ -148,6 +166,7 @@ static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int
     }
     sg_config_unref(*cur);
     *cur = next;
+    mc->g.config_generation = next->generation;
     sg_log_info("config reloaded (generation %llu)", (unsigned long long)next->generation);
 }
 
@@ -251,6 +270,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "ssegate: listening on %s\n", cfg->binds[i].label);
     if (o.admin)
         fprintf(stderr, "ssegate: admin on %s\n", o.admin);
+    cfg->generation = 1;
+    metrics_ctx_t mctx = {.workers = workers, .nworkers = nworkers, .g = {.config_generation = 1}};
+    admin.render_metrics = render_metrics;
+    admin.ctx = &mctx;
     admin.ready = true;
 
     /* Signals: the first SIGTERM/SIGINT drains, a second one (or the drain deadline) stops at once. */
@@ -271,11 +294,12 @@ int main(int argc, char **argv)
             while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
                     if (signals == 0)
-                        reload(&o, &cfg, workers, nworkers);
+                        reload(&o, &cfg, workers, nworkers, &mctx);
                     continue;
                 }
                 if (signals++ == 0) {
                     admin.ready = false;
+                    mctx.g.draining = true;
                     sg_log_info("signal %u: draining: listeners closed, %zu connections open, SSE streams close "
                                 "over the last %lld ms of a %lld ms window",
                                 si.ssi_signo, open_conns(workers, nworkers), (long long)st.drain_spread_ms,
@@ -296,6 +320,7 @@ int main(int argc, char **argv)
                 done += atomic_load(&workers[i].done) ? 1 : 0;
             if (done == nworkers)
                 break;
+            mctx.g.drain_remaining = open_conns(workers, nworkers);
             if (now >= next_report) {
                 sg_log_info("draining: %zu connections remain", open_conns(workers, nworkers));
                 next_report = now + 1000;

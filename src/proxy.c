@@ -41,6 +41,8 @@ struct sg_stream {
     char *reqinfo;                  /* "method path" for the access log */
     char *head_copy;                /* request head kept for one retry on a stale pooled connection */
     size_t head_len;
+    sg_route_metrics_t *rm;         /* per-route counters of this worker, once routed */
+    uint8_t mproto;
     char client[64];
     char rid[40];
 };
@@ -93,11 +95,16 @@ static void access_log(sg_stream_t *s)
         line[n - 1] = '\n';
     }
     if (sg_accesslog_write(fd, line, n) == SG_EAGAIN)
-        s->worker->dropped_log_lines++;
+        sg_counter_add(&s->worker->metrics.log_dropped, 1);
 }
 
 static void stream_free(sg_stream_t *s)
 {
+    sg_metrics_t *m = &s->worker->metrics;
+    sg_counter_sub(&m->streams_active[s->mproto], 1);
+    sg_metrics_observe(&m->duration, (s->worker->loop.now_ms - s->start_ms) * 1000);
+    if (s->sse && s->rm)
+        sg_counter_sub(&s->rm->sse_active, 1);
     sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
     if (s->sse)
         sg_timer_cancel(&s->worker->loop.wheel, &s->sse->hb);
@@ -541,6 +548,7 @@ static int open_upstream(sg_stream_t *s)
 
 static void fail_connect(sg_stream_t *s, int err)
 {
+    sg_counter_add(&s->worker->metrics.upstream_connect_errors, 1);
     if (err == -ECONNREFUSED)
         respond(s, 502, "ssegate: upstream connection refused\n", NULL, 0);
     else if (err == -ETIMEDOUT)
@@ -565,6 +573,9 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     s->body_chunked = has_body && body_len < 0;
     s->head_request = sg_str_eq(msg->method, SG_STR("HEAD"));
     sg_timer_init(&s->timer, timer_cb);
+    s->mproto = info->conn->mproto;
+    sg_counter_add(&w->metrics.streams_active[s->mproto], 1);
+    sg_counter_add(&w->metrics.streams_total[s->mproto], 1);
     sg_conn_peer_str(info->conn, s->client, sizeof(s->client));
     make_rid(s, msg);
 
@@ -589,6 +600,8 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         return s;
     }
     s->rule = m.rule;
+    s->rm = sg_metrics_route(&w->metrics, m.rule->route->ns, m.rule->route->name);
+    sg_counter_add(&s->rm->requests, 1);
     if (m.rule->filters.redirect) {
         do_redirect(s, m.rule->filters.redirect, host, path, query, m.prefix_len, info);
         return s;
@@ -719,6 +732,8 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
 
     free(s->head_copy);
     s->head_copy = NULL;
+    sg_counter_add(&s->worker->metrics.upstream_status[msg->status / 100 <= 5 ? msg->status / 100 : 0], 1);
+    sg_metrics_observe(&s->worker->metrics.ttfb, (s->worker->loop.now_ms - s->start_ms) * 1000);
     for (size_t i = 0; i < msg->nheaders; i++) {
         sg_str_t name = msg->headers[i].name;
         if (is_hop_by_hop(name) || named_in_connection(msg, name) || sg_str_ieq_lit(name, "content-length"))
@@ -748,6 +763,8 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
         }
         sg_sse_init(&s->sse->p);
         s->sse->s = s;
+        sg_counter_add(&s->rm->sse_active, 1);
+        sg_counter_add(&s->rm->sse_total, 1);
         sg_timer_init(&s->sse->hb, heartbeat_cb);
         if (s->worker->settings->heartbeat_ms > 0)
             sg_timer_arm(&s->worker->loop.wheel, &s->sse->hb,
@@ -780,7 +797,9 @@ static void up_on_body(void *ctx, const char *p, size_t n)
 
     if (s->sse != NULL) {
         ssize_t boundary = -1;
-        sg_sse_feed(&s->sse->p, p, n, &boundary);
+        size_t events = sg_sse_feed(&s->sse->p, p, n, &boundary);
+        if (events)
+            sg_counter_add(&s->rm->sse_events, events);
         if (s->worker->settings->heartbeat_ms > 0)
             sg_timer_arm(&s->worker->loop.wheel, &s->sse->hb,
                          s->worker->loop.now_ms + (uint64_t)s->worker->settings->heartbeat_ms);

@@ -10,6 +10,7 @@
 #include "h1parse.h"
 #include "list.h"
 #include "loop.h"
+#include "metrics.h"
 
 typedef struct sg_settings {
     int64_t header_timeout_ms;    /* whole request head must arrive within (408) */
@@ -71,8 +72,7 @@ typedef struct sg_worker {
     void *route_scratch;                  /* per-thread matcher scratch (route.c) */
     sg_h1_msg_t msg;                      /* scratch for parsing one head at a time */
     char scratch[32 * 1024];              /* scratch for building one head at a time */
-    int dropped_log_lines;
-    uint64_t slow_consumer_closes;
+    sg_metrics_t metrics;                 /* this worker's shard, summed by the admin listener */
 } sg_worker_t;
 
 /* Creates the worker's loop and listening sockets for cfg->binds. Returns 0 or -errno (message logged). */

@@ -38,6 +38,7 @@ struct sg_stream {
     bool close_at_boundary;         /* timeout hit mid-event: end at the next event boundary */
     bool retry_hint;                /* send a retry: hint before that end (draining) */
     bool finished;
+    uint8_t attempts;               /* upstream connections tried for this request */
     char *reqinfo;                  /* "method path" for the access log */
     char *head_copy;                /* request head kept for one retry on a stale pooled connection */
     size_t head_len;
@@ -622,13 +623,24 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         respond(s, 431, "ssegate: request header fields too large\n", NULL, 0);
         return s;
     }
+    s->attempts = 1;
     int err = open_upstream(s);
+    if (err == -ECONNREFUSED && !has_body) {
+        /* Refused at once (loopback): try another endpoint, like an asynchronous refusal. */
+        const sg_endpoint_t *ep = sg_upstream_pick_other(w, s->backend, s->ep);
+        if (ep != NULL) {
+            s->ep = ep;
+            s->attempts = 2;
+            err = open_upstream(s);
+        }
+    }
     if (err < 0) {
         fail_connect(s, err);
         return s;
     }
-    if (sg_upclient_reused(s->up) && !has_body) {
-        /* Keep the head for one retry in case the pooled connection turns out to be stale. */
+    if (!has_body) {
+        /* Keep the head until the response starts: a stale pooled connection, or an endpoint that refuses,
+         * gets one retry (requests with a body are not replayed: their bytes are already consumed). */
         s->head_copy = malloc(b.n);
         if (s->head_copy) {
             memcpy(s->head_copy, b.p, b.n);
@@ -835,8 +847,19 @@ static void up_on_error(void *ctx, int err)
 {
     sg_stream_t *s = ctx;
 
-    if (!s->resp_started && s->head_copy != NULL && sg_upclient_reused(s->up)) {
-        /* A pooled connection the server had closed: one retry on a fresh connection. */
+    bool stale = sg_upclient_reused(s->up) && err != -ECONNREFUSED && err != -ETIMEDOUT;
+    if (!s->resp_started && s->head_copy != NULL && (stale || (err == -ECONNREFUSED && s->attempts < 2))) {
+        /* A pooled connection the server had closed: retry on a fresh connection to the same endpoint.
+         * An endpoint that refused: retry once on another endpoint, if the backend has one. */
+        if (!stale) {
+            const sg_endpoint_t *ep = sg_upstream_pick_other(s->worker, s->backend, s->ep);
+            if (ep == NULL) {
+                fail_connect(s, err);
+                return;
+            }
+            s->ep = ep;
+            s->attempts++;
+        }
         sg_upclient_release(s->up);
         s->up = NULL;
         char *head = s->head_copy;
@@ -862,6 +885,14 @@ static void up_on_error(void *ctx, int err)
             respond(s, 502, "ssegate: invalid response from upstream\n", NULL, 0);
         else
             respond(s, 502, "ssegate: upstream closed the connection\n", NULL, 0);
+        return;
+    }
+    if (s->sse != NULL) {
+        /* The backend died mid-stream. End the stream cleanly: an event it had begun stays incomplete, and
+         * a client discards an incomplete event at the end of a stream, so what it has seen ends at the
+         * last complete event. EventSource then reconnects with Last-Event-ID. */
+        s->ops->send_end(s->down);
+        finish(s, true);
         return;
     }
     /* Mid-response: never fake a complete response. */

@@ -18,6 +18,15 @@ const sg_backend_t *sg_upstream_pick_backend(sg_worker_t *w, const sg_rule_t *ru
     return NULL;
 }
 
+const sg_endpoint_t *sg_upstream_pick_other(sg_worker_t *w, const sg_backend_t *b, const sg_endpoint_t *not)
+{
+    if (b->nendpoints < 2)
+        return NULL;
+    size_t skip = (size_t)(not - b->endpoints);
+    size_t k = (size_t)(sg_worker_rand(w) % (b->nendpoints - 1));
+    return &b->endpoints[k >= skip ? k + 1 : k];
+}
+
 const sg_endpoint_t *sg_upstream_pick_endpoint(sg_worker_t *w, const sg_backend_t *b)
 {
     if (b->nendpoints == 1)

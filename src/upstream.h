@@ -12,4 +12,7 @@ const sg_backend_t *sg_upstream_pick_backend(sg_worker_t *w, const sg_rule_t *ru
 /* Picks an endpoint of b (which has at least one), round-robin from a random start. */
 const sg_endpoint_t *sg_upstream_pick_endpoint(sg_worker_t *w, const sg_backend_t *b);
 
+/* Another endpoint of b than `not`, or NULL when b has no other. */
+const sg_endpoint_t *sg_upstream_pick_other(sg_worker_t *w, const sg_backend_t *b, const sg_endpoint_t *not);
+
 #endif

@@ -35,6 +35,8 @@ static int open_listener(const sg_bind_t *b)
     return fd;
 }
 
+static void reconcile_listeners(sg_worker_t *w, const sg_config_t *cfg);
+
 /* Takes the generation the main thread handed over, if any. */
 static void adopt_config(sg_worker_t *w)
 {
@@ -43,17 +45,90 @@ static void adopt_config(sg_worker_t *w)
         return;
     sg_config_unref(w->cfg);
     w->cfg = next;
+    if (!w->draining && !atomic_load(&w->stop))
+        reconcile_listeners(w, next);
+}
+
+static void close_listener(sg_worker_t *w, sg_listen_sock_t *ls)
+{
+    if (ls->w.fd < 0)
+        return;
+    sg_loop_watch(&w->loop, &ls->w, 0);
+    close(ls->w.fd);
+    ls->w.fd = -1;
 }
 
 static void close_listeners(sg_worker_t *w)
 {
+    for (size_t i = 0; i < w->nlisteners; i++)
+        close_listener(w, w->listeners[i]);
+}
+
+/* Opens a listener for b and adds it to the worker. Returns 0 or -errno (logged). */
+static int add_listener(sg_worker_t *w, const sg_bind_t *b)
+{
+    sg_listen_sock_t **nl = realloc(w->listeners, (w->nlisteners + 1) * sizeof(*nl));
+    if (nl == NULL)
+        return -ENOMEM;
+    w->listeners = nl;
+    sg_listen_sock_t *ls = calloc(1, sizeof(*ls));
+    if (ls == NULL)
+        return -ENOMEM;
+    int fd = open_listener(b);
+    if (fd < 0) {
+        sg_log_error("cannot listen on %s: %s", b->label, strerror(-fd));
+        free(ls);
+        return fd;
+    }
+    ls->w.fd = fd;
+    ls->w.cb = listen_cb;
+    ls->worker = w;
+    ls->port = b->port;
+    ls->protocol = b->protocol;
+    memcpy(&ls->addr, &b->addr, b->addrlen);
+    ls->addrlen = b->addrlen;
+    int rc = sg_loop_watch(&w->loop, &ls->w, EPOLLIN);
+    if (rc < 0) {
+        close(fd);
+        free(ls);
+        return rc;
+    }
+    nl[w->nlisteners++] = ls;
+    return 0;
+}
+
+static bool same_bind(const sg_listen_sock_t *ls, const sg_bind_t *b)
+{
+    return ls->addrlen == b->addrlen && memcmp(&ls->addr, &b->addr, b->addrlen) == 0;
+}
+
+/* After a reload: listeners that appeared are opened, those that vanished are closed for new connections
+ * (connections they accepted live on). */
+static void reconcile_listeners(sg_worker_t *w, const sg_config_t *cfg)
+{
+    size_t keep = 0;
     for (size_t i = 0; i < w->nlisteners; i++) {
-        sg_listen_sock_t *ls = &w->listeners[i];
-        if (ls->w.fd < 0)
-            continue;
-        sg_loop_watch(&w->loop, &ls->w, 0);
-        close(ls->w.fd);
-        ls->w.fd = -1;
+        sg_listen_sock_t *ls = w->listeners[i];
+        bool wanted = false;
+        for (size_t j = 0; j < cfg->nbinds && !wanted; j++)
+            if (same_bind(ls, &cfg->binds[j])) {
+                wanted = true;
+                ls->protocol = cfg->binds[j].protocol;
+            }
+        if (wanted && ls->w.fd >= 0) {
+            w->listeners[keep++] = ls;
+        } else {
+            close_listener(w, ls);
+            free(ls);
+        }
+    }
+    w->nlisteners = keep;
+    for (size_t j = 0; j < cfg->nbinds; j++) {
+        bool have = false;
+        for (size_t i = 0; i < w->nlisteners && !have; i++)
+            have = same_bind(w->listeners[i], &cfg->binds[j]);
+        if (!have)
+            add_listener(w, &cfg->binds[j]);
     }
 }
 
@@ -138,27 +213,8 @@ int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_con
     }
     sg_config_ref(cfg);
     w->cfg = cfg;
-    w->listeners = calloc(cfg->nbinds ? cfg->nbinds : 1, sizeof(*w->listeners));
-    if (w->listeners == NULL) {
-        sg_worker_free(w);
-        return -ENOMEM;
-    }
     for (size_t i = 0; i < cfg->nbinds; i++) {
-        sg_listen_sock_t *ls = &w->listeners[i];
-        ls->w.fd = -1;
-        int fd = open_listener(&cfg->binds[i]);
-        if (fd < 0) {
-            sg_log_error("cannot listen on %s: %s", cfg->binds[i].label, strerror(-fd));
-            sg_worker_free(w);
-            return fd;
-        }
-        ls->w.fd = fd;
-        ls->w.cb = listen_cb;
-        ls->worker = w;
-        ls->port = cfg->binds[i].port;
-        ls->protocol = cfg->binds[i].protocol;
-        w->nlisteners++;
-        rc = sg_loop_watch(&w->loop, &ls->w, EPOLLIN);
+        rc = add_listener(w, &cfg->binds[i]);
         if (rc < 0) {
             sg_worker_free(w);
             return rc;
@@ -199,8 +255,11 @@ void sg_worker_request_stop(sg_worker_t *w)
 void sg_worker_free(sg_worker_t *w)
 {
     close_listeners(w);
+    for (size_t i = 0; i < w->nlisteners; i++)
+        free(w->listeners[i]);
     free(w->listeners);
     w->listeners = NULL;
+    w->nlisteners = 0;
     for (size_t i = 0; i < w->npools; i++)
         free(w->pools[i]);
     free(w->pools);

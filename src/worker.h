@@ -44,6 +44,8 @@ typedef struct sg_listen_sock {
     struct sg_worker *worker;
     uint16_t port;
     sg_proto_t protocol;
+    struct sockaddr_storage addr;   /* what it is bound to, to match binds across reloads */
+    socklen_t addrlen;
 } sg_listen_sock_t;
 
 typedef struct sg_worker {
@@ -60,7 +62,7 @@ typedef struct sg_worker {
     bool draining;
     uint64_t drain_end_ms;                /* hard deadline of the drain */
     sg_timer_t drain_timer;
-    sg_listen_sock_t *listeners;
+    sg_listen_sock_t **listeners;         /* stable pointers: epoll holds &ls->w */
     size_t nlisteners;
     sg_uppool_t **pools;                  /* stable pointers: pooled connections point at theirs */
     size_t npools;

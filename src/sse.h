@@ -4,7 +4,7 @@
 
 #include "sg.h"
 
-#define SG_SSE_MAX_ID 256 /* a longer id is tracked truncated, flagged by id_truncated */
+#define SG_SSE_MAX_ID 64 /* a longer id is tracked truncated, flagged by id_truncated */
 
 /*
  * The parser state of one stream. Fixed size: nothing is allocated, whatever the input. Read-only for

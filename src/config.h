@@ -1,5 +1,5 @@
-/* config.h: Gateway API YAML (Gateway, HTTPRoute, RoutePolicy, Service, EndpointSlice) -> an immutable,
- * refcounted configuration generation. */
+/* config.h: Gateway API YAML (Gateway, HTTPRoute, RoutePolicy, BackendLoadBalancingPolicy, HealthCheckPolicy,
+ * Service, EndpointSlice) -> an immutable, refcounted configuration generation. */
 #ifndef SG_CONFIG_H
 #define SG_CONFIG_H
 
@@ -53,11 +53,48 @@ typedef struct sg_filters {
     sg_rewrite_t *rewrite;
 } sg_filters_t;
 
+/* Process-wide health of one endpoint address, owned by health.c (see health.h). */
+typedef struct sg_health_entry sg_health_entry_t;
+
 typedef struct sg_endpoint {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char label[64];             /* "ip:port" (IPv6 as [ip]:port), for logs */
+    /* Health of this address; it outlives the generation, so a reload keeps it. Set by sg_health_attach() on
+     * the main thread before the generation is published; NULL when no table was attached (tests, --check),
+     * which the sg_health_* functions treat as always usable. */
+    sg_health_entry_t *health;
 } sg_endpoint_t;
+
+/* BackendLoadBalancingPolicy spec.loadBalancing.strategy, for the endpoints of one Service port. The weights of
+ * a rule's backendRefs apply under every strategy (Gateway API); EndpointSlice endpoints carry no weight. */
+typedef enum sg_lb {
+    SG_LB_ROUND_ROBIN = 0,      /* "round-robin" (default) */
+    SG_LB_WEIGHTED,             /* "weighted-round-robin" (AGC's name for backendRef weights) or "weighted" */
+    SG_LB_LEAST_REQUEST,        /* "least-request": power of two choices on open streams */
+    SG_LB_RING_HASH,            /* "ring-hash": consistent hash of the key below */
+} sg_lb_t;
+
+#define SG_RING_HASH_DEFAULT_SIZE 1024 /* Envoy's minimum_ring_size default */
+
+/* HealthCheckPolicy http.match.statusCodes entry: start..end inclusive. */
+typedef struct sg_status_range {
+    int start, end;
+} sg_status_range_t;
+
+/* HealthCheckPolicy spec.default, with AGC's defaults filled in. Probes are plain HTTP/1.1 GETs. */
+typedef struct sg_healthcheck {
+    int64_t interval_ms;        /* default 5 s */
+    int64_t timeout_ms;         /* default 30 s */
+    int healthy_threshold;      /* default 1 */
+    int unhealthy_threshold;    /* default 3 */
+    uint16_t port;              /* 0: the endpoint's own port */
+    char *host;                 /* default "localhost" */
+    char *path;                 /* default "/" */
+    sg_status_range_t *codes;   /* default one range 200..399 */
+    size_t ncodes;
+    const char *policy;         /* "ns/name" of the HealthCheckPolicy, for logs */
+} sg_healthcheck_t;
 
 typedef struct sg_backend {
     char *name;                 /* Service name of the backendRef */
@@ -67,6 +104,12 @@ typedef struct sg_backend {
     sg_endpoint_t *endpoints;   /* resolved addresses; nendpoints == 0: unresolvable */
     size_t nendpoints;
     sg_filters_t filters;       /* backendRef-level filters */
+    sg_lb_t lb;                 /* from a BackendLoadBalancingPolicy targeting the Service (and port) */
+    uint32_t ring_size;         /* SG_LB_RING_HASH: loadBalancing.ringHash.minimumRingSize (default 1024) */
+    /* SG_LB_RING_HASH key: the value of this request header (lowercase) when set and present, otherwise the
+     * rule's affinity cookie when set and present, otherwise the client address. */
+    char *hash_header;
+    const sg_healthcheck_t *health_check; /* HealthCheckPolicy targeting the Service; NULL: no active checks */
 } sg_backend_t;
 
 typedef enum sg_match_type {
@@ -115,6 +158,23 @@ typedef struct sg_retry {
     int64_t backoff_ms;         /* SG_TIMEOUT_UNSET when not given */
 } sg_retry_t;
 
+/* RoutePolicy spec.default.sessionAffinity. Both types mean a cookie the gateway sets and reads; they differ in
+ * name and lifetime only (AGC). */
+typedef enum sg_affinity_type {
+    SG_AFFINITY_NONE = 0,
+    SG_AFFINITY_MANAGED,        /* "managed-cookie": AGCAffinity, 86400 s */
+    SG_AFFINITY_APPLICATION,    /* "application-cookie": cookieName, cookieDuration */
+} sg_affinity_type_t;
+
+#define SG_AFFINITY_MANAGED_COOKIE "AGCAffinity"
+#define SG_AFFINITY_MANAGED_DURATION_S 86400
+
+typedef struct sg_affinity {
+    sg_affinity_type_t type;
+    const char *cookie;         /* NULL when type == NONE */
+    int64_t duration_s;         /* Max-Age of the Set-Cookie; 0: a session cookie (no Max-Age) */
+} sg_affinity_t;
+
 typedef struct sg_rule {
     char *name;                 /* optional rule name, or NULL */
     size_t index;               /* position in its route */
@@ -130,6 +190,10 @@ typedef struct sg_rule {
     int64_t backend_timeout_ms;
     const sg_route_t *route;
     sg_retry_t *retry;          /* NULL: no retry block */
+    sg_affinity_t affinity;     /* effective session affinity (from the route's RoutePolicy) */
+    /* SSE heartbeat for this rule's streams: RoutePolicy spec.default.sse.heartbeatInterval (an ssegate
+     * extension). SG_TIMEOUT_UNSET: the --heartbeat flag applies; 0: off; > 0: a ":" comment after this idle. */
+    int64_t heartbeat_ms;
     int line, col;              /* position of the rule */
 } sg_rule_t;
 
@@ -144,6 +208,8 @@ struct sg_route {
     sg_rule_t *rules;
     size_t nrules;
     int64_t policy_timeout_ms;  /* RoutePolicy routeTimeout, or SG_TIMEOUT_UNSET */
+    sg_affinity_t affinity;     /* RoutePolicy sessionAffinity; type NONE when absent */
+    int64_t heartbeat_ms;       /* RoutePolicy sse.heartbeatInterval, or SG_TIMEOUT_UNSET */
     const char *file;
     int line, col;
 };

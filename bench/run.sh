@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# bench/run.sh: runs the SSE benchmarks direct / through ssegate / nginx / haproxy and prints them side by side.
+# Usage: bench/run.sh BUILD_DIR     (make bench runs `bench/run.sh build`)
+# Figures, not pass/fail. The table is printed at the end and written to BUILD_DIR/bench-results.txt.
+# Knobs (environment): SG_BENCH_TARGETS="direct ssegate nginx haproxy", SG_BENCH_SCENARIOS="thr lat idle",
+#   THR_STREAMS THR_INTERVAL_US THR_WARMUP THR_DURATION, LAT_STREAMS LAT_RATE LAT_WARMUP LAT_DURATION,
+#   IDLE_STREAMS IDLE_SETTLE, SG_BENCH_WORKERS (proxy workers/threads, default 2).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+B=${1:-build}
+ORIGIN=$B/bench/origin
+LOADGEN=$B/bench/loadgen
+SSEGATE=$B/ssegate
+OUT=$B/bench-results.txt
+
+TARGETS=${SG_BENCH_TARGETS:-direct ssegate nginx haproxy}
+SCENARIOS=${SG_BENCH_SCENARIOS:-thr lat idle}
+WORKERS=${SG_BENCH_WORKERS:-2}
+THR_STREAMS=${THR_STREAMS:-1000}
+THR_INTERVAL_US=${THR_INTERVAL_US:-1000}
+THR_WARMUP=${THR_WARMUP:-3}
+THR_DURATION=${THR_DURATION:-10}
+LAT_STREAMS=${LAT_STREAMS:-1000}
+LAT_RATE=${LAT_RATE:-20000}
+LAT_WARMUP=${LAT_WARMUP:-3}
+LAT_DURATION=${LAT_DURATION:-10}
+IDLE_STREAMS=${IDLE_STREAMS:-9000}
+IDLE_SETTLE=${IDLE_SETTLE:-2}
+
+for f in "$ORIGIN" "$LOADGEN"; do
+    if [ ! -x "$f" ]; then
+        echo "bench: $f is missing; run make first" >&2
+        exit 1
+    fi
+done
+
+# 9,000 streams through a proxy need 18,000 descriptors in it; the hard limit here is 20,000.
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 18100 ]; then
+    echo "bench: warning: open-file limit is $(ulimit -n); the idle scenario needs about 18,100 in the proxy" >&2
+fi
+
+TMP=$(mktemp -d /tmp/ssegate-bench.XXXXXX)
+STARTED=()   # PIDs this script started; killed by PID on exit
+
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+cleanup() {
+    local p
+    for p in "${STARTED[@]}"; do
+        stop_pid "$p"
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
+
+# A free port below the ephemeral range (so 18,000 outgoing connections never collide with it).
+free_port() {
+    local p i
+    for i in $(seq 1 200); do
+        p=$((20000 + RANDOM % 12000))
+        if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "bench: no free port" >&2
+    return 1
+}
+
+# wait_listen PORT PID: until something listens on 127.0.0.1:PORT (5 s), or PID dies.
+wait_listen() {
+    local port=$1 pid=$2 i
+    for i in $(seq 1 100); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
+        if [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
+declare -A R        # R[target,scenario,key] = value
+declare -A NOTE     # NOTE[target,scenario] = why there is no figure
+
+ORIGIN_PID=""
+PROXY_PID=""
+PROXY_PIDS=""       # comma-separated PIDs whose RSS/CPU are summed (nginx: master + workers)
+PROXY_PORT=""
+
+start_origin() {    # start_origin PORT ARGS...
+    local port=$1
+    shift
+    "$ORIGIN" --port "$port" "$@" 2>>"$TMP/origin.log" &
+    ORIGIN_PID=$!
+    STARTED+=("$ORIGIN_PID")
+    wait_listen "$port" "$ORIGIN_PID"
+}
+
+# start_proxy TARGET ORIGIN_PORT: sets PROXY_PID, PROXY_PIDS, PROXY_PORT; returns 1 if it could not start.
+start_proxy() {
+    local target=$1 oport=$2 dir="$TMP/$1"
+    mkdir -p "$dir"
+    PROXY_PORT=$(free_port) || return 1
+    case $target in
+    direct)
+        PROXY_PORT=$oport
+        PROXY_PID=""
+        PROXY_PIDS=""
+        return 0
+        ;;
+    ssegate)
+        if [ ! -x "$SSEGATE" ]; then
+            echo "bench: $SSEGATE not built" >"$dir/why"
+            return 1
+        fi
+        cat >"$dir/gateway.yaml" <<EOF
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+  listeners: [{name: http, protocol: HTTP, port: $PROXY_PORT}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - backendRefs: [{name: 127.0.0.1, port: $oport}]
+---
+apiVersion: alb.networking.azure.io/v1
+kind: RoutePolicy
+metadata: {name: p}
+spec:
+  targetRef: {group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}
+  default: {timeouts: {routeTimeout: 0s}}
+EOF
+        "$SSEGATE" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off 2>>"$dir/stderr.log" &
+        PROXY_PID=$!
+        ;;
+    nginx)
+        if ! command -v nginx >/dev/null; then
+            echo "nginx not installed" >"$dir/why"
+            return 1
+        fi
+        mkdir -p "$dir/logs"
+        sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" -e "s|@DIR@|$dir|g" \
+            -e "s|worker_processes 2;|worker_processes $WORKERS;|" bench/nginx.conf.in >"$dir/nginx.conf"
+        nginx -p "$dir" -c "$dir/nginx.conf" \
+            -g "daemon off; master_process on; pid $dir/nginx.pid; error_log $dir/error.log warn;" \
+            2>>"$dir/stderr.log" &
+        PROXY_PID=$!
+        ;;
+    haproxy)
+        if ! command -v haproxy >/dev/null; then
+            echo "haproxy not installed" >"$dir/why"
+            return 1
+        fi
+        sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" \
+            -e "s|nbthread 2|nbthread $WORKERS|" bench/haproxy.cfg.in >"$dir/haproxy.cfg"
+        haproxy -db -f "$dir/haproxy.cfg" 2>>"$dir/stderr.log" &
+        PROXY_PID=$!
+        ;;
+    esac
+    STARTED+=("$PROXY_PID")
+    if ! wait_listen "$PROXY_PORT" "$PROXY_PID"; then
+        { echo "$target did not start; its stderr:"; tail -n 5 "$dir/stderr.log"; } >"$dir/why"
+        return 1
+    fi
+    sleep 0.3 # let nginx fork its workers
+    PROXY_PIDS=$PROXY_PID
+    local kids
+    kids=$(pgrep -P "$PROXY_PID" 2>/dev/null | tr '\n' ',' | sed 's/,$//')
+    [ -n "$kids" ] && PROXY_PIDS="$PROXY_PIDS,$kids"
+    return 0
+}
+
+stop_all() {
+    [ -n "$PROXY_PID" ] && stop_pid "$PROXY_PID"
+    [ -n "$ORIGIN_PID" ] && stop_pid "$ORIGIN_PID"
+    PROXY_PID=""
+    ORIGIN_PID=""
+}
+
+# record TARGET SCENARIO RESULT_LINE: stores key=value pairs of a loadgen RESULT line.
+record() {
+    local t=$1 s=$2 line=$3 kv
+    for kv in $line; do
+        case $kv in
+        *=*) R[$t,$s,${kv%%=*}]=${kv#*=} ;;
+        esac
+    done
+}
+
+run_case() {        # run_case TARGET SCENARIO
+    local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit
+    oport=$(free_port) || return
+    case $s in
+    thr)
+        origin_args=(--interval-us "$THR_INTERVAL_US")
+        lg_args=(--streams "$THR_STREAMS" --warmup "$THR_WARMUP" --duration "$THR_DURATION")
+        limit=$((THR_WARMUP + THR_DURATION + 40))
+        ;;
+    lat)
+        origin_args=(--rate "$LAT_RATE")
+        lg_args=(--streams "$LAT_STREAMS" --warmup "$LAT_WARMUP" --duration "$LAT_DURATION")
+        limit=$((LAT_WARMUP + LAT_DURATION + 40))
+        ;;
+    idle)
+        origin_args=(--idle)
+        lg_args=(--streams "$IDLE_STREAMS" --idle --settle "$IDLE_SETTLE" --duration 0.5 --connect-timeout 40)
+        limit=70
+        ;;
+    esac
+    if [ "$s" = idle ] && [ "$t" = direct ]; then
+        NOTE[$t,$s]="n/a"
+        return
+    fi
+    if ! start_origin "$oport" "${origin_args[@]}"; then
+        NOTE[$t,$s]="origin failed"
+        stop_all
+        return
+    fi
+    if ! start_proxy "$t" "$oport"; then
+        NOTE[$t,$s]="not measured"
+        [ -f "$TMP/$t/why" ] && sed 's/^/bench:   /' "$TMP/$t/why" >&2
+        stop_all
+        return
+    fi
+    local pids_arg=()
+    [ -n "$PROXY_PIDS" ] && pids_arg=(--proxy-pids "$PROXY_PIDS")
+    echo "bench: $t / $s ..." >&2
+    timeout "$limit" "$LOADGEN" --port "$PROXY_PORT" --path /sse --label "$t-$s" --origin-pid "$ORIGIN_PID" \
+        "${pids_arg[@]}" "${lg_args[@]}" >"$log" 2>"$log.err"
+    local rc=$? line
+    line=$(grep '^RESULT ' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        NOTE[$t,$s]="loadgen failed (rc $rc)"
+        sed 's/^/bench:   /' "$log.err" | tail -n 5 >&2
+    else
+        record "$t" "$s" "$line"
+        echo "bench:   $line" >&2
+    fi
+    if [ -n "$PROXY_PID" ] && ! kill -0 "$PROXY_PID" 2>/dev/null; then
+        NOTE[$t,$s]="$t exited during the run"
+    fi
+    stop_all
+}
+
+echo "bench: targets: $TARGETS; scenarios: $SCENARIOS (about $(( (THR_WARMUP + THR_DURATION + LAT_WARMUP + LAT_DURATION + 15) * 4 / 60 + 1 )) min)" >&2
+for t in $TARGETS; do
+    for s in $SCENARIOS; do
+        run_case "$t" "$s"
+    done
+done
+
+# --- table ---
+cell() {            # cell TARGET SCENARIO KEY [suffix]
+    local t=$1 s=$2 k=$3 v
+    v=${R[$t,$s,$k]:-}
+    if [ -n "${NOTE[$t,$s]:-}" ] && [ -z "$v" ]; then
+        echo "${NOTE[$t,$s]}"
+    elif [ -z "$v" ] || [ "$v" = -1 ]; then
+        echo "-"
+    else
+        echo "$v${4:-}"
+    fi
+}
+row() {             # row LABEL SCENARIO KEY [suffix]
+    local label=$1 s=$2 k=$3 suffix=${4:-} t
+    printf '  %-34s' "$label"
+    for t in $TARGETS; do
+        printf ' %-16s' "$(cell "$t" "$s" "$k" "$suffix")"
+    done
+    printf '\n'
+}
+ratio() {           # ratio A B -> A/B with 2 decimals, or "-"
+    awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
+}
+
+{
+    echo "ssegate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(uname -r)), proxies with $WORKERS workers/threads"
+    echo "Origin, load generator and proxy share these cores: the figures compare proxies on the same machine."
+    printf '  %-34s' ""
+    for t in $TARGETS; do printf ' %-16s' "$t"; done
+    printf '\n'
+    if [[ " $SCENARIOS " == *" thr "* ]]; then
+        echo "Throughput: $THR_STREAMS streams, one ~100-byte event per stream every ${THR_INTERVAL_US} us, ${THR_DURATION} s"
+        row "events/s delivered" thr rate
+        row "streams connected" thr connected
+        row "id gaps" thr gaps
+        row "errors" thr errors
+        row "latency p50 (us)" thr p50_us
+        row "latency p99 (us)" thr p99_us
+        row "proxy CPU (% of one core)" thr proxy_cpu_pct
+        row "origin CPU (% of one core)" thr origin_cpu_pct
+    fi
+    if [[ " $SCENARIOS " == *" lat "* ]]; then
+        echo "Latency: $LAT_STREAMS streams, $LAT_RATE events/s in total, ${LAT_DURATION} s"
+        row "latency p50 (us)" lat p50_us
+        row "latency p99 (us)" lat p99_us
+        row "latency p99.9 (us)" lat p999_us
+        row "latency max (us)" lat max_us
+        row "events/s delivered" lat rate
+        row "id gaps" lat gaps
+        row "errors" lat errors
+        row "proxy CPU (% of one core)" lat proxy_cpu_pct
+    fi
+    if [[ " $SCENARIOS " == *" idle "* ]]; then
+        echo "Idle memory: $IDLE_STREAMS idle SSE streams held open; proxy RSS (all processes) minus its RSS before"
+        row "streams held" idle connected
+        row "RSS before (KiB)" idle rss_base_kib
+        row "RSS with streams (KiB)" idle rss_kib
+        row "KiB per stream" idle kib_per_stream
+    fi
+    if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]]; then
+        echo "Against the issue's targets (ssegate vs haproxy, same run):"
+        echo "  throughput ssegate/haproxy: $(ratio "${R[ssegate,thr,rate]:-}" "${R[haproxy,thr,rate]:-}")x (target >= 1.1x)"
+        echo "  latency p99 ssegate/haproxy: $(ratio "${R[ssegate,lat,p99_us]:-}" "${R[haproxy,lat,p99_us]:-}")x (target <= 1.0x)"
+        echo "  idle KiB per stream: ssegate $(cell ssegate idle kib_per_stream), haproxy $(cell haproxy idle kib_per_stream), nginx $(cell nginx idle kib_per_stream) (target <= 2 KiB)"
+    fi
+} | tee "$OUT"
+echo "bench: written to $OUT" >&2

@@ -1,5 +1,6 @@
-/* config.c: Gateway API YAML (Gateway, HTTPRoute, RoutePolicy, Service, EndpointSlice) -> sg_config_t generations. */
-#include "config.h"
+/* config.c: Gateway API YAML (Gateway, HTTPRoute, Service, EndpointSlice) -> sg_config_t generations; the loader's
+ * shared helpers. The alb.networking.azure.io policies are in config_policy.c. */
+#include "config_int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -12,105 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "route.h"
 
-/* ---- arena: one per generation, so unref frees everything at once ---- */
-
-typedef struct blk {
-    struct blk *next;
-    size_t used, cap;
-    _Alignas(max_align_t) unsigned char data[];
-} blk_t;
-
-typedef struct priv {
-    blk_t *blocks;
-    pcre2_code **codes;         /* every compiled regex, freed on the last unref */
-    size_t ncodes, capcodes;
-} priv_t;
-
-typedef struct pos {
-    int line, col;
-} pos_t;
-
-typedef struct gwdef {
-    char *name, *ns;
-    pos_t pos;
-    size_t first, n;            /* range in loader.listeners */
-} gwdef_t;
-
-typedef struct policy {
-    char *ns, *name;
-    char *tns, *tname;
-    int64_t route_timeout_ms;
-    pos_t pos, tpos;
-} policy_t;
-
-typedef struct svcport {
-    char *name;                 /* "" when unnamed */
-    int port;
-} svcport_t;
-
-typedef struct svc {
-    char *ns, *name;
-    svcport_t *ports;
-    size_t nports;
-    pos_t pos;
-} svc_t;
-
-typedef struct slice {
-    char *ns, *svc;
-    char **addrs;               /* ready endpoints only */
-    size_t naddrs;
-    svcport_t *ports;
-    size_t nports;
-} slice_t;
-
-typedef struct resolved {
-    char *name;
-    struct sockaddr_storage *addrs;
-    socklen_t *lens;
-    size_t n;
-} resolved_t;
-
-typedef struct gwaddr {
-    struct sockaddr_storage ss;
-    size_t gw;                  /* index in loader.gws */
-} gwaddr_t;
-
-typedef struct loader {
-    const char *file;
-    FILE *errs;
-    unsigned flags;
-    int nerr;
-    jmp_buf oom;
-    priv_t *priv;
-    struct fy_parser *fyp;
-    struct fy_document *doc;
-    struct fy_diag *diag;
-    size_t route_order;
-    /* collections, arena-backed growable arrays */
-    gwdef_t *gws;
-    size_t ngws, capgws;
-    sg_listener_t *lis;
-    size_t nlis, caplis;
-    gwaddr_t *gwaddr;
-    size_t ngwaddr, capgwaddr;
-    sg_route_t *routes;
-    size_t nroutes, caproutes;
-    policy_t *pols;
-    size_t npols, cappols;
-    svc_t *svcs;
-    size_t nsvcs, capsvcs;
-    slice_t *slices;
-    size_t nslices, capslices;
-    resolved_t *res;
-    size_t nres, capres;
-} loader_t;
-
-static void *aalloc(loader_t *ld, size_t n)
+void *aalloc(loader_t *ld, size_t n)
 {
     priv_t *pv = ld->priv;
     n = (n + 15) & ~(size_t)15;
@@ -139,7 +44,7 @@ static void *aalloc(loader_t *ld, size_t n)
     return p;
 }
 
-static char *astrndup(loader_t *ld, const char *s, size_t n)
+char *astrndup(loader_t *ld, const char *s, size_t n)
 {
     char *p = aalloc(ld, n + 1);
     memcpy(p, s, n);
@@ -147,13 +52,13 @@ static char *astrndup(loader_t *ld, const char *s, size_t n)
     return p;
 }
 
-static char *astrdup(loader_t *ld, const char *s)
+char *astrdup(loader_t *ld, const char *s)
 {
     return astrndup(ld, s, strlen(s));
 }
 
 /* Returns a pointer to a fresh zeroed slot at the end of *arr, growing it in the arena. */
-static void *vpush(loader_t *ld, void **arr, size_t *n, size_t *cap, size_t sz)
+void *vpush(loader_t *ld, void **arr, size_t *n, size_t *cap, size_t sz)
 {
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 8;
@@ -168,11 +73,10 @@ static void *vpush(loader_t *ld, void **arr, size_t *n, size_t *cap, size_t sz)
     return slot;
 }
 
-#define VPUSH(ld, arr, n, cap) ((__typeof__(arr))vpush((ld), (void **)&(arr), &(n), &(cap), sizeof(*(arr))))
 
 /* ---- reporting ---- */
 
-SG_PRINTF(4, 5) static void report(loader_t *ld, pos_t p, bool warn, const char *fmt, ...)
+SG_PRINTF(4, 5) void report(loader_t *ld, pos_t p, bool warn, const char *fmt, ...)
 {
     va_list ap;
     if (!warn)
@@ -186,11 +90,9 @@ SG_PRINTF(4, 5) static void report(loader_t *ld, pos_t p, bool warn, const char 
     fputc('\n', ld->errs);
 }
 
-#define ERR(ld, p, ...) report((ld), (p), false, __VA_ARGS__)
-#define WARN(ld, p, ...) report((ld), (p), true, __VA_ARGS__)
 
 /* Position of a node: its scalar token, or for collections the first key / item; `fb` when empty. */
-static pos_t npos(struct fy_node *n, pos_t fb)
+pos_t npos(struct fy_node *n, pos_t fb)
 {
     for (int depth = 0; n != NULL && depth < 64; depth++) {
         void *it = NULL;
@@ -219,7 +121,7 @@ static pos_t npos(struct fy_node *n, pos_t fb)
 
 /* ---- typed field access; every problem is reported, never fatal ---- */
 
-static bool nnull(struct fy_node *n)
+bool nnull(struct fy_node *n)
 {
     if (n == NULL)
         return true;
@@ -230,7 +132,7 @@ static bool nnull(struct fy_node *n)
     return s == NULL || len == 0 || (len == 1 && s[0] == '~') || (len == 4 && memcmp(s, "null", 4) == 0);
 }
 
-static struct fy_node *field(struct fy_node *m, const char *key)
+struct fy_node *field(struct fy_node *m, const char *key)
 {
     if (m == NULL || fy_node_get_type(m) != FYNT_MAPPING)
         return NULL;
@@ -239,7 +141,7 @@ static struct fy_node *field(struct fy_node *m, const char *key)
 }
 
 /* Warns about keys not in `known` (NULL-terminated); a typo must not pass silently. */
-static void check_keys(loader_t *ld, struct fy_node *m, const char *what, const char *const *known)
+void check_keys(loader_t *ld, struct fy_node *m, const char *what, const char *const *known)
 {
     void *it = NULL;
     struct fy_node_pair *pr;
@@ -262,9 +164,8 @@ static void check_keys(loader_t *ld, struct fy_node *m, const char *what, const 
     }
 }
 
-#define KEYS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static char *scalar_str(loader_t *ld, struct fy_node *v, const char *key, pos_t at)
+char *scalar_str(loader_t *ld, struct fy_node *v, const char *key, pos_t at)
 {
     if (fy_node_get_type(v) != FYNT_SCALAR) {
         ERR(ld, npos(v, at), "%s: expected a string", key);
@@ -282,7 +183,7 @@ static char *scalar_str(loader_t *ld, struct fy_node *v, const char *key, pos_t 
 }
 
 /* String field; NULL when absent (error if required) or on a type error. */
-static char *get_str(loader_t *ld, struct fy_node *m, const char *key, bool req, pos_t at)
+char *get_str(loader_t *ld, struct fy_node *m, const char *key, bool req, pos_t at)
 {
     struct fy_node *v = field(m, key);
     if (v == NULL) {
@@ -293,7 +194,7 @@ static char *get_str(loader_t *ld, struct fy_node *m, const char *key, bool req,
     return scalar_str(ld, v, key, at);
 }
 
-static bool scalar_int(loader_t *ld, struct fy_node *v, const char *key, long min, long max, long *out, pos_t at)
+bool scalar_int(loader_t *ld, struct fy_node *v, const char *key, long min, long max, long *out, pos_t at)
 {
     size_t len;
     const char *s = fy_node_get_type(v) == FYNT_SCALAR && fy_node_get_style(v) == FYNS_PLAIN
@@ -321,7 +222,7 @@ static bool scalar_int(loader_t *ld, struct fy_node *v, const char *key, long mi
 }
 
 /* Integer field; returns true and sets *out when present and valid. */
-static bool get_int(loader_t *ld, struct fy_node *m, const char *key, long min, long max, bool req, long *out,
+bool get_int(loader_t *ld, struct fy_node *m, const char *key, long min, long max, bool req, long *out,
                     pos_t at)
 {
     struct fy_node *v = field(m, key);
@@ -333,7 +234,7 @@ static bool get_int(loader_t *ld, struct fy_node *m, const char *key, long min, 
     return scalar_int(ld, v, key, min, max, out, at);
 }
 
-static struct fy_node *get_typed(loader_t *ld, struct fy_node *m, const char *key, enum fy_node_type t, bool req,
+struct fy_node *get_typed(loader_t *ld, struct fy_node *m, const char *key, enum fy_node_type t, bool req,
                                  pos_t at)
 {
     struct fy_node *v = field(m, key);
@@ -349,10 +250,8 @@ static struct fy_node *get_typed(loader_t *ld, struct fy_node *m, const char *ke
     return v;
 }
 
-#define get_map(ld, m, k, r, at) get_typed((ld), (m), (k), FYNT_MAPPING, (r), (at))
-#define get_seq(ld, m, k, r, at) get_typed((ld), (m), (k), FYNT_SEQUENCE, (r), (at))
 
-static size_t seq_len(struct fy_node *s)
+size_t seq_len(struct fy_node *s)
 {
     int n = s ? fy_node_sequence_item_count(s) : 0;
     return n > 0 ? (size_t)n : 0;
@@ -399,7 +298,7 @@ int sg_config_parse_duration(const char *s, int64_t *ms)
     return 0;
 }
 
-static bool get_duration(loader_t *ld, struct fy_node *m, const char *key, int64_t *out, pos_t at)
+bool get_duration(loader_t *ld, struct fy_node *m, const char *key, int64_t *out, pos_t at)
 {
     struct fy_node *v = field(m, key);
     if (v == NULL)
@@ -419,7 +318,7 @@ static bool tchar(unsigned char c)
     return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
-static bool is_token(const char *s)
+bool is_token(const char *s)
 {
     if (*s == '\0')
         return false;
@@ -430,7 +329,7 @@ static bool is_token(const char *s)
 }
 
 /* RFC 1123 lowercase host name, optionally "*." + one. */
-static bool is_hostname(const char *s, bool allow_wild)
+bool is_hostname(const char *s, bool allow_wild)
 {
     size_t label = 0, n = strlen(s);
     if (n == 0 || n > 253)
@@ -459,7 +358,7 @@ static bool is_hostname(const char *s, bool allow_wild)
 }
 
 /* Absolute path as the HTTPRoute CRD requires: starts with '/', no "//", "/./", "/../", "%2f", "#". */
-static bool valid_path(const char *s)
+bool valid_path(const char *s)
 {
     if (s[0] != '/')
         return false;
@@ -510,12 +409,7 @@ static void *compile_re(loader_t *ld, const char *re, struct fy_node *n, pos_t a
 
 /* ---- common pieces ---- */
 
-typedef struct meta {
-    char *name, *ns;
-    struct fy_node *labels;
-} meta_t;
-
-static bool parse_meta(loader_t *ld, struct fy_node *root, pos_t at, meta_t *m)
+bool parse_meta(loader_t *ld, struct fy_node *root, pos_t at, meta_t *m)
 {
     struct fy_node *md = get_map(ld, root, "metadata", true, at);
     memset(m, 0, sizeof(*m));
@@ -996,6 +890,7 @@ static void parse_rule(loader_t *ld, struct fy_node *n, pos_t at, sg_route_t *rt
 {
     r->request_timeout_ms = SG_TIMEOUT_UNSET;
     r->backend_timeout_ms = SG_TIMEOUT_UNSET;
+    r->heartbeat_ms = SG_TIMEOUT_UNSET;
     r->route = rt;
     r->line = at.line;
     r->col = at.col;
@@ -1086,6 +981,7 @@ static void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at)
     rt->name = md.name;
     rt->order = ld->route_order++;
     rt->policy_timeout_ms = SG_TIMEOUT_UNSET;
+    rt->heartbeat_ms = SG_TIMEOUT_UNSET;
     rt->file = ld->file;
     rt->line = at.line;
     rt->col = at.col;
@@ -1147,58 +1043,13 @@ static void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at)
         sg_rule_t *r = &rt->rules[rt->nrules++];
         r->request_timeout_ms = SG_TIMEOUT_UNSET;
         r->backend_timeout_ms = SG_TIMEOUT_UNSET;
+        r->heartbeat_ms = SG_TIMEOUT_UNSET;
         r->route = rt;
         r->line = sp.line;
         r->col = sp.col;
         r->matches = NULL;
         r->backends = NULL;
     }
-}
-
-/* ---- RoutePolicy ---- */
-
-static void parse_policy(loader_t *ld, struct fy_node *root, pos_t at)
-{
-    meta_t md;
-    if (!parse_meta(ld, root, at, &md))
-        return;
-    struct fy_node *spec = get_map(ld, root, "spec", true, at);
-    if (spec == NULL)
-        return;
-    pos_t sp = npos(spec, at);
-    check_keys(ld, spec, "RoutePolicy spec", KEYS("targetRef", "default", "override"));
-    if (field(spec, "override") != NULL)
-        WARN(ld, npos(field(spec, "override"), sp), "RoutePolicy override is not supported; ignored");
-    struct fy_node *tr = get_map(ld, spec, "targetRef", true, sp);
-    if (tr == NULL)
-        return;
-    pos_t tp = npos(tr, sp);
-    check_keys(ld, tr, "targetRef", KEYS("group", "kind", "name", "namespace"));
-    char *group = get_str(ld, tr, "group", false, tp);
-    char *kind = get_str(ld, tr, "kind", true, tp);
-    policy_t *p = VPUSH(ld, ld->pols, ld->npols, ld->cappols);
-    p->ns = md.ns;
-    p->name = md.name;
-    p->pos = at;
-    p->tpos = tp;
-    p->route_timeout_ms = SG_TIMEOUT_UNSET;
-    p->tname = get_str(ld, tr, "name", true, tp);
-    p->tns = get_str(ld, tr, "namespace", false, tp);
-    if (p->tns == NULL)
-        p->tns = md.ns;
-    if (group && strcmp(group, "gateway.networking.k8s.io") != 0)
-        ERR(ld, npos(field(tr, "group"), tp), "targetRef group \"%s\" not supported", group);
-    if (kind && strcmp(kind, "HTTPRoute") != 0) {
-        ERR(ld, npos(field(tr, "kind"), tp), "targetRef kind \"%s\" not supported (only HTTPRoute)", kind);
-        p->tname = NULL;
-    }
-    struct fy_node *def = get_map(ld, spec, "default", false, sp);
-    pos_t dp = npos(def, sp);
-    check_keys(ld, def, "RoutePolicy default", KEYS("timeouts"));
-    struct fy_node *to = get_map(ld, def, "timeouts", false, dp);
-    check_keys(ld, to, "RoutePolicy timeouts", KEYS("routeTimeout"));
-    if (get_duration(ld, to, "routeTimeout", &p->route_timeout_ms, npos(to, dp)))
-        p->pos = npos(field(to, "routeTimeout"), dp);
 }
 
 /* ---- Service / EndpointSlice ---- */
@@ -1321,7 +1172,9 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
     } kinds[] = {
         {"Gateway", "gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1", parse_gateway},
         {"HTTPRoute", "gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1", parse_httproute},
-        {"RoutePolicy", "alb.networking.azure.io/v1", NULL, parse_policy},
+        {"RoutePolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_route_policy},
+        {"BackendLoadBalancingPolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_lb_policy},
+        {"HealthCheckPolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_hc_policy},
         {"Service", "v1", NULL, parse_service},
         {"EndpointSlice", "discovery.k8s.io/v1", NULL, parse_slice},
     };
@@ -1340,45 +1193,6 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
 }
 
 /* ---- cross-document resolution ---- */
-
-static void apply_policies(loader_t *ld)
-{
-    for (size_t i = 0; i < ld->npols; i++) {
-        policy_t *p = &ld->pols[i];
-        if (p->tname == NULL)
-            continue;
-        sg_route_t *rt = NULL;
-        for (size_t j = 0; j < ld->nroutes && rt == NULL; j++)
-            if (strcmp(ld->routes[j].name, p->tname) == 0 && strcmp(ld->routes[j].ns, p->tns) == 0)
-                rt = &ld->routes[j];
-        if (rt == NULL) {
-            ERR(ld, p->tpos, "RoutePolicy %s/%s targets HTTPRoute %s/%s, which does not exist", p->ns, p->name,
-                p->tns, p->tname);
-            continue;
-        }
-        if (p->route_timeout_ms == SG_TIMEOUT_UNSET)
-            continue;
-        for (size_t j = 0; j < i; j++) {
-            policy_t *q = &ld->pols[j];
-            if (q->tname && q->route_timeout_ms != SG_TIMEOUT_UNSET && q->route_timeout_ms != p->route_timeout_ms &&
-                strcmp(q->tname, p->tname) == 0 && strcmp(q->tns, p->tns) == 0)
-                ERR(ld, p->pos, "RoutePolicy %s/%s sets routeTimeout %lldms for HTTPRoute %s/%s, conflicting with "
-                    "RoutePolicy %s/%s (%lldms, line %d)", p->ns, p->name, (long long)p->route_timeout_ms, p->tns,
-                    p->tname, q->ns, q->name, (long long)q->route_timeout_ms, q->pos.line);
-        }
-        rt->policy_timeout_ms = p->route_timeout_ms;
-    }
-    for (size_t j = 0; j < ld->nroutes; j++) {
-        sg_route_t *rt = &ld->routes[j];
-        for (size_t k = 0; k < rt->nrules; k++) {
-            sg_rule_t *r = &rt->rules[k];
-            if (r->request_timeout_ms == SG_TIMEOUT_UNSET)
-                r->request_timeout_ms = rt->policy_timeout_ms;
-            if (r->backend_timeout_ms == SG_TIMEOUT_UNSET)
-                r->backend_timeout_ms = rt->policy_timeout_ms;
-        }
-    }
-}
 
 static void set_label(sg_endpoint_t *ep)
 {
@@ -1678,7 +1492,8 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
     cfg->nroutes = ld->nroutes;
     /* Cross-document checks run even after errors, so one run reports everything; name resolution
      * (possibly DNS) only for a config that will be used. */
-    apply_policies(ld);
+    sg__config_apply_route_policies(ld);
+    sg__config_apply_backend_policies(ld);
     build_binds(ld, cfg);
     if (ld->nerr == 0)
         resolve_backends(ld);

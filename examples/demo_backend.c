@@ -361,6 +361,18 @@ static void handle_request(server_t *s, client_t *c, size_t hl)
     const char *last_id = NULL;
     size_t last_id_len = 0;
     bool has_body = false;
+    /* ?lastEventId=N: a page that opens a new EventSource cannot set the header, so it may pass the id here.
+     * The header, when present, wins (it is what a reconnecting browser sends). */
+    for (char *q = qm; q && q < sp2;) {
+        q++;
+        char *amp = memchr(q, '&', (size_t)(sp2 - q));
+        char *pe = amp ? amp : sp2;
+        if (pe - q > 12 && memcmp(q, "lastEventId=", 12) == 0) {
+            last_id = q + 12;
+            last_id_len = (size_t)(pe - q - 12);
+        }
+        q = amp;
+    }
     for (char *line = eol + 2; line < end - 2;) {
         char *le = memmem(line, (size_t)(end - line), "\r\n", 2);
         if (!le || le == line)

@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "loop.h"
 #include "worker.h"
@@ -148,10 +149,16 @@ static size_t open_conns(sg_worker_t *workers, int n)
     return total;
 }
 
-static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int nworkers, metrics_ctx_t *mc)
+static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int nworkers, metrics_ctx_t *mc,
+                   sg_health_t *health)
 {
     sg_config_t *next = NULL;
     int rc = sg_config_load(o->config, stderr, &next);
+    /* Endpoints find their address's health entry (kept across reloads) and probes follow the new targets. */
+    if (rc == 0 && sg_health_attach(health, next) < 0) {
+        sg_config_unref(next);
+        rc = -ENOMEM;
+    }
     if (rc < 0) {
         mc->g.reloads_failed++;
         sg_log_error("reload of %s failed; the running config stays in force", o->config);
@@ -207,6 +214,11 @@ int main(int argc, char **argv)
     if (cfg->nbinds == 0) {
         fprintf(stderr, "ssegate: %s: no Gateway listener to serve\n", o.config);
         sg_config_unref(cfg);
+        return 1;
+    }
+    sg_health_t health;
+    if (sg_health_init(&health) < 0 || sg_health_attach(&health, cfg) < 0) {
+        fprintf(stderr, "ssegate: out of memory\n");
         return 1;
     }
     raise_nofile();
@@ -280,21 +292,25 @@ int main(int argc, char **argv)
     int signals = 0;
     uint64_t next_report = 0;
     for (;;) {
-        struct pollfd pfds[2 + SG_ADMIN_MAX_CLIENTS];
+        struct pollfd pfds[2 + SG_ADMIN_MAX_CLIENTS + SG_HEALTH_MAX_INFLIGHT];
         pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
         int na = sg_admin_pollfds(&admin, pfds + 1);
-        int n = poll(pfds, (nfds_t)(1 + na), signals ? 100 : 1000);
+        int nh = sg_health_pollfds(&health, pfds + 1 + na);
+        int wait = signals ? 100 : 1000;
+        int hwait = sg_health_next_timeout_ms(&health, sg_now_ms());
+        int n = poll(pfds, (nfds_t)(1 + na + nh), hwait >= 0 && hwait < wait ? hwait : wait);
         if (n < 0 && errno != EINTR)
             break;
         uint64_t now = sg_now_ms();
         if (na > 0)
             sg_admin_handle(&admin, pfds + 1, na, now);
+        sg_health_handle(&health, pfds + 1 + na, nh, now);
         if (pfds[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
                     if (signals == 0)
-                        reload(&o, &cfg, workers, nworkers, &mctx);
+                        reload(&o, &cfg, workers, nworkers, &mctx, &health);
                     continue;
                 }
                 if (signals++ == 0) {
@@ -336,6 +352,7 @@ int main(int argc, char **argv)
     sg_admin_close(&admin);
     sg_accesslog_close(&alog);
     sg_config_unref(cfg);
+    sg_health_free(&health);
     close(sfd);
     sg_log_info(signals ? "drain complete, exiting" : "stopped");
     return 0;

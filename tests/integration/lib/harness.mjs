@@ -181,7 +181,7 @@ export async function startGateway(opts = {}) {
         });
     });
     gw.logs = () =>
-        `--- ssegate ${args.join(' ')} (exit ${gw.exitCode ?? 'running'}${gw.signal ? ' ' + gw.signal : ''})\n` +
+        `--- ssegate ${args.join(' ')} (${gw.running() ? 'running' : gw.signal ? `killed by ${gw.signal}` : `exit ${gw.exitCode}`})\n` +
         `--- stderr:\n${tail(gw.stderr)}\n--- stdout:\n${tail(gw.stdout, 3000)}`;
     gw.running = () => gw.exitCode === undefined && gw.signal === undefined;
     /* Sends sig and waits for the exit; SIGKILL after ms. */

@@ -417,6 +417,330 @@ static void test_unresolved_service_port(void **state)
     done(&r);
 }
 
+#define ALBHDR "---\napiVersion: alb.networking.azure.io/v1\n"
+/* Two Services (a: ports 80 and 81, b: port 80) used by three rules, each with one endpoint. */
+#define SVCS                                                                                                         \
+    GW80 RTHDR "metadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n"                                  \
+               "  - backendRefs: [{name: a, port: 80}]\n"                                                            \
+               "  - backendRefs: [{name: a, port: 81}]\n"                                                            \
+               "  - backendRefs: [{name: b, port: 80}]\n---\n"                                                       \
+               "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"                                                  \
+               "spec: {ports: [{name: h, port: 80}, {name: g, port: 81}]}\n---\n"                                  \
+               "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"                                              \
+               "metadata: {name: a1, labels: {kubernetes.io/service-name: a}}\naddressType: IPv4\n"                  \
+               "endpoints: [{addresses: [10.1.1.1]}]\nports: [{name: h, port: 8080}, {name: g, port: 8081}]\n"
+
+static const sg_backend_t *backend_of(const result_t *r, size_t rule)
+{
+    return &r->cfg->routes[0].rules[rule].backends[0];
+}
+
+static void test_lb_policy(void **state)
+{
+    (void)state;
+    /* no policy: round-robin everywhere */
+    result_t r = load(SVCS);
+    assert_int_equal(r.rc, 0);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(backend_of(&r, i)->lb, SG_LB_ROUND_ROBIN);
+        assert_null(backend_of(&r, i)->health_check);
+    }
+    done(&r);
+    /* a port-scoped least-request policy and a ring-hash one with its parameters */
+    r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: lr}\nspec:\n"
+             "  targetRefs: [{group: '', kind: Service, name: a, ports: [{port: 81}]}]\n"
+             "  loadBalancing: {strategy: least-request}\n"
+             ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: rh}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: b}]\n"
+             "  loadBalancing:\n    strategy: ring-hash\n    ringHash: {minimumRingSize: 64, header: X-User}\n");
+    if (r.rc != 0)
+        fprintf(stderr, "%s", r.errs);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(backend_of(&r, 0)->lb, SG_LB_ROUND_ROBIN);
+    assert_int_equal(backend_of(&r, 1)->lb, SG_LB_LEAST_REQUEST);
+    assert_int_equal(backend_of(&r, 2)->lb, SG_LB_RING_HASH);
+    assert_int_equal(backend_of(&r, 2)->ring_size, 64);
+    assert_string_equal(backend_of(&r, 2)->hash_header, "x-user");
+    assert_int_equal(backend_of(&r, 1)->ring_size, SG_RING_HASH_DEFAULT_SIZE);
+    assert_null(backend_of(&r, 1)->hash_header);
+    assert_string_equal(r.errs, "");
+    done(&r);
+    /* the weighted names; slowStart is accepted with a warning */
+    r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: w}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: a}]\n"
+             "  loadBalancing: {strategy: weighted-round-robin, slowStart: {window: 0s}}\n");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(backend_of(&r, 0)->lb, SG_LB_WEIGHTED);
+    assert_int_equal(backend_of(&r, 1)->lb, SG_LB_WEIGHTED);
+    HAS(r, "warning: slowStart is not supported; ignored");
+    done(&r);
+    /* errors, each with its position */
+    size_t base = count_lines(SVCS) + 1;
+    char want[256];
+    r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: x}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: a}]\n  loadBalancing: {strategy: random}\n");
+    assert_int_equal(r.rc, -EINVAL);
+    snprintf(want, sizeof(want), "c.yaml:%zu:29: strategy \"random\": expected round-robin", base + 6);
+    HAS(r, want);
+    done(&r);
+    r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: x}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: a}]\n  loadBalancing: {strategy: load-aware}\n");
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "strategy load-aware is not supported");
+    done(&r);
+    r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: x}\nspec:\n"
+             "  targetRefs: [{kind: Deployment, name: a}]\n");
+    assert_int_equal(r.rc, -EINVAL);
+    snprintf(want, sizeof(want), "c.yaml:%zu:", base + 5);
+    HAS(r, want);
+    HAS(r, "targetRef kind \"Deployment\" not supported (only Service)");
+    done(&r);
+    r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: x}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: a}]\n  loadBalancing: {ringHash: {minimumRingSize: 0}}\n");
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "minimumRingSize: 0 out of range");
+    HAS(r, "warning: ringHash applies to strategy ring-hash only");
+    done(&r);
+    /* two policies on one Service port conflict; on different ports they do not */
+    r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: p1}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: a, ports: [{port: 80}]}]\n"
+             ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: p2}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: a, ports: [{port: 81}]}]\n"
+             "  loadBalancing: {strategy: least-request}\n");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(backend_of(&r, 0)->lb, SG_LB_ROUND_ROBIN);
+    assert_int_equal(backend_of(&r, 1)->lb, SG_LB_LEAST_REQUEST);
+    done(&r);
+    r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: p1}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: a, ports: [{port: 80}]}]\n"
+             ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: p2}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: a}]\n");
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "BackendLoadBalancingPolicy default/p2 targets Service default/a, as does default/p1");
+    done(&r);
+    /* a policy nobody uses is a warning */
+    r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: p}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: typo}]\n");
+    assert_int_equal(r.rc, 0);
+    HAS(r, "warning: BackendLoadBalancingPolicy default/p: no backendRef uses its target Service");
+    done(&r);
+}
+
+#define RP "kind: RoutePolicy\nmetadata: {name: %s}\nspec:\n  targetRef: {group: '', kind: HTTPRoute, name: r}\n"
+
+static void test_session_affinity(void **state)
+{
+    (void)state;
+    char y[4096];
+    /* none by default */
+    result_t r = load(SVCS);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.cfg->routes[0].rules[0].affinity.type, SG_AFFINITY_NONE);
+    assert_null(r.cfg->routes[0].rules[0].affinity.cookie);
+    done(&r);
+    /* managed-cookie: AGC's fixed name and lifetime on every rule of the route */
+    snprintf(y, sizeof(y), SVCS ALBHDR RP "  default:\n    sessionAffinity: {affinityType: managed-cookie}\n", "p");
+    r = load(y);
+    assert_int_equal(r.rc, 0);
+    for (size_t i = 0; i < 3; i++) {
+        const sg_affinity_t *a = &r.cfg->routes[0].rules[i].affinity;
+        assert_int_equal(a->type, SG_AFFINITY_MANAGED);
+        assert_string_equal(a->cookie, "AGCAffinity");
+        assert_int_equal(a->duration_s, 86400);
+    }
+    assert_string_equal(r.errs, "");
+    done(&r);
+    /* application-cookie, as in AGC's example, and a plain number of seconds */
+    static const char *const durs[] = {"3600s", "1h", "3600"};
+    for (size_t i = 0; i < SG_ARRAY_LEN(durs); i++) {
+        snprintf(y, sizeof(y), SVCS ALBHDR RP "  default:\n    sessionAffinity:\n      affinityType: "
+                 "\"application-cookie\"\n      cookieName: \"nomnom\"\n      cookieDuration: %s\n", "p", durs[i]);
+        r = load(y);
+        assert_int_equal(r.rc, 0);
+        const sg_affinity_t *a = &r.cfg->routes[0].rules[1].affinity;
+        assert_int_equal(a->type, SG_AFFINITY_APPLICATION);
+        assert_string_equal(a->cookie, "nomnom");
+        assert_int_equal(a->duration_s, 3600);
+        done(&r);
+    }
+    /* managed-cookie discards cookieName with a warning */
+    snprintf(y, sizeof(y), SVCS ALBHDR RP "  default:\n    sessionAffinity: {affinityType: managed-cookie, "
+             "cookieName: x}\n", "p");
+    r = load(y);
+    assert_int_equal(r.rc, 0);
+    HAS(r, "warning: cookieName is ignored with managed-cookie");
+    done(&r);
+    /* errors with positions */
+    size_t base = count_lines(SVCS) + 1;
+    char want[256];
+    snprintf(y, sizeof(y), SVCS ALBHDR RP "  default:\n    sessionAffinity: {affinityType: sticky}\n", "p");
+    r = load(y);
+    assert_int_equal(r.rc, -EINVAL);
+    snprintf(want, sizeof(want), "c.yaml:%zu:37: affinityType \"sticky\": expected managed-cookie or "
+             "application-cookie", base + 7);
+    HAS(r, want);
+    done(&r);
+    snprintf(y, sizeof(y), SVCS ALBHDR RP "  default:\n    sessionAffinity: {affinityType: application-cookie}\n",
+             "p");
+    r = load(y);
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "application-cookie requires \"cookieName\"");
+    HAS(r, "application-cookie requires \"cookieDuration\"");
+    done(&r);
+    snprintf(y, sizeof(y), SVCS ALBHDR RP "  default:\n    sessionAffinity: {affinityType: application-cookie, "
+             "cookieName: 'a b', cookieDuration: 1500ms}\n", "p");
+    r = load(y);
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "cookieName \"a b\" is not a valid cookie name");
+    HAS(r, "cookieDuration: cookie lifetimes are whole seconds");
+    done(&r);
+    /* two policies on one route must agree */
+    char p2[512];
+    snprintf(p2, sizeof(p2), ALBHDR RP "  default:\n    sessionAffinity: {affinityType: application-cookie, "
+             "cookieName: s, cookieDuration: 60s}\n", "p2");
+    snprintf(y, sizeof(y), SVCS ALBHDR RP "  default:\n    sessionAffinity: {affinityType: managed-cookie}\n%s",
+             "p1", p2);
+    r = load(y);
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "RoutePolicy default/p2 sets sessionAffinity for HTTPRoute default/r, conflicting with RoutePolicy "
+           "default/p1");
+    done(&r);
+}
+
+static void test_heartbeat_policy(void **state)
+{
+    (void)state;
+    char y[4096];
+    result_t r = load(SVCS);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.cfg->routes[0].rules[0].heartbeat_ms, SG_TIMEOUT_UNSET);
+    assert_int_equal(r.cfg->routes[0].heartbeat_ms, SG_TIMEOUT_UNSET);
+    done(&r);
+    /* combined with a timeout in one policy */
+    snprintf(y, sizeof(y), SVCS ALBHDR RP "  default:\n    timeouts: {routeTimeout: 0s}\n"
+             "    sse: {heartbeatInterval: 15s}\n", "p");
+    r = load(y);
+    assert_int_equal(r.rc, 0);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(r.cfg->routes[0].rules[i].heartbeat_ms, 15000);
+        assert_int_equal(r.cfg->routes[0].rules[i].request_timeout_ms, 0);
+    }
+    done(&r);
+    /* 0s turns it off for the route even when --heartbeat is set */
+    snprintf(y, sizeof(y), SVCS ALBHDR RP "  default: {sse: {heartbeatInterval: 0s}}\n", "p");
+    r = load(y);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.cfg->routes[0].rules[2].heartbeat_ms, 0);
+    done(&r);
+    snprintf(y, sizeof(y), SVCS ALBHDR RP "  default: {sse: {heartbeatInterval: often, heartbeat: 1s}}\n", "p");
+    r = load(y);
+    assert_int_equal(r.rc, -EINVAL);
+    char want[256];
+    snprintf(want, sizeof(want), "c.yaml:%zu:38: heartbeatInterval: invalid duration \"often\"",
+             count_lines(SVCS) + 1 + 6);
+    HAS(r, want);
+    HAS(r, "warning: RoutePolicy sse: unknown field \"heartbeat\" ignored");
+    done(&r);
+    char p2[512];
+    snprintf(p2, sizeof(p2), ALBHDR RP "  default: {sse: {heartbeatInterval: 5s}}\n", "p2");
+    snprintf(y, sizeof(y), SVCS ALBHDR RP "  default: {sse: {heartbeatInterval: 10s}}\n%s", "p1", p2);
+    r = load(y);
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "sets sse.heartbeatInterval 5000ms for HTTPRoute default/r, conflicting with RoutePolicy default/p1");
+    done(&r);
+}
+
+#define HCP "kind: HealthCheckPolicy\nmetadata: {name: hc}\nspec:\n  targetRef: {group: '', kind: Service, name: a}\n"
+
+static void test_health_check_policy(void **state)
+{
+    (void)state;
+    /* AGC's defaults */
+    result_t r = load(SVCS ALBHDR HCP);
+    assert_int_equal(r.rc, 0);
+    const sg_healthcheck_t *hc = backend_of(&r, 0)->health_check;
+    assert_non_null(hc);
+    assert_ptr_equal(backend_of(&r, 1)->health_check, hc); /* every port of the Service */
+    assert_null(backend_of(&r, 2)->health_check);
+    assert_int_equal(hc->interval_ms, 5000);
+    assert_int_equal(hc->timeout_ms, 30000);
+    assert_int_equal(hc->healthy_threshold, 1);
+    assert_int_equal(hc->unhealthy_threshold, 3);
+    assert_int_equal(hc->port, 0);
+    assert_string_equal(hc->host, "localhost");
+    assert_string_equal(hc->path, "/");
+    assert_int_equal(hc->ncodes, 1);
+    assert_int_equal(hc->codes[0].start, 200);
+    assert_int_equal(hc->codes[0].end, 399);
+    assert_string_equal(hc->policy, "default/hc");
+    done(&r);
+    /* AGC's example, in full */
+    r = load(SVCS ALBHDR HCP "  default:\n    interval: 5s\n    timeout: 3s\n    healthyThreshold: 1\n"
+             "    unhealthyThreshold: 1\n    port: 8123\n    http:\n      host: contoso.com\n      path: /\n"
+             "      match:\n        statusCodes:\n        - start: 200\n          end: 299\n        - start: 418\n"
+             "    useTLS: false\n");
+    if (r.rc != 0)
+        fprintf(stderr, "%s", r.errs);
+    assert_int_equal(r.rc, 0);
+    hc = backend_of(&r, 0)->health_check;
+    assert_int_equal(hc->timeout_ms, 3000);
+    assert_int_equal(hc->unhealthy_threshold, 1);
+    assert_int_equal(hc->port, 8123);
+    assert_string_equal(hc->host, "contoso.com");
+    assert_int_equal(hc->ncodes, 2);
+    assert_int_equal(hc->codes[0].end, 299);
+    assert_int_equal(hc->codes[1].start, 418);
+    assert_int_equal(hc->codes[1].end, 418);
+    assert_string_equal(r.errs, "");
+    done(&r);
+    /* errors, each with its position */
+    size_t base = count_lines(SVCS) + 1 + 7; /* the line after "default:" */
+    static const struct {
+        const char *def;
+        size_t line;
+        int col;
+        const char *msg;
+    } bad[] = {
+        {"    interval: 0s\n", 0, 15, "interval must be more than 0s"},
+        {"    timeout: soon\n", 0, 14, "timeout: invalid duration \"soon\""},
+        {"    healthyThreshold: 0\n", 0, 23, "healthyThreshold: 0 out of range 1..1000"},
+        {"    port: 70000\n", 0, 11, "port: 70000 out of range 1..65535"},
+        {"    grpc: {}\n", 0, 5, "grpc health checks are not supported"},
+        {"    useTLS: true\n", 0, 13, "useTLS: true is not supported"},
+        {"    http: {path: healthz}\n", 0, 18, "http.path \"healthz\" must be an absolute path"},
+        {"    http: {host: 'a b'}\n", 0, 19, "http.host \"a b\" is not a valid host"},
+        {"    http:\n      match:\n        statusCodes: [{start: 500, end: 200}]\n", 2, 41,
+         "statusCodes: end 200 is below start 500"},
+        {"    http:\n      match:\n        statusCodes: [{start: 700}]\n", 2, 31, "start: 700 out of range 100..599"},
+    };
+    for (size_t i = 0; i < SG_ARRAY_LEN(bad); i++) {
+        char y[4096], want[256];
+        snprintf(y, sizeof(y), "%s%s%s  default:\n%s", SVCS, ALBHDR, HCP, bad[i].def);
+        r = load(y);
+        assert_int_equal(r.rc, -EINVAL);
+        snprintf(want, sizeof(want), "c.yaml:%zu:%d: %s", base + bad[i].line, bad[i].col, bad[i].msg);
+        HAS(r, want);
+        done(&r);
+    }
+    /* target kind, conflicts, unused */
+    r = load(SVCS ALBHDR "kind: HealthCheckPolicy\nmetadata: {name: hc}\nspec:\n  targetRef: {kind: HTTPRoute, "
+             "name: r}\n");
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "targetRef kind \"HTTPRoute\" not supported (only Service)");
+    done(&r);
+    r = load(SVCS ALBHDR HCP ALBHDR "kind: HealthCheckPolicy\nmetadata: {name: hc2}\nspec:\n"
+             "  targetRef: {kind: Service, name: a}\n");
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "HealthCheckPolicy default/hc2 targets Service default/a, as does default/hc");
+    done(&r);
+    r = load(SVCS ALBHDR "kind: HealthCheckPolicy\nmetadata: {name: hc, namespace: other}\nspec:\n"
+             "  targetRef: {kind: Service, name: a}\n");
+    assert_int_equal(r.rc, 0);
+    assert_null(backend_of(&r, 0)->health_check); /* other/a is not default/a */
+    HAS(r, "warning: HealthCheckPolicy other/hc: no backendRef uses Service other/a");
+    done(&r);
+}
+
 static void test_load_file(void **state)
 {
     (void)state;
@@ -463,7 +787,15 @@ static void test_wrong_types_never_crash(void **state)
         "metadata: {name: e, namespace: n, labels: {kubernetes.io/service-name: s}}\naddressType: IPv4\n"
         "endpoints: [{addresses: [10.0.0.1], conditions: {ready: true}}]\nports: [{name: p, port: 8080}]\n---\n"
         "apiVersion: alb.networking.azure.io/v1\nkind: RoutePolicy\nmetadata: {name: p, namespace: n}\n"
-        "spec: {targetRef: {kind: HTTPRoute, name: r}, default: {timeouts: {routeTimeout: 2s}}}\n";
+        "spec: {targetRef: {kind: HTTPRoute, name: r}, default: {timeouts: {routeTimeout: 2s}, sessionAffinity: "
+        "{affinityType: application-cookie, cookieName: c, cookieDuration: 60s}, sse: {heartbeatInterval: 5s}}}\n---\n"
+        "apiVersion: alb.networking.azure.io/v1\nkind: BackendLoadBalancingPolicy\nmetadata: {name: l, namespace: n}\n"
+        "spec:\n  targetRefs: [{group: '', kind: Service, name: s, ports: [{port: 80}]}]\n"
+        "  loadBalancing: {strategy: ring-hash, ringHash: {minimumRingSize: 16, header: x-u}}\n---\n"
+        "apiVersion: alb.networking.azure.io/v1\nkind: HealthCheckPolicy\nmetadata: {name: h, namespace: n}\n"
+        "spec:\n  targetRef: {group: '', kind: Service, name: s}\n  default: {interval: 1s, timeout: 1s, "
+        "healthyThreshold: 1, unhealthyThreshold: 2, port: 81, useTLS: false,\n"
+        "    http: {host: h, path: /h, match: {statusCodes: [{start: 200, end: 299}]}}}\n";
     result_t r = load(base);
     if (r.rc != 0)
         fprintf(stderr, "%s", r.errs);
@@ -512,6 +844,10 @@ int main(void)
         cmocka_unit_test(test_unknown_kind_is_a_warning),
         cmocka_unit_test(test_timeout_precedence),
         cmocka_unit_test(test_unresolved_service_port),
+        cmocka_unit_test(test_lb_policy),
+        cmocka_unit_test(test_session_affinity),
+        cmocka_unit_test(test_heartbeat_policy),
+        cmocka_unit_test(test_health_check_policy),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_wrong_types_never_crash),
     };

@@ -263,6 +263,7 @@ run_case() {        # run_case TARGET SCENARIO
     stop_all
 }
 
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench: targets: $TARGETS; scenarios: $SCENARIOS (about $(( (THR_WARMUP + THR_DURATION + LAT_WARMUP + LAT_DURATION + 15) * 4 / 60 + 1 )) min)" >&2
 for t in $TARGETS; do
     for s in $SCENARIOS; do
@@ -296,6 +297,7 @@ ratio() {           # ratio A B -> A/B with 2 decimals, or "-"
 
 {
     echo "ssegate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(uname -r)), proxies with $WORKERS workers/threads"
+    echo "ssegate $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo '+local changes'); load average at start: $LOAD_AT_START"
     echo "Origin, load generator and proxy share these cores: the figures compare proxies on the same machine."
     printf '  %-34s' ""
     for t in $TARGETS; do printf ' %-16s' "$t"; done

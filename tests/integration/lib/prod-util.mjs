@@ -381,6 +381,8 @@ export function sharedSequence({ interval = 50, half = 10 } = {}) {
             seq.events.push(id);
             const [a, b] = text(id);
             for (const sub of [...seq.subs]) sub.write(a);
+            /* a test hook that runs between the halves, e.g. to kill a backend mid-event */
+            if (seq.onFirstHalf) seq.onFirstHalf(id);
             setTimeout(() => {
                 for (const sub of [...seq.subs]) sub.write(b);
             }, half);

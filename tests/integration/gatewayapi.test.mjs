@@ -1,4 +1,4 @@
-// gatewayapi.test.mjs: every Gateway API conformance case of fixtures/gatewayapi-cases.json through the real binary over HTTP/1.1.
+// gatewayapi.test.mjs: every Gateway API conformance case of fixtures/gatewayapi-cases.json through the real binary, HTTP/1.1 and h2c.
 /*
  * The fixture is a converted copy of ../shared/conformance/gatewayapi-cases.jsonl (regenerate it with
  * `node tests/conformance/run-gatewayapi.mjs --write-fixture`); this file never reads ../shared.
@@ -7,13 +7,15 @@
  * HTTPS listeners: ssegate has no TLS yet (no src/tls.c), and an HTTPS listener serves plaintext HTTP/1.1
  * while treating requests as https (redirect defaults, X-Forwarded-Proto). The four https cases are sent in
  * plaintext for that reason; they pin the redirect port/scheme rules, which is what they are about.
+ * Every case runs twice on the same gateway: over HTTP/1.1, then over HTTP/2 cleartext with prior knowledge
+ * (Node's http2 client) when the tree has src/h2.c; without it the h2 runs are skipped, saying so.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
-import { freePort, setup, startGateway, withLogs } from './lib/harness.mjs';
+import { freePort, repoRoot, setup, startGateway, withLogs } from './lib/harness.mjs';
 import { listenerPorts, localConfig, runCase, startEchoBackends } from './lib/echo-backends.mjs';
 
 setup();
@@ -29,6 +31,8 @@ const SKIP = {
     'GW-RETRY-06': RETRY,
     'GW-RETRY-08': RETRY,
 };
+
+const H2 = fs.existsSync(path.join(repoRoot, 'src/h2.c')) ? false : 'no src/h2.c in this tree: ssegate has no HTTP/2 yet';
 
 let backends;
 before(async () => {
@@ -59,15 +63,17 @@ for (const [cid, cases] of byConfig) {
             waitPorts: Object.values(portMap),
             args: ['--workers', '1', '--access-log', 'off'],
         });
-        for (const c of cases) {
-            await t.test(
-                `${c.id} ${c.feature}: ${c.request.method} ${c.request.host || ''}${c.request.path}`,
-                { skip: SKIP[c.id] || false },
-                withLogs([gw], async () => {
-                    const errs = await runCase(c, portMap);
-                    assert.deepEqual(errs, [], `${c.id} (${c.peer_test}${c.note ? `; ${c.note}` : ''}):\n  ${errs.join('\n  ')}`);
-                }),
-            );
+        for (const proto of ['h1', 'h2']) {
+            for (const c of cases) {
+                await t.test(
+                    `${c.id} [${proto}] ${c.feature}: ${c.request.method} ${c.request.host || ''}${c.request.path}`,
+                    { skip: SKIP[c.id] || (proto === 'h2' && H2) || false },
+                    withLogs([gw], async () => {
+                        const errs = await runCase(c, portMap, { proto });
+                        assert.deepEqual(errs, [], `${c.id} [${proto}] (${c.peer_test}${c.note ? `; ${c.note}` : ''}):\n  ${errs.join('\n  ')}`);
+                    }),
+                );
+            }
         }
         await gw.stop('SIGTERM');
         assert.ok(!/AddressSanitizer|runtime error:|LeakSanitizer/.test(gw.stderr), gw.logs());

@@ -1,7 +1,9 @@
 // routing.test.mjs: routing the peer suite leaves out, through the binary: regex matches, weights, timeout precedence, --check errors.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { before, test } from 'node:test';
-import { SLOW, freePort, runGateway, setup, startGateway, withLogs, writeTemp } from './lib/harness.mjs';
+import { SLOW, freePort, repoRoot, runGateway, setup, startGateway, withLogs, writeTemp } from './lib/harness.mjs';
 import { backendYaml, httpRequest, runCase, startEchoBackends } from './lib/echo-backends.mjs';
 
 setup();
@@ -35,15 +37,21 @@ const kase = (id, path, expect, { headers = {}, method = 'GET', host = null } = 
     expect: typeof expect === 'string' ? { status: 200, backend: expect } : expect,
 });
 
+/* HTTP/1.1 always; h2c prior knowledge too when the tree has src/h2.c (skipped with the reason otherwise). */
+const H2 = fs.existsSync(path.join(repoRoot, 'src/h2.c')) ? false : 'no src/h2.c in this tree: ssegate has no HTTP/2 yet';
+
 async function runAll(t, env, cases) {
-    for (const c of cases) {
-        await t.test(
-            `${c.id}: ${c.request.method} ${c.request.path} ${JSON.stringify(c.request.headers)}`,
-            withLogs([env.gw], async () => {
-                const errs = await runCase(c, env.portMap);
-                assert.deepEqual(errs, [], `${c.id}:\n  ${errs.join('\n  ')}`);
-            }),
-        );
+    for (const proto of ['h1', 'h2']) {
+        for (const c of cases) {
+            await t.test(
+                `${c.id} [${proto}]: ${c.request.method} ${c.request.path} ${JSON.stringify(c.request.headers)}`,
+                { skip: (proto === 'h2' && H2) || false },
+                withLogs([env.gw], async () => {
+                    const errs = await runCase(c, env.portMap, { proto });
+                    assert.deepEqual(errs, [], `${c.id} [${proto}]:\n  ${errs.join('\n  ')}`);
+                }),
+            );
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 // echo-backends.mjs: Gateway API conformance echo backends (backend-v1..v3) and the case driver shared by the suite and runner.
 import crypto from 'node:crypto';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { track, sleep } from './harness.mjs';
 
 export const BACKEND_NAMES = ['backend-v1', 'backend-v2', 'backend-v3'];
@@ -261,6 +262,44 @@ export function httpRequest({ port, method = 'GET', path = '/', headers = {}, ti
     });
 }
 
+/*
+ * The same over HTTP/2 cleartext with prior knowledge, one session per request: Host becomes :authority,
+ * header names go lowercase (h2 requires it), response header lines come from the raw list.
+ */
+export function h2Request({ port, method = 'GET', path = '/', headers = {}, timeoutMs = 10000 }) {
+    return new Promise((resolve, reject) => {
+        const session = http2.connect(`http://127.0.0.1:${port}`);
+        const fail = e => {
+            clearTimeout(t);
+            session.destroy();
+            reject(e);
+        };
+        const t = setTimeout(() => fail(new Error(`no h2 answer in ${timeoutMs} ms`)), timeoutMs);
+        session.on('error', fail);
+        const h = { ':method': method, ':path': path };
+        for (const [k, v] of Object.entries(headers)) {
+            if (k.toLowerCase() === 'host') h[':authority'] = v;
+            else h[k.toLowerCase()] = v;
+        }
+        const st = session.request(h, { endStream: true });
+        let res = null;
+        const parts = [];
+        st.on('response', (_h, _flags, raw) => {
+            const plain = [];
+            for (let i = 0; i < raw.length; i += 2) if (!raw[i].startsWith(':')) plain.push(raw[i], raw[i + 1]);
+            res = { status: Number(_h[':status']), headers: headerMap(plain) };
+        });
+        st.on('data', d => parts.push(d));
+        st.on('end', () => {
+            clearTimeout(t);
+            session.close();
+            if (!res) return reject(new Error('h2 stream ended without a response'));
+            resolve({ ...res, body: Buffer.concat(parts).toString('utf8') });
+        });
+        st.on('error', fail);
+    });
+}
+
 const defaultPort = scheme => (scheme === 'https' ? 443 : 80);
 
 /*
@@ -356,27 +395,28 @@ function checkRedirect(c, req, res, portMap, rd) {
 
 /*
  * Runs one case against a gateway whose listener ports are portMap; returns the problems (empty = pass).
- * Also handles the weight keys: distribution {backend: weight} over 500 requests, 10 at a time, up to 10 tries;
+ * proto: 'h1' (HTTP/1.1, default) or 'h2' (h2c prior knowledge). Also handles the weight keys: distribution {backend: weight} over 500 requests, 10 at a time, up to 10 tries;
  * repeat N with each (an expect object) checked per request.
  */
-export async function runCase(c, portMap, { timeoutMs = 10000 } = {}) {
+export async function runCase(c, portMap, { timeoutMs = 10000, proto = 'h1' } = {}) {
     const ex = c.expect;
-    if (ex.distribution) return runDistribution(c, portMap, timeoutMs);
+    const send = proto === 'h2' ? h2Request : httpRequest;
+    if (ex.distribution) return runDistribution(c, portMap, timeoutMs, send);
     if (ex.repeat) {
         for (let i = 0; i < ex.repeat; i++) {
             const req = localRequest(c, portMap);
-            const res = await httpRequest({ ...req, timeoutMs });
+            const res = await send({ ...req, timeoutMs });
             const errs = checkResponse(c, req, res, portMap, ex.each || ex);
             if (errs.length) return errs.map(e => `request ${i + 1}: ${e}`);
         }
         return [];
     }
     const req = localRequest(c, portMap);
-    const res = await httpRequest({ ...req, timeoutMs });
+    const res = await send({ ...req, timeoutMs });
     return checkResponse(c, req, res, portMap);
 }
 
-async function runDistribution(c, portMap, timeoutMs) {
+async function runDistribution(c, portMap, timeoutMs, send) {
     const weights = c.expect.distribution;
     const total = Object.values(weights).reduce((a, b) => a + b, 0);
     let last = [];
@@ -388,7 +428,7 @@ async function runDistribution(c, portMap, timeoutMs) {
             while (next < 500) {
                 next++;
                 const req = localRequest(c, portMap);
-                const res = await httpRequest({ ...req, timeoutMs });
+                const res = await send({ ...req, timeoutMs });
                 let b = null;
                 try {
                     b = JSON.parse(res.body).backend;

@@ -261,6 +261,7 @@ spec:
   listeners:
   - {name: http, protocol: HTTP, port: 18080}
   - {name: dup-listener, protocol: HTTP, port: 18080}
+  - {name: http, protocol: HTTP, port: 18081, hostname: dup.name.example}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -300,6 +301,7 @@ spec:
 /* Each expected problem: the text on its line that the column must point at or before, and words of the message. */
 const expectedProblems = [
     { what: 'duplicate listener (same port and hostname)', marker: 'dup-listener', words: [/same port/, /dup-listener/] },
+    { what: 'duplicate listener name', marker: 'dup.name.example', words: [/duplicate listener name/, /"http"/] },
     { what: 'route pointing at a missing Gateway', marker: 'missing-gateway', words: [/missing-gateway/, /does not exist|no gateway|not found/i] },
     { what: 'route pointing at a missing listener', marker: 'missing-listener', words: [/missing-listener/, /listener/] },
     { what: 'invalid path regex', marker: '/(unclosed', words: [/regular expression/, /offset \d+/, /parenthes/] },

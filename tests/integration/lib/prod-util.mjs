@@ -8,9 +8,9 @@ import { track, sleep } from './harness.mjs';
 import { SseParser } from './sseclient.mjs';
 
 /* GET path on host:port; resolves {status, headers, body (string)}. */
-export function httpGet(port, path, { host = '127.0.0.1', headers = {}, ms = 5000 } = {}) {
+export function httpGet(port, path, { host = '127.0.0.1', headers = {}, ms = 5000, localAddress } = {}) {
     return new Promise((resolve, reject) => {
-        const req = http.get({ host, port, path, agent: false, headers }, res => {
+        const req = http.get({ host, port, path, agent: false, headers, localAddress }, res => {
             let body = '';
             res.setEncoding('utf8');
             res.on('data', d => (body += d));

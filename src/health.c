@@ -575,6 +575,13 @@ int sg_health_next_timeout_ms(const sg_health_t *h, uint64_t now_ms)
     return d > 60000 ? 60000 : (int)d;
 }
 
+void sg_health_each(const sg_health_t *h, void (*fn)(const sg_health_entry_t *e, void *arg), void *arg)
+{
+    for (size_t i = 0; h->buckets != NULL && i < h->nbuckets; i++)
+        for (const sg_health_entry_t *e = h->buckets[i]; e != NULL; e = e->next)
+            fn(e, arg);
+}
+
 void sg_health_free(sg_health_t *h)
 {
     free_probes(h->probes, h->nprobes);

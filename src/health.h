@@ -81,6 +81,8 @@ int sg_health_pollfds(sg_health_t *h, struct pollfd *pfds);
 void sg_health_handle(sg_health_t *h, const struct pollfd *pfds, int n, uint64_t now_ms);
 /* Milliseconds until the next probe is due or times out (0: now); -1 when no probe is configured. */
 int sg_health_next_timeout_ms(const sg_health_t *h, uint64_t now_ms);
+/* Calls fn for every entry (e.g. to render endpoint health in /metrics); main thread only. */
+void sg_health_each(const sg_health_t *h, void (*fn)(const sg_health_entry_t *e, void *arg), void *arg);
 
 /* Pure pieces, exported for tests. */
 

@@ -85,6 +85,12 @@ static void test_status_ok(void **state)
     assert_false(sg_health_status_ok(&hc, 500));
 }
 
+static void count_entry(const sg_health_entry_t *e, void *arg)
+{
+    assert_non_null(e);
+    (*(size_t *)arg)++;
+}
+
 static void test_table_keys(void **state)
 {
     (void)state;
@@ -122,6 +128,9 @@ static void test_table_keys(void **state)
     }
     assert_ptr_equal(sg_health_get(&h, (struct sockaddr *)&a, sizeof(a)), ea);
     assert_int_equal(h.nentries, 3004);
+    size_t seen = 0;
+    sg_health_each(&h, count_entry, &seen);
+    assert_int_equal(seen, 3004);
     sg_health_free(&h);
     sg_health_free(&h); /* a freed table is a zeroed one */
 }

@@ -235,7 +235,7 @@ export async function scrape(adminPort) {
 
 /*
  * Builds a config: one Gateway (listeners [{name, port}] or port), routes [{name, path, rules?, backends:
- * [{service, port=80, weight}], affinity: {type, cookieName, cookieDuration}}], services [{name, endpoints:
+ * [{service, port=80, weight}], affinity: {type, cookieName, cookieDuration}, heartbeat: DUR}], services [{name, endpoints:
  * [port...], host='127.0.0.1', strategy, ringHash}] each with one EndpointSlice per endpoint (all named port
  * "http"), so endpoints can be loopback servers on ephemeral ports.
  */
@@ -272,6 +272,7 @@ spec:
                 if (a.cookieName) body += `      cookieName: ${a.cookieName}\n`;
                 if (a.cookieDuration) body += `      cookieDuration: ${a.cookieDuration}\n`;
             }
+            if (r.heartbeat) body += `    sse: {heartbeatInterval: ${r.heartbeat}}\n`;
             docs.push(`apiVersion: alb.networking.azure.io/v1
 kind: RoutePolicy
 metadata: {name: ${r.name}-policy}

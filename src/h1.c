@@ -5,6 +5,7 @@
 
 #include "h1.h"
 #include "h1parse.h"
+#include "h2.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -28,6 +29,7 @@ typedef struct sg_h1 {
     bool paused;            /* body reading paused by back-pressure */
     bool minor0;
     bool starting;          /* inside sg_proxy_start: a detach is recorded, handled after it returns */
+    bool first;             /* no request yet: an HTTP/2 preface may still come (h2c prior knowledge) */
     int8_t pending_detach;  /* 0 none, 1 ok, -1 failed */
     uint32_t scanned;       /* bytes of the current head already seen by the parser */
     uint64_t body_left;
@@ -35,6 +37,8 @@ typedef struct sg_h1 {
 } sg_h1_t;
 
 static void h1_process(sg_h1_t *h);
+static void h1_close(sg_conn_t *c);
+static const sg_conn_proto_t h1_proto;
 
 static const char *status_reason(int status)
 {
@@ -306,6 +310,7 @@ static void start_request(sg_h1_t *h, sg_h1_msg_t *msg)
         }
     }
     sg_timer_cancel(&c->worker->loop.wheel, &c->timer);
+    h->first = false;
     h->state = has_body ? H1_BODY : H1_WAIT;
     if (has_body && msg->expect_continue) {
         struct iovec iov = {"HTTP/1.1 100 Continue\r\n\r\n", 25};
@@ -426,6 +431,18 @@ static void h1_process(sg_h1_t *h)
             h->state = H1_HEAD;
             arm_timer(h, c->worker->settings->header_timeout_ms);
         }
+        if (h->first) {
+            /* h2c with prior knowledge: the connection starts with the HTTP/2 preface. */
+            size_t n = SG_MIN(sg_chunk_len(in), (size_t)SG_H2_PREFACE_LEN);
+            if (memcmp(in->data + in->rpos, SG_H2_PREFACE, n) == 0) {
+                if (n < SG_H2_PREFACE_LEN)
+                    return;
+                h1_close(c);
+                if (sg_h2_attach(c) < 0)
+                    sg_conn_close(c);
+                return;
+            }
+        }
         /* The parser rescans from the start: with a head trickling in, parse again only when the new
          * bytes hold a line end or cross a limit, so a slow sender costs O(n), not O(n^2). */
         size_t len = sg_chunk_len(in);
@@ -481,6 +498,8 @@ static void h1_readable(sg_conn_t *c)
             return;
         }
         h1_process(h);
+        if (c->proto != &h1_proto)
+            return; /* handed over to HTTP/2: h is gone (its memory may already be h2's) */
         if ((size_t)n < SG_CHUNK_SIZE / 2)
             return;
     }
@@ -557,6 +576,7 @@ int sg_h1_attach(sg_conn_t *c)
         return -ENOMEM;
     h->conn = c;
     h->state = H1_IDLE;
+    h->first = true;
     c->proto = &h1_proto;
     c->proto_data = h;
     /* Until the first byte, the header timeout bounds how long a silent connection may sit here. */

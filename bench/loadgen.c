@@ -42,7 +42,7 @@ typedef struct opts {
     const char *label;
 } opts_t;
 
-enum { P_CONNECTING, P_HEAD, P_BODY, P_DONE };
+enum { P_NEW, P_CONNECTING, P_HEAD, P_BODY, P_DONE };
 enum { C_SIZE, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF, C_TRAILER, C_TRAILER_LF, C_END };
 
 typedef struct stream {
@@ -881,5 +881,21 @@ int main(int argc, char **argv)
            (unsigned long long)missing, (unsigned long long)errors, (unsigned long long)closed,
            (unsigned long long)bad, open_streams);
     fflush(stdout);
+    for (int t = 0; t < o.threads; t++) {
+        worker_t *w = &ws[t];
+        for (int i = 0; i < w->nst; i++) {
+            if (w->st[i].phase != P_NEW && w->st[i].phase != P_DONE)
+                close(w->st[i].fd);
+            free(w->st[i].head);
+        }
+        close(w->epfd);
+        free(w->st);
+        free(w->hus);
+        free(w->hms);
+        free(w->rbuf);
+    }
+    free(ws);
+    free(hus);
+    free(hms);
     return 0;
 }

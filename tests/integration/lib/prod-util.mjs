@@ -176,6 +176,8 @@ export function parseProm(text) {
         if (!families.has(fam)) families.set(fam, { name: fam, type: types.get(fam), help: helps.get(fam), samples: [] });
         families.get(fam).samples.push(s);
     });
+    /* a family may be declared before it has any series (e.g. per-route families before the first request) */
+    for (const [name, type] of types) if (!families.has(name)) families.set(name, { name, type, help: helps.get(name), samples: [] });
     for (const f of families.values()) {
         if (f.type === 'counter') {
             if (!f.name.endsWith('_total')) throw new Error(`counter ${f.name} is not named *_total`);

@@ -38,11 +38,21 @@ export async function cleanupAll() {
     if (errors.length) throw errors[0];
 }
 
-/* Registers the file-level `after` hook; call once at the top of each test file. */
+/*
+ * Registers the file-level `after` hook; call once at the top of each test file. A watchdog ends a test file
+ * that runs past SG_IT_FILE_TIMEOUT_MS (default 240 s, x3 for ASan) so a hung gateway fails the suite instead
+ * of stalling it.
+ */
 export function setup() {
     after(cleanupAll);
     if (!hooked) {
         hooked = true;
+        const limit = Number(process.env.SG_IT_FILE_TIMEOUT_MS || 240000 * SLOW);
+        setTimeout(() => {
+            console.error(`harness: test file still running after ${limit} ms: killing what it started and failing it`);
+            for (const c of children) console.error(c.__logs ? c.__logs() : `pid ${c.pid}`);
+            process.exit(1);
+        }, limit).unref();
         process.on('exit', () => {
             for (const c of children) {
                 try {
@@ -184,6 +194,7 @@ export async function startGateway(opts = {}) {
         `--- ssegate ${args.join(' ')} (${gw.running() ? 'running' : gw.signal ? `killed by ${gw.signal}` : `exit ${gw.exitCode}`})\n` +
         `--- stderr:\n${tail(gw.stderr)}\n--- stdout:\n${tail(gw.stdout, 3000)}`;
     gw.running = () => gw.exitCode === undefined && gw.signal === undefined;
+    child.__logs = gw.logs;
     /* Sends sig and waits for the exit; SIGKILL after ms. */
     gw.stop = async (sig = 'SIGTERM', ms = 5000 * SLOW) => {
         gw.stopping = true;

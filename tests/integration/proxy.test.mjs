@@ -1,9 +1,10 @@
 // proxy.test.mjs: ordinary HTTP through the gateway: bodies, keep-alive, pipelining, 404/500/502/504, dying backends.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import { blackholeBackend, echoBackend, pattern, rawBackend } from './lib/backends.mjs';
-import { SLOW, freePort, gatewayYaml, setup, sleep, startGateway, withLogs } from './lib/harness.mjs';
+import { SLOW, freePort, gatewayYaml, setup, sleep, startGateway, waitFor, withLogs, writeTemp } from './lib/harness.mjs';
 import { RawConn, request } from './lib/rawhttp.mjs';
 
 setup();
@@ -128,6 +129,70 @@ describe('requests and bodies', () => {
             }),
         );
     }
+});
+
+describe('streaming and framing edge cases', () => {
+    test(
+        'a request body is streamed: the backend gets the first chunk before the client sends the rest',
+        withLogs(logs, async () => {
+            const from = be.requests.length;
+            const c = new RawConn(port);
+            await c.connected;
+            c.write('POST /echo/stream-up HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+            await waitFor(() => be.requests.slice(from).some(r => r.url === '/echo/stream-up' && r.received >= 5), 2000 * SLOW, 'the first chunk at the backend');
+            c.write('6\r\n world\r\n0\r\n\r\n');
+            const r = await c.response();
+            c.destroy();
+            assert.equal(JSON.parse(r.body).body, 'hello world');
+        }),
+    );
+
+    test(
+        'Expect: 100-continue (curl posting 64 KiB) completes without the client waiting for a 100 that never comes',
+        withLogs(logs, async () => {
+            const file = writeTemp('body.bin', pattern(65536));
+            const t0 = performance.now();
+            const out = await new Promise((resolve, reject) => {
+                const ch = spawn('curl', ['-s', '-o', '-', '-w', '\n%{http_code}', '--data-binary', `@${file}`, '-H', 'Content-Type: application/octet-stream', `http://127.0.0.1:${port}/echo/expect`]);
+                let so = '';
+                ch.stdout.on('data', d => (so += d));
+                ch.on('error', reject);
+                ch.on('exit', () => resolve(so));
+            });
+            const dt = performance.now() - t0;
+            const [body, code] = [out.slice(0, out.lastIndexOf('\n')), out.slice(out.lastIndexOf('\n') + 1)];
+            assert.equal(code, '200');
+            const j = JSON.parse(body);
+            assert.equal(j.bodyLength, 65536);
+            assert.equal(j.bodySha256, sha(pattern(65536)));
+            /* curl waits 1 s for a 100 Continue before sending the body anyway */
+            assert.ok(dt < 900, `took ${dt.toFixed(0)} ms: the 100 Continue was not relayed or sent`);
+        }),
+    );
+
+    test(
+        'HEAD and 204 responses carry no body and do not desynchronise the connection',
+        withLogs(logs, async () => {
+            const c = new RawConn(port);
+            await c.connected;
+            c.write('HEAD /echo/head HTTP/1.1\r\nHost: gw.test\r\n\r\n');
+            await c.until(() => c.buf.indexOf('\r\n\r\n') >= 0, 3000, 'the HEAD response');
+            const text = c.buf.toString('latin1');
+            assert.match(text, /^HTTP\/1\.1 200/);
+            await sleep(200);
+            assert.equal(c.buf.length, text.indexOf('\r\n\r\n') + 4, 'bytes after the HEAD response head');
+            c.buf = Buffer.alloc(0);
+            c.write('GET /echo/nocontent?status=204 HTTP/1.1\r\nHost: gw.test\r\n\r\n');
+            const r204 = await c.response();
+            assert.equal(r204.status, 204);
+            assert.equal(r204.body.length, 0);
+            c.write('GET /echo/after-204 HTTP/1.1\r\nHost: gw.test\r\n\r\n');
+            const r = await c.response();
+            assert.equal(r.status, 200);
+            assert.equal(JSON.parse(r.body).path, '/echo/after-204');
+            c.destroy();
+        }),
+    );
 });
 
 describe('connections', () => {

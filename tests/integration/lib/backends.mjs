@@ -43,7 +43,11 @@ export async function echoBackend({ host = '127.0.0.1' } = {}) {
         };
         be.requests.push(rec);
         const parts = [];
-        req.on('data', d => parts.push(d));
+        rec.received = 0;
+        req.on('data', d => {
+            parts.push(d);
+            rec.received += d.length;
+        });
         req.on('aborted', () => (rec.aborted = true));
         req.on('error', () => (rec.aborted = true));
         req.on('end', async () => {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "health.h"
 #include "log.h"
 #include "proxy.h"
 #include "route.h"
@@ -39,6 +40,8 @@ struct sg_stream {
     bool retry_hint;                /* send a retry: hint before that end (draining) */
     bool finished;
     uint8_t attempts;               /* upstream connections tried for this request */
+    bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
+    const sg_endpoint_t *counted;   /* endpoint whose open-stream count includes this stream */
     char *reqinfo;                  /* "method path" for the access log */
     char *head_copy;                /* request head kept for one retry on a stale pooled connection */
     size_t head_len;
@@ -99,8 +102,26 @@ static void access_log(sg_stream_t *s)
         sg_counter_add(&s->worker->metrics.log_dropped, 1);
 }
 
+static void count_endpoint(sg_stream_t *s, const sg_endpoint_t *ep)
+{
+    if (s->counted == ep)
+        return;
+    if (s->counted)
+        sg_health_stream_end(s->counted->health);
+    s->counted = ep;
+    if (ep)
+        sg_health_stream_begin(ep->health);
+}
+
+static int64_t heartbeat_ms(const sg_stream_t *s)
+{
+    int64_t r = s->rule ? s->rule->heartbeat_ms : SG_TIMEOUT_UNSET;
+    return r == SG_TIMEOUT_UNSET ? s->worker->settings->heartbeat_ms : r;
+}
+
 static void stream_free(sg_stream_t *s)
 {
+    count_endpoint(s, NULL);
     sg_metrics_t *m = &s->worker->metrics;
     sg_counter_sub(&m->streams_active[s->mproto], 1);
     sg_metrics_observe(&m->duration, (s->worker->loop.now_ms - s->start_ms) * 1000);
@@ -231,7 +252,7 @@ static void heartbeat_cb(sg_timer_t *t)
 {
     sse_state_t *x = SG_CONTAINER_OF(t, sse_state_t, hb);
     sg_stream_t *s = x->s;
-    int64_t every = s->worker->settings->heartbeat_ms;
+    int64_t every = heartbeat_ms(s);
 
     if (sg_sse_insert_ok(&x->p) && !s->close_at_boundary) {
         char hb[4];
@@ -539,9 +560,68 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
     return b->overflow ? -E2BIG : 0;
 }
 
+/* The value of cookie `name` in the request's Cookie headers. */
+static sg_str_t find_cookie(const sg_h1_msg_t *msg, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < msg->nheaders; i++) {
+        if (!sg_str_ieq_lit(msg->headers[i].name, "cookie"))
+            continue;
+        sg_str_t v = msg->headers[i].value;
+        size_t a = 0;
+        while (a < v.n) {
+            while (a < v.n && (v.p[a] == ' ' || v.p[a] == ';'))
+                a++;
+            size_t e = a;
+            while (e < v.n && v.p[e] != ';')
+                e++;
+            if (e - a > nl && memcmp(v.p + a, name, nl) == 0 && v.p[a + nl] == '=')
+                return (sg_str_t){v.p + a + nl + 1, e - a - nl - 1};
+            a = e;
+        }
+    }
+    return (sg_str_t){NULL, 0};
+}
+
+/* Chooses s->backend's endpoint: the client's affinity endpoint when it is usable, else by strategy. */
+static void pick_endpoint(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_down_info_t *info)
+{
+    const sg_affinity_t *aff = &s->rule->affinity;
+    sg_pick_ctx_t ctx = {{NULL, 0}, {NULL, 0}};
+    char ip[64];
+
+    if (aff->type != SG_AFFINITY_NONE && aff->cookie) {
+        ctx.affinity = find_cookie(msg, aff->cookie);
+        const sg_backend_t *b = NULL;
+        const sg_endpoint_t *ep = ctx.affinity.n ? sg_upstream_find_affinity(s->worker, s->rule, ctx.affinity, &b)
+                                                 : NULL;
+        if (ep != NULL) {
+            s->backend = b;
+            s->ep = ep;
+            return;
+        }
+        s->set_affinity = true;
+    }
+    if (s->backend->lb == SG_LB_RING_HASH) {
+        size_t from = 0;
+        const sg_h1_header_t *h = s->backend->hash_header ? sg_h1parse_find(msg, s->backend->hash_header, &from)
+                                                          : NULL;
+        if (h != NULL) {
+            ctx.hash_key = h->value;
+        } else if (ctx.affinity.n > 0) {
+            ctx.hash_key = ctx.affinity;
+        } else {
+            sg_conn_peer_ip(info->conn, ip, sizeof(ip));
+            ctx.hash_key = sg_str_c(ip);
+        }
+    }
+    s->ep = sg_upstream_pick_endpoint(s->worker, s->backend, &ctx);
+}
+
 static int open_upstream(sg_stream_t *s)
 {
     int err = 0;
+    count_endpoint(s, s->ep);
     s->up = sg_upclient_open(s->worker, (const struct sockaddr *)&s->ep->addr, s->ep->addrlen, &up_cbs, s,
                              s->head_request, &err);
     return s->up ? 0 : err;
@@ -550,6 +630,8 @@ static int open_upstream(sg_stream_t *s)
 static void fail_connect(sg_stream_t *s, int err)
 {
     sg_counter_add(&s->worker->metrics.upstream_connect_errors, 1);
+    if (s->ep)
+        sg_health_report_failure(s->ep->health, s->worker->loop.now_ms);
     if (err == -ECONNREFUSED)
         respond(s, 502, "ssegate: upstream connection refused\n", NULL, 0);
     else if (err == -ETIMEDOUT)
@@ -616,7 +698,7 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         do_redirect(s, s->backend->filters.redirect, host, path, query, m.prefix_len, info);
         return s;
     }
-    s->ep = sg_upstream_pick_endpoint(w, s->backend);
+    pick_endpoint(s, msg, info);
 
     hbuf_t b = {w->scratch, 0, sizeof(w->scratch), false};
     if (build_request(s, msg, &m, host, path, query, info, &b) < 0) {
@@ -627,6 +709,7 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     int err = open_upstream(s);
     if (err == -ECONNREFUSED && !has_body) {
         /* Refused at once (loopback): try another endpoint, like an asynchronous refusal. */
+        sg_health_report_failure(s->ep->health, w->loop.now_ms);
         const sg_endpoint_t *ep = sg_upstream_pick_other(w, s->backend, s->ep);
         if (ep != NULL) {
             s->ep = ep;
@@ -746,6 +829,7 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     s->head_copy = NULL;
     sg_counter_add(&s->worker->metrics.upstream_status[msg->status / 100 <= 5 ? msg->status / 100 : 0], 1);
     sg_metrics_observe(&s->worker->metrics.ttfb, (s->worker->loop.now_ms - s->start_ms) * 1000);
+    sg_health_report_success(s->ep->health);
     for (size_t i = 0; i < msg->nheaders; i++) {
         sg_str_t name = msg->headers[i].name;
         if (is_hop_by_hop(name) || named_in_connection(msg, name) || sg_str_ieq_lit(name, "content-length"))
@@ -767,6 +851,18 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
         for (size_t i = 0; i < mm->nadd && n < MAX_OUT_HEADERS; i++)
             out[n++] = (sg_h1_header_t){sg_str_c(mm->add[i].name), sg_str_c(mm->add[i].value)};
     }
+    char cookie[256];
+    if (s->set_affinity && n < MAX_OUT_HEADERS) {
+        const sg_affinity_t *aff = &s->rule->affinity;
+        char tok[17];
+        sg_upstream_affinity_token(s->ep, tok);
+        int k = aff->duration_s > 0
+                    ? snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; Max-Age=%lld; HttpOnly", aff->cookie, tok,
+                               (long long)aff->duration_s)
+                    : snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly", aff->cookie, tok);
+        if (k > 0 && (size_t)k < sizeof(cookie))
+            out[n++] = (sg_h1_header_t){SG_STR("Set-Cookie"), {cookie, (size_t)k}};
+    }
     if (sse && !s->head_request) {
         s->sse = malloc(sizeof(*s->sse));
         if (s->sse == NULL) {
@@ -778,9 +874,8 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
         sg_counter_add(&s->rm->sse_active, 1);
         sg_counter_add(&s->rm->sse_total, 1);
         sg_timer_init(&s->sse->hb, heartbeat_cb);
-        if (s->worker->settings->heartbeat_ms > 0)
-            sg_timer_arm(&s->worker->loop.wheel, &s->sse->hb,
-                         s->worker->loop.now_ms + (uint64_t)s->worker->settings->heartbeat_ms);
+        if (heartbeat_ms(s) > 0)
+            sg_timer_arm(&s->worker->loop.wheel, &s->sse->hb, s->worker->loop.now_ms + (uint64_t)heartbeat_ms(s));
         if (s->worker->draining && s->drain_at_ms == 0)
             sg_proxy_drain(s, sg_worker_drain_moment(s->worker));
     }
@@ -812,9 +907,8 @@ static void up_on_body(void *ctx, const char *p, size_t n)
         size_t events = sg_sse_feed(&s->sse->p, p, n, &boundary);
         if (events)
             sg_counter_add(&s->rm->sse_events, events);
-        if (s->worker->settings->heartbeat_ms > 0)
-            sg_timer_arm(&s->worker->loop.wheel, &s->sse->hb,
-                         s->worker->loop.now_ms + (uint64_t)s->worker->settings->heartbeat_ms);
+        if (heartbeat_ms(s) > 0)
+            sg_timer_arm(&s->worker->loop.wheel, &s->sse->hb, s->worker->loop.now_ms + (uint64_t)heartbeat_ms(s));
         if (s->close_at_boundary && boundary >= 0) {
             /* Relay up to the end of the last complete event, then end the stream there. */
             n = (size_t)boundary;
@@ -852,6 +946,7 @@ static void up_on_error(void *ctx, int err)
         /* A pooled connection the server had closed: retry on a fresh connection to the same endpoint.
          * An endpoint that refused: retry once on another endpoint, if the backend has one. */
         if (!stale) {
+            sg_health_report_failure(s->ep->health, s->worker->loop.now_ms);
             const sg_endpoint_t *ep = sg_upstream_pick_other(s->worker, s->backend, s->ep);
             if (ep == NULL) {
                 fail_connect(s, err);

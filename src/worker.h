@@ -71,6 +71,7 @@ typedef struct sg_worker {
     uint64_t rid_prefix;                  /* random per worker, for X-Request-Id */
     uint64_t rid_seq;
     uint64_t rng;                         /* xorshift state for backend picks */
+    uint64_t rr;                          /* round-robin position */
     void *route_scratch;                  /* per-thread matcher scratch (route.c) */
     sg_h1_msg_t msg;                      /* scratch for parsing one head at a time */
     char scratch[32 * 1024];              /* scratch for building one head at a time */

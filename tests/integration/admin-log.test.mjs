@@ -67,6 +67,7 @@ test(
         assert.equal(h.body.trim(), 'ok');
         const r = await get(admin, '/ready');
         assert.equal(r.status, 200);
+        assert.match(gw.stderr, new RegExp(`^ssegate: listening on 127\\.0\\.0\\.1:${port}$`, 'm'));
     }),
 );
 

@@ -7,14 +7,21 @@ import { freePort, gatewayYaml, setup, sleep, startGateway, track, withLogs } fr
 import { SseParser } from './lib/sseclient.mjs';
 
 setup();
-let gw, be, port;
+let gw, be, be2, port;
 const logs = () => [gw];
 
 before(async () => {
     be = await sseBackend();
+    be2 = await sseBackend({ contentType: 'Text/Event-Stream; charset=utf-8' });
     port = await freePort();
     gw = await startGateway({
-        yaml: gatewayYaml({ port, routes: [{ name: 'events', path: '/events', backends: [{ name: '127.0.0.1', port: be.port }] }] }),
+        yaml: gatewayYaml({
+            port,
+            routes: [
+                { name: 'events', path: '/events', backends: [{ name: '127.0.0.1', port: be.port }] },
+                { name: 'params', path: '/params', backends: [{ name: '127.0.0.1', port: be2.port }] },
+            ],
+        }),
         args: ['--access-log', 'off'],
         waitPorts: [port],
     });
@@ -116,5 +123,25 @@ test(
         assert.equal(c.events.length, 1);
         assert.equal(c.events[0].data, 'partial');
         assert.ok(c.events[0].t - t0 < 100, `completed event took ${(c.events[0].t - t0).toFixed(0)} ms`);
+    }),
+);
+
+test(
+    'a Content-Type with parameters and other case (Text/Event-Stream; charset=utf-8) is relayed unbuffered too',
+    withLogs(logs, async () => {
+        const c = curl(`http://127.0.0.1:${port}/params/x`);
+        const st = await be2.stream(be2.streams.length);
+        await sleep(100);
+        st.sendRaw('data: par');
+        const tp = performance.now();
+        while (!c.body.includes('data: par') && performance.now() - tp < 1000) await sleep(5);
+        assert.ok(c.body.includes('data: par'), 'partial event held back for 1 s');
+        const dt = performance.now() - tp;
+        st.sendRaw('tial\n\n');
+        const deadline = Date.now() + 3000;
+        while (c.events.length < 1 && Date.now() < deadline) await sleep(5);
+        c.kill();
+        assert.ok(dt < 100, `partial event took ${dt.toFixed(0)} ms`);
+        assert.equal(c.events[0]?.data, 'partial');
     }),
 );

@@ -84,6 +84,24 @@ test(
     }),
 );
 
+test(
+    'a 1 MiB event and a burst of 2,000 small events arrive intact and in order',
+    withLogs(logs, async () => {
+        const first = be.streams.length;
+        const h = openSse(port, '/events/big');
+        const st = await be.stream(first);
+        const big = 'z'.repeat(1 << 20);
+        st.send(big);
+        for (let i = 0; i < 2000; i++) st.send(`small ${i}`);
+        await waitFor(() => h.events.length >= 2001, 10000 * SLOW, 'all events');
+        assert.equal(h.events[0].data.length, big.length);
+        assert.equal(h.events[0].data, big);
+        for (let i = 0; i < 2000; i++) assert.equal(h.events[i + 1].data, `small ${i}`);
+        assert.equal(h.events.at(-1).id, '2001');
+        h.close();
+    }),
+);
+
 function rssKiB(pid) {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return Number(m[1]);

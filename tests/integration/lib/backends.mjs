@@ -129,7 +129,7 @@ export function pattern(n) {
  * records when; ids continue from Last-Event-ID + 1 when the client sent one. Options: retry (ms, sent
  * first as a `retry:` field), onStream(stream) to drive streams automatically, delayHeaders (ms).
  */
-export async function sseBackend({ host = '127.0.0.1', retry, onStream, delayHeaders = 0 } = {}) {
+export async function sseBackend({ host = '127.0.0.1', retry, onStream, delayHeaders = 0, contentType = 'text/event-stream' } = {}) {
     const sockets = new Set();
     const be = { streams: [], connections: 0, waiters: [] };
     const server = http.createServer(async (req, res) => {
@@ -166,7 +166,7 @@ export async function sseBackend({ host = '127.0.0.1', retry, onStream, delayHea
         st.end = () => res.end();
         st.destroy = () => req.socket.destroy();
         if (delayHeaders) await sleep(delayHeaders);
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
         if (retry !== undefined) res.write(`retry: ${retry}\n\n`);
         res.flushHeaders();
         st.headersAt = performance.now();

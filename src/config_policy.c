@@ -278,10 +278,12 @@ void sg__config_apply_route_policies(loader_t *ld)
         sg_route_t *rt = &ld->routes[j];
         for (size_t k = 0; k < rt->nrules; k++) {
             sg_rule_t *r = &rt->rules[k];
-            if (r->request_timeout_ms == SG_TIMEOUT_UNSET)
+            /* A rule's own timeouts win over the route's RoutePolicy (as in AGC): the policy applies only to
+             * rules that set neither, so a rule's `request: 0s` turns timeouts off even under a policy. */
+            if (r->request_timeout_ms == SG_TIMEOUT_UNSET && r->backend_timeout_ms == SG_TIMEOUT_UNSET) {
                 r->request_timeout_ms = rt->policy_timeout_ms;
-            if (r->backend_timeout_ms == SG_TIMEOUT_UNSET)
                 r->backend_timeout_ms = rt->policy_timeout_ms;
+            }
             r->affinity = rt->affinity;
             r->heartbeat_ms = rt->heartbeat_ms;
         }

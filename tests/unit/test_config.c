@@ -375,11 +375,13 @@ static void test_timeout_precedence(void **state)
     r = load(y);
     assert_int_equal(r.rc, 0);
     u = r.cfg->routes[0].rules;
+    /* A rule that sets either timeout is left alone by the policy (AGC precedence); only /c inherits. */
     assert_int_equal(u[0].request_timeout_ms, 5000);
-    assert_int_equal(u[0].backend_timeout_ms, 0);
-    assert_int_equal(u[1].request_timeout_ms, 0);
+    assert_int_equal(u[0].backend_timeout_ms, SG_TIMEOUT_UNSET);
+    assert_int_equal(u[1].request_timeout_ms, SG_TIMEOUT_UNSET);
     assert_int_equal(u[1].backend_timeout_ms, 0);
     assert_int_equal(u[2].request_timeout_ms, 0);
+    assert_int_equal(u[2].backend_timeout_ms, 0);
     done(&r);
     /* conflicting policies: error at the second one's value */
     snprintf(p2, sizeof(p2), pol, "p2", "1m");

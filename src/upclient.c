@@ -467,7 +467,7 @@ void sg_upclient_release(sg_upclient_t *u)
     }
     if (u->state == UP_DONE && u->keep_alive && u->req_done && u->sock.out.bytes == 0 && u->sock.in == NULL
         && u->pool != NULL && u->pool->nidle < w->settings->pool_max_idle
-        && !atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+        && !w->draining && !atomic_load_explicit(&w->stop, memory_order_relaxed)) {
         /* Watch it: readable while idle means the server closed it (or broke the protocol). */
         u->state = UP_IDLE;
         u->sock.reading = true;

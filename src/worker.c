@@ -234,7 +234,8 @@ void *sg_worker_main(void *arg)
             w->loop.stop = true;
         }
     }
-    /* Let the last flushes and reaps run. */
+    /* Nothing may outlive the loop: pooled upstream connections go, then the last flushes and reaps run. */
+    sg_upclient_pool_close_all(w);
     sg_loop_run_once(&w->loop);
     atomic_store(&w->done, true);
     return NULL;

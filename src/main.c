@@ -129,7 +129,25 @@ typedef struct metrics_ctx {
     sg_worker_t *workers;
     int nworkers;
     sg_metrics_global_t g;
+    const sg_health_t *health;
 } metrics_ctx_t;
+
+typedef struct health_render {
+    FILE *f;
+    int pass;
+    uint64_t now;
+} health_render_t;
+
+static void render_endpoint(const sg_health_entry_t *e, void *arg)
+{
+    health_render_t *r = arg;
+    if (r->pass == 0) {
+        bool ok = atomic_load(&e->healthy) && atomic_load(&e->ejected_until_ms) <= r->now;
+        fprintf(r->f, "ssegate_endpoint_healthy{endpoint=\"%s\"} %d\n", e->label, ok ? 1 : 0);
+    } else {
+        fprintf(r->f, "ssegate_endpoint_active_streams{endpoint=\"%s\"} %d\n", e->label, atomic_load(&e->active));
+    }
+}
 
 static void render_metrics(FILE *f, void *ctx)
 {
@@ -139,6 +157,16 @@ static void render_metrics(FILE *f, void *ctx)
     for (int i = 0; i < m->nworkers && n < SG_ARRAY_LEN(shards); i++)
         shards[n++] = &m->workers[i].metrics;
     sg_metrics_render(f, shards, n, &m->g);
+    if (m->health) {
+        health_render_t r = {f, 0, sg_now_ms()};
+        fputs("# HELP ssegate_endpoint_healthy 1 when the endpoint passes active checks and is not ejected.\n"
+              "# TYPE ssegate_endpoint_healthy gauge\n", f);
+        sg_health_each(m->health, render_endpoint, &r);
+        r.pass = 1;
+        fputs("# HELP ssegate_endpoint_active_streams Streams open on the endpoint (all workers).\n"
+              "# TYPE ssegate_endpoint_active_streams gauge\n", f);
+        sg_health_each(m->health, render_endpoint, &r);
+    }
 }
 
 static size_t open_conns(sg_worker_t *workers, int n)
@@ -283,7 +311,7 @@ int main(int argc, char **argv)
     if (o.admin)
         fprintf(stderr, "ssegate: admin on %s\n", o.admin);
     cfg->generation = 1;
-    metrics_ctx_t mctx = {.workers = workers, .nworkers = nworkers, .g = {.config_generation = 1}};
+    metrics_ctx_t mctx = {.workers = workers, .nworkers = nworkers, .g = {.config_generation = 1}, .health = &health};
     admin.render_metrics = render_metrics;
     admin.ctx = &mctx;
     admin.ready = true;

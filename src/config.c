@@ -552,6 +552,7 @@ static void parse_gateway(loader_t *ld, struct fy_node *root, pos_t at)
             snprintf(s, len, "%s/%s", rns ? rns : gw->ns, rn);
             li->cert_refs[li->ncert_refs++] = s;
         }
+        sg__config_parse_listener_tls(ld, li, tls, lp);
     }
     gw->n = ld->nlis - gw->first;
 }
@@ -1177,6 +1178,7 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         {"HealthCheckPolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_hc_policy},
         {"Service", "v1", NULL, parse_service},
         {"EndpointSlice", "discovery.k8s.io/v1", NULL, parse_slice},
+        {"Secret", "v1", NULL, sg__config_parse_secret},
     };
     for (size_t i = 0; i < SG_ARRAY_LEN(kinds); i++) {
         if (strcmp(kind, kinds[i].kind) != 0)
@@ -1396,6 +1398,7 @@ static void free_priv(priv_t *pv)
 
 static void free_tables(sg_config_t *cfg)
 {
+    sg__config_free_tls(cfg);
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         sg_route_table_free(cfg->listeners[i].table);
         cfg->listeners[i].table = NULL;
@@ -1495,6 +1498,7 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
     sg__config_apply_route_policies(ld);
     sg__config_apply_backend_policies(ld);
     build_binds(ld, cfg);
+    sg__config_build_tls(ld, cfg);
     if (ld->nerr == 0)
         resolve_backends(ld);
     int rc = sg_route_compile(cfg, ld->errs);

@@ -231,6 +231,7 @@ typedef struct sg_listener {
     sg_route_table_t *table;    /* compiled routes attached to this listener */
     char **cert_refs;           /* HTTPS: tls.certificateRefs[].name, as "ns/name" */
     size_t ncert_refs;
+    bool tls_h1_only;           /* tls.options "ssegate.io/alpn": "http/1.1": ALPN offers no h2 */
     const char *file;
     int line, col;              /* position of the listener */
 } sg_listener_t;
@@ -241,6 +242,7 @@ typedef struct sg_bind {
     socklen_t addrlen;
     uint16_t port;
     sg_proto_t protocol;
+    struct sg_tls_server *tls;  /* HTTPS with a usable certificate: the port's TLS contexts (tls.c); else NULL */
     char label[64];
 } sg_bind_t;
 

@@ -106,6 +106,14 @@ typedef struct gwaddr {
     size_t gw;                  /* index in loader.gws */
 } gwaddr_t;
 
+/* Secret of type kubernetes.io/tls: PEM bytes, decoded from data or read from the files it names. */
+typedef struct secret {
+    char *ns, *name;
+    char *crt, *key;            /* NULL when missing or unreadable (already reported) */
+    size_t crt_len, key_len;
+    pos_t pos;
+} secret_t;
+
 typedef struct loader {
     const char *file;
     FILE *errs;
@@ -138,6 +146,8 @@ typedef struct loader {
     size_t nslices, capslices;
     resolved_t *res;
     size_t nres, capres;
+    secret_t *secrets;
+    size_t nsecrets, capsecrets;
 } loader_t;
 typedef struct meta {
     char *name, *ns;
@@ -213,5 +223,12 @@ void sg__config_parse_hc_policy(loader_t *ld, struct fy_node *root, pos_t at);
 void sg__config_apply_route_policies(loader_t *ld);
 /* BackendLoadBalancingPolicy and HealthCheckPolicy -> the backends that reference their Service. */
 void sg__config_apply_backend_policies(loader_t *ld);
+
+/* config_tls.c: Secrets, listener tls blocks, and the TLS contexts of HTTPS binds. */
+void sg__config_parse_secret(loader_t *ld, struct fy_node *root, pos_t at);
+void sg__config_parse_listener_tls(loader_t *ld, sg_listener_t *li, struct fy_node *tls, pos_t at);
+/* Builds cfg->binds[].tls from the HTTPS listeners' certificateRefs. */
+void sg__config_build_tls(loader_t *ld, sg_config_t *cfg);
+void sg__config_free_tls(sg_config_t *cfg);
 
 #endif

@@ -6,9 +6,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "conn.h"
 #include "h1.h"
+#include "h2.h"
 #include "log.h"
+#include "tls.h"
 
 #define ACCEPT_BATCH 64
 #define IOV_MAX_BATCH 64
@@ -32,6 +37,59 @@ int sg_sock_update(sg_sock_t *s)
     return sg_loop_watch(s->loop, &s->w, m);
 }
 
+/* SSL_read into the chunk; the same results as read(2) gives sg_sock_read. */
+static ssize_t tls_read(sg_sock_t *s, sg_chunk_t *c, size_t room)
+{
+    ERR_clear_error();
+    int n = SSL_read(s->ssl, c->data + c->wpos, (int)SG_MIN(room, (size_t)INT32_MAX));
+    if (n > 0) {
+        c->wpos += (uint32_t)n;
+        return n;
+    }
+    if (sg_chunk_len(c) == 0) {
+        sg_pool_put(&s->loop->pool, c);
+        s->in = NULL;
+    }
+    int e = SSL_get_error(s->ssl, n);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return SG_EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        return errno != 0 && errno != EAGAIN ? -errno : 0;
+    default:
+        return -EPROTO;
+    }
+}
+
+/* Writes the queue through TLS, one record batch per chunk. Returns bytes written, SG_EAGAIN or -errno. */
+static ssize_t tls_write(sg_sock_t *s, const struct iovec *iov, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        ERR_clear_error();
+        int w = SSL_write(s->ssl, iov[i].iov_base, (int)SG_MIN(iov[i].iov_len, (size_t)INT32_MAX));
+        if (w > 0) {
+            total += (size_t)w;
+            if ((size_t)w < iov[i].iov_len)
+                break;
+            continue;
+        }
+        if (total > 0)
+            break;
+        int e = SSL_get_error(s->ssl, w);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+            errno = EAGAIN;
+            return -1;
+        }
+        errno = e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPIPE;
+        return -1;
+    }
+    return (ssize_t)total;
+}
+
 ssize_t sg_sock_read(sg_sock_t *s)
 {
     if (s->in == NULL) {
@@ -49,6 +107,8 @@ ssize_t sg_sock_read(sg_sock_t *s)
     size_t room = SG_CHUNK_SIZE - c->wpos;
     if (room == 0)
         return -ENOBUFS;
+    if (s->ssl != NULL)
+        return tls_read(s, c, room);
     ssize_t n = read(s->w.fd, c->data + c->wpos, room);
     if (n > 0) {
         c->wpos += (uint32_t)n;
@@ -102,7 +162,7 @@ int sg_sock_flush(sg_sock_t *s)
 
     while (s->out.bytes > 0) {
         int n = sg_outq_iov(&s->out, iov, IOV_MAX_BATCH);
-        ssize_t w = writev(s->w.fd, iov, n);
+        ssize_t w = s->ssl ? tls_write(s, iov, n) : writev(s->w.fd, iov, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -131,6 +191,10 @@ int sg_sock_flush(sg_sock_t *s)
 void sg_sock_close(sg_sock_t *s)
 {
     sg_loop_cancel(&s->flush_d);
+    if (s->ssl != NULL) {
+        SSL_free(s->ssl);
+        s->ssl = NULL;
+    }
     if (s->w.fd >= 0) {
         if (s->w.mask != 0)
             epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->w.fd, NULL);
@@ -191,6 +255,10 @@ static void conn_flush_cb(sg_deferred_t *d)
     }
     if (rc == 0 && c->closing) {
         /* Lingering close: stop writing, let the client read our last response before the FIN/RST. */
+        if (c->sock.ssl != NULL && !c->handshaking) {
+            ERR_clear_error();
+            SSL_shutdown(c->sock.ssl); /* close_notify, best effort: the socket is non-blocking */
+        }
         shutdown(c->sock.w.fd, SHUT_WR);
         sg_conn_close(c);
         return;
@@ -235,9 +303,100 @@ void sg_conn_set_reading(sg_conn_t *c, bool on)
         sg_conn_close(c);
 }
 
+static void tls_done(sg_conn_t *c)
+{
+    if (c->tls_cfg != NULL) {
+        sg_config_unref(c->tls_cfg);
+        c->tls_cfg = NULL;
+    }
+}
+
+/* Drives a non-blocking TLS handshake; on success ALPN picks the protocol. */
+static void tls_handshake(sg_conn_t *c)
+{
+    ERR_clear_error();
+    int rc = SSL_do_handshake(c->sock.ssl);
+    if (rc != 1) {
+        int e = SSL_get_error(c->sock.ssl, rc);
+        bool want_write = e == SSL_ERROR_WANT_WRITE;
+        if (e == SSL_ERROR_WANT_READ || want_write) {
+            if (c->sock.write_blocked != want_write) {
+                c->sock.write_blocked = want_write;
+                if (sg_sock_update(&c->sock) < 0)
+                    sg_conn_close(c);
+            }
+            return;
+        }
+        /* Failed handshakes are the client's problem (scanners, wrong protocol, old TLS): no log noise. */
+        sg_conn_close(c);
+        return;
+    }
+    c->handshaking = false;
+    tls_done(c);
+    sg_timer_cancel(&c->worker->loop.wheel, &c->timer);
+    if (c->sock.write_blocked) {
+        c->sock.write_blocked = false;
+        sg_sock_update(&c->sock);
+    }
+    int arc = sg_tls_is_h2(c->sock.ssl) ? sg_h2_attach(c) : sg_h1_attach(c);
+    if (arc < 0) {
+        sg_conn_close(c);
+        return;
+    }
+    /* Request bytes may have come with the handshake's last flight, already inside OpenSSL's buffers. */
+    if (!c->closed && c->sock.reading)
+        c->proto->on_readable(c);
+}
+
+static void tls_hs_readable(sg_conn_t *c)
+{
+    tls_handshake(c);
+}
+
+static void tls_hs_hup(sg_conn_t *c)
+{
+    sg_conn_close(c);
+}
+
+static void tls_hs_timeout(sg_conn_t *c)
+{
+    sg_conn_close(c);
+}
+
+static void tls_hs_close(sg_conn_t *c)
+{
+    tls_done(c);
+}
+
+static const sg_conn_proto_t tls_hs_proto = {
+    .on_readable = tls_hs_readable,
+    .on_hup = tls_hs_hup,
+    .on_timeout = tls_hs_timeout,
+    .on_close = tls_hs_close,
+};
+
+/* The TLS contexts for a listening port in the worker's current generation, or NULL (plain). */
+static sg_tls_server_t *tls_for_port(sg_worker_t *w, uint16_t port)
+{
+    if (w->cfg == NULL)
+        return NULL;
+    for (size_t i = 0; i < w->cfg->nbinds; i++)
+        if (w->cfg->binds[i].port == port && w->cfg->binds[i].protocol == SG_PROTO_HTTPS)
+            return w->cfg->binds[i].tls;
+    return NULL;
+}
+
 static void conn_io_cb(sg_watcher_t *w, uint32_t events)
 {
     sg_conn_t *c = SG_CONTAINER_OF(w, sg_conn_t, sock.w);
+
+    if (c->handshaking) {
+        if (events & (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP))
+            tls_handshake(c);
+        else if (events & EPOLLRDHUP)
+            sg_conn_close(c);
+        return;
+    }
 
     if (events & EPOLLOUT) {
         conn_flush_cb(&c->sock.flush_d);
@@ -349,6 +508,20 @@ void sg_conn_accept(sg_listen_sock_t *ls)
         sg_counter_add(&w->metrics.conns_total[SG_MPROTO_H1], 1);
         c->sock.reading = true;
         c->sock.rdhup = true;
+        sg_tls_server_t *tls = ls->protocol == SG_PROTO_HTTPS ? tls_for_port(w, ls->port) : NULL;
+        if (tls != NULL) {
+            /* The handshake runs on the loop like any read; ALPN then picks h2 or h1. */
+            c->sock.ssl = sg_tls_accept(tls, fd);
+            c->handshaking = true;
+            c->tls_cfg = w->cfg;
+            sg_config_ref(c->tls_cfg);
+            c->proto = &tls_hs_proto;
+            int64_t ms = w->settings->tls_handshake_timeout_ms > 0 ? w->settings->tls_handshake_timeout_ms : 10000;
+            sg_timer_arm(&w->loop.wheel, &c->timer, w->loop.now_ms + (uint64_t)ms);
+            if (c->sock.ssl == NULL || sg_sock_update(&c->sock) < 0)
+                sg_conn_close(c);
+            continue;
+        }
         if (sg_h1_attach(c) < 0 || sg_sock_update(&c->sock) < 0) {
             sg_conn_close(c);
             continue;

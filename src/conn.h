@@ -9,9 +9,12 @@
 #include "loop.h"
 #include "worker.h"
 
+struct ssl_st;
+
 typedef struct sg_sock {
     sg_watcher_t w;
     sg_loop_t *loop;
+    struct ssl_st *ssl;     /* TLS (downstream HTTPS): reads and writes go through it; NULL: plain */
     sg_chunk_t *in;         /* unread input, or NULL when none */
     sg_outq_t out;
     sg_deferred_t flush_d;  /* owner's flush callback, queued by sg_sock_write */
@@ -65,6 +68,8 @@ struct sg_conn {
     bool closed;
     bool above_wm;
     bool stalled;                   /* the timer watches a client that takes no bytes */
+    bool handshaking;               /* TLS handshake under way: no protocol yet */
+    sg_config_t *tls_cfg;           /* reference held during the handshake (the SNI callback reads it) */
     uint8_t mproto;                 /* SG_MPROTO_*: which connection counters this one is in */
 };
 

@@ -7,6 +7,7 @@
 
 #include "h2.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 
 #define READ_ROUNDS 8
@@ -30,6 +31,7 @@ typedef struct sg_h2 {
     size_t nstreams;
     bool failed;                /* fatal error: nothing more is read or submitted */
     bool goaway_final;
+    bool draining;              /* shutdown notice sent; the final GOAWAY follows on the timer */
 } sg_h2_t;
 
 struct h2s {
@@ -140,6 +142,8 @@ static void update_idle_timer(sg_h2_t *h2)
 {
     sg_conn_t *c = h2->conn;
     sg_loop_t *loop = &c->worker->loop;
+    if (c->stalled || (h2->draining && !h2->goaway_final))
+        return; /* the timer watches a slow consumer, or waits to send the final GOAWAY */
     if (h2->nstreams > 0) {
         sg_timer_cancel(&loop->wheel, &c->timer);
         return;
@@ -715,6 +719,11 @@ static void h2_drained(sg_conn_t *c)
 static void h2_timeout(sg_conn_t *c)
 {
     sg_h2_t *h2 = c->proto_data;
+    if (h2->draining && !h2->goaway_final) {
+        /* A round trip after the notice: streams the client started meanwhile are in; no more after this. */
+        sg_h2_goaway(c, true);
+        return;
+    }
     if (h2->nstreams > 0)
         return;
     /* Idle: say goodbye properly, then close. */
@@ -737,7 +746,32 @@ static void h2_close(sg_conn_t *c)
     c->proto_data = NULL;
 }
 
+/* Graceful drain: GOAWAY in two steps; each SSE stream ends at an event boundary at its own random moment. */
+static void h2_drain(sg_conn_t *c)
+{
+    sg_h2_t *h2 = c->proto_data;
+    if (h2->failed)
+        return;
+    h2->draining = true;
+    if (h2->nstreams == 0) {
+        sg_h2_goaway(c, true);
+        return;
+    }
+    if (sg_h2_goaway(c, false) < 0) {
+        sg_conn_close(c);
+        return;
+    }
+    sg_loop_t *loop = &c->worker->loop;
+    sg_timer_arm(&loop->wheel, &c->timer, loop->now_ms + 1000);
+    for (sg_list_t *n = h2->streams.next; n != &h2->streams; n = n->next) {
+        h2s_t *s = SG_CONTAINER_OF(n, h2s_t, link);
+        if (s->stream)
+            sg_proxy_drain(s->stream, sg_worker_drain_moment(c->worker));
+    }
+}
+
 static const sg_conn_proto_t h2_proto = {
+    .on_drain = h2_drain,
     .on_readable = h2_readable,
     .on_drained = h2_drained,
     .on_hup = h2_hup,
@@ -835,6 +869,14 @@ int sg_h2_attach(sg_conn_t *c)
     }
     c->proto = &h2_proto;
     c->proto_data = h2;
+    if (c->mproto != SG_MPROTO_H2) {
+        sg_metrics_t *m = &c->worker->metrics;
+        sg_counter_sub(&m->conns_active[c->mproto], 1);
+        sg_counter_sub(&m->conns_total[c->mproto], 1);
+        c->mproto = SG_MPROTO_H2;
+        sg_counter_add(&m->conns_active[SG_MPROTO_H2], 1);
+        sg_counter_add(&m->conns_total[SG_MPROTO_H2], 1);
+    }
     /* Until the first stream the idle timeout applies (the preface and SETTINGS come at once). */
     sg_timer_cancel(&c->worker->loop.wheel, &c->timer);
     update_idle_timer(h2);

@@ -229,3 +229,39 @@ test('h2load -n 10000 ordinary requests with bodies, all answered', { timeout: 1
         assert.match(stdout, new RegExp(`status codes: ${n} 2xx`));
         assert.ok(fs.existsSync(bodyFile));
     }));
+
+test('SIGTERM drain over HTTP/2: GOAWAY, the SSE stream goes on, then ends at an event boundary', { timeout: 30000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const dport = await freePort();
+        const dsse = await sseBackend();
+        const dgw = await startGateway({
+            yaml: gatewayYaml({ port: dport, routes: [{ name: 'ev', path: '/', backends: [{ name: '127.0.0.1', port: dsse.port }] }] }),
+            args: ['--workers', '1', '--drain-timeout', '3s', '--drain-spread', '2s', '--access-log', 'off'],
+            waitPorts: [dport],
+        });
+        const session = http2.connect(`http://127.0.0.1:${dport}`);
+        session.on('error', () => {});
+        let goaway = null;
+        session.on('goaway', (code, last) => (goaway = { code, last }));
+        const req = session.request({ ':path': '/drain' });
+        let text = '';
+        let ended = false;
+        req.setEncoding('utf8');
+        req.on('data', d => (text += d));
+        req.on('end', () => (ended = true));
+        req.on('error', () => {});
+        const st = await dsse.stream(0);
+        st.send('one');
+        await waitFor(() => text.includes('data: one'), 3000 * SLOW, 'first event');
+        dgw.stopping = true; /* the harness must not report this exit as a crash */
+        dgw.child.kill('SIGTERM');
+        await waitFor(() => goaway, 3000 * SLOW, 'GOAWAY');
+        assert.equal(goaway.code, 0);
+        st.send('two');
+        await waitFor(() => text.includes('data: two'), 3000 * SLOW, 'an event after GOAWAY');
+        const { code } = await dgw.exited;
+        assert.equal(code, 0);
+        assert.ok(ended || req.destroyed, 'stream ended');
+        assert.ok(text.endsWith('\n\n'), 'ended at an event boundary');
+        session.destroy();
+    }));

@@ -56,7 +56,22 @@ typedef struct sse_state {
     sg_sse_t p;
     sg_timer_t hb;                  /* heartbeat: armed while the stream is idle */
     sg_stream_t *s;
+    bool data_seen;                 /* the first upstream body byte has been relayed (or decided on) */
+    bool inserted;                  /* we sent our own lines before any upstream byte */
+    uint8_t bom_held;               /* bytes of a leading BOM held back while undecided */
 } sse_state_t;
+
+static const char BOM[3] = "\xEF\xBB\xBF";
+
+/* May we insert our own lines (heartbeat, retry hint) now? Only between events, and never while a leading
+ * BOM is half-read. Before any upstream byte it is allowed: if the stream then starts with a BOM, that BOM
+ * is dropped, since after our bytes it would no longer be leading (a client strips a leading BOM anyway). */
+static bool can_insert(const sse_state_t *x)
+{
+    if (x->bom_held)
+        return false;
+    return !x->data_seen || sg_sse_at_boundary(&x->p);
+}
 
 static void up_on_head(void *ctx, const sg_h1_msg_t *msg);
 static void up_on_body(void *ctx, const char *p, size_t n);
@@ -202,7 +217,7 @@ static void end_sse_cleanly(sg_stream_t *s)
 /* Ends an SSE stream at the next event boundary (now, if it sits at one). */
 static void end_at_boundary(sg_stream_t *s)
 {
-    if (sg_sse_insert_ok(&s->sse->p) || (s->sse->p.events == 0 && sg_sse_at_boundary(&s->sse->p)))
+    if (can_insert(s->sse))
         end_sse_cleanly(s);
     else
         s->close_at_boundary = true;
@@ -254,7 +269,9 @@ static void heartbeat_cb(sg_timer_t *t)
     sg_stream_t *s = x->s;
     int64_t every = heartbeat_ms(s);
 
-    if (sg_sse_insert_ok(&x->p) && !s->close_at_boundary) {
+    if (can_insert(x) && !s->close_at_boundary) {
+        if (!x->data_seen)
+            x->inserted = true;
         char hb[4];
         size_t n = sg_sse_write_heartbeat(hb, sizeof(hb));
         s->bytes_out += n;
@@ -903,8 +920,44 @@ static void up_on_body(void *ctx, const char *p, size_t n)
     bool end_now = false;
 
     if (s->sse != NULL) {
+        sse_state_t *x = s->sse;
+        size_t skip = 0;
         ssize_t boundary = -1;
-        size_t events = sg_sse_feed(&s->sse->p, p, n, &boundary);
+        size_t events = sg_sse_feed(&x->p, p, n, &boundary);
+        if (!x->data_seen && n > 0) {
+            if (!x->inserted) {
+                x->data_seen = true;
+            } else {
+                /* Our lines went first: a leading BOM must not follow them (see can_insert). */
+                size_t k = 0;
+                while (k < n && x->bom_held + k < 3 && p[k] == BOM[x->bom_held + k])
+                    k++;
+                if (x->bom_held + k == 3) {
+                    skip = k;
+                    x->bom_held = 0;
+                    x->data_seen = true;
+                } else if (k == n) {
+                    x->bom_held = (uint8_t)(x->bom_held + k); /* undecided: hold these bytes back */
+                    return;
+                } else {
+                    if (x->bom_held) {
+                        int rc = s->ops->send_body(s->down, BOM, x->bom_held);
+                        s->bytes_out += x->bom_held;
+                        if (rc < 0 && rc != SG_EAGAIN) {
+                            s->ops->abort(s->down);
+                            finish(s, false);
+                            return;
+                        }
+                    }
+                    x->bom_held = 0;
+                    x->data_seen = true;
+                }
+            }
+        }
+        p += skip;
+        n -= skip;
+        if (boundary >= 0)
+            boundary = boundary >= (ssize_t)skip ? boundary - (ssize_t)skip : 0;
         if (events)
             sg_counter_add(&s->rm->sse_events, events);
         if (heartbeat_ms(s) > 0)

@@ -221,6 +221,7 @@ void sg_conn_close(sg_conn_t *c)
         return;
     c->closed = true;
     sg_timer_cancel(&c->worker->loop.wheel, &c->timer);
+    sg_loop_cancel(&c->tls_read_d);
     if (c->proto && c->proto->on_close)
         c->proto->on_close(c);
     sg_sock_close(&c->sock);
@@ -294,13 +295,33 @@ void sg_conn_close_after_flush(sg_conn_t *c)
     sg_loop_flush_later(&c->worker->loop, &c->sock.flush_d);
 }
 
+/* Bytes OpenSSL already decrypted (a record larger than the room we read into) raise no epoll event:
+ * read them before the loop sleeps. */
+static void tls_check_pending(sg_conn_t *c)
+{
+    if (c->sock.ssl != NULL && !c->closed && !c->handshaking && c->sock.reading && SSL_pending(c->sock.ssl) > 0)
+        sg_loop_flush_later(&c->worker->loop, &c->tls_read_d);
+}
+
+static void tls_read_cb(sg_deferred_t *d)
+{
+    sg_conn_t *c = SG_CONTAINER_OF(d, sg_conn_t, tls_read_d);
+    if (c->closed || !c->sock.reading)
+        return;
+    /* No re-check here: a protocol that cannot take the bytes yet would spin the flush list. */
+    c->proto->on_readable(c);
+}
+
 void sg_conn_set_reading(sg_conn_t *c, bool on)
 {
     if (c->closed || c->sock.reading == on)
         return;
     c->sock.reading = on;
-    if (sg_sock_update(&c->sock) < 0)
+    if (sg_sock_update(&c->sock) < 0) {
         sg_conn_close(c);
+        return;
+    }
+    tls_check_pending(c);
 }
 
 static void tls_done(sg_conn_t *c)
@@ -405,6 +426,7 @@ static void conn_io_cb(sg_watcher_t *w, uint32_t events)
     }
     if (events & (EPOLLIN | EPOLLERR)) {
         c->proto->on_readable(c);
+        tls_check_pending(c);
         return;
     }
     /* The protocol decides: an SSE stream ends at once, an ordinary request may still be answered. */
@@ -500,6 +522,7 @@ void sg_conn_accept(sg_listen_sock_t *ls)
         c->scheme = ls->protocol;
         sg_sock_init(&c->sock, &w->loop, fd, conn_io_cb, conn_flush_cb);
         sg_deferred_init(&c->reap_d, conn_reap);
+        sg_deferred_init(&c->tls_read_d, tls_read_cb);
         sg_timer_init(&c->timer, conn_timer_cb);
         sg_list_insert_tail(&w->conns, &c->link);
         w->nconns++;

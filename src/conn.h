@@ -70,6 +70,7 @@ struct sg_conn {
     bool stalled;                   /* the timer watches a client that takes no bytes */
     bool handshaking;               /* TLS handshake under way: no protocol yet */
     sg_config_t *tls_cfg;           /* reference held during the handshake (the SNI callback reads it) */
+    sg_deferred_t tls_read_d;       /* decrypted bytes wait inside OpenSSL: epoll will not say so */
     uint8_t mproto;                 /* SG_MPROTO_*: which connection counters this one is in */
 };
 

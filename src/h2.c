@@ -650,7 +650,10 @@ static void h2_send(sg_h2_t *h2)
     }
     if (c->closed)
         return;
-    if (!nghttp2_session_want_read(h2->ses) && !nghttp2_session_want_write(h2->ses))
+    /* Done: nothing to read or write. A shutdown notice alone does not end the connection: in-flight
+     * streams may still arrive until the final GOAWAY. */
+    if (!nghttp2_session_want_read(h2->ses) && !nghttp2_session_want_write(h2->ses) &&
+        (!h2->draining || h2->goaway_final))
         sg_conn_close_after_flush(c);
 }
 
@@ -798,6 +801,7 @@ int sg_h2_goaway(sg_conn_t *c, bool final)
         return 0;
     int rc;
     if (!final) {
+        h2->draining = true;
         rc = nghttp2_submit_shutdown_notice(h2->ses);
     } else {
         h2->goaway_final = true;

@@ -265,3 +265,29 @@ test('SIGTERM drain over HTTP/2: GOAWAY, the SSE stream goes on, then ends at an
         assert.ok(text.endsWith('\n\n'), 'ended at an event boundary');
         session.destroy();
     }));
+
+test('flow control: a client that stops reading holds the upstream back (bounded memory), then gets every byte',
+    { timeout: 60000 * SLOW }, withLogs(() => [gw], async () => {
+        const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${gw.child.pid}/status`, 'utf8'))[1]) * 1024;
+        const session = connect();
+        const n = 64 * 1024 * 1024;
+        const req = session.request({ ':path': `/echo/big?bytes=${n}` });
+        let got = 0;
+        const hash = crypto.createHash('sha256');
+        req.on('data', d => {
+            got += d.length;
+            hash.update(d);
+        });
+        await new Promise(r => req.once('response', r));
+        const before = rss();
+        req.pause();
+        await sleep(1500 * SLOW);
+        const grown = rss() - before;
+        assert.ok(got < n / 4, `client took ${got} bytes while paused`);
+        assert.ok(grown < 16 * 1024 * 1024, `gateway RSS grew ${grown} bytes while the client did not read`);
+        req.resume();
+        await new Promise(r => req.on('end', r));
+        assert.equal(got, n);
+        assert.equal(hash.digest('hex'), crypto.createHash('sha256').update(pattern(n)).digest('hex'));
+        session.close();
+    }));

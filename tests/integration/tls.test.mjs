@@ -169,3 +169,15 @@ test('certificate problems are config errors with file positions', withLogs(() =
     const r2 = await runGateway(['--check', '-c', mode]);
     assert.match(r2.stderr, /passthrough\.yaml:\d+:\d+: listener "https": tls\.mode "Passthrough" not supported/);
 }));
+
+test('large request bodies over TLS, HTTP/1.1 and HTTP/2, arrive intact', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const body = writeTemp('upload.bin', Buffer.alloc(6 * 1024 * 1024 + 3, 0x5a));
+        const want = (await import('node:crypto')).createHash('sha256').update(Buffer.alloc(6 * 1024 * 1024 + 3, 0x5a)).digest('hex');
+        for (const v of ['--http1.1', '--http2']) {
+            const { stdout, stderr } = await run('curl', ['-sS', '-k', v, '--resolve', `a.test:${port}:127.0.0.1`,
+                '--data-binary', `@${body}`, `https://a.test:${port}/echo/upload`]);
+            const j = JSON.parse(stdout || '{}');
+            assert.equal(j.bodySha256, want, `${v}: ${stderr}`);
+        }
+    }));

@@ -29,6 +29,8 @@ typedef struct sg_h2 {
     sg_list_t streams;          /* h2s_t.link */
     sg_list_t wake;             /* streams whose queue fell below the low watermark: tell proxy */
     size_t nstreams;
+    size_t nheading;            /* streams whose request headers have begun but not ended */
+    bool header_timer;          /* the conn timer bounds a request head (408's counterpart), not idleness */
     bool failed;                /* fatal error: nothing more is read or submitted */
     bool goaway_final;
     bool draining;              /* shutdown notice sent; the final GOAWAY follows on the timer */
@@ -46,6 +48,7 @@ struct h2s {
     size_t hdecoded;            /* decoded bytes, for limits (counted even when dropped) */
     uint32_t nhdrs;
     bool too_big;
+    bool heading;               /* counted in nheading */
     bool req_started;
     bool req_end_stream;        /* END_STREAM seen from the client */
     bool has_body;              /* proxy expects sg_proxy_req_body / sg_proxy_req_end */
@@ -62,6 +65,8 @@ struct h2s {
     bool starting;              /* inside sg_proxy_start */
     int8_t pending_detach;
 };
+
+static void heading_done(h2s_t *s);
 
 static void schedule_send(sg_h2_t *h2)
 {
@@ -129,6 +134,7 @@ static void stream_free(h2s_t *s)
         sg_proxy_down_closed(s->stream);
         s->stream = NULL;
     }
+    heading_done(s);
     sg_list_remove(&s->link);
     if (sg_list_linked(&s->wake_link))
         sg_list_remove(&s->wake_link);
@@ -138,12 +144,26 @@ static void stream_free(h2s_t *s)
     h2->nstreams--;
 }
 
+/* One timer per connection: the header timeout while a request head is incomplete (a slow or stuck
+ * HEADERS/CONTINUATION sequence), the idle timeout with no stream open, nothing otherwise. */
 static void update_idle_timer(sg_h2_t *h2)
 {
     sg_conn_t *c = h2->conn;
     sg_loop_t *loop = &c->worker->loop;
     if (c->stalled || (h2->draining && !h2->goaway_final))
         return; /* the timer watches a slow consumer, or waits to send the final GOAWAY */
+    if (h2->nheading > 0) {
+        int64_t hms = c->worker->settings->header_timeout_ms;
+        if (!h2->header_timer && hms > 0) {
+            h2->header_timer = true;
+            sg_timer_arm(&loop->wheel, &c->timer, loop->now_ms + (uint64_t)hms);
+        }
+        return;
+    }
+    if (h2->header_timer) {
+        h2->header_timer = false;
+        sg_timer_cancel(&loop->wheel, &c->timer);
+    }
     if (h2->nstreams > 0) {
         sg_timer_cancel(&loop->wheel, &c->timer);
         return;
@@ -151,6 +171,14 @@ static void update_idle_timer(sg_h2_t *h2)
     int64_t ms = c->worker->settings->idle_timeout_ms;
     if (ms > 0 && !sg_timer_armed(&c->timer))
         sg_timer_arm(&loop->wheel, &c->timer, loop->now_ms + (uint64_t)ms);
+}
+
+static void heading_done(h2s_t *s)
+{
+    if (s->heading) {
+        s->heading = false;
+        s->h2->nheading--;
+    }
 }
 
 /* Gives received body bytes back to the windows (sends WINDOW_UPDATE in time). */
@@ -401,6 +429,8 @@ static void start_request(h2s_t *s, bool end_stream)
     size_t cookie_len = 0;
 
     s->req_started = true;
+    heading_done(s);
+    update_idle_timer(h2);
     if (s->too_big) {
         local_response(s, 431, "ssegate: request header fields too large\n");
         return;
@@ -520,6 +550,8 @@ static int on_begin_headers(nghttp2_session *ses, const nghttp2_frame *f, void *
     if (s == NULL)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     nghttp2_session_set_stream_user_data(ses, f->hd.stream_id, s);
+    s->heading = true;
+    h2->nheading++;
     update_idle_timer(h2);
     return 0;
 }
@@ -722,6 +754,16 @@ static void h2_drained(sg_conn_t *c)
 static void h2_timeout(sg_conn_t *c)
 {
     sg_h2_t *h2 = c->proto_data;
+    if (h2->header_timer) {
+        /* A request head that never completes holds HPACK state hostage: the connection goes. */
+        h2->header_timer = false;
+        sg_log_info("h2: request headers not complete within the header timeout: GOAWAY");
+        nghttp2_session_terminate_session(h2->ses, NGHTTP2_PROTOCOL_ERROR);
+        h2->goaway_final = true;
+        h2_send(h2);
+        sg_conn_close_after_flush(c);
+        return;
+    }
     if (h2->draining && !h2->goaway_final) {
         /* A round trip after the notice: streams the client started meanwhile are in; no more after this. */
         sg_h2_goaway(c, true);

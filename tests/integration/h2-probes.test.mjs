@@ -481,3 +481,30 @@ test('after all the probes the gateway still answers over HTTP/2', withLogs(() =
     p.close();
     assert.ok(gw.running());
 }));
+
+test('a request head left incomplete (HEADERS without END_HEADERS) is cut by the header timeout', { timeout: 20000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const p2 = await freePort();
+        const g2 = await startGateway({
+            yaml: gatewayYaml({ port: p2, routes: [{ name: 'ev', path: '/', backends: [{ name: '127.0.0.1', port: sse.port }] }] }),
+            args: ['--workers', '1', '--header-timeout', '1s', '--access-log', 'off'],
+            waitPorts: [p2],
+        });
+        const p = await Probe.open(p2);
+        /* SETTINGS are exchanged first: an ACK inside the open header block would be a protocol error. */
+        ok('SETTINGS ACK', await p.until(x => x.settingsAck() && x.frames.some(f => f.type === T.SETTINGS && !(f.flags & F.ACK)), MS));
+        await sleep(50);
+        const t0 = Date.now();
+        p.send(T.HEADERS, F.END_STREAM, 1, request('/slow'));
+        const g = await p.until(x => x.goaway(), 5000 * SLOW);
+        assert.ok(g, 'GOAWAY');
+        assert.ok(await p.until(x => x.closed, 5000 * SLOW), 'closed');
+        const ms = Date.now() - t0;
+        assert.ok(ms >= 900 && ms < 4000 * SLOW, `after ${ms} ms`);
+        /* A connection that completes its head in time is not affected: it answers. */
+        const q = await Probe.open(p2);
+        q.headers(1, request('/ok'));
+        ok('response', await responseOn(q, 1, MS));
+        q.close();
+        await g2.stop();
+    }));

@@ -9,7 +9,8 @@ fail=0
 echo "== unit tests (cmocka)"
 for t in "$B"/tests/test_*; do
     [ -x "$t" ] || continue
-    "$t" || fail=1
+    # A hung test fails the run instead of stalling it.
+    timeout 300 "$t" || { echo "FAILED (or timed out): $t"; fail=1; }
 done
 
 echo "== fuzz corpus replay"
@@ -17,7 +18,7 @@ for r in "$B"/fuzz/replay_*; do
     [ -x "$r" ] || continue
     name=${r##*/replay_}
     if [ -d "fuzz/corpus/$name" ]; then
-        "$r" fuzz/corpus/"$name"/* || fail=1
+        timeout 300 "$r" fuzz/corpus/"$name"/* || { echo "FAILED (or timed out): $r"; fail=1; }
     fi
 done
 

@@ -881,7 +881,7 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
             out[n++] = (sg_h1_header_t){SG_STR("Set-Cookie"), {cookie, (size_t)k}};
     }
     if (sse && !s->head_request) {
-        s->sse = malloc(sizeof(*s->sse));
+        s->sse = calloc(1, sizeof(*s->sse));
         if (s->sse == NULL) {
             respond(s, 503, "ssegate: out of memory\n", NULL, 0);
             return;

@@ -186,9 +186,11 @@ void sg__config_build_tls(loader_t *ld, sg_config_t *cfg)
             }
         }
         if (n == 0) {
+            /* Never serve plain text on a port the config calls HTTPS: that would send what clients believe is
+             * encrypted in the clear, or fail them in confusing ways. */
             if (first != NULL)
-                WARN(ld, ((pos_t){first->line, first->col}), "HTTPS port %u has no usable certificate: it serves "
-                     "plain HTTP until one is given", bd->port);
+                ERR(ld, ((pos_t){first->line, first->col}), "HTTPS port %u has no usable certificate: an HTTPS "
+                    "listener needs a certificateRef to a kubernetes.io/tls Secret", bd->port);
             continue;
         }
         if (ld->nerr > 0)

@@ -4,11 +4,10 @@
  * `node tests/conformance/run-gatewayapi.mjs --write-fixture`); this file never reads ../shared.
  * One ssegate per config_id, listener ports 80/8080/443 mapped to free loopback ports, backendRefs
  * backend-v1..v3 resolved through Service + EndpointSlice documents to the echo backends.
- * HTTPS listeners: ssegate has no TLS yet (no src/tls.c), and an HTTPS listener serves plaintext HTTP/1.1
- * while treating requests as https (redirect defaults, X-Forwarded-Proto). The four https cases are sent in
- * plaintext for that reason; they pin the redirect port/scheme rules, which is what they are about.
- * Every case runs twice on the same gateway: over HTTP/1.1, then over HTTP/2 cleartext with prior knowledge
- * (Node's http2 client) when the tree has src/h2.c; without it the h2 runs are skipped, saying so.
+ * HTTPS listeners get a Secret with a certificate made at test time (lib/echo-backends.mjs), and the cases
+ * whose scheme is https are sent over TLS (SNI from Host).
+ * Every case runs twice on the same gateway: over HTTP/1.1, then over HTTP/2 (h2c with prior knowledge, or
+ * h2 over TLS for https cases) with Node's http2 client.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -78,6 +78,50 @@ static void test_duration(void **state)
     }
 }
 
+/* A self-signed P-256 certificate and key for test Secrets (CN test.example, valid for 100 years). */
+#define TEST_CERT_SECRET(ns, name) \
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: " name ", namespace: " ns "}\ntype: kubernetes.io/tls\n" \
+    "stringData:\n  tls.crt: |\n" \
+    "    -----BEGIN CERTIFICATE-----\n" \
+    "    MIIBnjCCAUSgAwIBAgIUT/k3hTG7zncf0wTocOcD6BNNm9cwCgYIKoZIzj0EAwIw\n" \
+    "    FzEVMBMGA1UEAwwMdGVzdC5leGFtcGxlMCAXDTI2MTEyNDIxMTAwNVoYDzIxMjYx\n" \
+    "    MDMxMjExMDA1WjAXMRUwEwYDVQQDDAx0ZXN0LmV4YW1wbGUwWTATBgcqhkjOPQIB\n" \
+    "    BggqhkjOPQMBBwNCAATvjul0WrI14JaTt3qmYBZd1Sg0qzuXNM0o3sIl/OXN2cw4\n" \
+    "    rMIBD8aelIwHt6VQ5rqDP6JBLQrVgfMS5GGSejvro2wwajAdBgNVHQ4EFgQURYnq\n" \
+    "    xC/5xaPSXqathIraTAdl/FYwHwYDVR0jBBgwFoAURYnqxC/5xaPSXqathIraTAdl\n" \
+    "    /FYwDwYDVR0TAQH/BAUwAwEB/zAXBgNVHREEEDAOggx0ZXN0LmV4YW1wbGUwCgYI\n" \
+    "    KoZIzj0EAwIDSAAwRQIhANduqMWE3Nbb1ruUY8vZLBj8RC4il215Frf3Aems47GE\n" \
+    "    AiAfCVYi3f9Q/B/nid/+bGa1P/Bg38BCdkmYThnbUcQ7Rg==\n" \
+    "    -----END CERTIFICATE-----\n" \
+    "  tls.key: |\n" \
+    "    -----BEGIN PRIVATE KEY-----\n" \
+    "    MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgj79yHwBQVOSX970b\n" \
+    "    0VUWXxB068VujEULXCRnsmaSVYahRANCAATvjul0WrI14JaTt3qmYBZd1Sg0qzuX\n" \
+    "    NM0o3sIl/OXN2cw4rMIBD8aelIwHt6VQ5rqDP6JBLQrVgfMS5GGSejvr\n" \
+    "    -----END PRIVATE KEY-----\n" \
+    ""
+
+/* An HTTPS listener never falls back to plain text: without a usable certificate the config is refused. */
+static void test_https_needs_a_certificate(void **state)
+{
+    (void)state;
+    static const char gw[] = GWHDR "metadata: {name: gw}\nspec:\n  listeners:\n"
+                             "  - name: s\n    protocol: HTTPS\n    port: 8443\n"
+                             "    tls: {certificateRefs: [{name: missing}]}\n";
+    result_t r = load(gw);
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "c.yaml:6:5: HTTPS port 8443 has no usable certificate");
+    done(&r);
+    char y[8192];
+    snprintf(y, sizeof(y), "%s---\n%s", gw, TEST_CERT_SECRET("default", "missing"));
+    r = load(y);
+    if (r.rc != 0)
+        fprintf(stderr, "%s", r.errs);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(r.cfg->binds[0].tls);
+    done(&r);
+}
+
 static void test_every_kind(void **state)
 {
     (void)state;
@@ -90,6 +134,7 @@ static void test_every_kind(void **state)
         "  - {name: web, protocol: HTTP, port: 8080, hostname: '*.example.com'}\n"
         "  - name: tls\n    protocol: HTTPS\n    port: 8443\n    hostname: secure.example.com\n"
         "    tls: {certificateRefs: [{name: cert1}]}\n"
+        "---\n" TEST_CERT_SECRET("infra", "cert1")
         "---\n" GWHDR "metadata: {name: gw2}\nspec:\n  listeners:\n  - {name: a, protocol: HTTP, port: 9000}\n"
         "---\n" RTHDR "metadata: {name: r, namespace: apps}\nspec:\n"
         "  parentRefs: [{name: gw, namespace: infra, sectionName: web}]\n"
@@ -773,6 +818,7 @@ static void test_wrong_types_never_crash(void **state)
         GWHDR "metadata: {name: gw}\nspec:\n  addresses: [{type: IPAddress, value: 127.0.0.1}]\n  listeners:\n"
         "  - {name: http, protocol: HTTP, port: 80, hostname: a.com}\n"
         "  - name: s\n    protocol: HTTPS\n    port: 443\n    tls: {certificateRefs: [{name: c}]}\n---\n"
+        TEST_CERT_SECRET("default", "c") "---\n"
         RTHDR "metadata: {name: r, namespace: n}\nspec:\n  parentRefs: [{name: gw, namespace: default, port: 80}]\n"
         "  hostnames: [a.com]\n  rules:\n  - name: x\n    matches:\n"
         "    - path: {type: RegularExpression, value: '/a.*'}\n"
@@ -840,6 +886,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_every_kind),
+        cmocka_unit_test(test_https_needs_a_certificate),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_errors_with_positions),
         cmocka_unit_test(test_yaml_syntax_error),

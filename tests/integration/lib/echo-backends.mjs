@@ -1,8 +1,38 @@
 // echo-backends.mjs: Gateway API conformance echo backends (backend-v1..v3) and the case driver shared by the suite and runner.
 import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { track, sleep } from './harness.mjs';
+import https from 'node:https';
+import path from 'node:path';
+import { tmpDir, track, sleep } from './harness.mjs';
+
+/* A self-signed certificate made at test time, for the Secrets that HTTPS listeners reference. */
+let testCert = null;
+function certPem() {
+    if (testCert) return testCert;
+    const dir = tmpDir();
+    const key = path.join(dir, 'tls.key'), crt = path.join(dir, 'tls.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=example.com',
+        '-addext', 'subjectAltName=DNS:example.com,DNS:*.example.com,IP:127.0.0.1'], { stdio: 'ignore' });
+    testCert = { crt: fs.readFileSync(crt, 'utf8'), key: fs.readFileSync(key, 'utf8') };
+    return testCert;
+}
+
+/* Secrets (kubernetes.io/tls) for every certificateRef of the Gateways that the config does not define. */
+function certSecrets(gatewayYaml, otherYaml) {
+    const names = [...gatewayYaml.matchAll(/certificateRefs:\s*\n?\s*-?\s*\{?\s*name:\s*([\w.-]+)/g)].map(m => m[1]);
+    const docs = [];
+    for (const name of new Set(names)) {
+        if (new RegExp(`kind: Secret[\\s\\S]*name: ${name}\\b`).test(otherYaml)) continue;
+        const { crt, key } = certPem();
+        const ind = t => t.trim().split('\n').map(l => `    ${l}`).join('\n');
+        docs.push(`apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n${ind(crt)}\n  tls.key: |\n${ind(key)}\n`);
+    }
+    return docs;
+}
 
 export const BACKEND_NAMES = ['backend-v1', 'backend-v2', 'backend-v3'];
 
@@ -159,7 +189,8 @@ export function localConfig(cfg, portMap, backendPorts) {
         }
         return lines.join('\n');
     });
-    const docs = [...gws, ...routes, ...(cfg.extra_yaml ? splitDocs(cfg.extra_yaml) : []), backendYaml(backendPorts)];
+    const docs = [...gws, ...routes, ...(cfg.extra_yaml ? splitDocs(cfg.extra_yaml) : []), backendYaml(backendPorts),
+        ...certSecrets(cfg.gateway_yaml, cfg.extra_yaml || '')];
     return docs.map(d => d.replace(/\n*$/, '\n')).join('---\n');
 }
 
@@ -238,9 +269,13 @@ export function toFixture(rows) {
 }
 
 /* One HTTP/1.1 request on a fresh connection; redirects are never followed. */
-export function httpRequest({ port, method = 'GET', path = '/', headers = {}, timeoutMs = 10000 }) {
+export function httpRequest({ port, method = 'GET', path = '/', headers = {}, timeoutMs = 10000, scheme = 'http' }) {
     return new Promise((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false, setHost: false });
+        const opts = { host: '127.0.0.1', port, method, path, headers, agent: false, setHost: false };
+        const host = String(headers.Host || headers.host || '').replace(/:\d+$/, '');
+        const req = scheme === 'https'
+            ? https.request({ ...opts, rejectUnauthorized: false, servername: /^[\d.]+$/.test(host) ? undefined : host })
+            : http.request(opts);
         const t = setTimeout(() => req.destroy(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
         req.on('response', res => {
             const parts = [];
@@ -266,9 +301,12 @@ export function httpRequest({ port, method = 'GET', path = '/', headers = {}, ti
  * The same over HTTP/2 cleartext with prior knowledge, one session per request: Host becomes :authority,
  * header names go lowercase (h2 requires it), response header lines come from the raw list.
  */
-export function h2Request({ port, method = 'GET', path = '/', headers = {}, timeoutMs = 10000 }) {
+export function h2Request({ port, method = 'GET', path = '/', headers = {}, timeoutMs = 10000, scheme = 'http' }) {
     return new Promise((resolve, reject) => {
-        const session = http2.connect(`http://127.0.0.1:${port}`);
+        const host = String(headers.Host || headers.host || '').replace(/:\d+$/, '');
+        const session = scheme === 'https'
+            ? http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, servername: /^[\d.]+$/.test(host) ? undefined : host })
+            : http2.connect(`http://127.0.0.1:${port}`);
         const fail = e => {
             clearTimeout(t);
             session.destroy();

@@ -44,6 +44,10 @@ static void usage(FILE *f)
             "                            last part of the window (default 30s). A second signal stops at once.\n"
             "      --heartbeat DUR       send a ':' comment on SSE streams idle this long (default off)\n"
             "      --stall-timeout DUR   close a client that takes no byte for this long (default 60s)\n"
+            "      --h2-max-streams N    HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 256)\n"
+            "      --h2-window BYTES     HTTP/2 initial stream window for request bodies (default 262144)\n"
+            "      --h2-conn-window BYTES  HTTP/2 connection window (default 1048576)\n"
+            "      --tls-handshake-timeout DUR  a TLS handshake must finish within (default 10s)\n"
             "  -h, --help\n"
             "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
 }
@@ -57,9 +61,23 @@ static int parse_dur(const char *flag, const char *v, int64_t *out)
     return 0;
 }
 
+static int parse_u32(const char *flag, const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || *end != '\0' || v[0] == '\0' || v[0] == '-' || n < lo || n > hi) {
+        fprintf(stderr, "ssegate: %s: expected a number from %u to %u, got '%s'\n", flag, lo, hi, v);
+        return -1;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
-    enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL };
+    enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
+           O_H2S, O_H2W, O_H2CW, O_TLSHS };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -68,6 +86,8 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"response-timeout", required_argument, 0, O_RESP}, {"upstream-idle", required_argument, 0, O_UPIDLE},
         {"drain-timeout", required_argument, 0, O_DRAIN}, {"drain-spread", required_argument, 0, O_SPREAD},
         {"heartbeat", required_argument, 0, O_HB}, {"stall-timeout", required_argument, 0, O_STALL},
+        {"h2-max-streams", required_argument, 0, O_H2S}, {"h2-window", required_argument, 0, O_H2W},
+        {"h2-conn-window", required_argument, 0, O_H2CW}, {"tls-handshake-timeout", required_argument, 0, O_TLSHS},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -97,6 +117,10 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         case O_SPREAD: if (parse_dur("--drain-spread", optarg, &st->drain_spread_ms) < 0) return -1; break;
         case O_HB: if (parse_dur("--heartbeat", optarg, &st->heartbeat_ms) < 0) return -1; break;
         case O_STALL: if (parse_dur("--stall-timeout", optarg, &st->stall_timeout_ms) < 0) return -1; break;
+        case O_H2S: if (parse_u32("--h2-max-streams", optarg, 1, 1u << 20, &st->h2_max_streams) < 0) return -1; break;
+        case O_H2W: if (parse_u32("--h2-window", optarg, 65535, 0x7fffffff, &st->h2_stream_window) < 0) return -1; break;
+        case O_H2CW: if (parse_u32("--h2-conn-window", optarg, 65535, 0x7fffffff, &st->h2_conn_window) < 0) return -1; break;
+        case O_TLSHS: if (parse_dur("--tls-handshake-timeout", optarg, &st->tls_handshake_timeout_ms) < 0) return -1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }

@@ -47,6 +47,7 @@ struct sg_stream {
     size_t head_len;
     sg_route_metrics_t *rm;         /* per-route counters of this worker, once routed */
     uint8_t mproto;
+    const char *proto;              /* "HTTP/1.1", "HTTP/1.0", "HTTP/2": a static string */
     char client[64];
     char rid[40];
 };
@@ -102,8 +103,9 @@ static void access_log(sg_stream_t *s)
     const sg_route_t *r = s->rule ? s->rule->route : NULL;
     double dur = (double)(s->worker->loop.now_ms - s->start_ms);
     int k = snprintf(line + n, sizeof(line) - n,
-                     " client=%s %s status=%d bytes=%llu dur_ms=%.0f route=%s%s%s backend=%s events=%llu rid=%s\n",
-                     s->client, s->reqinfo ? s->reqinfo : "method=- path=-", s->status,
+                     " client=%s proto=%s %s status=%d bytes=%llu dur_ms=%.0f route=%s%s%s backend=%s events=%llu "
+                     "rid=%s\n",
+                     s->client, s->proto, s->reqinfo ? s->reqinfo : "method=- path=-", s->status,
                      (unsigned long long)s->bytes_out, dur, r ? r->ns : "-", r ? "/" : "", r ? r->name : "",
                      s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->p.events : 0), s->rid);
     if (k < 0)
@@ -674,6 +676,7 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     s->head_request = sg_str_eq(msg->method, SG_STR("HEAD"));
     sg_timer_init(&s->timer, timer_cb);
     s->mproto = info->conn->mproto;
+    s->proto = info->proto ? info->proto : "-";
     sg_counter_add(&w->metrics.streams_active[s->mproto], 1);
     sg_counter_add(&w->metrics.streams_total[s->mproto], 1);
     sg_conn_peer_str(info->conn, s->client, sizeof(s->client));

@@ -90,6 +90,7 @@ test(
         assert.ok(!Number.isNaN(Date.parse(l.time)) || /^\d/.test(l.time), `bad time ${l.time}`);
         assert.match(l.client, /^127\.0\.0\.1:\d+$/);
         assert.equal(l.method, 'GET');
+        assert.equal(l.proto, 'HTTP/1.1');
         assert.equal(l.path, '/echo/logged');
         assert.equal(l.status, '200');
         /* body bytes, or body plus head: either reading of bytes= is accepted */

@@ -216,7 +216,7 @@ test('access log line for an h2 request', withLogs(() => [gw], async () => {
     const session = connect();
     await h2request(session, { ':path': '/echo/logged-h2' });
     session.close();
-    await waitFor(() => /method=GET path=\/echo\/logged-h2 status=200/.test(gw.stdout), 3000 * SLOW, 'access log line');
+    await waitFor(() => /proto=HTTP\/2 method=GET path=\/echo\/logged-h2 status=200/.test(gw.stdout), 3000 * SLOW, "access log line with proto=HTTP/2");
 }));
 
 test('h2load -n 10000 ordinary requests with bodies, all answered', { timeout: 120000 * SLOW },

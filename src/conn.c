@@ -227,7 +227,7 @@ void sg_conn_close(sg_conn_t *c)
     sg_sock_close(&c->sock);
     sg_list_remove(&c->link);
     c->worker->nconns--;
-    sg_counter_sub(&c->worker->metrics.conns_active[c->mproto], 1);
+    sg_counter_sub(&c->lm->conns_active[c->mproto], 1);
     sg_loop_reap_later(&c->worker->loop, &c->reap_d);
 }
 
@@ -462,7 +462,7 @@ ssize_t sg_conn_read(sg_conn_t *c)
 
 void sg_conn_set_mproto(sg_conn_t *c, uint8_t mproto)
 {
-    sg_metrics_t *m = &c->worker->metrics;
+    sg_listener_metrics_t *m = c->lm;
     if (mproto == c->mproto || mproto >= SG_MPROTO_N)
         return;
     sg_counter_sub(&m->conns_active[c->mproto], 1);
@@ -527,8 +527,9 @@ void sg_conn_accept(sg_listen_sock_t *ls)
         sg_list_insert_tail(&w->conns, &c->link);
         w->nconns++;
         c->mproto = SG_MPROTO_H1;
-        sg_counter_add(&w->metrics.conns_active[SG_MPROTO_H1], 1);
-        sg_counter_add(&w->metrics.conns_total[SG_MPROTO_H1], 1);
+        c->lm = sg_metrics_listener(&w->metrics, ls->label);
+        sg_counter_add(&c->lm->conns_active[SG_MPROTO_H1], 1);
+        sg_counter_add(&c->lm->conns_total[SG_MPROTO_H1], 1);
         c->sock.reading = true;
         c->sock.rdhup = true;
         sg_tls_server_t *tls = ls->protocol == SG_PROTO_HTTPS ? tls_for_port(w, ls->port) : NULL;

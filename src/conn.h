@@ -72,6 +72,7 @@ struct sg_conn {
     sg_config_t *tls_cfg;           /* reference held during the handshake (the SNI callback reads it) */
     sg_deferred_t tls_read_d;       /* decrypted bytes wait inside OpenSSL: epoll will not say so */
     uint8_t mproto;                 /* SG_MPROTO_*: which connection counters this one is in */
+    sg_listener_metrics_t *lm;      /* counters of the listening socket it came from */
 };
 
 /* Accepts pending connections on a listening socket (bounded per call). */

@@ -961,14 +961,7 @@ int sg_h2_attach(sg_conn_t *c)
     }
     c->proto = &h2_proto;
     c->proto_data = h2;
-    if (c->mproto != SG_MPROTO_H2) {
-        sg_metrics_t *m = &c->worker->metrics;
-        sg_counter_sub(&m->conns_active[c->mproto], 1);
-        sg_counter_sub(&m->conns_total[c->mproto], 1);
-        c->mproto = SG_MPROTO_H2;
-        sg_counter_add(&m->conns_active[SG_MPROTO_H2], 1);
-        sg_counter_add(&m->conns_total[SG_MPROTO_H2], 1);
-    }
+    sg_conn_set_mproto(c, SG_MPROTO_H2);
     /* Until the first stream the idle timeout applies (the preface and SETTINGS come at once). */
     sg_timer_cancel(&c->worker->loop.wheel, &c->timer);
     update_idle_timer(h2);

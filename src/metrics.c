@@ -19,6 +19,21 @@ void sg_metrics_observe(sg_histogram_t *h, uint64_t us)
     sg_counter_add(&h->sum_us, us);
 }
 
+sg_listener_metrics_t *sg_metrics_listener(sg_metrics_t *m, const char *label)
+{
+    for (size_t i = 0; i < SG_METRICS_LISTENERS; i++) {
+        sg_listener_metrics_t *l = &m->listeners[i];
+        if (!atomic_load_explicit(&l->used, memory_order_acquire)) {
+            snprintf(l->key, sizeof(l->key), "%s", label);
+            atomic_store_explicit(&l->used, true, memory_order_release);
+            return l;
+        }
+        if (strcmp(l->key, label) == 0)
+            return l;
+    }
+    return &m->other_listener;
+}
+
 sg_route_metrics_t *sg_metrics_route(sg_metrics_t *m, const char *ns, const char *name)
 {
     char key[160];
@@ -137,22 +152,67 @@ static void route_family(FILE *f, const char *name, const char *type, const char
         fprintf(f, "%s{route=\"other\"} %" PRIu64 "\n", name, other);
 }
 
-void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, const sg_metrics_global_t *g)
+static uint64_t listener_value(const sg_listener_metrics_t *l, size_t offset, int proto)
+{
+    return ld((const sg_counter_t *)((const char *)l + offset) + proto);
+}
+
+/* One family by listener and protocol; each worker slots listeners in its own order: merge by key. */
+static void listener_family(FILE *f, const char *name, const char *type, const char *help,
+                            const sg_metrics_t *const *shards, size_t n, size_t offset)
 {
     static const char *const protos[SG_MPROTO_N] = {"http/1.1", "h2"};
+    head(f, name, type, help);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t q = 0; q < SG_METRICS_LISTENERS; q++) {
+            const sg_listener_metrics_t *l = &shards[i]->listeners[q];
+            if (!atomic_load_explicit(&l->used, memory_order_acquire))
+                break;
+            bool printed = false;
+            for (size_t j = 0; j < i && !printed; j++)
+                for (size_t r = 0; r < SG_METRICS_LISTENERS && !printed; r++) {
+                    const sg_listener_metrics_t *o = &shards[j]->listeners[r];
+                    if (!atomic_load_explicit(&o->used, memory_order_acquire))
+                        break;
+                    printed = strcmp(o->key, l->key) == 0;
+                }
+            if (printed)
+                continue;
+            for (int p = 0; p < SG_MPROTO_N; p++) {
+                uint64_t v = 0;
+                for (size_t j = i; j < n; j++)
+                    for (size_t r = 0; r < SG_METRICS_LISTENERS; r++) {
+                        const sg_listener_metrics_t *o = &shards[j]->listeners[r];
+                        if (!atomic_load_explicit(&o->used, memory_order_acquire))
+                            break;
+                        if (strcmp(o->key, l->key) == 0)
+                            v += listener_value(o, offset, p);
+                    }
+                fprintf(f, "%s{listener=\"", name);
+                label(f, l->key);
+                fprintf(f, "\",protocol=\"%s\"} %" PRIu64 "\n", protos[p], v);
+            }
+        }
+    }
+    for (int p = 0; p < SG_MPROTO_N; p++) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; i++)
+            v += listener_value(&shards[i]->other_listener, offset, p);
+        if (v > 0)
+            fprintf(f, "%s{listener=\"other\",protocol=\"%s\"} %" PRIu64 "\n", name, protos[p], v);
+    }
+}
 
-    head(f, "ssegate_connections_active", "gauge", "Client connections open.");
-    for (int p = 0; p < SG_MPROTO_N; p++)
-        fprintf(f, "ssegate_connections_active{protocol=\"%s\"} %" PRIu64 "\n", protos[p], SUM(conns_active[p]));
-    head(f, "ssegate_connections_total", "counter", "Client connections accepted.");
-    for (int p = 0; p < SG_MPROTO_N; p++)
-        fprintf(f, "ssegate_connections_total{protocol=\"%s\"} %" PRIu64 "\n", protos[p], SUM(conns_total[p]));
-    head(f, "ssegate_streams_active", "gauge", "Requests (streams) in progress.");
-    for (int p = 0; p < SG_MPROTO_N; p++)
-        fprintf(f, "ssegate_streams_active{protocol=\"%s\"} %" PRIu64 "\n", protos[p], SUM(streams_active[p]));
-    head(f, "ssegate_streams_total", "counter", "Requests (streams) started.");
-    for (int p = 0; p < SG_MPROTO_N; p++)
-        fprintf(f, "ssegate_streams_total{protocol=\"%s\"} %" PRIu64 "\n", protos[p], SUM(streams_total[p]));
+void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, const sg_metrics_global_t *g)
+{
+    listener_family(f, "ssegate_connections_active", "gauge", "Client connections open.", shards, n,
+                    offsetof(sg_listener_metrics_t, conns_active));
+    listener_family(f, "ssegate_connections_total", "counter", "Client connections accepted.", shards, n,
+                    offsetof(sg_listener_metrics_t, conns_total));
+    listener_family(f, "ssegate_streams_active", "gauge", "Requests (streams) in progress.", shards, n,
+                    offsetof(sg_listener_metrics_t, streams_active));
+    listener_family(f, "ssegate_streams_total", "counter", "Requests (streams) started.", shards, n,
+                    offsetof(sg_listener_metrics_t, streams_total));
     route_family(f, "ssegate_route_requests_total", "counter", "Requests matched to a route.", shards, n,
                  offsetof(sg_route_metrics_t, requests));
     route_family(f, "ssegate_sse_streams_active", "gauge", "SSE streams being relayed.", shards, n,

@@ -10,6 +10,7 @@
 
 #define SG_METRICS_ROUTES 256       /* distinct routes tracked per worker; more are counted as "other" */
 #define SG_METRICS_BUCKETS 15
+#define SG_METRICS_LISTENERS 32     /* listening sockets tracked per worker; more are counted as "other" */
 
 typedef _Atomic uint64_t sg_counter_t;
 
@@ -41,11 +42,19 @@ typedef struct sg_route_metrics {
 
 enum { SG_MPROTO_H1 = 0, SG_MPROTO_H2 = 1, SG_MPROTO_N = 2 };
 
-typedef struct sg_metrics {
+/* Connections and streams of one listening socket ("address:port"), by protocol. */
+typedef struct sg_listener_metrics {
+    char key[64];                   /* written once before `used` is published */
+    atomic_bool used;
     sg_counter_t conns_active[SG_MPROTO_N];
     sg_counter_t conns_total[SG_MPROTO_N];
     sg_counter_t streams_active[SG_MPROTO_N];
     sg_counter_t streams_total[SG_MPROTO_N];
+} sg_listener_metrics_t;
+
+typedef struct sg_metrics {
+    sg_listener_metrics_t listeners[SG_METRICS_LISTENERS];
+    sg_listener_metrics_t other_listener;
     sg_counter_t bytes_in;
     sg_counter_t bytes_out;
     sg_counter_t upstream_status[6];  /* index: status / 100 (0: no response) */
@@ -59,6 +68,8 @@ typedef struct sg_metrics {
 } sg_metrics_t;
 
 void sg_metrics_observe(sg_histogram_t *h, uint64_t us);
+/* The slot of a listening socket, created on first use (worker thread only). Never NULL. */
+sg_listener_metrics_t *sg_metrics_listener(sg_metrics_t *m, const char *label);
 /* The per-route slot for ns/name, created on first use (worker thread only). Never NULL. */
 sg_route_metrics_t *sg_metrics_route(sg_metrics_t *m, const char *ns, const char *name);
 

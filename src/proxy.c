@@ -47,6 +47,7 @@ struct sg_stream {
     size_t head_len;
     sg_route_metrics_t *rm;         /* per-route counters of this worker, once routed */
     uint8_t mproto;
+    sg_listener_metrics_t *lm;      /* the listener's counters (they live as long as the worker) */
     const char *proto;              /* "HTTP/1.1", "HTTP/1.0", "HTTP/2": a static string */
     char client[64];
     char rid[40];
@@ -140,7 +141,7 @@ static void stream_free(sg_stream_t *s)
 {
     count_endpoint(s, NULL);
     sg_metrics_t *m = &s->worker->metrics;
-    sg_counter_sub(&m->streams_active[s->mproto], 1);
+    sg_counter_sub(&s->lm->streams_active[s->mproto], 1);
     sg_metrics_observe(&m->duration, (s->worker->loop.now_ms - s->start_ms) * 1000);
     if (s->sse && s->rm)
         sg_counter_sub(&s->rm->sse_active, 1);
@@ -677,8 +678,9 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     sg_timer_init(&s->timer, timer_cb);
     s->mproto = info->conn->mproto;
     s->proto = info->proto ? info->proto : "-";
-    sg_counter_add(&w->metrics.streams_active[s->mproto], 1);
-    sg_counter_add(&w->metrics.streams_total[s->mproto], 1);
+    s->lm = info->conn->lm;
+    sg_counter_add(&s->lm->streams_active[s->mproto], 1);
+    sg_counter_add(&s->lm->streams_total[s->mproto], 1);
     sg_conn_peer_str(info->conn, s->client, sizeof(s->client));
     make_rid(s, msg);
 

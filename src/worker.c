@@ -87,6 +87,7 @@ static int add_listener(sg_worker_t *w, const sg_bind_t *b)
     ls->protocol = b->protocol;
     memcpy(&ls->addr, &b->addr, b->addrlen);
     ls->addrlen = b->addrlen;
+    snprintf(ls->label, sizeof(ls->label), "%s", b->label);
     int rc = sg_loop_watch(&w->loop, &ls->w, EPOLLIN);
     if (rc < 0) {
         close(fd);

@@ -45,6 +45,7 @@ typedef struct sg_listen_sock {
     uint16_t port;
     sg_proto_t protocol;
     struct sockaddr_storage addr;   /* what it is bound to, to match binds across reloads */
+    char label[64];                 /* "address:port", the listener label of metrics */
     socklen_t addrlen;
 } sg_listen_sock_t;
 

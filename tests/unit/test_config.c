@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "testcert.h"
 #include "route.h"
 
 #define GWHDR "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
@@ -77,29 +78,6 @@ static void test_duration(void **state)
         assert_int_equal(sg_config_parse_duration(bad[i], &ms), -EINVAL);
     }
 }
-
-/* A self-signed P-256 certificate and key for test Secrets (CN test.example, valid for 100 years). */
-#define TEST_CERT_SECRET(ns, name) \
-    "apiVersion: v1\nkind: Secret\nmetadata: {name: " name ", namespace: " ns "}\ntype: kubernetes.io/tls\n" \
-    "stringData:\n  tls.crt: |\n" \
-    "    -----BEGIN CERTIFICATE-----\n" \
-    "    MIIBnjCCAUSgAwIBAgIUT/k3hTG7zncf0wTocOcD6BNNm9cwCgYIKoZIzj0EAwIw\n" \
-    "    FzEVMBMGA1UEAwwMdGVzdC5leGFtcGxlMCAXDTI2MTEyNDIxMTAwNVoYDzIxMjYx\n" \
-    "    MDMxMjExMDA1WjAXMRUwEwYDVQQDDAx0ZXN0LmV4YW1wbGUwWTATBgcqhkjOPQIB\n" \
-    "    BggqhkjOPQMBBwNCAATvjul0WrI14JaTt3qmYBZd1Sg0qzuXNM0o3sIl/OXN2cw4\n" \
-    "    rMIBD8aelIwHt6VQ5rqDP6JBLQrVgfMS5GGSejvro2wwajAdBgNVHQ4EFgQURYnq\n" \
-    "    xC/5xaPSXqathIraTAdl/FYwHwYDVR0jBBgwFoAURYnqxC/5xaPSXqathIraTAdl\n" \
-    "    /FYwDwYDVR0TAQH/BAUwAwEB/zAXBgNVHREEEDAOggx0ZXN0LmV4YW1wbGUwCgYI\n" \
-    "    KoZIzj0EAwIDSAAwRQIhANduqMWE3Nbb1ruUY8vZLBj8RC4il215Frf3Aems47GE\n" \
-    "    AiAfCVYi3f9Q/B/nid/+bGa1P/Bg38BCdkmYThnbUcQ7Rg==\n" \
-    "    -----END CERTIFICATE-----\n" \
-    "  tls.key: |\n" \
-    "    -----BEGIN PRIVATE KEY-----\n" \
-    "    MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgj79yHwBQVOSX970b\n" \
-    "    0VUWXxB068VujEULXCRnsmaSVYahRANCAATvjul0WrI14JaTt3qmYBZd1Sg0qzuX\n" \
-    "    NM0o3sIl/OXN2cw4rMIBD8aelIwHt6VQ5rqDP6JBLQrVgfMS5GGSejvr\n" \
-    "    -----END PRIVATE KEY-----\n" \
-    ""
 
 /* An HTTPS listener never falls back to plain text: without a usable certificate the config is refused. */
 static void test_https_needs_a_certificate(void **state)

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "route.h"
+#include "testcert.h"
 #include "route_cases.h"
 
 /* ---- request building ---- */
@@ -39,14 +40,25 @@ static void addhdr(req_t *q, const char *name, const char *value)
     q->h[q->r.nheaders++].value = sg_str_c(value);
 }
 
-static sg_config_t *load_ok(const char *yaml)
+static sg_config_t *load_ok(const char *yaml_in)
 {
     sg_config_t *cfg = NULL;
     char *errs = NULL;
     size_t errlen = 0;
+    /* HTTPS listeners need their certificate: the peer cases name the Secret test-cert. */
+    static const char secret[] = "---\n" TEST_CERT_SECRET("default", "test-cert");
+    char *yaml = malloc(strlen(yaml_in) + sizeof(secret) + 2);
+    assert_non_null(yaml);
+    memcpy(yaml, yaml_in, strlen(yaml_in) + 1);
+    if (strstr(yaml_in, "certificateRefs") != NULL) {
+        if (yaml[strlen(yaml) - 1] != '\n')
+            strcat(yaml, "\n");
+        strcat(yaml, secret);
+    }
     FILE *f = open_memstream(&errs, &errlen);
     assert_non_null(f);
     int rc = sg_config_load_ex("t.yaml", yaml, strlen(yaml), SG_CONFIG_NO_DNS, f, &cfg);
+    free(yaml);
     fclose(f);
     if (rc != 0)
         fprintf(stderr, "load failed (%d):\n%s\n", rc, errs);

@@ -218,7 +218,10 @@ export function parseProm(text) {
 export function metric(parsed, name, labels = {}) {
     const k = labelKey(labels);
     const s = parsed.samples.find(x => x.name === name && labelKey(x.labels) === k);
-    return s ? s.value : undefined;
+    if (s) return s.value;
+    /* Not an exact series: the sum over the series that carry these labels (PromQL's sum by). */
+    const subset = parsed.samples.filter(x => x.name === name && Object.entries(labels).every(([l, v]) => x.labels[l] === v));
+    return subset.length ? subset.reduce((a, x) => a + x.value, 0) : undefined;
 }
 
 /* Scrapes and parses /metrics on the admin port. */

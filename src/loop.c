@@ -1,6 +1,7 @@
 /* loop.c: the per-worker epoll loop. */
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,6 +107,17 @@ void sg_loop_run_once(sg_loop_t *loop)
             w->cb(w, evs[i].events);
     }
     sg_wheel_advance(&loop->wheel, loop->now_ms);
-    run_list(&loop->flush_list);
+    /* Saturated (a full batch of events): let the queues fill for one more batch before flushing, so each
+     * client gets fewer, larger writes, and yield once so that co-located processes run. Below saturation
+     * every iteration flushes: latency first. */
+    bool saturated = n == MAX_EVENTS;
+    if (!saturated || loop->flush_deferred || loop->stop) {
+        loop->flush_deferred = false;
+        run_list(&loop->flush_list);
+    } else {
+        loop->flush_deferred = true;
+    }
     run_list(&loop->reap_list);
+    if (saturated)
+        sched_yield();
 }

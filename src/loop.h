@@ -36,6 +36,7 @@ struct sg_loop {
     sg_list_t flush_list;
     sg_list_t reap_list;
     bool stop;
+    bool flush_deferred;    /* the last (saturated) iteration left its flushes to this one */
     void *data;         /* the owning worker */
 };
 

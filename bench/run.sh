@@ -264,11 +264,32 @@ run_case() {        # run_case TARGET SCENARIO
 }
 
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "bench: targets: $TARGETS; scenarios: $SCENARIOS (about $(( (THR_WARMUP + THR_DURATION + LAT_WARMUP + LAT_DURATION + 15) * 4 / 60 + 1 )) min)" >&2
-for t in $TARGETS; do
-    for s in $SCENARIOS; do
-        run_case "$t" "$s"
+echo "bench: targets: $TARGETS; scenarios: $SCENARIOS (about $(( ((THR_WARMUP + THR_DURATION + LAT_WARMUP + LAT_DURATION + 10) * ${SG_BENCH_REPEAT:-3} + 20) * 4 / 60 + 1 )) min)" >&2
+# The timed scenarios run REPEAT rounds, the targets interleaved within each round so that drift in the
+# machine's load hits every target alike; the table shows the median of the rounds (and every rate).
+REPEAT=${SG_BENCH_REPEAT:-3}
+declare -A RUNS     # RUNS[target,scenario,key] = space-separated values, one per round
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+for s in $SCENARIOS; do
+    reps=1
+    case $s in thr | lat) reps=$REPEAT ;; esac
+    for r in $(seq 1 "$reps"); do
+        for t in $TARGETS; do
+            for k in "${!R[@]}"; do [[ $k == "$t,$s,"* ]] && unset "R[$k]"; done
+            run_case "$t" "$s"
+            for k in "${!R[@]}"; do
+                [[ $k == "$t,$s,"* ]] && RUNS[$k]="${RUNS[$k]:-} ${R[$k]}"
+            done
+        done
     done
+done
+for k in "${!RUNS[@]}"; do
+    vals=${RUNS[$k]}
+    if [[ $vals =~ ^[[:space:]]*-?[0-9.]+([[:space:]]+-?[0-9.]+)*[[:space:]]*$ ]]; then
+        R[$k]=$(echo "$vals" | median)
+    else
+        R[$k]=${vals##* }
+    fi
 done
 
 # --- table ---
@@ -303,8 +324,11 @@ ratio() {           # ratio A B -> A/B with 2 decimals, or "-"
     for t in $TARGETS; do printf ' %-16s' "$t"; done
     printf '\n'
     if [[ " $SCENARIOS " == *" thr "* ]]; then
-        echo "Throughput: $THR_STREAMS streams, one ~100-byte event per stream every ${THR_INTERVAL_US} us, ${THR_DURATION} s"
+        echo "Throughput: $THR_STREAMS streams, one ~100-byte event per stream every ${THR_INTERVAL_US} us, ${THR_DURATION} s (median of $REPEAT rounds)"
         row "events/s delivered" thr rate
+        printf '  %-34s' "events/s, each round"
+        for t in $TARGETS; do printf ' %-16s' "$(echo ${RUNS[$t,thr,rate]:-} | tr ' ' '/')"; done
+        printf '\n'
         row "streams connected" thr connected
         row "id gaps" thr gaps
         row "errors" thr errors
@@ -314,9 +338,12 @@ ratio() {           # ratio A B -> A/B with 2 decimals, or "-"
         row "origin CPU (% of one core)" thr origin_cpu_pct
     fi
     if [[ " $SCENARIOS " == *" lat "* ]]; then
-        echo "Latency: $LAT_STREAMS streams, $LAT_RATE events/s in total, ${LAT_DURATION} s"
+        echo "Latency: $LAT_STREAMS streams, $LAT_RATE events/s in total, ${LAT_DURATION} s (median of $REPEAT rounds)"
         row "latency p50 (us)" lat p50_us
         row "latency p99 (us)" lat p99_us
+        printf '  %-34s' "p99 (us), each round"
+        for t in $TARGETS; do printf ' %-16s' "$(echo ${RUNS[$t,lat,p99_us]:-} | tr ' ' '/')"; done
+        printf '\n'
         row "latency p99.9 (us)" lat p999_us
         row "latency max (us)" lat max_us
         row "events/s delivered" lat rate
@@ -332,7 +359,7 @@ ratio() {           # ratio A B -> A/B with 2 decimals, or "-"
         row "KiB per stream" idle kib_per_stream
     fi
     if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]]; then
-        echo "Against the issue's targets (ssegate vs haproxy, same run):"
+        echo "Against the issue's targets (ssegate vs haproxy, same run, medians):"
         echo "  throughput ssegate/haproxy: $(ratio "${R[ssegate,thr,rate]:-}" "${R[haproxy,thr,rate]:-}")x (target >= 1.1x)"
         echo "  latency p99 ssegate/haproxy: $(ratio "${R[ssegate,lat,p99_us]:-}" "${R[haproxy,lat,p99_us]:-}")x (target <= 1.0x)"
         echo "  idle KiB per stream: ssegate $(cell ssegate idle kib_per_stream), haproxy $(cell haproxy idle kib_per_stream), nginx $(cell nginx idle kib_per_stream) (target <= 2 KiB)"

@@ -28,6 +28,8 @@ struct sg_stream {
     sg_timer_t timer;               /* route timeout / default time-to-headers / drain moment, the earliest */
     uint64_t deadline_ms;           /* route timeout (0: none) */
     uint64_t drain_at_ms;           /* drain close moment (0: none) */
+    uint64_t retry_at_ms;           /* HTTPRoute retry after its backoff (0: none) */
+    uint8_t retries;                /* HTTPRoute retries done */
     uint64_t start_ms;
     uint64_t bytes_out;
     int status;
@@ -231,16 +233,25 @@ static void arm(sg_stream_t *s)
     uint64_t at = s->deadline_ms;
     if (s->drain_at_ms && (at == 0 || s->drain_at_ms < at))
         at = s->drain_at_ms;
+    if (s->retry_at_ms && (at == 0 || s->retry_at_ms < at))
+        at = s->retry_at_ms;
     if (at)
         sg_timer_arm(&s->worker->loop.wheel, &s->timer, at);
     else
         sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
 }
 
+static void retry_now(sg_stream_t *s);
+
 static void timer_cb(sg_timer_t *t)
 {
     sg_stream_t *s = SG_CONTAINER_OF(t, sg_stream_t, timer);
     uint64_t now = s->worker->loop.now_ms;
+
+    if (s->retry_at_ms && now >= s->retry_at_ms && (s->deadline_ms == 0 || s->retry_at_ms < s->deadline_ms)) {
+        retry_now(s);
+        return;
+    }
 
     if (s->drain_at_ms && now >= s->drain_at_ms && (s->deadline_ms == 0 || s->drain_at_ms <= s->deadline_ms)) {
         s->drain_at_ms = 0;
@@ -838,9 +849,57 @@ static bool is_event_stream(sg_str_t ct)
     return c == ';' || c == ' ' || c == '\t';
 }
 
+/* Sends the kept request head again, on another endpoint of the backend when it has one (HTTPRoute retry). */
+static void retry_now(sg_stream_t *s)
+{
+    s->retry_at_ms = 0;
+    arm(s);
+    const sg_endpoint_t *ep = sg_upstream_pick_other(s->worker, s->backend, s->ep);
+    if (ep != NULL)
+        s->ep = ep;
+    int e = open_upstream(s);
+    if (e == 0) {
+        struct iovec iov = {s->head_copy, s->head_len};
+        e = sg_upclient_send(s->up, &iov, 1);
+        if (e >= 0 || e == SG_EAGAIN) {
+            sg_upclient_request_done(s->up);
+            return;
+        }
+    }
+    fail_connect(s, e);
+}
+
+static bool retry_wanted(const sg_stream_t *s, int status)
+{
+    const sg_retry_t *r = s->rule->retry;
+    if (r == NULL || s->retries >= r->attempts || s->head_copy == NULL)
+        return false;
+    for (size_t i = 0; i < r->ncodes; i++)
+        if (r->codes[i] == status)
+            return true;
+    return false;
+}
+
 static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
 {
     sg_stream_t *s = ctx;
+
+    if (retry_wanted(s, msg->status)) {
+        /* HTTPRoute retry (experimental channel): a listed status before anything reached the client. The
+         * attempt's connection is dropped (its body is unread), the head is sent again after the backoff. */
+        s->retries++;
+        sg_counter_add(&s->worker->metrics.upstream_status[msg->status / 100 <= 5 ? msg->status / 100 : 0], 1);
+        sg_upclient_release(s->up);
+        s->up = NULL;
+        int64_t backoff = s->rule->retry->backoff_ms;
+        if (backoff > 0) {
+            s->retry_at_ms = s->worker->loop.now_ms + (uint64_t)backoff;
+            arm(s);
+        } else {
+            retry_now(s);
+        }
+        return;
+    }
     sg_h1_header_t out[MAX_OUT_HEADERS];
     size_t n = 0;
     const sg_header_mod_t *rm = s->rule->filters.resp_headers;

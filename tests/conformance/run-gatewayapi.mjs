@@ -21,9 +21,7 @@ const file = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--only'
 const fixturePath = path.join(here, '../integration/fixtures/gatewayapi-cases.json');
 
 /* Experimental features ssegate does not implement: a failure is reported as expected, a pass as a surprise. */
-const UNSUPPORTED_FEATURES = {
-    'rule.retry': 'HTTPRoute retry (experimental channel) is parsed but not implemented: no request is retried',
-};
+const UNSUPPORTED_FEATURES = {};
 
 if (!fs.existsSync(file)) {
     console.log(`run-gatewayapi: ${file} not present; nothing to run (the suite's own copy runs in make test)`);

@@ -78,6 +78,8 @@ int sg_admin_open(sg_admin_t *a, const char *addr)
 
 void sg_admin_close(sg_admin_t *a)
 {
+    if (a->listen_fd < 0)
+        return; /* never opened (its client slots were never set up) or already closed */
     for (int i = 0; i < SG_ADMIN_MAX_CLIENTS; i++)
         if (a->clients[i].fd >= 0) {
             close(a->clients[i].fd);

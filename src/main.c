@@ -268,10 +268,16 @@ int main(int argc, char **argv)
         sg_config_unref(cfg);
         return 1;
     }
+    /* Start-up failures unwind through the fail_* labels, so that even an early exit frees what it took. */
+    int sfd = -1, nworkers = 0, started = 0;
+    sg_worker_t *workers = NULL;
+    sg_accesslog_t alog = {.pipe_w = -1};
+    sg_admin_t admin = {.listen_fd = -1};
     sg_health_t health;
+    memset(&health, 0, sizeof(health));
     if (sg_health_init(&health) < 0 || sg_health_attach(&health, cfg) < 0) {
         fprintf(stderr, "ssegate: out of memory\n");
-        return 1;
+        goto fail;
     }
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);
@@ -283,52 +289,52 @@ int main(int argc, char **argv)
     sigaddset(&mask, SIGHUP);
     /* Blocked before the workers start, so they inherit the mask and only signalfd sees signals. */
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) {
         fprintf(stderr, "ssegate: signalfd: %s\n", strerror(errno));
-        return 1;
+        goto fail;
     }
 
-    sg_accesslog_t alog = {.pipe_w = -1};
     if (strcmp(o.access_log, "off") != 0) {
         rc = sg_accesslog_open(&alog, o.access_log);
         if (rc < 0) {
             fprintf(stderr, "ssegate: access log %s: %s\n", o.access_log, strerror(-rc));
-            return 1;
+            goto fail;
         }
         st.log_fd = alog.pipe_w;
     }
 
-    sg_admin_t admin = {.listen_fd = -1};
     if (o.admin) {
         rc = sg_admin_open(&admin, o.admin);
         if (rc < 0) {
             fprintf(stderr, "ssegate: --admin %s: %s\n", o.admin,
                     rc == -EINVAL ? "expected ADDR:PORT" : strerror(-rc));
-            return 1;
+            goto fail;
         }
     }
 
-    int nworkers = o.workers > 0 ? o.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (nworkers < 1)
-        nworkers = 1;
-    sg_worker_t *workers = calloc((size_t)nworkers, sizeof(*workers));
+    int ncores = o.workers > 0 ? o.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncores < 1)
+        ncores = 1;
+    workers = calloc((size_t)ncores, sizeof(*workers));
     if (workers == NULL) {
         fprintf(stderr, "ssegate: out of memory\n");
-        return 1;
+        goto fail;
     }
-    for (int i = 0; i < nworkers; i++) {
+    for (int i = 0; i < ncores; i++) {
         rc = sg_worker_init(&workers[i], i, &st, cfg);
         if (rc < 0) {
             fprintf(stderr, "ssegate: worker %d: %s\n", i, strerror(-rc));
-            return 1;
+            goto fail;
         }
+        nworkers++;
     }
     for (int i = 0; i < nworkers; i++) {
         if (pthread_create(&workers[i].thread, NULL, sg_worker_main, &workers[i]) != 0) {
             fprintf(stderr, "ssegate: cannot start worker threads\n");
-            return 1;
+            goto fail;
         }
+        started++;
     }
     for (size_t i = 0; i < cfg->nbinds; i++)
         fprintf(stderr, "ssegate: listening on %s\n", cfg->binds[i].label);
@@ -408,4 +414,20 @@ int main(int argc, char **argv)
     close(sfd);
     sg_log_info(signals ? "drain complete, exiting" : "stopped");
     return 0;
+
+fail:
+    for (int i = 0; i < started; i++)
+        sg_worker_request_stop(&workers[i]);
+    for (int i = 0; i < started; i++)
+        pthread_join(workers[i].thread, NULL);
+    for (int i = 0; i < nworkers; i++)
+        sg_worker_free(&workers[i]);
+    free(workers);
+    sg_admin_close(&admin);
+    sg_accesslog_close(&alog);
+    if (sfd >= 0)
+        close(sfd);
+    sg_health_free(&health);
+    sg_config_unref(cfg);
+    return 1;
 }

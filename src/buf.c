@@ -28,10 +28,11 @@ sg_chunk_t *sg_pool_get(sg_pool_t *p)
         c = SG_CONTAINER_OF(n, sg_chunk_t, link);
     } else {
         /* malloc, not calloc: the data need not be zeroed, and untouched pages stay unbacked. */
-        c = malloc(sizeof(*c));
+        c = malloc(sizeof(*c) + SG_CHUNK_SIZE);
         if (c == NULL)
             return NULL;
         sg_list_init(&c->link);
+        c->cap = SG_CHUNK_SIZE;
     }
     c->rpos = c->wpos = 0;
     p->in_use++;
@@ -42,6 +43,10 @@ void sg_pool_put(sg_pool_t *p, sg_chunk_t *c)
 {
     if (c == NULL)
         return;
+    if (c->cap != SG_CHUNK_SIZE) {
+        free(c); /* right-sized: never pooled */
+        return;
+    }
     p->in_use--;
     if (p->nfree >= SG_POOL_KEEP) {
         free(c);
@@ -66,7 +71,7 @@ int sg_outq_append(sg_outq_t *q, sg_pool_t *p, const void *data, size_t n)
     /* Fill the tail's free room first. */
     if (!sg_list_empty(&q->chunks) && n > 0) {
         sg_chunk_t *tail = SG_CONTAINER_OF(q->chunks.prev, sg_chunk_t, link);
-        size_t room = SG_CHUNK_SIZE - tail->wpos;
+        size_t room = tail->cap - tail->wpos;
         if (room > 0) {
             size_t k = SG_MIN(room, n);
             /* Take the remaining chunks before touching the tail, so failure leaves the queue as it was. */
@@ -86,6 +91,19 @@ int sg_outq_append(sg_outq_t *q, sg_pool_t *p, const void *data, size_t n)
             goto fill;
         }
     }
+    if (n > 0 && n <= SG_SMALL_WRITE && sg_list_empty(&q->chunks)) {
+        /* A small write into an empty queue (a request head waiting for its connect, an event for a blocked
+         * client): a chunk of its own size, so that a burst of thousands of them does not take thousands of
+         * 20 KiB chunks, which the allocator would keep as resident memory afterwards. */
+        sg_chunk_t *c = malloc(sizeof(*c) + n);
+        if (c == NULL)
+            return -ENOMEM;
+        sg_list_init(&c->link);
+        c->rpos = c->wpos = 0;
+        c->cap = (uint32_t)n;
+        sg_list_insert_tail(&added, &c->link);
+        goto fill;
+    }
     for (size_t rest = n; rest > 0; rest -= SG_MIN(rest, (size_t)SG_CHUNK_SIZE)) {
         sg_chunk_t *c = sg_pool_get(p);
         if (c == NULL)
@@ -95,7 +113,7 @@ int sg_outq_append(sg_outq_t *q, sg_pool_t *p, const void *data, size_t n)
 fill:
     while (!sg_list_empty(&added)) {
         sg_chunk_t *c = SG_CONTAINER_OF(sg_list_pop(&added), sg_chunk_t, link);
-        size_t k = SG_MIN(n, (size_t)SG_CHUNK_SIZE);
+        size_t k = SG_MIN(n, (size_t)c->cap);
         memcpy(c->data, src, k);
         c->wpos = (uint32_t)k;
         src += k;

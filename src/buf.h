@@ -11,10 +11,13 @@
 #define SG_CHUNK_SIZE (20 * 1024) /* fits a 16 KiB header section plus the request line */
 #define SG_POOL_KEEP 256          /* free chunks a pool keeps for reuse */
 
+#define SG_SMALL_WRITE 1024   /* a write this small into an empty queue gets a chunk of its own size */
+
 typedef struct sg_chunk {
     sg_list_t link;
     uint32_t rpos, wpos;
-    char data[SG_CHUNK_SIZE];
+    uint32_t cap;       /* SG_CHUNK_SIZE for pooled chunks; less for a right-sized one (freed, not pooled) */
+    char data[];
 } sg_chunk_t;
 
 typedef struct sg_pool {

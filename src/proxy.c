@@ -29,7 +29,6 @@ struct sg_stream {
     uint64_t deadline_ms;           /* route timeout (0: none) */
     uint64_t drain_at_ms;           /* drain close moment (0: none) */
     uint64_t retry_at_ms;           /* HTTPRoute retry after its backoff (0: none) */
-    uint8_t retries;                /* HTTPRoute retries done */
     uint64_t start_ms;
     uint64_t bytes_out;
     int status;
@@ -42,13 +41,14 @@ struct sg_stream {
     bool retry_hint;                /* send a retry: hint before that end (draining) */
     bool finished;
     uint8_t attempts;               /* upstream connections tried for this request */
+    uint8_t retries;                /* HTTPRoute retries done */
+    uint8_t mproto;
     bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
     const sg_endpoint_t *counted;   /* endpoint whose open-stream count includes this stream */
     char *reqinfo;                  /* "method path" for the access log */
     char *head_copy;                /* request head kept for one retry on a stale pooled connection */
     size_t head_len;
     sg_route_metrics_t *rm;         /* per-route counters of this worker, once routed */
-    uint8_t mproto;
     sg_listener_metrics_t *lm;      /* the listener's counters (they live as long as the worker) */
     const char *proto;              /* "HTTP/1.1", "HTTP/1.0", "HTTP/2": a static string */
     char client[64];

@@ -11,40 +11,42 @@
  * callers are: last_id/last_id_len/id_truncated, retry_ms, events, lines; the rest is private.
  */
 typedef struct sg_sse {
-    int state;            /* line-parser state (private enum in sse.c) */
-    bool bom_done;        /* a leading BOM has been considered */
+    /* Lengths are uint8_t (ids are at most SG_SSE_MAX_ID bytes) and the flags are packed: an idle SSE stream
+     * holds one of these, so its size is part of every stream's memory. */
+    uint8_t state;        /* line-parser state (private enum in sse.c) */
     uint8_t bom_seen;     /* bytes of a possible leading BOM seen so far */
+    uint8_t field_len;
+    uint8_t pending_id_len;
+    uint8_t line_id_len;
+    uint8_t last_id_len;
+    bool bom_done;        /* a leading BOM has been considered */
     bool pending_cr;      /* last byte was a CR ending a line: a following LF belongs to it */
     bool event_open;      /* at least one field line since the last blank line: not at a boundary */
     bool has_data;        /* the open event has a data field (its blank line would dispatch it) */
+    bool field_overflow;  /* the name is longer than any field we interpret */
+    bool pending_id_set;  /* changed since last copied to last_id */
+    bool pending_id_nul;  /* the id line being read contains NUL (it will be ignored) */
+    bool pending_id_truncated;
+    bool line_id_truncated;
+    bool id_truncated;    /* last_id is the first SG_SSE_MAX_ID bytes of a longer id */
+    bool retry_digits;    /* the retry line being read has at least one digit */
     /* current line's field name, compared once the name ends */
     char field[8];
-    size_t field_len;
-    bool field_overflow;  /* the name is longer than any field we interpret */
     /*
      * The spec's "last event ID buffer": set by every id field line (without NUL) when the line ends,
      * never reset by a dispatch; copied to last_id by the next blank line.
      */
     char pending_id[SG_SSE_MAX_ID];
-    size_t pending_id_len;
-    bool pending_id_set;  /* changed since last copied to last_id */
-    bool pending_id_nul;  /* the id line being read contains NUL (it will be ignored) */
-    bool pending_id_truncated;
     /* value of the id line being read (it replaces pending_id only if it holds no NUL) */
     char line_id[SG_SSE_MAX_ID];
-    size_t line_id_len;
-    bool line_id_truncated;
     /*
      * The event source's "last event ID string" (what the client sends as Last-Event-ID on reconnect):
      * the buffer as it was at the last blank line, whether or not that blank line dispatched an event.
      */
     char last_id[SG_SSE_MAX_ID];
-    size_t last_id_len;
-    bool id_truncated;    /* last_id is the first SG_SSE_MAX_ID bytes of a longer id */
     /* reconnection time set by the last valid retry field (applied when its line ends), or -1 */
     int64_t retry_ms;
     int64_t pending_retry; /* digits of the retry line being read (saturates at INT64_MAX) */
-    bool retry_digits;     /* the retry line being read has at least one digit */
     uint64_t events;      /* events dispatched (blank line after a data field) */
     uint64_t lines;       /* complete lines seen (BOM excluded) */
 } sg_sse_t;

@@ -88,12 +88,53 @@ static void test_outq_clear_returns_chunks(void **state)
     sg_pool_free(&p);
 }
 
+/* A small write into an empty queue takes a chunk of its own size, not a pooled 20 KiB one: thousands of
+ * streams each queueing a request head or one event must not take thousands of pooled chunks. */
+static void test_small_write_is_right_sized(void **state)
+{
+    (void)state;
+    sg_pool_t p;
+    sg_outq_t q;
+    char head[300], more[5000];
+    memset(head, 'h', sizeof(head));
+    memset(more, 'm', sizeof(more));
+    sg_pool_init(&p);
+    sg_outq_init(&q);
+    assert_int_equal(sg_outq_append(&q, &p, head, sizeof(head)), 0);
+    assert_int_equal(p.in_use, 0);
+    sg_chunk_t *c = SG_CONTAINER_OF(q.chunks.next, sg_chunk_t, link);
+    assert_int_equal(c->cap, sizeof(head));
+    assert_int_equal(sg_chunk_len(c), sizeof(head));
+    /* A later append does not fit in it: it goes to a pooled chunk behind, and the order holds. */
+    assert_int_equal(sg_outq_append(&q, &p, more, sizeof(more)), 0);
+    assert_int_equal(p.in_use, 1);
+    assert_int_equal(q.bytes, sizeof(head) + sizeof(more));
+    struct iovec iov[4];
+    assert_int_equal(sg_outq_iov(&q, iov, 4), 2);
+    assert_int_equal(iov[0].iov_len, sizeof(head));
+    assert_memory_equal(iov[0].iov_base, head, sizeof(head));
+    assert_int_equal(iov[1].iov_len, sizeof(more));
+    sg_outq_consume(&q, &p, 100); /* part of the small chunk */
+    sg_outq_consume(&q, &p, sizeof(head) - 100 + 10);
+    assert_int_equal(q.bytes, sizeof(more) - 10);
+    assert_int_equal(p.nfree, 0); /* the right-sized chunk was freed, never pooled */
+    sg_outq_clear(&q, &p);
+    assert_int_equal(p.in_use, 0);
+    assert_int_equal(p.nfree, 1);
+    /* A write over the limit into an empty queue is pooled as before. */
+    assert_int_equal(sg_outq_append(&q, &p, more, SG_SMALL_WRITE + 1), 0);
+    assert_int_equal(p.in_use, 1);
+    sg_outq_clear(&q, &p);
+    sg_pool_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_reuses_and_bounds),
         cmocka_unit_test(test_outq_roundtrip_across_chunks),
         cmocka_unit_test(test_outq_clear_returns_chunks),
+        cmocka_unit_test(test_small_write_is_right_sized),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

@@ -1,8 +1,13 @@
-/* loadgen: the benchmark's SSE client; N HTTP/1.1 streams, incremental (de)chunking + SSE parsing, gaps, latency. */
+/* loadgen: the benchmark's SSE client; N streams over HTTP/1.1, or over M HTTP/2 connections (h2c or TLS with
+ * ALPN h2, nghttp2 client sessions), incremental (de)chunking + SSE parsing, gaps, latency; optionally a TLS
+ * handshake generator next to the streams. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -24,6 +29,9 @@
 #define US_BUCKETS 100000      /* 1 us resolution up to 100 ms */
 #define MS_BUCKETS 120000      /* then 1 ms resolution up to 120 s */
 #define MAX_PIDS 16
+#define MAX_HS_THREADS 16
+
+enum { PROTO_H1, PROTO_H2C, PROTO_H2TLS };
 
 typedef struct opts {
     const char *host;
@@ -40,9 +48,15 @@ typedef struct opts {
     int nproxy;
     pid_t origin_pid;
     const char *label;
+    int proto;                /* PROTO_*: h1 = one TCP connection per stream; h2c/h2tls = streams over --conns */
+    int conns;                /* HTTP/2 connections; streams are spread evenly over them */
+    int h2_window;            /* HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE we advertise (and the connection window) */
+    double hs_rate;           /* TLS handshakes per second next to the streams (0 = none) */
+    int hs_threads;
+    double hs_warmup_s;       /* handshakes run this long before the measured window */
 } opts_t;
 
-enum { P_NEW, P_CONNECTING, P_HEAD, P_BODY, P_DONE };
+enum { P_NEW, P_CONNECTING, P_HEAD, P_BODY, P_DONE, P_TLS };
 enum { C_SIZE, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF, C_TRAILER, C_TRAILER_LF, C_END };
 
 typedef struct stream {
@@ -53,6 +67,7 @@ typedef struct stream {
     bool line_over;          /* the current line overflowed LINE_MAX_; it is dropped */
     bool has_id, has_ts;
     bool seen_line;          /* trailer line had content */
+    bool h2_status_ok, h2_ctype_ok; /* HTTP/2: :status 200, content-type text/event-stream */
     uint64_t crem;           /* bytes left in the current chunk */
     uint64_t ev_id, ev_ts, last_id;
     uint16_t llen;
@@ -66,8 +81,32 @@ typedef struct shared {
     _Atomic int connected;   /* streams that got a 200 text/event-stream head */
     _Atomic int failed;
     _Atomic uint64_t win_start, win_end; /* ns; 0 = not yet decided */
-    _Atomic bool stop;
+    _Atomic uint64_t base_start, base_end; /* with --handshake-rate: the window before handshakes start */
+    _Atomic bool stop, hs_stop;
+    SSL_CTX *ssl_ctx;        /* --proto h2tls */
+    nghttp2_session_callbacks *h2cb;
 } shared_t;
+
+/* One measured window's figures (per worker thread; merged at the end). */
+typedef struct meas {
+    uint64_t events, lat_max;
+    uint32_t *hus, *hms, hover;
+} meas_t;
+
+struct worker;
+
+/* An HTTP/2 connection carrying the streams w->st[first .. first + count). */
+typedef struct conn {
+    int fd;
+    uint8_t phase;           /* P_NEW, P_CONNECTING, P_TLS, P_HEAD (session open), P_DONE */
+    uint32_t evmask;         /* what epoll watches for it */
+    SSL *ssl;
+    nghttp2_session *sess;
+    struct worker *w;
+    int first, count;
+    uint8_t *wbuf;           /* session output not yet taken by the socket */
+    size_t wlen, woff, wcap;
+} conn_t;
 
 typedef struct worker {
     shared_t *sh;
@@ -77,13 +116,24 @@ typedef struct worker {
     int nst;
     int next_connect;        /* next stream index to connect */
     int inflight;
-    uint64_t events, warm_events, gaps, missing, errors, closed, closed_live, bad_lines;
+    uint64_t warm_events, gaps, missing, errors, closed, closed_live, bad_lines;
     _Atomic uint64_t first_events; /* streams that got their first event; read by the main thread */
-    uint64_t lat_max;
-    uint32_t *hus, *hms, hover;
+    meas_t m[2];             /* [0] the measured window, [1] the baseline window (--handshake-rate) */
+    conn_t *cn;              /* HTTP/2 connections of this thread */
+    int ncn;
+    uint64_t now;            /* time of the current read, for the nghttp2 callbacks */
     char *rbuf;
     pthread_t th;
 } worker_t;
+
+/* A TLS handshake generator thread (--handshake-rate). */
+typedef struct hs {
+    shared_t *sh;
+    int id, nthreads;
+    uint64_t t0;
+    uint64_t ok, fail, in_win, sum_ns, max_ns;
+    pthread_t th;
+} hs_t;
 
 static uint64_t now_ns(void)
 {
@@ -99,13 +149,22 @@ static void usage(void)
             "               [--warmup S] [--duration S] [--connect-timeout S] [--idle] [--settle S]\n"
             "               [--src-first 2 --src-last 250 | --src-first 0] [--connect-batch N]\n"
             "               [--pace-us N] [--proxy-pids P,P,...] [--origin-pid P] [--label NAME]\n"
+            "               [--proto h1|h2c|h2tls] [--conns M] [--h2-window BYTES]\n"
+            "               [--handshake-rate R] [--handshake-threads N] [--handshake-warmup S]\n"
             "  Streaming mode: connects every stream, waits --warmup, then counts events, id gaps and the\n"
             "  latency (now - the CLOCK_MONOTONIC stamp in each event) for --duration seconds.\n"
             "  Idle mode (--idle): connects every stream, waits for its first event, waits --settle, then\n"
             "  samples the VmRSS of --proxy-pids (the baseline is sampled before connecting) and holds the\n"
             "  streams for --duration. The last stdout line is `RESULT key=value ...`.\n"
             "  --pace-us N spaces epoll rounds by N us so each read() takes many events (less client CPU, at\n"
-            "  the price of up to N us added to the measured latency).\n");
+            "  the price of up to N us added to the measured latency).\n"
+            "  --proto h2c|h2tls: the streams go over --conns HTTP/2 connections (prior-knowledge h2c, or TLS\n"
+            "  with ALPN h2 and no certificate check), each stream a GET; we advertise --h2-window (default\n"
+            "  16 MiB) as the stream window and open the connection window as far, so the client never throttles.\n"
+            "  --handshake-rate R (streaming mode): after the warm-up, one window of --duration without\n"
+            "  handshakes (base_* keys), then R full TLS handshakes per second (ALPN h2, the h2 preface, read\n"
+            "  the server's SETTINGS, close) from --handshake-threads threads against the same port, and after\n"
+            "  --handshake-warmup the measured window (the usual keys, plus hs_*).\n");
 }
 
 /* --- /proc sampling of the proxy under test --- */
@@ -183,21 +242,22 @@ static long long cpu_sum(const pid_t *pids, int n)
 
 /* --- latency histogram --- */
 
-static void hist_add(worker_t *w, uint64_t ns)
+static void hist_add(meas_t *m, uint64_t ns)
 {
     uint64_t us = ns / 1000;
-    if (ns > w->lat_max)
-        w->lat_max = ns;
+    m->events++;
+    if (ns > m->lat_max)
+        m->lat_max = ns;
     if (us < US_BUCKETS)
-        w->hus[us]++;
+        m->hus[us]++;
     else if (us / 1000 < MS_BUCKETS)
-        w->hms[us / 1000]++;
+        m->hms[us / 1000]++;
     else
-        w->hover++;
+        m->hover++;
 }
 
 /* Returns the q-quantile in microseconds over the merged histograms. */
-static double hist_quantile(const uint64_t *hus, const uint64_t *hms, uint64_t over, uint64_t total, double q)
+static double hist_quantile(const uint32_t *hus, const uint32_t *hms, uint64_t total, double q)
 {
     if (total == 0)
         return -1;
@@ -215,7 +275,6 @@ static double hist_quantile(const uint64_t *hus, const uint64_t *hms, uint64_t o
         if (acc > rank)
             return (double)i * 1000.0;
     }
-    (void)over;
     return (double)MS_BUCKETS * 1000.0;
 }
 
@@ -234,14 +293,17 @@ static void dispatch(worker_t *w, stream_t *s, uint64_t now)
         s->last_id = s->ev_id;
     }
     if (s->has_ts) {
+        uint64_t lat = now > s->ev_ts ? now - s->ev_ts : 0;
         uint64_t ws = atomic_load_explicit(&w->sh->win_start, memory_order_relaxed);
         uint64_t we = atomic_load_explicit(&w->sh->win_end, memory_order_relaxed);
-        if (ws != 0 && now >= ws && now < we) {
-            w->events++;
-            hist_add(w, now > s->ev_ts ? now - s->ev_ts : 0);
-        } else if (ws == 0 || now < ws) {
+        uint64_t bs = atomic_load_explicit(&w->sh->base_start, memory_order_relaxed);
+        uint64_t be = atomic_load_explicit(&w->sh->base_end, memory_order_relaxed);
+        if (ws != 0 && now >= ws && now < we)
+            hist_add(&w->m[0], lat);
+        else if (bs != 0 && now >= bs && now < be)
+            hist_add(&w->m[1], lat);
+        else if ((ws == 0 || now < ws) && (bs == 0 || now < bs))
             w->warm_events++;
-        }
     }
     s->has_id = s->has_ts = false;
 }
@@ -410,20 +472,26 @@ static int dechunk(worker_t *w, stream_t *s, const char *p, size_t n, uint64_t n
 
 /* --- connections --- */
 
-static void stream_close(worker_t *w, stream_t *s, bool error)
+/* Counts a stream that ended: failed before its head, or closed while live. */
+static void stream_gone(worker_t *w, stream_t *s, bool error)
 {
-    if (s->phase == P_DONE)
-        return;
-    if (s->phase == P_CONNECTING || s->phase == P_HEAD) {
-        w->inflight--;
+    if (s->phase == P_NEW || s->phase == P_CONNECTING || s->phase == P_HEAD)
         atomic_fetch_add(&w->sh->failed, 1);
-    }
     else
         w->closed_live++;
     if (error)
         w->errors++;
     w->closed++;
     s->phase = P_DONE;
+}
+
+static void stream_close(worker_t *w, stream_t *s, bool error)
+{
+    if (s->phase == P_DONE)
+        return;
+    if (s->phase == P_CONNECTING || s->phase == P_HEAD)
+        w->inflight--;
+    stream_gone(w, s, error);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     close(s->fd);
     s->fd = -1;
@@ -431,35 +499,33 @@ static void stream_close(worker_t *w, stream_t *s, bool error)
     s->head = NULL;
 }
 
-static void start_connect(worker_t *w, int idx)
+/* A TCP socket to --host:--port from source number n, connect() started (non-blocking: may be in progress;
+ * blocking: done, with SO_SNDTIMEO/SO_RCVTIMEO of 2 s). Returns the fd, or -1 (said on stderr). */
+static int tcp_open(const opts_t *o, int n, bool nonblock)
 {
-    const opts_t *o = w->sh->o;
-    stream_t *s = &w->st[idx];
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0) {
         fprintf(stderr, "loadgen: socket: %s\n", strerror(errno));
-        s->phase = P_DONE;
-        w->errors++;
-        atomic_fetch_add(&w->sh->failed, 1);
-        return;
+        return -1;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!nonblock) {
+        struct timeval tv = {.tv_sec = 2};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
     if (o->src_first > 0) {
         /* Spread sources over 127.0.0.x so 9,000+ streams never run out of ephemeral ports; the port is
          * chosen at connect() time (IP_BIND_ADDRESS_NO_PORT) so each source has its full port range. */
-        int global = idx * o->threads + w->id;
         int span = o->src_last - o->src_first + 1;
         struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = 0};
-        src.sin_addr.s_addr = htonl((127u << 24) | (uint32_t)(o->src_first + global % span));
+        src.sin_addr.s_addr = htonl((127u << 24) | (uint32_t)(o->src_first + n % span));
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
         if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
             fprintf(stderr, "loadgen: bind: %s\n", strerror(errno));
             close(fd);
-            s->phase = P_DONE;
-            w->errors++;
-            atomic_fetch_add(&w->sh->failed, 1);
-            return;
+            return -1;
         }
     }
     struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
@@ -467,25 +533,53 @@ static void start_connect(worker_t *w, int idx)
         fprintf(stderr, "loadgen: bad host %s (IPv4 literal expected)\n", o->host);
         exit(2);
     }
-    s->fd = fd;
-    s->phase = P_CONNECTING;
-    w->inflight++;
-    if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0 && errno != EINPROGRESS) {
-        stream_close(w, s, true);
+    if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0 && !(nonblock && errno == EINPROGRESS)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Starts a non-blocking connect for stream/connection number idx of this thread; -1 if it failed at once. */
+static int start_fd(worker_t *w, int idx)
+{
+    const opts_t *o = w->sh->o;
+    int fd = tcp_open(o, idx * o->threads + w->id, true);
+    if (fd < 0)
+        return -1;
+    struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)idx};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Whether a non-blocking connect() finished well. */
+static bool connect_done(int fd)
+{
+    int err = 0;
+    socklen_t el = sizeof(err);
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0;
+}
+
+static void start_connect(worker_t *w, int idx)
+{
+    stream_t *s = &w->st[idx];
+    s->fd = start_fd(w, idx);
+    if (s->fd < 0) {
+        stream_gone(w, s, true);
         return;
     }
-    struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)idx};
-    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
-        stream_close(w, s, true);
+    s->phase = P_CONNECTING;
+    w->inflight++;
 }
 
 static void on_connected(worker_t *w, int idx)
 {
     const opts_t *o = w->sh->o;
     stream_t *s = &w->st[idx];
-    int err = 0;
-    socklen_t el = sizeof(err);
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+    if (!connect_done(s->fd)) {
         stream_close(w, s, true);
         return;
     }
@@ -605,6 +699,340 @@ static void on_readable(worker_t *w, int idx)
     }
 }
 
+/* --- HTTP/2 connections (--proto h2c | h2tls) --- */
+
+static void conn_watch(worker_t *w, conn_t *c, uint32_t events)
+{
+    if (c->evmask == events)
+        return;
+    struct epoll_event ev = {.events = events, .data.u64 = (uint64_t)(c - w->cn)};
+    epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->evmask = events;
+}
+
+/* Closes a connection; its streams that are still open count as errors. */
+static void conn_close(worker_t *w, conn_t *c)
+{
+    if (c->phase == P_DONE || c->phase == P_NEW)
+        return;
+    for (int i = c->first; i < c->first + c->count; i++)
+        if (w->st[i].phase != P_DONE)
+            stream_gone(w, &w->st[i], true);
+    if (c->phase == P_CONNECTING || c->phase == P_TLS)
+        w->inflight--;
+    if (c->sess)
+        nghttp2_session_del(c->sess);
+    c->sess = NULL;
+    if (c->ssl)
+        SSL_free(c->ssl);
+    c->ssl = NULL;
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    free(c->wbuf);
+    c->wbuf = NULL;
+    c->phase = P_DONE;
+}
+
+/* Writes what it can; returns bytes written, 0 if the socket would block, -1 on an error. */
+static ssize_t conn_write(conn_t *c, const uint8_t *p, size_t n)
+{
+    if (c->ssl) {
+        int r = SSL_write(c->ssl, p, (int)n);
+        if (r > 0)
+            return r;
+        int e = SSL_get_error(c->ssl, r);
+        return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? 0 : -1;
+    }
+    ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL);
+    if (r >= 0)
+        return r;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+}
+
+/* Reads into buf; returns bytes, 0 if nothing is there now, -1 at EOF or on an error. */
+static ssize_t conn_read(conn_t *c, char *buf, size_t cap)
+{
+    if (c->ssl) {
+        size_t got = 0;
+        /* A TLS record is at most 16 KiB; fill the buffer with whole records before one mem_recv. */
+        while (cap - got >= 16384 + 512) {
+            int r = SSL_read(c->ssl, buf + got, (int)(cap - got));
+            if (r > 0) {
+                got += (size_t)r;
+                continue;
+            }
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                break;
+            return got > 0 ? (ssize_t)got : -1;
+        }
+        return (ssize_t)got;
+    }
+    for (;;) {
+        ssize_t r = read(c->fd, buf, cap);
+        if (r > 0)
+            return r;
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    }
+}
+
+/* Sends the session's output; returns false if the connection was closed. */
+static bool conn_flush(worker_t *w, conn_t *c)
+{
+    for (;;) {
+        if (c->woff == c->wlen) {
+            c->woff = c->wlen = 0;
+            const uint8_t *d;
+            ssize_t n = nghttp2_session_mem_send(c->sess, &d);
+            if (n < 0) {
+                conn_close(w, c);
+                return false;
+            }
+            if (n == 0)
+                break;
+            if ((size_t)n > c->wcap) {
+                uint8_t *nb = realloc(c->wbuf, (size_t)n);
+                if (!nb) {
+                    conn_close(w, c);
+                    return false;
+                }
+                c->wbuf = nb;
+                c->wcap = (size_t)n;
+            }
+            memcpy(c->wbuf, d, (size_t)n);
+            c->wlen = (size_t)n;
+        }
+        ssize_t k = conn_write(c, c->wbuf + c->woff, c->wlen - c->woff);
+        if (k < 0) {
+            conn_close(w, c);
+            return false;
+        }
+        if (k == 0)
+            break;
+        c->woff += (size_t)k;
+    }
+    if (!nghttp2_session_want_read(c->sess) && !nghttp2_session_want_write(c->sess) && c->woff == c->wlen) {
+        conn_close(w, c); /* GOAWAY done both ways */
+        return false;
+    }
+    conn_watch(w, c, EPOLLIN | EPOLLRDHUP | (c->woff < c->wlen ? EPOLLOUT : 0));
+    return true;
+}
+
+static stream_t *h2_stream(nghttp2_session *sess, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(sess, id);
+}
+
+static int h2_on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
+                        const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
+{
+    (void)flags;
+    (void)ud;
+    stream_t *s = h2_stream(sess, f->hd.stream_id);
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_RESPONSE || !s)
+        return 0;
+    if (namelen == 7 && memcmp(name, ":status", 7) == 0)
+        s->h2_status_ok = valuelen == 3 && memcmp(value, "200", 3) == 0;
+    else if (namelen == 12 && memcmp(name, "content-type", 12) == 0)
+        s->h2_ctype_ok = valuelen >= 17 && strncasecmp((const char *)value, "text/event-stream", 17) == 0;
+    return 0;
+}
+
+static int h2_on_frame(nghttp2_session *sess, const nghttp2_frame *f, void *ud)
+{
+    conn_t *c = ud;
+    worker_t *w = c->w;
+    stream_t *s = h2_stream(sess, f->hd.stream_id);
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_RESPONSE || !s || s->phase != P_HEAD)
+        return 0;
+    if (s->h2_status_ok && s->h2_ctype_ok) {
+        s->phase = P_BODY;
+        atomic_fetch_add(&w->sh->connected, 1);
+        return 0;
+    }
+    if (w->errors < 3)
+        fprintf(stderr, "loadgen: unexpected HTTP/2 response (status 200: %d, text/event-stream: %d)\n",
+                s->h2_status_ok, s->h2_ctype_ok);
+    stream_gone(w, s, true);
+    nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_CANCEL);
+    return 0;
+}
+
+static int h2_on_data(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *ud)
+{
+    (void)flags;
+    conn_t *c = ud;
+    stream_t *s = h2_stream(sess, id);
+    if (s && s->phase == P_BODY)
+        sse_feed(c->w, s, (const char *)data, len, c->w->now);
+    return 0;
+}
+
+static int h2_on_close(nghttp2_session *sess, int32_t id, uint32_t code, void *ud)
+{
+    conn_t *c = ud;
+    stream_t *s = h2_stream(sess, id);
+    if (s && s->phase != P_DONE) {
+        if (c->w->errors < 3)
+            fprintf(stderr, "loadgen: HTTP/2 stream %d closed (error code %u)\n", (int)id, code);
+        stream_gone(c->w, s, true); /* an SSE stream that ends is an error in this benchmark */
+    }
+    return 0;
+}
+
+static nghttp2_session_callbacks *h2_callbacks(void)
+{
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_on_frame);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_on_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_close);
+    return cb;
+}
+
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+
+/* TCP (and TLS) are up: the client session, our SETTINGS and windows, one GET per stream. */
+static void conn_open(worker_t *w, conn_t *c)
+{
+    const opts_t *o = w->sh->o;
+    w->inflight--;
+    c->phase = P_HEAD;
+    nghttp2_option *opt;
+    if (nghttp2_option_new(&opt) != 0) {
+        conn_close(w, c);
+        return;
+    }
+    /* Until the server's SETTINGS come, send no more than 100 requests (RFC 9113's recommended floor). */
+    nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
+    int rc = nghttp2_session_client_new2(&c->sess, w->sh->h2cb, c, opt);
+    nghttp2_option_del(opt);
+    if (rc != 0) {
+        conn_close(w, c);
+        return;
+    }
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+                                   {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)o->h2_window}};
+    char authority[300];
+    snprintf(authority, sizeof(authority), "%s:%d", o->host, o->port);
+    nghttp2_nv nva[] = {NV(":method", "GET"),           NV(":scheme", c->ssl ? "https" : "http"),
+                        NV(":authority", authority),    NV(":path", o->path),
+                        NV("accept", "text/event-stream"), NV("cache-control", "no-cache"),
+                        NV("user-agent", "ssegate-loadgen")};
+    if (nghttp2_submit_settings(c->sess, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
+        nghttp2_session_set_local_window_size(c->sess, NGHTTP2_FLAG_NONE, 0, o->h2_window) != 0) {
+        conn_close(w, c);
+        return;
+    }
+    for (int i = c->first; i < c->first + c->count; i++) {
+        stream_t *s = &w->st[i];
+        s->phase = P_HEAD;
+        if (nghttp2_submit_request(c->sess, NULL, nva, sizeof(nva) / sizeof(nva[0]), NULL, s) < 0)
+            stream_gone(w, s, true);
+    }
+    conn_flush(w, c);
+}
+
+static void conn_handshake(worker_t *w, conn_t *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        const unsigned char *alpn = NULL;
+        unsigned alen = 0;
+        SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+        if (alen != 2 || memcmp(alpn, "h2", 2) != 0) {
+            if (w->errors < 3)
+                fprintf(stderr, "loadgen: the server did not select ALPN h2\n");
+            conn_close(w, c);
+            return;
+        }
+        conn_open(w, c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ)
+        conn_watch(w, c, EPOLLIN);
+    else if (e == SSL_ERROR_WANT_WRITE)
+        conn_watch(w, c, EPOLLOUT);
+    else {
+        if (w->errors < 3)
+            fprintf(stderr, "loadgen: TLS handshake failed: %s\n", ERR_error_string(ERR_get_error(), NULL));
+        conn_close(w, c);
+    }
+}
+
+static void conn_start(worker_t *w, int idx)
+{
+    conn_t *c = &w->cn[idx];
+    c->w = w;
+    c->fd = start_fd(w, idx);
+    if (c->fd < 0) {
+        for (int i = c->first; i < c->first + c->count; i++)
+            stream_gone(w, &w->st[i], true);
+        c->phase = P_DONE;
+        return;
+    }
+    c->evmask = EPOLLOUT;
+    c->phase = P_CONNECTING;
+    w->inflight++;
+}
+
+static void conn_event(worker_t *w, conn_t *c, uint32_t events)
+{
+    if (c->phase == P_CONNECTING) {
+        if (!connect_done(c->fd)) {
+            conn_close(w, c);
+            return;
+        }
+        if (!w->sh->ssl_ctx) {
+            conn_open(w, c);
+            return;
+        }
+        c->ssl = SSL_new(w->sh->ssl_ctx);
+        if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+            conn_close(w, c);
+            return;
+        }
+        SSL_set_connect_state(c->ssl);
+        SSL_set_tlsext_host_name(c->ssl, "localhost");
+        c->phase = P_TLS;
+        conn_handshake(w, c);
+        return;
+    }
+    if (c->phase == P_TLS) {
+        conn_handshake(w, c);
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        for (int rounds = 0; rounds < 8; rounds++) {
+            ssize_t n = conn_read(c, w->rbuf, RBUF);
+            if (n < 0) {
+                conn_close(w, c);
+                return;
+            }
+            if (n == 0)
+                break;
+            w->now = now_ns();
+            if (nghttp2_session_mem_recv(c->sess, (const uint8_t *)w->rbuf, (size_t)n) < 0) {
+                if (w->errors < 3)
+                    fprintf(stderr, "loadgen: HTTP/2 protocol error from the server\n");
+                conn_close(w, c);
+                return;
+            }
+            if ((size_t)n < RBUF / 2)
+                break;
+        }
+    }
+    conn_flush(w, c);
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -622,8 +1050,13 @@ static void *worker_main(void *arg)
             }
             last_round = now_ns();
         }
-        while (w->next_connect < w->nst && w->inflight < per_thread_batch)
-            start_connect(w, w->next_connect++);
+        if (o->proto != PROTO_H1) {
+            while (w->next_connect < w->ncn && w->inflight < per_thread_batch)
+                conn_start(w, w->next_connect++);
+        } else {
+            while (w->next_connect < w->nst && w->inflight < per_thread_batch)
+                start_connect(w, w->next_connect++);
+        }
         int n = epoll_wait(w->epfd, evs, MAX_EV, 50);
         if (n < 0) {
             if (errno == EINTR)
@@ -633,6 +1066,11 @@ static void *worker_main(void *arg)
         }
         for (int i = 0; i < n; i++) {
             int idx = (int)evs[i].data.u64;
+            if (o->proto != PROTO_H1) {
+                if (w->cn[idx].phase != P_DONE)
+                    conn_event(w, &w->cn[idx], evs[i].events);
+                continue;
+            }
             stream_t *s = &w->st[idx];
             if (s->phase == P_DONE)
                 continue;
@@ -694,11 +1132,157 @@ static void sleep_s(double s)
     }
 }
 
+/* --- TLS --- */
+
+static SSL_CTX *tls_client_ctx(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* the benchmark's throw-away self-signed certificate */
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); /* every handshake is a full one */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    static const unsigned char alpn[] = {2, 'h', '2'};
+    if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn)) != 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* One full handshake on a new connection (blocking, 2 s timeouts): ALPN h2, the client preface and an empty
+ * SETTINGS, then the server's first frame must be its SETTINGS; close_notify and close. */
+static bool hs_once(const opts_t *o, SSL_CTX *ctx, int n)
+{
+    int fd = tcp_open(o, n, false);
+    if (fd < 0)
+        return false;
+    bool ok = false;
+    SSL *ssl = SSL_new(ctx);
+    if (ssl && SSL_set_fd(ssl, fd) == 1) {
+        SSL_set_tlsext_host_name(ssl, "localhost");
+        if (SSL_connect(ssl) == 1) {
+            static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+            const unsigned char *alpn = NULL;
+            unsigned alen = 0;
+            uint8_t frame[9];
+            SSL_get0_alpn_selected(ssl, &alpn, &alen);
+            ok = alen == 2 && memcmp(alpn, "h2", 2) == 0 && SSL_write(ssl, preface, 33) == 33 &&
+                 SSL_read(ssl, frame, 9) == 9 && frame[3] == NGHTTP2_SETTINGS;
+            SSL_shutdown(ssl);
+        }
+    }
+    SSL_free(ssl);
+    close(fd);
+    return ok;
+}
+
+/* Handshake i is due at t0 + i / rate; thread k takes i = k, k + nthreads, ... A late thread does not skip. */
+static void *hs_main(void *arg)
+{
+    hs_t *h = arg;
+    const opts_t *o = h->sh->o;
+    for (uint64_t i = (uint64_t)h->id; !atomic_load(&h->sh->hs_stop); i += (uint64_t)h->nthreads) {
+        uint64_t due = h->t0 + (uint64_t)((double)i * 1e9 / o->hs_rate);
+        uint64_t t;
+        while ((t = now_ns()) < due && !atomic_load(&h->sh->hs_stop)) {
+            uint64_t d = due - t < 50000000u ? due - t : 50000000u;
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)d};
+            nanosleep(&ts, NULL);
+        }
+        if (atomic_load(&h->sh->hs_stop))
+            break;
+        bool ok = hs_once(o, h->sh->ssl_ctx, (int)(i % 1000000));
+        uint64_t t1 = now_ns();
+        if (!ok) {
+            h->fail++;
+            continue;
+        }
+        h->ok++;
+        h->sum_ns += t1 - t;
+        if (t1 - t > h->max_ns)
+            h->max_ns = t1 - t;
+        uint64_t ws = atomic_load(&h->sh->win_start), we = atomic_load(&h->sh->win_end);
+        if (ws != 0 && t1 >= ws && t1 < we)
+            h->in_win++;
+    }
+    return NULL;
+}
+
+/* --- results --- */
+
+/* Merges window k of every thread into out (whose histograms are zeroed and allocated by the caller). */
+static void meas_merge(const worker_t *ws, int nthreads, int k, meas_t *out)
+{
+    for (int t = 0; t < nthreads; t++) {
+        const meas_t *m = &ws[t].m[k];
+        if (!m->hus)
+            continue;
+        out->events += m->events;
+        out->hover += m->hover;
+        if (m->lat_max > out->lat_max)
+            out->lat_max = m->lat_max;
+        for (size_t i = 0; i < US_BUCKETS; i++)
+            out->hus[i] += m->hus[i];
+        for (size_t i = 0; i < MS_BUCKETS; i++)
+            out->hms[i] += m->hms[i];
+    }
+}
+
+typedef struct cpu_win {
+    long long proxy0, proxy1, origin0, origin1, self0, self1;
+    double window;
+} cpu_win_t;
+
+static void cpu_sample(const opts_t *o, long long *proxy, long long *origin, long long *self)
+{
+    *proxy = o->nproxy ? cpu_sum(o->proxy_pids, o->nproxy) : -1;
+    *origin = o->origin_pid ? cpu_ticks(o->origin_pid) : -1;
+    *self = cpu_ticks(getpid());
+}
+
+static void print_cpu(const char *pfx, const char *name, long long t0, long long t1, double window)
+{
+    if (t0 >= 0 && t1 >= 0 && window > 0)
+        printf(" %s%s_cpu_pct=%.0f", pfx, name, (double)(t1 - t0) * 100.0 / (double)sysconf(_SC_CLK_TCK) / window);
+}
+
+/* Prints one window's keys, each name prefixed with pfx. */
+static void print_window(const char *pfx, const meas_t *m, const cpu_win_t *c)
+{
+    const uint32_t *hus = m->hus, *hms = m->hms;
+    uint64_t n = m->events;
+    printf(" %swindow_s=%.2f %sevents=%llu %srate=%.0f", pfx, c->window, pfx, (unsigned long long)n, pfx,
+           c->window > 0 ? (double)n / c->window : 0.0);
+    printf(" %sp50_us=%.0f %sp99_us=%.0f %sp999_us=%.0f %smax_us=%.0f", pfx, hist_quantile(hus, hms, n, 0.50), pfx,
+           hist_quantile(hus, hms, n, 0.99), pfx, hist_quantile(hus, hms, n, 0.999), pfx,
+           (double)m->lat_max / 1000.0);
+    print_cpu(pfx, "proxy", c->proxy0, c->proxy1, c->window);
+    print_cpu(pfx, "origin", c->origin0, c->origin1, c->window);
+    print_cpu(pfx, "client", c->self0, c->self1, c->window);
+}
+
+/* Sleeps through one measured window (its bounds published in start and end) with CPU samples around it. */
+static void measure_window(const opts_t *o, _Atomic uint64_t *start, _Atomic uint64_t *end, cpu_win_t *c)
+{
+    cpu_sample(o, &c->proxy0, &c->origin0, &c->self0);
+    uint64_t s = now_ns();
+    uint64_t e = s + (uint64_t)(o->duration_s * 1e9);
+    atomic_store(end, e);
+    atomic_store(start, s);
+    sleep_s(o->duration_s);
+    cpu_sample(o, &c->proxy1, &c->origin1, &c->self1);
+    c->window = (double)(e - s) / 1e9;
+}
+
 int main(int argc, char **argv)
 {
     opts_t o = {.host = "127.0.0.1", .port = 0, .path = "/sse", .streams = 1000, .threads = 1,
                 .warmup_s = 3, .duration_s = 10, .connect_timeout_s = 30, .settle_s = 2,
-                .src_first = 2, .src_last = 250, .connect_batch = 512, .label = "run"};
+                .src_first = 2, .src_last = 250, .connect_batch = 512, .label = "run",
+                .proto = PROTO_H1, .conns = 1, .h2_window = 16 << 20, .hs_threads = 4, .hs_warmup_s = 2};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
@@ -741,6 +1325,21 @@ int main(int argc, char **argv)
             o.origin_pid = (pid_t)v;
         } else if (strcmp(a, "--label") == 0 && has)
             o.label = argv[++i];
+        else if (strcmp(a, "--proto") == 0 && has) {
+            const char *v = argv[++i];
+            o.proto = strcmp(v, "h1") == 0 ? PROTO_H1 : strcmp(v, "h2c") == 0 ? PROTO_H2C
+                                                    : strcmp(v, "h2tls") == 0 ? PROTO_H2TLS : -1;
+            ok = o.proto >= 0;
+        } else if (strcmp(a, "--conns") == 0 && has)
+            ok = parse_int(argv[++i], 1, 100000, &o.conns);
+        else if (strcmp(a, "--h2-window") == 0 && has)
+            ok = parse_int(argv[++i], 65535, 0x7fffffff, &o.h2_window);
+        else if (strcmp(a, "--handshake-rate") == 0 && has)
+            ok = parse_double(argv[++i], &o.hs_rate) && o.hs_rate <= 100000;
+        else if (strcmp(a, "--handshake-threads") == 0 && has)
+            ok = parse_int(argv[++i], 1, MAX_HS_THREADS, &o.hs_threads);
+        else if (strcmp(a, "--handshake-warmup") == 0 && has)
+            ok = parse_double(argv[++i], &o.hs_warmup_s);
         else {
             usage();
             return strcmp(a, "--help") == 0 ? 0 : 2;
@@ -750,6 +1349,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (o.proto != PROTO_H1 && (o.conns > o.streams || o.threads > o.conns)) {
+        fprintf(stderr, "loadgen: --conns must be between --threads and --streams\n");
+        return 2;
+    }
     if (o.port == 0 || (o.src_first > 0 && o.src_last < o.src_first)) {
         usage();
         return 2;
@@ -757,6 +1360,18 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     shared_t sh = {.o = &o};
+    bool h2 = o.proto != PROTO_H1;
+    if (o.proto == PROTO_H2TLS || o.hs_rate > 0) {
+        sh.ssl_ctx = tls_client_ctx();
+        if (!sh.ssl_ctx) {
+            fprintf(stderr, "loadgen: TLS setup failed\n");
+            return 1;
+        }
+    }
+    if (h2 && !(sh.h2cb = h2_callbacks())) {
+        fprintf(stderr, "loadgen: nghttp2 setup failed\n");
+        return 1;
+    }
     long base_rss = o.nproxy ? rss_sum(&o) : -1;
     worker_t *ws = calloc((size_t)o.threads, sizeof(*ws));
     if (!ws) {
@@ -768,12 +1383,32 @@ int main(int argc, char **argv)
         w->sh = &sh;
         w->id = t;
         w->nst = o.streams / o.threads + (t < o.streams % o.threads ? 1 : 0);
-        w->st = calloc((size_t)w->nst, sizeof(*w->st));
-        w->hus = calloc(US_BUCKETS, sizeof(*w->hus));
-        w->hms = calloc(MS_BUCKETS, sizeof(*w->hms));
+        if (h2) {
+            /* Connection g = local index * threads + t carries streams / conns streams, one more for the
+             * first streams % conns connections. */
+            w->ncn = o.conns / o.threads + (t < o.conns % o.threads ? 1 : 0);
+            w->cn = calloc((size_t)w->ncn, sizeof(*w->cn));
+            if (!w->cn)
+                return 1;
+            w->nst = 0;
+            for (int i = 0; i < w->ncn; i++) {
+                int g = i * o.threads + t;
+                w->cn[i].fd = -1;
+                w->cn[i].first = w->nst;
+                w->cn[i].count = o.streams / o.conns + (g < o.streams % o.conns ? 1 : 0);
+                w->nst += w->cn[i].count;
+            }
+        }
+        w->st = calloc((size_t)w->nst + 1, sizeof(*w->st));
         w->rbuf = malloc(RBUF);
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (!w->st || !w->hus || !w->hms || !w->rbuf || w->epfd < 0) {
+        for (int k = 0; k < (o.hs_rate > 0 ? 2 : 1); k++) {
+            w->m[k].hus = calloc(US_BUCKETS, sizeof(*w->m[k].hus));
+            w->m[k].hms = calloc(MS_BUCKETS, sizeof(*w->m[k].hms));
+            if (!w->m[k].hus || !w->m[k].hms)
+                return 1;
+        }
+        if (!w->st || !w->rbuf || w->epfd < 0) {
             fprintf(stderr, "loadgen: setup failed\n");
             return 1;
         }
@@ -794,8 +1429,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "loadgen[%s]: %d/%d streams connected in %.2f s\n", o.label, connected, o.streams, connect_s);
 
     long rss = -1;
-    long long cpu0 = -1, cpu1 = -1, ocpu0 = -1, ocpu1 = -1;
-    double window = 0;
+    cpu_win_t cw = {-1, -1, -1, -1, -1, -1, 0}, bw = cw;
+    hs_t hs[MAX_HS_THREADS] = {0};
+    int nhs = 0;
+    double hs_window = 0;
     if (connected == 0) {
         atomic_store(&sh.stop, true); /* nothing to measure */
     } else if (o.idle) {
@@ -818,16 +1455,22 @@ int main(int argc, char **argv)
         atomic_store(&sh.stop, true);
     } else {
         sleep_s(o.warmup_s);
-        cpu0 = o.nproxy ? cpu_sum(o.proxy_pids, o.nproxy) : -1;
-        ocpu0 = o.origin_pid ? cpu_ticks(o.origin_pid) : -1;
-        uint64_t ws0 = now_ns();
-        uint64_t we0 = ws0 + (uint64_t)(o.duration_s * 1e9);
-        atomic_store(&sh.win_end, we0);
-        atomic_store(&sh.win_start, ws0);
-        sleep_s(o.duration_s);
-        cpu1 = o.nproxy ? cpu_sum(o.proxy_pids, o.nproxy) : -1;
-        ocpu1 = o.origin_pid ? cpu_ticks(o.origin_pid) : -1;
-        window = (double)(we0 - ws0) / 1e9;
+        if (o.hs_rate > 0) {
+            /* The baseline window, then the handshakes start and the measured window follows. */
+            measure_window(&o, &sh.base_start, &sh.base_end, &bw);
+            uint64_t hs_t0 = now_ns();
+            for (nhs = 0; nhs < o.hs_threads; nhs++) {
+                hs[nhs] = (hs_t){.sh = &sh, .id = nhs, .nthreads = o.hs_threads, .t0 = hs_t0};
+                if (pthread_create(&hs[nhs].th, NULL, hs_main, &hs[nhs]) != 0)
+                    break;
+            }
+            sleep_s(o.hs_warmup_s);
+        }
+        measure_window(&o, &sh.win_start, &sh.win_end, &cw);
+        hs_window = cw.window;
+        atomic_store(&sh.hs_stop, true);
+        for (int i = 0; i < nhs; i++)
+            pthread_join(hs[i].th, NULL);
         sleep_s(0.3);
         atomic_store(&sh.stop, true);
     }
@@ -835,47 +1478,53 @@ int main(int argc, char **argv)
         pthread_join(ws[t].th, NULL);
 
     /* Merge per-thread figures. */
-    uint64_t *hus = calloc(US_BUCKETS, sizeof(*hus));
-    uint64_t *hms = calloc(MS_BUCKETS, sizeof(*hms));
-    if (!hus || !hms)
-        return 1;
-    uint64_t events = 0, gaps = 0, missing = 0, errors = 0, bad = 0, over = 0, lmax = 0, closed = 0, closed_live = 0;
+    meas_t mw[2] = {{0}};
+    for (int k = 0; k < 2; k++) {
+        mw[k].hus = calloc(US_BUCKETS, sizeof(*mw[k].hus));
+        mw[k].hms = calloc(MS_BUCKETS, sizeof(*mw[k].hms));
+        if (!mw[k].hus || !mw[k].hms)
+            return 1;
+        meas_merge(ws, o.threads, k, &mw[k]);
+    }
+    uint64_t gaps = 0, missing = 0, errors = 0, bad = 0, closed = 0, closed_live = 0;
     for (int t = 0; t < o.threads; t++) {
         worker_t *w = &ws[t];
-        events += w->events;
         gaps += w->gaps;
         missing += w->missing;
         errors += w->errors;
         closed += w->closed;
         closed_live += w->closed_live;
         bad += w->bad_lines;
-        over += w->hover;
-        if (w->lat_max > lmax)
-            lmax = w->lat_max;
-        for (size_t i = 0; i < US_BUCKETS; i++)
-            hus[i] += w->hus[i];
-        for (size_t i = 0; i < MS_BUCKETS; i++)
-            hms[i] += w->hms[i];
     }
     /* Streams still open at the end: connected minus those that closed after their head. */
     int open_streams = connected - (int)closed_live;
-    long tck = sysconf(_SC_CLK_TCK);
     printf("RESULT label=%s mode=%s streams=%d connected=%d connect_s=%.2f", o.label, o.idle ? "idle" : "stream",
            o.streams, connected, connect_s);
+    if (h2)
+        printf(" proto=%s conns=%d", o.proto == PROTO_H2C ? "h2c" : "h2tls", o.conns);
     if (o.idle) {
         printf(" rss_base_kib=%ld rss_kib=%ld", base_rss, rss);
         if (base_rss >= 0 && rss >= 0 && connected > 0)
             printf(" kib_per_stream=%.2f", (double)(rss - base_rss) / connected);
     } else {
-        printf(" window_s=%.2f events=%llu rate=%.0f", window, (unsigned long long)events,
-               window > 0 ? (double)events / window : 0.0);
-        printf(" p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f", hist_quantile(hus, hms, over, events, 0.50),
-               hist_quantile(hus, hms, over, events, 0.99), hist_quantile(hus, hms, over, events, 0.999),
-               (double)lmax / 1000.0);
-        if (cpu0 >= 0 && cpu1 >= 0 && window > 0)
-            printf(" proxy_cpu_pct=%.0f", (double)(cpu1 - cpu0) * 100.0 / (double)tck / window);
-        if (ocpu0 >= 0 && ocpu1 >= 0 && window > 0)
-            printf(" origin_cpu_pct=%.0f", (double)(ocpu1 - ocpu0) * 100.0 / (double)tck / window);
+        print_window("", &mw[0], &cw);
+        if (o.hs_rate > 0) {
+            print_window("base_", &mw[1], &bw);
+            uint64_t ok = 0, fail = 0, in_win = 0, sum = 0, mx = 0;
+            for (int i = 0; i < nhs; i++) {
+                ok += hs[i].ok;
+                fail += hs[i].fail;
+                in_win += hs[i].in_win;
+                sum += hs[i].sum_ns;
+                mx = hs[i].max_ns > mx ? hs[i].max_ns : mx;
+            }
+            printf(" hs_offered=%.0f hs_rate=%.0f hs_ok=%llu hs_failed=%llu hs_avg_ms=%.2f hs_max_ms=%.2f", o.hs_rate,
+                   hs_window > 0 ? (double)in_win / hs_window : 0.0, (unsigned long long)ok,
+                   (unsigned long long)fail, ok ? (double)sum / (double)ok / 1e6 : 0.0, (double)mx / 1e6);
+            if (mw[1].events > 0)
+                printf(" p99_ratio=%.2f", hist_quantile(mw[0].hus, mw[0].hms, mw[0].events, 0.99) /
+                                              hist_quantile(mw[1].hus, mw[1].hms, mw[1].events, 0.99));
+        }
     }
     printf(" gaps=%llu missing=%llu errors=%llu closed=%llu bad_lines=%llu open=%d\n", (unsigned long long)gaps,
            (unsigned long long)missing, (unsigned long long)errors, (unsigned long long)closed,
@@ -883,19 +1532,32 @@ int main(int argc, char **argv)
     fflush(stdout);
     for (int t = 0; t < o.threads; t++) {
         worker_t *w = &ws[t];
-        for (int i = 0; i < w->nst; i++) {
-            if (w->st[i].phase != P_NEW && w->st[i].phase != P_DONE)
-                close(w->st[i].fd);
-            free(w->st[i].head);
+        if (h2) {
+            for (int i = 0; i < w->ncn; i++)
+                conn_close(w, &w->cn[i]);
+        } else {
+            for (int i = 0; i < w->nst; i++)
+                if (w->st[i].phase != P_NEW && w->st[i].phase != P_DONE)
+                    close(w->st[i].fd);
         }
+        for (int i = 0; i < w->nst; i++)
+            free(w->st[i].head);
         close(w->epfd);
         free(w->st);
-        free(w->hus);
-        free(w->hms);
+        free(w->cn);
+        for (int k = 0; k < 2; k++) {
+            free(w->m[k].hus);
+            free(w->m[k].hms);
+        }
         free(w->rbuf);
     }
     free(ws);
-    free(hus);
-    free(hms);
+    for (int k = 0; k < 2; k++) {
+        free(mw[k].hus);
+        free(mw[k].hms);
+    }
+    if (sh.h2cb)
+        nghttp2_session_callbacks_del(sh.h2cb);
+    SSL_CTX_free(sh.ssl_ctx);
     return 0;
 }

@@ -2,9 +2,13 @@
 # bench/run.sh: runs the SSE benchmarks direct / through ssegate / nginx / haproxy and prints them side by side.
 # Usage: bench/run.sh BUILD_DIR     (make bench runs `bench/run.sh build`)
 # Figures, not pass/fail. The table is printed at the end and written to BUILD_DIR/bench-results.txt.
-# Knobs (environment): SG_BENCH_TARGETS="direct ssegate nginx haproxy", SG_BENCH_SCENARIOS="thr lat idle",
+# Knobs (environment): SG_BENCH_TARGETS="direct ssegate nginx haproxy",
+#   SG_BENCH_SCENARIOS="thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs", SG_BENCH_REPEAT (rounds, default 3),
 #   THR_STREAMS THR_INTERVAL_US THR_WARMUP THR_DURATION, LAT_STREAMS LAT_RATE LAT_WARMUP LAT_DURATION,
-#   IDLE_STREAMS IDLE_SETTLE, SG_BENCH_WORKERS (proxy workers/threads, default 2).
+#   IDLE_STREAMS IDLE_SETTLE, SG_BENCH_WORKERS (proxy workers/threads, default 2),
+#   H2_CONNS H2_STREAMS (h2thr, h2tlsthr, hs), H2IDLE_CONNS H2IDLE_STREAMS, HS_RATE HS_WARMUP.
+# The HTTP/2 scenarios use THR_INTERVAL_US/THR_WARMUP/THR_DURATION (h2thr, h2tlsthr) and
+# LAT_RATE/LAT_WARMUP/LAT_DURATION (hs); "direct" has no figure there (the origin speaks HTTP/1.1 only).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -14,7 +18,7 @@ SSEGATE=$B/ssegate
 OUT=$B/bench-results.txt
 
 TARGETS=${SG_BENCH_TARGETS:-direct ssegate nginx haproxy}
-SCENARIOS=${SG_BENCH_SCENARIOS:-thr lat idle}
+SCENARIOS=${SG_BENCH_SCENARIOS:-thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs}
 WORKERS=${SG_BENCH_WORKERS:-2}
 THR_STREAMS=${THR_STREAMS:-1000}
 THR_INTERVAL_US=${THR_INTERVAL_US:-1000}
@@ -26,6 +30,12 @@ LAT_WARMUP=${LAT_WARMUP:-3}
 LAT_DURATION=${LAT_DURATION:-10}
 IDLE_STREAMS=${IDLE_STREAMS:-9000}
 IDLE_SETTLE=${IDLE_SETTLE:-2}
+H2_CONNS=${H2_CONNS:-10}
+H2_STREAMS=${H2_STREAMS:-1000}
+H2IDLE_CONNS=${H2IDLE_CONNS:-90}
+H2IDLE_STREAMS=${H2IDLE_STREAMS:-9000}
+HS_RATE=${HS_RATE:-200}
+HS_WARMUP=${HS_WARMUP:-2}
 
 for f in "$ORIGIN" "$LOADGEN"; do
     if [ ! -x "$f" ]; then
@@ -42,6 +52,7 @@ fi
 
 TMP=$(mktemp -d /tmp/ssegate-bench.XXXXXX)
 STARTED=()   # PIDs this script started; killed by PID on exit
+CERT=""      # self-signed certificate for the TLS scenarios, made below in $TMP when one of them runs
 
 stop_pid() {
     local pid=$1 i
@@ -111,10 +122,24 @@ start_origin() {    # start_origin PORT ARGS...
     wait_listen "$port" "$ORIGIN_PID"
 }
 
-# start_proxy TARGET ORIGIN_PORT: sets PROXY_PID, PROXY_PIDS, PROXY_PORT; returns 1 if it could not start.
+# make_cert: an RSA 2048 self-signed certificate for localhost/127.0.0.1 (the loadgen does not verify it).
+make_cert() {
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 2 \
+        -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>"$TMP/openssl.log" || return 1
+    cat "$TMP/cert.pem" "$TMP/key.pem" >"$TMP/haproxy.pem"
+    CERT=$TMP/cert.pem
+}
+
+# start_proxy TARGET ORIGIN_PORT [MODE]: sets PROXY_PID, PROXY_PIDS, PROXY_PORT; returns 1 if it could not start.
+# MODE: h1 (default; the HTTP/1.1 scenarios), h2c (HTTP/2 with prior knowledge), tls (TLS, ALPN h2).
 start_proxy() {
-    local target=$1 oport=$2 dir="$TMP/$1"
+    local target=$1 oport=$2 mode=${3:-h1} dir="$TMP/$1"
+    local listener secret="" listen_opts="" server_extra="" bind_opts="" global_extra=""
     mkdir -p "$dir"
+    if [ "$mode" = tls ] && [ -z "$CERT" ]; then
+        echo "no certificate (openssl failed: $(tail -n 1 "$TMP/openssl.log" 2>/dev/null))" >"$dir/why"
+        return 1
+    fi
     PROXY_PORT=$(free_port) || return 1
     case $target in
     direct)
@@ -128,13 +153,27 @@ start_proxy() {
             echo "bench: $SSEGATE not built" >"$dir/why"
             return 1
         fi
+        # An HTTP listener takes HTTP/1.1 and h2c (preface detection); HTTPS does TLS with ALPN h2,http/1.1.
+        # HTTP/2 settings are ssegate's defaults (--h2-max-streams 256; its windows only bound request bodies).
+        listener="{name: http, protocol: HTTP, port: $PROXY_PORT}"
+        if [ "$mode" = tls ]; then
+            listener="{name: https, protocol: HTTPS, port: $PROXY_PORT, tls: {mode: Terminate, certificateRefs: [{name: bench-cert}]}}"
+            secret="---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: bench-cert
+  annotations: {ssegate.io/tls-crt-file: $TMP/cert.pem, ssegate.io/tls-key-file: $TMP/key.pem}
+type: kubernetes.io/tls"
+        fi
         cat >"$dir/gateway.yaml" <<EOF
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw}
 spec:
   addresses: [{type: IPAddress, value: 127.0.0.1}]
-  listeners: [{name: http, protocol: HTTP, port: $PROXY_PORT}]
+  listeners: [$listener]
+$secret
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -160,7 +199,13 @@ EOF
             return 1
         fi
         mkdir -p "$dir/logs"
+        case $mode in
+        h2c) listen_opts="http2" server_extra="http2_max_concurrent_streams 256;" ;;
+        tls) listen_opts="ssl http2"
+            server_extra="http2_max_concurrent_streams 256; ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;" ;;
+        esac
         sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" -e "s|@DIR@|$dir|g" \
+            -e "s|@LISTEN_OPTS@|$listen_opts|" -e "s|@SERVER_EXTRA@|$server_extra|" \
             -e "s|worker_processes 2;|worker_processes $WORKERS;|" bench/nginx.conf.in >"$dir/nginx.conf"
         nginx -p "$dir" -c "$dir/nginx.conf" \
             -g "daemon off; master_process on; pid $dir/nginx.pid; error_log $dir/error.log warn;" \
@@ -172,7 +217,12 @@ EOF
             echo "haproxy not installed" >"$dir/why"
             return 1
         fi
+        case $mode in
+        h2c) bind_opts="proto h2" global_extra="tune.h2.max-concurrent-streams 256" ;;
+        tls) bind_opts="ssl crt $TMP/haproxy.pem alpn h2,http/1.1" global_extra="tune.h2.max-concurrent-streams 256" ;;
+        esac
         sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" \
+            -e "s|@BIND_OPTS@|$bind_opts|" -e "s|@GLOBAL_EXTRA@|$global_extra|" \
             -e "s|nbthread 2|nbthread $WORKERS|" bench/haproxy.cfg.in >"$dir/haproxy.cfg"
         haproxy -db -f "$dir/haproxy.cfg" 2>>"$dir/stderr.log" &
         PROXY_PID=$!
@@ -209,7 +259,7 @@ record() {
 }
 
 run_case() {        # run_case TARGET SCENARIO
-    local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit
+    local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit mode=h1
     oport=$(free_port) || return
     case $s in
     thr)
@@ -227,9 +277,37 @@ run_case() {        # run_case TARGET SCENARIO
         lg_args=(--streams "$IDLE_STREAMS" --idle --settle "$IDLE_SETTLE" --duration 0.5 --connect-timeout 40)
         limit=70
         ;;
+    h2thr | h2tlsthr)
+        mode=h2c
+        [ "$s" = h2tlsthr ] && mode=tls
+        origin_args=(--interval-us "$THR_INTERVAL_US")
+        lg_args=(--proto "$([ $mode = tls ] && echo h2tls || echo h2c)" --conns "$H2_CONNS" --streams "$H2_STREAMS"
+            --warmup "$THR_WARMUP" --duration "$THR_DURATION")
+        limit=$((THR_WARMUP + THR_DURATION + 40))
+        ;;
+    h2idle | h2tlsidle)
+        mode=h2c
+        [ "$s" = h2tlsidle ] && mode=tls
+        origin_args=(--idle)
+        lg_args=(--proto "$([ $mode = tls ] && echo h2tls || echo h2c)" --conns "$H2IDLE_CONNS"
+            --streams "$H2IDLE_STREAMS" --idle --settle "$IDLE_SETTLE" --duration 0.5 --connect-timeout 40)
+        limit=70
+        ;;
+    hs)
+        # One run: a window without handshakes (base_*), then HS_RATE handshakes/s, HS_WARMUP s, the window.
+        mode=tls
+        origin_args=(--rate "$LAT_RATE")
+        lg_args=(--proto h2tls --conns "$H2_CONNS" --streams "$H2_STREAMS" --warmup "$LAT_WARMUP"
+            --duration "$LAT_DURATION" --handshake-rate "$HS_RATE" --handshake-warmup "$HS_WARMUP")
+        limit=$((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 40))
+        ;;
     esac
     if [ "$s" = idle ] && [ "$t" = direct ]; then
         NOTE[$t,$s]="n/a"
+        return
+    fi
+    if [ "$mode" != h1 ] && [ "$t" = direct ]; then
+        NOTE[$t,$s]="-"     # the origin speaks HTTP/1.1 only
         return
     fi
     if ! start_origin "$oport" "${origin_args[@]}"; then
@@ -237,7 +315,7 @@ run_case() {        # run_case TARGET SCENARIO
         stop_all
         return
     fi
-    if ! start_proxy "$t" "$oport"; then
+    if ! start_proxy "$t" "$oport" "$mode"; then
         NOTE[$t,$s]="not measured"
         [ -f "$TMP/$t/why" ] && sed 's/^/bench:   /' "$TMP/$t/why" >&2
         stop_all
@@ -264,15 +342,29 @@ run_case() {        # run_case TARGET SCENARIO
 }
 
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "bench: targets: $TARGETS; scenarios: $SCENARIOS (about $(( ((THR_WARMUP + THR_DURATION + LAT_WARMUP + LAT_DURATION + 10) * ${SG_BENCH_REPEAT:-3} + 20) * 4 / 60 + 1 )) min)" >&2
+REPEAT=${SG_BENCH_REPEAT:-3}
+est=0       # seconds, roughly: per target and round, the scenario's windows plus ~5 s of start-up and stop
+for s in $SCENARIOS; do
+    case $s in
+    thr | h2thr | h2tlsthr) est=$((est + (THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
+    lat) est=$((est + (LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
+    hs) est=$((est + (LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
+    *) est=$((est + 15)) ;;
+    esac
+done
+echo "bench: targets: $TARGETS; scenarios: $SCENARIOS (about $((est * $(echo $TARGETS | wc -w) / 60 + 1)) min)" >&2
+case " $SCENARIOS " in
+*" h2tlsthr "* | *" h2tlsidle "* | *" hs "*)
+    make_cert || echo "bench: openssl could not make the test certificate; TLS scenarios are not measured" >&2
+    ;;
+esac
 # The timed scenarios run REPEAT rounds, the targets interleaved within each round so that drift in the
 # machine's load hits every target alike; the table shows the median of the rounds (and every rate).
-REPEAT=${SG_BENCH_REPEAT:-3}
 declare -A RUNS     # RUNS[target,scenario,key] = space-separated values, one per round
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 for s in $SCENARIOS; do
     reps=1
-    case $s in thr | lat) reps=$REPEAT ;; esac
+    case $s in thr | lat | h2thr | h2tlsthr | hs) reps=$REPEAT ;; esac
     for r in $(seq 1 "$reps"); do
         for t in $TARGETS; do
             for k in "${!R[@]}"; do [[ $k == "$t,$s,"* ]] && unset "R[$k]"; done
@@ -315,6 +407,42 @@ row() {             # row LABEL SCENARIO KEY [suffix]
 ratio() {           # ratio A B -> A/B with 2 decimals, or "-"
     awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
 }
+rounds() {          # rounds LABEL SCENARIO KEY: every round's value, a/b/c
+    local t
+    printf '  %-34s' "$1"
+    for t in $TARGETS; do printf ' %-16s' "$(echo ${RUNS[$t,$2,$3]:-} | tr ' ' '/')"; done
+    printf '\n'
+}
+thr_rows() {        # thr_rows SCENARIO: the rows of a throughput scenario
+    row "events/s delivered" "$1" rate
+    rounds "events/s, each round" "$1" rate
+    row "streams connected" "$1" connected
+    row "id gaps" "$1" gaps
+    row "errors" "$1" errors
+    row "latency p50 (us)" "$1" p50_us
+    row "latency p99 (us)" "$1" p99_us
+    row "proxy CPU (% of one core)" "$1" proxy_cpu_pct
+    row "origin CPU (% of one core)" "$1" origin_cpu_pct
+}
+idle_rows() {       # idle_rows SCENARIO
+    row "streams held" "$1" connected
+    row "RSS before (KiB)" "$1" rss_base_kib
+    row "RSS with streams (KiB)" "$1" rss_kib
+    row "KiB per stream" "$1" kib_per_stream
+}
+has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure among nginx and haproxy
+    local t best="" v bv=""
+    for t in nginx haproxy; do
+        [[ " $TARGETS " == *" $t "* ]] || continue
+        v=${R[$t,$1,$2]:-}
+        [ -n "$v" ] || continue
+        if [ -z "$bv" ] || awk -v a="$v" -v b="$bv" 'BEGIN { exit !(a > b) }'; then
+            best=$t bv=$v
+        fi
+    done
+    [ -n "$best" ] && echo "$best $bv"
+}
 
 {
     echo "ssegate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(uname -r)), proxies with $WORKERS workers/threads"
@@ -325,25 +453,13 @@ ratio() {           # ratio A B -> A/B with 2 decimals, or "-"
     printf '\n'
     if [[ " $SCENARIOS " == *" thr "* ]]; then
         echo "Throughput: $THR_STREAMS streams, one ~100-byte event per stream every ${THR_INTERVAL_US} us, ${THR_DURATION} s (median of $REPEAT rounds)"
-        row "events/s delivered" thr rate
-        printf '  %-34s' "events/s, each round"
-        for t in $TARGETS; do printf ' %-16s' "$(echo ${RUNS[$t,thr,rate]:-} | tr ' ' '/')"; done
-        printf '\n'
-        row "streams connected" thr connected
-        row "id gaps" thr gaps
-        row "errors" thr errors
-        row "latency p50 (us)" thr p50_us
-        row "latency p99 (us)" thr p99_us
-        row "proxy CPU (% of one core)" thr proxy_cpu_pct
-        row "origin CPU (% of one core)" thr origin_cpu_pct
+        thr_rows thr
     fi
     if [[ " $SCENARIOS " == *" lat "* ]]; then
         echo "Latency: $LAT_STREAMS streams, $LAT_RATE events/s in total, ${LAT_DURATION} s (median of $REPEAT rounds)"
         row "latency p50 (us)" lat p50_us
         row "latency p99 (us)" lat p99_us
-        printf '  %-34s' "p99 (us), each round"
-        for t in $TARGETS; do printf ' %-16s' "$(echo ${RUNS[$t,lat,p99_us]:-} | tr ' ' '/')"; done
-        printf '\n'
+        rounds "p99 (us), each round" lat p99_us
         row "latency p99.9 (us)" lat p999_us
         row "latency max (us)" lat max_us
         row "events/s delivered" lat rate
@@ -353,16 +469,64 @@ ratio() {           # ratio A B -> A/B with 2 decimals, or "-"
     fi
     if [[ " $SCENARIOS " == *" idle "* ]]; then
         echo "Idle memory: $IDLE_STREAMS idle SSE streams held open; proxy RSS (all processes) minus its RSS before"
-        row "streams held" idle connected
-        row "RSS before (KiB)" idle rss_base_kib
-        row "RSS with streams (KiB)" idle rss_kib
-        row "KiB per stream" idle kib_per_stream
+        idle_rows idle
     fi
-    if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]]; then
+    if has h2thr; then
+        echo "HTTP/2 throughput (h2c): $H2_CONNS connections x $((H2_STREAMS / H2_CONNS)) streams, one ~100-byte event per stream every ${THR_INTERVAL_US} us, ${THR_DURATION} s (median of $REPEAT rounds)"
+        thr_rows h2thr
+    fi
+    if has h2tlsthr; then
+        echo "HTTP/2 over TLS throughput: the same over TLS (ALPN h2) (median of $REPEAT rounds)"
+        thr_rows h2tlsthr
+    fi
+    if has h2idle; then
+        echo "HTTP/2 idle memory (h2c): $H2IDLE_STREAMS idle SSE streams over $H2IDLE_CONNS connections; proxy RSS minus its RSS before"
+        idle_rows h2idle
+    fi
+    if has h2tlsidle; then
+        echo "HTTP/2 over TLS idle memory: the same over TLS (ALPN h2)"
+        idle_rows h2tlsidle
+    fi
+    if has hs; then
+        echo "TLS handshakes: $H2_CONNS x $((H2_STREAMS / H2_CONNS)) TLS h2 streams, $LAT_RATE events/s in total; ${LAT_DURATION} s without, then ${LAT_DURATION} s with $HS_RATE full handshakes/s (median of $REPEAT rounds)"
+        row "p99 without handshakes (us)" hs base_p99_us
+        row "p99 with handshakes (us)" hs p99_us
+        row "p99 with / without" hs p99_ratio x
+        rounds "p99 with / without, each round" hs p99_ratio
+        row "p50 without handshakes (us)" hs base_p50_us
+        row "p50 with handshakes (us)" hs p50_us
+        row "p99.9 with handshakes (us)" hs p999_us
+        row "max with handshakes (us)" hs max_us
+        row "handshakes/s achieved" hs hs_rate
+        row "handshakes failed" hs hs_failed
+        row "handshake time avg (ms)" hs hs_avg_ms
+        row "handshake time max (ms)" hs hs_max_ms
+        row "events/s with handshakes" hs rate
+        row "id gaps" hs gaps
+        row "errors" hs errors
+        row "proxy CPU without (% of a core)" hs base_proxy_cpu_pct
+        row "proxy CPU with (% of a core)" hs proxy_cpu_pct
+    fi
+    if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has thr || has lat || has idle; }; then
         echo "Against the issue's targets (ssegate vs haproxy, same run, medians):"
         echo "  throughput ssegate/haproxy: $(ratio "${R[ssegate,thr,rate]:-}" "${R[haproxy,thr,rate]:-}")x (target >= 1.1x)"
         echo "  latency p99 ssegate/haproxy: $(ratio "${R[ssegate,lat,p99_us]:-}" "${R[haproxy,lat,p99_us]:-}")x (target <= 1.0x)"
         echo "  idle KiB per stream: ssegate $(cell ssegate idle kib_per_stream), haproxy $(cell haproxy idle kib_per_stream), nginx $(cell nginx idle kib_per_stream) (target <= 2 KiB)"
+    fi
+    if [[ " $TARGETS " == *" ssegate "* ]] && { has h2thr || has h2tlsthr || has h2idle || has h2tlsidle || has hs; }; then
+        echo "Against issue 3's HTTP/2 targets (same run, medians):"
+        for sc in h2thr h2tlsthr; do
+            has $sc || continue
+            read -r bp bv <<<"$(best_peer $sc rate)"
+            echo "  $([ $sc = h2thr ] && echo "h2c" || echo "TLS h2") throughput ssegate/best peer: $(ratio "${R[ssegate,$sc,rate]:-}" "${bv:-}")x (ssegate $(cell ssegate $sc rate), best peer ${bp:--} ${bv:--}; target >= 1.0x$([ $sc = h2tlsthr ] && echo ", set for h2c"))"
+        done
+        for sc in h2idle h2tlsidle; do
+            has $sc || continue
+            echo "  idle KiB per $([ $sc = h2idle ] && echo "h2c" || echo "TLS h2") stream: ssegate $(cell ssegate $sc kib_per_stream), haproxy $(cell haproxy $sc kib_per_stream), nginx $(cell nginx $sc kib_per_stream) (target <= 2 KiB)"
+        done
+        if has hs; then
+            echo "  p99 with/without $HS_RATE handshakes/s: ssegate $(cell ssegate hs p99_ratio x), haproxy $(cell haproxy hs p99_ratio x), nginx $(cell nginx hs p99_ratio x) (target <= 2x)"
+        fi
     fi
 } | tee "$OUT"
 echo "bench: written to $OUT" >&2

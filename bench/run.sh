@@ -6,7 +6,9 @@
 #   SG_BENCH_SCENARIOS="thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs", SG_BENCH_REPEAT (rounds, default 3),
 #   THR_STREAMS THR_INTERVAL_US THR_WARMUP THR_DURATION, LAT_STREAMS LAT_RATE LAT_WARMUP LAT_DURATION,
 #   IDLE_STREAMS IDLE_SETTLE, SG_BENCH_WORKERS (proxy workers/threads, default 2),
-#   H2_CONNS H2_STREAMS (h2thr, h2tlsthr, hs), H2IDLE_CONNS H2IDLE_STREAMS, HS_RATE HS_WARMUP.
+#   H2_CONNS H2_STREAMS (h2thr, h2tlsthr, hs), H2IDLE_CONNS H2IDLE_STREAMS, HS_RATE HS_WARMUP,
+#   SG_BENCH_CERT=rsa|ec (the TLS certificate's key: RSA 2048, the default, or ECDSA P-256),
+#   SG_BENCH_REV (what the table calls the ssegate build; default: this checkout's commit).
 # The HTTP/2 scenarios use THR_INTERVAL_US/THR_WARMUP/THR_DURATION (h2thr, h2tlsthr) and
 # LAT_RATE/LAT_WARMUP/LAT_DURATION (hs); "direct" has no figure there (the origin speaks HTTP/1.1 only).
 set -uo pipefail
@@ -36,6 +38,7 @@ H2IDLE_CONNS=${H2IDLE_CONNS:-90}
 H2IDLE_STREAMS=${H2IDLE_STREAMS:-9000}
 HS_RATE=${HS_RATE:-200}
 HS_WARMUP=${HS_WARMUP:-2}
+CERT_KEY=${SG_BENCH_CERT:-rsa}
 
 for f in "$ORIGIN" "$LOADGEN"; do
     if [ ! -x "$f" ]; then
@@ -122,9 +125,12 @@ start_origin() {    # start_origin PORT ARGS...
     wait_listen "$port" "$ORIGIN_PID"
 }
 
-# make_cert: an RSA 2048 self-signed certificate for localhost/127.0.0.1 (the loadgen does not verify it).
+# make_cert: a self-signed certificate for localhost/127.0.0.1 (the loadgen does not verify it), with an
+# RSA 2048 key (SG_BENCH_CERT=rsa, the default) or an ECDSA P-256 key (ec).
 make_cert() {
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 2 \
+    local key=(-newkey rsa:2048)
+    [ "$CERT_KEY" = ec ] && key=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
+    openssl req -x509 "${key[@]}" -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 2 \
         -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>"$TMP/openssl.log" || return 1
     cat "$TMP/cert.pem" "$TMP/key.pem" >"$TMP/haproxy.pem"
     CERT=$TMP/cert.pem
@@ -446,7 +452,8 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
 
 {
     echo "ssegate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(uname -r)), proxies with $WORKERS workers/threads"
-    echo "ssegate $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo '+local changes'); load average at start: $LOAD_AT_START"
+    # SG_BENCH_REV names the ssegate build when it is not this checkout's (e.g. a `git archive` export).
+    echo "ssegate ${SG_BENCH_REV:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo '+local changes')}; load average at start: $LOAD_AT_START"
     echo "Origin, load generator and proxy share these cores: the figures compare proxies on the same machine."
     printf '  %-34s' ""
     for t in $TARGETS; do printf ' %-16s' "$t"; done
@@ -476,7 +483,7 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         thr_rows h2thr
     fi
     if has h2tlsthr; then
-        echo "HTTP/2 over TLS throughput: the same over TLS (ALPN h2) (median of $REPEAT rounds)"
+        echo "HTTP/2 over TLS throughput: the same over TLS (ALPN h2, $CERT_KEY certificate) (median of $REPEAT rounds)"
         thr_rows h2tlsthr
     fi
     if has h2idle; then
@@ -484,11 +491,11 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         idle_rows h2idle
     fi
     if has h2tlsidle; then
-        echo "HTTP/2 over TLS idle memory: the same over TLS (ALPN h2)"
+        echo "HTTP/2 over TLS idle memory: the same over TLS (ALPN h2, $CERT_KEY certificate)"
         idle_rows h2tlsidle
     fi
     if has hs; then
-        echo "TLS handshakes: $H2_CONNS x $((H2_STREAMS / H2_CONNS)) TLS h2 streams, $LAT_RATE events/s in total; ${LAT_DURATION} s without, then ${LAT_DURATION} s with $HS_RATE full handshakes/s (median of $REPEAT rounds)"
+        echo "TLS handshakes: $H2_CONNS x $((H2_STREAMS / H2_CONNS)) TLS h2 streams, $LAT_RATE events/s in total; ${LAT_DURATION} s without, then ${LAT_DURATION} s with $HS_RATE full handshakes/s ($CERT_KEY certificate; median of $REPEAT rounds)"
         row "p99 without handshakes (us)" hs base_p99_us
         row "p99 with handshakes (us)" hs p99_us
         row "p99 with / without" hs p99_ratio x

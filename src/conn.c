@@ -231,6 +231,45 @@ void sg_conn_close(sg_conn_t *c)
     sg_loop_reap_later(&c->worker->loop, &c->reap_d);
 }
 
+/*
+ * Lingering close. Closing a socket whose receive queue holds unread bytes makes the kernel send RST, and a
+ * client that gets RST may drop our last bytes unread (the error response, the GOAWAY). So after the final
+ * flush and shutdown(SHUT_WR) the protocol is let go, and the socket stays open only to read and discard
+ * what the client still sends, until its EOF, SG_LINGER_MS or SG_LINGER_MAX_BYTES (nginx's lingering_close).
+ */
+static void linger(sg_conn_t *c)
+{
+    if (c->proto && c->proto->on_close)
+        c->proto->on_close(c);
+    c->proto = NULL;
+    c->proto_data = NULL;
+    sg_loop_cancel(&c->tls_read_d);
+    c->lingering = true;
+    c->stalled = false;
+    c->sock.reading = true;
+    c->sock.write_blocked = false;
+    c->sock.rdhup = true;
+    if (sg_sock_update(&c->sock) < 0) {
+        sg_conn_close(c);
+        return;
+    }
+    sg_timer_arm(&c->worker->loop.wheel, &c->timer, c->worker->loop.now_ms + SG_LINGER_MS);
+}
+
+static void linger_read(sg_conn_t *c)
+{
+    char buf[16384];
+    for (int i = 0; i < 8; i++) {
+        ssize_t n = read(c->sock.w.fd, buf, sizeof(buf));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0 || (c->linger_bytes += (uint32_t)n) > SG_LINGER_MAX_BYTES) {
+            sg_conn_close(c);
+            return;
+        }
+    }
+}
+
 static void conn_flush_cb(sg_deferred_t *d)
 {
     sg_conn_t *c = SG_CONTAINER_OF(d, sg_conn_t, sock.flush_d);
@@ -261,7 +300,7 @@ static void conn_flush_cb(sg_deferred_t *d)
             SSL_shutdown(c->sock.ssl); /* close_notify, best effort: the socket is non-blocking */
         }
         shutdown(c->sock.w.fd, SHUT_WR);
-        sg_conn_close(c);
+        linger(c);
         return;
     }
     if (c->above_wm && c->sock.out.bytes <= c->worker->settings->out_low_wm) {
@@ -306,7 +345,7 @@ static void tls_check_pending(sg_conn_t *c)
 static void tls_read_cb(sg_deferred_t *d)
 {
     sg_conn_t *c = SG_CONTAINER_OF(d, sg_conn_t, tls_read_d);
-    if (c->closed || !c->sock.reading)
+    if (c->closed || c->lingering || !c->sock.reading)
         return;
     /* No re-check here: a protocol that cannot take the bytes yet would spin the flush list. */
     c->proto->on_readable(c);
@@ -411,6 +450,10 @@ static void conn_io_cb(sg_watcher_t *w, uint32_t events)
 {
     sg_conn_t *c = SG_CONTAINER_OF(w, sg_conn_t, sock.w);
 
+    if (c->lingering) {
+        linger_read(c);
+        return;
+    }
     if (c->handshaking) {
         if (events & (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP))
             tls_handshake(c);
@@ -439,6 +482,10 @@ static void conn_timer_cb(sg_timer_t *t)
     sg_conn_t *c = SG_CONTAINER_OF(t, sg_conn_t, timer);
     if (c->closed)
         return;
+    if (c->lingering) {
+        sg_conn_close(c);
+        return;
+    }
     if (c->stalled) {
         char peer[64];
         sg_conn_peer_str(c, peer, sizeof(peer));

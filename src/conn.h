@@ -3,6 +3,9 @@
 #ifndef SG_CONN_H
 #define SG_CONN_H
 
+#define SG_LINGER_MS 2000                   /* a closing connection discards input this long at most */
+#define SG_LINGER_MAX_BYTES (16u << 20)    /* ... and this many bytes at most */
+
 #include <netinet/in.h>
 
 #include "buf.h"
@@ -66,6 +69,8 @@ struct sg_conn {
     sg_proto_t scheme;
     bool closing;                   /* close once the output queue drains */
     bool closed;
+    bool lingering;                 /* our side is shut: discarding input until EOF or the linger limit */
+    uint32_t linger_bytes;          /* input discarded while lingering */
     bool above_wm;
     bool stalled;                   /* the timer watches a client that takes no bytes */
     bool handshaking;               /* TLS handshake under way: no protocol yet */

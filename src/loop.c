@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,6 +119,17 @@ void sg_loop_run_once(sg_loop_t *loop)
         loop->flush_deferred = true;
     }
     run_list(&loop->reap_list);
-    if (saturated)
-        sched_yield();
+    if (saturated) {
+        if (loop->saturated_count != NULL)
+            atomic_fetch_add_explicit(loop->saturated_count, 1, memory_order_relaxed);
+        /* Saturated: pause, so that more bytes gather in each socket and the next reads and writes carry
+         * several events each, and so that co-located processes (the backends, often) get the CPU. Under
+         * overload this halves the CPU per event (docs/benchmarks.md); below saturation it never runs. */
+        if (loop->pause_us > 0) {
+            struct timespec ts = {0, (long)loop->pause_us * 1000};
+            nanosleep(&ts, NULL);
+        } else {
+            sched_yield();
+        }
+    }
 }

@@ -37,6 +37,8 @@ struct sg_loop {
     sg_list_t reap_list;
     bool stop;
     bool flush_deferred;    /* the last (saturated) iteration left its flushes to this one */
+    uint32_t pause_us;      /* pause after a saturated iteration (a full batch of events); 0: yield only */
+    _Atomic uint64_t *saturated_count; /* counts saturated iterations, if set (read by the metrics) */
     void *data;         /* the owning worker */
 };
 

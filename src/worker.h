@@ -30,6 +30,7 @@ typedef struct sg_settings {
     uint32_t h2_stream_window;    /* HTTP/2 initial stream receive window (request bodies); 0: 256 KiB */
     uint32_t h2_conn_window;      /* HTTP/2 connection receive window; 0: 1 MiB */
     int64_t tls_handshake_timeout_ms; /* a TLS handshake must finish within; 0: 10 s */
+    uint32_t saturation_pause_us; /* a worker's pause after a full batch of events; 0: yield only */
 } sg_settings_t;
 
 typedef struct sg_uppool {

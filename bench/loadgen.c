@@ -1232,15 +1232,33 @@ static void meas_merge(const worker_t *ws, int nthreads, int k, meas_t *out)
 }
 
 typedef struct cpu_win {
-    long long proxy0, proxy1, origin0, origin1, self0, self1;
+    long long proxy0, proxy1, origin0, origin1, self0, self1, busy0, busy1;
     double window;
 } cpu_win_t;
 
-static void cpu_sample(const opts_t *o, long long *proxy, long long *origin, long long *self)
+/* Busy time of the whole machine (all CPUs, every state but idle and iowait), in clock ticks. */
+static long long machine_busy(void)
 {
-    *proxy = o->nproxy ? cpu_sum(o->proxy_pids, o->nproxy) : -1;
-    *origin = o->origin_pid ? cpu_ticks(o->origin_pid) : -1;
-    *self = cpu_ticks(getpid());
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    long long v[10] = {0};
+    int n = fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &v[6], &v[7]);
+    fclose(f);
+    return n == 8 ? v[0] + v[1] + v[2] + v[5] + v[6] + v[7] : -1;
+}
+
+static void cpu_sample(const opts_t *o, cpu_win_t *c, bool end)
+{
+    long long proxy = o->nproxy ? cpu_sum(o->proxy_pids, o->nproxy) : -1;
+    long long origin = o->origin_pid ? cpu_ticks(o->origin_pid) : -1;
+    long long self = cpu_ticks(getpid()), busy = machine_busy();
+    if (end) {
+        c->proxy1 = proxy, c->origin1 = origin, c->self1 = self, c->busy1 = busy;
+    } else {
+        c->proxy0 = proxy, c->origin0 = origin, c->self0 = self, c->busy0 = busy;
+    }
 }
 
 static void print_cpu(const char *pfx, const char *name, long long t0, long long t1, double window)
@@ -1262,18 +1280,19 @@ static void print_window(const char *pfx, const meas_t *m, const cpu_win_t *c)
     print_cpu(pfx, "proxy", c->proxy0, c->proxy1, c->window);
     print_cpu(pfx, "origin", c->origin0, c->origin1, c->window);
     print_cpu(pfx, "client", c->self0, c->self1, c->window);
+    print_cpu(pfx, "machine", c->busy0, c->busy1, c->window); /* all CPUs: everything that ran, ours or not */
 }
 
 /* Sleeps through one measured window (its bounds published in start and end) with CPU samples around it. */
 static void measure_window(const opts_t *o, _Atomic uint64_t *start, _Atomic uint64_t *end, cpu_win_t *c)
 {
-    cpu_sample(o, &c->proxy0, &c->origin0, &c->self0);
+    cpu_sample(o, c, false);
     uint64_t s = now_ns();
     uint64_t e = s + (uint64_t)(o->duration_s * 1e9);
     atomic_store(end, e);
     atomic_store(start, s);
     sleep_s(o->duration_s);
-    cpu_sample(o, &c->proxy1, &c->origin1, &c->self1);
+    cpu_sample(o, c, true);
     c->window = (double)(e - s) / 1e9;
 }
 
@@ -1429,7 +1448,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "loadgen[%s]: %d/%d streams connected in %.2f s\n", o.label, connected, o.streams, connect_s);
 
     long rss = -1;
-    cpu_win_t cw = {-1, -1, -1, -1, -1, -1, 0}, bw = cw;
+    cpu_win_t cw = {-1, -1, -1, -1, -1, -1, -1, -1, 0}, bw = cw;
     hs_t hs[MAX_HS_THREADS] = {0};
     int nhs = 0;
     double hs_window = 0;

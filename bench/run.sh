@@ -352,13 +352,16 @@ REPEAT=${SG_BENCH_REPEAT:-3}
 est=0       # seconds, roughly: per target and round, the scenario's windows plus ~5 s of start-up and stop
 for s in $SCENARIOS; do
     case $s in
-    thr | h2thr | h2tlsthr) est=$((est + (THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
-    lat) est=$((est + (LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
-    hs) est=$((est + (LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
-    *) est=$((est + 15)) ;;
+    thr | h2thr | h2tlsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
+    lat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
+    hs) e=$(((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
+    *) e=15 ;;
     esac
+    n=$(echo $TARGETS | wc -w)
+    [[ $s == h* && " $TARGETS " == *" direct "* ]] && n=$((n - 1))  # no direct figure over HTTP/2
+    est=$((est + e * n))
 done
-echo "bench: targets: $TARGETS; scenarios: $SCENARIOS (about $((est * $(echo $TARGETS | wc -w) / 60 + 1)) min)" >&2
+echo "bench: targets: $TARGETS; scenarios: $SCENARIOS (about $((est / 60 + 1)) min)" >&2
 case " $SCENARIOS " in
 *" h2tlsthr "* | *" h2tlsidle "* | *" hs "*)
     make_cert || echo "bench: openssl could not make the test certificate; TLS scenarios are not measured" >&2
@@ -430,6 +433,10 @@ thr_rows() {        # thr_rows SCENARIO: the rows of a throughput scenario
     row "proxy CPU (% of one core)" "$1" proxy_cpu_pct
     row "origin CPU (% of one core)" "$1" origin_cpu_pct
 }
+load_rows() {       # load_rows SCENARIO: the load generator's CPU and the whole machine's (anything else shows there)
+    row "client CPU (% of one core)" "$1" client_cpu_pct
+    row "machine CPU, all (% of one core)" "$1" machine_cpu_pct
+}
 idle_rows() {       # idle_rows SCENARIO
     row "streams held" "$1" connected
     row "RSS before (KiB)" "$1" rss_base_kib
@@ -481,10 +488,12 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
     if has h2thr; then
         echo "HTTP/2 throughput (h2c): $H2_CONNS connections x $((H2_STREAMS / H2_CONNS)) streams, one ~100-byte event per stream every ${THR_INTERVAL_US} us, ${THR_DURATION} s (median of $REPEAT rounds)"
         thr_rows h2thr
+        load_rows h2thr
     fi
     if has h2tlsthr; then
         echo "HTTP/2 over TLS throughput: the same over TLS (ALPN h2, $CERT_KEY certificate) (median of $REPEAT rounds)"
         thr_rows h2tlsthr
+        load_rows h2tlsthr
     fi
     if has h2idle; then
         echo "HTTP/2 idle memory (h2c): $H2IDLE_STREAMS idle SSE streams over $H2IDLE_CONNS connections; proxy RSS minus its RSS before"
@@ -513,6 +522,10 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         row "errors" hs errors
         row "proxy CPU without (% of a core)" hs base_proxy_cpu_pct
         row "proxy CPU with (% of a core)" hs proxy_cpu_pct
+        row "client CPU without (% of a core)" hs base_client_cpu_pct
+        row "client CPU with (% of a core)" hs client_cpu_pct
+        row "machine CPU without (% of a core)" hs base_machine_cpu_pct
+        row "machine CPU with (% of a core)" hs machine_cpu_pct
     fi
     if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has thr || has lat || has idle; }; then
         echo "Against the issue's targets (ssegate vs haproxy, same run, medians):"

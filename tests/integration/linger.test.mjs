@@ -95,7 +95,8 @@ test('a client that keeps sending after the error is cut at the linger limit', w
         total: 64 * 1024 * 1024,
         ms: 15000 * SLOW,
     });
-    assert.match(r.text, /^HTTP\/1\.1 400 /);
+    /* Past the limit the close may be an RST that races the client's reads: the 400 is not promised here. */
+    assert.ok(r.text === '' || /^HTTP\/1\.1 400 /.test(r.text), `got ${JSON.stringify(r.text.slice(0, 80))}`);
     assert.equal(r.how, 'close', 'the gateway closed the connection');
     assert.ok(performance.now() - t0 < 5000 * SLOW, `closed after ${Math.round(performance.now() - t0)} ms`);
     assert.ok(r.sent < 32 * 1024 * 1024, `the client could send ${r.sent} bytes`);

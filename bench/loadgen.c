@@ -53,6 +53,7 @@ typedef struct opts {
     int h2_window;            /* HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE we advertise (and the connection window) */
     double hs_rate;           /* TLS handshakes per second next to the streams (0 = none) */
     int hs_threads;
+    int hs_port;              /* where the handshakes go (default: --port) */
     double hs_warmup_s;       /* handshakes run this long before the measured window */
 } opts_t;
 
@@ -151,6 +152,7 @@ static void usage(void)
             "               [--pace-us N] [--proxy-pids P,P,...] [--origin-pid P] [--label NAME]\n"
             "               [--proto h1|h2c|h2tls] [--conns M] [--h2-window BYTES]\n"
             "               [--handshake-rate R] [--handshake-threads N] [--handshake-warmup S]\n"
+            "               [--handshake-port P]\n"
             "  Streaming mode: connects every stream, waits --warmup, then counts events, id gaps and the\n"
             "  latency (now - the CLOCK_MONOTONIC stamp in each event) for --duration seconds.\n"
             "  Idle mode (--idle): connects every stream, waits for its first event, waits --settle, then\n"
@@ -164,7 +166,8 @@ static void usage(void)
             "  --handshake-rate R (streaming mode): after the warm-up, one window of --duration without\n"
             "  handshakes (base_* keys), then R full TLS handshakes per second (ALPN h2, the h2 preface, read\n"
             "  the server's SETTINGS, close) from --handshake-threads threads against the same port, and after\n"
-            "  --handshake-warmup the measured window (the usual keys, plus hs_*).\n");
+            "  --handshake-warmup the measured window (the usual keys, plus hs_*). --handshake-port sends\n"
+            "  the handshakes to another server instead (CPU contention without the proxy doing them).\n");
 }
 
 /* --- /proc sampling of the proxy under test --- */
@@ -501,7 +504,7 @@ static void stream_close(worker_t *w, stream_t *s, bool error)
 
 /* A TCP socket to --host:--port from source number n, connect() started (non-blocking: may be in progress;
  * blocking: done, with SO_SNDTIMEO/SO_RCVTIMEO of 2 s). Returns the fd, or -1 (said on stderr). */
-static int tcp_open(const opts_t *o, int n, bool nonblock)
+static int tcp_open(const opts_t *o, int port, int n, bool nonblock)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0) {
@@ -528,7 +531,7 @@ static int tcp_open(const opts_t *o, int n, bool nonblock)
             return -1;
         }
     }
-    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, o->host, &dst.sin_addr) != 1) {
         fprintf(stderr, "loadgen: bad host %s (IPv4 literal expected)\n", o->host);
         exit(2);
@@ -544,7 +547,7 @@ static int tcp_open(const opts_t *o, int n, bool nonblock)
 static int start_fd(worker_t *w, int idx)
 {
     const opts_t *o = w->sh->o;
-    int fd = tcp_open(o, idx * o->threads + w->id, true);
+    int fd = tcp_open(o, o->port, idx * o->threads + w->id, true);
     if (fd < 0)
         return -1;
     struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)idx};
@@ -1156,7 +1159,7 @@ static SSL_CTX *tls_client_ctx(void)
  * SETTINGS, then the server's first frame must be its SETTINGS; close_notify and close. */
 static bool hs_once(const opts_t *o, SSL_CTX *ctx, int n)
 {
-    int fd = tcp_open(o, n, false);
+    int fd = tcp_open(o, o->hs_port ? o->hs_port : o->port, n, false);
     if (fd < 0)
         return false;
     bool ok = false;
@@ -1232,32 +1235,33 @@ static void meas_merge(const worker_t *ws, int nthreads, int k, meas_t *out)
 }
 
 typedef struct cpu_win {
-    long long proxy0, proxy1, origin0, origin1, self0, self1, busy0, busy1;
+    long long proxy0, proxy1, origin0, origin1, self0, self1, idle0, idle1;
     double window;
 } cpu_win_t;
 
-/* Busy time of the whole machine (all CPUs, every state but idle and iowait), in clock ticks. */
-static long long machine_busy(void)
+/* Idle + iowait time of the whole machine (all CPUs), in clock ticks. The busy fields of /proc/stat are
+ * sampled at ticks and miss short runs on a tickless kernel; the idle time is measured, so busy time is
+ * taken as CPUs x elapsed - idle. */
+static long long machine_idle(void)
 {
     FILE *f = fopen("/proc/stat", "r");
     if (!f)
         return -1;
-    long long v[10] = {0};
-    int n = fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                   &v[6], &v[7]);
+    long long v[5] = {0};
+    int n = fscanf(f, "cpu %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3], &v[4]);
     fclose(f);
-    return n == 8 ? v[0] + v[1] + v[2] + v[5] + v[6] + v[7] : -1;
+    return n == 5 ? v[3] + v[4] : -1;
 }
 
 static void cpu_sample(const opts_t *o, cpu_win_t *c, bool end)
 {
     long long proxy = o->nproxy ? cpu_sum(o->proxy_pids, o->nproxy) : -1;
     long long origin = o->origin_pid ? cpu_ticks(o->origin_pid) : -1;
-    long long self = cpu_ticks(getpid()), busy = machine_busy();
+    long long self = cpu_ticks(getpid()), idle = machine_idle();
     if (end) {
-        c->proxy1 = proxy, c->origin1 = origin, c->self1 = self, c->busy1 = busy;
+        c->proxy1 = proxy, c->origin1 = origin, c->self1 = self, c->idle1 = idle;
     } else {
-        c->proxy0 = proxy, c->origin0 = origin, c->self0 = self, c->busy0 = busy;
+        c->proxy0 = proxy, c->origin0 = origin, c->self0 = self, c->idle0 = idle;
     }
 }
 
@@ -1280,7 +1284,12 @@ static void print_window(const char *pfx, const meas_t *m, const cpu_win_t *c)
     print_cpu(pfx, "proxy", c->proxy0, c->proxy1, c->window);
     print_cpu(pfx, "origin", c->origin0, c->origin1, c->window);
     print_cpu(pfx, "client", c->self0, c->self1, c->window);
-    print_cpu(pfx, "machine", c->busy0, c->busy1, c->window); /* all CPUs: everything that ran, ours or not */
+    /* All CPUs: everything that ran, ours or not. */
+    if (c->idle0 >= 0 && c->idle1 >= 0 && c->window > 0) {
+        double idle = (double)(c->idle1 - c->idle0) / (double)sysconf(_SC_CLK_TCK);
+        double cpus = (double)sysconf(_SC_NPROCESSORS_ONLN);
+        printf(" %smachine_cpu_pct=%.0f", pfx, (cpus * c->window - idle) * 100.0 / c->window);
+    }
 }
 
 /* Sleeps through one measured window (its bounds published in start and end) with CPU samples around it. */
@@ -1355,6 +1364,8 @@ int main(int argc, char **argv)
             ok = parse_int(argv[++i], 65535, 0x7fffffff, &o.h2_window);
         else if (strcmp(a, "--handshake-rate") == 0 && has)
             ok = parse_double(argv[++i], &o.hs_rate) && o.hs_rate <= 100000;
+        else if (strcmp(a, "--handshake-port") == 0 && has)
+            ok = parse_int(argv[++i], 1, 65535, &o.hs_port);
         else if (strcmp(a, "--handshake-threads") == 0 && has)
             ok = parse_int(argv[++i], 1, MAX_HS_THREADS, &o.hs_threads);
         else if (strcmp(a, "--handshake-warmup") == 0 && has)

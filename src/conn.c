@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "conn.h"
+#include "hspool.h"
 #include "h1.h"
 #include "h2.h"
 #include "log.h"
@@ -212,8 +213,15 @@ void sg_sock_close(sg_sock_t *s)
 static void conn_reap(sg_deferred_t *d)
 {
     sg_conn_t *c = SG_CONTAINER_OF(d, sg_conn_t, reap_d);
+    free(c->hs);
     free(c);
 }
+
+/* A handshake step handed to the pool (hspool.h). */
+struct hs_ctx {
+    sg_hs_job_t job;
+    sg_conn_t *c;
+};
 
 void sg_conn_close(sg_conn_t *c)
 {
@@ -222,6 +230,14 @@ void sg_conn_close(sg_conn_t *c)
     c->closed = true;
     sg_timer_cancel(&c->worker->loop.wheel, &c->timer);
     sg_loop_cancel(&c->tls_read_d);
+    if (c->hs_busy) {
+        /* The pool is using the SSL (and the config its SNI callback reads): it is released when the step
+         * comes back (sg_conn_hs_collect); the connection is gone from the worker's view now. */
+        sg_list_remove(&c->link);
+        c->worker->nconns--;
+        sg_counter_sub(&c->lm->conns_active[c->mproto], 1);
+        return;
+    }
     if (c->proto && c->proto->on_close)
         c->proto->on_close(c);
     sg_sock_close(&c->sock);
@@ -371,32 +387,31 @@ static void tls_done(sg_conn_t *c)
     }
 }
 
-/* Drives a non-blocking TLS handshake; on success ALPN picks the protocol. */
-static void tls_handshake(sg_conn_t *c)
+/* Acts on one handshake step's result; on success ALPN picks the protocol. */
+static void tls_step_done(sg_conn_t *c, int r)
 {
-    ERR_clear_error();
-    int rc = SSL_do_handshake(c->sock.ssl);
-    if (rc != 1) {
-        int e = SSL_get_error(c->sock.ssl, rc);
-        bool want_write = e == SSL_ERROR_WANT_WRITE;
-        if (e == SSL_ERROR_WANT_READ || want_write) {
-            if (c->sock.write_blocked != want_write) {
-                c->sock.write_blocked = want_write;
-                if (sg_sock_update(&c->sock) < 0)
-                    sg_conn_close(c);
-            }
-            return;
-        }
+    if (r == SG_HS_WANT_READ || r == SG_HS_WANT_WRITE) {
+        c->sock.write_blocked = r == SG_HS_WANT_WRITE;
+        if (sg_sock_update(&c->sock) < 0) /* back into epoll after a pool step; else a no-op if unchanged */
+            sg_conn_close(c);
+        return;
+    }
+    if (r != SG_HS_DONE) {
         /* Failed handshakes are the client's problem (scanners, wrong protocol, old TLS): no log noise. */
+        sg_counter_add(&c->worker->metrics.tls_handshakes[1], 1);
         sg_conn_close(c);
         return;
     }
     c->handshaking = false;
+    sg_counter_add(&c->worker->metrics.tls_handshakes[0], 1);
+    free(c->hs);
+    c->hs = NULL;
     tls_done(c);
     sg_timer_cancel(&c->worker->loop.wheel, &c->timer);
-    if (c->sock.write_blocked) {
-        c->sock.write_blocked = false;
-        sg_sock_update(&c->sock);
+    c->sock.write_blocked = false;
+    if (sg_sock_update(&c->sock) < 0) { /* back into epoll after a pool step; else a no-op if unchanged */
+        sg_conn_close(c);
+        return;
     }
     int arc = sg_tls_is_h2(c->sock.ssl) ? sg_h2_attach(c) : sg_h1_attach(c);
     if (arc < 0) {
@@ -406,6 +421,59 @@ static void tls_handshake(sg_conn_t *c)
     /* Request bytes may have come with the handshake's last flight, already inside OpenSSL's buffers. */
     if (!c->closed && c->sock.reading)
         c->proto->on_readable(c);
+}
+
+/* Pool thread: hands the finished step to the connection's worker. */
+static void hs_complete(sg_hs_job_t *j)
+{
+    sg_worker_t *w = SG_CONTAINER_OF(j, struct hs_ctx, job)->c->worker;
+    pthread_mutex_lock(&w->hs_lock);
+    sg_list_insert_tail(&w->hs_done, &j->link);
+    pthread_mutex_unlock(&w->hs_lock);
+    sg_loop_wake(&w->loop);
+}
+
+/* Runs the next handshake step: on the pool when there is one (the socket leaves epoll until the step is
+ * back, so the loop never waits on the key exchange and signature), else here. */
+static void tls_handshake(sg_conn_t *c)
+{
+    if (c->hs == NULL) {
+        tls_step_done(c, sg_hs_step(c->sock.ssl));
+        return;
+    }
+    if (sg_loop_watch(c->sock.loop, &c->sock.w, 0) < 0) {
+        sg_conn_close(c);
+        return;
+    }
+    c->hs_busy = true;
+    c->worker->hs_inflight++;
+    sg_hspool_submit(c->worker->hspool, &c->hs->job);
+}
+
+void sg_conn_hs_collect(sg_worker_t *w)
+{
+    sg_list_t done;
+    sg_list_init(&done);
+    pthread_mutex_lock(&w->hs_lock);
+    while (!sg_list_empty(&w->hs_done))
+        sg_list_insert_tail(&done, sg_list_pop(&w->hs_done));
+    pthread_mutex_unlock(&w->hs_lock);
+    sg_list_t *n;
+    while ((n = sg_list_pop(&done)) != NULL) {
+        struct hs_ctx *x = SG_CONTAINER_OF(n, struct hs_ctx, job.link);
+        sg_conn_t *c = x->c;
+        w->hs_inflight--;
+        c->hs_busy = false;
+        if (c->closed) {
+            /* Closed while the step ran: finish what sg_conn_close left. */
+            if (c->proto && c->proto->on_close)
+                c->proto->on_close(c);
+            sg_sock_close(&c->sock);
+            sg_loop_reap_later(&w->loop, &c->reap_d);
+            continue;
+        }
+        tls_step_done(c, x->job.result);
+    }
 }
 
 static void tls_hs_readable(sg_conn_t *c)
@@ -420,6 +488,7 @@ static void tls_hs_hup(sg_conn_t *c)
 
 static void tls_hs_timeout(sg_conn_t *c)
 {
+    sg_counter_add(&c->worker->metrics.tls_handshakes[1], 1);
     sg_conn_close(c);
 }
 
@@ -587,6 +656,14 @@ void sg_conn_accept(sg_listen_sock_t *ls)
             c->tls_cfg = w->cfg;
             sg_config_ref(c->tls_cfg);
             c->proto = &tls_hs_proto;
+            if (w->hspool != NULL && c->sock.ssl != NULL) {
+                c->hs = calloc(1, sizeof(*c->hs));
+                if (c->hs != NULL) {
+                    c->hs->c = c;
+                    c->hs->job.ssl = c->sock.ssl;
+                    c->hs->job.complete = hs_complete;
+                }
+            }
             int64_t ms = w->settings->tls_handshake_timeout_ms > 0 ? w->settings->tls_handshake_timeout_ms : 10000;
             sg_timer_arm(&w->loop.wheel, &c->timer, w->loop.now_ms + (uint64_t)ms);
             if (c->sock.ssl == NULL || sg_sock_update(&c->sock) < 0)

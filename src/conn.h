@@ -74,6 +74,8 @@ struct sg_conn {
     bool above_wm;
     bool stalled;                   /* the timer watches a client that takes no bytes */
     bool handshaking;               /* TLS handshake under way: no protocol yet */
+    bool hs_busy;                   /* a handshake step is on the pool: the SSL and the fd are its */
+    struct hs_ctx *hs;              /* the pool job, while handshaking with a pool */
     sg_config_t *tls_cfg;           /* reference held during the handshake (the SNI callback reads it) */
     sg_deferred_t tls_read_d;       /* decrypted bytes wait inside OpenSSL: epoll will not say so */
     uint8_t mproto;                 /* SG_MPROTO_*: which connection counters this one is in */
@@ -84,6 +86,8 @@ struct sg_conn {
 void sg_conn_accept(sg_listen_sock_t *ls);
 /* Closes now: deregisters, frees protocol state, reap at the end of the iteration. Idempotent. */
 void sg_conn_close(sg_conn_t *c);
+/* Takes back the TLS handshake steps the pool has finished (worker thread, on its loop's wake). */
+void sg_conn_hs_collect(sg_worker_t *w);
 /* Closes after what is queued has been written. */
 void sg_conn_close_after_flush(sg_conn_t *c);
 /* Queues bytes to the client. Returns 0, SG_EAGAIN (queued, but above the high watermark) or -ENOMEM. */

@@ -12,6 +12,7 @@
 #include "admin.h"
 #include "config.h"
 #include "health.h"
+#include "hspool.h"
 #include "log.h"
 #include "loop.h"
 #include "worker.h"
@@ -22,6 +23,7 @@ typedef struct opts {
     const char *access_log;
     bool check;
     int workers;
+    int tls_threads;        /* -1: one per worker */
 } opts_t;
 
 static void usage(FILE *f)
@@ -48,6 +50,8 @@ static void usage(FILE *f)
             "      --h2-window BYTES     HTTP/2 initial stream window for request bodies (default 262144)\n"
             "      --h2-conn-window BYTES  HTTP/2 connection window (default 1048576)\n"
             "      --tls-handshake-timeout DUR  a TLS handshake must finish within (default 10s)\n"
+            "      --tls-threads N       threads that run TLS handshakes off the event loops (default: one per\n"
+            "                            worker; 0 runs them on the loops)\n"
             "      --saturation-pause-us N  when a worker is saturated (a full batch of ready sockets), it pauses\n"
             "                            N microseconds so that each read and write carries more events\n"
             "                            (default 500; 0 only yields the CPU)\n"
@@ -80,7 +84,7 @@ static int parse_u32(const char *flag, const char *v, uint32_t lo, uint32_t hi, 
 static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
-           O_H2S, O_H2W, O_H2CW, O_TLSHS, O_PAUSE };
+           O_H2S, O_H2W, O_H2CW, O_TLSHS, O_PAUSE, O_TLSTH };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -92,6 +96,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"h2-max-streams", required_argument, 0, O_H2S}, {"h2-window", required_argument, 0, O_H2W},
         {"h2-conn-window", required_argument, 0, O_H2CW}, {"tls-handshake-timeout", required_argument, 0, O_TLSHS},
         {"saturation-pause-us", required_argument, 0, O_PAUSE},
+        {"tls-threads", required_argument, 0, O_TLSTH},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -126,6 +131,13 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         case O_H2CW: if (parse_u32("--h2-conn-window", optarg, 65535, 0x7fffffff, &st->h2_conn_window) < 0) return -1; break;
         case O_TLSHS: if (parse_dur("--tls-handshake-timeout", optarg, &st->tls_handshake_timeout_ms) < 0) return -1; break;
         case O_PAUSE: if (parse_u32("--saturation-pause-us", optarg, 0, 100000, &st->saturation_pause_us) < 0) return -1; break;
+        case O_TLSTH: {
+            uint32_t n;
+            if (parse_u32("--tls-threads", optarg, 0, 256, &n) < 0)
+                return -1;
+            o->tls_threads = (int)n;
+            break;
+        }
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -236,7 +248,7 @@ static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int
 
 int main(int argc, char **argv)
 {
-    opts_t o = {.access_log = "-"};
+    opts_t o = {.access_log = "-", .tls_threads = -1};
     sg_settings_t st = {
         .header_timeout_ms = 10000,
         .idle_timeout_ms = 60000,
@@ -277,6 +289,7 @@ int main(int argc, char **argv)
     /* Start-up failures unwind through the fail_* labels, so that even an early exit frees what it took. */
     int sfd = -1, nworkers = 0, started = 0;
     sg_worker_t *workers = NULL;
+    sg_hspool_t *hspool = NULL;
     sg_accesslog_t alog = {.pipe_w = -1};
     sg_admin_t admin = {.listen_fd = -1};
     sg_health_t health;
@@ -334,6 +347,15 @@ int main(int argc, char **argv)
             goto fail;
         }
         nworkers++;
+    }
+    /* TLS handshakes run on their own threads, so a key exchange never holds up a loop's streams. */
+    int ntls = o.tls_threads >= 0 ? o.tls_threads : nworkers;
+    if (ntls > 0) {
+        hspool = sg_hspool_start(ntls);
+        if (hspool == NULL)
+            sg_log_error("no TLS handshake threads: handshakes run on the worker loops");
+        for (int i = 0; i < nworkers; i++)
+            workers[i].hspool = hspool;
     }
     for (int i = 0; i < nworkers; i++) {
         if (pthread_create(&workers[i].thread, NULL, sg_worker_main, &workers[i]) != 0) {
@@ -410,6 +432,7 @@ int main(int argc, char **argv)
     admin.ready = false;
     for (int i = 0; i < nworkers; i++)
         pthread_join(workers[i].thread, NULL);
+    sg_hspool_stop(hspool);
     for (int i = 0; i < nworkers; i++)
         sg_worker_free(&workers[i]);
     free(workers);
@@ -426,6 +449,7 @@ fail:
         sg_worker_request_stop(&workers[i]);
     for (int i = 0; i < started; i++)
         pthread_join(workers[i].thread, NULL);
+    sg_hspool_stop(hspool);
     for (int i = 0; i < nworkers; i++)
         sg_worker_free(&workers[i]);
     free(workers);

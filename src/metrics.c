@@ -232,6 +232,9 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     fprintf(f, "ssegate_upstream_connect_errors_total %" PRIu64 "\n", SUM(upstream_connect_errors));
     head(f, "ssegate_slow_consumer_closes_total", "counter", "Clients closed for taking no bytes too long.");
     fprintf(f, "ssegate_slow_consumer_closes_total %" PRIu64 "\n", SUM(slow_consumer_closes));
+    head(f, "ssegate_tls_handshakes_total", "counter", "TLS handshakes by result (failed includes timed out).");
+    fprintf(f, "ssegate_tls_handshakes_total{result=\"ok\"} %" PRIu64 "\n", SUM(tls_handshakes[0]));
+    fprintf(f, "ssegate_tls_handshakes_total{result=\"failed\"} %" PRIu64 "\n", SUM(tls_handshakes[1]));
     head(f, "ssegate_worker_saturated_rounds_total", "counter",
          "Loop rounds that found a full batch of ready sockets, each followed by --saturation-pause-us.");
     fprintf(f, "ssegate_worker_saturated_rounds_total %" PRIu64 "\n", SUM(saturated_rounds));

@@ -60,6 +60,7 @@ typedef struct sg_metrics {
     sg_counter_t upstream_status[6];  /* index: status / 100 (0: no response) */
     sg_counter_t upstream_connect_errors;
     sg_counter_t slow_consumer_closes;
+    sg_counter_t tls_handshakes[2];    /* [0] completed, [1] failed or timed out */
     sg_counter_t saturated_rounds;     /* loop iterations that found a full batch (then paused) */
     sg_counter_t log_dropped;
     sg_histogram_t duration;

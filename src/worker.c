@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -183,6 +184,7 @@ static void start_drain(sg_worker_t *w)
 static void on_wake(sg_loop_t *loop)
 {
     sg_worker_t *w = loop->data;
+    sg_conn_hs_collect(w);
     adopt_config(w);
     if (atomic_load(&w->stop)) {
         hard_stop(w);
@@ -196,6 +198,8 @@ int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_con
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
+    pthread_mutex_init(&w->hs_lock, NULL);
+    sg_list_init(&w->hs_done);
     w->settings = settings;
     sg_list_init(&w->conns);
     sg_timer_init(&w->drain_timer, drain_deadline);
@@ -229,6 +233,9 @@ int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_con
 void *sg_worker_main(void *arg)
 {
     sg_worker_t *w = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "ssegate-w%d", w->id);
+    pthread_setname_np(pthread_self(), name);
     while (!w->loop.stop) {
         sg_loop_run_once(&w->loop);
         atomic_store_explicit(&w->nconns_pub, w->nconns, memory_order_relaxed);
@@ -237,7 +244,13 @@ void *sg_worker_main(void *arg)
             w->loop.stop = true;
         }
     }
-    /* Nothing may outlive the loop: pooled upstream connections go, then the last flushes and reaps run. */
+    /* Nothing may outlive the loop: handshake steps still in the pool come back (their connections were
+     * closed, so they are only released), pooled upstream connections go, then the last flushes and reaps. */
+    for (int i = 0; w->hs_inflight > 0 && i < 10000; i++) {
+        sg_conn_hs_collect(w);
+        if (w->hs_inflight > 0)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
     sg_upclient_pool_close_all(w);
     sg_loop_run_once(&w->loop);
     atomic_store(&w->done, true);
@@ -274,4 +287,5 @@ void sg_worker_free(sg_worker_t *w)
     sg_config_unref(w->cfg);
     w->cfg = NULL;
     sg_loop_free(&w->loop);
+    pthread_mutex_destroy(&w->hs_lock);
 }

@@ -78,6 +78,10 @@ typedef struct sg_worker {
     sg_h1_msg_t msg;                      /* scratch for parsing one head at a time */
     char scratch[32 * 1024];              /* scratch for building one head at a time */
     sg_metrics_t metrics;                 /* this worker's shard, summed by the admin listener */
+    struct sg_hspool *hspool;             /* TLS handshake threads (shared), or NULL: handshakes on the loop */
+    pthread_mutex_t hs_lock;              /* guards hs_done (pool threads append) */
+    sg_list_t hs_done;                    /* handshake steps back from the pool */
+    size_t hs_inflight;                   /* connections whose handshake step is in the pool */
 } sg_worker_t;
 
 /* Creates the worker's loop and listening sockets for cfg->binds. Returns 0 or -errno (message logged). */

@@ -1,0 +1,95 @@
+/* hspool.c: the TLS handshake thread pool (see hspool.h). */
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "hspool.h"
+#include "log.h"
+
+int sg_hs_step(struct ssl_st *ssl)
+{
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl);
+    if (rc == 1)
+        return SG_HS_DONE;
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        return SG_HS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return SG_HS_WANT_WRITE;
+    default:
+        return SG_HS_FAILED;
+    }
+}
+
+static void *pool_main(void *arg)
+{
+    sg_hspool_t *p = arg;
+    pthread_setname_np(pthread_self(), "ssegate-tls");
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (sg_list_empty(&p->queue) && !p->stop)
+            pthread_cond_wait(&p->cond, &p->lock);
+        sg_list_t *n = sg_list_pop(&p->queue);
+        if (n == NULL)
+            break; /* stopping and nothing left */
+        pthread_mutex_unlock(&p->lock);
+        sg_hs_job_t *j = SG_CONTAINER_OF(n, sg_hs_job_t, link);
+        j->result = sg_hs_step(j->ssl);
+        j->complete(j);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    /* OpenSSL keeps an error queue per thread: free ours before the thread ends. */
+    OPENSSL_thread_stop();
+    return NULL;
+}
+
+sg_hspool_t *sg_hspool_start(int n)
+{
+    sg_hspool_t *p = calloc(1, sizeof(*p) + (size_t)n * sizeof(pthread_t));
+    if (p == NULL)
+        return NULL;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    sg_list_init(&p->queue);
+    for (int i = 0; i < n; i++) {
+        int rc = pthread_create(&p->threads[i], NULL, pool_main, p);
+        if (rc != 0) {
+            sg_log_error("TLS handshake thread: %s", strerror(rc));
+            break;
+        }
+        p->nthreads++;
+    }
+    if (p->nthreads == 0) {
+        sg_hspool_stop(p);
+        return NULL;
+    }
+    return p;
+}
+
+void sg_hspool_submit(sg_hspool_t *p, sg_hs_job_t *j)
+{
+    pthread_mutex_lock(&p->lock);
+    sg_list_insert_tail(&p->queue, &j->link);
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void sg_hspool_stop(sg_hspool_t *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}

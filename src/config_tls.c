@@ -49,14 +49,26 @@ static bool read_file(loader_t *ld, const char *path, pos_t at, char **out, size
         ERR(ld, at, "cannot read %s: %s", full, strerror(errno));
         return false;
     }
-    char *buf = aalloc(ld, MAX_PEM + 1);
-    size_t n = fread(buf, 1, MAX_PEM + 1, f);
+    /* Read into a scratch buffer and keep only what the file holds: the config lives as long as its
+     * generation, and a 1 MiB block per certificate file would stay resident all that time. */
+    char *tmp = malloc(MAX_PEM + 1);
+    if (tmp == NULL) {
+        fclose(f);
+        ERR(ld, at, "cannot read %s: out of memory", full);
+        return false;
+    }
+    size_t n = fread(tmp, 1, MAX_PEM + 1, f);
     bool bad = ferror(f) != 0;
     fclose(f);
     if (bad || n > MAX_PEM) {
+        free(tmp);
         ERR(ld, at, "cannot read %s: %s", full, bad ? "read error" : "larger than 1 MiB");
         return false;
     }
+    char *buf = aalloc(ld, n + 1);
+    memcpy(buf, tmp, n);
+    buf[n] = '\0';
+    free(tmp);
     *out = buf;
     *out_len = n;
     return true;

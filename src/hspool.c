@@ -2,12 +2,17 @@
 #include <errno.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "hspool.h"
 #include "log.h"
+
+#define HS_NICE 10 /* added to the handshake threads' nice value */
 
 int sg_hs_step(struct ssl_st *ssl)
 {
@@ -29,6 +34,11 @@ static void *pool_main(void *arg)
 {
     sg_hspool_t *p = arg;
     pthread_setname_np(pthread_self(), "ssegate-tls");
+    /* A handshake can wait a millisecond; an event should not. At a lower priority (nice +10: about a
+     * tenth of a worker's CPU share when both want the core) the workers win the CPU when both are
+     * runnable, so handshakes take the idle time instead of the events' latency. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), HS_NICE) < 0)
+        sg_log_error("TLS handshake thread: cannot lower its priority: %s", strerror(errno));
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (sg_list_empty(&p->queue) && !p->stop)

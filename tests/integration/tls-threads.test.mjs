@@ -18,6 +18,13 @@ function threadNames(pid) {
     return fs.readdirSync(`/proc/${pid}/task`).map(t => fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim());
 }
 
+/* Nice values of the threads with this name (field 19 of /proc/PID/task/TID/stat; comm has no spaces here). */
+function niceOf(pid, name) {
+    return fs.readdirSync(`/proc/${pid}/task`)
+        .filter(t => fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() === name)
+        .map(t => Number(fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(' ')[18]));
+}
+
 function get(port, path, agent) {
     return new Promise((resolve, reject) => {
         const req = https.get({ host: '127.0.0.1', port, path, servername: 'a.test', rejectUnauthorized: false, agent, headers: { host: 'a.test' } }, res => {
@@ -56,6 +63,9 @@ for (const [args, pool] of [[[], 2], [['--tls-threads', '3'], 3], [['--tls-threa
             const names = threadNames(gw.child.pid);
             assert.equal(names.filter(n => n === 'ssegate-tls').length, pool, names.join(','));
             assert.ok(names.includes('ssegate-w0') && names.includes('ssegate-w1'), names.join(','));
+            /* Handshakes yield the CPU to the workers: nice +10 against the workers' 0. */
+            assert.deepEqual(niceOf(gw.child.pid, 'ssegate-tls'), Array(pool).fill(10));
+            assert.deepEqual(niceOf(gw.child.pid, 'ssegate-w0'), [0]);
             /* The harness's readiness probe connected and left without a handshake: one failure, once counted. */
             const failed = async () => (await scrape(admin)).get('ssegate_tls_handshakes_total', { result: 'failed' });
             await waitFor(async () => (await failed()) === 1, 5000 * SLOW, 'the probe counted as a failed handshake');

@@ -64,6 +64,8 @@ for (const [args, pool] of [[[], 2], [['--tls-threads', '3'], 3], [['--tls-threa
             assert.equal(names.filter(n => n === 'ssegate-tls').length, pool, names.join(','));
             assert.ok(names.includes('ssegate-w0') && names.includes('ssegate-w1'), names.join(','));
             /* Handshakes yield the CPU to the workers: nice +10 against the workers' 0. */
+            /* Each thread lowers its own priority as it starts: wait for them. */
+            await waitFor(() => niceOf(gw.child.pid, 'ssegate-tls').every(n => n === 10), 5000 * SLOW, 'nice +10');
             assert.deepEqual(niceOf(gw.child.pid, 'ssegate-tls'), Array(pool).fill(10));
             assert.deepEqual(niceOf(gw.child.pid, 'ssegate-w0'), [0]);
             /* The harness's readiness probe connected and left without a handshake: one failure, once counted. */

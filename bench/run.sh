@@ -196,7 +196,7 @@ spec:
   targetRef: {group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}
   default: {timeouts: {routeTimeout: 0s}}
 EOF
-        "$SSEGATE" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off 2>>"$dir/stderr.log" &
+        "$SSEGATE" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off ${SG_SSEGATE_ARGS:-} 2>>"$dir/stderr.log" &
         PROXY_PID=$!
         ;;
     nginx)

@@ -8,6 +8,7 @@ void sg_pool_init(sg_pool_t *p)
     sg_list_init(&p->free);
     p->nfree = 0;
     p->in_use = 0;
+    p->dirty = false;
 }
 
 void sg_pool_free(sg_pool_t *p)
@@ -16,6 +17,12 @@ void sg_pool_free(sg_pool_t *p)
     while ((n = sg_list_pop(&p->free)) != NULL)
         free(SG_CONTAINER_OF(n, sg_chunk_t, link));
     p->nfree = 0;
+}
+
+void sg_pool_release(sg_pool_t *p)
+{
+    sg_pool_free(p);
+    p->dirty = false;
 }
 
 sg_chunk_t *sg_pool_get(sg_pool_t *p)
@@ -43,6 +50,7 @@ void sg_pool_put(sg_pool_t *p, sg_chunk_t *c)
 {
     if (c == NULL)
         return;
+    p->dirty = true;
     if (c->cap != SG_CHUNK_SIZE) {
         free(c); /* right-sized: never pooled */
         return;

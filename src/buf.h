@@ -24,6 +24,7 @@ typedef struct sg_pool {
     sg_list_t free;
     size_t nfree;
     size_t in_use;      /* chunks handed out and not returned */
+    bool dirty;         /* a chunk came back since the last sg_pool_release */
 } sg_pool_t;
 
 void sg_pool_init(sg_pool_t *p);
@@ -32,6 +33,8 @@ void sg_pool_free(sg_pool_t *p);
 sg_chunk_t *sg_pool_get(sg_pool_t *p);
 /* Gives a chunk back. Accepts NULL. */
 void sg_pool_put(sg_pool_t *p, sg_chunk_t *c);
+/* Frees the chunks kept for reuse (the loop does it once it has been idle for a while). */
+void sg_pool_release(sg_pool_t *p);
 
 static inline size_t sg_chunk_len(const sg_chunk_t *c)
 {

@@ -1,9 +1,11 @@
 /* hspool.c: the TLS handshake thread pool (see hspool.h). */
 #include <errno.h>
 #include <string.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -12,7 +14,8 @@
 #include "hspool.h"
 #include "log.h"
 
-#define HS_NICE 10 /* added to the handshake threads' nice value */
+#define HS_NICE 10          /* added to the handshake threads' nice value */
+#define HS_TRIM_IDLE_MS 200 /* handshakes paused this long: return freed memory to the system */
 
 int sg_hs_step(struct ssl_st *ssl)
 {
@@ -30,9 +33,24 @@ int sg_hs_step(struct ssl_st *ssl)
     }
 }
 
+/* Waits on the pool's condition until ms have passed (CLOCK_MONOTONIC, as the condition was set up). */
+static void wait_ms(sg_hspool_t *p, long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+}
+
 static void *pool_main(void *arg)
 {
     sg_hspool_t *p = arg;
+    bool dirty = false; /* handshakes since the last trim */
     pthread_setname_np(pthread_self(), "ssegate-tls");
     /* A handshake can wait a millisecond; an event should not. At a lower priority (nice +10: about a
      * tenth of a worker's CPU share when both want the core) the workers win the CPU when both are
@@ -41,6 +59,18 @@ static void *pool_main(void *arg)
         sg_log_error("TLS handshake thread: cannot lower its priority: %s", strerror(errno));
     pthread_mutex_lock(&p->lock);
     for (;;) {
+        if (sg_list_empty(&p->queue) && !p->stop && dirty) {
+            /* A handshake leaves freed scratch (its messages, the transcript) in this thread's malloc arena,
+             * where no other thread reuses it. Once handshakes pause for HS_TRIM_IDLE_MS, give it back. */
+            wait_ms(p, HS_TRIM_IDLE_MS);
+            if (sg_list_empty(&p->queue) && !p->stop) {
+                pthread_mutex_unlock(&p->lock);
+                malloc_trim(0);
+                pthread_mutex_lock(&p->lock);
+                dirty = false;
+            }
+            continue;
+        }
         while (sg_list_empty(&p->queue) && !p->stop)
             pthread_cond_wait(&p->cond, &p->lock);
         sg_list_t *n = sg_list_pop(&p->queue);
@@ -50,6 +80,7 @@ static void *pool_main(void *arg)
         sg_hs_job_t *j = SG_CONTAINER_OF(n, sg_hs_job_t, link);
         j->result = sg_hs_step(j->ssl);
         j->complete(j);
+        dirty = true;
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
@@ -64,7 +95,11 @@ sg_hspool_t *sg_hspool_start(int n)
     if (p == NULL)
         return NULL;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &ca);
+    pthread_condattr_destroy(&ca);
     sg_list_init(&p->queue);
     for (int i = 0; i < n; i++) {
         int rc = pthread_create(&p->threads[i], NULL, pool_main, p);

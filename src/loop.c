@@ -1,6 +1,7 @@
 /* loop.c: the per-worker epoll loop. */
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -98,9 +99,20 @@ void sg_loop_run_once(sg_loop_t *loop)
 {
     struct epoll_event evs[MAX_EVENTS];
     int timeout = (loop->stop || !sg_list_empty(&loop->flush_list)) ? 0 : sg_wheel_timeout(&loop->wheel);
+    if (loop->pool.dirty && (timeout < 0 || timeout > SG_IDLE_TRIM_MS))
+        timeout = SG_IDLE_TRIM_MS;
     int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, timeout);
 
     loop->now_ms = sg_now_ms();
+    if (n > 0) {
+        loop->busy_ms = loop->now_ms;
+    } else if (loop->pool.dirty && loop->now_ms - loop->busy_ms >= SG_IDLE_TRIM_MS) {
+        /* Idle for a while after activity: the chunks kept for reuse, and what the allocator keeps of
+         * freed memory (a burst of connections leaves plenty), go back to the system. Once per idle
+         * period; under load the pool keeps its chunks. */
+        sg_pool_release(&loop->pool);
+        malloc_trim(0);
+    }
     for (int i = 0; i < n; i++) {
         sg_watcher_t *w = evs[i].data.ptr;
         /* A watcher removed earlier in this batch has mask 0: its object may be on the reap list. */

@@ -9,6 +9,8 @@
 #include "list.h"
 #include "timer.h"
 
+#define SG_IDLE_TRIM_MS 1000 /* a loop this long without events gives its spare memory back */
+
 typedef struct sg_loop sg_loop_t;
 typedef struct sg_watcher sg_watcher_t;
 typedef void (*sg_io_cb)(sg_watcher_t *w, uint32_t events);
@@ -37,6 +39,7 @@ struct sg_loop {
     sg_list_t reap_list;
     bool stop;
     bool flush_deferred;    /* the last (saturated) iteration left its flushes to this one */
+    uint64_t busy_ms;       /* last iteration that had events */
     uint32_t pause_us;      /* pause after a saturated iteration (a full batch of events); 0: yield only */
     _Atomic uint64_t *saturated_count; /* counts saturated iterations, if set (read by the metrics) */
     void *data;         /* the owning worker */

@@ -128,6 +128,31 @@ static void test_small_write_is_right_sized(void **state)
     sg_pool_free(&p);
 }
 
+/* The pool marks itself dirty when a chunk comes back, and release frees what it kept for reuse. */
+static void test_pool_release(void **state)
+{
+    (void)state;
+    sg_pool_t p;
+    sg_pool_init(&p);
+    assert_false(p.dirty);
+    sg_chunk_t *a = sg_pool_get(&p), *b = sg_pool_get(&p);
+    assert_false(p.dirty);
+    sg_pool_put(&p, a);
+    sg_pool_put(&p, b);
+    assert_true(p.dirty);
+    assert_int_equal(p.nfree, 2);
+    sg_pool_release(&p);
+    assert_false(p.dirty);
+    assert_int_equal(p.nfree, 0);
+    assert_int_equal(p.in_use, 0);
+    /* It still works afterwards. */
+    a = sg_pool_get(&p);
+    assert_non_null(a);
+    sg_pool_put(&p, a);
+    assert_true(p.dirty);
+    sg_pool_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +160,7 @@ int main(void)
         cmocka_unit_test(test_outq_roundtrip_across_chunks),
         cmocka_unit_test(test_outq_clear_returns_chunks),
         cmocka_unit_test(test_small_write_is_right_sized),
+        cmocka_unit_test(test_pool_release),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

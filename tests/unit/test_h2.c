@@ -251,7 +251,16 @@ static void test_goaway_two_steps(void **state)
     pump(e, NULL);
     assert_int_equal(e->w->nconns, 1); /* a notice leaves room for streams already on their way */
     assert_int_equal(sg_h2_goaway(c, true), 0);
-    /* No streams: the connection closes after the final GOAWAY. */
+    /* No streams: after the final GOAWAY the gateway shuts its side (pump returns at our EOF), then lingers,
+     * discarding input, until the client closes too; then the connection is gone. */
+    pump(e, conn_gone);
+    uint8_t b[64];
+    assert_int_equal(read(e->cfd, b, sizeof(b)), 0);
+    assert_int_equal(e->w->nconns, 1);
+    assert_true(c->lingering);
+    assert_int_equal(write(e->cfd, "late bytes", 10), 10); /* read and dropped, no RST */
+    close(e->cfd);
+    e->cfd = -1;
     pump(e, conn_gone);
     assert_int_equal(e->w->nconns, 0);
 }

@@ -1,37 +1,18 @@
 // tls.test.mjs: TLS termination: curl --http2 over TLS, ALPN (h2 / http/1.1-only listener), SNI choosing the
 // certificate, TLS 1.2+ only, handshake timeout, SSE over h2+TLS, and certificate errors at load time.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import { before, test } from 'node:test';
 import { Probe, T, connectionError, E, request, responseOn } from '../h2probe/frames.mjs';
 import { makeCert, secretFileYaml, secretYaml, tlsGatewayYaml } from '../h2probe/tlsconf.mjs';
 import { echoBackend, sseBackend } from './lib/backends.mjs';
-import { SLOW, freePort, runGateway, setup, startGateway, waitFor, withLogs, writeTemp } from './lib/harness.mjs';
+import { SLOW, freePort, run, runGateway, setup, startGateway, waitFor, withLogs, writeTemp } from './lib/harness.mjs';
 
 setup();
 
 let gw, echo, sse, port, h1port, certA, certB;
 
-function run(cmd, args, { timeout = 30000 * SLOW, onStdout } = {}) {
-    return new Promise((resolve, reject) => {
-        const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', d => {
-            stdout += d;
-            if (onStdout) onStdout(stdout, child);
-        });
-        child.stderr.on('data', d => (stderr += d));
-        const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-        child.on('error', reject);
-        child.on('exit', code => {
-            clearTimeout(t);
-            resolve({ code, stdout, stderr });
-        });
-    });
-}
 
 function tlsConnect(p, opts = {}) {
     return new Promise((resolve, reject) => {

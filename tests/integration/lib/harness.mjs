@@ -281,3 +281,23 @@ export async function waitFor(fn, ms, what) {
         await sleep(20);
     }
 }
+
+/* Runs a command to completion (SIGKILL after timeout ms); resolves {code, stdout, stderr}. */
+export function run(cmd, args, { timeout = 30000 * SLOW, onStdout } = {}) {
+    return new Promise((resolve, reject) => {
+        const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', d => {
+            stdout += d;
+            if (onStdout) onStdout(stdout, child);
+        });
+        child.stderr.on('data', d => (stderr += d));
+        const t = setTimeout(() => child.kill('SIGKILL'), timeout);
+        child.on('error', reject);
+        child.on('exit', code => {
+            clearTimeout(t);
+            resolve({ code, stdout, stderr });
+        });
+    });
+}

@@ -523,10 +523,6 @@ static void start_request(h2s_t *s, bool end_stream)
         }
         msg->headers[msg->nheaders++] = (sg_h1_header_t){name, value};
     }
-    if (sg_str_eq(method, SG_STR("CONNECT")) || path.n == 0) {
-        local_response(s, 501, "ssegate: CONNECT not implemented\n");
-        return;
-    }
     if (ncookies > 1) {
         /* Cookie crumbs are joined for HTTP/1.1 (RFC 9113 8.2.3). */
         cookie = malloc(cookie_len);

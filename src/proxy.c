@@ -701,6 +701,12 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         snprintf(s->reqinfo, msg->method.n + tn + 16, "method=%.*s path=%.*s", (int)msg->method.n, msg->method.p,
                  (int)tn, msg->target.p);
 
+    /* A gateway routes requests; it does not open tunnels. On both protocols, before any routing. (On
+     * HTTP/2 a CONNECT has no :path, which nghttp2 requires of every other method.) */
+    if (sg_str_eq(msg->method, SG_STR("CONNECT"))) {
+        respond(s, 501, "ssegate: CONNECT not implemented\n", NULL, 0);
+        return s;
+    }
     sg_str_t authority, path, query, host = {0};
     split_target(msg->target, &authority, &path, &query);
     if (msg->host_index >= 0)

@@ -2,13 +2,12 @@
 // against the real binary: SETTINGS, SSE as DATA frames per upstream write, 200 streams on one connection,
 // request bodies, headers and error statuses the same as on HTTP/1.1.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import { before, test } from 'node:test';
 import { echoBackend, pattern, sseBackend } from './lib/backends.mjs';
-import { SLOW, freePort, gatewayYaml, setup, sleep, startGateway, waitFor, withLogs, writeTemp } from './lib/harness.mjs';
+import { SLOW, freePort, gatewayYaml, run, setup, sleep, startGateway, waitFor, withLogs, writeTemp } from './lib/harness.mjs';
 
 setup();
 
@@ -33,25 +32,6 @@ before(async () => {
     });
 });
 
-/* Runs a command to completion; resolves {code, stdout, stderr}. */
-export function run(cmd, args, { timeout = 30000 * SLOW, onStdout } = {}) {
-    return new Promise((resolve, reject) => {
-        const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', d => {
-            stdout += d;
-            if (onStdout) onStdout(stdout, child);
-        });
-        child.stderr.on('data', d => (stderr += d));
-        const t = setTimeout(() => child.kill('SIGKILL'), timeout);
-        child.on('error', reject);
-        child.on('exit', code => {
-            clearTimeout(t);
-            resolve({ code, stdout, stderr });
-        });
-    });
-}
 
 function connect() {
     const session = http2.connect(`http://127.0.0.1:${port}`);
@@ -291,3 +271,13 @@ test('flow control: a client that stops reading holds the upstream back (bounded
         assert.equal(hash.digest('hex'), crypto.createHash('sha256').update(pattern(n)).digest('hex'));
         session.close();
     }));
+
+test('CONNECT gets 501 over HTTP/2 as over HTTP/1.1, and the backend sees nothing', withLogs(() => [gw], async () => {
+    const from = echo.requests.length;
+    const session = connect();
+    const r = await h2request(session, { ':method': 'CONNECT', ':authority': 'example.com:443' });
+    session.close();
+    assert.equal(r.status, 501);
+    assert.equal(r.body.toString(), 'ssegate: CONNECT not implemented\n');
+    assert.equal(echo.requests.length, from);
+}));

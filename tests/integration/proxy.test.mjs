@@ -284,6 +284,20 @@ describe('connections', () => {
 
 describe('errors', () => {
     test(
+        'CONNECT gets 501 (a gateway opens no tunnels), and the backend sees nothing',
+        withLogs(logs, async () => {
+            const from = be.requests.length;
+            const c = new RawConn(port);
+            await c.connected;
+            c.write(Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 'latin1'));
+            const r = await c.response(3000 * SLOW);
+            assert.equal(r.status, 501);
+            assert.equal(r.body.toString(), 'ssegate: CONNECT not implemented\n');
+            assert.equal(be.requests.length, from);
+        }),
+    );
+
+    test(
         '404 with "ssegate: no route" when nothing matches',
         withLogs(logs, async () => {
             const from = be.requests.length;

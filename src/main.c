@@ -287,7 +287,8 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Start-up failures unwind through the fail_* labels, so that even an early exit frees what it took. */
-    int sfd = -1, nworkers = 0, started = 0;
+    int sfd = -1, nworkers = 0, started = 0, exit_code = 1;
+    int signals = 0; /* SIGTERM/SIGINT received */
     sg_worker_t *workers = NULL;
     sg_hspool_t *hspool = NULL;
     sg_accesslog_t alog = {.pipe_w = -1};
@@ -375,7 +376,6 @@ int main(int argc, char **argv)
     admin.ready = true;
 
     /* Signals: the first SIGTERM/SIGINT drains, a second one (or the drain deadline) stops at once. */
-    int signals = 0;
     uint64_t next_report = 0;
     for (;;) {
         struct pollfd pfds[2 + SG_ADMIN_MAX_CLIENTS + SG_HEALTH_MAX_INFLIGHT];
@@ -430,23 +430,13 @@ int main(int argc, char **argv)
         }
     }
     admin.ready = false;
-    for (int i = 0; i < nworkers; i++)
-        pthread_join(workers[i].thread, NULL);
-    sg_hspool_stop(hspool);
-    for (int i = 0; i < nworkers; i++)
-        sg_worker_free(&workers[i]);
-    free(workers);
-    sg_admin_close(&admin);
-    sg_accesslog_close(&alog);
-    sg_config_unref(cfg);
-    sg_health_free(&health);
-    close(sfd);
-    sg_log_info(signals ? "drain complete, exiting" : "stopped");
-    return 0;
+    exit_code = 0;
+    goto out; /* the workers have exited: the same unwinding as a failure, without the stop requests */
 
 fail:
     for (int i = 0; i < started; i++)
         sg_worker_request_stop(&workers[i]);
+out:
     for (int i = 0; i < started; i++)
         pthread_join(workers[i].thread, NULL);
     sg_hspool_stop(hspool);
@@ -457,7 +447,9 @@ fail:
     sg_accesslog_close(&alog);
     if (sfd >= 0)
         close(sfd);
-    sg_health_free(&health);
     sg_config_unref(cfg);
-    return 1;
+    sg_health_free(&health);
+    if (exit_code == 0)
+        sg_log_info(signals ? "drain complete, exiting" : "stopped");
+    return exit_code;
 }

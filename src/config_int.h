@@ -1,4 +1,4 @@
-/* config_int.h: the loader's internals shared by config.c and config_policy.c; no other module includes it. */
+/* config_int.h: the loader's internals shared by config.c and the config_*.c files; no other module includes it. */
 #ifndef SG_CONFIG_INT_H
 #define SG_CONFIG_INT_H
 
@@ -175,6 +175,13 @@ typedef struct meta {
 #define is_hostname sg__config_is_hostname
 #define valid_path sg__config_valid_path
 #define parse_meta sg__config_parse_meta
+#define parse_gateway sg__config_parse_gateway
+#define build_binds sg__config_build_binds
+#define parse_httproute sg__config_parse_httproute
+#define parse_service sg__config_parse_service
+#define parse_slice sg__config_parse_slice
+#define set_label sg__config_set_label
+#define resolve_backends sg__config_resolve_backends
 
 /* Arena allocation: zeroed; longjmps to ld->oom when out of memory. */
 void *aalloc(loader_t *ld, size_t n);
@@ -214,6 +221,22 @@ bool is_hostname(const char *s, bool allow_wild);
 bool valid_path(const char *s);
 /* metadata.name (required), .namespace (default "default"), .labels. */
 bool parse_meta(loader_t *ld, struct fy_node *root, pos_t at, meta_t *m);
+
+/* config_gateway.c: Gateway documents, then the binds their listeners make once every document is read. */
+void parse_gateway(loader_t *ld, struct fy_node *root, pos_t at);
+/* Builds cfg->binds[] from every Gateway's addresses x listeners; one bind per address:port. */
+void build_binds(loader_t *ld, sg_config_t *cfg);
+
+/* config_route.c: HTTPRoute documents, into ld->routes. */
+void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at);
+
+/* config_backend.c: Service and EndpointSlice documents, and backendRefs -> endpoints once every document is read. */
+void parse_service(loader_t *ld, struct fy_node *root, pos_t at);
+void parse_slice(loader_t *ld, struct fy_node *root, pos_t at);
+/* Sets ep->label to "ip:port" or "[ip6]:port" from ep->addr. */
+void set_label(sg_endpoint_t *ep);
+/* Fills every backend's endpoints and every rule's total_weight (may use DNS unless SG_CONFIG_NO_DNS). */
+void resolve_backends(loader_t *ld);
 
 /* config_policy.c: alb.networking.azure.io/v1 kinds, then their effect once every document is read. */
 void sg__config_parse_route_policy(loader_t *ld, struct fy_node *root, pos_t at);

@@ -1,5 +1,4 @@
-/* conn.h: socket I/O shared by both sides (sg_sock_t: non-blocking read into a pooled chunk, queued
- * writes flushed before the loop sleeps) and the downstream connection (accept, timeouts, close -> reap). */
+/* conn.h: the downstream connection: accept, TLS handshake, protocol choice, timeouts, close -> reap. */
 #ifndef SG_CONN_H
 #define SG_CONN_H
 
@@ -9,42 +8,32 @@
 #include <netinet/in.h>
 
 #include "buf.h"
+#include "config.h"
 #include "loop.h"
+#include "metrics.h"
+#include "sock.h"
 #include "worker.h"
 
-struct ssl_st;
-
-typedef struct sg_sock {
-    sg_watcher_t w;
-    sg_loop_t *loop;
-    struct ssl_st *ssl;     /* TLS (downstream HTTPS): reads and writes go through it; NULL: plain */
-    sg_chunk_t *in;         /* unread input, or NULL when none */
-    sg_outq_t out;
-    sg_deferred_t flush_d;  /* owner's flush callback, queued by sg_sock_write */
-    bool reading;           /* EPOLLIN wanted */
-    bool write_blocked;     /* EPOLLOUT wanted after a short write */
-    bool rdhup;             /* EPOLLRDHUP wanted */
-} sg_sock_t;
-
-void sg_sock_init(sg_sock_t *s, sg_loop_t *loop, int fd, sg_io_cb cb, void (*flush_cb)(sg_deferred_t *d));
-/* Applies reading / write_blocked / rdhup to epoll. Returns 0 or -errno. */
-int sg_sock_update(sg_sock_t *s);
-/*
- * Reads once into s->in (taking a chunk when it has none). Returns bytes read (> 0), 0 at EOF,
- * SG_EAGAIN, -ENOBUFS when the chunk is full, -ENOMEM, or -errno.
- */
-ssize_t sg_sock_read(sg_sock_t *s);
-/* Drops n consumed bytes at the front of s->in; gives the chunk back when it empties. */
-void sg_sock_consume(sg_sock_t *s, size_t n);
-/* Queues bytes and schedules a flush. Returns 0 or -ENOMEM. */
-int sg_sock_write(sg_sock_t *s, const void *p, size_t n);
-int sg_sock_writev(sg_sock_t *s, const struct iovec *iov, int n);
-/* Writes what is queued. Returns 0 when drained, SG_EAGAIN when EPOLLOUT was armed, or -errno. */
-int sg_sock_flush(sg_sock_t *s);
-/* Releases buffers, deregisters and closes the fd. */
-void sg_sock_close(sg_sock_t *s);
-
 typedef struct sg_conn sg_conn_t;
+
+/* One listening socket of a worker (SO_REUSEPORT: each worker has its own). */
+typedef struct sg_listen_sock {
+    sg_watcher_t w;
+    struct sg_worker *worker;
+    uint16_t port;
+    sg_proto_t protocol;
+    struct sockaddr_storage addr;   /* what it is bound to, to match binds across reloads */
+    char label[64];                 /* "address:port", the listener label of metrics */
+    socklen_t addrlen;
+} sg_listen_sock_t;
+
+/* The protocols a connection can be handed to, given to conn.c by the worker (w->protos), so that conn.c
+ * does not call up into the protocols it dispatches to. Each returns 0 or -ENOMEM (c is left for the
+ * caller to close). */
+typedef struct sg_conn_protos {
+    int (*h1)(sg_conn_t *c);        /* HTTP/1.1 (also the start of an h2c connection) */
+    int (*h2)(sg_conn_t *c);        /* HTTP/2 after ALPN h2 */
+} sg_conn_protos_t;
 
 /* What a protocol (h1 now, h2 later) implements on top of a downstream connection. */
 typedef struct sg_conn_proto {

@@ -7,7 +7,7 @@
 #include "h1parse.h"
 #include "h2.h"
 #include "log.h"
-#include "proxy.h"
+#include "stream.h"
 
 typedef enum h1_state {
     H1_IDLE = 0,    /* between requests */
@@ -28,7 +28,7 @@ typedef struct sg_h1 {
     bool resp_started;
     bool paused;            /* body reading paused by back-pressure */
     bool minor0;
-    bool starting;          /* inside sg_proxy_start: a detach is recorded, handled after it returns */
+    bool starting;          /* inside the handler's start: a detach is recorded, handled after it returns */
     bool first;             /* no request yet: an HTTP/2 preface may still come (h2c prior knowledge) */
     int8_t pending_detach;  /* 0 none, 1 ok, -1 failed */
     uint32_t scanned;       /* bytes of the current head already seen by the parser */
@@ -324,7 +324,7 @@ static void start_request(sg_h1_t *h, sg_h1_msg_t *msg)
     /* The head's bytes stay in the buffer (msg points into it) until the stream has copied what it needs. */
     h->starting = true;
     h->pending_detach = 0;
-    sg_stream_t *s = sg_proxy_start(c->worker, &h1_ops, h, &info, msg, has_body,
+    sg_stream_t *s = c->worker->handler->start(c->worker, &h1_ops, h, &info, msg, has_body,
                                     h->chunked_body ? -1 : (int64_t)h->body_left);
     h->starting = false;
     if (c->closed)
@@ -358,13 +358,13 @@ static void feed_body(sg_h1_t *h)
         if (!h->chunked_body) {
             size_t k = (size_t)SG_MIN((uint64_t)avail, h->body_left);
             h->body_left -= k;
-            rc = h->stream ? sg_proxy_req_body(h->stream, p, k) : 0;
+            rc = h->stream ? h->conn->worker->handler->req_body(h->stream, p, k) : 0;
             sg_sock_consume(&c->sock, k);
             if (h->body_left == 0) {
                 h->state = H1_WAIT;
                 sg_conn_set_reading(c, false);
                 if (h->stream)
-                    sg_proxy_req_end(h->stream);
+                    h->conn->worker->handler->req_end(h->stream);
                 return;
             }
         } else {
@@ -379,7 +379,7 @@ static void feed_body(sg_h1_t *h)
                     return;
                 }
                 if (h->stream) {
-                    sg_proxy_down_closed(h->stream);
+                    h->conn->worker->handler->down_closed(h->stream);
                     h->stream = NULL;
                 }
                 h1_fail(h, 400, "ssegate: bad chunked body\n");
@@ -387,13 +387,13 @@ static void feed_body(sg_h1_t *h)
             }
             rc = 0;
             if (d == 1 && h->stream)
-                rc = sg_proxy_req_body(h->stream, data.p, data.n);
+                rc = h->conn->worker->handler->req_body(h->stream, data.p, data.n);
             sg_sock_consume(&c->sock, used);
             if (d == 2) {
                 h->state = H1_WAIT;
                 sg_conn_set_reading(c, false);
                 if (h->stream)
-                    sg_proxy_req_end(h->stream);
+                    h->conn->worker->handler->req_end(h->stream);
                 return;
             }
             if (d == 0 && used == 0)
@@ -454,7 +454,7 @@ static void h1_process(sg_h1_t *h)
             return;
         }
         h->scanned = len;
-        sg_h1_msg_t *msg = &c->worker->msg;
+        sg_h1_msg_t *msg = c->worker->msg;
         int rc = sg_h1parse_request(in->data + in->rpos, sg_chunk_len(in), msg);
         if (rc == SG_EINCOMPLETE) {
             if (sg_chunk_len(in) >= SG_CHUNK_SIZE)
@@ -491,7 +491,7 @@ static void h1_readable(sg_conn_t *c)
         if (n <= 0) {
             /* EOF or error. A half-sent head is simply dropped; a request in flight is aborted. */
             if (h->stream) {
-                sg_proxy_down_closed(h->stream);
+                h->conn->worker->handler->down_closed(h->stream);
                 h->stream = NULL;
             }
             sg_conn_close(c);
@@ -509,7 +509,7 @@ static void h1_hup(sg_conn_t *c)
 {
     sg_h1_t *h = c->proto_data;
     if (h->stream) {
-        sg_proxy_down_closed(h->stream);
+        h->conn->worker->handler->down_closed(h->stream);
         h->stream = NULL;
     }
     sg_conn_close(c);
@@ -519,7 +519,7 @@ static void h1_drained(sg_conn_t *c)
 {
     sg_h1_t *h = c->proto_data;
     if (h->stream)
-        sg_proxy_down_writable(h->stream);
+        h->conn->worker->handler->down_writable(h->stream);
 }
 
 static void h1_timeout(sg_conn_t *c)
@@ -539,7 +539,7 @@ static void h1_close(sg_conn_t *c)
     if (h == NULL)
         return;
     if (h->stream) {
-        sg_proxy_down_closed(h->stream);
+        h->conn->worker->handler->down_closed(h->stream);
         h->stream = NULL;
     }
     free(h);
@@ -557,7 +557,7 @@ static void h1_drain(sg_conn_t *c)
      * an event boundary at a random moment of the drain's spread window. */
     h->keep_alive = false;
     if (h->stream)
-        sg_proxy_drain(h->stream, sg_worker_drain_moment(c->worker));
+        h->conn->worker->handler->drain(h->stream, sg_worker_drain_moment(c->worker));
 }
 
 static const sg_conn_proto_t h1_proto = {

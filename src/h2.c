@@ -8,7 +8,7 @@
 #include "h2.h"
 #include "log.h"
 #include "metrics.h"
-#include "proxy.h"
+#include "stream.h"
 
 #define READ_ROUNDS 8
 #define MAX_RESP_HEADERS (SG_H1_MAX_HEADERS + 24)
@@ -114,7 +114,7 @@ struct h2s {
     bool heading;               /* counted in nheading */
     bool req_started;
     bool req_end_stream;        /* END_STREAM seen from the client */
-    bool has_body;              /* proxy expects sg_proxy_req_body / sg_proxy_req_end */
+    bool has_body;              /* the handler expects req_body / req_end */
     bool body_paused;           /* proxy said SG_EAGAIN: WINDOW_UPDATEs wait */
     size_t unconsumed;          /* received body bytes not yet given back to the flow-control windows */
     /* response */
@@ -125,7 +125,7 @@ struct h2s {
     bool resp_abort;            /* abort: RST_STREAM after the queue */
     bool deferred;              /* the data provider returned DEFERRED */
     bool above_wm;
-    bool starting;              /* inside sg_proxy_start */
+    bool starting;              /* inside the handler's start */
     int8_t pending_detach;
 };
 
@@ -188,7 +188,7 @@ static void stream_free(h2s_t *s)
 {
     sg_h2_t *h2 = s->h2;
     if (s->stream) {
-        sg_proxy_down_closed(s->stream);
+        s->h2->conn->worker->handler->down_closed(s->stream);
         s->stream = NULL;
     }
     heading_done(s);
@@ -468,7 +468,7 @@ static void start_request(h2s_t *s, bool end_stream)
     sg_h2_t *h2 = s->h2;
     sg_conn_t *c = h2->conn;
     sg_worker_t *w = c->worker;
-    sg_h1_msg_t *msg = &w->msg;
+    sg_h1_msg_t *msg = w->msg;
     sg_str_t method = {0}, path = {0}, authority = {0};
     int64_t clen = -1;
     char *cookie = NULL;
@@ -563,7 +563,7 @@ static void start_request(h2s_t *s, bool end_stream)
     sg_down_info_t info = {.conn = c, .tls = c->scheme == SG_PROTO_HTTPS, .proto = "HTTP/2"};
     s->starting = true;
     s->pending_detach = 0;
-    sg_stream_t *st = sg_proxy_start(w, &h2_ops, s, &info, msg, has_body, has_body ? clen : 0);
+    sg_stream_t *st = w->handler->start(w, &h2_ops, s, &info, msg, has_body, has_body ? clen : 0);
     s->starting = false;
     free(cookie);
     free(s->hbuf);
@@ -645,7 +645,7 @@ static int on_frame_recv(nghttp2_session *ses, const nghttp2_frame *f, void *ud)
     if (end && !s->req_end_stream) {
         s->req_end_stream = true;
         if (s->stream && s->has_body)
-            sg_proxy_req_end(s->stream);
+            s->h2->conn->worker->handler->req_end(s->stream);
     }
     return 0;
 }
@@ -663,7 +663,7 @@ static int on_data_chunk(nghttp2_session *ses, uint8_t flags, int32_t id, const 
         consume(s, len);
         return 0;
     }
-    int rc = sg_proxy_req_body(s->stream, (const char *)data, len);
+    int rc = s->h2->conn->worker->handler->req_body(s->stream, (const char *)data, len);
     if (rc == SG_EAGAIN || s->body_paused) {
         /* Accepted, but the upstream is behind: hold the window back so the client slows down. */
         s->body_paused = true;
@@ -720,7 +720,7 @@ static void h2_send(sg_h2_t *h2)
     while (!c->closed && !sg_list_empty(&h2->wake)) {
         h2s_t *s = SG_CONTAINER_OF(sg_list_pop(&h2->wake), h2s_t, wake_link);
         if (s->stream)
-            sg_proxy_down_writable(s->stream);
+            s->h2->conn->worker->handler->down_writable(s->stream);
     }
     if (c->closed)
         return;
@@ -853,7 +853,7 @@ static void h2_drain(sg_conn_t *c)
     for (sg_list_t *n = h2->streams.next; n != &h2->streams; n = n->next) {
         h2s_t *s = SG_CONTAINER_OF(n, h2s_t, link);
         if (s->stream)
-            sg_proxy_drain(s->stream, sg_worker_drain_moment(c->worker));
+            s->h2->conn->worker->handler->drain(s->stream, sg_worker_drain_moment(c->worker));
     }
 }
 

@@ -15,7 +15,7 @@
 #include "hspool.h"
 #include "log.h"
 #include "loop.h"
-#include "worker.h"
+#include "serve.h"
 
 typedef struct opts {
     const char *config;
@@ -342,7 +342,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     for (int i = 0; i < ncores; i++) {
-        rc = sg_worker_init(&workers[i], i, &st, cfg);
+        rc = sg_serve_init(&workers[i], i, &st, cfg);
         if (rc < 0) {
             fprintf(stderr, "ssegate: worker %d: %s\n", i, strerror(-rc));
             goto fail;
@@ -359,7 +359,7 @@ int main(int argc, char **argv)
             workers[i].hspool = hspool;
     }
     for (int i = 0; i < nworkers; i++) {
-        if (pthread_create(&workers[i].thread, NULL, sg_worker_main, &workers[i]) != 0) {
+        if (pthread_create(&workers[i].thread, NULL, sg_serve_main, &workers[i]) != 0) {
             fprintf(stderr, "ssegate: cannot start worker threads\n");
             goto fail;
         }
@@ -407,12 +407,12 @@ int main(int argc, char **argv)
                                 si.ssi_signo, open_conns(workers, nworkers), (long long)st.drain_spread_ms,
                                 (long long)st.drain_timeout_ms);
                     for (int i = 0; i < nworkers; i++)
-                        sg_worker_request_drain(&workers[i]);
+                        sg_serve_request_drain(&workers[i]);
                     next_report = now + 1000;
                 } else {
                     sg_log_info("signal %u: stopping now", si.ssi_signo);
                     for (int i = 0; i < nworkers; i++)
-                        sg_worker_request_stop(&workers[i]);
+                        sg_serve_request_stop(&workers[i]);
                 }
             }
         }
@@ -435,13 +435,13 @@ int main(int argc, char **argv)
 
 fail:
     for (int i = 0; i < started; i++)
-        sg_worker_request_stop(&workers[i]);
+        sg_serve_request_stop(&workers[i]);
 out:
     for (int i = 0; i < started; i++)
         pthread_join(workers[i].thread, NULL);
     sg_hspool_stop(hspool);
     for (int i = 0; i < nworkers; i++)
-        sg_worker_free(&workers[i]);
+        sg_serve_free(&workers[i]);
     free(workers);
     sg_admin_close(&admin);
     sg_accesslog_close(&alog);

@@ -1123,3 +1123,12 @@ static void up_on_drained(void *ctx)
     sg_stream_t *s = ctx;
     s->ops->resume_body(s->down);
 }
+
+const sg_stream_handler_t sg_proxy_handler = {
+    .start = sg_proxy_start,
+    .req_body = sg_proxy_req_body,
+    .req_end = sg_proxy_req_end,
+    .down_writable = sg_proxy_down_writable,
+    .down_closed = sg_proxy_down_closed,
+    .drain = sg_proxy_drain,
+};

@@ -1,38 +1,16 @@
 /* proxy.h: one stream: a downstream request relayed to an upstream exchange, with SSE awareness and
- * back-pressure. proxy.c never knows the client's HTTP version: it talks to it through sg_stream_ops_t. */
+ * back-pressure. proxy.c never knows the client's HTTP version: it talks to it through sg_stream_ops_t
+ * (stream.h), and the protocols reach it through sg_proxy_handler. */
 #ifndef SG_PROXY_H
 #define SG_PROXY_H
 
 #include "conn.h"
 #include "h1parse.h"
+#include "stream.h"
 #include "worker.h"
 
-typedef struct sg_stream sg_stream_t;
-
-/* Implemented by h1.c (and h2.c later), used only by proxy.c. `down` is the protocol's stream object. */
-typedef struct sg_stream_ops {
-    /* Response head; hdrs are the end-to-end headers to send. content_length < 0: unknown.
-     * no_body: HEAD request or 204/304. Returns 0, SG_EAGAIN (above the watermark) or -errno. */
-    int (*send_head)(void *down, int status, const sg_h1_header_t *hdrs, size_t n, int64_t content_length,
-                     bool no_body);
-    /* Returns 0, SG_EAGAIN (queued, above the high watermark: wait for sg_proxy_down_writable) or -errno. */
-    int (*send_body)(void *down, const char *p, size_t n);
-    /* The response is complete. */
-    int (*send_end)(void *down);
-    /* The response cannot complete: the client must see it cut (h1: close; h2: RST_STREAM). */
-    void (*abort)(void *down);
-    /* The upstream queue drained: read more of the request body. */
-    void (*resume_body)(void *down);
-    /* The stream is finished and about to be freed; drop any pointer to it. */
-    void (*detach)(void *down, bool ok);
-} sg_stream_ops_t;
-
-/* What the downstream side knows about its connection. */
-typedef struct sg_down_info {
-    sg_conn_t *conn;
-    bool tls;
-    const char *proto;          /* "HTTP/1.1", "HTTP/1.0", "HTTP/2" for the access log */
-} sg_down_info_t;
+/* The handler the worker gives the protocols: the functions below. */
+extern const sg_stream_handler_t sg_proxy_handler;
 
 /*
  * Starts a stream for a parsed request (msg slices are read during the call only). Always answers:

@@ -1,4 +1,5 @@
 /* upclient.c: upstream HTTP/1.1 exchanges and the per-worker keep-alive pool. */
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -15,6 +16,14 @@ typedef enum up_state {
     UP_IDLE,        /* in the pool */
     UP_DEAD,        /* failed or closed; waiting for release */
 } up_state_t;
+
+/* A worker's idle connections to one endpoint address (w->pools). */
+typedef struct sg_uppool {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    sg_list_t idle;
+    size_t nidle;
+} sg_uppool_t;
 
 struct sg_upclient {
     sg_sock_t sock;
@@ -172,7 +181,7 @@ static void parse_head(sg_upclient_t *u)
 {
     while (u->state == UP_HEAD && u->sock.in != NULL) {
         sg_chunk_t *in = u->sock.in;
-        sg_h1_msg_t *msg = &u->worker->msg;
+        sg_h1_msg_t *msg = u->worker->msg;
         int rc = sg_h1parse_response(in->data + in->rpos, sg_chunk_len(in), u->head_request, msg);
         if (rc == SG_EINCOMPLETE) {
             if (sg_chunk_len(in) >= SG_CHUNK_SIZE)

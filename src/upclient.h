@@ -3,8 +3,8 @@
 #ifndef SG_UPCLIENT_H
 #define SG_UPCLIENT_H
 
-#include "conn.h"
 #include "h1parse.h"
+#include "sock.h"
 #include "worker.h"
 
 typedef struct sg_upclient sg_upclient_t;

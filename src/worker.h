@@ -1,16 +1,23 @@
 /* worker.h: the process-wide settings and one worker thread's state (its loop, listeners, config
- * generation, upstream pools). A connection never leaves its worker. */
+ * generation, upstream pools), as every layer sees it. A connection never leaves its worker. The layers
+ * above the core are named here only by pointer; serve.c fills them in and runs the thread. */
 #ifndef SG_WORKER_H
 #define SG_WORKER_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "config.h"
-#include "h1parse.h"
 #include "list.h"
 #include "loop.h"
 #include "metrics.h"
+
+struct sg_config;
+struct sg_conn_protos;
+struct sg_h1_msg;
+struct sg_hspool;
+struct sg_listen_sock;
+struct sg_stream_handler;
+struct sg_uppool;
 
 typedef struct sg_settings {
     int64_t header_timeout_ms;    /* whole request head must arrive within (408) */
@@ -33,30 +40,15 @@ typedef struct sg_settings {
     uint32_t saturation_pause_us; /* a worker's pause after a full batch of events; 0: yield only */
 } sg_settings_t;
 
-typedef struct sg_uppool {
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    sg_list_t idle;
-    size_t nidle;
-} sg_uppool_t;
-
-typedef struct sg_listen_sock {
-    sg_watcher_t w;
-    struct sg_worker *worker;
-    uint16_t port;
-    sg_proto_t protocol;
-    struct sockaddr_storage addr;   /* what it is bound to, to match binds across reloads */
-    char label[64];                 /* "address:port", the listener label of metrics */
-    socklen_t addrlen;
-} sg_listen_sock_t;
-
 typedef struct sg_worker {
     sg_loop_t loop;
     int id;
     pthread_t thread;
     const sg_settings_t *settings;
-    sg_config_t *cfg;                     /* this worker's reference to the current generation */
-    _Atomic(sg_config_t *) pending_cfg;   /* handed over by the main thread (with a reference) */
+    const struct sg_conn_protos *protos;  /* the protocols a connection can speak (conn.h) */
+    const struct sg_stream_handler *handler; /* what serves the protocols' streams (stream.h) */
+    struct sg_config *cfg;                /* this worker's reference to the current generation */
+    _Atomic(struct sg_config *) pending_cfg; /* handed over by the main thread (with a reference) */
     atomic_bool stop;                     /* hard stop: close everything now */
     atomic_bool drain;                    /* graceful drain requested */
     atomic_bool done;                     /* the loop has exited */
@@ -64,9 +56,9 @@ typedef struct sg_worker {
     bool draining;
     uint64_t drain_end_ms;                /* hard deadline of the drain */
     sg_timer_t drain_timer;
-    sg_listen_sock_t **listeners;         /* stable pointers: epoll holds &ls->w */
+    struct sg_listen_sock **listeners;    /* stable pointers: epoll holds &ls->w */
     size_t nlisteners;
-    sg_uppool_t **pools;                  /* stable pointers: pooled connections point at theirs */
+    struct sg_uppool **pools;             /* stable pointers: pooled connections point at theirs (upclient.c) */
     size_t npools;
     sg_list_t conns;                      /* live downstream connections */
     size_t nconns;
@@ -75,7 +67,7 @@ typedef struct sg_worker {
     uint64_t rng;                         /* xorshift state for backend picks */
     uint64_t rr;                          /* round-robin position */
     void *route_scratch;                  /* per-thread matcher scratch (route.c) */
-    sg_h1_msg_t msg;                      /* scratch for parsing one head at a time */
+    struct sg_h1_msg *msg;                /* scratch for parsing one head at a time */
     char scratch[32 * 1024];              /* scratch for building one head at a time */
     sg_metrics_t metrics;                 /* this worker's shard, summed by the admin listener */
     struct sg_hspool *hspool;             /* TLS handshake threads (shared), or NULL: handshakes on the loop */
@@ -84,18 +76,6 @@ typedef struct sg_worker {
     size_t hs_inflight;                   /* connections whose handshake step is in the pool */
 } sg_worker_t;
 
-/* Creates the worker's loop and listening sockets for cfg->binds. Returns 0 or -errno (message logged). */
-int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_config_t *cfg);
-/* Runs the loop until stop is set and every connection has closed. */
-void *sg_worker_main(void *arg);
-void sg_worker_free(sg_worker_t *w);
-/* Asks a worker (from another thread) to stop now. */
-void sg_worker_request_stop(sg_worker_t *w);
-/* Asks a worker (from another thread) to drain: stop accepting, let streams end, then exit. */
-void sg_worker_request_drain(sg_worker_t *w);
-/* A random moment in the spread window at the end of the drain, for closing one stream. */
-uint64_t sg_worker_drain_moment(sg_worker_t *w);
-
 static inline uint64_t sg_worker_rand(sg_worker_t *w)
 {
     uint64_t x = w->rng;
@@ -103,6 +83,18 @@ static inline uint64_t sg_worker_rand(sg_worker_t *w)
     x ^= x >> 7;
     x ^= x << 17;
     return w->rng = x;
+}
+
+/* A random moment in the spread window at the end of the drain, for closing one stream. */
+static inline uint64_t sg_worker_drain_moment(sg_worker_t *w)
+{
+    uint64_t spread = (uint64_t)w->settings->drain_spread_ms;
+    uint64_t start = w->drain_end_ms - SG_MIN(spread, w->drain_end_ms);
+    if (start < w->loop.now_ms)
+        start = w->loop.now_ms;
+    /* Leave a little room before the hard deadline for the stream to reach an event boundary. */
+    uint64_t end = w->drain_end_ms > start + 50 ? w->drain_end_ms - 50 : start + 1;
+    return start + sg_worker_rand(w) % (end - start);
 }
 
 #endif

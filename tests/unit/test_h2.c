@@ -15,8 +15,11 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "h1parse.h"
 #include "h2.h"
+#include "proxy.h"
 #include "route.h"
+#include "serve.h"
 
 typedef struct env {
     sg_worker_t *w;
@@ -127,6 +130,9 @@ static int setup_env(void **state)
     w->settings = &e->st;
     w->cfg = cfg;
     w->route_scratch = sg_route_scratch_new();
+    w->protos = &sg_serve_protos;
+    w->handler = &sg_proxy_handler;
+    w->msg = malloc(sizeof(*w->msg));
     sg_list_init(&w->conns);
     sg_timer_init(&e->tick, tick_cb);
 
@@ -167,6 +173,7 @@ static int teardown_env(void **state)
     sg_loop_run_once(&e->w->loop);
     close(e->ls.w.fd);
     sg_route_scratch_free(e->w->route_scratch);
+    free(e->w->msg);
     sg_config_unref(e->w->cfg);
     sg_loop_free(&e->w->loop);
     free(e->w);

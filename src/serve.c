@@ -1,4 +1,5 @@
-/* worker.c: one worker thread: its listening sockets (SO_REUSEPORT), its loop, and config hand-over. */
+/* serve.c: the worker threads: each one's listening sockets (SO_REUSEPORT), its loop, config hand-over and
+ * drain. It is the top of the data path: it hands each worker the protocols and the stream handler. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -9,10 +10,14 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "h1.h"
+#include "h1parse.h"
+#include "h2.h"
 #include "log.h"
+#include "proxy.h"
 #include "route.h"
+#include "serve.h"
 #include "upclient.h"
-#include "worker.h"
 
 static void listen_cb(sg_watcher_t *w, uint32_t events)
 {
@@ -151,17 +156,6 @@ static void drain_deadline(sg_timer_t *t)
     hard_stop(w);
 }
 
-uint64_t sg_worker_drain_moment(sg_worker_t *w)
-{
-    uint64_t spread = (uint64_t)w->settings->drain_spread_ms;
-    uint64_t start = w->drain_end_ms - SG_MIN(spread, w->drain_end_ms);
-    if (start < w->loop.now_ms)
-        start = w->loop.now_ms;
-    /* Leave a little room before the hard deadline for the stream to reach an event boundary. */
-    uint64_t end = w->drain_end_ms > start + 50 ? w->drain_end_ms - 50 : start + 1;
-    return start + sg_worker_rand(w) % (end - start);
-}
-
 static void start_drain(sg_worker_t *w)
 {
     sg_loop_t *loop = &w->loop;
@@ -194,7 +188,9 @@ static void on_wake(sg_loop_t *loop)
         start_drain(w);
 }
 
-int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_config_t *cfg)
+const sg_conn_protos_t sg_serve_protos = {.h1 = sg_h1_attach, .h2 = sg_h2_attach};
+
+int sg_serve_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_config_t *cfg)
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
@@ -213,8 +209,13 @@ int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_con
     if (getrandom(&w->rid_prefix, sizeof(w->rid_prefix), 0) != sizeof(w->rid_prefix))
         w->rid_prefix = (uint64_t)sg_now_ms() * 2654435761u + (uint64_t)id;
     w->rng = w->rid_prefix | 1;
+    w->protos = &sg_serve_protos;
+    w->handler = &sg_proxy_handler;
     w->route_scratch = sg_route_scratch_new();
-    if (w->route_scratch == NULL) {
+    w->msg = malloc(sizeof(*w->msg));
+    if (w->route_scratch == NULL || w->msg == NULL) {
+        sg_route_scratch_free(w->route_scratch);
+        free(w->msg);
         sg_loop_free(&w->loop);
         return -ENOMEM;
     }
@@ -223,14 +224,14 @@ int sg_worker_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_con
     for (size_t i = 0; i < cfg->nbinds; i++) {
         rc = add_listener(w, &cfg->binds[i]);
         if (rc < 0) {
-            sg_worker_free(w);
+            sg_serve_free(w);
             return rc;
         }
     }
     return 0;
 }
 
-void *sg_worker_main(void *arg)
+void *sg_serve_main(void *arg)
 {
     sg_worker_t *w = arg;
     char name[16];
@@ -257,19 +258,19 @@ void *sg_worker_main(void *arg)
     return NULL;
 }
 
-void sg_worker_request_drain(sg_worker_t *w)
+void sg_serve_request_drain(sg_worker_t *w)
 {
     atomic_store(&w->drain, true);
     sg_loop_wake(&w->loop);
 }
 
-void sg_worker_request_stop(sg_worker_t *w)
+void sg_serve_request_stop(sg_worker_t *w)
 {
     atomic_store(&w->stop, true);
     sg_loop_wake(&w->loop);
 }
 
-void sg_worker_free(sg_worker_t *w)
+void sg_serve_free(sg_worker_t *w)
 {
     close_listeners(w);
     for (size_t i = 0; i < w->nlisteners; i++)
@@ -283,6 +284,8 @@ void sg_worker_free(sg_worker_t *w)
     w->pools = NULL;
     sg_route_scratch_free(w->route_scratch);
     w->route_scratch = NULL;
+    free(w->msg);
+    w->msg = NULL;
     sg_config_unref(atomic_exchange(&w->pending_cfg, NULL));
     sg_config_unref(w->cfg);
     w->cfg = NULL;

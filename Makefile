@@ -26,7 +26,8 @@ CFLAGS  := $(CSTD) $(WARN) $(OPT) $(SANFL) -pthread -Isrc $(PKG_CFLAGS)
 LDFLAGS := $(SANFL) -pthread
 LDLIBS  := $(PKG_LIBS) -lm
 
-SRCS      := $(wildcard src/*.c)
+SRCS      := $(wildcard src/*.c src/*/*.c)
+HDRS      := $(wildcard src/*.h src/*/*.h)
 OBJS      := $(SRCS:src/%.c=$(B)/src/%.o)
 LIB_OBJS  := $(filter-out $(B)/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -47,17 +48,21 @@ all: ssegate $(UNIT_BINS) $(REPLAY_BINS) $(EXAMPLE_BINS) $(BENCH_BINS)
 ssegate: $(SSEGATE)
 	@if [ "$(B)" = build ]; then cp $(SSEGATE) ssegate.tmp && mv -f ssegate.tmp ssegate; fi
 
-$(SSEGATE): $(OBJS) | banned
+$(SSEGATE): $(OBJS) | banned layers
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-.PHONY: banned
+.PHONY: banned layers
 banned:
-	@if grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets)\s*\(' src/*.c src/*.h; then \
+	@if grep -rnE --include='*.[ch]' '\b(strcpy|strcat|sprintf|vsprintf|gets)\s*\(' src/; then \
 		echo "banned function in src/ (use snprintf / memcpy with lengths)"; exit 1; fi
 
-$(B)/src/%.o: src/%.c $(wildcard src/*.h)
+# Includes point down the layers of src/ (docs/CONVENTIONS.md).
+layers:
+	@bash scripts/check-layers.sh
+
+$(B)/src/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
-#include "route.h"
+#include "config/config.h"
+#include "config/route.h"
 
 /*
  * Allocation counting: this executable defines malloc & co., which ELF symbol interposition makes every

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "route.h"
+#include "config/config.h"
+#include "config/route.h"
 
 /*
  * Input: a YAML stream. Whatever it is, the loader must return 0 with a config or -EINVAL with at least

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "h1parse.h"
+#include "codec/h1parse.h"
 
 /*
  * Besides crashes and sanitizer reports, the harness checks properties a wrong parser breaks:

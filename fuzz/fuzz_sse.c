@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sse.h"
+#include "codec/sse.h"
 
 /*
  * Input: byte 0 picks a split position, the rest is the stream. The stream is fed whole, split in two

@@ -9,12 +9,12 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "config.h"
-#include "health.h"
-#include "hspool.h"
-#include "log.h"
-#include "loop.h"
+#include "admin/admin.h"
+#include "config/config.h"
+#include "proxy/health.h"
+#include "net/hspool.h"
+#include "core/log.h"
+#include "core/loop.h"
 #include "serve.h"
 
 typedef struct opts {

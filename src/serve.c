@@ -9,15 +9,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn.h"
-#include "h1.h"
-#include "h1parse.h"
-#include "h2.h"
-#include "log.h"
-#include "proxy.h"
-#include "route.h"
+#include "http/conn.h"
+#include "http/h1.h"
+#include "codec/h1parse.h"
+#include "http/h2.h"
+#include "core/log.h"
+#include "proxy/proxy.h"
+#include "config/route.h"
 #include "serve.h"
-#include "upclient.h"
+#include "proxy/upclient.h"
 
 static void listen_cb(sg_watcher_t *w, uint32_t events)
 {

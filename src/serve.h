@@ -2,9 +2,9 @@
 #ifndef SG_SERVE_H
 #define SG_SERVE_H
 
-#include "config.h"
-#include "conn.h"
-#include "worker.h"
+#include "config/config.h"
+#include "http/conn.h"
+#include "core/worker.h"
 
 /* The protocols every worker hands to conn.c (HTTP/1.1 and HTTP/2). */
 extern const sg_conn_protos_t sg_serve_protos;

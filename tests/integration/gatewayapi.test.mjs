@@ -24,7 +24,7 @@ const fx = JSON.parse(fs.readFileSync(path.join(here, 'fixtures/gatewayapi-cases
 /* Cases that cannot pass for a reason outside the gateway's routing, each with the reason (none today). */
 const SKIP = {};
 
-const H2 = fs.existsSync(path.join(repoRoot, 'src/h2.c')) ? false : 'no src/h2.c in this tree: ssegate has no HTTP/2 yet';
+const H2 = fs.existsSync(path.join(repoRoot, 'src/http/h2.c')) ? false : 'no src/http/h2.c in this tree: ssegate has no HTTP/2 yet';
 
 let backends;
 before(async () => {

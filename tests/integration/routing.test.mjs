@@ -37,8 +37,8 @@ const kase = (id, path, expect, { headers = {}, method = 'GET', host = null } = 
     expect: typeof expect === 'string' ? { status: 200, backend: expect } : expect,
 });
 
-/* HTTP/1.1 always; h2c prior knowledge too when the tree has src/h2.c (skipped with the reason otherwise). */
-const H2 = fs.existsSync(path.join(repoRoot, 'src/h2.c')) ? false : 'no src/h2.c in this tree: ssegate has no HTTP/2 yet';
+/* HTTP/1.1 always; h2c prior knowledge too when the tree has src/http/h2.c (skipped with the reason otherwise). */
+const H2 = fs.existsSync(path.join(repoRoot, 'src/http/h2.c')) ? false : 'no src/http/h2.c in this tree: ssegate has no HTTP/2 yet';
 
 async function runAll(t, env, cases) {
     for (const proto of ['h1', 'h2']) {

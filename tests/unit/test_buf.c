@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 static void test_pool_reuses_and_bounds(void **state)
 {

@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "testcert.h"
-#include "route.h"
+#include "config/route.h"
 
 #define GWHDR "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
 #define RTHDR "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"

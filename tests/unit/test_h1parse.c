@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "guard.h"
-#include "h1parse.h"
+#include "codec/h1parse.h"
 
 /*
  * Every input goes through guard_put(), so it ends right before a PROT_NONE page: a parser that looks

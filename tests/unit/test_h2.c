@@ -14,11 +14,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "conn.h"
-#include "h1parse.h"
-#include "h2.h"
-#include "proxy.h"
-#include "route.h"
+#include "http/conn.h"
+#include "codec/h1parse.h"
+#include "http/h2.h"
+#include "proxy/proxy.h"
+#include "config/route.h"
 #include "serve.h"
 
 typedef struct env {

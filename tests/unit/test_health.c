@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "health.h"
-#include "loop.h"
+#include "config/config.h"
+#include "proxy/health.h"
+#include "core/loop.h"
 
 static struct sockaddr_in v4(const char *ip, uint16_t port)
 {

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "route.h"
+#include "config/config.h"
+#include "config/route.h"
 #include "testcert.h"
 #include "route_cases.h"
 

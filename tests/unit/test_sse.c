@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "sse.h"
+#include "codec/sse.h"
 
 /* Every chunk is fed from guard.h's placement: a read past its end hits a PROT_NONE page. */
 #include "guard.h"

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "timer.h"
+#include "core/timer.h"
 
 typedef struct probe {
     sg_timer_t t;

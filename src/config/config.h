@@ -1,0 +1,286 @@
+/* config.h: Gateway API YAML (Gateway, HTTPRoute, RoutePolicy, BackendLoadBalancingPolicy, HealthCheckPolicy,
+ * Service, EndpointSlice) -> an immutable, refcounted configuration generation. */
+#ifndef SG_CONFIG_H
+#define SG_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "core/sg.h"
+
+typedef struct sg_kv {
+    char *name;
+    char *value;
+} sg_kv_t;
+
+/* RequestHeaderModifier / ResponseHeaderModifier. */
+typedef struct sg_header_mod {
+    sg_kv_t *set;
+    size_t nset;
+    sg_kv_t *add;
+    size_t nadd;
+    char **remove;
+    size_t nremove;
+} sg_header_mod_t;
+
+typedef enum sg_pathmod {
+    SG_PATHMOD_NONE = 0,
+    SG_PATHMOD_FULL,   /* ReplaceFullPath */
+    SG_PATHMOD_PREFIX, /* ReplacePrefixMatch */
+} sg_pathmod_t;
+
+typedef struct sg_redirect {
+    char *scheme;       /* NULL: keep the request's */
+    char *hostname;     /* NULL: keep the request's */
+    sg_pathmod_t path_kind;
+    char *path;         /* replacement for path_kind != NONE */
+    int port;           /* 0: unset (the spec's defaults apply) */
+    int status;         /* 301, 302 (default), 303, 307, 308 */
+} sg_redirect_t;
+
+typedef struct sg_rewrite {
+    char *hostname;     /* NULL: keep */
+    sg_pathmod_t path_kind;
+    char *path;
+} sg_rewrite_t;
+
+/* Filters of a rule or of a backendRef; each NULL when absent. */
+typedef struct sg_filters {
+    sg_header_mod_t *req_headers;
+    sg_header_mod_t *resp_headers;
+    sg_redirect_t *redirect;
+    sg_rewrite_t *rewrite;
+} sg_filters_t;
+
+/* Process-wide health of one endpoint address, owned by health.c (see health.h). */
+typedef struct sg_health_entry sg_health_entry_t;
+
+typedef struct sg_endpoint {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char label[64];             /* "ip:port" (IPv6 as [ip]:port), for logs */
+    /* Health of this address; it outlives the generation, so a reload keeps it. Set by sg_health_attach() on
+     * the main thread before the generation is published; NULL when no table was attached (tests, --check),
+     * which the sg_health_* functions treat as always usable. */
+    sg_health_entry_t *health;
+} sg_endpoint_t;
+
+/* BackendLoadBalancingPolicy spec.loadBalancing.strategy, for the endpoints of one Service port. The weights of
+ * a rule's backendRefs apply under every strategy (Gateway API); EndpointSlice endpoints carry no weight. */
+typedef enum sg_lb {
+    SG_LB_ROUND_ROBIN = 0,      /* "round-robin" (default) */
+    SG_LB_WEIGHTED,             /* "weighted-round-robin" (AGC's name for backendRef weights) or "weighted" */
+    SG_LB_LEAST_REQUEST,        /* "least-request": power of two choices on open streams */
+    SG_LB_RING_HASH,            /* "ring-hash": consistent hash of the key below */
+} sg_lb_t;
+
+#define SG_RING_HASH_DEFAULT_SIZE 1024 /* Envoy's minimum_ring_size default */
+
+/* HealthCheckPolicy http.match.statusCodes entry: start..end inclusive. */
+typedef struct sg_status_range {
+    int start, end;
+} sg_status_range_t;
+
+/* HealthCheckPolicy spec.default, with AGC's defaults filled in. Probes are plain HTTP/1.1 GETs. */
+typedef struct sg_healthcheck {
+    int64_t interval_ms;        /* default 5 s */
+    int64_t timeout_ms;         /* default 30 s */
+    int healthy_threshold;      /* default 1 */
+    int unhealthy_threshold;    /* default 3 */
+    uint16_t port;              /* 0: the endpoint's own port */
+    char *host;                 /* default "localhost" */
+    char *path;                 /* default "/" */
+    sg_status_range_t *codes;   /* default one range 200..399 */
+    size_t ncodes;
+    const char *policy;         /* "ns/name" of the HealthCheckPolicy, for logs */
+} sg_healthcheck_t;
+
+typedef struct sg_backend {
+    char *name;                 /* Service name of the backendRef */
+    char *ns;
+    uint16_t port;              /* backendRef port (Service port) */
+    uint32_t weight;            /* default 1; 0 is never chosen */
+    sg_endpoint_t *endpoints;   /* resolved addresses; nendpoints == 0: unresolvable */
+    size_t nendpoints;
+    sg_filters_t filters;       /* backendRef-level filters */
+    sg_lb_t lb;                 /* from a BackendLoadBalancingPolicy targeting the Service (and port) */
+    uint32_t ring_size;         /* SG_LB_RING_HASH: loadBalancing.ringHash.minimumRingSize (default 1024) */
+    /* SG_LB_RING_HASH key: the value of this request header (lowercase) when set and present, otherwise the
+     * rule's affinity cookie when set and present, otherwise the client address. */
+    char *hash_header;
+    const sg_healthcheck_t *health_check; /* HealthCheckPolicy targeting the Service; NULL: no active checks */
+} sg_backend_t;
+
+typedef enum sg_match_type {
+    SG_MATCH_EXACT = 0,
+    SG_MATCH_PREFIX,   /* paths only: segment-wise prefix */
+    SG_MATCH_REGEX,    /* PCRE2, compiled at load */
+} sg_match_type_t;
+
+typedef struct sg_value_match {
+    sg_match_type_t type;
+    char *name;                 /* header name (matched case-insensitively) or query parameter name */
+    char *value;
+    void *re;                   /* pcre2_code * when type == SG_MATCH_REGEX */
+} sg_value_match_t;
+
+/* One entry of a rule's `matches`: all conditions ANDed. Entries of a rule are ORed. */
+typedef struct sg_match {
+    sg_match_type_t path_type;  /* default PathPrefix "/" */
+    char *path;
+    void *path_re;              /* pcre2_code * for RegularExpression */
+    char *method;               /* NULL: any */
+    sg_value_match_t *headers;
+    size_t nheaders;
+    sg_value_match_t *query;
+    size_t nquery;
+    size_t index;               /* position in its rule's matches */
+} sg_match_t;
+
+typedef struct sg_parent_ref {
+    char *name;                 /* Gateway name */
+    char *ns;
+    char *section;              /* listener name, or NULL */
+    uint16_t port;              /* 0: any */
+    int line, col;              /* position, for attachment errors */
+} sg_parent_ref_t;
+
+#define SG_TIMEOUT_UNSET (-1)   /* no explicit value: the built-in default applies */
+
+typedef struct sg_route sg_route_t;
+
+/* HTTPRoute rule `retry` (experimental channel). attempts = retries after the first try. */
+typedef struct sg_retry {
+    int *codes;                 /* HTTP status codes (400..599) that trigger a retry */
+    size_t ncodes;
+    int attempts;               /* 0: no retry */
+    int64_t backoff_ms;         /* SG_TIMEOUT_UNSET when not given */
+} sg_retry_t;
+
+/* RoutePolicy spec.default.sessionAffinity. Both types mean a cookie the gateway sets and reads; they differ in
+ * name and lifetime only (AGC). */
+typedef enum sg_affinity_type {
+    SG_AFFINITY_NONE = 0,
+    SG_AFFINITY_MANAGED,        /* "managed-cookie": AGCAffinity, 86400 s */
+    SG_AFFINITY_APPLICATION,    /* "application-cookie": cookieName, cookieDuration */
+} sg_affinity_type_t;
+
+#define SG_AFFINITY_MANAGED_COOKIE "AGCAffinity"
+#define SG_AFFINITY_MANAGED_DURATION_S 86400
+
+typedef struct sg_affinity {
+    sg_affinity_type_t type;
+    const char *cookie;         /* NULL when type == NONE */
+    int64_t duration_s;         /* Max-Age of the Set-Cookie; 0: a session cookie (no Max-Age) */
+} sg_affinity_t;
+
+typedef struct sg_rule {
+    char *name;                 /* optional rule name, or NULL */
+    size_t index;               /* position in its route */
+    sg_match_t *matches;        /* nmatches == 0 means one match: PathPrefix "/" */
+    size_t nmatches;
+    sg_backend_t *backends;
+    size_t nbackends;
+    uint64_t total_weight;      /* sum of weights of backends with endpoints */
+    sg_filters_t filters;
+    /* Effective timeouts in ms after precedence (rule timeouts > RoutePolicy routeTimeout > unset):
+     * SG_TIMEOUT_UNSET, 0 (none) or > 0. */
+    int64_t request_timeout_ms;
+    int64_t backend_timeout_ms;
+    const sg_route_t *route;
+    sg_retry_t *retry;          /* NULL: no retry block */
+    sg_affinity_t affinity;     /* effective session affinity (from the route's RoutePolicy) */
+    /* SSE heartbeat for this rule's streams: RoutePolicy spec.default.sse.heartbeatInterval (an ssegate
+     * extension). SG_TIMEOUT_UNSET: the --heartbeat flag applies; 0: off; > 0: a ":" comment after this idle. */
+    int64_t heartbeat_ms;
+    int line, col;              /* position of the rule */
+} sg_rule_t;
+
+struct sg_route {
+    char *ns;
+    char *name;
+    size_t order;               /* document order, stands for creation time */
+    char **hostnames;
+    size_t nhostnames;
+    sg_parent_ref_t *parents;
+    size_t nparents;
+    sg_rule_t *rules;
+    size_t nrules;
+    int64_t policy_timeout_ms;  /* RoutePolicy routeTimeout, or SG_TIMEOUT_UNSET */
+    sg_affinity_t affinity;     /* RoutePolicy sessionAffinity; type NONE when absent */
+    int64_t heartbeat_ms;       /* RoutePolicy sse.heartbeatInterval, or SG_TIMEOUT_UNSET */
+    const char *file;
+    int line, col;
+};
+
+typedef enum sg_proto {
+    SG_PROTO_HTTP = 0,
+    SG_PROTO_HTTPS,
+} sg_proto_t;
+
+typedef struct sg_route_table sg_route_table_t; /* opaque, owned by route.c */
+
+typedef struct sg_listener {
+    char *gateway;              /* Gateway name */
+    char *ns;
+    char *name;                 /* listener (section) name */
+    uint16_t port;
+    sg_proto_t protocol;
+    char *hostname;             /* NULL: any */
+    sg_route_table_t *table;    /* compiled routes attached to this listener */
+    char **cert_refs;           /* HTTPS: tls.certificateRefs[].name, as "ns/name" */
+    size_t ncert_refs;
+    bool tls_h1_only;           /* tls.options "ssegate.io/alpn": "http/1.1": ALPN offers no h2 */
+    const char *file;
+    int line, col;              /* position of the listener */
+} sg_listener_t;
+
+/* One socket to open: all listeners sharing an address and port. */
+typedef struct sg_bind {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint16_t port;
+    sg_proto_t protocol;
+    struct sg_tls_server *tls;  /* HTTPS with a usable certificate: the port's TLS contexts (tls.c); else NULL */
+    char label[64];
+} sg_bind_t;
+
+typedef struct sg_config {
+    atomic_int refs;
+    uint64_t generation;        /* set by the loader's caller */
+    sg_listener_t *listeners;
+    size_t nlisteners;
+    sg_bind_t *binds;
+    size_t nbinds;
+    sg_route_t *routes;
+    size_t nroutes;
+    void *priv;                 /* loader's private data (arena, YAML documents) */
+} sg_config_t;
+
+/*
+ * Loads a multi-document YAML file. Each problem is printed to errs as one line
+ * "FILE:LINE:COL: message"; unknown kinds give a warning line "FILE:LINE:COL: warning: ..." and are
+ * skipped. Returns 0 and *out (refs = 1) on success, -EINVAL when any error was reported, -errno when
+ * the file cannot be read, -ENOMEM.
+ */
+int sg_config_load(const char *path, FILE *errs, sg_config_t **out);
+
+/* Same, from a buffer; name is used in messages. */
+int sg_config_load_string(const char *name, const char *yaml, size_t len, FILE *errs, sg_config_t **out);
+
+/* Flags for sg_config_load_ex. */
+#define SG_CONFIG_NO_DNS 1u /* backendRef names resolve only as numeric addresses (tests, fuzzing, dry runs) */
+
+/* Same as sg_config_load_string, with SG_CONFIG_* flags. */
+int sg_config_load_ex(const char *name, const char *yaml, size_t len, unsigned flags, FILE *errs,
+                      sg_config_t **out);
+
+void sg_config_ref(sg_config_t *cfg);
+/* Drops a reference; the last one frees the whole generation. Accepts NULL. */
+void sg_config_unref(sg_config_t *cfg);
+
+/* Parses a Gateway API duration ("1h2m3s", "500ms", "0s") into ms. Returns 0 or -EINVAL. */
+int sg_config_parse_duration(const char *s, int64_t *ms);
+
+#endif

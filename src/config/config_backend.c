@@ -1,0 +1,242 @@
+/* config_backend.c: Service and EndpointSlice documents, and the cross-document resolution of backendRefs to
+ * endpoints (Service port -> EndpointSlice port and ready addresses, or the name itself, numeric or DNS). */
+#include "config/config_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- Service / EndpointSlice ---- */
+
+void parse_service(loader_t *ld, struct fy_node *root, pos_t at)
+{
+    meta_t md;
+    if (!parse_meta(ld, root, at, &md))
+        return;
+    struct fy_node *spec = get_map(ld, root, "spec", true, at);
+    pos_t sp = npos(spec, at);
+    struct fy_node *ps = get_seq(ld, spec, "ports", spec != NULL, sp);
+    svc_t *s = VPUSH(ld, ld->svcs, ld->nsvcs, ld->capsvcs);
+    s->ns = md.ns;
+    s->name = md.name;
+    s->pos = at;
+    s->ports = aalloc(ld, (seq_len(ps) + 1) * sizeof(*s->ports));
+    void *it = NULL;
+    struct fy_node *e;
+    while (ps && (e = fy_node_sequence_iterate(ps, &it)) != NULL) {
+        pos_t pp = npos(e, sp);
+        long v;
+        if (!get_int(ld, e, "port", 1, 65535, true, &v, pp))
+            continue;
+        char *name = get_str(ld, e, "name", false, pp);
+        struct fy_node *tp = field(e, "targetPort");
+        long tv;
+        if (tp != NULL && fy_node_get_type(tp) == FYNT_SCALAR && fy_node_get_style(tp) == FYNS_PLAIN &&
+            isdigit((unsigned char)*fy_node_get_scalar0(tp)))
+            (void)scalar_int(ld, tp, "targetPort", 1, 65535, &tv, pp);
+        else if (tp != NULL)
+            (void)scalar_str(ld, tp, "targetPort", pp);
+        s->ports[s->nports].name = name ? name : astrdup(ld, "");
+        s->ports[s->nports++].port = (int)v;
+    }
+}
+
+void parse_slice(loader_t *ld, struct fy_node *root, pos_t at)
+{
+    meta_t md;
+    if (!parse_meta(ld, root, at, &md))
+        return;
+    char *svc = md.labels ? get_str(ld, md.labels, "kubernetes.io/service-name", false, at) : NULL;
+    if (svc == NULL) {
+        WARN(ld, at, "EndpointSlice %s/%s has no kubernetes.io/service-name label; skipped", md.ns, md.name);
+        return;
+    }
+    char *type = get_str(ld, root, "addressType", true, at);
+    if (type && strcmp(type, "IPv4") != 0 && strcmp(type, "IPv6") != 0) {
+        WARN(ld, npos(field(root, "addressType"), at), "EndpointSlice addressType %s not supported; skipped", type);
+        return;
+    }
+    slice_t *sl = VPUSH(ld, ld->slices, ld->nslices, ld->capslices);
+    sl->ns = md.ns;
+    sl->svc = svc;
+    struct fy_node *eps = get_seq(ld, root, "endpoints", false, at);
+    size_t cap = 0;
+    void *it = NULL;
+    struct fy_node *e;
+    while (eps && (e = fy_node_sequence_iterate(eps, &it)) != NULL) {
+        pos_t ep = npos(e, at);
+        struct fy_node *cond = get_map(ld, e, "conditions", false, ep);
+        struct fy_node *ready = field(cond, "ready");
+        if (ready != NULL) {
+            const char *rv = fy_node_get_type(ready) == FYNT_SCALAR ? fy_node_get_scalar0(ready) : NULL;
+            if (rv == NULL || (strcmp(rv, "true") != 0 && strcmp(rv, "false") != 0)) {
+                ERR(ld, npos(ready, ep), "conditions.ready: expected true or false");
+                continue;
+            }
+            if (strcmp(rv, "false") == 0)
+                continue;
+        }
+        struct fy_node *as = get_seq(ld, e, "addresses", true, ep);
+        void *it2 = NULL;
+        struct fy_node *a;
+        while (as && (a = fy_node_sequence_iterate(as, &it2)) != NULL) {
+            char *s = scalar_str(ld, a, "addresses[]", ep);
+            unsigned char buf[sizeof(struct in6_addr)];
+            if (s == NULL)
+                continue;
+            if (inet_pton(AF_INET, s, buf) != 1 && inet_pton(AF_INET6, s, buf) != 1) {
+                ERR(ld, npos(a, ep), "endpoint address \"%s\" is not an IP address", s);
+                continue;
+            }
+            *VPUSH(ld, sl->addrs, sl->naddrs, cap) = s;
+        }
+    }
+    struct fy_node *ps = get_seq(ld, root, "ports", false, at);
+    sl->ports = aalloc(ld, (seq_len(ps) + 1) * sizeof(*sl->ports));
+    it = NULL;
+    while (ps && (e = fy_node_sequence_iterate(ps, &it)) != NULL) {
+        pos_t pp = npos(e, at);
+        long v;
+        if (!get_int(ld, e, "port", 1, 65535, true, &v, pp))
+            continue;
+        char *name = get_str(ld, e, "name", false, pp);
+        sl->ports[sl->nports].name = name ? name : astrdup(ld, "");
+        sl->ports[sl->nports++].port = (int)v;
+    }
+}
+
+/* ---- cross-document resolution ---- */
+
+void set_label(sg_endpoint_t *ep)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (ep->addr.ss_family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ep->addr;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+        snprintf(ep->label, sizeof(ep->label), "[%s]:%u", ip, ntohs(s6->sin6_port));
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ep->addr;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+        snprintf(ep->label, sizeof(ep->label), "%s:%u", ip, ntohs(s4->sin_port));
+    }
+}
+
+static void add_endpoint(loader_t *ld, sg_backend_t *b, size_t *cap, const struct sockaddr *sa, socklen_t len,
+                         uint16_t port)
+{
+    sg_endpoint_t ep;
+    memset(&ep, 0, sizeof(ep));
+    if (len > sizeof(ep.addr))
+        return;
+    memcpy(&ep.addr, sa, len);
+    ep.addrlen = len;
+    if (sa->sa_family == AF_INET6)
+        ((struct sockaddr_in6 *)&ep.addr)->sin6_port = htons(port);
+    else
+        ((struct sockaddr_in *)&ep.addr)->sin_port = htons(port);
+    set_label(&ep);
+    for (size_t i = 0; i < b->nendpoints; i++)
+        if (strcmp(b->endpoints[i].label, ep.label) == 0)
+            return;
+    *VPUSH(ld, b->endpoints, b->nendpoints, *cap) = ep;
+}
+
+static resolved_t *resolve_name(loader_t *ld, const char *name)
+{
+    for (size_t i = 0; i < ld->nres; i++)
+        if (strcmp(ld->res[i].name, name) == 0)
+            return &ld->res[i];
+    resolved_t *r = VPUSH(ld, ld->res, ld->nres, ld->capres);
+    r->name = astrdup(ld, name);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST;
+    if (getaddrinfo(name, NULL, &hints, &ai) != 0) {
+        if (ld->flags & SG_CONFIG_NO_DNS)
+            return r;
+        hints.ai_flags = 0;
+        ai = NULL;
+        if (getaddrinfo(name, NULL, &hints, &ai) != 0)
+            return r;
+    }
+    size_t n = 0;
+    for (struct addrinfo *p = ai; p; p = p->ai_next)
+        n++;
+    r->addrs = aalloc(ld, (n + 1) * sizeof(*r->addrs));
+    r->lens = aalloc(ld, (n + 1) * sizeof(*r->lens));
+    for (struct addrinfo *p = ai; p; p = p->ai_next) {
+        if ((p->ai_family != AF_INET && p->ai_family != AF_INET6) || p->ai_addrlen > sizeof(r->addrs[0]))
+            continue;
+        memcpy(&r->addrs[r->n], p->ai_addr, p->ai_addrlen);
+        r->lens[r->n++] = p->ai_addrlen;
+    }
+    freeaddrinfo(ai);
+    return r;
+}
+
+/* Kubernetes' mapping: backendRef port -> Service port -> its name -> EndpointSlice port of that name. */
+static void resolve_backend(loader_t *ld, sg_backend_t *b, const sg_rule_t *r)
+{
+    size_t cap = 0;
+    svc_t *svc = NULL;
+    for (size_t i = 0; i < ld->nsvcs && svc == NULL; i++)
+        if (strcmp(ld->svcs[i].name, b->name) == 0 && strcmp(ld->svcs[i].ns, b->ns) == 0)
+            svc = &ld->svcs[i];
+    bool have_slices = false;
+    if (svc != NULL) {
+        const svcport_t *sp = NULL;
+        for (size_t i = 0; i < svc->nports && sp == NULL; i++)
+            if (svc->ports[i].port == b->port)
+                sp = &svc->ports[i];
+        for (size_t i = 0; i < ld->nslices; i++) {
+            slice_t *sl = &ld->slices[i];
+            if (strcmp(sl->svc, svc->name) != 0 || strcmp(sl->ns, svc->ns) != 0)
+                continue;
+            have_slices = true;
+            if (sp == NULL)
+                continue;
+            const svcport_t *p = NULL;
+            for (size_t j = 0; j < sl->nports && p == NULL; j++)
+                if (strcmp(sl->ports[j].name, sp->name) == 0)
+                    p = &sl->ports[j];
+            if (p == NULL && sp->name[0] == '\0' && sl->nports == 1)
+                p = &sl->ports[0];
+            for (size_t j = 0; p != NULL && j < sl->naddrs; j++) {
+                resolved_t *res = resolve_name(ld, sl->addrs[j]);
+                for (size_t k = 0; k < res->n; k++)
+                    add_endpoint(ld, b, &cap, (struct sockaddr *)&res->addrs[k], res->lens[k], (uint16_t)p->port);
+            }
+        }
+        if (sp == NULL && have_slices)
+            WARN(ld, ((pos_t){r->line, r->col}), "Service %s/%s has no port %u; backend has no endpoints", svc->ns,
+                 svc->name, b->port);
+    }
+    if (!have_slices) {
+        resolved_t *res = resolve_name(ld, b->name);
+        for (size_t k = 0; k < res->n; k++)
+            add_endpoint(ld, b, &cap, (struct sockaddr *)&res->addrs[k], res->lens[k], b->port);
+    }
+}
+
+void resolve_backends(loader_t *ld)
+{
+    for (size_t i = 0; i < ld->nroutes; i++) {
+        sg_route_t *rt = &ld->routes[i];
+        for (size_t j = 0; j < rt->nrules; j++) {
+            sg_rule_t *r = &rt->rules[j];
+            r->total_weight = 0;
+            for (size_t k = 0; k < r->nbackends; k++) {
+                sg_backend_t *b = &r->backends[k];
+                if (b->name == NULL)
+                    continue;
+                resolve_backend(ld, b, r);
+                if (b->nendpoints > 0)
+                    r->total_weight += b->weight;
+            }
+        }
+    }
+}

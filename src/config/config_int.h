@@ -1,0 +1,257 @@
+/* config_int.h: the loader's internals shared by config.c and the config_*.c files; no other module includes it. */
+#ifndef SG_CONFIG_INT_H
+#define SG_CONFIG_INT_H
+
+#include <libfyaml.h>
+#include <setjmp.h>
+#include <stdio.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "config/config.h"
+
+/* ---- arena: one per generation, so unref frees everything at once ---- */
+
+typedef struct blk {
+    struct blk *next;
+    size_t used, cap;
+    _Alignas(max_align_t) unsigned char data[];
+} blk_t;
+
+typedef struct priv {
+    blk_t *blocks;
+    pcre2_code **codes;         /* every compiled regex, freed on the last unref */
+    size_t ncodes, capcodes;
+} priv_t;
+
+typedef struct pos {
+    int line, col;
+} pos_t;
+
+typedef struct gwdef {
+    char *name, *ns;
+    pos_t pos;
+    size_t first, n;            /* range in loader.listeners */
+} gwdef_t;
+
+/* RoutePolicy */
+typedef struct policy {
+    char *ns, *name;
+    char *tns, *tname;          /* target HTTPRoute; tname NULL when the target is unusable */
+    int64_t route_timeout_ms;   /* SG_TIMEOUT_UNSET when not given */
+    sg_affinity_t affinity;     /* type NONE when not given */
+    int64_t heartbeat_ms;       /* SG_TIMEOUT_UNSET when not given */
+    pos_t pos, tpos, apos, hpos; /* document / routeTimeout, targetRef, sessionAffinity, heartbeatInterval */
+} policy_t;
+
+/* A policy's reference to a Service, optionally to some of its ports. */
+typedef struct svcref {
+    char *ns, *name;
+    uint16_t *ports;            /* nports == 0: every port */
+    size_t nports;
+    pos_t pos;
+} svcref_t;
+
+/* BackendLoadBalancingPolicy */
+typedef struct lbpolicy {
+    char *ns, *name;
+    svcref_t *targets;
+    size_t ntargets;
+    sg_lb_t lb;
+    uint32_t ring_size;
+    char *hash_header;
+    bool used;                  /* some backendRef took it */
+    pos_t pos;
+} lbpolicy_t;
+
+/* HealthCheckPolicy */
+typedef struct hcpolicy {
+    char *ns, *name;
+    svcref_t target;            /* target.name NULL when unusable */
+    sg_healthcheck_t *hc;
+    bool used;
+    pos_t pos;
+} hcpolicy_t;
+
+typedef struct svcport {
+    char *name;                 /* "" when unnamed */
+    int port;
+} svcport_t;
+
+typedef struct svc {
+    char *ns, *name;
+    svcport_t *ports;
+    size_t nports;
+    pos_t pos;
+} svc_t;
+
+typedef struct slice {
+    char *ns, *svc;
+    char **addrs;               /* ready endpoints only */
+    size_t naddrs;
+    svcport_t *ports;
+    size_t nports;
+} slice_t;
+
+typedef struct resolved {
+    char *name;
+    struct sockaddr_storage *addrs;
+    socklen_t *lens;
+    size_t n;
+} resolved_t;
+
+typedef struct gwaddr {
+    struct sockaddr_storage ss;
+    size_t gw;                  /* index in loader.gws */
+} gwaddr_t;
+
+/* Secret of type kubernetes.io/tls: PEM bytes, decoded from data or read from the files it names. */
+typedef struct secret {
+    char *ns, *name;
+    char *crt, *key;            /* NULL when missing or unreadable (already reported) */
+    size_t crt_len, key_len;
+    pos_t pos;
+} secret_t;
+
+typedef struct loader {
+    const char *file;
+    FILE *errs;
+    unsigned flags;
+    int nerr;
+    jmp_buf oom;
+    priv_t *priv;
+    struct fy_parser *fyp;
+    struct fy_document *doc;
+    struct fy_diag *diag;
+    size_t route_order;
+    /* collections, arena-backed growable arrays */
+    gwdef_t *gws;
+    size_t ngws, capgws;
+    sg_listener_t *lis;
+    size_t nlis, caplis;
+    gwaddr_t *gwaddr;
+    size_t ngwaddr, capgwaddr;
+    sg_route_t *routes;
+    size_t nroutes, caproutes;
+    policy_t *pols;
+    size_t npols, cappols;
+    lbpolicy_t *lbpols;
+    size_t nlbpols, caplbpols;
+    hcpolicy_t *hcpols;
+    size_t nhcpols, caphcpols;
+    svc_t *svcs;
+    size_t nsvcs, capsvcs;
+    slice_t *slices;
+    size_t nslices, capslices;
+    resolved_t *res;
+    size_t nres, capres;
+    secret_t *secrets;
+    size_t nsecrets, capsecrets;
+} loader_t;
+typedef struct meta {
+    char *name, *ns;
+    struct fy_node *labels;
+} meta_t;
+
+/* Cross-file helpers keep their short names inside the loader; the linker sees sg__config_*. */
+#define aalloc sg__config_aalloc
+#define astrndup sg__config_astrndup
+#define astrdup sg__config_astrdup
+#define vpush sg__config_vpush
+#define report sg__config_report
+#define npos sg__config_npos
+#define nnull sg__config_nnull
+#define field sg__config_field
+#define check_keys sg__config_check_keys
+#define scalar_str sg__config_scalar_str
+#define get_str sg__config_get_str
+#define scalar_int sg__config_scalar_int
+#define get_int sg__config_get_int
+#define get_typed sg__config_get_typed
+#define seq_len sg__config_seq_len
+#define get_duration sg__config_get_duration
+#define is_token sg__config_is_token
+#define is_hostname sg__config_is_hostname
+#define valid_path sg__config_valid_path
+#define parse_meta sg__config_parse_meta
+#define parse_gateway sg__config_parse_gateway
+#define build_binds sg__config_build_binds
+#define parse_httproute sg__config_parse_httproute
+#define parse_service sg__config_parse_service
+#define parse_slice sg__config_parse_slice
+#define set_label sg__config_set_label
+#define resolve_backends sg__config_resolve_backends
+
+/* Arena allocation: zeroed; longjmps to ld->oom when out of memory. */
+void *aalloc(loader_t *ld, size_t n);
+char *astrndup(loader_t *ld, const char *s, size_t n);
+char *astrdup(loader_t *ld, const char *s);
+/* Returns a pointer to a fresh zeroed slot at the end of *arr, growing it in the arena. */
+void *vpush(loader_t *ld, void **arr, size_t *n, size_t *cap, size_t sz);
+#define VPUSH(ld, arr, n, cap) ((__typeof__(arr))vpush((ld), (void **)&(arr), &(n), &(cap), sizeof(*(arr))))
+
+/* Prints "FILE:LINE:COL: [warning: ]message"; errors make the load fail. */
+void report(loader_t *ld, pos_t p, bool warn, const char *fmt, ...) SG_PRINTF(4, 5);
+#define ERR(ld, p, ...) report((ld), (p), false, __VA_ARGS__)
+#define WARN(ld, p, ...) report((ld), (p), true, __VA_ARGS__)
+
+/* Position of a node: its scalar token, or for collections the first key / item; fb when empty. */
+pos_t npos(struct fy_node *n, pos_t fb);
+bool nnull(struct fy_node *n);
+/* A mapping's value for key; NULL when absent or null. */
+struct fy_node *field(struct fy_node *m, const char *key);
+/* Warns about keys not in known (NULL-terminated). */
+void check_keys(loader_t *ld, struct fy_node *m, const char *what, const char *const *known);
+#define KEYS(...) ((const char *const[]){__VA_ARGS__, NULL})
+char *scalar_str(loader_t *ld, struct fy_node *v, const char *key, pos_t at);
+/* String field; NULL when absent (error if required) or on a type error. */
+char *get_str(loader_t *ld, struct fy_node *m, const char *key, bool req, pos_t at);
+bool scalar_int(loader_t *ld, struct fy_node *v, const char *key, long min, long max, long *out, pos_t at);
+/* Integer field; true and *out when present and valid. */
+bool get_int(loader_t *ld, struct fy_node *m, const char *key, long min, long max, bool req, long *out, pos_t at);
+struct fy_node *get_typed(loader_t *ld, struct fy_node *m, const char *key, enum fy_node_type t, bool req, pos_t at);
+#define get_map(ld, m, k, r, at) get_typed((ld), (m), (k), FYNT_MAPPING, (r), (at))
+#define get_seq(ld, m, k, r, at) get_typed((ld), (m), (k), FYNT_SEQUENCE, (r), (at))
+size_t seq_len(struct fy_node *s);
+/* Duration field; true and *out (ms) when present and valid. */
+bool get_duration(loader_t *ld, struct fy_node *m, const char *key, int64_t *out, pos_t at);
+bool is_token(const char *s);
+bool is_hostname(const char *s, bool allow_wild);
+bool valid_path(const char *s);
+/* metadata.name (required), .namespace (default "default"), .labels. */
+bool parse_meta(loader_t *ld, struct fy_node *root, pos_t at, meta_t *m);
+
+/* config_gateway.c: Gateway documents, then the binds their listeners make once every document is read. */
+void parse_gateway(loader_t *ld, struct fy_node *root, pos_t at);
+/* Builds cfg->binds[] from every Gateway's addresses x listeners; one bind per address:port. */
+void build_binds(loader_t *ld, sg_config_t *cfg);
+
+/* config_route.c: HTTPRoute documents, into ld->routes. */
+void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at);
+
+/* config_backend.c: Service and EndpointSlice documents, and backendRefs -> endpoints once every document is read. */
+void parse_service(loader_t *ld, struct fy_node *root, pos_t at);
+void parse_slice(loader_t *ld, struct fy_node *root, pos_t at);
+/* Sets ep->label to "ip:port" or "[ip6]:port" from ep->addr. */
+void set_label(sg_endpoint_t *ep);
+/* Fills every backend's endpoints and every rule's total_weight (may use DNS unless SG_CONFIG_NO_DNS). */
+void resolve_backends(loader_t *ld);
+
+/* config_policy.c: alb.networking.azure.io/v1 kinds, then their effect once every document is read. */
+void sg__config_parse_route_policy(loader_t *ld, struct fy_node *root, pos_t at);
+void sg__config_parse_lb_policy(loader_t *ld, struct fy_node *root, pos_t at);
+void sg__config_parse_hc_policy(loader_t *ld, struct fy_node *root, pos_t at);
+/* RoutePolicy timeouts, sessionAffinity and sse -> routes and their rules. */
+void sg__config_apply_route_policies(loader_t *ld);
+/* BackendLoadBalancingPolicy and HealthCheckPolicy -> the backends that reference their Service. */
+void sg__config_apply_backend_policies(loader_t *ld);
+
+/* config_tls.c: Secrets, listener tls blocks, and the TLS contexts of HTTPS binds. */
+void sg__config_parse_secret(loader_t *ld, struct fy_node *root, pos_t at);
+void sg__config_parse_listener_tls(loader_t *ld, sg_listener_t *li, struct fy_node *tls, pos_t at);
+/* Builds cfg->binds[].tls from the HTTPS listeners' certificateRefs. */
+void sg__config_build_tls(loader_t *ld, sg_config_t *cfg);
+void sg__config_free_tls(sg_config_t *cfg);
+
+#endif

@@ -1,0 +1,174 @@
+/* buf.c: chunk pool and output queues. */
+#include <stdlib.h>
+
+#include "core/buf.h"
+
+void sg_pool_init(sg_pool_t *p)
+{
+    sg_list_init(&p->free);
+    p->nfree = 0;
+    p->in_use = 0;
+    p->dirty = false;
+}
+
+void sg_pool_free(sg_pool_t *p)
+{
+    sg_list_t *n;
+    while ((n = sg_list_pop(&p->free)) != NULL)
+        free(SG_CONTAINER_OF(n, sg_chunk_t, link));
+    p->nfree = 0;
+}
+
+void sg_pool_release(sg_pool_t *p)
+{
+    sg_pool_free(p);
+    p->dirty = false;
+}
+
+sg_chunk_t *sg_pool_get(sg_pool_t *p)
+{
+    sg_chunk_t *c;
+    sg_list_t *n = sg_list_pop(&p->free);
+
+    if (n != NULL) {
+        p->nfree--;
+        c = SG_CONTAINER_OF(n, sg_chunk_t, link);
+    } else {
+        /* malloc, not calloc: the data need not be zeroed, and untouched pages stay unbacked. */
+        c = malloc(sizeof(*c) + SG_CHUNK_SIZE);
+        if (c == NULL)
+            return NULL;
+        sg_list_init(&c->link);
+        c->cap = SG_CHUNK_SIZE;
+    }
+    c->rpos = c->wpos = 0;
+    p->in_use++;
+    return c;
+}
+
+void sg_pool_put(sg_pool_t *p, sg_chunk_t *c)
+{
+    if (c == NULL)
+        return;
+    p->dirty = true;
+    if (c->cap != SG_CHUNK_SIZE) {
+        free(c); /* right-sized: never pooled */
+        return;
+    }
+    p->in_use--;
+    if (p->nfree >= SG_POOL_KEEP) {
+        free(c);
+        return;
+    }
+    sg_list_insert_tail(&p->free, &c->link);
+    p->nfree++;
+}
+
+void sg_outq_init(sg_outq_t *q)
+{
+    sg_list_init(&q->chunks);
+    q->bytes = 0;
+}
+
+int sg_outq_append(sg_outq_t *q, sg_pool_t *p, const void *data, size_t n)
+{
+    const char *src = data;
+    sg_list_t added;
+
+    sg_list_init(&added);
+    /* Fill the tail's free room first. */
+    if (!sg_list_empty(&q->chunks) && n > 0) {
+        sg_chunk_t *tail = SG_CONTAINER_OF(q->chunks.prev, sg_chunk_t, link);
+        size_t room = tail->cap - tail->wpos;
+        if (room > 0) {
+            size_t k = SG_MIN(room, n);
+            /* Take the remaining chunks before touching the tail, so failure leaves the queue as it was. */
+            size_t rest = n - k;
+            while (rest > 0) {
+                sg_chunk_t *c = sg_pool_get(p);
+                if (c == NULL)
+                    goto fail;
+                sg_list_insert_tail(&added, &c->link);
+                rest -= SG_MIN(rest, (size_t)SG_CHUNK_SIZE);
+            }
+            memcpy(tail->data + tail->wpos, src, k);
+            tail->wpos += (uint32_t)k;
+            src += k;
+            n -= k;
+            q->bytes += k;
+            goto fill;
+        }
+    }
+    if (n > 0 && n <= SG_SMALL_WRITE && sg_list_empty(&q->chunks)) {
+        /* A small write into an empty queue (a request head waiting for its connect, an event for a blocked
+         * client): a chunk of its own size, so that a burst of thousands of them does not take thousands of
+         * 20 KiB chunks, which the allocator would keep as resident memory afterwards. */
+        sg_chunk_t *c = malloc(sizeof(*c) + n);
+        if (c == NULL)
+            return -ENOMEM;
+        sg_list_init(&c->link);
+        c->rpos = c->wpos = 0;
+        c->cap = (uint32_t)n;
+        sg_list_insert_tail(&added, &c->link);
+        goto fill;
+    }
+    for (size_t rest = n; rest > 0; rest -= SG_MIN(rest, (size_t)SG_CHUNK_SIZE)) {
+        sg_chunk_t *c = sg_pool_get(p);
+        if (c == NULL)
+            goto fail;
+        sg_list_insert_tail(&added, &c->link);
+    }
+fill:
+    while (!sg_list_empty(&added)) {
+        sg_chunk_t *c = SG_CONTAINER_OF(sg_list_pop(&added), sg_chunk_t, link);
+        size_t k = SG_MIN(n, (size_t)c->cap);
+        memcpy(c->data, src, k);
+        c->wpos = (uint32_t)k;
+        src += k;
+        n -= k;
+        q->bytes += k;
+        sg_list_insert_tail(&q->chunks, &c->link);
+    }
+    return 0;
+fail:
+    while (!sg_list_empty(&added))
+        sg_pool_put(p, SG_CONTAINER_OF(sg_list_pop(&added), sg_chunk_t, link));
+    return -ENOMEM;
+}
+
+int sg_outq_iov(const sg_outq_t *q, struct iovec *iov, int max)
+{
+    int n = 0;
+    for (const sg_list_t *l = q->chunks.next; l != &q->chunks && n < max; l = l->next) {
+        const sg_chunk_t *c = SG_CONTAINER_OF(l, sg_chunk_t, link);
+        if (sg_chunk_len(c) == 0)
+            continue;
+        iov[n].iov_base = (void *)(c->data + c->rpos);
+        iov[n].iov_len = sg_chunk_len(c);
+        n++;
+    }
+    return n;
+}
+
+void sg_outq_consume(sg_outq_t *q, sg_pool_t *p, size_t n)
+{
+    while (n > 0 && !sg_list_empty(&q->chunks)) {
+        sg_chunk_t *c = SG_CONTAINER_OF(q->chunks.next, sg_chunk_t, link);
+        size_t k = SG_MIN(n, sg_chunk_len(c));
+        c->rpos += (uint32_t)k;
+        n -= k;
+        q->bytes -= k;
+        if (sg_chunk_len(c) == 0) {
+            sg_list_remove(&c->link);
+            sg_pool_put(p, c);
+        }
+    }
+}
+
+void sg_outq_clear(sg_outq_t *q, sg_pool_t *p)
+{
+    sg_list_t *n;
+    while ((n = sg_list_pop(&q->chunks)) != NULL)
+        sg_pool_put(p, SG_CONTAINER_OF(n, sg_chunk_t, link));
+    q->bytes = 0;
+}

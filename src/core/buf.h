@@ -1,0 +1,60 @@
+/* buf.h: fixed-size chunks from a per-worker pool, input buffers and output queues built from them.
+ * An idle connection holds no chunk: buffers are taken on demand and given back when empty. */
+#ifndef SG_BUF_H
+#define SG_BUF_H
+
+#include <sys/uio.h>
+
+#include "core/list.h"
+#include "core/sg.h"
+
+#define SG_CHUNK_SIZE (20 * 1024) /* fits a 16 KiB header section plus the request line */
+#define SG_POOL_KEEP 256          /* free chunks a pool keeps for reuse */
+
+#define SG_SMALL_WRITE 1024   /* a write this small into an empty queue gets a chunk of its own size */
+
+typedef struct sg_chunk {
+    sg_list_t link;
+    uint32_t rpos, wpos;
+    uint32_t cap;       /* SG_CHUNK_SIZE for pooled chunks; less for a right-sized one (freed, not pooled) */
+    char data[];
+} sg_chunk_t;
+
+typedef struct sg_pool {
+    sg_list_t free;
+    size_t nfree;
+    size_t in_use;      /* chunks handed out and not returned */
+    bool dirty;         /* a chunk came back since the last sg_pool_release */
+} sg_pool_t;
+
+void sg_pool_init(sg_pool_t *p);
+void sg_pool_free(sg_pool_t *p);
+/* Returns an empty chunk, or NULL when memory is exhausted. */
+sg_chunk_t *sg_pool_get(sg_pool_t *p);
+/* Gives a chunk back. Accepts NULL. */
+void sg_pool_put(sg_pool_t *p, sg_chunk_t *c);
+/* Frees the chunks kept for reuse (the loop does it once it has been idle for a while). */
+void sg_pool_release(sg_pool_t *p);
+
+static inline size_t sg_chunk_len(const sg_chunk_t *c)
+{
+    return c->wpos - c->rpos;
+}
+
+/* Output queue: chunks appended at the tail, written from the head. */
+typedef struct sg_outq {
+    sg_list_t chunks;
+    size_t bytes;
+} sg_outq_t;
+
+void sg_outq_init(sg_outq_t *q);
+/* Copies n bytes to the tail. Returns 0 or -ENOMEM (the queue is then unchanged). */
+int sg_outq_append(sg_outq_t *q, sg_pool_t *p, const void *data, size_t n);
+/* Fills iov (up to max entries) with the queued bytes; returns the count. */
+int sg_outq_iov(const sg_outq_t *q, struct iovec *iov, int max);
+/* Drops n bytes from the head, returning emptied chunks to the pool. */
+void sg_outq_consume(sg_outq_t *q, sg_pool_t *p, size_t n);
+/* Drops everything. */
+void sg_outq_clear(sg_outq_t *q, sg_pool_t *p);
+
+#endif

@@ -1,0 +1,256 @@
+/* metrics.c: histogram buckets, per-route slots and the Prometheus text rendering. */
+#include <inttypes.h>
+
+#include "core/metrics.h"
+
+/* Upper bounds in microseconds: 5 ms .. 300 s, then +Inf. */
+static const uint64_t bounds_us[SG_METRICS_BUCKETS - 1] = {
+    5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000,
+    60000000, 300000000,
+};
+
+void sg_metrics_observe(sg_histogram_t *h, uint64_t us)
+{
+    size_t i = 0;
+    while (i < SG_METRICS_BUCKETS - 1 && us > bounds_us[i])
+        i++;
+    sg_counter_add(&h->buckets[i], 1);
+    sg_counter_add(&h->count, 1);
+    sg_counter_add(&h->sum_us, us);
+}
+
+sg_listener_metrics_t *sg_metrics_listener(sg_metrics_t *m, const char *label)
+{
+    for (size_t i = 0; i < SG_METRICS_LISTENERS; i++) {
+        sg_listener_metrics_t *l = &m->listeners[i];
+        if (!atomic_load_explicit(&l->used, memory_order_acquire)) {
+            snprintf(l->key, sizeof(l->key), "%s", label);
+            atomic_store_explicit(&l->used, true, memory_order_release);
+            return l;
+        }
+        if (strcmp(l->key, label) == 0)
+            return l;
+    }
+    return &m->other_listener;
+}
+
+sg_route_metrics_t *sg_metrics_route(sg_metrics_t *m, const char *ns, const char *name)
+{
+    char key[160];
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    for (size_t i = 0; i < SG_METRICS_ROUTES; i++) {
+        sg_route_metrics_t *r = &m->routes[i];
+        if (!atomic_load_explicit(&r->used, memory_order_acquire)) {
+            memcpy(r->key, key, sizeof(key));
+            atomic_store_explicit(&r->used, true, memory_order_release);
+            return r;
+        }
+        if (strcmp(r->key, key) == 0)
+            return r;
+    }
+    return &m->other;
+}
+
+static uint64_t ld(const sg_counter_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+#define SUM(field)                                                                                            \
+    ({                                                                                                        \
+        uint64_t _s = 0;                                                                                      \
+        for (size_t _i = 0; _i < n; _i++)                                                                     \
+            _s += ld(&shards[_i]->field);                                                                     \
+        _s;                                                                                                   \
+    })
+
+static void head(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void histogram(FILE *f, const char *name, const char *help, const sg_metrics_t *const *shards, size_t n,
+                      size_t offset)
+{
+    head(f, name, "histogram", help);
+    uint64_t cum = 0;
+    for (size_t b = 0; b < SG_METRICS_BUCKETS; b++) {
+        for (size_t i = 0; i < n; i++) {
+            const sg_histogram_t *h = (const sg_histogram_t *)((const char *)shards[i] + offset);
+            cum += ld(&h->buckets[b]);
+        }
+        if (b < SG_METRICS_BUCKETS - 1)
+            fprintf(f, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, (double)bounds_us[b] / 1e6, cum);
+        else
+            fprintf(f, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+    }
+    uint64_t count = 0, sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sg_histogram_t *h = (const sg_histogram_t *)((const char *)shards[i] + offset);
+        count += ld(&h->count);
+        sum += ld(&h->sum_us);
+    }
+    fprintf(f, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, (double)sum / 1e6, name, count);
+}
+
+/* Label values are route names (DNS-1123) and fixed words; escape anyway. */
+static void label(FILE *f, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            fputc('\\', f);
+        if (*v == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*v, f);
+    }
+}
+
+static uint64_t route_value(const sg_route_metrics_t *rm, size_t offset)
+{
+    return ld((const sg_counter_t *)((const char *)rm + offset));
+}
+
+static void route_family(FILE *f, const char *name, const char *type, const char *help,
+                         const sg_metrics_t *const *shards, size_t n, size_t offset)
+{
+    head(f, name, type, help);
+    /* Each worker slots routes in its own first-use order: merge by key. */
+    for (size_t i = 0; i < n; i++) {
+        for (size_t r = 0; r < SG_METRICS_ROUTES; r++) {
+            const sg_route_metrics_t *rm = &shards[i]->routes[r];
+            if (!atomic_load_explicit(&rm->used, memory_order_acquire))
+                break;
+            bool printed = false;
+            for (size_t j = 0; j < i && !printed; j++)
+                for (size_t q = 0; q < SG_METRICS_ROUTES && !printed; q++) {
+                    const sg_route_metrics_t *o = &shards[j]->routes[q];
+                    if (!atomic_load_explicit(&o->used, memory_order_acquire))
+                        break;
+                    printed = strcmp(o->key, rm->key) == 0;
+                }
+            if (printed)
+                continue;
+            uint64_t v = 0;
+            for (size_t j = i; j < n; j++)
+                for (size_t q = 0; q < SG_METRICS_ROUTES; q++) {
+                    const sg_route_metrics_t *o = &shards[j]->routes[q];
+                    if (!atomic_load_explicit(&o->used, memory_order_acquire))
+                        break;
+                    if (strcmp(o->key, rm->key) == 0)
+                        v += route_value(o, offset);
+                }
+            fprintf(f, "%s{route=\"", name);
+            label(f, rm->key);
+            fprintf(f, "\"} %" PRIu64 "\n", v);
+        }
+    }
+    uint64_t other = 0;
+    for (size_t i = 0; i < n; i++)
+        other += route_value(&shards[i]->other, offset);
+    if (other > 0)
+        fprintf(f, "%s{route=\"other\"} %" PRIu64 "\n", name, other);
+}
+
+static uint64_t listener_value(const sg_listener_metrics_t *l, size_t offset, int proto)
+{
+    return ld((const sg_counter_t *)((const char *)l + offset) + proto);
+}
+
+/* One family by listener and protocol; each worker slots listeners in its own order: merge by key. */
+static void listener_family(FILE *f, const char *name, const char *type, const char *help,
+                            const sg_metrics_t *const *shards, size_t n, size_t offset)
+{
+    static const char *const protos[SG_MPROTO_N] = {"http/1.1", "h2"};
+    head(f, name, type, help);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t q = 0; q < SG_METRICS_LISTENERS; q++) {
+            const sg_listener_metrics_t *l = &shards[i]->listeners[q];
+            if (!atomic_load_explicit(&l->used, memory_order_acquire))
+                break;
+            bool printed = false;
+            for (size_t j = 0; j < i && !printed; j++)
+                for (size_t r = 0; r < SG_METRICS_LISTENERS && !printed; r++) {
+                    const sg_listener_metrics_t *o = &shards[j]->listeners[r];
+                    if (!atomic_load_explicit(&o->used, memory_order_acquire))
+                        break;
+                    printed = strcmp(o->key, l->key) == 0;
+                }
+            if (printed)
+                continue;
+            for (int p = 0; p < SG_MPROTO_N; p++) {
+                uint64_t v = 0;
+                for (size_t j = i; j < n; j++)
+                    for (size_t r = 0; r < SG_METRICS_LISTENERS; r++) {
+                        const sg_listener_metrics_t *o = &shards[j]->listeners[r];
+                        if (!atomic_load_explicit(&o->used, memory_order_acquire))
+                            break;
+                        if (strcmp(o->key, l->key) == 0)
+                            v += listener_value(o, offset, p);
+                    }
+                fprintf(f, "%s{listener=\"", name);
+                label(f, l->key);
+                fprintf(f, "\",protocol=\"%s\"} %" PRIu64 "\n", protos[p], v);
+            }
+        }
+    }
+    for (int p = 0; p < SG_MPROTO_N; p++) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; i++)
+            v += listener_value(&shards[i]->other_listener, offset, p);
+        if (v > 0)
+            fprintf(f, "%s{listener=\"other\",protocol=\"%s\"} %" PRIu64 "\n", name, protos[p], v);
+    }
+}
+
+void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, const sg_metrics_global_t *g)
+{
+    listener_family(f, "ssegate_connections_active", "gauge", "Client connections open.", shards, n,
+                    offsetof(sg_listener_metrics_t, conns_active));
+    listener_family(f, "ssegate_connections_total", "counter", "Client connections accepted.", shards, n,
+                    offsetof(sg_listener_metrics_t, conns_total));
+    listener_family(f, "ssegate_streams_active", "gauge", "Requests (streams) in progress.", shards, n,
+                    offsetof(sg_listener_metrics_t, streams_active));
+    listener_family(f, "ssegate_streams_total", "counter", "Requests (streams) started.", shards, n,
+                    offsetof(sg_listener_metrics_t, streams_total));
+    route_family(f, "ssegate_route_requests_total", "counter", "Requests matched to a route.", shards, n,
+                 offsetof(sg_route_metrics_t, requests));
+    route_family(f, "ssegate_sse_streams_active", "gauge", "SSE streams being relayed.", shards, n,
+                 offsetof(sg_route_metrics_t, sse_active));
+    route_family(f, "ssegate_sse_streams_total", "counter", "SSE streams started.", shards, n,
+                 offsetof(sg_route_metrics_t, sse_total));
+    route_family(f, "ssegate_sse_events_total", "counter", "SSE events relayed to clients.", shards, n,
+                 offsetof(sg_route_metrics_t, sse_events));
+    head(f, "ssegate_bytes_received_total", "counter", "Bytes read from clients.");
+    fprintf(f, "ssegate_bytes_received_total %" PRIu64 "\n", SUM(bytes_in));
+    head(f, "ssegate_bytes_sent_total", "counter", "Response bytes relayed to clients.");
+    fprintf(f, "ssegate_bytes_sent_total %" PRIu64 "\n", SUM(bytes_out));
+    head(f, "ssegate_upstream_responses_total", "counter", "Upstream responses by status class.");
+    for (int c = 1; c <= 5; c++)
+        fprintf(f, "ssegate_upstream_responses_total{class=\"%dxx\"} %" PRIu64 "\n", c, SUM(upstream_status[c]));
+    head(f, "ssegate_upstream_connect_errors_total", "counter", "Upstream connections refused or timed out.");
+    fprintf(f, "ssegate_upstream_connect_errors_total %" PRIu64 "\n", SUM(upstream_connect_errors));
+    head(f, "ssegate_slow_consumer_closes_total", "counter", "Clients closed for taking no bytes too long.");
+    fprintf(f, "ssegate_slow_consumer_closes_total %" PRIu64 "\n", SUM(slow_consumer_closes));
+    head(f, "ssegate_tls_handshakes_total", "counter", "TLS handshakes by result (failed includes timed out).");
+    fprintf(f, "ssegate_tls_handshakes_total{result=\"ok\"} %" PRIu64 "\n", SUM(tls_handshakes[0]));
+    fprintf(f, "ssegate_tls_handshakes_total{result=\"failed\"} %" PRIu64 "\n", SUM(tls_handshakes[1]));
+    head(f, "ssegate_worker_saturated_rounds_total", "counter",
+         "Loop rounds that found a full batch of ready sockets, each followed by --saturation-pause-us.");
+    fprintf(f, "ssegate_worker_saturated_rounds_total %" PRIu64 "\n", SUM(saturated_rounds));
+    head(f, "ssegate_access_log_dropped_total", "counter", "Access log lines dropped (log pipe full).");
+    fprintf(f, "ssegate_access_log_dropped_total %" PRIu64 "\n", SUM(log_dropped));
+    histogram(f, "ssegate_request_duration_seconds", "Time from request head to the end of the response.",
+              shards, n, offsetof(sg_metrics_t, duration));
+    histogram(f, "ssegate_time_to_first_byte_seconds", "Time from request head to the upstream response head.",
+              shards, n, offsetof(sg_metrics_t, ttfb));
+    head(f, "ssegate_draining", "gauge", "1 while draining after SIGTERM/SIGINT.");
+    fprintf(f, "ssegate_draining %d\n", g->draining ? 1 : 0);
+    head(f, "ssegate_drain_connections_remaining", "gauge", "Client connections left while draining.");
+    fprintf(f, "ssegate_drain_connections_remaining %zu\n", g->draining ? g->drain_remaining : (size_t)0);
+    head(f, "ssegate_config_reloads_total", "counter", "Config reloads (SIGHUP) by result.");
+    fprintf(f, "ssegate_config_reloads_total{result=\"ok\"} %" PRIu64 "\n", g->reloads_ok);
+    fprintf(f, "ssegate_config_reloads_total{result=\"failed\"} %" PRIu64 "\n", g->reloads_failed);
+    head(f, "ssegate_config_generation", "gauge", "Generation of the config in force (1 at start).");
+    fprintf(f, "ssegate_config_generation %" PRIu64 "\n", g->config_generation);
+}

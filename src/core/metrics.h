@@ -1,0 +1,90 @@
+/* metrics.h: per-worker metric shards (single writer, relaxed atomics, no locks on the data path) and
+ * their rendering as Prometheus text on the admin listener. */
+#ifndef SG_METRICS_H
+#define SG_METRICS_H
+
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "core/sg.h"
+
+#define SG_METRICS_ROUTES 256       /* distinct routes tracked per worker; more are counted as "other" */
+#define SG_METRICS_BUCKETS 15
+#define SG_METRICS_LISTENERS 32     /* listening sockets tracked per worker; more are counted as "other" */
+
+typedef _Atomic uint64_t sg_counter_t;
+
+/* One writer (the owning worker): an increment is a plain load/add/store, never a locked instruction. */
+static inline void sg_counter_add(sg_counter_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
+static inline void sg_counter_sub(sg_counter_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - v, memory_order_relaxed);
+}
+
+typedef struct sg_histogram {
+    sg_counter_t buckets[SG_METRICS_BUCKETS]; /* cumulative at render time; stored per bucket */
+    sg_counter_t count;
+    sg_counter_t sum_us;
+} sg_histogram_t;
+
+typedef struct sg_route_metrics {
+    char key[160];                  /* "namespace/name"; written once before `used` is published */
+    atomic_bool used;
+    sg_counter_t requests;
+    sg_counter_t sse_active;
+    sg_counter_t sse_total;
+    sg_counter_t sse_events;
+} sg_route_metrics_t;
+
+enum { SG_MPROTO_H1 = 0, SG_MPROTO_H2 = 1, SG_MPROTO_N = 2 };
+
+/* Connections and streams of one listening socket ("address:port"), by protocol. */
+typedef struct sg_listener_metrics {
+    char key[64];                   /* written once before `used` is published */
+    atomic_bool used;
+    sg_counter_t conns_active[SG_MPROTO_N];
+    sg_counter_t conns_total[SG_MPROTO_N];
+    sg_counter_t streams_active[SG_MPROTO_N];
+    sg_counter_t streams_total[SG_MPROTO_N];
+} sg_listener_metrics_t;
+
+typedef struct sg_metrics {
+    sg_listener_metrics_t listeners[SG_METRICS_LISTENERS];
+    sg_listener_metrics_t other_listener;
+    sg_counter_t bytes_in;
+    sg_counter_t bytes_out;
+    sg_counter_t upstream_status[6];  /* index: status / 100 (0: no response) */
+    sg_counter_t upstream_connect_errors;
+    sg_counter_t slow_consumer_closes;
+    sg_counter_t tls_handshakes[2];    /* [0] completed, [1] failed or timed out */
+    sg_counter_t saturated_rounds;     /* loop iterations that found a full batch (then paused) */
+    sg_counter_t log_dropped;
+    sg_histogram_t duration;
+    sg_histogram_t ttfb;
+    sg_route_metrics_t routes[SG_METRICS_ROUTES];
+    sg_route_metrics_t other;
+} sg_metrics_t;
+
+void sg_metrics_observe(sg_histogram_t *h, uint64_t us);
+/* The slot of a listening socket, created on first use (worker thread only). Never NULL. */
+sg_listener_metrics_t *sg_metrics_listener(sg_metrics_t *m, const char *label);
+/* The per-route slot for ns/name, created on first use (worker thread only). Never NULL. */
+sg_route_metrics_t *sg_metrics_route(sg_metrics_t *m, const char *ns, const char *name);
+
+/* Process-wide facts the main thread owns. */
+typedef struct sg_metrics_global {
+    bool draining;
+    size_t drain_remaining;
+    uint64_t reloads_ok;
+    uint64_t reloads_failed;
+    uint64_t config_generation;
+} sg_metrics_global_t;
+
+/* Renders every shard summed, in Prometheus text exposition format. Returns bytes written to f. */
+void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, const sg_metrics_global_t *g);
+
+#endif

@@ -1,0 +1,968 @@
+/* h2.c: HTTP/2 server side on a downstream connection: nghttp2 through mem_recv / mem_send, request headers
+ * to a request head for proxy.c, responses as deferred DATA resumed per upstream read, flow control both
+ * ways, nghttp2's flood limits, GOAWAY on errors and on shutdown. */
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "http/h2.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "http/stream.h"
+
+#define READ_ROUNDS 8
+#define MAX_RESP_HEADERS (SG_H1_MAX_HEADERS + 24)
+/* Decoded header bytes beyond this many times the limit are an HPACK bomb: GOAWAY, not a 431. */
+#define HEADER_BOMB_FACTOR 4
+/* Rapid reset (CVE-2023-44487): RST_STREAM tokens, and how many come back per second. */
+#define RST_BURST 1000
+#define RST_RATE 33
+#define MAX_CONTINUATIONS 8
+#define MAX_OUTBOUND_ACK 1000
+
+typedef struct h2s h2s_t;
+
+/* A queued piece of response body, allocated to size: an SSE event of 100 bytes costs 100 bytes, not a
+ * pooled 20 KiB chunk per stream (1,000 streams fed in one tick would otherwise take 20 MB at once). */
+typedef struct seg {
+    struct seg *next;
+    size_t len, off;
+    char data[];
+} seg_t;
+
+typedef struct segq {
+    seg_t *head, *tail;
+    size_t bytes;
+} segq_t;
+
+static int segq_append(segq_t *q, const char *p, size_t n)
+{
+    seg_t *g = malloc(sizeof(*g) + n);
+    if (g == NULL)
+        return -ENOMEM;
+    g->next = NULL;
+    g->len = n;
+    g->off = 0;
+    memcpy(g->data, p, n);
+    if (q->tail)
+        q->tail->next = g;
+    else
+        q->head = g;
+    q->tail = g;
+    q->bytes += n;
+    return 0;
+}
+
+/* Moves up to cap bytes from the head of q into dst; returns how many. */
+static size_t segq_take(segq_t *q, uint8_t *dst, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap && q->head != NULL) {
+        seg_t *g = q->head;
+        size_t k = SG_MIN(cap - n, g->len - g->off);
+        memcpy(dst + n, g->data + g->off, k);
+        g->off += k;
+        n += k;
+        if (g->off == g->len) {
+            q->head = g->next;
+            if (q->head == NULL)
+                q->tail = NULL;
+            free(g);
+        }
+    }
+    q->bytes -= n;
+    return n;
+}
+
+static void segq_clear(segq_t *q)
+{
+    while (q->head != NULL) {
+        seg_t *g = q->head;
+        q->head = g->next;
+        free(g);
+    }
+    q->tail = NULL;
+    q->bytes = 0;
+}
+
+typedef struct sg_h2 {
+    sg_conn_t *conn;
+    nghttp2_session *ses;
+    sg_deferred_t send_d;       /* runs mem_send before the loop sleeps */
+    sg_list_t streams;          /* h2s_t.link */
+    sg_list_t wake;             /* streams whose queue fell below the low watermark: tell proxy */
+    size_t nstreams;
+    size_t nheading;            /* streams whose request headers have begun but not ended */
+    bool header_timer;          /* the conn timer bounds a request head (408's counterpart), not idleness */
+    bool failed;                /* fatal error: nothing more is read or submitted */
+    bool goaway_final;
+    bool draining;              /* shutdown notice sent; the final GOAWAY follows on the timer */
+} sg_h2_t;
+
+struct h2s {
+    sg_h2_t *h2;
+    int32_t id;
+    sg_list_t link;
+    sg_list_t wake_link;
+    sg_stream_t *stream;        /* proxy stream, NULL once detached or before start */
+    /* request head, gathered until END_HEADERS: records [u32 nlen][u32 vlen][name][value] */
+    char *hbuf;
+    size_t hlen, hcap;
+    size_t hdecoded;            /* decoded bytes, for limits (counted even when dropped) */
+    uint32_t nhdrs;
+    bool too_big;
+    bool heading;               /* counted in nheading */
+    bool req_started;
+    bool req_end_stream;        /* END_STREAM seen from the client */
+    bool has_body;              /* the handler expects req_body / req_end */
+    bool body_paused;           /* proxy said SG_EAGAIN: WINDOW_UPDATEs wait */
+    size_t unconsumed;          /* received body bytes not yet given back to the flow-control windows */
+    /* response */
+    segq_t out;                 /* DATA bytes waiting for the window */
+    bool resp_started;
+    bool resp_no_body;
+    bool resp_eof;              /* send_end: EOF after the queue */
+    bool resp_abort;            /* abort: RST_STREAM after the queue */
+    bool deferred;              /* the data provider returned DEFERRED */
+    bool above_wm;
+    bool starting;              /* inside the handler's start */
+    int8_t pending_detach;
+};
+
+static void heading_done(h2s_t *s);
+
+static void schedule_send(sg_h2_t *h2)
+{
+    if (!h2->conn->closed)
+        sg_loop_flush_later(&h2->conn->worker->loop, &h2->send_d);
+}
+
+static uint32_t setting_or(uint32_t v, uint32_t def)
+{
+    return v ? v : def;
+}
+
+/* Writes a GOAWAY ourselves, for fatal errors after which nghttp2 must not be asked to send anything. */
+static void raw_goaway(sg_h2_t *h2, uint32_t code)
+{
+    int32_t last = h2->ses ? nghttp2_session_get_last_proc_stream_id(h2->ses) : 0;
+    unsigned char f[17] = {0, 0, 8, NGHTTP2_GOAWAY, 0, 0, 0, 0, 0};
+    f[9] = (unsigned char)((last >> 24) & 0x7f);
+    f[10] = (unsigned char)(last >> 16);
+    f[11] = (unsigned char)(last >> 8);
+    f[12] = (unsigned char)last;
+    f[13] = (unsigned char)(code >> 24);
+    f[14] = (unsigned char)(code >> 16);
+    f[15] = (unsigned char)(code >> 8);
+    f[16] = (unsigned char)code;
+    struct iovec iov = {f, sizeof(f)};
+    sg_conn_send(h2->conn, &iov, 1);
+}
+
+/* A fatal error: tell the client why (when we can), and close once that is written. */
+static void h2_fail(sg_h2_t *h2, uint32_t code)
+{
+    if (h2->failed || h2->conn->closed)
+        return;
+    h2->failed = true;
+    raw_goaway(h2, code);
+    sg_conn_close_after_flush(h2->conn);
+}
+
+/* ---- streams ---- */
+
+static h2s_t *stream_new(sg_h2_t *h2, int32_t id)
+{
+    h2s_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->h2 = h2;
+    s->id = id;
+    sg_list_init(&s->wake_link);
+    sg_list_insert_tail(&h2->streams, &s->link);
+    h2->nstreams++;
+    return s;
+}
+
+static void stream_free(h2s_t *s)
+{
+    sg_h2_t *h2 = s->h2;
+    if (s->stream) {
+        s->h2->conn->worker->handler->down_closed(s->stream);
+        s->stream = NULL;
+    }
+    heading_done(s);
+    sg_list_remove(&s->link);
+    if (sg_list_linked(&s->wake_link))
+        sg_list_remove(&s->wake_link);
+    segq_clear(&s->out);
+    free(s->hbuf);
+    free(s);
+    h2->nstreams--;
+}
+
+/* One timer per connection: the header timeout while a request head is incomplete (a slow or stuck
+ * HEADERS/CONTINUATION sequence), the idle timeout with no stream open, nothing otherwise. */
+static void update_idle_timer(sg_h2_t *h2)
+{
+    sg_conn_t *c = h2->conn;
+    sg_loop_t *loop = &c->worker->loop;
+    if (c->stalled || (h2->draining && !h2->goaway_final))
+        return; /* the timer watches a slow consumer, or waits to send the final GOAWAY */
+    if (h2->nheading > 0) {
+        int64_t hms = c->worker->settings->header_timeout_ms;
+        if (!h2->header_timer && hms > 0) {
+            h2->header_timer = true;
+            sg_timer_arm(&loop->wheel, &c->timer, loop->now_ms + (uint64_t)hms);
+        }
+        return;
+    }
+    if (h2->header_timer) {
+        h2->header_timer = false;
+        sg_timer_cancel(&loop->wheel, &c->timer);
+    }
+    if (h2->nstreams > 0) {
+        sg_timer_cancel(&loop->wheel, &c->timer);
+        return;
+    }
+    int64_t ms = c->worker->settings->idle_timeout_ms;
+    if (ms > 0 && !sg_timer_armed(&c->timer))
+        sg_timer_arm(&loop->wheel, &c->timer, loop->now_ms + (uint64_t)ms);
+}
+
+static void heading_done(h2s_t *s)
+{
+    if (s->heading) {
+        s->heading = false;
+        s->h2->nheading--;
+    }
+}
+
+/* Gives received body bytes back to the windows (sends WINDOW_UPDATE in time). */
+static void consume(h2s_t *s, size_t n)
+{
+    if (n == 0 || s->h2->failed)
+        return;
+    nghttp2_session_consume(s->h2->ses, s->id, n);
+    schedule_send(s->h2);
+}
+
+/* ---- stream ops (called by proxy.c) ---- */
+
+static ssize_t data_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                            nghttp2_data_source *src, void *ud)
+{
+    (void)ses;
+    (void)id;
+    (void)ud;
+    h2s_t *s = src->ptr;
+    sg_h2_t *h2 = s->h2;
+    size_t n = 0;
+
+    n = segq_take(&s->out, buf, len);
+    if (s->above_wm && s->out.bytes <= h2->conn->worker->settings->out_low_wm) {
+        s->above_wm = false;
+        if (!sg_list_linked(&s->wake_link))
+            sg_list_insert_tail(&h2->wake, &s->wake_link);
+    }
+    if (s->out.bytes == 0) {
+        if (s->resp_abort && n == 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR after what was relayed */
+        if (s->resp_eof && !s->resp_abort) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+            return (ssize_t)n;
+        }
+        if (n == 0 && !s->resp_abort) {
+            s->deferred = true;
+            return NGHTTP2_ERR_DEFERRED;
+        }
+    }
+    return (ssize_t)n;
+}
+
+static void lower_copy(char *dst, sg_str_t src)
+{
+    for (size_t i = 0; i < src.n; i++)
+        dst[i] = sg_lower(src.p[i]);
+}
+
+static int op_send_head(void *down, int status, const sg_h1_header_t *hdrs, size_t n, int64_t clen, bool no_body)
+{
+    h2s_t *s = down;
+    sg_h2_t *h2 = s->h2;
+    sg_worker_t *w = h2->conn->worker;
+    nghttp2_nv nv[MAX_RESP_HEADERS + 2];
+    size_t k = 0;
+    char *names = w->scratch;
+    size_t used = 0, cap = sizeof(w->scratch);
+    char st[8], cl[24];
+
+    if (h2->failed || s->resp_started)
+        return -EPIPE;
+    s->resp_started = true;
+    s->resp_no_body = no_body;
+    int sl = snprintf(st, sizeof(st), "%d", status);
+    nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, (size_t)sl, NGHTTP2_NV_FLAG_NONE};
+    for (size_t i = 0; i < n && k < MAX_RESP_HEADERS; i++) {
+        sg_str_t name = hdrs[i].name;
+        /* Connection-specific fields have no meaning in HTTP/2 (RFC 9113 8.2.2); proxy.c drops most. */
+        if (name.n == 0 || sg_str_ieq_lit(name, "connection") || sg_str_ieq_lit(name, "keep-alive") ||
+            sg_str_ieq_lit(name, "proxy-connection") || sg_str_ieq_lit(name, "transfer-encoding") ||
+            sg_str_ieq_lit(name, "upgrade") || sg_str_ieq_lit(name, "content-length"))
+            continue;
+        if (used + name.n > cap)
+            return -E2BIG;
+        lower_copy(names + used, name);
+        nv[k++] = (nghttp2_nv){(uint8_t *)names + used, (uint8_t *)hdrs[i].value.p, name.n, hdrs[i].value.n,
+                               NGHTTP2_NV_FLAG_NONE};
+        used += name.n;
+    }
+    if (clen >= 0 && status != 204 && status != 304) {
+        int cn = snprintf(cl, sizeof(cl), "%lld", (long long)clen);
+        nv[k++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)cl, 14, (size_t)cn, NGHTTP2_NV_FLAG_NONE};
+    }
+    nghttp2_data_provider prd = {.source.ptr = s, .read_callback = data_read_cb};
+    /* nghttp2 copies the name/value pairs: the scratch buffer is free again when this returns. */
+    int rc = nghttp2_submit_response(h2->ses, s->id, nv, k, no_body ? NULL : &prd);
+    if (rc != 0)
+        return -EPROTO;
+    schedule_send(h2);
+    return 0;
+}
+
+static int op_send_body(void *down, const char *p, size_t n)
+{
+    h2s_t *s = down;
+    sg_h2_t *h2 = s->h2;
+    if (h2->failed)
+        return -EPIPE;
+    if (n == 0 || s->resp_no_body)
+        return 0;
+    if (segq_append(&s->out, p, n) < 0)
+        return -ENOMEM;
+    if (s->deferred) {
+        s->deferred = false;
+        nghttp2_session_resume_data(h2->ses, s->id);
+    }
+    schedule_send(h2);
+    if (s->out.bytes > h2->conn->worker->settings->out_high_wm) {
+        s->above_wm = true;
+        return SG_EAGAIN;
+    }
+    return 0;
+}
+
+static int op_send_end(void *down)
+{
+    h2s_t *s = down;
+    sg_h2_t *h2 = s->h2;
+    if (h2->failed)
+        return -EPIPE;
+    s->resp_eof = true;
+    if (s->deferred) {
+        s->deferred = false;
+        nghttp2_session_resume_data(h2->ses, s->id);
+    }
+    schedule_send(h2);
+    return 0;
+}
+
+static void op_abort(void *down)
+{
+    h2s_t *s = down;
+    sg_h2_t *h2 = s->h2;
+    if (h2->failed)
+        return;
+    if (!s->resp_started || s->resp_no_body) {
+        nghttp2_submit_rst_stream(h2->ses, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    } else {
+        /* What was relayed goes out first; then the stream is reset, never ended as if complete. */
+        s->resp_abort = true;
+        if (s->deferred) {
+            s->deferred = false;
+            nghttp2_session_resume_data(h2->ses, s->id);
+        }
+    }
+    schedule_send(h2);
+}
+
+static void op_resume_body(void *down)
+{
+    h2s_t *s = down;
+    if (!s->body_paused)
+        return;
+    s->body_paused = false;
+    size_t n = s->unconsumed;
+    s->unconsumed = 0;
+    consume(s, n);
+}
+
+static void op_detach(void *down, bool ok)
+{
+    h2s_t *s = down;
+    s->stream = NULL;
+    if (s->starting) {
+        s->pending_detach = ok ? 1 : -1;
+        return;
+    }
+    sg_h2_t *h2 = s->h2;
+    if (h2->failed)
+        return;
+    /* Body bytes held back for the stream's sake are no longer wanted. */
+    if (s->unconsumed > 0) {
+        size_t n = s->unconsumed;
+        s->unconsumed = 0;
+        s->body_paused = false;
+        consume(s, n);
+    }
+    if (!ok && !s->resp_eof && !s->resp_abort)
+        op_abort(s);
+}
+
+static const sg_stream_ops_t h2_ops = {
+    .send_head = op_send_head,
+    .send_body = op_send_body,
+    .send_end = op_send_end,
+    .abort = op_abort,
+    .resume_body = op_resume_body,
+    .detach = op_detach,
+};
+
+/* ---- request side ---- */
+
+static void local_response(h2s_t *s, int status, const char *body)
+{
+    sg_h1_header_t ct = {SG_STR("content-type"), SG_STR("text/plain")};
+    size_t n = strlen(body);
+    if (op_send_head(s, status, &ct, 1, (int64_t)n, false) == 0) {
+        op_send_body(s, body, n);
+        op_send_end(s);
+    }
+}
+
+/* Header records: [u32 nlen][u32 vlen][name][value]. */
+static int hbuf_add(h2s_t *s, const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen)
+{
+    size_t need = 8 + nlen + vlen;
+    if (s->hlen + need > s->hcap) {
+        size_t cap = s->hcap ? s->hcap : 512;
+        while (cap < s->hlen + need)
+            cap *= 2;
+        char *p = realloc(s->hbuf, cap);
+        if (p == NULL)
+            return -ENOMEM;
+        s->hbuf = p;
+        s->hcap = cap;
+    }
+    uint32_t l[2] = {(uint32_t)nlen, (uint32_t)vlen};
+    memcpy(s->hbuf + s->hlen, l, 8);
+    memcpy(s->hbuf + s->hlen + 8, name, nlen);
+    memcpy(s->hbuf + s->hlen + 8 + nlen, value, vlen);
+    s->hlen += need;
+    return 0;
+}
+
+/* Builds a request head from the gathered fields and starts the proxy stream. */
+static void start_request(h2s_t *s, bool end_stream)
+{
+    sg_h2_t *h2 = s->h2;
+    sg_conn_t *c = h2->conn;
+    sg_worker_t *w = c->worker;
+    sg_h1_msg_t *msg = w->msg;
+    sg_str_t method = {0}, path = {0}, authority = {0};
+    int64_t clen = -1;
+    char *cookie = NULL;
+    size_t cookie_len = 0;
+
+    s->req_started = true;
+    heading_done(s);
+    update_idle_timer(h2);
+    if (s->too_big) {
+        local_response(s, 431, "ssegate: request header fields too large\n");
+        return;
+    }
+    memset(msg, 0, offsetof(sg_h1_msg_t, headers));
+    msg->nheaders = 0;
+    msg->host_index = -1;
+    msg->minor_version = 1;
+    msg->keep_alive = true;
+    size_t ncookies = 0;
+    for (size_t off = 0; off < s->hlen;) {
+        uint32_t l[2];
+        memcpy(l, s->hbuf + off, 8);
+        sg_str_t name = {s->hbuf + off + 8, l[0]};
+        sg_str_t value = {s->hbuf + off + 8 + l[0], l[1]};
+        off += 8 + l[0] + l[1];
+        if (name.n > 0 && name.p[0] == ':') {
+            if (sg_str_eq(name, SG_STR(":method")))
+                method = value;
+            else if (sg_str_eq(name, SG_STR(":path")))
+                path = value;
+            else if (sg_str_eq(name, SG_STR(":authority")))
+                authority = value;
+            continue;
+        }
+        if (sg_str_eq(name, SG_STR("host"))) {
+            if (authority.n == 0)
+                authority = value; /* :authority comes first (nghttp2 checks the order) and wins */
+            continue;
+        }
+        if (sg_str_eq(name, SG_STR("cookie"))) {
+            ncookies++;
+            cookie_len += value.n + 2;
+        }
+        if (sg_str_eq(name, SG_STR("content-length"))) {
+            /* nghttp2 has checked it is a number and will check it against the DATA received. */
+            clen = 0;
+            for (size_t i = 0; i < value.n; i++)
+                clen = clen * 10 + (value.p[i] - '0');
+        }
+        if (msg->nheaders + 2 >= SG_H1_MAX_HEADERS) {
+            local_response(s, 431, "ssegate: request header fields too large\n");
+            return;
+        }
+        msg->headers[msg->nheaders++] = (sg_h1_header_t){name, value};
+    }
+    if (ncookies > 1) {
+        /* Cookie crumbs are joined for HTTP/1.1 (RFC 9113 8.2.3). */
+        cookie = malloc(cookie_len);
+        if (cookie == NULL) {
+            local_response(s, 503, "ssegate: out of memory\n");
+            return;
+        }
+        size_t cl = 0, j = 0;
+        for (size_t i = 0; i < msg->nheaders; i++) {
+            if (!sg_str_eq(msg->headers[i].name, SG_STR("cookie"))) {
+                msg->headers[j++] = msg->headers[i];
+                continue;
+            }
+            if (cl > 0) {
+                memcpy(cookie + cl, "; ", 2);
+                cl += 2;
+            }
+            memcpy(cookie + cl, msg->headers[i].value.p, msg->headers[i].value.n);
+            cl += msg->headers[i].value.n;
+        }
+        msg->nheaders = j;
+        msg->headers[msg->nheaders++] = (sg_h1_header_t){SG_STR("cookie"), {cookie, cl}};
+    }
+    if (authority.n > 0) {
+        msg->host_index = (int)msg->nheaders;
+        msg->headers[msg->nheaders++] = (sg_h1_header_t){SG_STR("host"), authority};
+    }
+    msg->method = method;
+    msg->target = path;
+    bool has_body = !end_stream && clen != 0;
+    if (clen >= 0) {
+        msg->body = SG_H1_BODY_LENGTH;
+        msg->content_length = (uint64_t)clen;
+    } else {
+        msg->body = has_body ? SG_H1_BODY_CHUNKED : SG_H1_BODY_NONE;
+    }
+
+    sg_down_info_t info = {.conn = c, .tls = c->scheme == SG_PROTO_HTTPS, .proto = "HTTP/2"};
+    s->starting = true;
+    s->pending_detach = 0;
+    sg_stream_t *st = w->handler->start(w, &h2_ops, s, &info, msg, has_body, has_body ? clen : 0);
+    s->starting = false;
+    free(cookie);
+    free(s->hbuf);
+    s->hbuf = NULL;
+    s->hlen = s->hcap = 0;
+    if (s->pending_detach != 0) {
+        op_detach(s, s->pending_detach > 0);
+        return;
+    }
+    if (st == NULL) {
+        local_response(s, 503, "ssegate: out of memory\n");
+        return;
+    }
+    s->stream = st;
+    s->has_body = has_body;
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static int on_begin_headers(nghttp2_session *ses, const nghttp2_frame *f, void *ud)
+{
+    sg_h2_t *h2 = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    h2s_t *s = stream_new(h2, f->hd.stream_id);
+    if (s == NULL)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    nghttp2_session_set_stream_user_data(ses, f->hd.stream_id, s);
+    s->heading = true;
+    h2->nheading++;
+    update_idle_timer(h2);
+    return 0;
+}
+
+static int on_header(nghttp2_session *ses, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+{
+    (void)flags;
+    sg_h2_t *h2 = ud;
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    h2s_t *s = nghttp2_session_get_stream_user_data(ses, f->hd.stream_id);
+    if (s == NULL || s->req_started)
+        return 0; /* trailers are not relayed */
+    s->hdecoded += nlen + vlen + 32;
+    s->nhdrs++;
+    if (s->hdecoded > (size_t)SG_H2_MAX_HEADER_LIST * HEADER_BOMB_FACTOR ||
+        s->nhdrs > SG_H1_MAX_HEADERS * HEADER_BOMB_FACTOR) {
+        /* Decoding goes on for the HPACK state, but a list this large is an attack, not a request. */
+        sg_log_info("h2: header list bomb from a client: GOAWAY");
+        nghttp2_session_terminate_session(ses, NGHTTP2_ENHANCE_YOUR_CALM);
+        h2->goaway_final = true;
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    if (s->hdecoded > SG_H2_MAX_HEADER_LIST || s->nhdrs > SG_H1_MAX_HEADERS) {
+        s->too_big = true;
+        return 0;
+    }
+    if (hbuf_add(s, name, nlen, value, vlen) < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *ses, const nghttp2_frame *f, void *ud)
+{
+    (void)ud;
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+        return 0;
+    h2s_t *s = nghttp2_session_get_stream_user_data(ses, f->hd.stream_id);
+    if (s == NULL)
+        return 0;
+    bool end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    if (f->hd.type == NGHTTP2_HEADERS && !s->req_started) {
+        if (end)
+            s->req_end_stream = true;
+        start_request(s, end);
+        return 0;
+    }
+    if (end && !s->req_end_stream) {
+        s->req_end_stream = true;
+        if (s->stream && s->has_body)
+            s->h2->conn->worker->handler->req_end(s->stream);
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ses, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *ud)
+{
+    (void)flags;
+    (void)ud;
+    h2s_t *s = nghttp2_session_get_stream_user_data(ses, id);
+    if (s == NULL) {
+        nghttp2_session_consume_connection(ses, len);
+        return 0;
+    }
+    if (s->stream == NULL) {
+        consume(s, len);
+        return 0;
+    }
+    int rc = s->h2->conn->worker->handler->req_body(s->stream, (const char *)data, len);
+    if (rc == SG_EAGAIN || s->body_paused) {
+        /* Accepted, but the upstream is behind: hold the window back so the client slows down. */
+        s->body_paused = true;
+        s->unconsumed += len;
+        return 0;
+    }
+    if (rc < 0) {
+        nghttp2_submit_rst_stream(ses, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+        return 0;
+    }
+    consume(s, len);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ses, int32_t id, uint32_t code, void *ud)
+{
+    (void)code;
+    sg_h2_t *h2 = ud;
+    h2s_t *s = nghttp2_session_get_stream_user_data(ses, id);
+    if (s == NULL)
+        return 0;
+    nghttp2_session_set_stream_user_data(ses, id, NULL);
+    stream_free(s);
+    update_idle_timer(h2);
+    return 0;
+}
+
+/* ---- connection ---- */
+
+/* Serializes what nghttp2 has to send into the connection's output queue, up to the high watermark. */
+static void h2_send(sg_h2_t *h2)
+{
+    sg_conn_t *c = h2->conn;
+    if (c->closed || h2->failed)
+        return;
+    while (c->sock.out.bytes <= c->worker->settings->out_high_wm) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(h2->ses, &data);
+        if (n < 0) {
+            sg_log_error("h2: mem_send: %s", nghttp2_strerror((int)n));
+            h2_fail(h2, NGHTTP2_INTERNAL_ERROR);
+            return;
+        }
+        if (n == 0)
+            break;
+        struct iovec iov = {(void *)data, (size_t)n};
+        int rc = sg_conn_send(c, &iov, 1);
+        if (rc == -ENOMEM || rc == -EPIPE) {
+            sg_conn_close(c);
+            return;
+        }
+    }
+    /* Streams whose queues drained: their upstreams may be read again (outside nghttp2's callbacks). */
+    while (!c->closed && !sg_list_empty(&h2->wake)) {
+        h2s_t *s = SG_CONTAINER_OF(sg_list_pop(&h2->wake), h2s_t, wake_link);
+        if (s->stream)
+            s->h2->conn->worker->handler->down_writable(s->stream);
+    }
+    if (c->closed)
+        return;
+    /* Done: nothing to read or write. A shutdown notice alone does not end the connection: in-flight
+     * streams may still arrive until the final GOAWAY. */
+    if (!nghttp2_session_want_read(h2->ses) && !nghttp2_session_want_write(h2->ses) &&
+        (!h2->draining || h2->goaway_final))
+        sg_conn_close_after_flush(c);
+}
+
+static void send_cb(sg_deferred_t *d)
+{
+    sg_h2_t *h2 = SG_CONTAINER_OF(d, sg_h2_t, send_d);
+    h2_send(h2);
+}
+
+/* Feeds what is buffered to nghttp2. Returns false when the connection failed. */
+static bool h2_feed(sg_h2_t *h2)
+{
+    sg_conn_t *c = h2->conn;
+    sg_chunk_t *in = c->sock.in;
+    if (in == NULL || sg_chunk_len(in) == 0)
+        return true;
+    ssize_t n = nghttp2_session_mem_recv(h2->ses, (const uint8_t *)in->data + in->rpos, sg_chunk_len(in));
+    if (c->closed)
+        return false;
+    if (n < 0) {
+        /* Floods and CONTINUATION storms are abuse; a bad preface is a protocol error. */
+        uint32_t code = NGHTTP2_INTERNAL_ERROR;
+        if (n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+            code = NGHTTP2_ENHANCE_YOUR_CALM;
+        else if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+            code = NGHTTP2_PROTOCOL_ERROR;
+        sg_log_info("h2: closing a client connection: %s", nghttp2_strerror((int)n));
+        h2_fail(h2, code);
+        return false;
+    }
+    sg_sock_consume(&c->sock, (size_t)n);
+    schedule_send(h2);
+    return true;
+}
+
+static void h2_readable(sg_conn_t *c)
+{
+    sg_h2_t *h2 = c->proto_data;
+    for (int round = 0; round < READ_ROUNDS; round++) {
+        if (c->closed || h2->failed || !c->sock.reading)
+            return;
+        ssize_t n = sg_sock_read(&c->sock);
+        if (n == SG_EAGAIN)
+            return;
+        if (n <= 0) {
+            /* EOF or error: the streams go with the connection. */
+            sg_conn_close(c);
+            return;
+        }
+        if (!h2_feed(h2))
+            return;
+    }
+    /* More may be waiting: come back on the next iteration rather than starve other connections. */
+}
+
+static void h2_hup(sg_conn_t *c)
+{
+    sg_conn_close(c);
+}
+
+static void h2_drained(sg_conn_t *c)
+{
+    schedule_send(c->proto_data);
+}
+
+static void h2_timeout(sg_conn_t *c)
+{
+    sg_h2_t *h2 = c->proto_data;
+    if (h2->header_timer) {
+        /* A request head that never completes holds HPACK state hostage: the connection goes. */
+        h2->header_timer = false;
+        sg_log_info("h2: request headers not complete within the header timeout: GOAWAY");
+        nghttp2_session_terminate_session(h2->ses, NGHTTP2_PROTOCOL_ERROR);
+        h2->goaway_final = true;
+        h2_send(h2);
+        sg_conn_close_after_flush(c);
+        return;
+    }
+    if (h2->draining && !h2->goaway_final) {
+        /* A round trip after the notice: streams the client started meanwhile are in; no more after this. */
+        sg_h2_goaway(c, true);
+        return;
+    }
+    if (h2->nstreams > 0)
+        return;
+    /* Idle: say goodbye properly, then close. */
+    nghttp2_submit_goaway(h2->ses, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h2->ses),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    h2_send(h2);
+    sg_conn_close_after_flush(c);
+}
+
+static void h2_close(sg_conn_t *c)
+{
+    sg_h2_t *h2 = c->proto_data;
+    if (h2 == NULL)
+        return;
+    sg_loop_cancel(&h2->send_d);
+    while (!sg_list_empty(&h2->streams))
+        stream_free(SG_CONTAINER_OF(h2->streams.next, h2s_t, link));
+    nghttp2_session_del(h2->ses);
+    free(h2);
+    c->proto_data = NULL;
+}
+
+/* Graceful drain: GOAWAY in two steps; each SSE stream ends at an event boundary at its own random moment. */
+static void h2_drain(sg_conn_t *c)
+{
+    sg_h2_t *h2 = c->proto_data;
+    if (h2->failed)
+        return;
+    h2->draining = true;
+    if (h2->nstreams == 0) {
+        sg_h2_goaway(c, true);
+        return;
+    }
+    if (sg_h2_goaway(c, false) < 0) {
+        sg_conn_close(c);
+        return;
+    }
+    sg_loop_t *loop = &c->worker->loop;
+    sg_timer_arm(&loop->wheel, &c->timer, loop->now_ms + 1000);
+    for (sg_list_t *n = h2->streams.next; n != &h2->streams; n = n->next) {
+        h2s_t *s = SG_CONTAINER_OF(n, h2s_t, link);
+        if (s->stream)
+            s->h2->conn->worker->handler->drain(s->stream, sg_worker_drain_moment(c->worker));
+    }
+}
+
+static const sg_conn_proto_t h2_proto = {
+    .on_drain = h2_drain,
+    .on_readable = h2_readable,
+    .on_drained = h2_drained,
+    .on_hup = h2_hup,
+    .on_timeout = h2_timeout,
+    .on_close = h2_close,
+};
+
+bool sg_h2_is(const sg_conn_t *c)
+{
+    return c->proto == &h2_proto;
+}
+
+size_t sg_h2_nstreams(const sg_conn_t *c)
+{
+    return sg_h2_is(c) && c->proto_data ? ((const sg_h2_t *)c->proto_data)->nstreams : 0;
+}
+
+int sg_h2_goaway(sg_conn_t *c, bool final)
+{
+    if (!sg_h2_is(c) || c->closed)
+        return -EINVAL;
+    sg_h2_t *h2 = c->proto_data;
+    if (h2->failed)
+        return 0;
+    int rc;
+    if (!final) {
+        h2->draining = true;
+        rc = nghttp2_submit_shutdown_notice(h2->ses);
+    } else {
+        h2->goaway_final = true;
+        rc = nghttp2_submit_goaway(h2->ses, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h2->ses),
+                                   NGHTTP2_NO_ERROR, NULL, 0);
+    }
+    if (rc != 0)
+        return rc == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EINVAL;
+    schedule_send(h2);
+    return 0;
+}
+
+static int session_new(sg_h2_t *h2)
+{
+    nghttp2_session_callbacks *cbs;
+    nghttp2_option *opt;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return -ENOMEM;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        return -ENOMEM;
+    }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    /* Request bodies give their window back only once the upstream has taken them. */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_stream_reset_rate_limit(opt, RST_BURST, RST_RATE);
+    nghttp2_option_set_max_continuations(opt, MAX_CONTINUATIONS);
+    nghttp2_option_set_max_outbound_ack(opt, MAX_OUTBOUND_ACK);
+    nghttp2_option_set_max_settings(opt, 32);
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+    int rc = nghttp2_session_server_new2(&h2->ses, cbs, h2, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    return rc == 0 ? 0 : -ENOMEM;
+}
+
+int sg_h2_attach(sg_conn_t *c)
+{
+    const sg_settings_t *st = c->worker->settings;
+    sg_h2_t *h2 = calloc(1, sizeof(*h2));
+    if (h2 == NULL)
+        return -ENOMEM;
+    h2->conn = c;
+    sg_list_init(&h2->streams);
+    sg_list_init(&h2->wake);
+    sg_deferred_init(&h2->send_d, send_cb);
+    if (session_new(h2) < 0) {
+        free(h2);
+        return -ENOMEM;
+    }
+    uint32_t conn_window = setting_or(st->h2_conn_window, SG_H2_DEFAULT_CONN_WINDOW);
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, setting_or(st->h2_max_streams, SG_H2_DEFAULT_MAX_STREAMS)},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, setting_or(st->h2_stream_window, SG_H2_DEFAULT_STREAM_WINDOW)},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, SG_H2_MAX_HEADER_LIST},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+    int rc = nghttp2_submit_settings(h2->ses, NGHTTP2_FLAG_NONE, iv, SG_ARRAY_LEN(iv));
+    if (rc == 0 && conn_window > 65535)
+        rc = nghttp2_session_set_local_window_size(h2->ses, NGHTTP2_FLAG_NONE, 0, (int32_t)conn_window);
+    if (rc != 0) {
+        nghttp2_session_del(h2->ses);
+        free(h2);
+        return -ENOMEM;
+    }
+    c->proto = &h2_proto;
+    c->proto_data = h2;
+    sg_conn_set_mproto(c, SG_MPROTO_H2);
+    /* Until the first stream the idle timeout applies (the preface and SETTINGS come at once). */
+    sg_timer_cancel(&c->worker->loop.wheel, &c->timer);
+    update_idle_timer(h2);
+    sg_conn_set_reading(c, true);
+    schedule_send(h2);
+    h2_feed(h2);
+    return 0;
+}

@@ -1,0 +1,504 @@
+/* upclient.c: upstream HTTP/1.1 exchanges and the per-worker keep-alive pool. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/upclient.h"
+
+typedef enum up_state {
+    UP_CONNECTING = 0,
+    UP_HEAD,        /* connected; waiting for the response head */
+    UP_BODY,        /* relaying the body */
+    UP_DONE,        /* response complete; waiting for release */
+    UP_IDLE,        /* in the pool */
+    UP_DEAD,        /* failed or closed; waiting for release */
+} up_state_t;
+
+/* A worker's idle connections to one endpoint address (w->pools). */
+typedef struct sg_uppool {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    sg_list_t idle;
+    size_t nidle;
+} sg_uppool_t;
+
+struct sg_upclient {
+    sg_sock_t sock;
+    sg_worker_t *worker;
+    sg_uppool_t *pool;
+    sg_list_t pool_link;
+    sg_deferred_t reap_d;
+    sg_timer_t timer;           /* connect timeout, or idle timeout in the pool */
+    const sg_upclient_cbs_t *cbs;
+    void *ctx;
+    up_state_t state;
+    bool head_request;
+    bool req_done;
+    bool keep_alive;
+    bool reused;
+    bool paused;
+    bool above_wm;
+    bool released;
+    sg_h1_body_t body;
+    uint64_t body_left;
+    sg_h1_chunked_t dec;
+};
+
+static void up_read(sg_upclient_t *u);
+
+static void up_reap(sg_deferred_t *d)
+{
+    free(SG_CONTAINER_OF(d, sg_upclient_t, reap_d));
+}
+
+static void up_close(sg_upclient_t *u)
+{
+    sg_loop_t *loop = &u->worker->loop;
+    sg_timer_cancel(&loop->wheel, &u->timer);
+    if (sg_list_linked(&u->pool_link)) {
+        sg_list_remove(&u->pool_link);
+        u->pool->nidle--;
+    }
+    sg_sock_close(&u->sock);
+    sg_loop_reap_later(loop, &u->reap_d);
+}
+
+/* Fails the exchange: the user hears once, then must release. */
+static void up_fail(sg_upclient_t *u, int err)
+{
+    if (u->state == UP_DEAD || u->state == UP_DONE)
+        return;
+    u->state = UP_DEAD;
+    sg_timer_cancel(&u->worker->loop.wheel, &u->timer);
+    sg_sock_close(&u->sock);
+    if (!u->released && u->cbs)
+        u->cbs->on_error(u->ctx, err);
+}
+
+static int update(sg_upclient_t *u)
+{
+    int rc = sg_sock_update(&u->sock);
+    if (rc < 0)
+        up_fail(u, rc);
+    return rc;
+}
+
+static void up_flush(sg_upclient_t *u)
+{
+    if (u->state == UP_CONNECTING || u->state == UP_DEAD || u->sock.w.fd < 0)
+        return;
+    int rc = sg_sock_flush(&u->sock);
+    if (rc < 0 && rc != SG_EAGAIN) {
+        up_fail(u, rc);
+        return;
+    }
+    if (u->above_wm && u->sock.out.bytes <= u->worker->settings->out_low_wm) {
+        u->above_wm = false;
+        if (!u->released && u->cbs->on_drained)
+            u->cbs->on_drained(u->ctx);
+    }
+}
+
+static void flush_cb(sg_deferred_t *d)
+{
+    up_flush(SG_CONTAINER_OF(d, sg_upclient_t, sock.flush_d));
+}
+
+static void finish(sg_upclient_t *u)
+{
+    u->state = UP_DONE;
+    u->sock.reading = false;
+    u->sock.rdhup = false;
+    if (update(u) < 0)
+        return;
+    if (!u->released)
+        u->cbs->on_end(u->ctx);
+}
+
+/* Delivers body bytes from the input buffer. */
+static void deliver(sg_upclient_t *u)
+{
+    while (u->state == UP_BODY && !u->paused && u->sock.in != NULL && !u->released) {
+        sg_chunk_t *in = u->sock.in;
+        const char *p = in->data + in->rpos;
+        size_t avail = sg_chunk_len(in);
+
+        if (u->body == SG_H1_BODY_CHUNKED) {
+            size_t used = 0;
+            sg_str_t data = {0};
+            int d = sg_h1_chunked_decode(&u->dec, p, avail, &used, &data);
+            if (d < 0) {
+                up_fail(u, -EPROTO);
+                return;
+            }
+            /* The slice points into the chunk: consume only after the callback has used it. */
+            if (d == 1)
+                u->cbs->on_body(u->ctx, data.p, data.n);
+            if (u->sock.in == in)
+                sg_sock_consume(&u->sock, used);
+            if (u->released || u->state != UP_BODY)
+                return;
+            if (d == 2) {
+                /* Bytes after the body on a response would be a protocol error: do not reuse. */
+                if (u->sock.in != NULL)
+                    u->keep_alive = false;
+                finish(u);
+                return;
+            }
+            if (d == 0 && used == 0)
+                return;
+        } else {
+            size_t k = avail;
+            if (u->body == SG_H1_BODY_LENGTH)
+                k = (size_t)SG_MIN((uint64_t)avail, u->body_left);
+            u->body_left -= u->body == SG_H1_BODY_LENGTH ? k : 0;
+            /* Consume before the callback: the user may pause or release inside it. */
+            char *copy = in->data + in->rpos;
+            in->rpos += (uint32_t)k;
+            bool empty = in->rpos >= in->wpos;
+            if (k > 0)
+                u->cbs->on_body(u->ctx, copy, k);
+            if (empty && u->sock.in == in) {
+                sg_pool_put(&u->worker->loop.pool, in);
+                u->sock.in = NULL;
+            }
+            if (u->body == SG_H1_BODY_LENGTH && u->body_left == 0 && u->state == UP_BODY) {
+                if (u->sock.in != NULL)
+                    u->keep_alive = false;
+                finish(u);
+                return;
+            }
+            if (k == 0)
+                return;
+        }
+    }
+}
+
+static void parse_head(sg_upclient_t *u)
+{
+    while (u->state == UP_HEAD && u->sock.in != NULL) {
+        sg_chunk_t *in = u->sock.in;
+        sg_h1_msg_t *msg = u->worker->msg;
+        int rc = sg_h1parse_response(in->data + in->rpos, sg_chunk_len(in), u->head_request, msg);
+        if (rc == SG_EINCOMPLETE) {
+            if (sg_chunk_len(in) >= SG_CHUNK_SIZE)
+                up_fail(u, -EPROTO);
+            return;
+        }
+        if (rc < 0) {
+            up_fail(u, -EPROTO);
+            return;
+        }
+        if (msg->status >= 100 && msg->status < 200) {
+            /* Interim responses are not relayed (we never forward Expect or Upgrade). */
+            sg_sock_consume(&u->sock, (size_t)rc);
+            continue;
+        }
+        u->body = msg->body;
+        u->body_left = msg->body == SG_H1_BODY_LENGTH ? msg->content_length : 0;
+        u->keep_alive = msg->keep_alive && msg->body != SG_H1_BODY_UNTIL_CLOSE;
+        sg_h1_chunked_init(&u->dec);
+        u->state = UP_BODY;
+        u->cbs->on_head(u->ctx, msg);
+        sg_sock_consume(&u->sock, (size_t)rc);
+        if (u->released || u->state != UP_BODY)
+            return;
+        if (u->body == SG_H1_BODY_NONE || (u->body == SG_H1_BODY_LENGTH && u->body_left == 0)) {
+            if (u->sock.in != NULL)
+                u->keep_alive = false;
+            finish(u);
+            return;
+        }
+        deliver(u);
+        return;
+    }
+}
+
+static void up_read(sg_upclient_t *u)
+{
+    for (int round = 0; round < 4; round++) {
+        if (u->state == UP_DEAD || u->released || u->paused || u->state == UP_DONE)
+            return;
+        ssize_t n = sg_sock_read(&u->sock);
+        if (n == SG_EAGAIN)
+            return;
+        if (n == -ENOBUFS) {
+            up_fail(u, -EPROTO);
+            return;
+        }
+        if (n == 0) {
+            if (u->state == UP_BODY && u->body == SG_H1_BODY_UNTIL_CLOSE) {
+                u->keep_alive = false;
+                finish(u);
+                return;
+            }
+            up_fail(u, -ECONNRESET);
+            return;
+        }
+        if (n < 0) {
+            up_fail(u, (int)n);
+            return;
+        }
+        if (u->state == UP_HEAD)
+            parse_head(u);
+        else
+            deliver(u);
+        if ((size_t)n < SG_CHUNK_SIZE / 2)
+            return;
+    }
+}
+
+static void connected(sg_upclient_t *u)
+{
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    if (getsockopt(u->sock.w.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+        soerr = errno;
+    if (soerr != 0) {
+        up_fail(u, -soerr);
+        return;
+    }
+    sg_timer_cancel(&u->worker->loop.wheel, &u->timer);
+    u->state = UP_HEAD;
+    u->sock.reading = true;
+    u->sock.rdhup = false;
+    u->sock.write_blocked = false;
+    if (update(u) < 0)
+        return;
+    up_flush(u);
+}
+
+static void idle_event(sg_upclient_t *u)
+{
+    /* An idle pooled connection that becomes readable was closed (or misbehaves): drop it. */
+    up_close(u);
+}
+
+static void io_cb(sg_watcher_t *w, uint32_t events)
+{
+    sg_upclient_t *u = SG_CONTAINER_OF(w, sg_upclient_t, sock.w);
+
+    if (u->state == UP_IDLE) {
+        idle_event(u);
+        return;
+    }
+    if (u->state == UP_CONNECTING) {
+        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            connected(u);
+        return;
+    }
+    if (events & EPOLLOUT) {
+        up_flush(u);
+        if (u->state == UP_DEAD)
+            return;
+    }
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+        up_read(u);
+}
+
+static void timer_cb(sg_timer_t *t)
+{
+    sg_upclient_t *u = SG_CONTAINER_OF(t, sg_upclient_t, timer);
+    if (u->state == UP_IDLE) {
+        up_close(u);
+        return;
+    }
+    if (u->state == UP_CONNECTING)
+        up_fail(u, -ETIMEDOUT);
+}
+
+static sg_uppool_t *pool_for(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen)
+{
+    for (size_t i = 0; i < w->npools; i++)
+        if (w->pools[i]->addrlen == alen && memcmp(&w->pools[i]->addr, addr, alen) == 0)
+            return w->pools[i];
+    return NULL;
+}
+
+static sg_uppool_t *pool_get_or_add(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen)
+{
+    sg_uppool_t *p = pool_for(w, addr, alen);
+    if (p != NULL)
+        return p;
+    sg_uppool_t **np = realloc(w->pools, (w->npools + 1) * sizeof(*np));
+    if (np == NULL)
+        return NULL;
+    w->pools = np;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    memcpy(&p->addr, addr, alen);
+    p->addrlen = alen;
+    sg_list_init(&p->idle);
+    np[w->npools++] = p;
+    return p;
+}
+
+static bool still_open(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen,
+                                const sg_upclient_cbs_t *cbs, void *ctx, bool head_request, int *err)
+{
+    sg_uppool_t *p = pool_for(w, addr, alen);
+    sg_loop_t *loop = &w->loop;
+
+    /* Most recently used first: the one least likely to have hit the server's idle timeout. */
+    while (p != NULL && p->nidle > 0) {
+        sg_upclient_t *u = SG_CONTAINER_OF(p->idle.prev, sg_upclient_t, pool_link);
+        sg_list_remove(&u->pool_link);
+        p->nidle--;
+        if (!still_open(u->sock.w.fd)) {
+            up_close(u);
+            continue;
+        }
+        sg_timer_cancel(&loop->wheel, &u->timer);
+        u->cbs = cbs;
+        u->ctx = ctx;
+        u->state = UP_HEAD;
+        u->head_request = head_request;
+        u->req_done = false;
+        u->released = false;
+        u->paused = false;
+        u->above_wm = false;
+        u->reused = true;
+        u->sock.reading = true;
+        u->sock.rdhup = false;
+        if (sg_sock_update(&u->sock) < 0) {
+            up_close(u);
+            continue;
+        }
+        return u;
+    }
+
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *err = -errno;
+        return NULL;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sg_upclient_t *u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        close(fd);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    u->pool = pool_get_or_add(w, addr, alen); /* NULL (out of memory): the connection is just not pooled */
+    u->worker = w;
+    u->cbs = cbs;
+    u->ctx = ctx;
+    u->head_request = head_request;
+    sg_list_init(&u->pool_link);
+    sg_deferred_init(&u->reap_d, up_reap);
+    sg_timer_init(&u->timer, timer_cb);
+    sg_sock_init(&u->sock, loop, fd, io_cb, flush_cb);
+    int rc = connect(fd, addr, alen);
+    if (rc < 0 && errno != EINPROGRESS) {
+        /* Refused at once (loopback): report through the callback, like any other failure, but not
+         * from inside this call. */
+        *err = -errno;
+        close(fd);
+        free(u);
+        return NULL;
+    }
+    u->state = UP_CONNECTING;
+    u->sock.write_blocked = true;
+    if (sg_sock_update(&u->sock) < 0) {
+        *err = -errno;
+        sg_sock_close(&u->sock);
+        free(u);
+        return NULL;
+    }
+    if (w->settings->connect_timeout_ms > 0)
+        sg_timer_arm(&loop->wheel, &u->timer, loop->now_ms + (uint64_t)w->settings->connect_timeout_ms);
+    return u;
+}
+
+int sg_upclient_send(sg_upclient_t *u, const struct iovec *iov, int n)
+{
+    if (u->state == UP_DEAD)
+        return -EPIPE;
+    int rc = sg_sock_writev(&u->sock, iov, n);
+    if (rc < 0)
+        return rc;
+    if (u->sock.out.bytes > u->worker->settings->out_high_wm) {
+        u->above_wm = true;
+        return SG_EAGAIN;
+    }
+    return 0;
+}
+
+void sg_upclient_request_done(sg_upclient_t *u)
+{
+    u->req_done = true;
+}
+
+void sg_upclient_pause(sg_upclient_t *u, bool paused)
+{
+    if (u->paused == paused || u->state == UP_DEAD)
+        return;
+    u->paused = paused;
+    if (u->state != UP_HEAD && u->state != UP_BODY)
+        return;
+    u->sock.reading = !paused;
+    if (update(u) < 0)
+        return;
+    if (!paused && u->sock.in != NULL) {
+        if (u->state == UP_HEAD)
+            parse_head(u);
+        else
+            deliver(u);
+    }
+}
+
+bool sg_upclient_reused(const sg_upclient_t *u)
+{
+    return u->reused;
+}
+
+void sg_upclient_release(sg_upclient_t *u)
+{
+    sg_worker_t *w = u->worker;
+    u->released = true;
+    u->cbs = NULL;
+    u->ctx = NULL;
+    if (u->state == UP_DEAD) {
+        sg_loop_reap_later(&w->loop, &u->reap_d);
+        return;
+    }
+    if (u->state == UP_DONE && u->keep_alive && u->req_done && u->sock.out.bytes == 0 && u->sock.in == NULL
+        && u->pool != NULL && u->pool->nidle < w->settings->pool_max_idle
+        && !w->draining && !atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+        /* Watch it: readable while idle means the server closed it (or broke the protocol). */
+        u->state = UP_IDLE;
+        u->sock.reading = true;
+        u->sock.rdhup = true;
+        if (sg_sock_update(&u->sock) == 0) {
+            sg_list_insert_tail(&u->pool->idle, &u->pool_link);
+            u->pool->nidle++;
+            sg_timer_arm(&w->loop.wheel, &u->timer, w->loop.now_ms + (uint64_t)w->settings->upstream_idle_ms);
+            return;
+        }
+    }
+    up_close(u);
+}
+
+void sg_upclient_pool_close_all(sg_worker_t *w)
+{
+    for (size_t i = 0; i < w->npools; i++) {
+        sg_list_t *n;
+        while ((n = sg_list_pop(&w->pools[i]->idle)) != NULL) {
+            sg_upclient_t *u = SG_CONTAINER_OF(n, sg_upclient_t, pool_link);
+            w->pools[i]->nidle--;
+            up_close(u);
+        }
+    }
+}

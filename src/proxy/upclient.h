@@ -1,0 +1,45 @@
+/* upclient.h: one upstream HTTP/1.1 connection and the exchange on it: connect (with a timeout), send the
+ * request, parse the response head, dechunk, deliver the body, and keep-alive pooling per endpoint. */
+#ifndef SG_UPCLIENT_H
+#define SG_UPCLIENT_H
+
+#include "codec/h1parse.h"
+#include "net/sock.h"
+#include "core/worker.h"
+
+typedef struct sg_upclient sg_upclient_t;
+
+/* Called by upclient.c, implemented by its user (proxy.c). ctx is the user's. */
+typedef struct sg_upclient_cbs {
+    /* msg is valid during the call only. */
+    void (*on_head)(void *ctx, const sg_h1_msg_t *msg);
+    void (*on_body)(void *ctx, const char *p, size_t n);
+    void (*on_end)(void *ctx);
+    /* err: -ECONNREFUSED, -ETIMEDOUT (connect timeout), -EPROTO (bad response), -ECONNRESET or
+     * another -errno. The exchange is over; release it. */
+    void (*on_error)(void *ctx, int err);
+    /* The request queue fell below the low watermark. */
+    void (*on_drained)(void *ctx);
+} sg_upclient_cbs_t;
+
+/*
+ * Gets a connection to addr: an idle pooled one, or a new non-blocking connect. Callbacks are never
+ * called from inside this function. Returns NULL with *err set (-errno) when no socket could be made.
+ */
+sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen,
+                                const sg_upclient_cbs_t *cbs, void *ctx, bool head_request, int *err);
+/* Queues request bytes. Returns 0, SG_EAGAIN (queued, above the high watermark) or -errno. */
+int sg_upclient_send(sg_upclient_t *u, const struct iovec *iov, int n);
+/* The request is complete. */
+void sg_upclient_request_done(sg_upclient_t *u);
+/* Stops or resumes reading the response (back-pressure from the client). */
+void sg_upclient_pause(sg_upclient_t *u, bool paused);
+/* The user is done: a clean, complete exchange goes back to the pool, anything else is closed.
+ * No callback is called after this. */
+void sg_upclient_release(sg_upclient_t *u);
+/* True when it came from the pool (a failure before any response byte may be a stale connection). */
+bool sg_upclient_reused(const sg_upclient_t *u);
+/* Closes every idle pooled connection of the worker (shutdown). */
+void sg_upclient_pool_close_all(sg_worker_t *w);
+
+#endif

@@ -418,6 +418,9 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         {"Service", "v1", NULL, parse_service},
         {"EndpointSlice", "discovery.k8s.io/v1", NULL, parse_slice},
         {"Secret", "v1", NULL, sg__config_parse_secret},
+        {"Namespace", "v1", NULL, sg__config_parse_namespace},
+        {"ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "gateway.networking.k8s.io/v1",
+         sg__config_parse_refgrant},
     };
     for (size_t i = 0; i < SG_ARRAY_LEN(kinds); i++) {
         if (strcmp(kind, kinds[i].kind) != 0)
@@ -552,6 +555,7 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
      * (possibly DNS) only for a config that will be used. */
     sg__config_apply_route_policies(ld);
     sg__config_apply_backend_policies(ld);
+    sg__config_apply_namespaces(ld);
     build_binds(ld, cfg);
     sg__config_build_tls(ld, cfg);
     if (ld->nerr == 0)

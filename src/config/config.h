@@ -110,6 +110,9 @@ typedef struct sg_backend {
      * rule's affinity cookie when set and present, otherwise the client address. */
     char *hash_header;
     const sg_healthcheck_t *health_check; /* HealthCheckPolicy targeting the Service; NULL: no active checks */
+    bool not_permitted;         /* another namespace and no ReferenceGrant admits it (RefNotPermitted): never
+                                 * resolved, so a request sent to it gets 500 */
+    int line, col;              /* position of the backendRef */
 } sg_backend_t;
 
 typedef enum sg_match_type {
@@ -221,6 +224,15 @@ typedef enum sg_proto {
 
 typedef struct sg_route_table sg_route_table_t; /* opaque, owned by route.c */
 
+/* Listener allowedRoutes.namespaces.from. */
+typedef enum sg_allow_from {
+    SG_ALLOW_SAME,              /* routes of the Gateway's namespace only (the default) */
+    SG_ALLOW_ALL,
+    SG_ALLOW_SELECTOR,          /* routes of the namespaces whose labels match the selector */
+} sg_allow_from_t;
+
+struct sg_selector;
+
 typedef struct sg_listener {
     char *gateway;              /* Gateway name */
     char *ns;
@@ -232,6 +244,10 @@ typedef struct sg_listener {
     char **cert_refs;           /* HTTPS: tls.certificateRefs[].name, as "ns/name" */
     size_t ncert_refs;
     bool tls_h1_only;           /* tls.options "ssegate.io/alpn": "http/1.1": ALPN offers no h2 */
+    sg_allow_from_t allow_from; /* allowedRoutes.namespaces.from */
+    struct sg_selector *selector; /* SG_ALLOW_SELECTOR: the label selector (the loader's) */
+    char **allow_ns;            /* SG_ALLOW_SELECTOR: the namespaces of the config's routes that it admits */
+    size_t nallow_ns;
     const char *file;
     int line, col;              /* position of the listener */
 } sg_listener_t;

@@ -231,7 +231,7 @@ void resolve_backends(loader_t *ld)
             r->total_weight = 0;
             for (size_t k = 0; k < r->nbackends; k++) {
                 sg_backend_t *b = &r->backends[k];
-                if (b->name == NULL)
+                if (b->name == NULL || b->not_permitted)
                     continue;
                 resolve_backend(ld, b, r);
                 if (b->nendpoints > 0)

@@ -136,6 +136,7 @@ void parse_gateway(loader_t *ld, struct fy_node *root, pos_t at)
             li->cert_refs[li->ncert_refs++] = s;
         }
         sg__config_parse_listener_tls(ld, li, tls, lp);
+        sg__config_parse_allowed_routes(ld, li, field(l, "allowedRoutes"), lp);
     }
     gw->n = ld->nlis - gw->first;
 }

@@ -114,6 +114,45 @@ typedef struct secret {
     pos_t pos;
 } secret_t;
 
+/* Namespace: its labels (kubernetes.io/metadata.name: <name> is implied, as the API server sets it). */
+typedef struct nsdef {
+    char *name;
+    sg_kv_t *labels;
+    size_t nlabels;
+    pos_t pos;
+} nsdef_t;
+
+/* A label selector: matchLabels and matchExpressions, all of which must hold. */
+typedef enum { SEL_IN, SEL_NOT_IN, SEL_EXISTS, SEL_DOES_NOT_EXIST } selop_t;
+typedef struct selreq {
+    char *key;
+    selop_t op;
+    char **values;
+    size_t nvalues;
+} selreq_t;
+struct sg_selector {
+    sg_kv_t *match;
+    size_t nmatch;
+    selreq_t *exprs;
+    size_t nexprs;
+};
+
+/* ReferenceGrant: in namespace ns, lets the `from` kinds of other namespaces refer to the `to` kinds here. */
+typedef struct grant_from {
+    char *group, *kind, *ns;
+} grant_from_t;
+typedef struct grant_to {
+    char *group, *kind, *name;  /* name NULL: any object of the kind */
+} grant_to_t;
+typedef struct grant {
+    char *ns, *name;
+    grant_from_t *from;
+    size_t nfrom;
+    grant_to_t *to;
+    size_t nto;
+    pos_t pos;
+} grant_t;
+
 typedef struct loader {
     const char *file;
     FILE *errs;
@@ -148,6 +187,10 @@ typedef struct loader {
     size_t nres, capres;
     secret_t *secrets;
     size_t nsecrets, capsecrets;
+    nsdef_t *nss;
+    size_t nnss, capnss;
+    grant_t *grants;
+    size_t ngrants, capgrants;
 } loader_t;
 typedef struct meta {
     char *name, *ns;
@@ -253,5 +296,14 @@ void sg__config_parse_listener_tls(loader_t *ld, sg_listener_t *li, struct fy_no
 /* Builds cfg->binds[].tls from the HTTPS listeners' certificateRefs. */
 void sg__config_build_tls(loader_t *ld, sg_config_t *cfg);
 void sg__config_free_tls(sg_config_t *cfg);
+
+/* config_ns.c: namespace boundaries: Namespace and ReferenceGrant documents, listener allowedRoutes, and the
+ * grants that cross-namespace references need, checked once every document is read. */
+void sg__config_parse_namespace(loader_t *ld, struct fy_node *root, pos_t at);
+void sg__config_parse_refgrant(loader_t *ld, struct fy_node *root, pos_t at);
+void sg__config_parse_allowed_routes(loader_t *ld, sg_listener_t *li, struct fy_node *ar, pos_t at);
+/* Selector listeners -> the route namespaces they admit; certificateRefs and backendRefs to other namespaces
+ * -> refused without a ReferenceGrant (an error for a certificateRef, a 500 for a backendRef). */
+void sg__config_apply_namespaces(loader_t *ld);
 
 #endif

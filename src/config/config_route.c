@@ -353,6 +353,8 @@ static void parse_backend(loader_t *ld, struct fy_node *n, pos_t at, const char 
     if ((group && group[0] != '\0') || (kind && strcmp(kind, "Service") != 0))
         ERR(ld, at, "backendRef kind %s/%s not supported (only core Service)", group ? group : "",
             kind ? kind : "Service");
+    b->line = at.line;
+    b->col = at.col;
     b->name = get_str(ld, n, "name", true, at);
     b->ns = get_str(ld, n, "namespace", false, at);
     if (b->ns == NULL)

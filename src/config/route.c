@@ -294,6 +294,28 @@ static bool parent_fits(const sg_parent_ref_t *p, const sg_listener_t *l)
            (p->section == NULL || strcmp(p->section, l->name) == 0) && (p->port == 0 || p->port == l->port);
 }
 
+/* Listener allowedRoutes.namespaces: may a route of namespace ns attach? */
+static bool admits(const sg_listener_t *l, const char *ns)
+{
+    switch (l->allow_from) {
+    case SG_ALLOW_ALL:
+        return true;
+    case SG_ALLOW_SELECTOR:
+        for (size_t i = 0; i < l->nallow_ns; i++)
+            if (strcmp(l->allow_ns[i], ns) == 0)
+                return true;
+        return false;
+    case SG_ALLOW_SAME:
+    default:
+        return strcmp(l->ns, ns) == 0;
+    }
+}
+
+static const char *allow_str(sg_allow_from_t a)
+{
+    return a == SG_ALLOW_ALL ? "All" : a == SG_ALLOW_SELECTOR ? "Selector" : "Same";
+}
+
 static int compile_listener(const sg_config_t *cfg, sg_listener_t *l, size_t *attached)
 {
     sg_route_table_t *t = calloc(1, sizeof(*t));
@@ -305,7 +327,7 @@ static int compile_listener(const sg_config_t *cfg, sg_listener_t *l, size_t *at
         const sg_route_t *rt = &cfg->routes[i];
         bool fits = false;
         for (size_t p = 0; p < rt->nparents && !fits; p++)
-            fits = parent_fits(&rt->parents[p], l);
+            fits = parent_fits(&rt->parents[p], l) && admits(l, rt->ns);
         if (!fits)
             continue;
         size_t nh = rt->nhostnames ? rt->nhostnames : 1;
@@ -358,18 +380,32 @@ int sg_route_compile(sg_config_t *cfg, FILE *errs)
         const sg_route_t *rt = &cfg->routes[i];
         for (size_t p = 0; p < rt->nparents; p++) {
             const sg_parent_ref_t *pr = &rt->parents[p];
-            bool gw = false, fits = false;
+            bool gw = false, fits = false, allowed = false;
+            const sg_listener_t *refused = NULL;
             for (size_t k = 0; k < cfg->nlisteners; k++) {
                 const sg_listener_t *l = &cfg->listeners[k];
                 gw |= strcmp(pr->name, l->gateway) == 0 && strcmp(pr->ns, l->ns) == 0;
-                fits |= parent_fits(pr, l);
+                if (!parent_fits(pr, l))
+                    continue;
+                fits = true;
+                if (admits(l, rt->ns))
+                    allowed = true;
+                else if (refused == NULL)
+                    refused = l;
             }
-            if (fits)
+            if (fits && allowed)
                 continue;
             nerr++;
             if (errs == NULL)
                 continue;
-            if (!gw)
+            if (fits)
+                fprintf(errs, "%s:%d:%d: HTTPRoute %s/%s: not allowed by the listeners of Gateway %s/%s "
+                        "(NotAllowedByListeners): listener \"%s\" admits routes from namespaces: %s%s%s%s\n", rt->file,
+                        pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name, refused->name,
+                        allow_str(refused->allow_from), refused->allow_from == SG_ALLOW_SAME ? " (" : "",
+                        refused->allow_from == SG_ALLOW_SAME ? refused->ns : "",
+                        refused->allow_from == SG_ALLOW_SAME ? ")" : "");
+            else if (!gw)
                 fprintf(errs, "%s:%d:%d: HTTPRoute %s/%s: parentRef names Gateway %s/%s, which does not exist\n",
                         rt->file, pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name);
             else if (pr->port == 0)

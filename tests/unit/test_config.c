@@ -109,7 +109,8 @@ static void test_every_kind(void **state)
         "  addresses: [{type: IPAddress, value: 127.0.0.1}, {value: '::1'}]\n"
         "  listeners:\n"
         "  - {name: http, protocol: HTTP, port: 8080}\n"
-        "  - {name: web, protocol: HTTP, port: 8080, hostname: '*.example.com'}\n"
+        "  - {name: web, protocol: HTTP, port: 8080, hostname: '*.example.com',\n"
+        "     allowedRoutes: {namespaces: {from: All}}}\n"
         "  - name: tls\n    protocol: HTTPS\n    port: 8443\n    hostname: secure.example.com\n"
         "    tls: {certificateRefs: [{name: cert1}]}\n"
         "---\n" TEST_CERT_SECRET("infra", "cert1")
@@ -794,7 +795,7 @@ static void test_wrong_types_never_crash(void **state)
     (void)state;
     static const char base[] =
         GWHDR "metadata: {name: gw}\nspec:\n  addresses: [{type: IPAddress, value: 127.0.0.1}]\n  listeners:\n"
-        "  - {name: http, protocol: HTTP, port: 80, hostname: a.com}\n"
+        "  - {name: http, protocol: HTTP, port: 80, hostname: a.com, allowedRoutes: {namespaces: {from: All}}}\n"
         "  - name: s\n    protocol: HTTPS\n    port: 443\n    tls: {certificateRefs: [{name: c}]}\n---\n"
         TEST_CERT_SECRET("default", "c") "---\n"
         RTHDR "metadata: {name: r, namespace: n}\nspec:\n  parentRefs: [{name: gw, namespace: default, port: 80}]\n"

@@ -140,7 +140,24 @@ struct fy_node *field(struct fy_node *m, const char *key)
     return nnull(v) ? NULL : v;
 }
 
-/* Warns about keys not in `known` (NULL-terminated); a typo must not pass silently. */
+pos_t key_pos(struct fy_node *m, const char *key, pos_t fb)
+{
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    if (m == NULL || fy_node_get_type(m) != FYNT_MAPPING)
+        return fb;
+    while ((pr = fy_node_mapping_iterate(m, &it)) != NULL) {
+        struct fy_node *k = fy_node_pair_key(pr);
+        size_t len;
+        const char *s = (k && fy_node_get_type(k) == FYNT_SCALAR) ? fy_node_get_scalar(k, &len) : NULL;
+        if (s != NULL && len == strlen(key) && memcmp(s, key, len) == 0)
+            return npos(k, fb);
+    }
+    return fb;
+}
+
+/* Refuses keys not in `known` (NULL-terminated): a field ssegate does not enforce must not look as if it did, and a
+ * typo must not pass silently (fail closed). */
 void check_keys(loader_t *ld, struct fy_node *m, const char *what, const char *const *known)
 {
     void *it = NULL;
@@ -160,7 +177,8 @@ void check_keys(loader_t *ld, struct fy_node *m, const char *what, const char *c
         for (size_t i = 0; known[i] != NULL && !ok; i++)
             ok = strlen(known[i]) == len && memcmp(known[i], s, len) == 0;
         if (!ok)
-            WARN(ld, p, "%s: unknown field \"%.*s\" ignored", what, (int)SG_MIN(len, 64), s);
+            ERR(ld, p, "%s: unknown field \"%.*s\" (not supported, so refused rather than ignored)", what,
+                (int)SG_MIN(len, 64), s);
     }
 }
 
@@ -433,7 +451,25 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         kinds[i].fn(ld, root, at);
         return;
     }
-    WARN(ld, npos(field(root, "kind"), at), "skipping unknown kind %s", kind);
+    /* A kind that would change how traffic is routed or secured, if ssegate served it, is refused: the operator
+     * would believe it in force. Other kinds (TLSRoute, TCPRoute, Ingress, GatewayClass, ConfigMap...) carry
+     * no meaning for this gateway and are skipped. */
+    const char *slash = strchr(api, '/');
+    size_t glen = slash ? (size_t)(slash - api) : 0;
+    static const char *const own_groups[] = {"alb.networking.azure.io", "ssegate.io", "gateway.envoyproxy.io"};
+    bool refuse = false;
+    for (size_t i = 0; i < SG_ARRAY_LEN(own_groups) && !refuse; i++)
+        refuse = glen == strlen(own_groups[i]) && strncmp(api, own_groups[i], glen) == 0;
+    size_t klen = strlen(kind);
+    refuse |= klen >= 6 && strcmp(kind + klen - 6, "Policy") == 0;
+    static const char *const refused_kinds[] = {"GRPCRoute", "ListenerSet", "XListenerSet"};
+    for (size_t i = 0; i < SG_ARRAY_LEN(refused_kinds) && !refuse; i++)
+        refuse = strcmp(kind, refused_kinds[i]) == 0;
+    if (refuse)
+        ERR(ld, npos(field(root, "kind"), at), "kind %s (%s) is not supported; refused, because it would change how "
+            "traffic is routed or secured if it were in force", kind, api);
+    else
+        WARN(ld, npos(field(root, "kind"), at), "skipping kind %s: ssegate does not serve it", kind);
 }
 
 /* ---- load / lifetime ---- */

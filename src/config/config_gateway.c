@@ -22,7 +22,15 @@ void parse_gateway(loader_t *ld, struct fy_node *root, pos_t at)
         return;
     pos_t sp = npos(spec, at);
     check_keys(ld, spec, "Gateway spec",
-               KEYS("gatewayClassName", "listeners", "addresses", "infrastructure", "backendTLS"));
+               KEYS("gatewayClassName", "listeners", "addresses", "infrastructure", "backendTLS", "tls"));
+    /* Client-certificate validation and TLS to backends are not enforced yet: refused, never ignored. */
+    if (field(spec, "tls") != NULL)
+        ERR(ld, key_pos(spec, "tls", sp), "Gateway spec.tls (frontend client-certificate validation, backend "
+            "client certificate) is not supported yet; refused so that no listener looks as if it checked client "
+            "certificates");
+    if (field(spec, "backendTLS") != NULL)
+        ERR(ld, key_pos(spec, "backendTLS", sp), "Gateway spec.backendTLS is not supported yet; refused so that "
+            "no backend looks as if it were reached over TLS");
     gwdef_t *gw = VPUSH(ld, ld->gws, ld->ngws, ld->capgws);
     gw->name = md.name;
     gw->ns = md.ns;

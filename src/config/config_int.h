@@ -204,6 +204,7 @@ typedef struct meta {
 #define vpush sg__config_vpush
 #define report sg__config_report
 #define npos sg__config_npos
+#define key_pos sg__config_key_pos
 #define nnull sg__config_nnull
 #define field sg__config_field
 #define check_keys sg__config_check_keys
@@ -242,6 +243,8 @@ void report(loader_t *ld, pos_t p, bool warn, const char *fmt, ...) SG_PRINTF(4,
 /* Position of a node: its scalar token, or for collections the first key / item; fb when empty. */
 pos_t npos(struct fy_node *n, pos_t fb);
 bool nnull(struct fy_node *n);
+/* Position of the key `key` in mapping m (where a refusal of the whole field points); fb when absent. */
+pos_t key_pos(struct fy_node *m, const char *key, pos_t fb);
 /* A mapping's value for key; NULL when absent or null. */
 struct fy_node *field(struct fy_node *m, const char *key);
 /* Warns about keys not in known (NULL-terminated). */

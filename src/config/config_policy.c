@@ -49,7 +49,8 @@ static bool parse_svcref(loader_t *ld, struct fy_node *tr, pos_t at, const char 
         ok = false;
     }
     if (field(tr, "sectionName") != NULL)
-        WARN(ld, npos(field(tr, "sectionName"), tp), "targetRef sectionName is not supported; ignored");
+        ERR(ld, npos(field(tr, "sectionName"), tp), "targetRef sectionName is not supported; refused, because the "
+            "policy would apply to every port of the Service");
     struct fy_node *ps = with_ports ? get_seq(ld, tr, "ports", false, tp) : NULL;
     out->ports = aalloc(ld, (seq_len(ps) + 1) * sizeof(*out->ports));
     void *it = NULL;
@@ -183,7 +184,8 @@ void sg__config_parse_route_policy(loader_t *ld, struct fy_node *root, pos_t at)
     pos_t sp = npos(spec, at);
     check_keys(ld, spec, "RoutePolicy spec", KEYS("targetRef", "default", "override"));
     if (field(spec, "override") != NULL)
-        WARN(ld, npos(field(spec, "override"), sp), "RoutePolicy override is not supported; ignored");
+        ERR(ld, npos(field(spec, "override"), sp), "RoutePolicy override is not supported (use default); refused "
+            "rather than ignored");
     struct fy_node *tr = get_map(ld, spec, "targetRef", true, sp);
     if (tr == NULL)
         return;
@@ -349,9 +351,9 @@ void sg__config_parse_lb_policy(loader_t *ld, struct fy_node *root, pos_t at)
                 "weighted-round-robin, least-request or ring-hash", strategy);
     }
     if (field(lb, "slowStart") != NULL)
-        WARN(ld, npos(field(lb, "slowStart"), lp), "slowStart is not supported; ignored");
+        ERR(ld, npos(field(lb, "slowStart"), lp), "slowStart is not supported; refused rather than ignored");
     if (field(lb, "loadAware") != NULL)
-        WARN(ld, npos(field(lb, "loadAware"), lp), "loadAware is not supported; ignored");
+        ERR(ld, npos(field(lb, "loadAware"), lp), "loadAware is not supported; refused rather than ignored");
     struct fy_node *rh = get_map(ld, lb, "ringHash", false, lp);
     if (rh == NULL)
         return;
@@ -462,7 +464,8 @@ void sg__config_parse_hc_policy(loader_t *ld, struct fy_node *root, pos_t at)
     pos_t sp = npos(spec, at);
     check_keys(ld, spec, "HealthCheckPolicy spec", KEYS("targetRef", "default", "override"));
     if (field(spec, "override") != NULL)
-        WARN(ld, npos(field(spec, "override"), sp), "HealthCheckPolicy override is not supported; ignored");
+        ERR(ld, npos(field(spec, "override"), sp), "HealthCheckPolicy override is not supported (use default); "
+            "refused rather than ignored");
     hcpolicy_t *p = VPUSH(ld, ld->hcpols, ld->nhcpols, ld->caphcpols);
     p->ns = md.ns;
     p->name = md.name;

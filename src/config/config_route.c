@@ -188,6 +188,10 @@ static void parse_filters(loader_t *ld, struct fy_node *seq, pos_t at, sg_filter
         for (size_t j = 0; j < SG_ARRAY_LEN(kinds); j++)
             if (j != k && field(n, kinds[j].key) != NULL)
                 ERR(ld, npos(field(n, kinds[j].key), fp), "filter of type %s must not set %s", type, kinds[j].key);
+        static const char *const unserved[] = {"requestMirror", "extensionRef", "cors"};
+        for (size_t j = 0; j < SG_ARRAY_LEN(unserved); j++)
+            if (field(n, unserved[j]) != NULL)
+                ERR(ld, npos(field(n, unserved[j]), fp), "filter of type %s must not set %s", type, unserved[j]);
         struct fy_node *cfgn = get_map(ld, n, kinds[k].key, true, fp);
         if (cfgn == NULL)
             continue;
@@ -387,7 +391,8 @@ static void parse_rule(loader_t *ld, struct fy_node *n, pos_t at, sg_route_t *rt
     check_keys(ld, n, "rule",
                KEYS("name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"));
     if (field(n, "sessionPersistence") != NULL)
-        WARN(ld, npos(field(n, "sessionPersistence"), at), "sessionPersistence is not supported yet; ignored");
+        ERR(ld, npos(field(n, "sessionPersistence"), at), "sessionPersistence is not supported yet (use a "
+            "RoutePolicy sessionAffinity); refused rather than ignored");
     r->name = get_str(ld, n, "name", false, at);
     struct fy_node *ms = get_seq(ld, n, "matches", false, at);
     size_t nm = seq_len(ms);

@@ -139,11 +139,16 @@ void sg__config_parse_listener_tls(loader_t *ld, sg_listener_t *li, struct fy_no
         return;
     pos_t tp = npos(tls, at);
     check_keys(ld, tls, "listener tls", KEYS("mode", "certificateRefs", "options", "frontendValidation"));
+    if (field(tls, "frontendValidation") != NULL)
+        ERR(ld, key_pos(tls, "frontendValidation", tp), "listener \"%s\": tls.frontendValidation is the older form "
+            "of client-certificate validation (the current one is Gateway spec.tls.frontend.default.validation); "
+            "neither is supported yet, so it is refused rather than a listener that accepts any client", li->name);
     char *mode = get_str(ld, tls, "mode", false, tp);
     if (mode != NULL && strcmp(mode, "Terminate") != 0)
         ERR(ld, npos(field(tls, "mode"), tp), "listener \"%s\": tls.mode \"%s\" not supported (only Terminate)",
             li->name, mode);
     struct fy_node *opts = get_map(ld, tls, "options", false, tp);
+    check_keys(ld, opts, "listener tls.options", KEYS(OPT_ALPN));
     char *alpn = get_str(ld, opts, OPT_ALPN, false, tp);
     if (alpn != NULL) {
         if (strcmp(alpn, "http/1.1") == 0)

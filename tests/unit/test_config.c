@@ -327,7 +327,7 @@ static void test_errors_with_positions(void **state)
     HAS(r, "c.yaml:26:16: timeouts: backendRequest must not be longer than request\n");
     HAS(r, "c.yaml:27:25: request: invalid duration \"forever\"");
     HAS(r, "c.yaml:33:15: RoutePolicy default/p targets HTTPRoute default/gone, which does not exist\n");
-    HAS(r, "c.yaml:35:7: warning: skipping unknown kind Widget\n");
+    HAS(r, "c.yaml:35:7: warning: skipping kind Widget: ssegate does not serve it\n");
     HAS(r, "c.yaml:38:3: a document must be a mapping with apiVersion and kind\n");
     done(&r);
 }
@@ -364,7 +364,16 @@ static void test_unknown_kind_is_a_warning(void **state)
     (void)state;
     result_t r = load(GW80 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
     assert_int_equal(r.rc, 0);
-    assert_string_equal(r.errs, "c.yaml:9:7: warning: skipping unknown kind ConfigMap\n");
+    assert_string_equal(r.errs, "c.yaml:9:7: warning: skipping kind ConfigMap: ssegate does not serve it\n");
+    done(&r);
+    /* ...but a kind that would route or secure traffic is refused (fail closed) */
+    r = load(GW80 "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: x}\n---\n"
+             "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: y}\n---\n"
+             "apiVersion: alb.networking.azure.io/v1\nkind: FrontendTLSPolicy\nmetadata: {name: z}\n");
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "c.yaml:9:7: kind GRPCRoute (gateway.networking.k8s.io/v1) is not supported; refused");
+    HAS(r, "c.yaml:13:7: kind BackendTLSPolicy (gateway.networking.k8s.io/v1) is not supported; refused");
+    HAS(r, "c.yaml:17:7: kind FrontendTLSPolicy (alb.networking.azure.io/v1) is not supported; refused");
     done(&r);
 }
 
@@ -491,14 +500,20 @@ static void test_lb_policy(void **state)
     assert_null(backend_of(&r, 1)->hash_header);
     assert_string_equal(r.errs, "");
     done(&r);
-    /* the weighted names; slowStart is accepted with a warning */
+    /* slowStart cannot be enforced: refused */
     r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: w}\nspec:\n"
              "  targetRefs: [{kind: Service, name: a}]\n"
              "  loadBalancing: {strategy: weighted-round-robin, slowStart: {window: 0s}}\n");
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "slowStart is not supported; refused rather than ignored");
+    done(&r);
+    /* the weighted names */
+    r = load(SVCS ALBHDR "kind: BackendLoadBalancingPolicy\nmetadata: {name: w}\nspec:\n"
+             "  targetRefs: [{kind: Service, name: a}]\n"
+             "  loadBalancing: {strategy: weighted-round-robin}\n");
     assert_int_equal(r.rc, 0);
     assert_int_equal(backend_of(&r, 0)->lb, SG_LB_WEIGHTED);
     assert_int_equal(backend_of(&r, 1)->lb, SG_LB_WEIGHTED);
-    HAS(r, "warning: slowStart is not supported; ignored");
     done(&r);
     /* errors, each with its position */
     size_t base = count_lines(SVCS) + 1;
@@ -665,7 +680,7 @@ static void test_heartbeat_policy(void **state)
     snprintf(want, sizeof(want), "c.yaml:%zu:38: heartbeatInterval: invalid duration \"often\"",
              count_lines(SVCS) + 1 + 6);
     HAS(r, want);
-    HAS(r, "warning: RoutePolicy sse: unknown field \"heartbeat\" ignored");
+    HAS(r, "RoutePolicy sse: unknown field \"heartbeat\" (not supported, so refused rather than ignored)");
     done(&r);
     char p2[512];
     snprintf(p2, sizeof(p2), ALBHDR RP "  default: {sse: {heartbeatInterval: 5s}}\n", "p2");

@@ -49,6 +49,8 @@ static void usage(FILE *f)
             "      --h2-max-streams N    HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 256)\n"
             "      --h2-window BYTES     HTTP/2 initial stream window for request bodies (default 262144)\n"
             "      --h2-conn-window BYTES  HTTP/2 connection window (default 1048576)\n"
+            "      --h2-conn-buffer BYTES  response bytes an HTTP/2 connection may queue across its streams;\n"
+            "                            past it the streams' upstream reads pause (default 1048576)\n"
             "      --tls-handshake-timeout DUR  a TLS handshake must finish within (default 10s)\n"
             "      --tls-threads N       threads that run TLS handshakes off the event loops (default: one per\n"
             "                            worker; 0 runs them on the loops)\n"
@@ -84,7 +86,7 @@ static int parse_u32(const char *flag, const char *v, uint32_t lo, uint32_t hi, 
 static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
-           O_H2S, O_H2W, O_H2CW, O_TLSHS, O_PAUSE, O_TLSTH };
+           O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -95,7 +97,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"heartbeat", required_argument, 0, O_HB}, {"stall-timeout", required_argument, 0, O_STALL},
         {"h2-max-streams", required_argument, 0, O_H2S}, {"h2-window", required_argument, 0, O_H2W},
         {"h2-conn-window", required_argument, 0, O_H2CW}, {"tls-handshake-timeout", required_argument, 0, O_TLSHS},
-        {"saturation-pause-us", required_argument, 0, O_PAUSE},
+        {"h2-conn-buffer", required_argument, 0, O_H2CB}, {"saturation-pause-us", required_argument, 0, O_PAUSE},
         {"tls-threads", required_argument, 0, O_TLSTH},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -129,6 +131,14 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         case O_H2S: if (parse_u32("--h2-max-streams", optarg, 1, 1u << 20, &st->h2_max_streams) < 0) return -1; break;
         case O_H2W: if (parse_u32("--h2-window", optarg, 65535, 0x7fffffff, &st->h2_stream_window) < 0) return -1; break;
         case O_H2CW: if (parse_u32("--h2-conn-window", optarg, 65535, 0x7fffffff, &st->h2_conn_window) < 0) return -1; break;
+        case O_H2CB: {
+            /* At least one full DATA frame must fit, or a stream could never make progress; at most 1 GiB. */
+            uint32_t n;
+            if (parse_u32("--h2-conn-buffer", optarg, 16384, 1u << 30, &n) < 0)
+                return -1;
+            st->h2_conn_buffer = n;
+            break;
+        }
         case O_TLSHS: if (parse_dur("--tls-handshake-timeout", optarg, &st->tls_handshake_timeout_ms) < 0) return -1; break;
         case O_PAUSE: if (parse_u32("--saturation-pause-us", optarg, 0, 100000, &st->saturation_pause_us) < 0) return -1; break;
         case O_TLSTH: {

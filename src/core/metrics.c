@@ -232,6 +232,18 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     fprintf(f, "ssegate_upstream_connect_errors_total %" PRIu64 "\n", SUM(upstream_connect_errors));
     head(f, "ssegate_slow_consumer_closes_total", "counter", "Clients closed for taking no bytes too long.");
     fprintf(f, "ssegate_slow_consumer_closes_total %" PRIu64 "\n", SUM(slow_consumer_closes));
+    head(f, "ssegate_h2_buffered_bytes", "gauge",
+         "Response bytes queued on HTTP/2 streams, waiting for the client's flow-control window or socket.");
+    fprintf(f, "ssegate_h2_buffered_bytes %" PRIu64 "\n", SUM(h2_buffered_bytes));
+    head(f, "ssegate_h2_buffer_pauses_total", "counter",
+         "Times an HTTP/2 connection's buffer (--h2-conn-buffer) filled and its streams' upstream reads paused.");
+    fprintf(f, "ssegate_h2_buffer_pauses_total %" PRIu64 "\n", SUM(h2_budget_pauses));
+    head(f, "ssegate_h2_stall_resets_total", "counter",
+         "HTTP/2 streams reset after --stall-timeout with bytes queued and a zero flow-control window.");
+    fprintf(f, "ssegate_h2_stall_resets_total %" PRIu64 "\n", SUM(h2_stall_resets));
+    head(f, "ssegate_h2_stall_closes_total", "counter",
+         "HTTP/2 connections closed (GOAWAY) because every stream was blocked by flow control that long.");
+    fprintf(f, "ssegate_h2_stall_closes_total %" PRIu64 "\n", SUM(h2_stall_closes));
     head(f, "ssegate_tls_handshakes_total", "counter", "TLS handshakes by result (failed includes timed out).");
     fprintf(f, "ssegate_tls_handshakes_total{result=\"ok\"} %" PRIu64 "\n", SUM(tls_handshakes[0]));
     fprintf(f, "ssegate_tls_handshakes_total{result=\"failed\"} %" PRIu64 "\n", SUM(tls_handshakes[1]));

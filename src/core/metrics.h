@@ -60,6 +60,10 @@ typedef struct sg_metrics {
     sg_counter_t upstream_status[6];  /* index: status / 100 (0: no response) */
     sg_counter_t upstream_connect_errors;
     sg_counter_t slow_consumer_closes;
+    sg_counter_t h2_buffered_bytes;    /* gauge: response bytes queued on HTTP/2 streams (with segment headers) */
+    sg_counter_t h2_budget_pauses;     /* a connection's buffer budget was exceeded: its upstreams paused */
+    sg_counter_t h2_stall_resets;      /* streams reset after --stall-timeout blocked by a zero window */
+    sg_counter_t h2_stall_closes;      /* connections closed because every stream was so blocked */
     sg_counter_t tls_handshakes[2];    /* [0] completed, [1] failed or timed out */
     sg_counter_t saturated_rounds;     /* loop iterations that found a full batch (then paused) */
     sg_counter_t log_dropped;

@@ -36,6 +36,7 @@ typedef struct sg_settings {
     uint32_t h2_max_streams;      /* HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; 0: 256 */
     uint32_t h2_stream_window;    /* HTTP/2 initial stream receive window (request bodies); 0: 256 KiB */
     uint32_t h2_conn_window;      /* HTTP/2 connection receive window; 0: 1 MiB */
+    size_t h2_conn_buffer;        /* HTTP/2 response bytes queued across a connection's streams; 0: 1 MiB */
     int64_t tls_handshake_timeout_ms; /* a TLS handshake must finish within; 0: 10 s */
     uint32_t saturation_pause_us; /* a worker's pause after a full batch of events; 0: yield only */
 } sg_settings_t;

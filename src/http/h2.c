@@ -32,7 +32,8 @@ typedef struct seg {
 
 typedef struct segq {
     seg_t *head, *tail;
-    size_t bytes;
+    size_t bytes;               /* data bytes queued */
+    size_t mem;                 /* bytes allocated for them (segment headers included): what the budget counts */
 } segq_t;
 
 static int segq_append(segq_t *q, const char *p, size_t n)
@@ -50,6 +51,7 @@ static int segq_append(segq_t *q, const char *p, size_t n)
         q->head = g;
     q->tail = g;
     q->bytes += n;
+    q->mem += sizeof(*g) + n;
     return 0;
 }
 
@@ -67,6 +69,7 @@ static size_t segq_take(segq_t *q, uint8_t *dst, size_t cap)
             q->head = g->next;
             if (q->head == NULL)
                 q->tail = NULL;
+            q->mem -= sizeof(*g) + g->len;
             free(g);
         }
     }
@@ -83,6 +86,7 @@ static void segq_clear(segq_t *q)
     }
     q->tail = NULL;
     q->bytes = 0;
+    q->mem = 0;
 }
 
 typedef struct sg_h2 {
@@ -90,8 +94,13 @@ typedef struct sg_h2 {
     nghttp2_session *ses;
     sg_deferred_t send_d;       /* runs mem_send before the loop sleeps */
     sg_list_t streams;          /* h2s_t.link */
-    sg_list_t wake;             /* streams whose queue fell below the low watermark: tell proxy */
+    sg_list_t wake;             /* blocked streams whose own queue is low, in the order they blocked: each is told
+                                 * down_writable when the connection is under its budget */
     size_t nstreams;
+    size_t buffered;            /* segq mem of every stream: bounded by --h2-conn-buffer (plus one read) */
+    bool over_budget;           /* buffered passed the budget; cleared at half of it */
+    bool closing;               /* h2_close is freeing the streams: schedule nothing */
+    sg_timer_t fc_timer;        /* sweeps for streams blocked by a zero window while bytes are queued */
     size_t nheading;            /* streams whose request headers have begun but not ended */
     bool header_timer;          /* the conn timer bounds a request head (408's counterpart), not idleness */
     bool failed;                /* fatal error: nothing more is read or submitted */
@@ -124,22 +133,66 @@ struct h2s {
     bool resp_eof;              /* send_end: EOF after the queue */
     bool resp_abort;            /* abort: RST_STREAM after the queue */
     bool deferred;              /* the data provider returned DEFERRED */
-    bool above_wm;
+    bool blocked;               /* the producer was told to stop (SG_EAGAIN or down_blocked) */
+    bool fc_reset;              /* reset for a flow-control stall: takes no more bytes */
+    uint64_t progress_ms;       /* last time DATA left this stream's queue, or the queue became non-empty */
     bool starting;              /* inside the handler's start */
     int8_t pending_detach;
 };
 
 static void heading_done(h2s_t *s);
+static void h2_send(sg_h2_t *h2);
 
 static void schedule_send(sg_h2_t *h2)
 {
-    if (!h2->conn->closed)
+    if (!h2->conn->closed && !h2->closing)
         sg_loop_flush_later(&h2->conn->worker->loop, &h2->send_d);
 }
 
 static uint32_t setting_or(uint32_t v, uint32_t def)
 {
     return v ? v : def;
+}
+
+static size_t conn_budget(const sg_h2_t *h2)
+{
+    size_t b = h2->conn->worker->settings->h2_conn_buffer;
+    return b ? b : SG_H2_DEFAULT_CONN_BUFFER;
+}
+
+static void budget_add(sg_h2_t *h2, size_t n)
+{
+    h2->buffered += n;
+    sg_counter_add(&h2->conn->worker->metrics.h2_buffered_bytes, n);
+}
+
+/* Hysteresis (as the watermarks have): resuming only at half the budget lets each resumed upstream read a
+ * few times before the next pause, instead of pausing and resuming on every event. */
+static void budget_sub(sg_h2_t *h2, size_t n)
+{
+    h2->buffered -= n;
+    sg_counter_sub(&h2->conn->worker->metrics.h2_buffered_bytes, n);
+    if (h2->over_budget && h2->buffered <= conn_budget(h2) / 2) {
+        h2->over_budget = false;
+        if (!h2->closing)
+            schedule_send(h2);
+    }
+}
+
+/* Frees a stream's queued DATA and gives it back to the connection's budget. */
+static void out_clear(h2s_t *s)
+{
+    size_t mem = s->out.mem;
+    segq_clear(&s->out);
+    budget_sub(s->h2, mem);
+}
+
+/* The stream's producer waits; it goes on the wake list once its own queue is low. */
+static void block(h2s_t *s)
+{
+    s->blocked = true;
+    if (!sg_list_linked(&s->wake_link) && s->out.bytes <= s->h2->conn->worker->settings->out_low_wm)
+        sg_list_insert_tail(&s->h2->wake, &s->wake_link);
 }
 
 /* Writes a GOAWAY ourselves, for fatal errors after which nghttp2 must not be asked to send anything. */
@@ -169,6 +222,33 @@ static void h2_fail(sg_h2_t *h2, uint32_t code)
     sg_conn_close_after_flush(h2->conn);
 }
 
+/* The connection's queues passed its budget: every stream stops reading its upstream now, not at its next
+ * read, so the connection holds the budget plus one read at most. `cur` is the stream inside send_body (its
+ * caller pauses it on SG_EAGAIN). A stream whose response has not begun is paused too: its head waits, and a
+ * response head that does arrive is sent but its body waits (op_send_head). */
+static void over_budget(sg_h2_t *h2, h2s_t *cur)
+{
+    h2->over_budget = true;
+    sg_counter_add(&h2->conn->worker->metrics.h2_budget_pauses, 1);
+    for (sg_list_t *n = h2->streams.next; n != &h2->streams; n = n->next) {
+        h2s_t *s = SG_CONTAINER_OF(n, h2s_t, link);
+        if (s == cur || s->blocked || s->stream == NULL || s->resp_eof || s->fc_reset)
+            continue;
+        block(s);
+        h2->conn->worker->handler->down_blocked(s->stream);
+    }
+}
+
+/* The flow-control sweep runs every quarter of --stall-timeout while any byte is queued. */
+static void arm_fc_timer(sg_h2_t *h2)
+{
+    sg_loop_t *loop = &h2->conn->worker->loop;
+    int64_t stall = h2->conn->worker->settings->stall_timeout_ms;
+    if (stall <= 0 || h2->buffered == 0 || sg_timer_armed(&h2->fc_timer) || h2->closing)
+        return;
+    sg_timer_arm(&loop->wheel, &h2->fc_timer, loop->now_ms + (uint64_t)(stall / 4 > 0 ? stall / 4 : 1));
+}
+
 /* ---- streams ---- */
 
 static h2s_t *stream_new(sg_h2_t *h2, int32_t id)
@@ -195,7 +275,7 @@ static void stream_free(h2s_t *s)
     sg_list_remove(&s->link);
     if (sg_list_linked(&s->wake_link))
         sg_list_remove(&s->wake_link);
-    segq_clear(&s->out);
+    out_clear(s);
     free(s->hbuf);
     free(s);
     h2->nstreams--;
@@ -259,12 +339,13 @@ static ssize_t data_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size
     sg_h2_t *h2 = s->h2;
     size_t n = 0;
 
+    size_t mem = s->out.mem;
     n = segq_take(&s->out, buf, len);
-    if (s->above_wm && s->out.bytes <= h2->conn->worker->settings->out_low_wm) {
-        s->above_wm = false;
-        if (!sg_list_linked(&s->wake_link))
-            sg_list_insert_tail(&h2->wake, &s->wake_link);
-    }
+    if (n > 0)
+        s->progress_ms = h2->conn->worker->loop.now_ms;
+    budget_sub(h2, mem - s->out.mem);
+    if (s->blocked && !sg_list_linked(&s->wake_link) && s->out.bytes <= h2->conn->worker->settings->out_low_wm)
+        sg_list_insert_tail(&h2->wake, &s->wake_link);
     if (s->out.bytes == 0) {
         if (s->resp_abort && n == 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR after what was relayed */
@@ -327,6 +408,11 @@ static int op_send_head(void *down, int status, const sg_h1_header_t *hdrs, size
     if (rc != 0)
         return -EPROTO;
     schedule_send(h2);
+    if (h2->over_budget && !no_body) {
+        /* The head goes out; the body waits for the connection's budget, so no byte of it is read meanwhile. */
+        block(s);
+        return SG_EAGAIN;
+    }
     return 0;
 }
 
@@ -336,17 +422,26 @@ static int op_send_body(void *down, const char *p, size_t n)
     sg_h2_t *h2 = s->h2;
     if (h2->failed)
         return -EPIPE;
+    if (s->fc_reset)
+        return -EPIPE;
     if (n == 0 || s->resp_no_body)
         return 0;
+    size_t mem = s->out.mem;
+    if (s->out.bytes == 0)
+        s->progress_ms = h2->conn->worker->loop.now_ms; /* the stall clock starts with the first byte held */
     if (segq_append(&s->out, p, n) < 0)
         return -ENOMEM;
+    budget_add(h2, s->out.mem - mem);
+    arm_fc_timer(h2);
     if (s->deferred) {
         s->deferred = false;
         nghttp2_session_resume_data(h2->ses, s->id);
     }
     schedule_send(h2);
-    if (s->out.bytes > h2->conn->worker->settings->out_high_wm) {
-        s->above_wm = true;
+    if (!h2->over_budget && h2->buffered > conn_budget(h2))
+        over_budget(h2, s);
+    if (s->out.bytes > h2->conn->worker->settings->out_high_wm || h2->over_budget) {
+        block(s);
         return SG_EAGAIN;
     }
     return 0;
@@ -371,8 +466,8 @@ static void op_abort(void *down)
 {
     h2s_t *s = down;
     sg_h2_t *h2 = s->h2;
-    if (h2->failed)
-        return;
+    if (h2->failed || s->fc_reset)
+        return; /* a stall reset is already on its way */
     if (!s->resp_started || s->resp_no_body) {
         nghttp2_submit_rst_stream(h2->ses, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
     } else {
@@ -434,7 +529,8 @@ static void local_response(h2s_t *s, int status, const char *body)
 {
     sg_h1_header_t ct = {SG_STR("content-type"), SG_STR("text/plain")};
     size_t n = strlen(body);
-    if (op_send_head(s, status, &ct, 1, (int64_t)n, false) == 0) {
+    int rc = op_send_head(s, status, &ct, 1, (int64_t)n, false);
+    if (rc == 0 || rc == SG_EAGAIN) {
         op_send_body(s, body, n);
         op_send_end(s);
     }
@@ -716,9 +812,12 @@ static void h2_send(sg_h2_t *h2)
             return;
         }
     }
-    /* Streams whose queues drained: their upstreams may be read again (outside nghttp2's callbacks). */
-    while (!c->closed && !sg_list_empty(&h2->wake)) {
+    /* Streams whose queues drained: their upstreams may be read again (outside nghttp2's callbacks), in the
+     * order they blocked, for as long as the connection stays under its budget. One that fills the budget
+     * blocks the rest again; they resume first next time. */
+    while (!c->closed && !h2->over_budget && !sg_list_empty(&h2->wake)) {
         h2s_t *s = SG_CONTAINER_OF(sg_list_pop(&h2->wake), h2s_t, wake_link);
+        s->blocked = false;
         if (s->stream)
             s->h2->conn->worker->handler->down_writable(s->stream);
     }
@@ -820,14 +919,78 @@ static void h2_timeout(sg_conn_t *c)
     sg_conn_close_after_flush(c);
 }
 
+/*
+ * A stream that holds bytes but may send none (its window or the connection's is 0) and has sent nothing for
+ * --stall-timeout is reset, its bytes freed and its upstream closed. The socket-level stall timer cannot see
+ * this: the socket is idle, the client only withholds WINDOW_UPDATE. If that leaves no stream that is not so
+ * reset, the client is starving every stream: GOAWAY and close.
+ */
+static void fc_timer_cb(sg_timer_t *t)
+{
+    sg_h2_t *h2 = SG_CONTAINER_OF(t, sg_h2_t, fc_timer);
+    sg_conn_t *c = h2->conn;
+    sg_worker_t *w = c->worker;
+    int64_t stall = w->settings->stall_timeout_ms;
+    if (c->closed || h2->failed || h2->closing || stall <= 0)
+        return;
+    uint64_t now = w->loop.now_ms;
+    bool conn_blocked = nghttp2_session_get_remote_window_size(h2->ses) <= 0;
+    size_t reset = 0, live = 0, fresh = 0;
+    for (sg_list_t *n = h2->streams.next; n != &h2->streams; n = n->next) {
+        h2s_t *s = SG_CONTAINER_OF(n, h2s_t, link);
+        if (s->fc_reset) {
+            reset++;
+            continue;
+        }
+        live++;
+        if (s->out.bytes == 0 || now - s->progress_ms < (uint64_t)stall)
+            continue;
+        if (!conn_blocked && nghttp2_session_get_stream_remote_window_size(h2->ses, s->id) > 0)
+            continue; /* the window is open: the socket is what is slow, and the connection stall timer watches it */
+        s->fc_reset = true;
+        fresh++;
+        reset++;
+        live--;
+        if (sg_list_linked(&s->wake_link))
+            sg_list_remove(&s->wake_link);
+        out_clear(s);
+        nghttp2_submit_rst_stream(h2->ses, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+        if (s->stream) {
+            sg_stream_t *st = s->stream;
+            s->stream = NULL;
+            w->handler->down_closed(st);
+        }
+    }
+    if (fresh > 0) {
+        sg_counter_add(&w->metrics.h2_stall_resets, fresh);
+        if (live == 0) {
+            char peer[64];
+            sg_conn_peer_str(c, peer, sizeof(peer));
+            sg_log_info("h2: closing %s: every stream blocked by flow control for %lld ms (%zu reset now): GOAWAY",
+                        peer, (long long)stall, reset);
+            sg_counter_add(&w->metrics.h2_stall_closes, 1);
+            nghttp2_session_terminate_session(h2->ses, NGHTTP2_ENHANCE_YOUR_CALM);
+            h2->goaway_final = true;
+            h2_send(h2);
+            sg_conn_close_after_flush(c);
+            return;
+        }
+        schedule_send(h2);
+    }
+    arm_fc_timer(h2);
+}
+
 static void h2_close(sg_conn_t *c)
 {
     sg_h2_t *h2 = c->proto_data;
     if (h2 == NULL)
         return;
+    h2->closing = true;
     sg_loop_cancel(&h2->send_d);
+    sg_timer_cancel(&c->worker->loop.wheel, &h2->fc_timer);
     while (!sg_list_empty(&h2->streams))
         stream_free(SG_CONTAINER_OF(h2->streams.next, h2s_t, link));
+    sg_loop_cancel(&h2->send_d);
     nghttp2_session_del(h2->ses);
     free(h2);
     c->proto_data = NULL;
@@ -936,6 +1099,7 @@ int sg_h2_attach(sg_conn_t *c)
     sg_list_init(&h2->streams);
     sg_list_init(&h2->wake);
     sg_deferred_init(&h2->send_d, send_cb);
+    sg_timer_init(&h2->fc_timer, fc_timer_cb);
     if (session_new(h2) < 0) {
         free(h2);
         return -ENOMEM;

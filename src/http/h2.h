@@ -11,6 +11,7 @@
 #define SG_H2_DEFAULT_MAX_STREAMS 256
 #define SG_H2_DEFAULT_STREAM_WINDOW (256 * 1024)
 #define SG_H2_DEFAULT_CONN_WINDOW (1024 * 1024)
+#define SG_H2_DEFAULT_CONN_BUFFER (1024 * 1024) /* response bytes queued across a connection's streams */
 #define SG_H2_MAX_HEADER_LIST (16 * 1024) /* same budget as an HTTP/1.1 header section */
 
 /*

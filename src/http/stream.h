@@ -43,6 +43,8 @@ typedef struct sg_stream_handler {
     int (*req_body)(sg_stream_t *s, const char *p, size_t n);
     void (*req_end)(sg_stream_t *s);
     void (*down_writable)(sg_stream_t *s);
+    /* The downstream connection is over its buffer budget: stop reading the upstream until down_writable. */
+    void (*down_blocked)(sg_stream_t *s);
     void (*down_closed)(sg_stream_t *s);
     void (*drain)(sg_stream_t *s, uint64_t at_ms);
 } sg_stream_handler_t;

@@ -831,6 +831,12 @@ void sg_proxy_down_writable(sg_stream_t *s)
         sg_upclient_pause(s->up, false);
 }
 
+void sg_proxy_down_blocked(sg_stream_t *s)
+{
+    if (s->up)
+        sg_upclient_pause(s->up, true);
+}
+
 void sg_proxy_down_closed(sg_stream_t *s)
 {
     if (s->finished)
@@ -1129,6 +1135,7 @@ const sg_stream_handler_t sg_proxy_handler = {
     .req_body = sg_proxy_req_body,
     .req_end = sg_proxy_req_end,
     .down_writable = sg_proxy_down_writable,
+    .down_blocked = sg_proxy_down_blocked,
     .down_closed = sg_proxy_down_closed,
     .drain = sg_proxy_drain,
 };

@@ -26,6 +26,8 @@ int sg_proxy_req_body(sg_stream_t *s, const char *p, size_t n);
 void sg_proxy_req_end(sg_stream_t *s);
 /* The client's queue fell below the low watermark. */
 void sg_proxy_down_writable(sg_stream_t *s);
+/* The downstream side wants no more body for now (a connection-wide budget): pause the upstream. */
+void sg_proxy_down_blocked(sg_stream_t *s);
 /* The client went away: release everything without calling ops again. */
 void sg_proxy_down_closed(sg_stream_t *s);
 /* The worker drains: an SSE stream ends at an event boundary at at_ms (after a retry: hint); other

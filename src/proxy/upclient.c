@@ -263,7 +263,7 @@ static void connected(sg_upclient_t *u)
     }
     sg_timer_cancel(&u->worker->loop.wheel, &u->timer);
     u->state = UP_HEAD;
-    u->sock.reading = true;
+    u->sock.reading = !u->paused; /* paused while connecting (the client side's budget): read nothing yet */
     u->sock.rdhup = false;
     u->sock.write_blocked = false;
     if (update(u) < 0)

@@ -1,4 +1,5 @@
 /* escape.c: the one escaping function for input quoted in error messages, log lines and access-log fields. */
+#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -101,4 +102,18 @@ size_t sg_escape(char *out, size_t cap, const char *in, size_t n, unsigned flags
     }
     out[o] = '\0';
     return o;
+}
+
+void sg_escape_fputline(FILE *f, const char *fmt, ...)
+{
+    char msg[2048], line[4 * sizeof(msg) + 2];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = sg_escape(line, sizeof(line) - 1, msg, SG_MIN((size_t)n, sizeof(msg) - 1), 0);
+    line[len++] = '\n';
+    fwrite(line, 1, len, f);
 }

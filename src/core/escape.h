@@ -3,6 +3,9 @@
 #define SG_ESCAPE_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include "core/sg.h"
 
 /* Also escape ' ', '"' and '\\' (as \x20, \x22, \x5c): for unquoted key=value fields such as the access
  * log's, so that a value can neither end its field early nor forge the next one. */
@@ -20,5 +23,10 @@ size_t sg_escape(char *out, size_t cap, const char *in, size_t n, unsigned flags
 
 /* Nonzero when sg_escape would change something in the n bytes at in. */
 int sg_escape_needed(const char *in, size_t n, unsigned flags);
+
+/* Formats one message (no newline in fmt), escapes all of it (sg_escape, flags 0) and writes it to f as one
+ * line. For messages that quote input, such as the config's FILE:LINE:COL lines: what a value holds cannot
+ * split the line. A message past 2 KiB is cut. */
+void sg_escape_fputline(FILE *f, const char *fmt, ...) SG_PRINTF(2, 3);
 
 #endif

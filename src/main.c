@@ -181,6 +181,7 @@ typedef struct metrics_ctx {
     int nworkers;
     sg_metrics_global_t g;
     const sg_health_t *health;
+    const sg_admin_t *admin;
 } metrics_ctx_t;
 
 typedef struct health_render {
@@ -207,6 +208,8 @@ static void render_metrics(FILE *f, void *ctx)
     size_t n = 0;
     for (int i = 0; i < m->nworkers && n < SG_ARRAY_LEN(shards); i++)
         shards[n++] = &m->workers[i].metrics;
+    m->g.admin_accept_fd_limit = m->admin->accept_fd_limit;
+    m->g.admin_reserve_accepts = m->admin->reserve_accepts;
     sg_metrics_render(f, shards, n, &m->g);
     if (m->health) {
         health_render_t r = {f, 0, sg_now_ms()};
@@ -380,7 +383,8 @@ int main(int argc, char **argv)
     if (o.admin)
         fprintf(stderr, "ssegate: admin on %s\n", o.admin);
     cfg->generation = 1;
-    metrics_ctx_t mctx = {.workers = workers, .nworkers = nworkers, .g = {.config_generation = 1}, .health = &health};
+    metrics_ctx_t mctx = {.workers = workers, .nworkers = nworkers, .g = {.config_generation = 1}, .health = &health,
+                          .admin = &admin};
     admin.render_metrics = render_metrics;
     admin.ctx = &mctx;
     admin.ready = true;
@@ -390,10 +394,14 @@ int main(int argc, char **argv)
     for (;;) {
         struct pollfd pfds[2 + SG_ADMIN_MAX_CLIENTS + SG_HEALTH_MAX_INFLIGHT];
         pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        int na = sg_admin_pollfds(&admin, pfds + 1);
+        uint64_t before = sg_now_ms();
+        int na = sg_admin_pollfds(&admin, pfds + 1, before);
         int nh = sg_health_pollfds(&health, pfds + 1 + na);
         int wait = signals ? 100 : 1000;
-        int hwait = sg_health_next_timeout_ms(&health, sg_now_ms());
+        int await = sg_admin_next_timeout_ms(&admin, before);
+        if (await >= 0 && await < wait)
+            wait = await;
+        int hwait = sg_health_next_timeout_ms(&health, before);
         int n = poll(pfds, (nfds_t)(1 + na + nh), hwait >= 0 && hwait < wait ? hwait : wait);
         if (n < 0 && errno != EINTR)
             break;

@@ -59,6 +59,7 @@ static void close_listener(sg_worker_t *w, sg_listen_sock_t *ls)
 {
     if (ls->w.fd < 0)
         return;
+    sg_conn_listen_stop(ls);
     sg_loop_watch(&w->loop, &ls->w, 0);
     close(ls->w.fd);
     ls->w.fd = -1;
@@ -89,6 +90,7 @@ static int add_listener(sg_worker_t *w, const sg_bind_t *b)
     ls->w.fd = fd;
     ls->w.cb = listen_cb;
     ls->worker = w;
+    sg_conn_listen_init(ls);
     ls->port = b->port;
     ls->protocol = b->protocol;
     memcpy(&ls->addr, &b->addr, b->addrlen);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "config/route.h"
+#include "core/escape.h"
 
 void *aalloc(loader_t *ld, size_t n)
 {
@@ -83,11 +84,15 @@ SG_PRINTF(4, 5) void report(loader_t *ld, pos_t p, bool warn, const char *fmt, .
         ld->nerr++;
     if (ld->errs == NULL)
         return;
-    fprintf(ld->errs, "%s:%d:%d: %s", ld->file, p.line, p.col, warn ? "warning: " : "");
+    /* Messages quote config values and libfyaml's text: escaped, a "\n" in a value cannot split one
+     * FILE:LINE:COL line into two (nor forge one), and control bytes cannot reach the terminal. */
+    char msg[1024];
     va_start(ap, fmt);
-    vfprintf(ld->errs, fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fputc('\n', ld->errs);
+    if (n < 0)
+        msg[0] = '\0';
+    sg_escape_fputline(ld->errs, "%s:%d:%d: %s%s", ld->file, p.line, p.col, warn ? "warning: " : "", msg);
 }
 
 
@@ -642,7 +647,7 @@ int sg_config_load_ex(const char *name, const char *yaml, size_t len, unsigned f
         fy_diag_destroy(ld->diag);
     if (rc != 0) {
         if (rc == -ENOMEM && errs != NULL)
-            fprintf(errs, "%s: out of memory while loading the configuration\n", name);
+            sg_escape_fputline(errs, "%s: out of memory while loading the configuration", name);
         free_priv(ld->priv);
         *out = NULL;
     }
@@ -657,7 +662,7 @@ int sg_config_load(const char *path, FILE *errs, sg_config_t **out)
     if (f == NULL) {
         int e = errno;
         if (errs)
-            fprintf(errs, "%s: cannot open: %s\n", path, strerror(e));
+            sg_escape_fputline(errs, "%s: cannot open: %s", path, strerror(e));
         return -e;
     }
     size_t cap = 65536, len = 0;
@@ -683,7 +688,7 @@ int sg_config_load(const char *path, FILE *errs, sg_config_t **out)
     if (err) {
         free(buf);
         if (errs)
-            fprintf(errs, "%s: read error\n", path);
+            sg_escape_fputline(errs, "%s: read error", path);
         return -err;
     }
     int rc = sg_config_load_string(path, buf, len, errs, out);

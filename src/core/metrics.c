@@ -252,6 +252,14 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     fprintf(f, "ssegate_worker_saturated_rounds_total %" PRIu64 "\n", SUM(saturated_rounds));
     head(f, "ssegate_access_log_dropped_total", "counter", "Access log lines dropped (log pipe full).");
     fprintf(f, "ssegate_access_log_dropped_total %" PRIu64 "\n", SUM(log_dropped));
+    head(f, "ssegate_accept_fd_limit_total", "counter",
+         "Accepts that failed for want of a file descriptor (EMFILE, ENFILE, ENOBUFS, ENOMEM); each pauses that "
+         "listener.");
+    fprintf(f, "ssegate_accept_fd_limit_total{listener=\"traffic\"} %" PRIu64 "\n", SUM(accept_fd_limit));
+    fprintf(f, "ssegate_accept_fd_limit_total{listener=\"admin\"} %" PRIu64 "\n", g->admin_accept_fd_limit);
+    head(f, "ssegate_admin_reserve_accepts_total", "counter",
+         "Admin connections (probes) accepted on a descriptor held in reserve, at the fd limit.");
+    fprintf(f, "ssegate_admin_reserve_accepts_total %" PRIu64 "\n", g->admin_reserve_accepts);
     histogram(f, "ssegate_request_duration_seconds", "Time from request head to the end of the response.",
               shards, n, offsetof(sg_metrics_t, duration));
     histogram(f, "ssegate_time_to_first_byte_seconds", "Time from request head to the upstream response head.",

@@ -67,6 +67,7 @@ typedef struct sg_metrics {
     sg_counter_t tls_handshakes[2];    /* [0] completed, [1] failed or timed out */
     sg_counter_t saturated_rounds;     /* loop iterations that found a full batch (then paused) */
     sg_counter_t log_dropped;
+    sg_counter_t accept_fd_limit;      /* accepts that failed for want of a descriptor (each pauses the listener) */
     sg_histogram_t duration;
     sg_histogram_t ttfb;
     sg_route_metrics_t routes[SG_METRICS_ROUTES];
@@ -86,6 +87,8 @@ typedef struct sg_metrics_global {
     uint64_t reloads_ok;
     uint64_t reloads_failed;
     uint64_t config_generation;
+    uint64_t admin_accept_fd_limit;   /* the admin listener's accepts that failed for want of a descriptor */
+    uint64_t admin_reserve_accepts;   /* admin connections accepted on a reserved descriptor */
 } sg_metrics_global_t;
 
 /* Renders every shard summed, in Prometheus text exposition format. Returns bytes written to f. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "proxy/health.h"
+#include "core/escape.h"
 #include "core/log.h"
 #include "proxy/proxy.h"
 #include "config/route.h"
@@ -101,16 +102,19 @@ static void access_log(sg_stream_t *s)
     int fd = s->worker->settings->log_fd;
     if (fd < 0)
         return;
-    char line[1024];
+    char line[4096]; /* PIPE_BUF: one atomic write; room for a path of LOG_REQ_MAX bytes all escaped */
     size_t n = sg_log_time(line, sizeof(line));
     const sg_route_t *r = s->rule ? s->rule->route : NULL;
     double dur = (double)(s->worker->loop.now_ms - s->start_ms);
+    /* The request id may be the client's own X-Request-Id: escaped like every field that comes from input. */
+    char rid[4 * sizeof(s->rid)];
+    sg_escape(rid, sizeof(rid), s->rid, strlen(s->rid), SG_ESC_FIELD);
     int k = snprintf(line + n, sizeof(line) - n,
                      " client=%s proto=%s %s status=%d bytes=%llu dur_ms=%.0f route=%s%s%s backend=%s events=%llu "
                      "rid=%s\n",
                      s->client, s->proto, s->reqinfo ? s->reqinfo : "method=- path=-", s->status,
                      (unsigned long long)s->bytes_out, dur, r ? r->ns : "-", r ? "/" : "", r ? r->name : "",
-                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->p.events : 0), s->rid);
+                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->p.events : 0), rid);
     if (k < 0)
         return;
     n += (size_t)k;
@@ -696,10 +700,17 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     make_rid(s, msg);
 
     size_t tn = SG_MIN(msg->target.n, (size_t)LOG_REQ_MAX);
-    s->reqinfo = malloc(msg->method.n + tn + 16);
-    if (s->reqinfo)
-        snprintf(s->reqinfo, msg->method.n + tn + 16, "method=%.*s path=%.*s", (int)msg->method.n, msg->method.p,
-                 (int)tn, msg->target.p);
+    /* Method and path go to the access log escaped (escape.h): an HTTP/2 :path may carry bytes that are not
+     * UTF-8, and no field may hold a space, a quote or a control byte that would forge the next one. */
+    size_t mn = SG_MIN(msg->method.n, (size_t)64);
+    size_t cap = 4 * (mn + tn) + 16;
+    s->reqinfo = malloc(cap);
+    if (s->reqinfo) {
+        size_t o = (size_t)snprintf(s->reqinfo, cap, "method=");
+        o += sg_escape(s->reqinfo + o, cap - o, msg->method.p, mn, SG_ESC_FIELD);
+        o += (size_t)snprintf(s->reqinfo + o, cap - o, " path=");
+        sg_escape(s->reqinfo + o, cap - o, msg->target.p, tn, SG_ESC_FIELD);
+    }
 
     /* A gateway routes requests; it does not open tunnels. On both protocols, before any routing. (On
      * HTTP/2 a CONNECT has no :path, which nghttp2 requires of every other method.) */

@@ -1,6 +1,7 @@
 // rapid-reset.mjs: the rapid-reset attack (CVE-2023-44487) against an h2c front proxy, with bystanders.
 // One attacker sends HEADERS+RST_STREAM pairs and reconnects after each GOAWAY (or close); meanwhile 20
-// HTTP/1.1 SSE clients on an unrelated backend measure how late each event arrives. Prints one JSON line:
+// HTTP/2 SSE clients (one connection each) on an unrelated backend measure how late each event arrives.
+// Prints one JSON line:
 // backend connections and requests the attacked backend saw, attacker connections, GOAWAYs, pairs sent, and
 // the bystanders' event lateness (p50, p99, max, in ms) and event counts.
 //
@@ -13,6 +14,7 @@
 import { fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -58,25 +60,26 @@ if (process.argv[2] === 'backends') {
     const lat = [];
     let events = 0, errors = 0, open = 0;
     for (let i = 0; i < n; i++) {
-        const req = http.get({ host: '127.0.0.1', port, path: `/sse/by${i}`, localAddress: `127.0.0.${100 + i}` }, res => {
-            open++;
-            res.setEncoding('utf8');
-            let buf = '';
-            res.on('data', d => {
-                const t = now();
-                buf += d;
-                let k;
-                while ((k = buf.indexOf('\n\n')) >= 0) {
-                    const ev = buf.slice(0, k);
-                    buf = buf.slice(k + 2);
-                    const m = /^data: ([0-9.]+)$/m.exec(ev);
-                    if (m) {
-                        events++;
-                        if (measuring) lat.push(t - Number(m[1]));
-                    }
+        /* HTTP/2 (h2c prior knowledge), one connection each: every front proxy here listens for h2c only. */
+        const session = http2.connect(`http://127.0.0.1:${port}`, { localAddress: `127.0.0.${100 + i}` });
+        session.on('error', () => errors++);
+        const req = session.request({ ':path': `/sse/by${i}` });
+        req.on('response', () => open++);
+        req.setEncoding('utf8');
+        let buf = '';
+        req.on('data', d => {
+            const t = now();
+            buf += d;
+            let k;
+            while ((k = buf.indexOf('\n\n')) >= 0) {
+                const ev = buf.slice(0, k);
+                buf = buf.slice(k + 2);
+                const m = /^data: ([0-9.]+)$/m.exec(ev);
+                if (m) {
+                    events++;
+                    if (measuring) lat.push(t - Number(m[1]));
                 }
-            });
-            res.on('error', () => errors++);
+            }
         });
         req.on('error', () => errors++);
     }

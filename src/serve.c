@@ -11,6 +11,7 @@
 
 #include "http/conn.h"
 #include "http/h1.h"
+#include "http/admit.h"
 #include "codec/h1parse.h"
 #include "http/h2.h"
 #include "core/log.h"
@@ -215,9 +216,12 @@ int sg_serve_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_conf
     w->handler = &sg_proxy_handler;
     w->route_scratch = sg_route_scratch_new();
     w->msg = malloc(sizeof(*w->msg));
-    if (w->route_scratch == NULL || w->msg == NULL) {
+    w->admit = sg_admit_new(settings->client_rate, w->rng * 0x9e3779b97f4a7c15ull);
+    if (w->route_scratch == NULL || w->msg == NULL || w->admit == NULL) {
         sg_route_scratch_free(w->route_scratch);
         free(w->msg);
+        sg_admit_free(w->admit);
+        w->admit = NULL;
         sg_loop_free(&w->loop);
         return -ENOMEM;
     }
@@ -288,6 +292,8 @@ void sg_serve_free(sg_worker_t *w)
     w->route_scratch = NULL;
     free(w->msg);
     w->msg = NULL;
+    sg_admit_free(w->admit);
+    w->admit = NULL;
     sg_config_unref(atomic_exchange(&w->pending_cfg, NULL));
     sg_config_unref(w->cfg);
     w->cfg = NULL;

@@ -260,6 +260,17 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     head(f, "ssegate_admin_reserve_accepts_total", "counter",
          "Admin connections (probes) accepted on a descriptor held in reserve, at the fd limit.");
     fprintf(f, "ssegate_admin_reserve_accepts_total %" PRIu64 "\n", g->admin_reserve_accepts);
+    head(f, "ssegate_h2_streams_reset_total", "counter",
+         "HTTP/2 streams reset by the client, by whether their upstream exchange had started.");
+    fprintf(f, "ssegate_h2_streams_reset_total{started=\"no\"} %" PRIu64 "\n", SUM(h2_reset_unstarted));
+    fprintf(f, "ssegate_h2_streams_reset_total{started=\"yes\"} %" PRIu64 "\n", SUM(h2_reset_started));
+    head(f, "ssegate_h2_reset_flood_goaways_total", "counter",
+         "HTTP/2 connections closed (GOAWAY ENHANCE_YOUR_CALM) for resetting more started streams than "
+         "--h2-reset-budget.");
+    fprintf(f, "ssegate_h2_reset_flood_goaways_total %" PRIu64 "\n", SUM(h2_reset_goaways));
+    head(f, "ssegate_client_rate_refused_total", "counter",
+         "Requests refused (503, HTTP/2 REFUSED_STREAM) by the per-client-address budget --client-rate.");
+    fprintf(f, "ssegate_client_rate_refused_total %" PRIu64 "\n", SUM(client_rate_refused));
     histogram(f, "ssegate_request_duration_seconds", "Time from request head to the end of the response.",
               shards, n, offsetof(sg_metrics_t, duration));
     histogram(f, "ssegate_time_to_first_byte_seconds", "Time from request head to the upstream response head.",

@@ -68,6 +68,10 @@ typedef struct sg_metrics {
     sg_counter_t saturated_rounds;     /* loop iterations that found a full batch (then paused) */
     sg_counter_t log_dropped;
     sg_counter_t accept_fd_limit;      /* accepts that failed for want of a descriptor (each pauses the listener) */
+    sg_counter_t h2_reset_unstarted;   /* HTTP/2 streams reset by the client before any work started */
+    sg_counter_t h2_reset_started;     /* ... after their upstream exchange started */
+    sg_counter_t h2_reset_goaways;     /* connections sent GOAWAY for resetting too many started streams */
+    sg_counter_t client_rate_refused;  /* exchanges refused by the per-client-address budget */
     sg_histogram_t duration;
     sg_histogram_t ttfb;
     sg_route_metrics_t routes[SG_METRICS_ROUTES];

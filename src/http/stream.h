@@ -24,6 +24,9 @@ typedef struct sg_stream_ops {
     void (*abort)(void *down);
     /* The upstream queue drained: read more of the request body. */
     void (*resume_body)(void *down);
+    /* Optional: the request is refused before any work was started for it, so the client may safely retry
+     * it (h2: RST_STREAM REFUSED_STREAM). NULL: the handler answers 503 instead. detach(ok) follows. */
+    void (*refuse)(void *down);
     /* The stream is finished and about to be freed; drop any pointer to it. */
     void (*detach)(void *down, bool ok);
 } sg_stream_ops_t;

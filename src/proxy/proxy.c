@@ -7,6 +7,7 @@
 #include "proxy/health.h"
 #include "core/escape.h"
 #include "core/log.h"
+#include "http/admit.h"
 #include "proxy/proxy.h"
 #include "config/route.h"
 #include "codec/sse.h"
@@ -653,6 +654,29 @@ static void pick_endpoint(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_down_
     s->ep = sg_upstream_pick_endpoint(s->worker, s->backend, &ctx);
 }
 
+/* The client's address is over its budget of new upstream exchanges (--client-rate): no work for it. */
+static void refuse(sg_stream_t *s, const sg_down_info_t *info)
+{
+    sg_worker_t *w = s->worker;
+    uint64_t held = 0;
+    sg_counter_add(&w->metrics.client_rate_refused, 1);
+    if (sg_admit_may_log(w->admit, &info->conn->peer, SG_ADMIT_LOG_RATE, w->loop.now_ms, &held)) {
+        char ip[64];
+        sg_conn_peer_ip(info->conn, ip, sizeof(ip));
+        sg_log_info("client %s: over --client-rate (%u new upstream exchanges/s per worker): refused "
+                    "(%llu more such lines suppressed)", ip, w->settings->client_rate, (unsigned long long)held);
+    }
+    if (s->ops->refuse != NULL) {
+        s->status = 503;
+        s->resp_started = true;
+        s->ops->refuse(s->down);
+        finish(s, true);
+        return;
+    }
+    sg_h1_header_t ra = {SG_STR("Retry-After"), SG_STR("1")};
+    respond(s, 503, "ssegate: too many new requests from this client address\n", &ra, 1);
+}
+
 static int open_upstream(sg_stream_t *s)
 {
     int err = 0;
@@ -746,6 +770,11 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     }
     if (s->backend->filters.redirect) {
         do_redirect(s, s->backend->filters.redirect, host, path, query, m.prefix_len, info);
+        return s;
+    }
+    /* Charged here, where work for a backend begins: local answers (404, redirects) cost a backend nothing. */
+    if (!sg_admit_take(w->admit, &info->conn->peer, w->loop.now_ms)) {
+        refuse(s, info);
         return s;
     }
     pick_endpoint(s, msg, info);

@@ -42,10 +42,16 @@ struct sg_upclient {
     bool paused;
     bool above_wm;
     bool released;
+    uint8_t interim;            /* 1xx responses skipped in this exchange */
+    bool interim_suspect;       /* one of them carried framing (or close): do not reuse the connection */
     sg_h1_body_t body;
     uint64_t body_left;
     sg_h1_chunked_t dec;
+    const char *why;            /* after -EPROTO: what was wrong with the response (static string) */
 };
+
+/* 1xx responses skipped before the final one; more is a backend stalling in a loop, not Early Hints. */
+#define MAX_INTERIM 16
 
 static void up_read(sg_upclient_t *u);
 
@@ -69,6 +75,8 @@ static void up_close(sg_upclient_t *u)
 /* Fails the exchange: the user hears once, then must release. */
 static void up_fail(sg_upclient_t *u, int err)
 {
+    if (err != -EPROTO)
+        u->why = NULL;
     if (u->state == UP_DEAD || u->state == UP_DONE)
         return;
     u->state = UP_DEAD;
@@ -131,6 +139,7 @@ static void deliver(sg_upclient_t *u)
             sg_str_t data = {0};
             int d = sg_h1_chunked_decode(&u->dec, p, avail, &used, &data);
             if (d < 0) {
+                u->why = u->dec.error;
                 up_fail(u, -EPROTO);
                 return;
             }
@@ -184,22 +193,38 @@ static void parse_head(sg_upclient_t *u)
         sg_h1_msg_t *msg = u->worker->msg;
         int rc = sg_h1parse_response(in->data + in->rpos, sg_chunk_len(in), u->head_request, msg);
         if (rc == SG_EINCOMPLETE) {
-            if (sg_chunk_len(in) >= SG_CHUNK_SIZE)
+            if (sg_chunk_len(in) >= SG_CHUNK_SIZE) {
+                u->why = "response head larger than the input buffer";
                 up_fail(u, -EPROTO);
+            }
             return;
         }
         if (rc < 0) {
+            u->why = msg->error ? msg->error : "malformed response head";
+            up_fail(u, -EPROTO);
+            return;
+        }
+        if (msg->status == 101) {
+            /* We never forward Upgrade, so a switch of protocols was not asked for: what follows is not HTTP. */
+            u->why = "101 Switching Protocols to a request that asked for no upgrade";
             up_fail(u, -EPROTO);
             return;
         }
         if (msg->status >= 100 && msg->status < 200) {
-            /* Interim responses are not relayed (we never forward Expect or Upgrade). */
+            /* Interim responses are not relayed (we never forward Expect); a few are skipped, not a stream. */
+            if (++u->interim > MAX_INTERIM) {
+                u->why = "too many 1xx interim responses";
+                up_fail(u, -EPROTO);
+                return;
+            }
+            if (!msg->keep_alive)
+                u->interim_suspect = true;
             sg_sock_consume(&u->sock, (size_t)rc);
             continue;
         }
         u->body = msg->body;
         u->body_left = msg->body == SG_H1_BODY_LENGTH ? msg->content_length : 0;
-        u->keep_alive = msg->keep_alive && msg->body != SG_H1_BODY_UNTIL_CLOSE;
+        u->keep_alive = msg->keep_alive && msg->body != SG_H1_BODY_UNTIL_CLOSE && !u->interim_suspect;
         sg_h1_chunked_init(&u->dec);
         u->state = UP_BODY;
         u->cbs->on_head(u->ctx, msg);
@@ -226,6 +251,7 @@ static void up_read(sg_upclient_t *u)
         if (n == SG_EAGAIN)
             return;
         if (n == -ENOBUFS) {
+            u->why = "response head larger than the input buffer";
             up_fail(u, -EPROTO);
             return;
         }
@@ -369,6 +395,9 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
         u->paused = false;
         u->above_wm = false;
         u->reused = true;
+        u->interim = 0;
+        u->interim_suspect = false;
+        u->why = NULL;
         u->sock.reading = true;
         u->sock.rdhup = false;
         if (sg_sock_update(&u->sock) < 0) {
@@ -462,6 +491,11 @@ void sg_upclient_pause(sg_upclient_t *u, bool paused)
 bool sg_upclient_reused(const sg_upclient_t *u)
 {
     return u->reused;
+}
+
+const char *sg_upclient_error(const sg_upclient_t *u)
+{
+    return u->why;
 }
 
 void sg_upclient_release(sg_upclient_t *u)

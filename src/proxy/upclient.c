@@ -17,12 +17,16 @@ typedef enum up_state {
     UP_DEAD,        /* failed or closed; waiting for release */
 } up_state_t;
 
-/* A worker's idle connections to one endpoint address (w->pools). */
+/*
+ * A worker's idle connections to one endpoint address (w->pools). It lives while a connection to that
+ * address does (users), so addresses that left the config (pods that went away) do not pile up.
+ */
 typedef struct sg_uppool {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     sg_list_t idle;
     size_t nidle;
+    size_t users;               /* upclients pointing here, idle ones included */
 } sg_uppool_t;
 
 struct sg_upclient {
@@ -55,9 +59,25 @@ struct sg_upclient {
 
 static void up_read(sg_upclient_t *u);
 
+/* A connection to p's address is gone; the last one takes p out of the worker's list. */
+static void pool_unuse(sg_worker_t *w, sg_uppool_t *p)
+{
+    if (p == NULL || --p->users > 0)
+        return;
+    for (size_t i = 0; i < w->npools; i++) {
+        if (w->pools[i] == p) {
+            w->pools[i] = w->pools[--w->npools];
+            break;
+        }
+    }
+    free(p);
+}
+
 static void up_reap(sg_deferred_t *d)
 {
-    free(SG_CONTAINER_OF(d, sg_upclient_t, reap_d));
+    sg_upclient_t *u = SG_CONTAINER_OF(d, sg_upclient_t, reap_d);
+    pool_unuse(u->worker, u->pool);
+    free(u);
 }
 
 static void up_close(sg_upclient_t *u)
@@ -421,6 +441,8 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
         return NULL;
     }
     u->pool = pool_get_or_add(w, addr, alen); /* NULL (out of memory): the connection is just not pooled */
+    if (u->pool != NULL)
+        u->pool->users++;
     u->worker = w;
     u->cbs = cbs;
     u->ctx = ctx;
@@ -435,6 +457,7 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
          * from inside this call. */
         *err = -errno;
         close(fd);
+        pool_unuse(w, u->pool);
         free(u);
         return NULL;
     }
@@ -443,6 +466,7 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
     if (sg_sock_update(&u->sock) < 0) {
         *err = -errno;
         sg_sock_close(&u->sock);
+        pool_unuse(w, u->pool);
         free(u);
         return NULL;
     }

@@ -141,7 +141,7 @@ try {
         if (CHECKPOINTS.includes(i)) rows.push({ n: i, rss: rssKiB(child.pid), ...(await scrape(admin)) });
     }
     const secs = (Date.now() - t0) / 1000;
-    console.log(`ssegate ${BIN}: ${N} reloads in ${secs.toFixed(1)} s, ${EPS} new endpoint addresses each`);
+    console.log(`ssegate ${BIN}: ${N} reloads in ${secs.toFixed(1)} s, ${FIXED ? `the same ${EPS} endpoints` : `${EPS} new endpoint addresses`} each`);
     console.log('reloads  VmRSS_KiB  health_entries  endpoint_metric_lines');
     for (const r of rows)
         console.log(`${String(r.n).padStart(7)}  ${String(r.rss).padStart(9)}  ${String(r.healthEntries ?? '-').padStart(14)}  ${String(r.endpointLines).padStart(21)}`);

@@ -228,6 +228,12 @@ static void render_metrics(FILE *f, void *ctx)
         fputs("# HELP ssegate_endpoint_active_streams Streams open on the endpoint (all workers).\n"
               "# TYPE ssegate_endpoint_active_streams gauge\n", f);
         sg_health_each(m->health, render_endpoint, &r);
+        fprintf(f, "# HELP ssegate_health_entries Endpoint addresses in the health table (the config's, and those "
+                   "that old generations still in use name).\n# TYPE ssegate_health_entries gauge\n"
+                   "ssegate_health_entries %zu\n", m->health->nentries);
+        fprintf(f, "# HELP ssegate_health_entries_pruned_total Health entries freed after their endpoint left the "
+                   "config.\n# TYPE ssegate_health_entries_pruned_total counter\nssegate_health_entries_pruned_total "
+                   "%llu\n", (unsigned long long)m->health->pruned);
     }
 }
 

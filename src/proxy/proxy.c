@@ -1142,6 +1142,12 @@ static void up_on_error(void *ctx, int err)
         fail_connect(s, e);
         return;
     }
+    if (err == -EPROTO) {
+        /* A backend that breaks framing is a bug or an attack on the next hop: say which endpoint and why. */
+        const char *why = sg_upclient_error(s->up);
+        sg_log_error("upstream %s: invalid response (%s): %s rid=%s", s->ep ? s->ep->label : "-",
+                     why ? why : "protocol error", s->resp_started ? "response cut" : "answered 502", s->rid);
+    }
     if (!s->resp_started) {
         if (err == -ECONNREFUSED || err == -ETIMEDOUT)
             fail_connect(s, err);

@@ -232,6 +232,19 @@ test('AllowInsecureFallback: served without a certificate, or with one from anot
     assert.match(seen('/fb-good')[0].headers['x-forwarded-client-cert'], /^Hash=[0-9a-f]{64};.*;Verified=true$/);
 }));
 
+test('AllowInsecureFallback: a hostile subject cannot break the header (quotes, backslashes, bytes outside ASCII)', withLogs(() => [fallback], async () => {
+    /* From another CA, so it does not verify: under fallback its subject still reaches the header, escaped. */
+    const evil = makeClient(caB, '/CN=a"b;d=e/O=\u00e9vil', { san: 'DNS:x.test' });
+    const r = await curl(pFallback, evil, { pathName: '/fb-evil' });
+    assert.equal(r.status, 200, r.stderr);
+    const v = seen('/fb-evil')[0].headers['x-forwarded-client-cert'];
+    assert.ok(!/[\r\n\x00-\x1f\x7f-\uffff]/.test(v), v);
+    /* OpenSSL's RFC 2253 form escapes '"', ';' and the bytes of the UTF-8 'é' with '\\'; the header then escapes
+     * every '\\' and '"' again inside its quotes. */
+    assert.equal(v, `Hash=${sha256(evil.der)};Subject=` + String.raw`"O=\\C3\\83\\C2\\A9vil,CN=a\\\"b\\;d=e"` +
+        ';DNS=x.test;Verified=false');
+}));
+
 test('openssl s_client without a certificate: the handshake fails with an alert (AllowValidOnly)', withLogs(() => [strict], async () => {
     /* stdin is /dev/null: s_client ends right after the handshake, or, with -ign_eof, when the server closes.
      * Under TLS 1.3 the client's side of the handshake is over before the server has read its (empty) certificate,

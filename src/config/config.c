@@ -442,6 +442,8 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         {"EndpointSlice", "discovery.k8s.io/v1", NULL, parse_slice},
         {"Secret", "v1", NULL, sg__config_parse_secret},
         {"Namespace", "v1", NULL, sg__config_parse_namespace},
+        {"ConfigMap", "v1", NULL, sg__config_parse_configmap},
+        {"FrontendTLSPolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_frontend_tls_policy},
         {"ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "gateway.networking.k8s.io/v1",
          sg__config_parse_refgrant},
     };
@@ -457,7 +459,7 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         return;
     }
     /* A kind that would change how traffic is routed or secured, if ssegate served it, is refused: the operator
-     * would believe it in force. Other kinds (TLSRoute, TCPRoute, Ingress, GatewayClass, ConfigMap...) carry
+     * would believe it in force. Other kinds (TLSRoute, TCPRoute, Ingress, GatewayClass...) carry
      * no meaning for this gateway and are skipped. */
     const char *slash = strchr(api, '/');
     size_t glen = slash ? (size_t)(slash - api) : 0;
@@ -597,6 +599,7 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
     sg__config_apply_route_policies(ld);
     sg__config_apply_backend_policies(ld);
     sg__config_apply_namespaces(ld);
+    sg__config_apply_frontend_tls(ld);
     build_binds(ld, cfg);
     sg__config_build_tls(ld, cfg);
     if (ld->nerr == 0)

@@ -3,6 +3,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ static void conn_reap(sg_deferred_t *d)
 {
     sg_conn_t *c = SG_CONTAINER_OF(d, sg_conn_t, reap_d);
     free(c->hs);
+    free(c->client_cert);
     free(c);
 }
 
@@ -212,6 +214,13 @@ static void tls_step_done(sg_conn_t *c, int r)
     }
     c->handshaking = false;
     sg_counter_add(&c->worker->metrics.tls_handshakes[0], 1);
+    /* Read the client's certificate once, here: every request of the connection carries what it proved. */
+    char id[2048];
+    c->client_cert_state = (uint8_t)sg_tls_client_info(c->sock.ssl, id, sizeof(id));
+    if (c->client_cert_state != SG_TLS_CLIENT_NONE && (c->client_cert = strdup(id)) == NULL) {
+        sg_conn_close(c);
+        return;
+    }
     free(c->hs);
     c->hs = NULL;
     tls_done(c);

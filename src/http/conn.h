@@ -80,6 +80,8 @@ struct sg_conn {
     sg_config_t *tls_cfg;           /* reference held during the handshake (the SNI callback reads it) */
     sg_deferred_t tls_read_d;       /* decrypted bytes wait inside OpenSSL: epoll will not say so */
     uint8_t mproto;                 /* SG_MPROTO_*: which connection counters this one is in */
+    uint8_t client_cert_state;      /* sg_tls_client_state_t: what the client's certificate proved */
+    char *client_cert;              /* its identity (sg_tls_client_info), owned; NULL unless a cert was asked for */
     sg_listener_metrics_t *lm;      /* counters of the listening socket it came from */
 };
 

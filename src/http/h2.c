@@ -690,7 +690,8 @@ static void start_request(h2s_t *s, bool end_stream)
         msg->body = has_body ? SG_H1_BODY_CHUNKED : SG_H1_BODY_NONE;
     }
 
-    sg_down_info_t info = {.conn = c, .tls = c->scheme == SG_PROTO_HTTPS, .proto = "HTTP/2"};
+    sg_down_info_t info = {.conn = c, .tls = c->scheme == SG_PROTO_HTTPS, .proto = "HTTP/2",
+                           .client_cert_state = c->client_cert_state, .client_cert = c->client_cert};
     s->starting = true;
     s->pending_detach = 0;
     sg_stream_t *st = w->handler->start(w, &h2_ops, s, &info, msg, has_body, has_body ? clen : 0);

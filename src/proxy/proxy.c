@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "net/tls.h"
 #include "proxy/health.h"
 #include "core/escape.h"
 #include "core/log.h"
@@ -556,8 +557,9 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
                 xff = msg->headers[i].value;
             continue;
         }
+        /* X-Forwarded-Client-Cert is ours alone, on every listener: a client must never pass one on. */
         if (sg_str_ieq_lit(name, "x-forwarded-proto") || sg_str_ieq_lit(name, "x-forwarded-host") ||
-            sg_str_ieq_lit(name, "x-request-id"))
+            sg_str_ieq_lit(name, "x-request-id") || sg_str_ieq_lit(name, "x-forwarded-client-cert"))
             continue;
         if (sg_str_ieq_lit(name, "host")) {
             have_host = true;
@@ -585,6 +587,16 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
     if (host.n > 0)
         put_header(b, SG_STR("X-Forwarded-Host"), host);
     put_header(b, SG_STR("X-Request-Id"), sg_str_c(s->rid));
+    if (info->client_cert_state != SG_TLS_CLIENT_NONE && info->client_cert != NULL) {
+        /* Envoy's element (docs/operations.md), plus Verified: true only for a certificate that chains to the
+         * listener's CAs; AllowInsecureFallback also lets in clients without one, or with one that did not. */
+        bool ok = info->client_cert_state == SG_TLS_CLIENT_VERIFIED;
+        put(b, "X-Forwarded-Client-Cert: ", 25);
+        put_str(b, sg_str_c(info->client_cert));
+        if (info->client_cert[0] != '\0')
+            put(b, ";", 1);
+        put(b, ok ? "Verified=true\r\n" : "Verified=false\r\n", ok ? 15 : 16);
+    }
     if (msg->body == SG_H1_BODY_LENGTH) {
         char cl[40];
         int k = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n", (unsigned long long)msg->content_length);

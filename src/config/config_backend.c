@@ -178,6 +178,23 @@ static resolved_t *resolve_name(loader_t *ld, const char *name)
     return r;
 }
 
+/* The name the DNS fallback resolves for a backendRef with no EndpointSlice: the namespace is a boundary there
+ * too. An IP address stands for itself, and a name in the default namespace resolves as written (localhost, a
+ * host of the network). In any other namespace the name is qualified with it, "<name>.<namespace>" (in a
+ * cluster, the resolver's search list makes that the Service's name), and never tried bare: a bare name would
+ * resolve wherever the gateway's own resolver looks first, e.g. in the gateway's namespace. */
+static const char *dns_name(loader_t *ld, const sg_backend_t *b)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (strcmp(b->ns, "default") == 0 || inet_pton(AF_INET, b->name, buf) == 1 ||
+        inet_pton(AF_INET6, b->name, buf) == 1)
+        return b->name;
+    size_t n = strlen(b->name) + strlen(b->ns) + 2;
+    char *q = aalloc(ld, n);
+    snprintf(q, n, "%s.%s", b->name, b->ns);
+    return q;
+}
+
 /* Kubernetes' mapping: backendRef port -> Service port -> its name -> EndpointSlice port of that name. */
 static void resolve_backend(loader_t *ld, sg_backend_t *b, const sg_rule_t *r)
 {
@@ -216,7 +233,7 @@ static void resolve_backend(loader_t *ld, sg_backend_t *b, const sg_rule_t *r)
                  svc->name, b->port);
     }
     if (!have_slices) {
-        resolved_t *res = resolve_name(ld, b->name);
+        resolved_t *res = resolve_name(ld, dns_name(ld, b));
         for (size_t k = 0; k < res->n; k++)
             add_endpoint(ld, b, &cap, (struct sockaddr *)&res->addrs[k], res->lens[k], b->port);
     }

@@ -244,3 +244,15 @@ data: {tls.crt: "", tls.key: ""}
     const withGrant = await check(tlsGw + secret + route('r', 'infra') + grant('certs', 'Gateway', 'infra', 'Secret', 'cert'));
     assert.doesNotMatch(withGrant.stderr, /RefNotPermitted/);
 });
+
+test('the DNS fallback honours the namespace: a bare name resolves only in the default namespace', async () => {
+    const port = await freePort();
+    const named = (name, ns, path, backendNs) => route(name, ns, { path, backendNs }).replace('name: 127.0.0.1', 'name: localhost');
+    const yaml = gateway(port, { ns: 'default', allowedRoutes: '    allowedRoutes: {namespaces: {from: All}}\n' }) +
+        named('d', 'default', '/d') + named('a', 'team-a', '/a') + named('x', 'default', '/x', 'team-b') +
+        grant('team-b', 'HTTPRoute', 'default', 'Service') + route('ip', 'team-a', { path: '/ip', gwNs: 'default' });
+    /* default: "localhost" as written; team-a: "localhost.team-a", which does not resolve (500); a granted ref to
+     * team-b: "localhost.team-b" (500); an IP address stands for itself in any namespace. */
+    const fixed = yaml.replace(/namespace: infra/g, 'namespace: default');
+    assert.deepEqual((await statusOf(fixed, port, ['/d', '/a', '/x', '/ip'])).statuses, [200, 500, 500, 200]);
+});

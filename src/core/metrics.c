@@ -252,6 +252,10 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     fprintf(f, "ssegate_worker_saturated_rounds_total %" PRIu64 "\n", SUM(saturated_rounds));
     head(f, "ssegate_access_log_dropped_total", "counter", "Access log lines dropped (log pipe full).");
     fprintf(f, "ssegate_access_log_dropped_total %" PRIu64 "\n", SUM(log_dropped));
+    head(f, "ssegate_cors_preflights_total", "counter",
+         "CORS preflights answered by the gateway (routes with a CORS filter), by result.");
+    fprintf(f, "ssegate_cors_preflights_total{result=\"allowed\"} %" PRIu64 "\n", SUM(cors_preflights[1]));
+    fprintf(f, "ssegate_cors_preflights_total{result=\"refused\"} %" PRIu64 "\n", SUM(cors_preflights[0]));
     histogram(f, "ssegate_request_duration_seconds", "Time from request head to the end of the response.",
               shards, n, offsetof(sg_metrics_t, duration));
     histogram(f, "ssegate_time_to_first_byte_seconds", "Time from request head to the upstream response head.",

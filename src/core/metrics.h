@@ -67,6 +67,7 @@ typedef struct sg_metrics {
     sg_counter_t tls_handshakes[2];    /* [0] completed, [1] failed or timed out */
     sg_counter_t saturated_rounds;     /* loop iterations that found a full batch (then paused) */
     sg_counter_t log_dropped;
+    sg_counter_t cors_preflights[2];   /* preflights the gateway answered: [0] refused, [1] allowed */
     sg_histogram_t duration;
     sg_histogram_t ttfb;
     sg_route_metrics_t routes[SG_METRICS_ROUTES];

@@ -11,7 +11,10 @@
  *  - a complete head lies within the input, ends in CRLF CRLF, and all slices point inside it;
  *  - parsing only the head gives the same result, and any proper prefix of it is just incomplete;
  *  - the chunked decoder gives the same data, result and end offset whether the input arrives at once,
- *    byte by byte, or in two pieces.
+ *    byte by byte, or in two pieces, and its extensions never outweigh its data by more than the budget;
+ *  - every refusal, of a request, a response or a chunked body, carries a reason (the gateway logs it);
+ *  - a response the parser accepts as chunked names no coding but chunked (else it would be relayed as
+ *    plain bytes: the "gzip, chunked" bug).
  * Prefixes are copied to their own exact-size allocation so that ASan sees a read past their end.
  */
 
@@ -82,7 +85,9 @@ static int fuzz_head(const char *data, size_t size, int kind, sg_h1_msg_t *m, sg
     int r = parse(data, size, kind, m);
     CHECK(r > 0 || known_error(r));
     if (kind != 0)
-        CHECK(r != SG_ETOOLONG && r != SG_ENOTIMPL);
+        CHECK(r != SG_ETOOLONG);
+    /* every refusal says why (the gateway logs it), and a success leaves no stale reason */
+    CHECK((r > 0 || r == SG_EINCOMPLETE) == (m->error == NULL));
     if (r <= 0) {
         /* a prefix of an incomplete head is incomplete too */
         if (r == SG_EINCOMPLETE && size > 0) {
@@ -157,6 +162,7 @@ static dechunk_result_t dechunk(const char *in, size_t n, size_t step, size_t sp
                 continue;
             }
             CHECK(rc == 0 || rc == 2 || rc == SG_EBADMSG);
+            CHECK((rc == SG_EBADMSG) == (d.error != NULL));
             break;
         }
         free(p);
@@ -168,6 +174,7 @@ static dechunk_result_t dechunk(const char *in, size_t n, size_t step, size_t sp
     }
     res.used = off;
     CHECK(res.out_len <= res.used);
+    CHECK(d.ext_bytes <= d.data_bytes + SG_H1_MAX_CHUNK_EXT_OVERHEAD + 1); /* + the byte that broke it */
     return res;
 }
 
@@ -196,6 +203,32 @@ static void fuzz_chunked(const char *in, size_t n)
     free(out2);
 }
 
+/* Every Transfer-Encoding element of an accepted chunked response is "chunked" (case aside), once. */
+static void check_only_chunked(const sg_h1_msg_t *m)
+{
+    int n = 0;
+    for (size_t i = 0; i < m->nheaders; i++) {
+        sg_str_t v = m->headers[i].value;
+        if (!sg_str_ieq_lit(m->headers[i].name, "transfer-encoding"))
+            continue;
+        size_t a = 0;
+        while (a <= v.n) {
+            size_t b = a;
+            while (b < v.n && v.p[b] != ',')
+                b++;
+            size_t s = a, e = b;
+            while (s < e && (v.p[s] == ' ' || v.p[s] == '\t'))
+                s++;
+            while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
+                e--;
+            CHECK(sg_str_ieq_lit((sg_str_t){v.p + s, e - s}, "chunked"));
+            n++;
+            a = b + 1;
+        }
+    }
+    CHECK(n == 1);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *buf = (const char *)data;
@@ -206,8 +239,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r > 0 && m->body == SG_H1_BODY_CHUNKED)
         fuzz_chunked(buf + r, size - (size_t)r);
     r = fuzz_head(buf, size, 1, m, m2);
-    if (r > 0 && m->body == SG_H1_BODY_CHUNKED)
+    if (r > 0 && m->body == SG_H1_BODY_CHUNKED) {
+        check_only_chunked(m);
         fuzz_chunked(buf + r, size - (size_t)r);
+    }
     (void)fuzz_head(buf, size, 2, m, m2);
     /* the decoder on its own, so the fuzzer can shape chunk syntax without a head in front */
     fuzz_chunked(buf, size);

@@ -51,6 +51,11 @@ static void usage(FILE *f)
             "      --h2-conn-window BYTES  HTTP/2 connection window (default 1048576)\n"
             "      --h2-conn-buffer BYTES  response bytes an HTTP/2 connection may queue across its streams;\n"
             "                            past it the streams' upstream reads pause (default 1048576)\n"
+            "      --h2-reset-budget N   HTTP/2: a connection that resets more than N started streams in 10 s gets\n"
+            "                            GOAWAY ENHANCE_YOUR_CALM (default 100; 0: no limit)\n"
+            "      --client-rate N       new upstream exchanges per second per client address (IPv6: per /64),\n"
+            "                            per worker, with a burst of N; past it 503 (HTTP/2: REFUSED_STREAM)\n"
+            "                            (default 1000; 0: no limit)\n"
             "      --tls-handshake-timeout DUR  a TLS handshake must finish within (default 10s)\n"
             "      --tls-threads N       threads that run TLS handshakes off the event loops (default: one per\n"
             "                            worker; 0 runs them on the loops)\n"
@@ -86,7 +91,7 @@ static int parse_u32(const char *flag, const char *v, uint32_t lo, uint32_t hi, 
 static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
-           O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH };
+           O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -98,6 +103,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"h2-max-streams", required_argument, 0, O_H2S}, {"h2-window", required_argument, 0, O_H2W},
         {"h2-conn-window", required_argument, 0, O_H2CW}, {"tls-handshake-timeout", required_argument, 0, O_TLSHS},
         {"h2-conn-buffer", required_argument, 0, O_H2CB}, {"saturation-pause-us", required_argument, 0, O_PAUSE},
+        {"client-rate", required_argument, 0, O_CRATE}, {"h2-reset-budget", required_argument, 0, O_H2RST},
         {"tls-threads", required_argument, 0, O_TLSTH},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -140,6 +146,8 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
             break;
         }
         case O_TLSHS: if (parse_dur("--tls-handshake-timeout", optarg, &st->tls_handshake_timeout_ms) < 0) return -1; break;
+        case O_CRATE: if (parse_u32("--client-rate", optarg, 0, 1000000, &st->client_rate) < 0) return -1; break;
+        case O_H2RST: if (parse_u32("--h2-reset-budget", optarg, 0, 1000000, &st->h2_reset_budget) < 0) return -1; break;
         case O_PAUSE: if (parse_u32("--saturation-pause-us", optarg, 0, 100000, &st->saturation_pause_us) < 0) return -1; break;
         case O_TLSTH: {
             uint32_t n;
@@ -181,6 +189,7 @@ typedef struct metrics_ctx {
     int nworkers;
     sg_metrics_global_t g;
     const sg_health_t *health;
+    const sg_admin_t *admin;
 } metrics_ctx_t;
 
 typedef struct health_render {
@@ -207,6 +216,8 @@ static void render_metrics(FILE *f, void *ctx)
     size_t n = 0;
     for (int i = 0; i < m->nworkers && n < SG_ARRAY_LEN(shards); i++)
         shards[n++] = &m->workers[i].metrics;
+    m->g.admin_accept_fd_limit = m->admin->accept_fd_limit;
+    m->g.admin_reserve_accepts = m->admin->reserve_accepts;
     sg_metrics_render(f, shards, n, &m->g);
     if (m->health) {
         health_render_t r = {f, 0, sg_now_ms()};
@@ -217,6 +228,12 @@ static void render_metrics(FILE *f, void *ctx)
         fputs("# HELP ssegate_endpoint_active_streams Streams open on the endpoint (all workers).\n"
               "# TYPE ssegate_endpoint_active_streams gauge\n", f);
         sg_health_each(m->health, render_endpoint, &r);
+        fprintf(f, "# HELP ssegate_health_entries Endpoint addresses in the health table (the config's, and those "
+                   "that old generations still in use name).\n# TYPE ssegate_health_entries gauge\n"
+                   "ssegate_health_entries %zu\n", m->health->nentries);
+        fprintf(f, "# HELP ssegate_health_entries_pruned_total Health entries freed after their endpoint left the "
+                   "config.\n# TYPE ssegate_health_entries_pruned_total counter\nssegate_health_entries_pruned_total "
+                   "%llu\n", (unsigned long long)m->health->pruned);
     }
 }
 
@@ -274,6 +291,8 @@ int main(int argc, char **argv)
         .heartbeat_ms = 0,
         .stall_timeout_ms = 60000,
         .saturation_pause_us = 500,
+        .client_rate = 1000,
+        .h2_reset_budget = 100,
     };
     if (parse_args(argc, argv, &o, &st) < 0)
         return 2;
@@ -380,7 +399,8 @@ int main(int argc, char **argv)
     if (o.admin)
         fprintf(stderr, "ssegate: admin on %s\n", o.admin);
     cfg->generation = 1;
-    metrics_ctx_t mctx = {.workers = workers, .nworkers = nworkers, .g = {.config_generation = 1}, .health = &health};
+    metrics_ctx_t mctx = {.workers = workers, .nworkers = nworkers, .g = {.config_generation = 1}, .health = &health,
+                          .admin = &admin};
     admin.render_metrics = render_metrics;
     admin.ctx = &mctx;
     admin.ready = true;
@@ -390,10 +410,14 @@ int main(int argc, char **argv)
     for (;;) {
         struct pollfd pfds[2 + SG_ADMIN_MAX_CLIENTS + SG_HEALTH_MAX_INFLIGHT];
         pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        int na = sg_admin_pollfds(&admin, pfds + 1);
+        uint64_t before = sg_now_ms();
+        int na = sg_admin_pollfds(&admin, pfds + 1, before);
         int nh = sg_health_pollfds(&health, pfds + 1 + na);
         int wait = signals ? 100 : 1000;
-        int hwait = sg_health_next_timeout_ms(&health, sg_now_ms());
+        int await = sg_admin_next_timeout_ms(&admin, before);
+        if (await >= 0 && await < wait)
+            wait = await;
+        int hwait = sg_health_next_timeout_ms(&health, before);
         int n = poll(pfds, (nfds_t)(1 + na + nh), hwait >= 0 && hwait < wait ? hwait : wait);
         if (n < 0 && errno != EINTR)
             break;

@@ -11,6 +11,7 @@
 
 #include "http/conn.h"
 #include "http/h1.h"
+#include "http/admit.h"
 #include "codec/h1parse.h"
 #include "http/h2.h"
 #include "core/log.h"
@@ -59,6 +60,7 @@ static void close_listener(sg_worker_t *w, sg_listen_sock_t *ls)
 {
     if (ls->w.fd < 0)
         return;
+    sg_conn_listen_stop(ls);
     sg_loop_watch(&w->loop, &ls->w, 0);
     close(ls->w.fd);
     ls->w.fd = -1;
@@ -89,6 +91,7 @@ static int add_listener(sg_worker_t *w, const sg_bind_t *b)
     ls->w.fd = fd;
     ls->w.cb = listen_cb;
     ls->worker = w;
+    sg_conn_listen_init(ls);
     ls->port = b->port;
     ls->protocol = b->protocol;
     memcpy(&ls->addr, &b->addr, b->addrlen);
@@ -213,9 +216,12 @@ int sg_serve_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_conf
     w->handler = &sg_proxy_handler;
     w->route_scratch = sg_route_scratch_new();
     w->msg = malloc(sizeof(*w->msg));
-    if (w->route_scratch == NULL || w->msg == NULL) {
+    w->admit = sg_admit_new(settings->client_rate, w->rng * 0x9e3779b97f4a7c15ull);
+    if (w->route_scratch == NULL || w->msg == NULL || w->admit == NULL) {
         sg_route_scratch_free(w->route_scratch);
         free(w->msg);
+        sg_admit_free(w->admit);
+        w->admit = NULL;
         sg_loop_free(&w->loop);
         return -ENOMEM;
     }
@@ -286,6 +292,8 @@ void sg_serve_free(sg_worker_t *w)
     w->route_scratch = NULL;
     free(w->msg);
     w->msg = NULL;
+    sg_admit_free(w->admit);
+    w->admit = NULL;
     sg_config_unref(atomic_exchange(&w->pending_cfg, NULL));
     sg_config_unref(w->cfg);
     w->cfg = NULL;

@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "core/log.h"
 #include "core/loop.h"
 
 #define CLIENT_TIMEOUT_MS 5000
@@ -73,7 +75,28 @@ int sg_admin_open(sg_admin_t *a, const char *addr)
         return err;
     }
     a->listen_fd = fd;
+    /* The reserve is taken now, while descriptors are plenty; a start that cannot take it fails. */
+    for (a->nreserve = 0; a->nreserve < SG_ADMIN_RESERVE; a->nreserve++) {
+        int r = eventfd(0, EFD_CLOEXEC);
+        if (r < 0) {
+            int err = -errno;
+            sg_admin_close(a);
+            return err;
+        }
+        a->reserve[a->nreserve] = r;
+    }
     return 0;
+}
+
+/* Takes back the descriptors that probes used, as far as the fd table allows. */
+static void refill_reserve(sg_admin_t *a)
+{
+    while (a->nreserve < SG_ADMIN_RESERVE) {
+        int r = eventfd(0, EFD_CLOEXEC);
+        if (r < 0)
+            return; /* still at the limit: tried again after the next poll */
+        a->reserve[a->nreserve++] = r;
+    }
 }
 
 void sg_admin_close(sg_admin_t *a)
@@ -88,17 +111,26 @@ void sg_admin_close(sg_admin_t *a)
     if (a->listen_fd >= 0)
         close(a->listen_fd);
     a->listen_fd = -1;
+    while (a->nreserve > 0)
+        close(a->reserve[--a->nreserve]);
 }
 
-int sg_admin_pollfds(const sg_admin_t *a, struct pollfd *pfds)
+int sg_admin_pollfds(const sg_admin_t *a, struct pollfd *pfds, uint64_t now_ms)
 {
     int n = 0;
     if (a->listen_fd < 0)
         return 0;
-    pfds[n++] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
+    pfds[n++] = (struct pollfd){.fd = a->listen_fd, .events = now_ms < a->paused_until_ms ? 0 : POLLIN};
     for (int i = 0; i < SG_ADMIN_MAX_CLIENTS; i++)
         pfds[n++] = (struct pollfd){.fd = a->clients[i].fd, .events = POLLIN}; /* fd -1 is ignored by poll */
     return n;
+}
+
+int sg_admin_next_timeout_ms(const sg_admin_t *a, uint64_t now_ms)
+{
+    if (a->listen_fd < 0 || now_ms >= a->paused_until_ms)
+        return -1;
+    return (int)(a->paused_until_ms - now_ms);
 }
 
 /* Writes all of p, waiting up to a second in total: admin answers are small and probes are local. */
@@ -195,6 +227,56 @@ static void serve(sg_admin_t *a, sg_admin_client_t *c)
         reply(c, 404, "Not Found", "not found\n");
 }
 
+static bool out_of_fds(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/*
+ * /healthz is the gateway's lifeline: a liveness probe that fails gets the pod restarted, cutting every stream
+ * on it. So at the fd limit a probe is accepted on a reserved descriptor: one is closed and the accept
+ * retried (the spare-fd technique of libuv and HAProxy, kept for the probes). Without a reserve left the
+ * listener rests for SG_ADMIN_PAUSE_MS: it is level-triggered, and retrying at once would spin.
+ */
+static void accept_clients(sg_admin_t *a, uint64_t now_ms)
+{
+    for (;;) {
+        bool reserved = false;
+        int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && out_of_fds(errno))
+            a->accept_fd_limit++;
+        /* Another thread may take the descriptor just freed before accept does: then the next one is spent. */
+        while (fd < 0 && (errno == EMFILE || errno == ENFILE) && a->nreserve > 0) {
+            close(a->reserve[--a->nreserve]);
+            fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            reserved = fd >= 0;
+        }
+        if (fd < 0) {
+            if (out_of_fds(errno)) {
+                a->paused_until_ms = now_ms + SG_ADMIN_PAUSE_MS;
+                sg_log_error("admin: accept: %s, no descriptor in reserve: not accepting for %d ms",
+                             strerror(errno), SG_ADMIN_PAUSE_MS);
+            }
+            return;
+        }
+        if (reserved) {
+            a->reserve_accepts++;
+            sg_log_info("admin: at the fd limit: a probe was accepted on a reserved descriptor");
+        }
+        int slot = -1;
+        for (int i = 0; i < SG_ADMIN_MAX_CLIENTS && slot < 0; i++)
+            if (a->clients[i].fd < 0)
+                slot = i;
+        if (slot < 0) {
+            close(fd); /* probes are few; overflow is refused */
+            continue;
+        }
+        a->clients[slot].fd = fd;
+        a->clients[slot].len = 0;
+        a->clients[slot].deadline_ms = now_ms + CLIENT_TIMEOUT_MS;
+    }
+}
+
 void sg_admin_handle(sg_admin_t *a, const struct pollfd *pfds, int n, uint64_t now_ms)
 {
     if (a->listen_fd < 0 || n == 0)
@@ -208,22 +290,7 @@ void sg_admin_handle(sg_admin_t *a, const struct pollfd *pfds, int n, uint64_t n
             c->fd = -1;
         }
     }
-    if (pfds[0].revents & POLLIN) {
-        for (;;) {
-            int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd < 0)
-                break;
-            sg_admin_client_t *slot = NULL;
-            for (int i = 0; i < SG_ADMIN_MAX_CLIENTS && !slot; i++)
-                if (a->clients[i].fd < 0)
-                    slot = &a->clients[i];
-            if (slot == NULL) {
-                close(fd); /* probes are few; overflow is refused */
-                continue;
-            }
-            slot->fd = fd;
-            slot->len = 0;
-            slot->deadline_ms = now_ms + CLIENT_TIMEOUT_MS;
-        }
-    }
+    if ((pfds[0].revents & POLLIN) && now_ms >= a->paused_until_ms)
+        accept_clients(a, now_ms);
+    refill_reserve(a);
 }

@@ -57,6 +57,9 @@ static const unsigned char cls[256] = {
 
 #define IS(c, k) (cls[(unsigned char)(c)] & (k))
 
+/* Records why a parse failed (a static string, for the caller's log) and returns code. */
+#define FAIL(m, code, why) ((m)->error = (why), (code))
+
 static bool is_ows(char c)
 {
     return c == ' ' || c == '\t';
@@ -155,22 +158,28 @@ static int parse_fields(const char *buf, const char *p, const char *end, sg_h1_m
             if (p + 1 == end)
                 goto incomplete;
             if (p[1] != '\n')
-                return SG_EBADMSG;
+                return FAIL(msg, SG_EBADMSG, "bare CR in the header section");
             p += 2;
             if ((size_t)(p - hdr_start) > SG_H1_MAX_HEAD_BYTES)
-                return SG_EHDRTOOBIG;
+                return FAIL(msg, SG_EHDRTOOBIG, "header section too large");
             return (int)(p - buf);
         }
         /* A field line: name must start at once (no obs-fold, no whitespace after the start line). */
         if (SG_UNLIKELY(msg->nheaders == SG_H1_MAX_HEADERS))
-            return SG_EHDRTOOBIG;
+            return FAIL(msg, SG_EHDRTOOBIG, "too many header fields");
         const char *name = p;
         while (p < end && IS(*p, C_TCHAR))
             p++;
         if (p == end)
             goto incomplete;
+        if (p == name && is_ows(*p))
+            return FAIL(msg, SG_EBADMSG, "obs-fold or whitespace before a field name");
+        if (p == name && *p == '\n')
+            return FAIL(msg, SG_EBADMSG, "bare LF in the header section");
+        if (is_ows(*p) && p != name)
+            return FAIL(msg, SG_EBADMSG, "whitespace between a field name and ':'");
         if (*p != ':' || p == name)
-            return SG_EBADMSG;
+            return FAIL(msg, SG_EBADMSG, "invalid character in a field name");
         sg_h1_header_t *h = &msg->headers[msg->nheaders];
         h->name = (sg_str_t){name, (size_t)(p - name)};
         p++;
@@ -180,12 +189,14 @@ static int parse_fields(const char *buf, const char *p, const char *end, sg_h1_m
         p = skip_value(p, end);
         if (p == end)
             goto incomplete;
+        if (*p == '\n')
+            return FAIL(msg, SG_EBADMSG, "bare LF in a field value");
         if (*p != '\r')
-            return SG_EBADMSG; /* bare LF, NUL or another CTL */
+            return FAIL(msg, SG_EBADMSG, "control character in a field value"); /* NUL, DEL or another CTL */
         if (p + 1 == end)
             goto incomplete;
         if (p[1] != '\n')
-            return SG_EBADMSG; /* bare CR */
+            return FAIL(msg, SG_EBADMSG, "bare CR in a field value");
         const char *last = p;
         while (last > val && is_ows(last[-1]))
             last--;
@@ -193,12 +204,12 @@ static int parse_fields(const char *buf, const char *p, const char *end, sg_h1_m
         msg->nheaders++;
         p += 2;
         if ((size_t)(p - hdr_start) > SG_H1_MAX_HEAD_BYTES)
-            return SG_EHDRTOOBIG;
+            return FAIL(msg, SG_EHDRTOOBIG, "header section too large");
     }
 
 incomplete:
     if ((size_t)(end - hdr_start) > SG_H1_MAX_HEAD_BYTES)
-        return SG_EHDRTOOBIG;
+        return FAIL(msg, SG_EHDRTOOBIG, "header section too large");
     return SG_EINCOMPLETE;
 }
 
@@ -397,12 +408,14 @@ static int scan_fields(sg_h1_msg_t *msg, fields_t *f)
         }
     }
     /* Repeated Content-Length is rejected even when the values agree: we never normalise framing. */
-    if (f->ncl > 1 || !f->cl_ok)
-        return SG_EBADMSG;
+    if (f->ncl > 1)
+        return FAIL(msg, SG_EBADMSG, "repeated Content-Length");
+    if (!f->cl_ok)
+        return FAIL(msg, SG_EBADMSG, "invalid Content-Length");
     if (f->ncl && f->nte)
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "both Content-Length and Transfer-Encoding");
     if (f->te & TE_BAD)
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "invalid Transfer-Encoding (empty, identity, or chunked twice)");
     return 0;
 }
 
@@ -430,6 +443,7 @@ static void msg_reset(sg_h1_msg_t *msg)
     msg->expect_continue = false;
     msg->upgrade = false;
     msg->host_index = -1;
+    msg->error = NULL;
 }
 
 /*
@@ -508,7 +522,7 @@ int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg)
         if (p + 1 == end)
             return SG_EINCOMPLETE;
         if (p[1] != '\n' || ++skipped > MAX_LEADING_CRLF)
-            return SG_EBADMSG;
+            return FAIL(msg, SG_EBADMSG, "bare CR or too many empty lines before the request line");
         p += 2;
     }
 
@@ -520,7 +534,7 @@ int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg)
     if (p == end)
         goto incomplete_line;
     if (*p != ' ' || p == line)
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "malformed method");
     msg->method = (sg_str_t){line, (size_t)(p - line)};
     p++;
 
@@ -530,31 +544,31 @@ int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg)
     if (p == end)
         goto incomplete_line;
     if (*p != ' ' || p == target)
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "malformed request-target");
     msg->target = (sg_str_t){target, (size_t)(p - target)};
     p++;
 
     /* HTTP-version CRLF */
     int r = parse_version(p, end, &msg->minor_version);
     if (r < 0)
-        return r;
+        return FAIL(msg, r, "not HTTP/1.0 or HTTP/1.1");
     if (r == 0)
         goto incomplete_line;
     p += r;
     if (p == end)
         goto incomplete_line;
     if (*p != '\r')
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "malformed request line");
     if (p + 1 == end)
         goto incomplete_line;
     if (p[1] != '\n')
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "bare CR in the request line");
     if ((size_t)(p - line) > SG_H1_MAX_REQLINE)
-        return SG_ETOOLONG;
+        return FAIL(msg, SG_ETOOLONG, "request line too long");
     p += 2;
 
     if (!valid_target(msg->method, msg->target))
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "request-target does not fit the method");
 
     r = parse_fields(buf, p, end, msg);
     if (r < 0)
@@ -566,15 +580,17 @@ int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg)
     if (err)
         return err;
     if (f.nhost > 1 || (f.nhost == 0 && msg->minor_version >= 1))
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, f.nhost ? "repeated Host" : "no Host in HTTP/1.1");
     if (f.nhost == 1 && !valid_host(msg->headers[msg->host_index].value, false))
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "invalid Host");
     if (f.nte) {
         /* RFC 9112 6.1: TE in HTTP/1.0 is faulty framing; chunked must be the final coding (6.3 rule 4). */
-        if (msg->minor_version == 0 || ((f.te & TE_CHUNKED) && !(f.te & TE_CHUNKED_LAST)))
-            return SG_EBADMSG;
+        if (msg->minor_version == 0)
+            return FAIL(msg, SG_EBADMSG, "Transfer-Encoding in an HTTP/1.0 request");
+        if ((f.te & TE_CHUNKED) && !(f.te & TE_CHUNKED_LAST))
+            return FAIL(msg, SG_EBADMSG, "chunked is not the final transfer coding");
         if (f.te & TE_OTHER)
-            return SG_ENOTIMPL;
+            return FAIL(msg, SG_ENOTIMPL, "transfer coding other than chunked");
         msg->body = SG_H1_BODY_CHUNKED;
     } else if (f.ncl) {
         msg->body = SG_H1_BODY_LENGTH;
@@ -587,7 +603,7 @@ int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg)
 
 incomplete_line:
     if (line_too_long(line, end))
-        return SG_ETOOLONG;
+        return FAIL(msg, SG_ETOOLONG, "request line too long");
     return SG_EINCOMPLETE;
 }
 
@@ -602,7 +618,7 @@ int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1
     /* HTTP-version SP 3DIGIT SP reason CRLF; the SP before an empty reason may be missing. */
     int r = parse_version(p, end, &msg->minor_version);
     if (r < 0)
-        return r;
+        return FAIL(msg, r, "not an HTTP/1.0 or HTTP/1.1 status line");
     if (r == 0)
         return SG_EINCOMPLETE;
     p += r;
@@ -610,29 +626,29 @@ int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1
         if (p == end)
             return SG_EINCOMPLETE;
         if (i == 0 ? *p != ' ' : !is_digit(*p))
-            return SG_EBADMSG;
+            return FAIL(msg, SG_EBADMSG, "malformed status code");
         if (i)
             msg->status = msg->status * 10 + (*p - '0');
         p++;
     }
     if (msg->status < 100 || msg->status > 599)
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "status code out of range");
     if (p < end && *p == ' ')
         p++;
     else if (p < end && *p != '\r')
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "malformed status code");
     const char *reason = p;
     p = skip_value(p, end);
     if (p == end)
         goto incomplete_line;
     if (*p != '\r')
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, *p == '\n' ? "bare LF in the status line" : "control character in the status line");
     if (p + 1 == end)
         goto incomplete_line;
     if (p[1] != '\n')
-        return SG_EBADMSG;
+        return FAIL(msg, SG_EBADMSG, "bare CR in the status line");
     if ((size_t)(p - buf) > SG_H1_MAX_REQLINE)
-        return SG_EHDRTOOBIG;
+        return FAIL(msg, SG_EHDRTOOBIG, "status line too long");
     msg->reason = (sg_str_t){reason, (size_t)(p - reason)};
     p += 2;
 
@@ -648,15 +664,30 @@ int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1
     msg->host_index = -1; /* Host means nothing in a response */
     set_connection(msg, &f);
 
+    /*
+     * Transfer codings are checked on every response, bodiless ones included: we relay bodies decoded, so a
+     * coding other than chunked would reach the client as plain bytes that nothing says are encoded. RFC 9112
+     * lets a recipient read a response whose chunked is not final until close, and treats TE in HTTP/1.0 as
+     * faulty framing; a gateway has no use for either, so both are refused (502) rather than guessed at.
+     */
+    if (f.nte) {
+        if (msg->minor_version == 0)
+            return FAIL(msg, SG_EBADMSG, "Transfer-Encoding in an HTTP/1.0 response");
+        if (f.te & TE_OTHER)
+            return FAIL(msg, SG_ENOTIMPL, "transfer coding other than chunked");
+    }
     int s = msg->status;
     if (s < 200 || s == 204 || s == 304 || is_head_request) {
         msg->body = SG_H1_BODY_NONE;
+        /*
+         * No body follows whatever the fields say, but a backend that sends framing on a 1xx or 204 (which
+         * must not have any) may send a body too: its bytes would be read as the next response. Such a
+         * connection is not reused. Content-Length: 0 on a 204 is common and harmless.
+         */
+        if ((s < 200 || s == 204) && (f.nte || (f.ncl && msg->content_length != 0)))
+            msg->keep_alive = false;
     } else if (f.nte) {
-        /* RFC 9112 6.1: TE in HTTP/1.0 is faulty framing: read to close, then close. */
-        if (msg->minor_version >= 1 && (f.te & TE_CHUNKED_LAST))
-            msg->body = SG_H1_BODY_CHUNKED;
-        else
-            msg->body = SG_H1_BODY_UNTIL_CLOSE;
+        msg->body = SG_H1_BODY_CHUNKED;
     } else if (f.ncl) {
         msg->body = SG_H1_BODY_LENGTH;
     } else {
@@ -668,7 +699,7 @@ int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1
 
 incomplete_line:
     if (line_too_long(buf, end))
-        return SG_EHDRTOOBIG;
+        return FAIL(msg, SG_EHDRTOOBIG, "status line too long");
     return SG_EINCOMPLETE;
 }
 
@@ -722,14 +753,23 @@ void sg_h1_chunked_init(sg_h1_chunked_t *d)
 int sg_h1_chunked_decode(sg_h1_chunked_t *d, const char *in, size_t len, size_t *consumed, sg_str_t *data)
 {
     size_t i = 0;
+    const char *why = NULL;
 
     *data = (sg_str_t){NULL, 0};
     while (i < len) {
         char c = in[i];
 
         /* The chunk-size line, extensions included and CRLF excluded, is bounded. */
-        if (d->state >= CH_SIZE && d->state <= CH_EXT_QEND && c != '\r' && ++d->line_bytes > SG_H1_MAX_CHUNK_LINE)
+        if (d->state >= CH_SIZE && d->state <= CH_EXT_QEND && c != '\r' && ++d->line_bytes > SG_H1_MAX_CHUNK_LINE) {
+            why = "chunk-size line too long";
             goto bad;
+        }
+        /* So are extensions over the whole body, beyond its data bytes. */
+        if (d->state >= CH_EXT_NAME_START && d->state <= CH_EXT_QEND && c != '\r' &&
+            ++d->ext_bytes > d->data_bytes + SG_H1_MAX_CHUNK_EXT_OVERHEAD) {
+            why = "too many chunk-extension bytes";
+            goto bad;
+        }
         switch (d->state) {
         case CH_SIZE_START:
             if (!IS(c, C_HEX))
@@ -741,10 +781,17 @@ int sg_h1_chunked_decode(sg_h1_chunked_t *d, const char *in, size_t len, size_t 
         case CH_SIZE:
             if (IS(c, C_HEX)) {
                 /* stays below 2^60: no wrap, and far beyond any real chunk */
-                if (d->remaining >= (UINT64_C(1) << 56))
+                if (d->remaining >= (UINT64_C(1) << 56)) {
+                    why = "chunk size too large";
                     goto bad;
+                }
                 d->remaining = d->remaining * 16 + (uint64_t)hexval(c);
             } else if (c == ';') {
+                d->ext_bytes++;
+                if (d->ext_bytes > d->data_bytes + SG_H1_MAX_CHUNK_EXT_OVERHEAD) {
+                    why = "too many chunk-extension bytes";
+                    goto bad;
+                }
                 d->state = CH_EXT_NAME_START;
             } else if (c == '\r') {
                 d->state = CH_SIZE_LF;
@@ -813,6 +860,7 @@ int sg_h1_chunked_decode(sg_h1_chunked_t *d, const char *in, size_t len, size_t 
             size_t n = (size_t)SG_MIN((uint64_t)(len - i), d->remaining);
             *data = (sg_str_t){in + i, n};
             d->remaining -= n;
+            d->data_bytes += n;
             if (!d->remaining)
                 d->state = CH_DATA_CR;
             *consumed = i + n;
@@ -882,6 +930,24 @@ int sg_h1_chunked_decode(sg_h1_chunked_t *d, const char *in, size_t len, size_t 
     return 0;
 
 bad:
+    if (why == NULL) {
+        /* Where the byte was unexpected says enough. */
+        if (d->state <= CH_SIZE)
+            why = in[i] == '\n' ? "bare LF in a chunk-size line" : "invalid chunk size";
+        else if (d->state <= CH_EXT_QEND)
+            why = "invalid chunk extension";
+        else if (d->state == CH_SIZE_LF || d->state == CH_DATA_LF || d->state == CH_FINAL_LF ||
+                 d->state == CH_TRAILER_LF)
+            why = "bare CR in chunked framing";
+        else if (d->state == CH_DATA_CR)
+            why = "chunk data not followed by CRLF";
+        else if (d->state >= CH_TRAILER_START && d->state <= CH_TRAILER_VALUE)
+            why = d->trailer_bytes > SG_H1_MAX_TRAILER_BYTES ? "trailer section too large" : "invalid trailer field";
+        else
+            why = "invalid chunked framing";
+    }
+    if (d->state != CH_ERROR)
+        d->error = why;
     d->state = CH_ERROR;
     *consumed = i;
     return SG_EBADMSG;

@@ -42,6 +42,7 @@ typedef struct sg_h1_msg {
     bool expect_continue;       /* Expect: 100-continue */
     bool upgrade;               /* Connection: upgrade with an Upgrade header */
     int host_index;             /* index of the single Host header, or -1 */
+    const char *error;          /* after a failed parse: why, a static string for logs (NULL otherwise) */
 } sg_h1_msg_t;
 
 /*
@@ -60,12 +61,16 @@ typedef struct sg_h1_msg {
 int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg);
 
 /*
- * Parses a response head. is_head_request / the status decide SG_H1_BODY_NONE (RFC 9112 6.3).
- * Returns the head length, SG_EINCOMPLETE, SG_EBADMSG, or SG_EHDRTOOBIG when the status line passes
- * SG_H1_MAX_REQLINE or the fields pass the request limits. 1xx responses parse as complete heads
- * with body NONE; the caller skips them (except 101). A 2xx answer to CONNECT has no body either:
- * the caller knows the method and overrides body. TE and CL together, repeated or invalid CL: SG_EBADMSG.
- * TE with chunked not last, or TE in HTTP/1.0: SG_H1_BODY_UNTIL_CLOSE. Until-close implies !keep_alive.
+ * Parses a response head, as strictly as a request: the same field rules (no obs-fold, bare CR/LF, CTLs,
+ * whitespace before ':'), the same limits, and is_head_request / the status decide SG_H1_BODY_NONE
+ * (RFC 9112 6.3). Returns the head length, SG_EINCOMPLETE, SG_EBADMSG, SG_ENOTIMPL (a transfer coding
+ * other than chunked, e.g. "gzip, chunked": we could only relay it as plain bytes), or SG_EHDRTOOBIG when
+ * the status line passes SG_H1_MAX_REQLINE or the fields pass the request limits. TE and CL together,
+ * repeated or invalid CL, TE in HTTP/1.0, identity or chunked twice: SG_EBADMSG. On any error msg->error
+ * says why. 1xx responses parse as complete heads with body NONE; the caller skips them (except 101). A 2xx
+ * answer to CONNECT has no body either: the caller knows the method and overrides body. A 1xx or 204 that
+ * carries TE or a non-zero CL gets !keep_alive (a body may follow that is not ours to read). No CL and no
+ * TE: SG_H1_BODY_UNTIL_CLOSE, which implies !keep_alive.
  */
 int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1_msg_t *msg);
 
@@ -73,11 +78,21 @@ int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1
 const sg_h1_header_t *sg_h1parse_find(const sg_h1_msg_t *msg, const char *name, size_t *from);
 
 /* Incremental chunked-body decoder. Zero-copy: data slices point into the input. */
+/*
+ * Chunk extensions may take at most this many bytes over a whole body, beyond as many as the body has
+ * data bytes: a peer sending 1-byte chunks with 4 KiB of extensions each would otherwise make us parse
+ * 4,000 bytes per byte relayed (Go's net/http has the same rule, CVE-2023-39326).
+ */
+#define SG_H1_MAX_CHUNK_EXT_OVERHEAD (16 * 1024)
+
 typedef struct sg_h1_chunked {
     int state;
     uint64_t remaining;  /* bytes left in the current chunk */
     size_t line_bytes;   /* bytes of chunk-size line / trailer seen, for limits */
     size_t trailer_bytes;
+    uint64_t ext_bytes;  /* chunk-extension bytes so far */
+    uint64_t data_bytes; /* chunk-data bytes so far */
+    const char *error;   /* after SG_EBADMSG: why, a static string for logs */
 } sg_h1_chunked_t;
 
 void sg_h1_chunked_init(sg_h1_chunked_t *d);
@@ -88,8 +103,9 @@ void sg_h1_chunked_init(sg_h1_chunked_t *d);
  * Returns 0 when all input was consumed with no data yet, 2 when the last chunk and trailers are
  * done (the body is complete; *consumed tells where the next message starts), or SG_EBADMSG on a bad
  * chunk size (non-hex, overflow, over-long line), bare LF/CR, or missing CRLF after data.
- * Sizes must stay below 2^60; chunk-size lines (extensions included) are bounded by SG_H1_MAX_CHUNK_LINE
- * and trailers by SG_H1_MAX_TRAILER_BYTES. Extensions and trailer fields are validated and dropped.
+ * Sizes must stay below 2^60; chunk-size lines (extensions included) are bounded by SG_H1_MAX_CHUNK_LINE,
+ * extensions over the body by SG_H1_MAX_CHUNK_EXT_OVERHEAD plus its data bytes, and trailers by
+ * SG_H1_MAX_TRAILER_BYTES. Extensions and trailer fields are validated and dropped. d->error says why.
  * After an error every call returns SG_EBADMSG; after the end every call returns 2 consuming nothing.
  */
 int sg_h1_chunked_decode(sg_h1_chunked_t *d, const char *in, size_t len, size_t *consumed, sg_str_t *data);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "config/route.h"
+#include "core/escape.h"
 
 void *aalloc(loader_t *ld, size_t n)
 {
@@ -83,11 +84,15 @@ SG_PRINTF(4, 5) void report(loader_t *ld, pos_t p, bool warn, const char *fmt, .
         ld->nerr++;
     if (ld->errs == NULL)
         return;
-    fprintf(ld->errs, "%s:%d:%d: %s", ld->file, p.line, p.col, warn ? "warning: " : "");
+    /* Messages quote config values and libfyaml's text: escaped, a "\n" in a value cannot split one
+     * FILE:LINE:COL line into two (nor forge one), and control bytes cannot reach the terminal. */
+    char msg[1024];
     va_start(ap, fmt);
-    vfprintf(ld->errs, fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fputc('\n', ld->errs);
+    if (n < 0)
+        msg[0] = '\0';
+    sg_escape_fputline(ld->errs, "%s:%d:%d: %s%s", ld->file, p.line, p.col, warn ? "warning: " : "", msg);
 }
 
 
@@ -437,6 +442,8 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         {"EndpointSlice", "discovery.k8s.io/v1", NULL, parse_slice},
         {"Secret", "v1", NULL, sg__config_parse_secret},
         {"Namespace", "v1", NULL, sg__config_parse_namespace},
+        {"ConfigMap", "v1", NULL, sg__config_parse_configmap},
+        {"FrontendTLSPolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_frontend_tls_policy},
         {"ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "gateway.networking.k8s.io/v1",
          sg__config_parse_refgrant},
     };
@@ -452,7 +459,7 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         return;
     }
     /* A kind that would change how traffic is routed or secured, if ssegate served it, is refused: the operator
-     * would believe it in force. Other kinds (TLSRoute, TCPRoute, Ingress, GatewayClass, ConfigMap...) carry
+     * would believe it in force. Other kinds (TLSRoute, TCPRoute, Ingress, GatewayClass...) carry
      * no meaning for this gateway and are skipped. */
     const char *slash = strchr(api, '/');
     size_t glen = slash ? (size_t)(slash - api) : 0;
@@ -592,6 +599,7 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
     sg__config_apply_route_policies(ld);
     sg__config_apply_backend_policies(ld);
     sg__config_apply_namespaces(ld);
+    sg__config_apply_frontend_tls(ld);
     build_binds(ld, cfg);
     sg__config_build_tls(ld, cfg);
     if (ld->nerr == 0)
@@ -642,7 +650,7 @@ int sg_config_load_ex(const char *name, const char *yaml, size_t len, unsigned f
         fy_diag_destroy(ld->diag);
     if (rc != 0) {
         if (rc == -ENOMEM && errs != NULL)
-            fprintf(errs, "%s: out of memory while loading the configuration\n", name);
+            sg_escape_fputline(errs, "%s: out of memory while loading the configuration", name);
         free_priv(ld->priv);
         *out = NULL;
     }
@@ -657,7 +665,7 @@ int sg_config_load(const char *path, FILE *errs, sg_config_t **out)
     if (f == NULL) {
         int e = errno;
         if (errs)
-            fprintf(errs, "%s: cannot open: %s\n", path, strerror(e));
+            sg_escape_fputline(errs, "%s: cannot open: %s", path, strerror(e));
         return -e;
     }
     size_t cap = 65536, len = 0;
@@ -683,7 +691,7 @@ int sg_config_load(const char *path, FILE *errs, sg_config_t **out)
     if (err) {
         free(buf);
         if (errs)
-            fprintf(errs, "%s: read error\n", path);
+            sg_escape_fputline(errs, "%s: read error", path);
         return -err;
     }
     int rc = sg_config_load_string(path, buf, len, errs, out);

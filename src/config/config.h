@@ -260,6 +260,16 @@ typedef enum sg_allow_from {
 
 struct sg_selector;
 
+/* Client-certificate validation of an HTTPS listener (frontend mTLS): Gateway spec.tls.frontend (default or
+ * perPort) or AGC's FrontendTLSPolicy. Every listener of one port has the same one (or none). */
+typedef struct sg_client_validation {
+    char *ca;                   /* PEM bundle: every caCertificateRef, concatenated */
+    size_t ca_len;
+    bool insecure_fallback;     /* mode AllowInsecureFallback (default AllowValidOnly) */
+    char *subject_alt_name;     /* FrontendTLSPolicy verify.subjectAltName, or NULL */
+    const char *source;         /* where it was configured, for messages */
+} sg_client_validation_t;
+
 typedef struct sg_listener {
     char *gateway;              /* Gateway name */
     char *ns;
@@ -271,6 +281,7 @@ typedef struct sg_listener {
     char **cert_refs;           /* HTTPS: tls.certificateRefs[].name, as "ns/name" */
     size_t ncert_refs;
     bool tls_h1_only;           /* tls.options "ssegate.io/alpn": "http/1.1": ALPN offers no h2 */
+    const sg_client_validation_t *client_validation; /* HTTPS: client certificates asked for and checked; NULL: none */
     sg_allow_from_t allow_from; /* allowedRoutes.namespaces.from */
     struct sg_selector *selector; /* SG_ALLOW_SELECTOR: the label selector (the loader's) */
     char **allow_ns;            /* SG_ALLOW_SELECTOR: the namespaces of the config's routes that it admits */

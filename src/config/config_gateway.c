@@ -23,11 +23,7 @@ void parse_gateway(loader_t *ld, struct fy_node *root, pos_t at)
     pos_t sp = npos(spec, at);
     check_keys(ld, spec, "Gateway spec",
                KEYS("gatewayClassName", "listeners", "addresses", "infrastructure", "backendTLS", "tls"));
-    /* Client-certificate validation and TLS to backends are not enforced yet: refused, never ignored. */
-    if (field(spec, "tls") != NULL)
-        ERR(ld, key_pos(spec, "tls", sp), "Gateway spec.tls (frontend client-certificate validation, backend "
-            "client certificate) is not supported yet; refused so that no listener looks as if it checked client "
-            "certificates");
+    /* TLS to backends is not enforced yet: refused, never ignored. spec.tls is parsed below (config_mtls.c). */
     if (field(spec, "backendTLS") != NULL)
         ERR(ld, key_pos(spec, "backendTLS", sp), "Gateway spec.backendTLS is not supported yet; refused so that "
             "no backend looks as if it were reached over TLS");
@@ -37,6 +33,7 @@ void parse_gateway(loader_t *ld, struct fy_node *root, pos_t at)
     gw->pos = at;
     gw->first = ld->nlis;
     size_t gwi = ld->ngws - 1;
+    sg__config_parse_gateway_tls(ld, gwi, field(spec, "tls"), sp);
 
     struct fy_node *addrs = get_seq(ld, spec, "addresses", false, sp);
     void *it = NULL;

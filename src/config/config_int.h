@@ -29,11 +29,54 @@ typedef struct pos {
     int line, col;
 } pos_t;
 
+/* An unresolved frontend validation block: its CA references and mode (config_mtls.c). */
+typedef struct caref {
+    char *kind, *ns, *name;     /* kind "ConfigMap" or "Secret" (core group) */
+    pos_t pos;
+} caref_t;
+typedef struct valdef {
+    caref_t *refs;
+    size_t nrefs;
+    bool insecure_fallback;
+    char *san;
+    const char *from_group, *from_kind, *from_ns; /* who refers, for ReferenceGrants */
+    char *source;
+    pos_t pos;
+    sg_client_validation_t *resolved; /* NULL until resolved, or when a reference failed */
+} valdef_t;
+typedef struct perport {
+    long port;
+    valdef_t *val;
+    pos_t pos;
+} perport_t;
+
 typedef struct gwdef {
     char *name, *ns;
     pos_t pos;
     size_t first, n;            /* range in loader.listeners */
+    valdef_t *fe_default;       /* spec.tls.frontend.default.validation, or NULL */
+    perport_t *perport;         /* spec.tls.frontend.perPort */
+    size_t nperport;
 } gwdef_t;
+
+/* A CA bundle: ConfigMap or Secret key ca.crt. */
+typedef struct cabundle {
+    const char *kind;
+    char *ns, *name;
+    char *pem;                  /* NULL: the object has no ca.crt */
+    size_t len;
+    pos_t pos;
+} cabundle_t;
+
+/* AGC FrontendTLSPolicy. */
+typedef struct ftpolicy {
+    char *ns, *name;
+    char *gw_ns, *gw_name;      /* target Gateway */
+    char **sections;            /* listener names; none: every HTTPS listener of the Gateway */
+    size_t nsections;
+    valdef_t *val;
+    pos_t pos, tpos;
+} ftpolicy_t;
 
 /* RoutePolicy */
 typedef struct policy {
@@ -191,6 +234,10 @@ typedef struct loader {
     size_t nnss, capnss;
     grant_t *grants;
     size_t ngrants, capgrants;
+    cabundle_t *cas;
+    size_t ncas, capcas;
+    ftpolicy_t *ftpols;
+    size_t nftpols, capftpols;
 } loader_t;
 typedef struct meta {
     char *name, *ns;
@@ -296,7 +343,7 @@ void sg__config_apply_backend_policies(loader_t *ld);
 /* config_tls.c: Secrets, listener tls blocks, and the TLS contexts of HTTPS binds. */
 void sg__config_parse_secret(loader_t *ld, struct fy_node *root, pos_t at);
 void sg__config_parse_listener_tls(loader_t *ld, sg_listener_t *li, struct fy_node *tls, pos_t at);
-/* Builds cfg->binds[].tls from the HTTPS listeners' certificateRefs. */
+/* Builds cfg->binds[].tls from the HTTPS listeners' certificateRefs and client validation. */
 void sg__config_build_tls(loader_t *ld, sg_config_t *cfg);
 void sg__config_free_tls(sg_config_t *cfg);
 
@@ -308,5 +355,21 @@ void sg__config_parse_allowed_routes(loader_t *ld, sg_listener_t *li, struct fy_
 /* Selector listeners -> the route namespaces they admit; certificateRefs and backendRefs to other namespaces
  * -> refused without a ReferenceGrant (an error for a certificateRef, a 500 for a backendRef). */
 void sg__config_apply_namespaces(loader_t *ld);
+/* True when a ReferenceGrant in to_ns lets a from_kind (of from_group) in from_ns refer to the to_kind object
+ * to_name (of to_group, "" for the core group). */
+bool sg__config_granted(const loader_t *ld, const char *from_group, const char *from_kind, const char *from_ns,
+                        const char *to_ns, const char *to_group, const char *to_kind, const char *to_name);
+
+/* config_mtls.c: frontend mTLS: CA bundles (ConfigMap, and Secret key ca.crt), Gateway spec.tls, AGC's
+ * FrontendTLSPolicy, and the validation each HTTPS listener gets once every document is read. */
+void sg__config_parse_configmap(loader_t *ld, struct fy_node *root, pos_t at);
+/* A Secret's ca.crt (data, base64, or stringData), for caCertificateRefs of kind Secret. */
+void sg__config_secret_ca(loader_t *ld, const meta_t *m, struct fy_node *root, pos_t at);
+void sg__config_parse_gateway_tls(loader_t *ld, size_t gw, struct fy_node *tls, pos_t at);
+void sg__config_parse_frontend_tls_policy(loader_t *ld, struct fy_node *root, pos_t at);
+/* Resolves CA references (with ReferenceGrants) and sets every HTTPS listener's client_validation. */
+void sg__config_apply_frontend_tls(loader_t *ld);
+/* Base64 with whitespace ignored, into the arena (config_tls.c). False when invalid. */
+bool sg__config_b64_decode(loader_t *ld, const char *in, char **out, size_t *out_len);
 
 #endif

@@ -270,9 +270,9 @@ void sg__config_parse_refgrant(loader_t *ld, struct fy_node *root, pos_t at)
     *VPUSH(ld, ld->grants, ld->ngrants, ld->capgrants) = g;
 }
 
-/* True when a ReferenceGrant in to_ns lets a from_kind (of from_group) in from_ns refer to the to_kind object
- * to_name (of to_group, "" for the core group). */
-static bool granted(const loader_t *ld, const char *from_group, const char *from_kind, const char *from_ns,
+/* See config_int.h. */
+#define granted sg__config_granted
+bool granted(const loader_t *ld, const char *from_group, const char *from_kind, const char *from_ns,
                     const char *to_ns, const char *to_group, const char *to_kind, const char *to_name)
 {
     for (size_t i = 0; i < ld->ngrants; i++) {

@@ -80,6 +80,13 @@ static sg_header_mod_t *parse_header_mod(loader_t *ld, struct fy_node *n, pos_t 
                 ERR(ld, ep, "header name \"%s\" is not a valid token", name);
                 continue;
             }
+            /* Only the gateway speaks for the client's certificate (docs/operations.md): a route that set it would
+             * forge an identity for every client. */
+            if (sg_str_ieq(sg_str_c(name), SG_STR("X-Forwarded-Client-Cert"))) {
+                ERR(ld, ep, "header \"%s\" is set by the gateway from the client's certificate; a filter may not "
+                    "set or add it", name);
+                continue;
+            }
             if (strpbrk(value, "\r\n") != NULL) {
                 ERR(ld, ep, "header value for \"%s\" contains CR or LF", name);
                 continue;

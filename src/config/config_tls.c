@@ -15,7 +15,8 @@
 #define OPT_ALPN "ssegate.io/alpn"
 
 /* Decodes base64 (whitespace ignored, as YAML may fold it) into the arena. Returns false when invalid. */
-static bool b64_decode(loader_t *ld, const char *in, char **out, size_t *out_len)
+#define b64_decode sg__config_b64_decode
+bool b64_decode(loader_t *ld, const char *in, char **out, size_t *out_len)
 {
     size_t n = strlen(in), k = 0;
     char *clean = aalloc(ld, n + 1);
@@ -80,6 +81,7 @@ void sg__config_parse_secret(loader_t *ld, struct fy_node *root, pos_t at)
     if (!parse_meta(ld, root, at, &m))
         return;
     char *type = get_str(ld, root, "type", false, at);
+    sg__config_secret_ca(ld, &m, root, at); /* a ca.crt may be a caCertificateRef's target, whatever the type */
     if (type == NULL || strcmp(type, "kubernetes.io/tls") != 0)
         return; /* other Secrets are none of our business */
     secret_t *s = VPUSH(ld, ld->secrets, ld->nsecrets, ld->capsecrets);
@@ -141,8 +143,9 @@ void sg__config_parse_listener_tls(loader_t *ld, sg_listener_t *li, struct fy_no
     check_keys(ld, tls, "listener tls", KEYS("mode", "certificateRefs", "options", "frontendValidation"));
     if (field(tls, "frontendValidation") != NULL)
         ERR(ld, key_pos(tls, "frontendValidation", tp), "listener \"%s\": tls.frontendValidation is the older form "
-            "of client-certificate validation (the current one is Gateway spec.tls.frontend.default.validation); "
-            "neither is supported yet, so it is refused rather than a listener that accepts any client", li->name);
+            "of client-certificate validation, which Gateway API replaced because listeners sharing a port cannot "
+            "each enforce their own; use the current one, Gateway spec.tls.frontend.default.validation (or "
+            "spec.tls.frontend.perPort)", li->name);
     char *mode = get_str(ld, tls, "mode", false, tp);
     if (mode != NULL && strcmp(mode, "Terminate") != 0)
         ERR(ld, npos(field(tls, "mode"), tp), "listener \"%s\": tls.mode \"%s\" not supported (only Terminate)",
@@ -188,6 +191,13 @@ void sg__config_build_tls(loader_t *ld, sg_config_t *cfg)
                 continue;
             if (first == NULL)
                 first = li;
+            /* SNI picks a certificate, the Host header a listener, and nothing makes them agree: a listener
+             * without validation on the port would let any client reach the listeners that have it. */
+            if (li->client_validation != first->client_validation)
+                ERR(ld, ((pos_t){li->line, li->col}), "HTTPS port %u: listeners \"%s\" (%s) and \"%s\" (%s) share "
+                    "the port but not their client-certificate validation; one port has one validation", bd->port,
+                    first->name, first->client_validation ? first->client_validation->source : "none", li->name,
+                    li->client_validation ? li->client_validation->source : "none");
             for (size_t r = 0; r < li->ncert_refs; r++) {
                 const secret_t *s = find_secret(ld, li->cert_refs[r]);
                 if (s == NULL) {
@@ -213,7 +223,10 @@ void sg__config_build_tls(loader_t *ld, sg_config_t *cfg)
         if (ld->nerr > 0)
             continue; /* the config will not be used; OpenSSL contexts would only be freed again */
         char err[512];
-        bd->tls = sg_tls_server_new(specs, n, err, sizeof(err));
+        const sg_client_validation_t *cv = first->client_validation;
+        sg_tls_client_verify_t verify = {cv ? cv->ca : NULL, cv ? cv->ca_len : 0, cv && cv->insecure_fallback,
+                                         cv ? cv->subject_alt_name : NULL};
+        bd->tls = sg_tls_server_new(specs, n, cv ? &verify : NULL, err, sizeof(err));
         if (bd->tls == NULL)
             ERR(ld, ((pos_t){first->line, first->col}), "HTTPS port %u: %s", bd->port, err);
     }

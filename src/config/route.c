@@ -1,5 +1,6 @@
 /* route.c: HTTPRoutes compiled into per-listener tables in Gateway API precedence order; matching. Pure. */
 #include "config/route.h"
+#include "core/escape.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,20 +400,20 @@ int sg_route_compile(sg_config_t *cfg, FILE *errs)
             if (errs == NULL)
                 continue;
             if (fits)
-                fprintf(errs, "%s:%d:%d: HTTPRoute %s/%s: not allowed by the listeners of Gateway %s/%s "
-                        "(NotAllowedByListeners): listener \"%s\" admits routes from namespaces: %s%s%s%s\n", rt->file,
+                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: not allowed by the listeners of Gateway %s/%s "
+                        "(NotAllowedByListeners): listener \"%s\" admits routes from namespaces: %s%s%s%s", rt->file,
                         pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name, refused->name,
                         allow_str(refused->allow_from), refused->allow_from == SG_ALLOW_SAME ? " (" : "",
                         refused->allow_from == SG_ALLOW_SAME ? refused->ns : "",
                         refused->allow_from == SG_ALLOW_SAME ? ")" : "");
             else if (!gw)
-                fprintf(errs, "%s:%d:%d: HTTPRoute %s/%s: parentRef names Gateway %s/%s, which does not exist\n",
+                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: parentRef names Gateway %s/%s, which does not exist",
                         rt->file, pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name);
             else if (pr->port == 0)
-                fprintf(errs, "%s:%d:%d: HTTPRoute %s/%s: Gateway %s/%s has no listener named \"%s\"\n", rt->file,
+                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: Gateway %s/%s has no listener named \"%s\"", rt->file,
                         pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name, pr->section);
             else
-                fprintf(errs, "%s:%d:%d: HTTPRoute %s/%s: Gateway %s/%s has no listener%s%s%s on port %u\n",
+                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: Gateway %s/%s has no listener%s%s%s on port %u",
                         rt->file, pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name,
                         pr->section ? " named \"" : "", pr->section ? pr->section : "", pr->section ? "\"" : "",
                         pr->port);
@@ -433,15 +434,15 @@ int sg_route_compile(sg_config_t *cfg, FILE *errs)
             const sg_listener_t *a = &cfg->listeners[j], *b = &cfg->listeners[k];
             if (a->port == b->port && (a->hostname == b->hostname ||
                                        (a->hostname && b->hostname && strcmp(a->hostname, b->hostname) == 0)))
-                fprintf(errs, "%s:%d:%d: warning: listener %s/%s shadows listener %s/%s (same port %u and hostname); "
-                        "routes attached only to the latter are unreachable\n", a->file, b->line, b->col,
+                sg_escape_fputline(errs, "%s:%d:%d: warning: listener %s/%s shadows listener %s/%s (same port %u and hostname); "
+                        "routes attached only to the latter are unreachable", a->file, b->line, b->col,
                         a->gateway, a->name, b->gateway, b->name, b->port);
         }
     }
     for (size_t i = 0; i < cfg->nroutes && errs; i++)
         if (attached[i] == 0)
-            fprintf(errs, "%s:%d:%d: warning: HTTPRoute %s/%s: none of its hostnames intersects the hostname of a "
-                    "listener it names; not attached\n", cfg->routes[i].file, cfg->routes[i].line,
+            sg_escape_fputline(errs, "%s:%d:%d: warning: HTTPRoute %s/%s: none of its hostnames intersects the hostname of a "
+                    "listener it names; not attached", cfg->routes[i].file, cfg->routes[i].line,
                     cfg->routes[i].col, cfg->routes[i].ns, cfg->routes[i].name);
     free(attached);
     return 0;

@@ -7,7 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/escape.h"
 #include "core/log.h"
+#include "core/loop.h"
 
 size_t sg_log_time(char *out, size_t cap)
 {
@@ -20,15 +22,50 @@ size_t sg_log_time(char *out, size_t cap)
     return k > 0 ? n + (size_t)k : n;
 }
 
-static void vlog(const char *level, const char *fmt, va_list ap)
+bool sg_ratelimit_take(sg_ratelimit_t *rl, uint64_t now_ms, uint64_t *suppressed)
 {
+    *suppressed = 0;
+    uint64_t end = atomic_load_explicit(&rl->window_end_ms, memory_order_relaxed);
+    if (now_ms >= end &&
+        atomic_compare_exchange_strong_explicit(&rl->window_end_ms, &end, now_ms + SG_LOG_WINDOW_MS,
+                                                memory_order_acq_rel, memory_order_relaxed)) {
+        /* This thread opened the window: it writes the first line, with the count of the last window's losses.
+         * Another thread may still count a line in the old window meanwhile; the burst is then off by one. */
+        atomic_store_explicit(&rl->count, 1, memory_order_relaxed);
+        *suppressed = atomic_exchange_explicit(&rl->suppressed, 0, memory_order_acq_rel);
+        return true;
+    }
+    /* Past the burst nothing is added to count, so it cannot wrap however long the flood lasts. */
+    if (atomic_load_explicit(&rl->count, memory_order_relaxed) < SG_LOG_BURST &&
+        atomic_fetch_add_explicit(&rl->count, 1, memory_order_relaxed) < SG_LOG_BURST)
+        return true;
+    atomic_fetch_add_explicit(&rl->suppressed, 1, memory_order_relaxed);
+    return false;
+}
+
+void sg_log_write(sg_ratelimit_t *rl, const char *level, const char *fmt, ...)
+{
+    uint64_t suppressed = 0;
+    if (rl != NULL && !sg_ratelimit_take(rl, sg_now_ms(), &suppressed))
+        return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        return;
+    size_t mlen = SG_MIN((size_t)m, sizeof(msg) - 1);
+
     char line[1024];
     size_t n = sg_log_time(line, sizeof(line));
     int k = snprintf(line + n, sizeof(line) - n, " ssegate %s: ", level);
     if (k > 0)
-        n += (size_t)k;
-    if (n < sizeof(line)) {
-        k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+        n = SG_MIN(n + (size_t)k, sizeof(line) - 1);
+    /* Room is kept for the suppression note and the newline: the message is what gets cut. */
+    n += sg_escape(line + n, sizeof(line) - 80 - n, msg, mlen, 0);
+    if (suppressed > 0) {
+        k = snprintf(line + n, sizeof(line) - n, " (%llu similar lines suppressed)", (unsigned long long)suppressed);
         if (k > 0)
             n = SG_MIN(n + (size_t)k, sizeof(line) - 2);
     }
@@ -36,22 +73,6 @@ static void vlog(const char *level, const char *fmt, va_list ap)
     /* One write per line so lines from several threads do not interleave. */
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
-}
-
-void sg_log_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vlog("error", fmt, ap);
-    va_end(ap);
-}
-
-void sg_log_info(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vlog("info", fmt, ap);
-    va_end(ap);
 }
 
 static void *logger_main(void *arg)

@@ -252,6 +252,25 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     fprintf(f, "ssegate_worker_saturated_rounds_total %" PRIu64 "\n", SUM(saturated_rounds));
     head(f, "ssegate_access_log_dropped_total", "counter", "Access log lines dropped (log pipe full).");
     fprintf(f, "ssegate_access_log_dropped_total %" PRIu64 "\n", SUM(log_dropped));
+    head(f, "ssegate_accept_fd_limit_total", "counter",
+         "Accepts that failed for want of a file descriptor (EMFILE, ENFILE, ENOBUFS, ENOMEM); each pauses that "
+         "listener.");
+    fprintf(f, "ssegate_accept_fd_limit_total{listener=\"traffic\"} %" PRIu64 "\n", SUM(accept_fd_limit));
+    fprintf(f, "ssegate_accept_fd_limit_total{listener=\"admin\"} %" PRIu64 "\n", g->admin_accept_fd_limit);
+    head(f, "ssegate_admin_reserve_accepts_total", "counter",
+         "Admin connections (probes) accepted on a descriptor held in reserve, at the fd limit.");
+    fprintf(f, "ssegate_admin_reserve_accepts_total %" PRIu64 "\n", g->admin_reserve_accepts);
+    head(f, "ssegate_h2_streams_reset_total", "counter",
+         "HTTP/2 streams reset by the client, by whether their upstream exchange had started.");
+    fprintf(f, "ssegate_h2_streams_reset_total{started=\"no\"} %" PRIu64 "\n", SUM(h2_reset_unstarted));
+    fprintf(f, "ssegate_h2_streams_reset_total{started=\"yes\"} %" PRIu64 "\n", SUM(h2_reset_started));
+    head(f, "ssegate_h2_reset_flood_goaways_total", "counter",
+         "HTTP/2 connections closed (GOAWAY ENHANCE_YOUR_CALM) for resetting more started streams than "
+         "--h2-reset-budget.");
+    fprintf(f, "ssegate_h2_reset_flood_goaways_total %" PRIu64 "\n", SUM(h2_reset_goaways));
+    head(f, "ssegate_client_rate_refused_total", "counter",
+         "Requests refused (503, HTTP/2 REFUSED_STREAM) by the per-client-address budget --client-rate.");
+    fprintf(f, "ssegate_client_rate_refused_total %" PRIu64 "\n", SUM(client_rate_refused));
     head(f, "ssegate_cors_preflights_total", "counter",
          "CORS preflights answered by the gateway (routes with a CORS filter), by result.");
     fprintf(f, "ssegate_cors_preflights_total{result=\"allowed\"} %" PRIu64 "\n", SUM(cors_preflights[1]));

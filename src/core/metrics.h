@@ -67,6 +67,11 @@ typedef struct sg_metrics {
     sg_counter_t tls_handshakes[2];    /* [0] completed, [1] failed or timed out */
     sg_counter_t saturated_rounds;     /* loop iterations that found a full batch (then paused) */
     sg_counter_t log_dropped;
+    sg_counter_t accept_fd_limit;      /* accepts that failed for want of a descriptor (each pauses the listener) */
+    sg_counter_t h2_reset_unstarted;   /* HTTP/2 streams reset by the client before any work started */
+    sg_counter_t h2_reset_started;     /* ... after their upstream exchange started */
+    sg_counter_t h2_reset_goaways;     /* connections sent GOAWAY for resetting too many started streams */
+    sg_counter_t client_rate_refused;  /* exchanges refused by the per-client-address budget */
     sg_counter_t cors_preflights[2];   /* preflights the gateway answered: [0] refused, [1] allowed */
     sg_histogram_t duration;
     sg_histogram_t ttfb;
@@ -87,6 +92,8 @@ typedef struct sg_metrics_global {
     uint64_t reloads_ok;
     uint64_t reloads_failed;
     uint64_t config_generation;
+    uint64_t admin_accept_fd_limit;   /* the admin listener's accepts that failed for want of a descriptor */
+    uint64_t admin_reserve_accepts;   /* admin connections accepted on a reserved descriptor */
 } sg_metrics_global_t;
 
 /* Renders every shard summed, in Prometheus text exposition format. Returns bytes written to f. */

@@ -11,6 +11,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 
+struct sg_admit;
 struct sg_config;
 struct sg_conn_protos;
 struct sg_h1_msg;
@@ -39,6 +40,10 @@ typedef struct sg_settings {
     size_t h2_conn_buffer;        /* HTTP/2 response bytes queued across a connection's streams; 0: 1 MiB */
     int64_t tls_handshake_timeout_ms; /* a TLS handshake must finish within; 0: 10 s */
     uint32_t saturation_pause_us; /* a worker's pause after a full batch of events; 0: yield only */
+    uint32_t client_rate;         /* new upstream exchanges per second (and burst) per client address per
+                                     worker; past it: 503 / REFUSED_STREAM. 0: no limit */
+    uint32_t h2_reset_budget;     /* HTTP/2: started streams a connection may reset per 10 s (burst) before
+                                     GOAWAY ENHANCE_YOUR_CALM. 0: no limit */
 } sg_settings_t;
 
 typedef struct sg_worker {
@@ -68,6 +73,7 @@ typedef struct sg_worker {
     uint64_t rng;                         /* xorshift state for backend picks */
     uint64_t rr;                          /* round-robin position */
     void *route_scratch;                  /* per-thread matcher scratch (route.c) */
+    struct sg_admit *admit;               /* per-client-address budgets and log limits (admit.c); NULL: none */
     struct sg_h1_msg *msg;                /* scratch for parsing one head at a time */
     char scratch[32 * 1024];              /* scratch for building one head at a time */
     sg_metrics_t metrics;                 /* this worker's shard, summed by the admin listener */

@@ -3,6 +3,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ static void conn_reap(sg_deferred_t *d)
 {
     sg_conn_t *c = SG_CONTAINER_OF(d, sg_conn_t, reap_d);
     free(c->hs);
+    free(c->client_cert);
     free(c);
 }
 
@@ -212,6 +214,13 @@ static void tls_step_done(sg_conn_t *c, int r)
     }
     c->handshaking = false;
     sg_counter_add(&c->worker->metrics.tls_handshakes[0], 1);
+    /* Read the client's certificate once, here: every request of the connection carries what it proved. */
+    char id[2048];
+    c->client_cert_state = (uint8_t)sg_tls_client_info(c->sock.ssl, id, sizeof(id));
+    if (c->client_cert_state != SG_TLS_CLIENT_NONE && (c->client_cert = strdup(id)) == NULL) {
+        sg_conn_close(c);
+        return;
+    }
     free(c->hs);
     c->hs = NULL;
     tls_done(c);
@@ -418,6 +427,45 @@ void sg_conn_peer_str(const sg_conn_t *c, char *out, size_t cap)
         snprintf(out, cap, "[%s]:%u", ip, ntohs(c->peer.sin6_port));
 }
 
+static void listen_resume(sg_timer_t *t)
+{
+    sg_listen_sock_t *ls = SG_CONTAINER_OF(t, sg_listen_sock_t, pause_timer);
+    sg_worker_t *w = ls->worker;
+    if (ls->w.fd < 0)
+        return;
+    if (sg_loop_watch(&w->loop, &ls->w, EPOLLIN) < 0)
+        sg_timer_arm(&w->loop.wheel, &ls->pause_timer, w->loop.now_ms + ls->backoff_ms);
+}
+
+void sg_conn_listen_init(sg_listen_sock_t *ls)
+{
+    sg_timer_init(&ls->pause_timer, listen_resume);
+    ls->backoff_ms = 0;
+}
+
+void sg_conn_listen_stop(sg_listen_sock_t *ls)
+{
+    sg_timer_cancel(&ls->worker->loop.wheel, &ls->pause_timer);
+}
+
+/*
+ * accept failed for want of a descriptor (or of kernel memory for one). The listening socket is level-
+ * triggered: left in epoll, it would wake the loop again at once and spin on the same failure (issue 11
+ * measured 63% CPU and 130,000 log lines/s). So it leaves epoll for a pause that doubles while the failures
+ * go on; connections wait in the kernel's backlog meanwhile and are taken once descriptors free up.
+ */
+static void listen_pause(sg_listen_sock_t *ls, int err)
+{
+    sg_worker_t *w = ls->worker;
+    ls->backoff_ms = ls->backoff_ms == 0 ? SG_ACCEPT_BACKOFF_MIN_MS
+                                         : SG_MIN(ls->backoff_ms * 2, (uint32_t)SG_ACCEPT_BACKOFF_MAX_MS);
+    sg_counter_add(&w->metrics.accept_fd_limit, 1);
+    sg_log_error("accept on %s: %s: not accepting for %u ms", ls->label, strerror(err), ls->backoff_ms);
+    if (sg_loop_watch(&w->loop, &ls->w, 0) < 0)
+        return; /* still watched: the next wakeup tries again, as before */
+    sg_timer_arm(&w->loop.wheel, &ls->pause_timer, w->loop.now_ms + ls->backoff_ms);
+}
+
 void sg_conn_accept(sg_listen_sock_t *ls)
 {
     sg_worker_t *w = ls->worker;
@@ -429,10 +477,15 @@ void sg_conn_accept(sg_listen_sock_t *ls)
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
                 return;
-            /* EMFILE/ENFILE/ENOBUFS: log (rate limited by the logger) and try again on the next wakeup. */
-            sg_log_error("accept on port %u: %s", ls->port, strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                listen_pause(ls, errno);
+                return;
+            }
+            /* Anything else is about that one connection (EPROTO, EPERM from a firewall): the next one may do. */
+            sg_log_error("accept on %s: %s", ls->label, strerror(errno));
             return;
         }
+        ls->backoff_ms = 0;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         sg_conn_t *c = calloc(1, sizeof(*c));

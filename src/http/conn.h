@@ -25,7 +25,19 @@ typedef struct sg_listen_sock {
     struct sockaddr_storage addr;   /* what it is bound to, to match binds across reloads */
     char label[64];                 /* "address:port", the listener label of metrics */
     socklen_t addrlen;
+    sg_timer_t pause_timer;         /* out of descriptors: accepting resumes when it fires */
+    uint32_t backoff_ms;            /* the current pause; 0 after a successful accept */
 } sg_listen_sock_t;
+
+/* Out of descriptors, a listener stops accepting for a pause that doubles from the first to the last value
+ * while accept keeps failing (docs/ARCHITECTURE.md, "At the descriptor limit"). */
+#define SG_ACCEPT_BACKOFF_MIN_MS 50
+#define SG_ACCEPT_BACKOFF_MAX_MS 1000
+
+/* Sets up ls's pause timer; call before ls is first watched. */
+void sg_conn_listen_init(sg_listen_sock_t *ls);
+/* Stops ls's pause (before its fd is closed or it is freed). */
+void sg_conn_listen_stop(sg_listen_sock_t *ls);
 
 /* The protocols a connection can be handed to, given to conn.c by the worker (w->protos), so that conn.c
  * does not call up into the protocols it dispatches to. Each returns 0 or -ENOMEM (c is left for the
@@ -68,6 +80,8 @@ struct sg_conn {
     sg_config_t *tls_cfg;           /* reference held during the handshake (the SNI callback reads it) */
     sg_deferred_t tls_read_d;       /* decrypted bytes wait inside OpenSSL: epoll will not say so */
     uint8_t mproto;                 /* SG_MPROTO_*: which connection counters this one is in */
+    uint8_t client_cert_state;      /* sg_tls_client_state_t: what the client's certificate proved */
+    char *client_cert;              /* its identity (sg_tls_client_info), owned; NULL unless a cert was asked for */
     sg_listener_metrics_t *lm;      /* counters of the listening socket it came from */
 };
 

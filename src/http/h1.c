@@ -320,7 +320,8 @@ static void start_request(sg_h1_t *h, sg_h1_msg_t *msg)
         }
     }
     sg_down_info_t info = {.conn = c, .tls = c->scheme == SG_PROTO_HTTPS,
-                           .proto = h->minor0 ? "HTTP/1.0" : "HTTP/1.1"};
+                           .proto = h->minor0 ? "HTTP/1.0" : "HTTP/1.1",
+                           .client_cert_state = c->client_cert_state, .client_cert = c->client_cert};
     /* The head's bytes stay in the buffer (msg points into it) until the stream has copied what it needs. */
     h->starting = true;
     h->pending_detach = 0;

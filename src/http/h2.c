@@ -1,12 +1,14 @@
 /* h2.c: HTTP/2 server side on a downstream connection: nghttp2 through mem_recv / mem_send, request headers
- * to a request head for proxy.c, responses as deferred DATA resumed per upstream read, flow control both
- * ways, nghttp2's flood limits, GOAWAY on errors and on shutdown. */
+ * to a request head for proxy.c (started after the read batch), responses as deferred DATA resumed per
+ * upstream read, flow control both ways, nghttp2's flood limits, the reset budget, GOAWAY on errors and on
+ * shutdown. */
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "http/h2.h"
 #include "core/log.h"
+#include "http/admit.h"
 #include "core/metrics.h"
 #include "http/stream.h"
 
@@ -19,6 +21,8 @@
 #define RST_RATE 33
 #define MAX_CONTINUATIONS 8
 #define MAX_OUTBOUND_ACK 1000
+/* --h2-reset-budget is the burst; it comes back over this many milliseconds. */
+#define RESET_BUDGET_MS 10000
 
 typedef struct h2s h2s_t;
 
@@ -96,6 +100,10 @@ typedef struct sg_h2 {
     sg_list_t streams;          /* h2s_t.link */
     sg_list_t wake;             /* blocked streams whose own queue is low, in the order they blocked: each is told
                                  * down_writable when the connection is under its budget */
+    sg_list_t starts;           /* streams whose request head is complete, started after the read batch */
+    uint32_t rst_tokens;        /* started streams the client may still reset (--h2-reset-budget) */
+    uint64_t rst_received;      /* RST_STREAM frames from the client, to tell nghttp2's reset limit apart */
+    uint64_t rst_refill_ms;
     size_t nstreams;
     size_t buffered;            /* segq mem of every stream: bounded by --h2-conn-buffer (plus one read) */
     bool over_budget;           /* buffered passed the budget; cleared at half of it */
@@ -105,6 +113,7 @@ typedef struct sg_h2 {
     bool header_timer;          /* the conn timer bounds a request head (408's counterpart), not idleness */
     bool failed;                /* fatal error: nothing more is read or submitted */
     bool goaway_final;
+    bool reset_flood;           /* GOAWAY for a reset flood (counted and logged once) */
     bool draining;              /* shutdown notice sent; the final GOAWAY follows on the timer */
 } sg_h2_t;
 
@@ -121,8 +130,12 @@ struct h2s {
     uint32_t nhdrs;
     bool too_big;
     bool heading;               /* counted in nheading */
+    bool head_done;             /* request head complete: on h2->starts, or started */
     bool req_started;
+    bool hdr_end_stream;        /* END_STREAM on the request HEADERS */
     bool req_end_stream;        /* END_STREAM seen from the client */
+    sg_list_t start_link;       /* h2->starts */
+    segq_t early;               /* request body received before the start (bounded by the stream window) */
     bool has_body;              /* the handler expects req_body / req_end */
     bool body_paused;           /* proxy said SG_EAGAIN: WINDOW_UPDATEs wait */
     size_t unconsumed;          /* received body bytes not yet given back to the flow-control windows */
@@ -137,6 +150,7 @@ struct h2s {
     bool fc_reset;              /* reset for a flow-control stall: takes no more bytes */
     uint64_t progress_ms;       /* last time DATA left this stream's queue, or the queue became non-empty */
     bool starting;              /* inside the handler's start */
+    bool refused;               /* RST_STREAM REFUSED_STREAM sent: no work was done */
     int8_t pending_detach;
 };
 
@@ -259,14 +273,22 @@ static h2s_t *stream_new(sg_h2_t *h2, int32_t id)
     s->h2 = h2;
     s->id = id;
     sg_list_init(&s->wake_link);
+    sg_list_init(&s->start_link);
     sg_list_insert_tail(&h2->streams, &s->link);
     h2->nstreams++;
     return s;
 }
 
-static void stream_free(h2s_t *s)
+/* give_back: the session lives on, so body bytes held for a stream that never started go back to the
+ * connection window (nghttp2 does not return a closed stream's unconsumed bytes by itself). */
+static void stream_free(h2s_t *s, bool give_back)
 {
     sg_h2_t *h2 = s->h2;
+    if (sg_list_linked(&s->start_link))
+        sg_list_remove(&s->start_link);
+    if (give_back && s->early.bytes > 0 && !h2->failed)
+        nghttp2_session_consume_connection(h2->ses, s->early.bytes);
+    segq_clear(&s->early);
     if (s->stream) {
         s->h2->conn->worker->handler->down_closed(s->stream);
         s->stream = NULL;
@@ -481,6 +503,17 @@ static void op_abort(void *down)
     schedule_send(h2);
 }
 
+static void op_refuse(void *down)
+{
+    h2s_t *s = down;
+    sg_h2_t *h2 = s->h2;
+    if (h2->failed)
+        return;
+    s->refused = true;
+    nghttp2_submit_rst_stream(h2->ses, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_REFUSED_STREAM);
+    schedule_send(h2);
+}
+
 static void op_resume_body(void *down)
 {
     h2s_t *s = down;
@@ -510,7 +543,7 @@ static void op_detach(void *down, bool ok)
         s->body_paused = false;
         consume(s, n);
     }
-    if (!ok && !s->resp_eof && !s->resp_abort)
+    if (!ok && !s->resp_eof && !s->resp_abort && !s->refused)
         op_abort(s);
 }
 
@@ -520,6 +553,7 @@ static const sg_stream_ops_t h2_ops = {
     .send_end = op_send_end,
     .abort = op_abort,
     .resume_body = op_resume_body,
+    .refuse = op_refuse,
     .detach = op_detach,
 };
 
@@ -656,7 +690,8 @@ static void start_request(h2s_t *s, bool end_stream)
         msg->body = has_body ? SG_H1_BODY_CHUNKED : SG_H1_BODY_NONE;
     }
 
-    sg_down_info_t info = {.conn = c, .tls = c->scheme == SG_PROTO_HTTPS, .proto = "HTTP/2"};
+    sg_down_info_t info = {.conn = c, .tls = c->scheme == SG_PROTO_HTTPS, .proto = "HTTP/2",
+                           .client_cert_state = c->client_cert_state, .client_cert = c->client_cert};
     s->starting = true;
     s->pending_detach = 0;
     sg_stream_t *st = w->handler->start(w, &h2_ops, s, &info, msg, has_body, has_body ? clen : 0);
@@ -675,6 +710,107 @@ static void start_request(h2s_t *s, bool end_stream)
     }
     s->stream = st;
     s->has_body = has_body;
+}
+
+/* Hands request body bytes to the started stream; their window comes back once the upstream took them. */
+static void deliver_body(h2s_t *s, const uint8_t *data, size_t len)
+{
+    sg_h2_t *h2 = s->h2;
+    if (s->stream == NULL || !s->has_body) {
+        consume(s, len);
+        return;
+    }
+    int rc = h2->conn->worker->handler->req_body(s->stream, (const char *)data, len);
+    if (rc == SG_EAGAIN || s->body_paused) {
+        /* Accepted, but the upstream is behind: hold the window back so the client slows down. */
+        s->body_paused = true;
+        s->unconsumed += len;
+        return;
+    }
+    if (rc < 0) {
+        if (!h2->failed)
+            nghttp2_submit_rst_stream(h2->ses, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    consume(s, len);
+}
+
+/* Starts the streams whose request heads completed in the read batch just fed to nghttp2 and that the
+ * client did not reset in the same batch; then gives them the body bytes that came with them. */
+static void start_pending(sg_h2_t *h2)
+{
+    sg_conn_t *c = h2->conn;
+    while (!sg_list_empty(&h2->starts)) {
+        /* A session that is ending (GOAWAY for abuse, a fatal error) starts nothing more. */
+        if (c->closed || h2->failed || !nghttp2_session_want_read(h2->ses))
+            return;
+        h2s_t *s = SG_CONTAINER_OF(sg_list_pop(&h2->starts), h2s_t, start_link);
+        sg_list_init(&s->start_link);
+        start_request(s, s->hdr_end_stream);
+        while (s->early.head != NULL && !c->closed) {
+            seg_t *g = s->early.head;
+            s->early.head = g->next;
+            if (s->early.head == NULL)
+                s->early.tail = NULL;
+            s->early.bytes -= g->len;
+            deliver_body(s, (const uint8_t *)g->data, g->len);
+            free(g);
+        }
+        if (!c->closed && s->stream != NULL && s->has_body && s->req_end_stream)
+            h2->conn->worker->handler->req_end(s->stream);
+    }
+}
+
+/* A connection is sent GOAWAY for a reset flood: counted, and logged once per client address and interval. */
+static void reset_flood(sg_h2_t *h2, const char *why)
+{
+    sg_conn_t *c = h2->conn;
+    sg_worker_t *w = c->worker;
+    uint64_t held = 0;
+    h2->reset_flood = true;
+    sg_counter_add(&w->metrics.h2_reset_goaways, 1);
+    if (sg_admit_may_log(w->admit, &c->peer, SG_ADMIT_LOG_RESET, w->loop.now_ms, &held)) {
+        char ip[64];
+        sg_conn_peer_ip(c, ip, sizeof(ip));
+        sg_log_info("h2: client %s reset %s: GOAWAY (%llu more such lines suppressed)", ip, why,
+                    (unsigned long long)held);
+    }
+}
+
+/* The client reset stream s. Before its start that costs nothing (the point of starting after the batch);
+ * after it, an upstream exchange was begun for nothing, and a connection that does that more than its
+ * budget allows is an attack: GOAWAY ENHANCE_YOUR_CALM, logged once per client and interval. */
+static void client_reset(sg_h2_t *h2, h2s_t *s)
+{
+    sg_conn_t *c = h2->conn;
+    sg_worker_t *w = c->worker;
+    if (!s->req_started) {
+        if (s->head_done)
+            sg_counter_add(&w->metrics.h2_reset_unstarted, 1);
+        return;
+    }
+    if (s->refused)
+        return;
+    sg_counter_add(&w->metrics.h2_reset_started, 1);
+    uint32_t budget = w->settings->h2_reset_budget;
+    if (budget == 0 || h2->goaway_final)
+        return;
+    uint64_t now = w->loop.now_ms;
+    uint64_t add = (now - h2->rst_refill_ms) * budget / RESET_BUDGET_MS;
+    if (h2->rst_tokens + add >= budget) {
+        h2->rst_tokens = budget;
+        h2->rst_refill_ms = now;
+    } else if (add > 0) {
+        h2->rst_tokens += (uint32_t)add;
+        h2->rst_refill_ms += add * RESET_BUDGET_MS / budget;
+    }
+    if (h2->rst_tokens > 0) {
+        h2->rst_tokens--;
+        return;
+    }
+    reset_flood(h2, "more started streams than --h2-reset-budget allows");
+    nghttp2_session_terminate_session(h2->ses, NGHTTP2_ENHANCE_YOUR_CALM);
+    h2->goaway_final = true;
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -702,7 +838,7 @@ static int on_header(nghttp2_session *ses, const nghttp2_frame *f, const uint8_t
     if (f->hd.type != NGHTTP2_HEADERS)
         return 0;
     h2s_t *s = nghttp2_session_get_stream_user_data(ses, f->hd.stream_id);
-    if (s == NULL || s->req_started)
+    if (s == NULL || s->head_done)
         return 0; /* trailers are not relayed */
     s->hdecoded += nlen + vlen + 32;
     s->nhdrs++;
@@ -725,17 +861,30 @@ static int on_header(nghttp2_session *ses, const nghttp2_frame *f, const uint8_t
 
 static int on_frame_recv(nghttp2_session *ses, const nghttp2_frame *f, void *ud)
 {
-    (void)ud;
+    sg_h2_t *h2 = ud;
+    if (f->hd.type == NGHTTP2_RST_STREAM) {
+        h2->rst_received++;
+        h2s_t *r = nghttp2_session_get_stream_user_data(ses, f->hd.stream_id);
+        if (r != NULL)
+            client_reset(h2, r);
+        return 0;
+    }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
         return 0;
     h2s_t *s = nghttp2_session_get_stream_user_data(ses, f->hd.stream_id);
     if (s == NULL)
         return 0;
     bool end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-    if (f->hd.type == NGHTTP2_HEADERS && !s->req_started) {
+    if (f->hd.type == NGHTTP2_HEADERS && !s->head_done) {
+        /* Started after the read batch (start_pending), so that a RST_STREAM in the same batch cancels the
+         * request before any backend sees it (rapid reset, CVE-2023-44487). */
+        s->head_done = true;
+        s->hdr_end_stream = end;
         if (end)
             s->req_end_stream = true;
-        start_request(s, end);
+        heading_done(s);
+        update_idle_timer(h2);
+        sg_list_insert_tail(&h2->starts, &s->start_link);
         return 0;
     }
     if (end && !s->req_end_stream) {
@@ -755,22 +904,30 @@ static int on_data_chunk(nghttp2_session *ses, uint8_t flags, int32_t id, const 
         nghttp2_session_consume_connection(ses, len);
         return 0;
     }
+    if (sg_list_linked(&s->start_link)) {
+        /* Not started yet: held, with its window, until the start after this read batch. */
+        if (segq_append(&s->early, (const char *)data, len) < 0) {
+            nghttp2_submit_rst_stream(ses, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+            nghttp2_session_consume_connection(ses, len);
+        }
+        return 0;
+    }
     if (s->stream == NULL) {
         consume(s, len);
         return 0;
     }
-    int rc = s->h2->conn->worker->handler->req_body(s->stream, (const char *)data, len);
-    if (rc == SG_EAGAIN || s->body_paused) {
-        /* Accepted, but the upstream is behind: hold the window back so the client slows down. */
-        s->body_paused = true;
-        s->unconsumed += len;
-        return 0;
-    }
-    if (rc < 0) {
-        nghttp2_submit_rst_stream(ses, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
-        return 0;
-    }
-    consume(s, len);
+    deliver_body(s, data, len);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *ses, const nghttp2_frame *f, void *ud)
+{
+    (void)ses;
+    sg_h2_t *h2 = ud;
+    /* nghttp2's own RST_STREAM rate limit ends the session by itself with GOAWAY INTERNAL_ERROR: say so. */
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code == NGHTTP2_INTERNAL_ERROR && !h2->reset_flood &&
+        h2->rst_received >= RST_BURST)
+        reset_flood(h2, "streams faster than nghttp2's limit (1000, then 33/s)");
     return 0;
 }
 
@@ -782,7 +939,7 @@ static int on_stream_close(nghttp2_session *ses, int32_t id, uint32_t code, void
     if (s == NULL)
         return 0;
     nghttp2_session_set_stream_user_data(ses, id, NULL);
-    stream_free(s);
+    stream_free(s, true);
     update_idle_timer(h2);
     return 0;
 }
@@ -867,10 +1024,10 @@ static void h2_readable(sg_conn_t *c)
     sg_h2_t *h2 = c->proto_data;
     for (int round = 0; round < READ_ROUNDS; round++) {
         if (c->closed || h2->failed || !c->sock.reading)
-            return;
+            break;
         ssize_t n = sg_sock_read(&c->sock);
         if (n == SG_EAGAIN)
-            return;
+            break;
         if (n <= 0) {
             /* EOF or error: the streams go with the connection. */
             sg_conn_close(c);
@@ -879,7 +1036,9 @@ static void h2_readable(sg_conn_t *c)
         if (!h2_feed(h2))
             return;
     }
-    /* More may be waiting: come back on the next iteration rather than starve other connections. */
+    /* The whole batch has been seen: start what it did not also cancel. More input may be waiting: it comes
+     * on the next iteration rather than starve other connections. */
+    start_pending(h2);
 }
 
 static void h2_hup(sg_conn_t *c)
@@ -989,7 +1148,7 @@ static void h2_close(sg_conn_t *c)
     sg_loop_cancel(&h2->send_d);
     sg_timer_cancel(&c->worker->loop.wheel, &h2->fc_timer);
     while (!sg_list_empty(&h2->streams))
-        stream_free(SG_CONTAINER_OF(h2->streams.next, h2s_t, link));
+        stream_free(SG_CONTAINER_OF(h2->streams.next, h2s_t, link), false);
     sg_loop_cancel(&h2->send_d);
     nghttp2_session_del(h2->ses);
     free(h2);
@@ -1076,6 +1235,7 @@ static int session_new(sg_h2_t *h2)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     /* Request bodies give their window back only once the upstream has taken them. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_stream_reset_rate_limit(opt, RST_BURST, RST_RATE);
@@ -1098,6 +1258,9 @@ int sg_h2_attach(sg_conn_t *c)
     h2->conn = c;
     sg_list_init(&h2->streams);
     sg_list_init(&h2->wake);
+    sg_list_init(&h2->starts);
+    h2->rst_tokens = st->h2_reset_budget;
+    h2->rst_refill_ms = c->worker->loop.now_ms;
     sg_deferred_init(&h2->send_d, send_cb);
     sg_timer_init(&h2->fc_timer, fc_timer_cb);
     if (session_new(h2) < 0) {
@@ -1127,6 +1290,7 @@ int sg_h2_attach(sg_conn_t *c)
     update_idle_timer(h2);
     sg_conn_set_reading(c, true);
     schedule_send(h2);
-    h2_feed(h2);
+    if (h2_feed(h2))
+        start_pending(h2);
     return 0;
 }

@@ -24,6 +24,9 @@ typedef struct sg_stream_ops {
     void (*abort)(void *down);
     /* The upstream queue drained: read more of the request body. */
     void (*resume_body)(void *down);
+    /* Optional: the request is refused before any work was started for it, so the client may safely retry
+     * it (h2: RST_STREAM REFUSED_STREAM). NULL: the handler answers 503 instead. detach(ok) follows. */
+    void (*refuse)(void *down);
     /* The stream is finished and about to be freed; drop any pointer to it. */
     void (*detach)(void *down, bool ok);
 } sg_stream_ops_t;
@@ -33,6 +36,10 @@ typedef struct sg_down_info {
     sg_conn_t *conn;
     bool tls;
     const char *proto;          /* "HTTP/1.1", "HTTP/1.0", "HTTP/2" for the access log */
+    /* Frontend mTLS: sg_tls_client_state_t and the client's identity (NULL with SG_TLS_CLIENT_NONE), valid while
+     * the connection lives; the proxy sends them as X-Forwarded-Client-Cert. */
+    uint8_t client_cert_state;
+    const char *client_cert;
 } sg_down_info_t;
 
 /* Implemented by proxy.c (sg_proxy_handler), called by h1.c and h2.c through w->handler. */

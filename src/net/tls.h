@@ -19,17 +19,40 @@ typedef struct sg_tls_cert_spec {
 
 typedef struct sg_tls_server sg_tls_server_t;
 
+/* Client-certificate validation of one HTTPS port (frontend mTLS). Strings are read during sg_tls_server_new
+ * only. */
+typedef struct sg_tls_client_verify {
+    const char *ca;             /* PEM bundle: the CAs a client certificate must chain to */
+    size_t ca_len;
+    bool optional;              /* AllowInsecureFallback: a handshake without a valid certificate still succeeds */
+    const char *subject_alt_name; /* NULL, or a DNS name, URI, e-mail or IP the client certificate must carry */
+} sg_tls_client_verify_t;
+
+/* What the handshake learned about the client's certificate (sg_tls_client_info). */
+typedef enum sg_tls_client_state {
+    SG_TLS_CLIENT_NONE = 0,     /* the port does not ask for client certificates */
+    SG_TLS_CLIENT_VERIFIED,     /* a certificate that chains to the CA bundle (and has the SAN, if one is set) */
+    SG_TLS_CLIENT_UNVERIFIED,   /* AllowInsecureFallback: a certificate that did not verify */
+    SG_TLS_CLIENT_ABSENT,       /* AllowInsecureFallback: no certificate */
+} sg_tls_client_state_t;
+
 /*
  * Checks that crt parses, key parses and they belong together. Returns 0, or -EINVAL with a one-line reason
  * in err.
  */
 int sg_tls_check_pair(const char *crt, size_t crt_len, const char *key, size_t key_len, char *err, size_t cap);
 
+/* Checks that ca is a PEM bundle of at least one certificate (and nothing else). Returns the number of
+ * certificates, or -EINVAL with a one-line reason in err. */
+int sg_tls_check_ca(const char *ca, size_t ca_len, char *err, size_t cap);
+
 /*
  * Builds the TLS side of one listening port from its certificates (n >= 1). The first certificate whose
- * hostname is NULL is the default (else the first). Returns NULL with a reason in err.
+ * hostname is NULL is the default (else the first). verify (NULL: none) asks every client of the port for a
+ * certificate and checks it, whichever certificate SNI picks. Returns NULL with a reason in err.
  */
-sg_tls_server_t *sg_tls_server_new(const sg_tls_cert_spec_t *certs, size_t n, char *err, size_t cap);
+sg_tls_server_t *sg_tls_server_new(const sg_tls_cert_spec_t *certs, size_t n, const sg_tls_client_verify_t *verify,
+                                   char *err, size_t cap);
 /* Frees the server. SSL objects made from it keep their contexts alive. Accepts NULL. */
 void sg_tls_server_free(sg_tls_server_t *srv);
 
@@ -38,5 +61,14 @@ struct ssl_st *sg_tls_accept(sg_tls_server_t *srv, int fd);
 
 /* True when the handshake selected "h2" through ALPN. */
 bool sg_tls_is_h2(struct ssl_st *ssl);
+
+/*
+ * After a finished handshake: what the client's certificate proved, and, unless the state is NONE or ABSENT,
+ * its identity in the form of Envoy's X-Forwarded-Client-Cert element into out (NUL-terminated, at most cap - 1
+ * bytes; entries that would not fit are left out): Hash=<sha256 of the DER, hex>;Subject="<RFC 2253>";URI=..;
+ * DNS=.. (one per SAN). Every byte outside printable ASCII is escaped, so a certificate cannot inject header
+ * syntax. out is "" for NONE and ABSENT.
+ */
+sg_tls_client_state_t sg_tls_client_info(struct ssl_st *ssl, char *out, size_t cap);
 
 #endif

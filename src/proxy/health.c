@@ -428,8 +428,93 @@ static void free_probes(sg_health_probe_t **v, size_t n)
         probe_free(v[i]);
 }
 
+/* Calls fn once per distinct entry that cfg's endpoints point at. */
+static void each_entry_of(sg_health_t *h, const sg_config_t *cfg, void (*fn)(sg_health_entry_t *e))
+{
+    uint64_t epoch = ++h->epoch;
+    for (size_t r = 0; r < cfg->nroutes; r++) {
+        const sg_route_t *rt = &cfg->routes[r];
+        for (size_t k = 0; k < rt->nrules; k++) {
+            const sg_rule_t *ru = &rt->rules[k];
+            for (size_t b = 0; b < ru->nbackends; b++) {
+                const sg_backend_t *be = &ru->backends[b];
+                for (size_t i = 0; i < be->nendpoints; i++) {
+                    sg_health_entry_t *e = be->endpoints[i].health;
+                    if (e != NULL && e->mark != epoch) {
+                        e->mark = epoch;
+                        fn(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void gen_hold(sg_health_entry_t *e)
+{
+    e->gens++;
+}
+
+static void gen_drop(sg_health_entry_t *e)
+{
+    e->gens--;
+}
+
+/* Frees every entry that no held generation names. Probes only exist for entries of the newest one. */
+static size_t sweep(sg_health_t *h)
+{
+    size_t freed = 0;
+    for (size_t i = 0; h->buckets != NULL && i < h->nbuckets; i++) {
+        sg_health_entry_t **pp = &h->buckets[i];
+        while (*pp != NULL) {
+            sg_health_entry_t *e = *pp;
+            if (e->gens == 0) {
+                *pp = e->next;
+                free(e);
+                h->nentries--;
+                freed++;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+    h->pruned += freed;
+    return freed;
+}
+
+size_t sg_health_prune(sg_health_t *h)
+{
+    bool dropped = false;
+    size_t w = 0;
+    for (size_t i = 0; i < h->ngens; i++) {
+        sg_config_t *g = h->gens[i];
+        /*
+         * Only our reference left: no worker, stream or connection can reach g any more (they take a reference
+         * only from one they hold), so none can touch its entries again. The acquire pairs with the release in
+         * the last other sg_config_unref(), which follows the stream's last use of an entry.
+         */
+        if (atomic_load_explicit(&g->refs, memory_order_acquire) == 1) {
+            each_entry_of(h, g, gen_drop);
+            sg_config_unref(g);
+            dropped = true;
+        } else {
+            h->gens[w++] = g;
+        }
+    }
+    h->ngens = w;
+    return dropped || h->orphans ? (h->orphans = false, sweep(h)) : 0;
+}
+
 int sg_health_attach(sg_health_t *h, sg_config_t *cfg)
 {
+    if (h->ngens == h->capgens) {
+        size_t c2 = h->capgens ? h->capgens * 2 : 8;
+        sg_config_t **g2 = realloc(h->gens, c2 * sizeof(*g2));
+        if (g2 == NULL)
+            return -ENOMEM;
+        h->gens = g2;
+        h->capgens = c2;
+    }
     sg_health_probe_t **nv = NULL;
     size_t nn = 0, ncap = 0;
     uint64_t now = sg_now_ms();
@@ -504,8 +589,12 @@ int sg_health_attach(sg_health_t *h, sg_config_t *cfg)
     h->probes = nv;
     h->nprobes = nn;
     h->capprobes = ncap;
+    sg_config_ref(cfg);
+    h->gens[h->ngens++] = cfg;
+    each_entry_of(h, cfg, gen_hold);
     return 0;
 fail:
+    h->orphans = true; /* entries made for cfg that no generation holds: the next prune frees them */
     /* The old probes stay (those moved out are in nv and go with it; they restart when next attached). */
     free_probes(nv, nn);
     free(nv);
@@ -542,6 +631,7 @@ void sg_health_handle(sg_health_t *h, const struct pollfd *pfds, int n, uint64_t
             probe_io(h, p, pfds[i].revents, now_ms);
     }
     h->npolled = 0;
+    sg_health_prune(h);
     int inflight = 0;
     for (size_t i = 0; i < h->nprobes; i++) {
         sg_health_probe_t *p = h->probes[i];
@@ -586,6 +676,9 @@ void sg_health_free(sg_health_t *h)
 {
     free_probes(h->probes, h->nprobes);
     free(h->probes);
+    for (size_t i = 0; i < h->ngens; i++)
+        sg_config_unref(h->gens[i]);
+    free(h->gens);
     for (size_t i = 0; h->buckets != NULL && i < h->nbuckets; i++) {
         sg_health_entry_t *e = h->buckets[i];
         while (e != NULL) {

@@ -16,8 +16,11 @@
 
 /*
  * One endpoint address. Workers touch only the atomics, through the functions below; everything else is
- * the main thread's. An entry lives as long as its table (until sg_health_free), so a generation's
- * sg_endpoint_t.health pointer stays valid however long streams keep that generation.
+ * the main thread's. An entry lives as long as some generation that points at it can still be used: the
+ * table holds a reference on every generation it attached, and an entry is freed only once no generation
+ * it holds names its address and each generation that did is referenced by the table alone (no worker,
+ * stream or connection has it). So a generation's sg_endpoint_t.health pointer stays valid however long
+ * streams keep that generation, and endpoints that left the config (pods that went away) do not pile up.
  */
 struct sg_health_entry {
     atomic_int healthy;                 /* 1 unless active checks failed unhealthyThreshold times */
@@ -29,6 +32,8 @@ struct sg_health_entry {
     socklen_t addrlen;
     char label[64];
     struct sg_health_entry *next;       /* hash chain */
+    unsigned gens;                      /* held generations naming this address */
+    uint64_t mark;                      /* counts each generation once (sg_health_t.epoch) */
 };
 
 typedef struct sg_health_probe sg_health_probe_t; /* opaque, owned by health.c */
@@ -42,6 +47,11 @@ typedef struct sg_health {
     sg_health_probe_t *polled[SG_HEALTH_MAX_INFLIGHT]; /* what the last sg_health_pollfds() listed, in order */
     int npolled;
     uint64_t rng;
+    sg_config_t **gens;                 /* generations attached and still referenced here, oldest first */
+    size_t ngens, capgens;
+    uint64_t epoch;
+    uint64_t pruned;                    /* entries freed so far (for /metrics) */
+    bool orphans;                       /* a failed attach may have left entries no generation holds */
 } sg_health_t;
 
 /* Worker side: lock-free, NULL-tolerant (an endpoint without an entry is always usable). */
@@ -63,7 +73,8 @@ int sg_health_active(const sg_health_entry_t *e);
 
 /* Returns 0 or -ENOMEM. */
 int sg_health_init(sg_health_t *h);
-/* Closes every probe and frees every entry; only after all workers have stopped. Accepts a zeroed table. */
+/* Closes every probe, drops the generations it holds and frees every entry; only after all workers have
+ * stopped. Accepts a zeroed table. */
 void sg_health_free(sg_health_t *h);
 /* The entry for an address (the port counts), created on first sight; NULL when out of memory. */
 sg_health_entry_t *sg_health_get(sg_health_t *h, const struct sockaddr *sa, socklen_t len);
@@ -71,10 +82,17 @@ sg_health_entry_t *sg_health_get(sg_health_t *h, const struct sockaddr *sa, sock
  * Points every endpoint of cfg at its entry and re-points the probes at cfg's health-checked endpoints:
  * probes whose endpoint and settings carry over keep their state (and their in-flight check); new ones
  * start at once; the others are closed, and an entry left without a probe is marked healthy again.
+ * The table takes a reference on cfg (dropped by sg_health_prune once nothing else holds cfg).
  * Call before publishing cfg to the workers. Returns 0 or -ENOMEM (cfg is then partly attached: do not
- * publish it).
+ * publish it; entries it created are pruned).
  */
 int sg_health_attach(sg_health_t *h, sg_config_t *cfg);
+/*
+ * Drops the generations only the table still references and frees the entries no remaining generation
+ * names. Cheap when there is nothing to drop (a look at each held generation's count); sg_health_handle
+ * calls it. Returns how many entries were freed.
+ */
+size_t sg_health_prune(sg_health_t *h);
 /* Adds the fds of in-flight probes to pfds (room for SG_HEALTH_MAX_INFLIGHT); returns how many. */
 int sg_health_pollfds(sg_health_t *h, struct pollfd *pfds);
 /* Handles what poll reported for those fds (n may be 0), probe deadlines, and starts the probes due. */

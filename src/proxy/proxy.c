@@ -4,8 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "net/tls.h"
 #include "proxy/health.h"
+#include "core/escape.h"
 #include "core/log.h"
+#include "http/admit.h"
 #include "proxy/proxy.h"
 #include "config/cors.h"
 #include "config/route.h"
@@ -103,16 +106,19 @@ static void access_log(sg_stream_t *s)
     int fd = s->worker->settings->log_fd;
     if (fd < 0)
         return;
-    char line[1024];
+    char line[4096]; /* PIPE_BUF: one atomic write; room for a path of LOG_REQ_MAX bytes all escaped */
     size_t n = sg_log_time(line, sizeof(line));
     const sg_route_t *r = s->rule ? s->rule->route : NULL;
     double dur = (double)(s->worker->loop.now_ms - s->start_ms);
+    /* The request id may be the client's own X-Request-Id: escaped like every field that comes from input. */
+    char rid[4 * sizeof(s->rid)];
+    sg_escape(rid, sizeof(rid), s->rid, strlen(s->rid), SG_ESC_FIELD);
     int k = snprintf(line + n, sizeof(line) - n,
                      " client=%s proto=%s %s status=%d bytes=%llu dur_ms=%.0f route=%s%s%s backend=%s events=%llu "
                      "rid=%s\n",
                      s->client, s->proto, s->reqinfo ? s->reqinfo : "method=- path=-", s->status,
                      (unsigned long long)s->bytes_out, dur, r ? r->ns : "-", r ? "/" : "", r ? r->name : "",
-                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->p.events : 0), s->rid);
+                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->p.events : 0), rid);
     if (k < 0)
         return;
     n += (size_t)k;
@@ -592,8 +598,9 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
                 xff = msg->headers[i].value;
             continue;
         }
+        /* X-Forwarded-Client-Cert is ours alone, on every listener: a client must never pass one on. */
         if (sg_str_ieq_lit(name, "x-forwarded-proto") || sg_str_ieq_lit(name, "x-forwarded-host") ||
-            sg_str_ieq_lit(name, "x-request-id"))
+            sg_str_ieq_lit(name, "x-request-id") || sg_str_ieq_lit(name, "x-forwarded-client-cert"))
             continue;
         if (sg_str_ieq_lit(name, "host")) {
             have_host = true;
@@ -621,6 +628,16 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
     if (host.n > 0)
         put_header(b, SG_STR("X-Forwarded-Host"), host);
     put_header(b, SG_STR("X-Request-Id"), sg_str_c(s->rid));
+    if (info->client_cert_state != SG_TLS_CLIENT_NONE && info->client_cert != NULL) {
+        /* Envoy's element (docs/operations.md), plus Verified: true only for a certificate that chains to the
+         * listener's CAs; AllowInsecureFallback also lets in clients without one, or with one that did not. */
+        bool ok = info->client_cert_state == SG_TLS_CLIENT_VERIFIED;
+        put(b, "X-Forwarded-Client-Cert: ", 25);
+        put_str(b, sg_str_c(info->client_cert));
+        if (info->client_cert[0] != '\0')
+            put(b, ";", 1);
+        put(b, ok ? "Verified=true\r\n" : "Verified=false\r\n", ok ? 15 : 16);
+    }
     if (msg->body == SG_H1_BODY_LENGTH) {
         char cl[40];
         int k = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n", (unsigned long long)msg->content_length);
@@ -690,6 +707,29 @@ static void pick_endpoint(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_down_
     s->ep = sg_upstream_pick_endpoint(s->worker, s->backend, &ctx);
 }
 
+/* The client's address is over its budget of new upstream exchanges (--client-rate): no work for it. */
+static void refuse(sg_stream_t *s, const sg_down_info_t *info)
+{
+    sg_worker_t *w = s->worker;
+    uint64_t held = 0;
+    sg_counter_add(&w->metrics.client_rate_refused, 1);
+    if (sg_admit_may_log(w->admit, &info->conn->peer, SG_ADMIT_LOG_RATE, w->loop.now_ms, &held)) {
+        char ip[64];
+        sg_conn_peer_ip(info->conn, ip, sizeof(ip));
+        sg_log_info("client %s: over --client-rate (%u new upstream exchanges/s per worker): refused "
+                    "(%llu more such lines suppressed)", ip, w->settings->client_rate, (unsigned long long)held);
+    }
+    if (s->ops->refuse != NULL) {
+        s->status = 503;
+        s->resp_started = true;
+        s->ops->refuse(s->down);
+        finish(s, true);
+        return;
+    }
+    sg_h1_header_t ra = {SG_STR("Retry-After"), SG_STR("1")};
+    respond(s, 503, "ssegate: too many new requests from this client address\n", &ra, 1);
+}
+
 static int open_upstream(sg_stream_t *s)
 {
     int err = 0;
@@ -737,10 +777,17 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     make_rid(s, msg);
 
     size_t tn = SG_MIN(msg->target.n, (size_t)LOG_REQ_MAX);
-    s->reqinfo = malloc(msg->method.n + tn + 16);
-    if (s->reqinfo)
-        snprintf(s->reqinfo, msg->method.n + tn + 16, "method=%.*s path=%.*s", (int)msg->method.n, msg->method.p,
-                 (int)tn, msg->target.p);
+    /* Method and path go to the access log escaped (escape.h): an HTTP/2 :path may carry bytes that are not
+     * UTF-8, and no field may hold a space, a quote or a control byte that would forge the next one. */
+    size_t mn = SG_MIN(msg->method.n, (size_t)64);
+    size_t cap = 4 * (mn + tn) + 16;
+    s->reqinfo = malloc(cap);
+    if (s->reqinfo) {
+        size_t o = (size_t)snprintf(s->reqinfo, cap, "method=");
+        o += sg_escape(s->reqinfo + o, cap - o, msg->method.p, mn, SG_ESC_FIELD);
+        o += (size_t)snprintf(s->reqinfo + o, cap - o, " path=");
+        sg_escape(s->reqinfo + o, cap - o, msg->target.p, tn, SG_ESC_FIELD);
+    }
 
     /* A gateway routes requests; it does not open tunnels. On both protocols, before any routing. (On
      * HTTP/2 a CONNECT has no :path, which nghttp2 requires of every other method.) */
@@ -796,6 +843,11 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     }
     if (s->backend->filters.redirect) {
         do_redirect(s, s->backend->filters.redirect, host, path, query, m.prefix_len, info);
+        return s;
+    }
+    /* Charged here, where work for a backend begins: local answers (404, redirects) cost a backend nothing. */
+    if (!sg_admit_take(w->admit, &info->conn->peer, w->loop.now_ms)) {
+        refuse(s, info);
         return s;
     }
     pick_endpoint(s, msg, info);
@@ -1165,6 +1217,12 @@ static void up_on_error(void *ctx, int err)
         free(head);
         fail_connect(s, e);
         return;
+    }
+    if (err == -EPROTO) {
+        /* A backend that breaks framing is a bug or an attack on the next hop: say which endpoint and why. */
+        const char *why = sg_upclient_error(s->up);
+        sg_log_error("upstream %s: invalid response (%s): %s rid=%s", s->ep ? s->ep->label : "-",
+                     why ? why : "protocol error", s->resp_started ? "response cut" : "answered 502", s->rid);
     }
     if (!s->resp_started) {
         if (err == -ECONNREFUSED || err == -ETIMEDOUT)

@@ -17,12 +17,16 @@ typedef enum up_state {
     UP_DEAD,        /* failed or closed; waiting for release */
 } up_state_t;
 
-/* A worker's idle connections to one endpoint address (w->pools). */
+/*
+ * A worker's idle connections to one endpoint address (w->pools). It lives while a connection to that
+ * address does (users), so addresses that left the config (pods that went away) do not pile up.
+ */
 typedef struct sg_uppool {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     sg_list_t idle;
     size_t nidle;
+    size_t users;               /* upclients pointing here, idle ones included */
 } sg_uppool_t;
 
 struct sg_upclient {
@@ -42,16 +46,38 @@ struct sg_upclient {
     bool paused;
     bool above_wm;
     bool released;
+    uint8_t interim;            /* 1xx responses skipped in this exchange */
+    bool interim_suspect;       /* one of them carried framing (or close): do not reuse the connection */
     sg_h1_body_t body;
     uint64_t body_left;
     sg_h1_chunked_t dec;
+    const char *why;            /* after -EPROTO: what was wrong with the response (static string) */
 };
+
+/* 1xx responses skipped before the final one; more is a backend stalling in a loop, not Early Hints. */
+#define MAX_INTERIM 16
 
 static void up_read(sg_upclient_t *u);
 
+/* A connection to p's address is gone; the last one takes p out of the worker's list. */
+static void pool_unuse(sg_worker_t *w, sg_uppool_t *p)
+{
+    if (p == NULL || --p->users > 0)
+        return;
+    for (size_t i = 0; i < w->npools; i++) {
+        if (w->pools[i] == p) {
+            w->pools[i] = w->pools[--w->npools];
+            break;
+        }
+    }
+    free(p);
+}
+
 static void up_reap(sg_deferred_t *d)
 {
-    free(SG_CONTAINER_OF(d, sg_upclient_t, reap_d));
+    sg_upclient_t *u = SG_CONTAINER_OF(d, sg_upclient_t, reap_d);
+    pool_unuse(u->worker, u->pool);
+    free(u);
 }
 
 static void up_close(sg_upclient_t *u)
@@ -69,6 +95,8 @@ static void up_close(sg_upclient_t *u)
 /* Fails the exchange: the user hears once, then must release. */
 static void up_fail(sg_upclient_t *u, int err)
 {
+    if (err != -EPROTO)
+        u->why = NULL;
     if (u->state == UP_DEAD || u->state == UP_DONE)
         return;
     u->state = UP_DEAD;
@@ -131,6 +159,7 @@ static void deliver(sg_upclient_t *u)
             sg_str_t data = {0};
             int d = sg_h1_chunked_decode(&u->dec, p, avail, &used, &data);
             if (d < 0) {
+                u->why = u->dec.error;
                 up_fail(u, -EPROTO);
                 return;
             }
@@ -184,22 +213,38 @@ static void parse_head(sg_upclient_t *u)
         sg_h1_msg_t *msg = u->worker->msg;
         int rc = sg_h1parse_response(in->data + in->rpos, sg_chunk_len(in), u->head_request, msg);
         if (rc == SG_EINCOMPLETE) {
-            if (sg_chunk_len(in) >= SG_CHUNK_SIZE)
+            if (sg_chunk_len(in) >= SG_CHUNK_SIZE) {
+                u->why = "response head larger than the input buffer";
                 up_fail(u, -EPROTO);
+            }
             return;
         }
         if (rc < 0) {
+            u->why = msg->error ? msg->error : "malformed response head";
+            up_fail(u, -EPROTO);
+            return;
+        }
+        if (msg->status == 101) {
+            /* We never forward Upgrade, so a switch of protocols was not asked for: what follows is not HTTP. */
+            u->why = "101 Switching Protocols to a request that asked for no upgrade";
             up_fail(u, -EPROTO);
             return;
         }
         if (msg->status >= 100 && msg->status < 200) {
-            /* Interim responses are not relayed (we never forward Expect or Upgrade). */
+            /* Interim responses are not relayed (we never forward Expect); a few are skipped, not a stream. */
+            if (++u->interim > MAX_INTERIM) {
+                u->why = "too many 1xx interim responses";
+                up_fail(u, -EPROTO);
+                return;
+            }
+            if (!msg->keep_alive)
+                u->interim_suspect = true;
             sg_sock_consume(&u->sock, (size_t)rc);
             continue;
         }
         u->body = msg->body;
         u->body_left = msg->body == SG_H1_BODY_LENGTH ? msg->content_length : 0;
-        u->keep_alive = msg->keep_alive && msg->body != SG_H1_BODY_UNTIL_CLOSE;
+        u->keep_alive = msg->keep_alive && msg->body != SG_H1_BODY_UNTIL_CLOSE && !u->interim_suspect;
         sg_h1_chunked_init(&u->dec);
         u->state = UP_BODY;
         u->cbs->on_head(u->ctx, msg);
@@ -226,6 +271,7 @@ static void up_read(sg_upclient_t *u)
         if (n == SG_EAGAIN)
             return;
         if (n == -ENOBUFS) {
+            u->why = "response head larger than the input buffer";
             up_fail(u, -EPROTO);
             return;
         }
@@ -369,6 +415,9 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
         u->paused = false;
         u->above_wm = false;
         u->reused = true;
+        u->interim = 0;
+        u->interim_suspect = false;
+        u->why = NULL;
         u->sock.reading = true;
         u->sock.rdhup = false;
         if (sg_sock_update(&u->sock) < 0) {
@@ -392,6 +441,8 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
         return NULL;
     }
     u->pool = pool_get_or_add(w, addr, alen); /* NULL (out of memory): the connection is just not pooled */
+    if (u->pool != NULL)
+        u->pool->users++;
     u->worker = w;
     u->cbs = cbs;
     u->ctx = ctx;
@@ -406,6 +457,7 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
          * from inside this call. */
         *err = -errno;
         close(fd);
+        pool_unuse(w, u->pool);
         free(u);
         return NULL;
     }
@@ -414,6 +466,7 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
     if (sg_sock_update(&u->sock) < 0) {
         *err = -errno;
         sg_sock_close(&u->sock);
+        pool_unuse(w, u->pool);
         free(u);
         return NULL;
     }
@@ -462,6 +515,11 @@ void sg_upclient_pause(sg_upclient_t *u, bool paused)
 bool sg_upclient_reused(const sg_upclient_t *u)
 {
     return u->reused;
+}
+
+const char *sg_upclient_error(const sg_upclient_t *u)
+{
+    return u->why;
 }
 
 void sg_upclient_release(sg_upclient_t *u)

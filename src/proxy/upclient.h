@@ -15,8 +15,8 @@ typedef struct sg_upclient_cbs {
     void (*on_head)(void *ctx, const sg_h1_msg_t *msg);
     void (*on_body)(void *ctx, const char *p, size_t n);
     void (*on_end)(void *ctx);
-    /* err: -ECONNREFUSED, -ETIMEDOUT (connect timeout), -EPROTO (bad response), -ECONNRESET or
-     * another -errno. The exchange is over; release it. */
+    /* err: -ECONNREFUSED, -ETIMEDOUT (connect timeout), -EPROTO (bad response: sg_upclient_error() says
+     * why), -ECONNRESET or another -errno. The exchange is over; release it. */
     void (*on_error)(void *ctx, int err);
     /* The request queue fell below the low watermark. */
     void (*on_drained)(void *ctx);
@@ -39,6 +39,8 @@ void sg_upclient_pause(sg_upclient_t *u, bool paused);
 void sg_upclient_release(sg_upclient_t *u);
 /* True when it came from the pool (a failure before any response byte may be a stale connection). */
 bool sg_upclient_reused(const sg_upclient_t *u);
+/* After on_error(-EPROTO): what was wrong with the response, a static string for the log; else NULL. */
+const char *sg_upclient_error(const sg_upclient_t *u);
 /* Closes every idle pooled connection of the worker (shutdown). */
 void sg_upclient_pool_close_all(sg_worker_t *w);
 

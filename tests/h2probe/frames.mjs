@@ -90,7 +90,7 @@ export function parseFrames(buf) {
 
 export class Probe {
     /* Opens a connection; by default sends the preface and an empty SETTINGS and acks the server's. */
-    static open(port, { host = '127.0.0.1', tlsOpts, preface = true, settings = [], ack = true } = {}) {
+    static open(port, { host = '127.0.0.1', tlsOpts, preface = true, settings = [], ack = true, localAddress } = {}) {
         return new Promise((resolve, reject) => {
             const p = new Probe();
             const onConnect = () => {
@@ -98,8 +98,8 @@ export class Probe {
                 resolve(p);
             };
             const sock = tlsOpts
-                ? tls.connect({ port, host, rejectUnauthorized: false, ALPNProtocols: ['h2'], ...tlsOpts }, onConnect)
-                : net.connect({ port, host }, onConnect);
+                ? tls.connect({ port, host, localAddress, rejectUnauthorized: false, ALPNProtocols: ['h2'], ...tlsOpts }, onConnect)
+                : net.connect({ port, host, localAddress }, onConnect);
             p.sock = sock;
             p.autoAck = ack;
             sock.on('error', e => {

@@ -1,6 +1,6 @@
 // fail-closed.test.mjs: configs that look supported but are not. Each one is refused, with FILE:LINE:COL on the
 // offending line and exit 1, by --check and at start; none of them may load and serve less than it says. Kinds
-// with no meaning for the gateway (TLSRoute, TCPRoute, Ingress, GatewayClass, ConfigMap) are skipped with a warning.
+// with no meaning for the gateway (TLSRoute, TCPRoute, UDPRoute, Ingress, GatewayClass) are skipped with a warning.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { makeCert, secretYaml } from '../h2probe/tlsconf.mjs';
@@ -57,10 +57,16 @@ const svcTarget = 'targetRefs: [{kind: Service, name: svc}]';
 /* what: the feature; edit: base -> config; marker: text on the line that must be named; msg: the refusal. */
 const refused = [
     {
-        what: 'Gateway spec.tls: client-certificate validation (current Gateway API form)',
+        /* Served since frontend mTLS (mtls.test.mjs); what stays refused is a validation that cannot be enforced. */
+        what: 'Gateway spec.tls client-certificate validation whose CA ConfigMap is not in the config',
         edit: afterLine('  gatewayClassName: ssegate\n', '  tls:\n    frontend:\n      default:\n        validation:\n' +
             '          caCertificateRefs: [{kind: ConfigMap, name: ca}]\n'),
-        marker: '  tls:', msg: /Gateway spec\.tls .* is not supported yet/,
+        marker: 'caCertificateRefs', msg: /caCertificateRef to ConfigMap default\/ca \(InvalidCACertificateRef\): no such object/,
+    },
+    {
+        what: 'Gateway spec.tls.backend (a client certificate for backends)',
+        edit: afterLine('  gatewayClassName: ssegate\n', '  tls:\n    backend: {clientCertificateRef: {name: client}}\n'),
+        marker: 'backend:', msg: /Gateway spec\.tls\.backend .* is not supported yet/,
     },
     {
         what: 'Gateway spec.backendTLS',
@@ -70,7 +76,7 @@ const refused = [
     {
         what: 'listener tls.frontendValidation (the older form), naming the current one',
         edit: afterLine('      mode: Terminate\n', '      frontendValidation: {caCertificateRefs: [{kind: ConfigMap, name: ca}]}\n'),
-        marker: 'frontendValidation', msg: /tls\.frontendValidation .*the current one is Gateway spec\.tls\.frontend\.default\.validation/,
+        marker: 'frontendValidation', msg: /tls\.frontendValidation .*use the current one, Gateway spec\.tls\.frontend\.default\.validation/,
     },
     {
         what: 'listener tls.options that ssegate does not know',
@@ -98,9 +104,10 @@ const refused = [
         marker: 'kind: BackendTLSPolicy', msg: /kind BackendTLSPolicy .* is not supported; refused/,
     },
     {
-        what: "AGC's FrontendTLSPolicy",
-        edit: y => y + doc(`apiVersion: ${ALB}\nkind: FrontendTLSPolicy\nmetadata: {name: f}\nspec: {targetRef: {kind: Gateway, name: gw}}\n`),
-        marker: 'kind: FrontendTLSPolicy', msg: /kind FrontendTLSPolicy .* is not supported; refused/,
+        what: "AGC's FrontendTLSPolicy with a named TLS policy (policyType)",
+        edit: y => y + doc(`apiVersion: ${ALB}\nkind: FrontendTLSPolicy\nmetadata: {name: f}\nspec:\n  targetRef: {kind: Gateway, name: gw}\n` +
+            '  default:\n    policyType: {type: predefined, name: 2023-06}\n    verify: {caCertificateRef: {kind: Secret, name: ca}}\n'),
+        marker: 'policyType', msg: /FrontendTLSPolicy default\.policyType is not supported/,
     },
     {
         what: "AGC's WebApplicationFirewallPolicy",
@@ -179,7 +186,7 @@ const skipped = [
     { kind: 'TCPRoute', api: `${GW}/v1alpha2` },
     { kind: 'Ingress', api: 'networking.k8s.io/v1' },
     { kind: 'GatewayClass', api: `${GW}/v1` },
-    { kind: 'ConfigMap', api: 'v1' },
+    { kind: 'UDPRoute', api: `${GW}/v1alpha2` },
 ];
 
 test('the base config of the table loads (so each refusal below is the edit\'s)', async () => {

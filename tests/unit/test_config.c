@@ -362,18 +362,18 @@ static void test_yaml_syntax_error(void **state)
 static void test_unknown_kind_is_a_warning(void **state)
 {
     (void)state;
-    result_t r = load(GW80 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
+    result_t r = load(GW80 "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\nmetadata: {name: x}\n");
     assert_int_equal(r.rc, 0);
-    assert_string_equal(r.errs, "c.yaml:9:7: warning: skipping kind ConfigMap: ssegate does not serve it\n");
+    assert_string_equal(r.errs, "c.yaml:9:7: warning: skipping kind TCPRoute: ssegate does not serve it\n");
     done(&r);
     /* ...but a kind that would route or secure traffic is refused (fail closed) */
     r = load(GW80 "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: x}\n---\n"
              "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: y}\n---\n"
-             "apiVersion: alb.networking.azure.io/v1\nkind: FrontendTLSPolicy\nmetadata: {name: z}\n");
+             "apiVersion: alb.networking.azure.io/v1\nkind: WebApplicationFirewallPolicy\nmetadata: {name: z}\n");
     assert_int_equal(r.rc, -EINVAL);
     HAS(r, "c.yaml:9:7: kind GRPCRoute (gateway.networking.k8s.io/v1) is not supported; refused");
     HAS(r, "c.yaml:13:7: kind BackendTLSPolicy (gateway.networking.k8s.io/v1) is not supported; refused");
-    HAS(r, "c.yaml:17:7: kind FrontendTLSPolicy (alb.networking.azure.io/v1) is not supported; refused");
+    HAS(r, "c.yaml:17:7: kind WebApplicationFirewallPolicy (alb.networking.azure.io/v1) is not supported; refused");
     done(&r);
 }
 

@@ -155,15 +155,18 @@ function tail(s, n = 6000) {
 }
 
 /*
- * Runs ssegate and returns a handle. opts: {yaml | config, args: [], waitPorts: [ports], env, ready: bool}.
+ * Runs ssegate and returns a handle. opts: {yaml | config, args: [], waitPorts: [ports], env, ready: bool,
+ * nofile: the process's descriptor limit}.
  * The child's stdout and stderr are kept (handle.stdout / handle.stderr) for assertions and failure reports.
  */
 export async function startGateway(opts = {}) {
     const config = opts.config || writeTemp('gw.yaml', opts.yaml);
     const args = ['-c', config, ...(opts.args || [])];
     if (!fs.existsSync(BIN)) throw new Error(`ssegate binary not found at ${BIN} (build with make, or set SSEGATE_BIN)`);
-    /* exec keeps the PID, so signals reach ssegate itself; the fd limit is raised to the hard limit for big tests. */
-    const child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'ssegate', BIN, ...args], {
+    /* exec keeps the PID, so signals reach ssegate itself; the fd limit is raised to the hard limit for big tests,
+     * or set (soft and hard) to opts.nofile for tests of what happens at the limit. */
+    const limit = opts.nofile ? `ulimit -n ${Number(opts.nofile)} || exit 97` : 'ulimit -n "$(ulimit -Hn)" 2>/dev/null';
+    const child = spawn('bash', ['-c', `${limit}; exec "$@"`, 'ssegate', BIN, ...args], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1', ...(opts.env || {}) },
     });

@@ -134,10 +134,12 @@ try {
     for (let i = 1; i <= N; i++) {
         fs.writeFileSync(cfg + '.tmp', yaml(port, i));
         fs.renameSync(cfg + '.tmp', cfg);
-        log = '';
-        const ack = waitLog(new RegExp(`config reloaded \\(generation ${i + 1}\\)`), 10000);
         child.kill('SIGHUP');
-        await ack;
+        /* acknowledged by the generation gauge: the "config reloaded" log line is rate-limited */
+        for (const t0r = Date.now(); (await scrape(admin)).generation < i + 1;) {
+            if (Date.now() - t0r > 10000) throw new Error(`reload ${i} not acknowledged in 10 s`);
+            await new Promise(r => setTimeout(r, 1));
+        }
         if (CHECKPOINTS.includes(i)) rows.push({ n: i, rss: rssKiB(child.pid), ...(await scrape(admin)) });
     }
     const secs = (Date.now() - t0) / 1000;

@@ -119,28 +119,30 @@ typedef struct sg_h2 {
 
 struct h2s {
     sg_h2_t *h2;
-    int32_t id;
     sg_list_t link;
     sg_list_t wake_link;
+    sg_list_t start_link;       /* h2->starts */
     sg_stream_t *stream;        /* proxy stream, NULL once detached or before start */
     /* request head, gathered until END_HEADERS: records [u32 nlen][u32 vlen][name][value] */
     char *hbuf;
     size_t hlen, hcap;
     size_t hdecoded;            /* decoded bytes, for limits (counted even when dropped) */
+    segq_t early;               /* request body received before the start (bounded by the stream window) */
+    size_t unconsumed;          /* received body bytes not yet given back to the flow-control windows */
+    /* response */
+    segq_t out;                 /* DATA bytes waiting for the window */
+    uint64_t progress_ms;       /* last time DATA left this stream's queue, or the queue became non-empty */
+    int32_t id;
     uint32_t nhdrs;
+    /* flags, packed together (one h2s per open stream: idle HTTP/2 memory is counted per stream) */
     bool too_big;
     bool heading;               /* counted in nheading */
     bool head_done;             /* request head complete: on h2->starts, or started */
     bool req_started;
     bool hdr_end_stream;        /* END_STREAM on the request HEADERS */
     bool req_end_stream;        /* END_STREAM seen from the client */
-    sg_list_t start_link;       /* h2->starts */
-    segq_t early;               /* request body received before the start (bounded by the stream window) */
     bool has_body;              /* the handler expects req_body / req_end */
     bool body_paused;           /* proxy said SG_EAGAIN: WINDOW_UPDATEs wait */
-    size_t unconsumed;          /* received body bytes not yet given back to the flow-control windows */
-    /* response */
-    segq_t out;                 /* DATA bytes waiting for the window */
     bool resp_started;
     bool resp_no_body;
     bool resp_eof;              /* send_end: EOF after the queue */
@@ -148,7 +150,6 @@ struct h2s {
     bool deferred;              /* the data provider returned DEFERRED */
     bool blocked;               /* the producer was told to stop (SG_EAGAIN or down_blocked) */
     bool fc_reset;              /* reset for a flow-control stall: takes no more bytes */
-    uint64_t progress_ms;       /* last time DATA left this stream's queue, or the queue became non-empty */
     bool starting;              /* inside the handler's start */
     bool refused;               /* RST_STREAM REFUSED_STREAM sent: no work was done */
     int8_t pending_detach;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/cors.h"
 #include "config/route.h"
 
 /*
@@ -44,6 +45,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 int mr = sg_route_match(cfg, cfg->listeners[i].port, &q, &m);
                 if (mr == 0 && (m.rule == NULL || m.route == NULL || m.listener == NULL))
                     abort();
+                if (mr == 0 && m.rule->filters.cors != NULL) {
+                    /* The input's tail as the Origin, the requested method and the requested headers. */
+                    sg_h1_msg_t pre;
+                    memset(&pre, 0, sizeof(pre));
+                    pre.method = SG_STR("OPTIONS");
+                    pre.headers[0] = (sg_h1_header_t){SG_STR("Origin"), fuzz};
+                    pre.headers[1] = (sg_h1_header_t){SG_STR("Access-Control-Request-Method"), fuzz};
+                    pre.headers[2] = (sg_h1_header_t){SG_STR("Access-Control-Request-Headers"), fuzz};
+                    pre.nheaders = 3;
+                    sg_h1_header_t out[SG_CORS_MAX_HEADERS];
+                    size_t n = 0;
+                    bool ok = sg_cors_preflight(m.rule->filters.cors, &pre, out, &n);
+                    if (n > SG_CORS_MAX_HEADERS || (ok && n < 3) || (!ok && n != 1))
+                        abort();
+                    if (sg_cors_actual(m.rule->filters.cors, fuzz, out) > SG_CORS_MAX_HEADERS)
+                        abort();
+                }
                 q.path = fuzz;
                 (void)sg_route_match(cfg, cfg->listeners[i].port, &q, &m);
             }

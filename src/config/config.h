@@ -45,12 +45,39 @@ typedef struct sg_rewrite {
     char *path;
 } sg_rewrite_t;
 
+/* One origin of an HTTPRoute CORS filter's allowOrigins, or of a request's Origin header (cors.c parses both). */
+typedef struct sg_cors_origin {
+    sg_str_t scheme;
+    sg_str_t host;              /* wild: what follows the "*" (".example.com"), empty when the host is "*" */
+    bool wild;
+    uint16_t port;              /* explicit, else 80 for http and 443 for https (0 for another scheme) */
+} sg_cors_origin_t;
+
+/* HTTPRoute CORS filter (Gateway API experimental channel); rule level only. Strings live in the generation. */
+typedef struct sg_cors {
+    bool any_origin;            /* allowOrigins: ["*"] */
+    sg_cors_origin_t *origins;
+    size_t norigins;
+    bool credentials;           /* allowCredentials */
+    bool any_method;            /* allowMethods: ["*"] */
+    char **methods;
+    size_t nmethods;
+    bool any_header;            /* allowHeaders: ["*"] */
+    char **headers;
+    size_t nheaders;
+    char *allow_methods;        /* methods joined with ", "; NULL when none or any */
+    char *allow_headers;        /* headers joined with ", "; NULL when none or any */
+    char *expose_headers;       /* exposeHeaders joined with ", " (or "*"); NULL when none */
+    char max_age[12];           /* maxAge in decimal (default 5) */
+} sg_cors_t;
+
 /* Filters of a rule or of a backendRef; each NULL when absent. */
 typedef struct sg_filters {
     sg_header_mod_t *req_headers;
     sg_header_mod_t *resp_headers;
     sg_redirect_t *redirect;
     sg_rewrite_t *rewrite;
+    sg_cors_t *cors;            /* rule level only (the loader refuses it on a backendRef) */
 } sg_filters_t;
 
 /* Process-wide health of one endpoint address, owned by health.c (see health.h). */

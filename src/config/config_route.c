@@ -1,6 +1,7 @@
 /* config_route.c: the HTTPRoute phase: parentRefs, hostnames and rules (matches, filters, backendRefs, timeouts,
  * retry), with the regular expressions of matches compiled into the generation. */
 #include "config/config_int.h"
+#include "config/cors.h"
 
 #include <setjmp.h>
 #include <stdio.h>
@@ -160,6 +161,139 @@ static void parse_pathmod(loader_t *ld, struct fy_node *n, pos_t at, sg_pathmod_
         *kind = SG_PATHMOD_NONE;
 }
 
+/* A plain true or false; returns false (and *out untouched) when absent or invalid (reported). */
+static bool get_bool(loader_t *ld, struct fy_node *m, const char *key, bool *out, pos_t at)
+{
+    struct fy_node *v = field(m, key);
+    if (v == NULL)
+        return false;
+    const char *s = fy_node_get_type(v) == FYNT_SCALAR && fy_node_get_style(v) == FYNS_PLAIN
+                        ? fy_node_get_scalar0(v) : NULL;
+    if (s != NULL && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)) {
+        *out = s[0] == 't';
+        return true;
+    }
+    ERR(ld, npos(v, at), "%s: expected true or false", key);
+    return false;
+}
+
+/* A list of strings for the CORS filter: at most `max`, no duplicates (case-insensitive when `nocase`), "*" only
+ * alone. Returns the entries (in the arena) with their positions in *pos, their count in *n and whether "*" was
+ * among them. */
+static char **cors_list(loader_t *ld, struct fy_node *m, const char *key, size_t max, bool nocase, size_t *n,
+                        bool *star, pos_t **pos, pos_t at)
+{
+    struct fy_node *s = get_seq(ld, m, key, false, at);
+    size_t cnt = seq_len(s);
+    char **v = aalloc(ld, (cnt + 1) * sizeof(char *));
+    *pos = aalloc(ld, (cnt + 1) * sizeof(pos_t));
+    *n = 0;
+    *star = false;
+    if (cnt > max)
+        ERR(ld, npos(s, at), "%s: at most %zu entries", key, max);
+    void *it = NULL;
+    struct fy_node *e;
+    while (s && (e = fy_node_sequence_iterate(s, &it)) != NULL) {
+        char *x = scalar_str(ld, e, key, at);
+        if (x == NULL)
+            continue;
+        bool dup = false;
+        for (size_t j = 0; j < *n && !dup; j++)
+            dup = nocase ? sg_str_ieq(sg_str_c(v[j]), sg_str_c(x)) : strcmp(v[j], x) == 0;
+        if (dup) {
+            ERR(ld, npos(e, at), "%s: \"%s\" is listed twice", key, x);
+            continue;
+        }
+        if (strcmp(x, "*") == 0)
+            *star = true;
+        (*pos)[*n] = npos(e, at);
+        v[(*n)++] = x;
+    }
+    if (*star && *n > 1)
+        ERR(ld, npos(s, at), "%s: \"*\" already allows everything; it cannot be listed with other entries", key);
+    return v;
+}
+
+static char *join(loader_t *ld, char **v, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(v[i]) + 2;
+    char *out = aalloc(ld, len), *p = out;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(v[i]);
+        if (i > 0) {
+            memcpy(p, ", ", 2);
+            p += 2;
+        }
+        memcpy(p, v[i], l);
+        p += l;
+    }
+    *p = '\0';
+    return out;
+}
+
+/* The cors block of a CORS filter (HTTPCORSFilter). Every field is checked here: what cannot be enforced as written
+ * is refused. */
+static sg_cors_t *parse_cors(loader_t *ld, struct fy_node *n, pos_t at)
+{
+    sg_cors_t *c = aalloc(ld, sizeof(*c));
+    check_keys(ld, n, "cors", KEYS("allowOrigins", "allowCredentials", "allowMethods", "allowHeaders",
+                                   "exposeHeaders", "maxAge"));
+    size_t no, nm, nh, ne;
+    bool expose_any;
+    pos_t *op, *mp, *hp, *ep;
+
+    char **origins = cors_list(ld, n, "allowOrigins", 64, true, &no, &c->any_origin, &op, at);
+    c->origins = aalloc(ld, (no + 1) * sizeof(*c->origins));
+    for (size_t j = 0; j < no && !c->any_origin; j++) {
+        const char *why;
+        /* Parsed from the arena copy: the slices must outlive the YAML document. */
+        if (strlen(origins[j]) > 253)
+            ERR(ld, op[j], "allowOrigins: \"%.64s...\" is longer than 253 characters", origins[j]);
+        else if (sg_cors_origin_parse(sg_str_c(origins[j]), true, &c->origins[c->norigins], &why) != 0)
+            ERR(ld, op[j], "allowOrigins: \"%s\": %s", origins[j], why);
+        else
+            c->norigins++;
+    }
+    get_bool(ld, n, "allowCredentials", &c->credentials, at);
+
+    c->methods = cors_list(ld, n, "allowMethods", 9, false, &nm, &c->any_method, &mp, at);
+    c->nmethods = nm;
+    for (size_t j = 0; j < nm && !c->any_method; j++)
+        if (!valid_method(c->methods[j]))
+            ERR(ld, mp[j], "allowMethods: \"%s\" is not one of GET HEAD POST PUT DELETE CONNECT OPTIONS TRACE "
+                "PATCH, or \"*\" alone", c->methods[j]);
+    if (nm > 0 && !c->any_method)
+        c->allow_methods = join(ld, c->methods, nm);
+
+    c->headers = cors_list(ld, n, "allowHeaders", 64, true, &nh, &c->any_header, &hp, at);
+    c->nheaders = nh;
+    for (size_t j = 0; j < nh && !c->any_header; j++)
+        if (!is_token(c->headers[j]))
+            ERR(ld, hp[j], "allowHeaders: \"%s\" is not a valid header name", c->headers[j]);
+    if (nh > 0 && !c->any_header)
+        c->allow_headers = join(ld, c->headers, nh);
+
+    char **expose = cors_list(ld, n, "exposeHeaders", 64, true, &ne, &expose_any, &ep, at);
+    for (size_t j = 0; j < ne && !expose_any; j++)
+        if (!is_token(expose[j]))
+            ERR(ld, ep[j], "exposeHeaders: \"%s\" is not a valid header name", expose[j]);
+    /* With credentials a browser reads "*" as a header named "*" (Fetch), so the setting would expose nothing
+     * while it reads as "everything". */
+    if (expose_any && c->credentials)
+        ERR(ld, key_pos(n, "exposeHeaders", at), "exposeHeaders: \"*\" cannot be used with allowCredentials: true "
+            "(browsers then read it as a header named \"*\"); list the header names");
+    if (ne > 0)
+        c->expose_headers = join(ld, expose, ne);
+
+    long age = 5;
+    if (field(n, "maxAge") != NULL && !get_int(ld, n, "maxAge", 1, 2147483647L, false, &age, at))
+        age = 5;
+    snprintf(c->max_age, sizeof(c->max_age), "%ld", age);
+    return c;
+}
+
 /* filters[] into f. `prefix_ok`: the rule has exactly one PathPrefix match (ReplacePrefixMatch needs it). */
 static void parse_filters(loader_t *ld, struct fy_node *seq, pos_t at, sg_filters_t *f, bool prefix_ok,
                           bool backend_level)
@@ -183,7 +317,8 @@ static void parse_filters(loader_t *ld, struct fy_node *seq, pos_t at, sg_filter
         } kinds[] = {{"RequestHeaderModifier", "requestHeaderModifier"},
                      {"ResponseHeaderModifier", "responseHeaderModifier"},
                      {"RequestRedirect", "requestRedirect"},
-                     {"URLRewrite", "urlRewrite"}};
+                     {"URLRewrite", "urlRewrite"},
+                     {"CORS", "cors"}};
         size_t k;
         for (k = 0; k < SG_ARRAY_LEN(kinds); k++)
             if (strcmp(type, kinds[k].type) == 0)
@@ -195,7 +330,7 @@ static void parse_filters(loader_t *ld, struct fy_node *seq, pos_t at, sg_filter
         for (size_t j = 0; j < SG_ARRAY_LEN(kinds); j++)
             if (j != k && field(n, kinds[j].key) != NULL)
                 ERR(ld, npos(field(n, kinds[j].key), fp), "filter of type %s must not set %s", type, kinds[j].key);
-        static const char *const unserved[] = {"requestMirror", "extensionRef", "cors"};
+        static const char *const unserved[] = {"requestMirror", "extensionRef"};
         for (size_t j = 0; j < SG_ARRAY_LEN(unserved); j++)
             if (field(n, unserved[j]) != NULL)
                 ERR(ld, npos(field(n, unserved[j]), fp), "filter of type %s must not set %s", type, unserved[j]);
@@ -204,12 +339,21 @@ static void parse_filters(loader_t *ld, struct fy_node *seq, pos_t at, sg_filter
             continue;
         pos_t cp = npos(cfgn, fp);
         void **slot = k == 0 ? (void **)&f->req_headers : k == 1 ? (void **)&f->resp_headers
-                    : k == 2 ? (void **)&f->redirect : (void **)&f->rewrite;
+                    : k == 2 ? (void **)&f->redirect : k == 3 ? (void **)&f->rewrite : (void **)&f->cors;
         if (*slot != NULL) {
             ERR(ld, fp, "filter %s given twice", type);
             continue;
         }
-        if (k <= 1) {
+        if (k == 4) {
+            /* The gateway answers a preflight before it chooses a backend, and a browser caches that answer for
+             * the route: a policy that depended on the weighted pick would answer for one backend and apply
+             * another's. */
+            if (backend_level)
+                ERR(ld, npos(field(n, "type"), fp), "a CORS filter on a backendRef is not supported (the gateway "
+                    "answers preflights before it picks a backend); put it in the rule's filters");
+            else
+                *slot = parse_cors(ld, cfgn, cp);
+        } else if (k <= 1) {
             *slot = parse_header_mod(ld, cfgn, cp);
         } else if (k == 2) {
             sg_redirect_t *r = aalloc(ld, sizeof(*r));
@@ -257,7 +401,6 @@ static void parse_filters(loader_t *ld, struct fy_node *seq, pos_t at, sg_filter
     }
     if (f->redirect && f->rewrite)
         ERR(ld, at, "filters: RequestRedirect and URLRewrite cannot be combined");
-    (void)backend_level;
 }
 
 static void parse_value_matches(loader_t *ld, struct fy_node *seq, pos_t at, bool header, sg_value_match_t **out,

@@ -271,6 +271,10 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     head(f, "ssegate_client_rate_refused_total", "counter",
          "Requests refused (503, HTTP/2 REFUSED_STREAM) by the per-client-address budget --client-rate.");
     fprintf(f, "ssegate_client_rate_refused_total %" PRIu64 "\n", SUM(client_rate_refused));
+    head(f, "ssegate_cors_preflights_total", "counter",
+         "CORS preflights answered by the gateway (routes with a CORS filter), by result.");
+    fprintf(f, "ssegate_cors_preflights_total{result=\"allowed\"} %" PRIu64 "\n", SUM(cors_preflights[1]));
+    fprintf(f, "ssegate_cors_preflights_total{result=\"refused\"} %" PRIu64 "\n", SUM(cors_preflights[0]));
     histogram(f, "ssegate_request_duration_seconds", "Time from request head to the end of the response.",
               shards, n, offsetof(sg_metrics_t, duration));
     histogram(f, "ssegate_time_to_first_byte_seconds", "Time from request head to the upstream response head.",

@@ -72,6 +72,7 @@ typedef struct sg_metrics {
     sg_counter_t h2_reset_started;     /* ... after their upstream exchange started */
     sg_counter_t h2_reset_goaways;     /* connections sent GOAWAY for resetting too many started streams */
     sg_counter_t client_rate_refused;  /* exchanges refused by the per-client-address budget */
+    sg_counter_t cors_preflights[2];   /* preflights the gateway answered: [0] refused, [1] allowed */
     sg_histogram_t duration;
     sg_histogram_t ttfb;
     sg_route_metrics_t routes[SG_METRICS_ROUTES];

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "http/admit.h"
 #include "proxy/proxy.h"
+#include "config/cors.h"
 #include "config/route.h"
 #include "codec/sse.h"
 #include "proxy/upclient.h"
@@ -49,6 +50,7 @@ struct sg_stream {
     bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
     const sg_endpoint_t *counted;   /* endpoint whose open-stream count includes this stream */
     char *reqinfo;                  /* "method path" for the access log */
+    char *cors_origin;              /* the request's Origin when its rule's CORS filter allows it (NUL-terminated) */
     char *head_copy;                /* request head kept for one retry on a stale pooled connection */
     size_t head_len;
     sg_route_metrics_t *rm;         /* per-route counters of this worker, once routed */
@@ -163,6 +165,7 @@ static void stream_free(sg_stream_t *s)
     sg_config_unref(s->cfg);
     free(s->sse);
     free(s->reqinfo);
+    free(s->cors_origin);
     free(s->head_copy);
     free(s);
 }
@@ -185,15 +188,18 @@ static void finish(sg_stream_t *s, bool ok)
 /* Answers with a status and a one-line body (nothing of a response has been sent yet). */
 static void respond(sg_stream_t *s, int status, const char *body, const sg_h1_header_t *extra, size_t nextra)
 {
-    sg_h1_header_t hdrs[4];
+    sg_h1_header_t hdrs[4 + SG_CORS_MAX_HEADERS];
     size_t n = 0;
     size_t blen = strlen(body);
 
     s->status = status;
     s->resp_started = true;
     hdrs[n++] = (sg_h1_header_t){SG_STR("Content-Type"), SG_STR("text/plain")};
-    for (size_t i = 0; i < nextra && n < SG_ARRAY_LEN(hdrs); i++)
+    for (size_t i = 0; i < nextra && n < 4; i++)
         hdrs[n++] = extra[i];
+    /* The gateway's own answers on a CORS route (redirects, 5xx) carry the policy too, so a page can read them. */
+    if (s->rule != NULL && s->rule->filters.cors != NULL)
+        n += sg_cors_actual(s->rule->filters.cors, sg_str_c(s->cors_origin), hdrs + n);
     int rc = s->ops->send_head(s->down, status, hdrs, n, (int64_t)blen, s->head_request);
     if (rc >= 0 || rc == SG_EAGAIN) {
         if (!s->head_request)
@@ -483,6 +489,41 @@ static void do_redirect(sg_stream_t *s, const sg_redirect_t *r, sg_str_t host, s
     respond(s, r->status ? r->status : 302, "", &h, 1);
 }
 
+/* Answers a CORS preflight for `rule` itself: 204, with the Access-Control-Allow-* headers when the origin, method
+ * and headers asked for are allowed, without them otherwise. The backend never sees it. */
+static void answer_preflight(sg_stream_t *s, const sg_rule_t *rule, const sg_h1_msg_t *msg)
+{
+    sg_h1_header_t h[SG_CORS_MAX_HEADERS];
+    size_t n;
+
+    s->rule = rule;
+    s->rm = sg_metrics_route(&s->worker->metrics, rule->route->ns, rule->route->name);
+    sg_counter_add(&s->rm->requests, 1);
+    bool ok = sg_cors_preflight(rule->filters.cors, msg, h, &n);
+    sg_counter_add(&s->worker->metrics.cors_preflights[ok ? 1 : 0], 1);
+    s->status = 204;
+    s->resp_started = true;
+    int rc = s->ops->send_head(s->down, 204, h, n, 0, true);
+    if (rc >= 0 || rc == SG_EAGAIN)
+        rc = s->ops->send_end(s->down);
+    finish(s, rc >= 0 || rc == SG_EAGAIN);
+}
+
+/* Keeps the request's Origin when the rule's CORS filter allows it, for the response head. */
+static int keep_origin(sg_stream_t *s, const sg_h1_msg_t *msg)
+{
+    const sg_cors_t *c = s->rule->filters.cors;
+    sg_str_t o = sg_cors_header(msg, "origin");
+    if (c == NULL || !sg_cors_origin_allowed(c, o))
+        return 0;
+    s->cors_origin = malloc(o.n + 1);
+    if (s->cors_origin == NULL)
+        return -ENOMEM;
+    memcpy(s->cors_origin, o.p, o.n);
+    s->cors_origin[o.n] = '\0';
+    return 0;
+}
+
 static void make_rid(sg_stream_t *s, const sg_h1_msg_t *msg)
 {
     size_t from = 0;
@@ -764,13 +805,33 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     sg_route_match_t m;
     sg_route_req_t rq = {.method = msg->method, .host = host, .path = path, .query = query,
                          .headers = msg->headers, .nheaders = msg->nheaders, .scratch = w->route_scratch};
-    if (s->cfg == NULL || sg_route_match(s->cfg, info->conn->port, &rq, &m) != 0) {
+    bool routed = s->cfg != NULL && sg_route_match(s->cfg, info->conn->port, &rq, &m) == 0;
+    if (s->cfg != NULL && sg_cors_is_preflight(msg)) {
+        /* A preflight asks about the request that will follow, so it is routed first as that request's method:
+         * a rule that matches only GET still answers the preflight for its GET. */
+        sg_route_match_t pm;
+        sg_route_req_t pq = rq;
+        pq.method = sg_cors_header(msg, "access-control-request-method");
+        if (sg_route_match(s->cfg, info->conn->port, &pq, &pm) == 0 && pm.rule->filters.cors != NULL) {
+            answer_preflight(s, pm.rule, msg);
+            return s;
+        }
+        if (routed && m.rule->filters.cors != NULL) {
+            answer_preflight(s, m.rule, msg);
+            return s;
+        }
+    }
+    if (!routed) {
         respond(s, 404, "ssegate: no route\n", NULL, 0);
         return s;
     }
     s->rule = m.rule;
     s->rm = sg_metrics_route(&w->metrics, m.rule->route->ns, m.rule->route->name);
     sg_counter_add(&s->rm->requests, 1);
+    if (keep_origin(s, msg) < 0) {
+        respond(s, 503, "ssegate: out of memory\n", NULL, 0);
+        return s;
+    }
     if (m.rule->filters.redirect) {
         do_redirect(s, m.rule->filters.redirect, host, path, query, m.prefix_len, info);
         return s;
@@ -964,10 +1025,11 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
         }
         return;
     }
-    sg_h1_header_t out[MAX_OUT_HEADERS];
+    sg_h1_header_t out[MAX_OUT_HEADERS + SG_CORS_MAX_HEADERS];
     size_t n = 0;
     const sg_header_mod_t *rm = s->rule->filters.resp_headers;
     const sg_header_mod_t *bm = s->backend->filters.resp_headers;
+    const sg_cors_t *cors = s->rule->filters.cors;
     bool sse = false;
 
     free(s->head_copy);
@@ -981,11 +1043,13 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
             continue;
         if (sg_str_ieq_lit(name, "content-type") && is_event_stream(msg->headers[i].value))
             sse = true;
-        if (mod_drops(rm, name) || mod_drops(bm, name))
+        if (mod_drops(rm, name) || mod_drops(bm, name) || (cors != NULL && sg_cors_owns_header(name)))
             continue;
         if (n < MAX_OUT_HEADERS)
             out[n++] = msg->headers[i];
     }
+    if (cors != NULL)
+        n += sg_cors_actual(cors, sg_str_c(s->cors_origin), out + n);
     const sg_header_mod_t *mods[2] = {rm, bm};
     for (int j = 0; j < 2; j++) {
         const sg_header_mod_t *mm = mods[j];

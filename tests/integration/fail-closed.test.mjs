@@ -130,9 +130,14 @@ const refused = [
         marker: 'sessionPersistence', msg: /sessionPersistence is not supported yet/,
     },
     {
-        what: 'HTTPRoute CORS filter',
-        edit: afterLine('    backendRefs: [{name: svc, port: 80}]\n', '    filters: [{type: CORS, cors: {allowOrigins: ["https://a.example"]}}]\n'),
-        marker: 'type: CORS', msg: /filter type "CORS" is not supported/,
+        what: 'HTTPRoute CORS filter on a backendRef (the gateway answers preflights before it picks a backend)',
+        edit: y => y.replace('backendRefs: [{name: svc, port: 80}]', 'backendRefs: [{name: svc, port: 80, filters: [{type: CORS, cors: {allowOrigins: ["https://a.example"]}}]}]'),
+        marker: 'type: CORS', msg: /a CORS filter on a backendRef is not supported .*put it in the rule's filters/,
+    },
+    {
+        what: 'CORS exposeHeaders "*" with allowCredentials (a browser reads it as a header named "*")',
+        edit: afterLine('    backendRefs: [{name: svc, port: 80}]\n', '    filters: [{type: CORS, cors: {allowOrigins: ["https://a.example"], allowCredentials: true, exposeHeaders: ["*"]}}]\n'),
+        marker: 'exposeHeaders', msg: /exposeHeaders: "\*" cannot be used with allowCredentials: true/,
     },
     {
         what: 'HTTPRoute RequestMirror filter',

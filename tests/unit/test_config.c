@@ -296,7 +296,7 @@ static void test_errors_with_positions(void **state)
         "    - path: {type: Exact, value: 'no-slash'}\n"                   /* 19 */
         "      method: FETCH\n"                                            /* 20 */
         "    filters:\n"                                                   /* 21 */
-        "    - type: CORS\n"                                               /* 22 */
+        "    - type: ExternalAuth\n"                                       /* 22 */
         "    - type: URLRewrite\n"                                         /* 23 */
         "      urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /x}}\n" /* 24 */
         "    backendRefs: [{name: a, port: 80, weight: 2000000}, {name: b}]\n"          /* 25 */
@@ -320,7 +320,7 @@ static void test_errors_with_positions(void **state)
     HAS(r, "c.yaml:16:48: HTTPRoute default/r: parentRef names Gateway default/ghost, which does not exist\n");
     HAS(r, "c.yaml:19:35: path value \"no-slash\" must be an absolute path starting with '/'\n");
     HAS(r, "c.yaml:20:15: method \"FETCH\" is not one of");
-    HAS(r, "c.yaml:22:13: filter type \"CORS\" is not supported\n");
+    HAS(r, "c.yaml:22:13: filter type \"ExternalAuth\" is not supported\n");
     HAS(r, "c.yaml:24:20: ReplacePrefixMatch requires exactly one match of type PathPrefix in the rule\n");
     HAS(r, "c.yaml:25:47: weight: 2000000 out of range 0..1000000\n");
     HAS(r, "c.yaml:25:58: backendRef to a Service requires \"port\"\n");

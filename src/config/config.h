@@ -110,6 +110,10 @@ typedef struct sg_backend {
      * rule's affinity cookie when set and present, otherwise the client address. */
     char *hash_header;
     const sg_healthcheck_t *health_check; /* HealthCheckPolicy targeting the Service; NULL: no active checks */
+    /* BackendTLSPolicy targeting the Service (and port): connections to the endpoints use TLS, verified as the
+     * policy says, and never fall back to plaintext. NULL: plaintext. Owned by the generation (cfg->upstream_tls). */
+    const struct sg_tls_client *tls;
+    const char *tls_policy;     /* "kind ns/name" of that policy, for logs */
     bool not_permitted;         /* another namespace and no ReferenceGrant admits it (RefNotPermitted): never
                                  * resolved, so a request sent to it gets 500 */
     int line, col;              /* position of the backendRef */
@@ -282,6 +286,8 @@ typedef struct sg_config {
     size_t nbinds;
     sg_route_t *routes;
     size_t nroutes;
+    struct sg_tls_client **upstream_tls; /* every BackendTLSPolicy's client context (freed with the generation) */
+    size_t nupstream_tls;
     void *priv;                 /* loader's private data (arena, YAML documents) */
 } sg_config_t;
 

@@ -82,7 +82,7 @@ typedef struct sg_status_range {
     int start, end;
 } sg_status_range_t;
 
-/* HealthCheckPolicy spec.default, with AGC's defaults filled in. Probes are plain HTTP/1.1 GETs. */
+/* HealthCheckPolicy spec.default, with AGC's defaults filled in. Probes are HTTP/1.1 GETs, over TLS as use_tls says. */
 typedef struct sg_healthcheck {
     int64_t interval_ms;        /* default 5 s */
     int64_t timeout_ms;         /* default 30 s */
@@ -93,6 +93,10 @@ typedef struct sg_healthcheck {
     char *path;                 /* default "/" */
     sg_status_range_t *codes;   /* default one range 200..399 */
     size_t ncodes;
+    /* useTLS: 1 true, 0 false, -1 not given: TLS when a BackendTLSPolicy applies to the backend and the probe uses
+     * the endpoint's own port (AGC: "the same protocol as the service"). Over TLS a probe verifies like the data
+     * path, with the backend's policy; true without one is refused at load. */
+    int use_tls;
     const char *policy;         /* "ns/name" of the HealthCheckPolicy, for logs */
 } sg_healthcheck_t;
 

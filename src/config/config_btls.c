@@ -454,6 +454,27 @@ static const secret_t *gateway_cert(loader_t *ld, const sg_route_t *rt, const sg
     return cert;
 }
 
+/* HealthCheckPolicy useTLS: true verifies like the data path, so it needs the backend's BackendTLSPolicy. */
+static void check_health_tls(loader_t *ld)
+{
+    for (size_t i = 0; i < ld->nhcpols; i++) {
+        const hcpolicy_t *hp = &ld->hcpols[i];
+        if (hp->hc == NULL || hp->hc->use_tls != 1)
+            continue;
+        for (size_t r = 0; r < ld->nroutes; r++)
+            for (size_t k = 0; k < ld->routes[r].nrules; k++)
+                for (size_t j = 0; j < ld->routes[r].rules[k].nbackends; j++) {
+                    const sg_backend_t *b = &ld->routes[r].rules[k].backends[j];
+                    if (b->health_check == hp->hc && b->tls == NULL && !b->not_permitted) {
+                        ERR(ld, hp->pos, "HealthCheckPolicy %s/%s: useTLS is true, but no BackendTLSPolicy applies "
+                            "to Service %s/%s port %u, so nothing says how to verify its certificate", hp->ns,
+                            hp->name, b->ns, b->name, b->port);
+                        return;
+                    }
+                }
+    }
+}
+
 void sg__config_apply_backend_tls(loader_t *ld, sg_config_t *cfg)
 {
     const secret_t **gw_certs = aalloc(ld, (ld->ngws + 1) * sizeof(*gw_certs));
@@ -528,4 +549,5 @@ void sg__config_apply_backend_tls(loader_t *ld, sg_config_t *cfg)
             }
         }
     }
+    check_health_tls(ld);
 }

@@ -318,3 +318,118 @@ test('a new connection to the backend resumes the TLS session of the previous on
     const resumed = t => metric(t, 'ssegate_upstream_tls_handshakes_total{resumed="true"}');
     assert.equal(resumed(after_) - resumed(before), 3);
 }));
+
+test('HealthCheckPolicy useTLS: probes go over TLS and verify like the data path', async () => {
+    const hcGood = await tlsBackend(makeLeaf(caA, 'backend.test'));
+    const hcExpired = await tlsBackend(makeLeaf(caA, 'backend.test', { days: -1 }));
+    const p2 = await freePort();
+    const caRefA = 'caCertificateRefs: [{group: "", kind: ConfigMap, name: ca-a}]';
+    const hc = svc => `apiVersion: ${ALB}\nkind: HealthCheckPolicy\nmetadata: {name: hc-${svc}}\nspec:\n` +
+        `  targetRef: {group: "", kind: Service, name: ${svc}}\n  default:\n    interval: 100ms\n    timeout: 1s\n` +
+        '    unhealthyThreshold: 1\n    useTLS: true\n    http: {host: health.test, path: /healthz}\n';
+    const g = await startGateway({
+        yaml: gwYaml({
+            port: p2,
+            routes: [{ path: '/hc-good', svc: 'hc-good' }, { path: '/hc-expired', svc: 'hc-expired' }],
+            extra: [
+                configMap('ca-a', caA.crt),
+                service('hc-good', hcGood.port), policy('hc-good', 'hc-good', `hostname: backend.test\n${caRefA}`), hc('hc-good'),
+                service('hc-expired', hcExpired.port), policy('hc-expired', 'hc-expired', `hostname: backend.test\n${caRefA}`),
+                hc('hc-expired'),
+            ],
+        }),
+        waitPorts: [p2],
+    });
+    try {
+        await withLogs([g], async () => {
+            await waitFor(() => hcGood.requests.filter(r => r.url === '/healthz').length >= 2, 5000, 'two TLS probes');
+            assert.ok(hcGood.requests.every(r => r.sni === 'backend.test'), 'probes send the policy hostname as SNI');
+            await waitFor(() => /health: 127\.0\.0\.1:\d+ unhealthy: tls: certificate has expired/.test(g.stderr), 5000,
+                'the expired backend marked unhealthy by its TLS probe');
+            assert.equal(hcExpired.requests.length, 0, 'no probe request was sent to a backend that did not verify');
+            assert.doesNotMatch(g.stderr, new RegExp(`127\\.0\\.0\\.1:${hcGood.port} unhealthy`));
+            const r = await get(p2, '/hc-good/x');
+            assert.equal(r.status, 200, r.body);
+        })();
+    } finally {
+        hcGood.close();
+        hcExpired.close();
+    }
+});
+
+/* ---- configs that are refused: --check exits 1 and names the line ---- */
+
+const refusals = () => {
+    const base = extra => gwYaml({ port: 8080, routes: [{ path: '/', svc: 'svc' }], extra: [service('svc', 8443), ...extra] });
+    const pol = v => policy('p', 'svc', v);
+    return [
+        {
+            what: 'a caCertificateRef to a ConfigMap that is not there',
+            yaml: base([pol('hostname: svc.test\ncaCertificateRefs: [{kind: ConfigMap, name: nope}]')]),
+            marker: 'name: nope', msg: /BackendTLSPolicy default\/p: caCertificateRef to ConfigMap default\/nope \(InvalidCACertificateRef\): no such object/,
+        },
+        {
+            what: 'a CA that is not PEM',
+            yaml: base(['apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ca}\ndata: {ca.crt: "hello"}\n',
+                pol('hostname: svc.test\ncaCertificateRefs: [{kind: ConfigMap, name: ca}]')]),
+            marker: 'name: ca}]', msg: /\(InvalidCACertificateRef\): ca\.crt holds no PEM certificate/,
+        },
+        {
+            what: 'a CA in another namespace without a ReferenceGrant',
+            yaml: base([configMap('ca', caA.crt).replace('{name: ca}', '{name: ca, namespace: certs}'),
+                pol('hostname: svc.test\ncaCertificateRefs: [{kind: ConfigMap, name: ca, namespace: certs}]')]),
+            marker: 'namespace: certs}]', msg: /caCertificateRef to ConfigMap certs\/ca is not permitted \(RefNotPermitted\)/,
+        },
+        {
+            what: 'a client certificate Secret in another namespace without a ReferenceGrant',
+            yaml: gwYaml({ port: 8080, routes: [{ path: '/', svc: 'svc' }],
+                tlsBackend: '  tls:\n    backend:\n      clientCertificateRef: {kind: Secret, name: c, namespace: certs}\n',
+                extra: [service('svc', 8443), secretYaml('c', clientCert).replace('{name: c}', '{name: c, namespace: certs}')] }),
+            marker: 'namespace: certs}', msg: /clientCertificateRef to Secret certs\/c is not permitted \(RefNotPermitted\)/,
+        },
+        {
+            what: 'an unknown field in validation',
+            yaml: base([configMap('ca', caA.crt), pol('hostname: svc.test\ncaCertificateRefs: [{kind: ConfigMap, name: ca}]\nverifyDepth: 2')]),
+            marker: 'verifyDepth', msg: /BackendTLSPolicy validation: unknown field "verifyDepth"/,
+        },
+        {
+            what: 'spec.options',
+            yaml: base([policy('p', 'svc', 'hostname: svc.test\nwellKnownCACertificates: System') + '  options: {example.com/ciphers: x}\n']),
+            marker: 'options:', msg: /spec\.options is not supported/,
+        },
+        {
+            what: 'a policy without a hostname',
+            yaml: base([pol('wellKnownCACertificates: System')]),
+            marker: 'wellKnownCACertificates: System', msg: /missing required field "hostname"/,
+        },
+        {
+            what: 'a sectionName that names no port of the Service',
+            yaml: base([policy('p', 'svc', 'hostname: svc.test\nwellKnownCACertificates: System', { section: 'grpc' })]),
+            marker: 'sectionName: grpc', msg: /Service default\/svc has no port named "grpc" \(TargetNotFound\)/,
+        },
+        {
+            what: 'a targetRef to a Gateway',
+            yaml: base([pol('hostname: svc.test\nwellKnownCACertificates: System').replace('kind: Service, name: svc', 'kind: Gateway, name: gw')]),
+            marker: 'kind: Gateway, name: gw', msg: /targetRef Gateway is not served: only a core Service/,
+        },
+        {
+            what: 'HealthCheckPolicy useTLS: true on a Service without a BackendTLSPolicy',
+            yaml: base([`apiVersion: ${ALB}\nkind: HealthCheckPolicy\nmetadata: {name: h}\nspec:\n  targetRef: {group: "", kind: Service, name: svc}\n  default: {useTLS: true}\n`]),
+            marker: 'kind: HealthCheckPolicy', msg: /useTLS is true, but no BackendTLSPolicy applies to Service default\/svc/,
+        },
+    ];
+};
+
+test('configs that cannot be enforced are refused with FILE:LINE:COL', async () => {
+    for (const c of refusals()) {
+        const file = writeTemp('btls.yaml', c.yaml);
+        const r = await runGateway(['--check', '-c', file]);
+        assert.equal(r.code, 1, `${c.what}: --check must fail\n${r.stderr}`);
+        assert.match(r.stderr, c.msg, c.what);
+        const lines = c.yaml.split('\n');
+        const i = lines.findIndex(l => l.includes(c.marker));
+        assert.ok(i >= 0, `test setup: no line with ${c.marker}`);
+        const want = new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${i + 1}:\\d+: .*`);
+        assert.ok(r.stderr.split('\n').some(l => want.test(l) && c.msg.test(l)), `${c.what}: not at line ${i + 1}\n${r.stderr}`);
+    }
+});

@@ -837,7 +837,10 @@ static void test_health_check_policy(void **state)
         {"    healthyThreshold: 0\n", 0, 23, "healthyThreshold: 0 out of range 1..1000"},
         {"    port: 70000\n", 0, 11, "port: 70000 out of range 1..65535"},
         {"    grpc: {}\n", 0, 5, "grpc health checks are not supported"},
-        {"    useTLS: true\n", 0, 13, "useTLS: true is not supported"},
+        {"    useTLS: maybe\n", 0, 13, "useTLS: expected true or false"},
+        /* probes over TLS verify like the data path: without a BackendTLSPolicy nothing says how */
+        {"    useTLS: true\n", (size_t)-6, 1, /* at the policy document */
+         "HealthCheckPolicy default/hc: useTLS is true, but no BackendTLSPolicy applies"},
         {"    http: {path: healthz}\n", 0, 18, "http.path \"healthz\" must be an absolute path"},
         {"    http: {host: 'a b'}\n", 0, 19, "http.host \"a b\" is not a valid host"},
         {"    http:\n      match:\n        statusCodes: [{start: 500, end: 200}]\n", 2, 41,

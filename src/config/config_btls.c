@@ -466,7 +466,7 @@ static void check_health_tls(loader_t *ld)
                 for (size_t j = 0; j < ld->routes[r].rules[k].nbackends; j++) {
                     const sg_backend_t *b = &ld->routes[r].rules[k].backends[j];
                     if (b->health_check == hp->hc && b->tls == NULL && !b->not_permitted) {
-                        ERR(ld, hp->pos, "HealthCheckPolicy %s/%s: useTLS is true, but no BackendTLSPolicy applies "
+                        ERR(ld, hp->tlspos, "HealthCheckPolicy %s/%s: useTLS is true, but no BackendTLSPolicy applies "
                             "to Service %s/%s port %u, so nothing says how to verify its certificate", hp->ns,
                             hp->name, b->ns, b->name, b->port);
                         return;

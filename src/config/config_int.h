@@ -121,7 +121,7 @@ typedef struct hcpolicy {
     svcref_t target;            /* target.name NULL when unusable */
     sg_healthcheck_t *hc;
     bool used;
-    pos_t pos;
+    pos_t pos, tlspos;          /* document / default.useTLS */
 } hcpolicy_t;
 
 typedef struct svcport {

@@ -515,6 +515,7 @@ void sg__config_parse_hc_policy(loader_t *ld, struct fy_node *root, pos_t at)
             ERR(ld, npos(tls, dp), "useTLS: expected true or false");
         else
             hc->use_tls = strcmp(tv, "true") == 0;
+        p->tlspos = npos(tls, dp);
     }
     struct fy_node *http = get_map(ld, def, "http", false, dp);
     if (http != NULL)

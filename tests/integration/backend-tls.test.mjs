@@ -415,7 +415,7 @@ const refusals = () => {
         {
             what: 'HealthCheckPolicy useTLS: true on a Service without a BackendTLSPolicy',
             yaml: base([`apiVersion: ${ALB}\nkind: HealthCheckPolicy\nmetadata: {name: h}\nspec:\n  targetRef: {group: "", kind: Service, name: svc}\n  default: {useTLS: true}\n`]),
-            marker: 'kind: HealthCheckPolicy', msg: /useTLS is true, but no BackendTLSPolicy applies to Service default\/svc/,
+            marker: 'useTLS: true', msg: /useTLS is true, but no BackendTLSPolicy applies to Service default\/svc/,
         },
     ];
 };

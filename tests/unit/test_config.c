@@ -839,7 +839,7 @@ static void test_health_check_policy(void **state)
         {"    grpc: {}\n", 0, 5, "grpc health checks are not supported"},
         {"    useTLS: maybe\n", 0, 13, "useTLS: expected true or false"},
         /* probes over TLS verify like the data path: without a BackendTLSPolicy nothing says how */
-        {"    useTLS: true\n", (size_t)-6, 1, /* at the policy document */
+        {"    useTLS: true\n", 0, 13,
          "HealthCheckPolicy default/hc: useTLS is true, but no BackendTLSPolicy applies"},
         {"    http: {path: healthz}\n", 0, 18, "http.path \"healthz\" must be an absolute path"},
         {"    http: {host: 'a b'}\n", 0, 19, "http.host \"a b\" is not a valid host"},

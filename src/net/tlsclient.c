@@ -168,6 +168,8 @@ sg_tls_client_t *sg_tls_client_new(const sg_tls_client_spec_t *spec, char *err, 
      * back, which is most of what a TLS connection costs at rest. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* One read(2) takes every record that has arrived, not one record: SSE events are small records. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     /* Sessions are kept by the caller (per worker and endpoint, through the hook), not in a shared cache. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, new_session_cb);

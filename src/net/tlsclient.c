@@ -68,7 +68,10 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
     const sg_tls_client_t *c = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
-    if (c == NULL || c->nsan_hosts + c->nsan_uris == 0)
+    /* No policy (the context outlived it: never expected, as a handshake runs under its generation): refuse. */
+    if (c == NULL)
+        return 0;
+    if (c->nsan_hosts + c->nsan_uris == 0)
         return ok;
     if (ok && X509_STORE_CTX_get_error_depth(x) == 0 && !san_matches(c, X509_STORE_CTX_get_current_cert(x))) {
         X509_STORE_CTX_set_error(x, SAN_MISMATCH);
@@ -140,6 +143,8 @@ void sg_tls_client_free(sg_tls_client_t *c)
 {
     if (c == NULL)
         return;
+    if (c->ctx != NULL)
+        SSL_CTX_set_app_data(c->ctx, NULL); /* SSL objects may keep the context alive; the policy goes */
     SSL_CTX_free(c->ctx);
     free(c->hostname);
     free_list(c->san_hosts, c->nsan_hosts);

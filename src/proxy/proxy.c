@@ -1161,12 +1161,12 @@ static void up_on_error(void *ctx, int err)
                      why ? why : "protocol error", s->resp_started ? "response cut" : "answered 502", s->rid);
     }
     if (err == -EKEYREJECTED) {
-        /* The backend's certificate did not verify (or the handshake failed): never retried in plaintext. */
+        /* The backend's certificate did not verify (or the handshake failed): never retried in plaintext. The
+         * endpoint is not ejected: health is kept per address, and the failure is the policy's as much as the
+         * address's (another policy may verify the same address). */
         const char *why = sg_upclient_tls_error(s->up);
-        sg_log_error("upstream %s: TLS to the backend failed (%s; %s): answered 502 rid=%s", s->ep->label,
+        sg_log_error("upstream %s: TLS to the backend failed (%s; %s): answered 502 rid=%s", s->ep ? s->ep->label : "-",
                      why ? why : "handshake failed", s->backend->tls_policy ? s->backend->tls_policy : "-", s->rid);
-        if (s->ep)
-            sg_health_report_failure(s->ep->health, s->worker->loop.now_ms);
         respond(s, 502, "ssegate: TLS to the upstream failed\n", NULL, 0);
         return;
     }

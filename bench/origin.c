@@ -1,5 +1,8 @@
-/* origin: the benchmark's SSE origin; writes timestamped ~100-byte events to every stream, one write() each. */
+/* origin: the benchmark's SSE origin; writes timestamped ~100-byte events to every stream, one write() each (one
+ * TLS record each with --tls, for the TLS-to-backend scenario). */
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -27,6 +30,7 @@ typedef struct opts {
     int size;           /* bytes of one SSE event (id line + data line + blank line) */
     bool idle;          /* headers and one event, then silence (memory scenario) */
     bool chunked;       /* chunked transfer-encoding (default) or close-delimited body */
+    SSL_CTX *tls;       /* --tls CERT KEY: HTTPS (the proxy under test then speaks TLS to its backend); NULL: plain */
 } opts_t;
 
 enum { S_HEAD, S_LIVE };
@@ -41,6 +45,8 @@ typedef struct stream {
     uint64_t seq;       /* last id written */
     uint16_t pend_off, pend_len;
     char *pend;         /* remainder of a short write; while set, new events for this stream are skipped */
+    SSL *ssl;           /* --tls */
+    bool handshaken;
     struct stream *next_dead;
 } stream_t;
 
@@ -67,7 +73,7 @@ static uint64_t now_ns(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: origin --port N [--threads N] [--interval-us N] [--rate EVENTS_PER_S] [--size BYTES]\n"
-                    "              [--idle] [--close-delimited]\n"
+                    "              [--idle] [--close-delimited] [--tls CERT KEY]\n"
                     "  Answers any GET with text/event-stream. Every tick it writes one event to every stream\n"
                     "  (or, with --rate, that many events per second spread round-robin over the streams):\n"
                     "  `id: <seq>\\ndata: <CLOCK_MONOTONIC ns> <padding>\\n\\n`, one write() per event.\n");
@@ -90,6 +96,8 @@ static void kill_stream(worker_t *w, stream_t *s)
     s->dead = true;
     live_remove(w, s);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    SSL_free(s->ssl);
+    s->ssl = NULL;
     close(s->fd);
     /* Freed after the epoll batch: a later event of the same batch may name it. */
     s->next_dead = w->dead;
@@ -108,10 +116,28 @@ static void set_out(worker_t *w, stream_t *s, bool want)
     s->want_out = want;
 }
 
+/* write(2), or SSL_write with write(2)'s results (-1 with errno EAGAIN when it must be retried with the same
+ * bytes, EPIPE when the connection failed). */
+static ssize_t out(stream_t *s, const char *p, size_t n)
+{
+    if (s->ssl == NULL)
+        return write(s->fd, p, n);
+    ERR_clear_error();
+    int r = SSL_write(s->ssl, p, (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(s->ssl, r);
+    errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
+}
+
 /* One write(); a short write keeps the rest for EPOLLOUT. Returns false if nothing could be written. */
 static bool write_once(worker_t *w, stream_t *s, const char *p, size_t n)
 {
-    ssize_t r = write(s->fd, p, n);
+    ssize_t r = out(s, p, n);
+    /* TLS: a record that could not go out must be retried with the same bytes: kept like a short write. */
+    if (r < 0 && s->ssl != NULL && errno == EAGAIN)
+        r = 0;
     if (r < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             kill_stream(w, s);
@@ -136,7 +162,7 @@ static bool write_once(worker_t *w, stream_t *s, const char *p, size_t n)
 static void flush_pend(worker_t *w, stream_t *s)
 {
     while (s->pend_len > s->pend_off) {
-        ssize_t r = write(s->fd, s->pend + s->pend_off, (size_t)(s->pend_len - s->pend_off));
+        ssize_t r = out(s, s->pend + s->pend_off, (size_t)(s->pend_len - s->pend_off));
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -228,11 +254,47 @@ static void go_live(worker_t *w, stream_t *s)
     w->live[w->nlive++] = s;
 }
 
+/* TLS: one handshake step. True when done; false when it waits (EPOLLOUT armed if it waits to write) or failed. */
+static bool handshake(worker_t *w, stream_t *s)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(s->ssl);
+    if (r == 1) {
+        s->handshaken = true;
+        set_out(w, s, false);
+        return true;
+    }
+    int e = SSL_get_error(s->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        set_out(w, s, e == SSL_ERROR_WANT_WRITE);
+    else
+        kill_stream(w, s);
+    return false;
+}
+
+/* read(2), or SSL_read with read(2)'s results. */
+static ssize_t in(stream_t *s, char *p, size_t n)
+{
+    if (s->ssl == NULL)
+        return read(s->fd, p, n);
+    ERR_clear_error();
+    int r = SSL_read(s->ssl, p, (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(s->ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EPIPE;
+    return -1;
+}
+
 static void on_read(worker_t *w, stream_t *s)
 {
     char buf[4096];
+    if (s->ssl != NULL && !s->handshaken && !handshake(w, s))
+        return;
     for (;;) {
-        ssize_t n = read(s->fd, buf, sizeof(buf));
+        ssize_t n = in(s, buf, sizeof(buf));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -282,6 +344,16 @@ static void on_accept(worker_t *w)
         }
         s->fd = fd;
         s->pos = -1;
+        if (w->o->tls != NULL) {
+            s->ssl = SSL_new(w->o->tls);
+            if (s->ssl == NULL || SSL_set_fd(s->ssl, fd) != 1) {
+                SSL_free(s->ssl);
+                close(fd);
+                free(s);
+                continue;
+            }
+            SSL_set_accept_state(s->ssl);
+        }
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = s};
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             close(fd);
@@ -380,6 +452,11 @@ static void *worker_main(void *arg)
                     kill_stream(w, s);
                     continue;
                 }
+                if ((evs[i].events & EPOLLOUT) && s->ssl != NULL && !s->handshaken) {
+                    if (handshake(w, s))
+                        on_read(w, s); /* the request may already be buffered in the SSL */
+                    continue;
+                }
                 if (evs[i].events & EPOLLOUT)
                     flush_pend(w, s);
                 if (!s->dead && (evs[i].events & (EPOLLIN | EPOLLRDHUP)))
@@ -423,6 +500,18 @@ int main(int argc, char **argv)
             o.idle = true;
         } else if (strcmp(a, "--close-delimited") == 0) {
             o.chunked = false;
+        } else if (strcmp(a, "--tls") == 0 && i + 2 < argc) {
+            const char *crt = argv[++i], *key = argv[++i];
+            o.tls = SSL_CTX_new(TLS_server_method());
+            if (o.tls == NULL || SSL_CTX_use_certificate_chain_file(o.tls, crt) != 1 ||
+                SSL_CTX_use_PrivateKey_file(o.tls, key, SSL_FILETYPE_PEM) != 1) {
+                fprintf(stderr, "origin: --tls %s %s: cannot load the certificate and key\n", crt, key);
+                return 1;
+            }
+            SSL_CTX_set_min_proto_version(o.tls, TLS1_2_VERSION);
+            /* Retries come from the stream's pend copy; idle streams give their record buffers back. */
+            SSL_CTX_set_mode(o.tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                        SSL_MODE_RELEASE_BUFFERS);
         } else {
             usage();
             return strcmp(a, "--help") == 0 ? 0 : 2;

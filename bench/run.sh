@@ -3,7 +3,9 @@
 # Usage: bench/run.sh BUILD_DIR     (make bench runs `bench/run.sh build`)
 # Figures, not pass/fail. The table is printed at the end and written to BUILD_DIR/bench-results.txt.
 # Knobs (environment): SG_BENCH_TARGETS="direct ssegate nginx haproxy",
-#   SG_BENCH_SCENARIOS="thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs", SG_BENCH_REPEAT (rounds, default 3),
+#   SG_BENCH_SCENARIOS="thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs" (also: upthr upidle, the thr and idle
+#   scenarios with TLS from the proxy to the origin, verified against the test certificate), SG_BENCH_REPEAT (rounds,
+#   default 3),
 #   THR_STREAMS THR_INTERVAL_US THR_WARMUP THR_DURATION, LAT_STREAMS LAT_RATE LAT_WARMUP LAT_DURATION,
 #   IDLE_STREAMS IDLE_SETTLE, SG_BENCH_WORKERS (proxy workers/threads, default 2),
 #   H2_CONNS H2_STREAMS (h2thr, h2tlsthr, hs), H2IDLE_CONNS H2IDLE_STREAMS, HS_RATE HS_WARMUP,
@@ -136,13 +138,14 @@ make_cert() {
     CERT=$TMP/cert.pem
 }
 
-# start_proxy TARGET ORIGIN_PORT [MODE]: sets PROXY_PID, PROXY_PIDS, PROXY_PORT; returns 1 if it could not start.
-# MODE: h1 (default; the HTTP/1.1 scenarios), h2c (HTTP/2 with prior knowledge), tls (TLS, ALPN h2).
+# start_proxy TARGET ORIGIN_PORT [MODE] [UPTLS]: sets PROXY_PID, PROXY_PIDS, PROXY_PORT; returns 1 if it could not
+# start. MODE: h1 (default; the HTTP/1.1 scenarios), h2c (HTTP/2 with prior knowledge), tls (TLS, ALPN h2).
+# UPTLS=1: the origin speaks TLS; the proxy verifies its certificate (the test CA, name localhost).
 start_proxy() {
-    local target=$1 oport=$2 mode=${3:-h1} dir="$TMP/$1"
-    local listener secret="" listen_opts="" server_extra="" bind_opts="" global_extra=""
+    local target=$1 oport=$2 mode=${3:-h1} uptls=${4:-0} dir="$TMP/$1"
+    local listener secret="" listen_opts="" server_extra="" bind_opts="" global_extra="" server_opts="" btls=""
     mkdir -p "$dir"
-    if [ "$mode" = tls ] && [ -z "$CERT" ]; then
+    if { [ "$mode" = tls ] || [ "$uptls" = 1 ]; } && [ -z "$CERT" ]; then
         echo "no certificate (openssl failed: $(tail -n 1 "$TMP/openssl.log" 2>/dev/null))" >"$dir/why"
         return 1
     fi
@@ -172,6 +175,24 @@ metadata:
   annotations: {ssegate.io/tls-crt-file: $TMP/cert.pem, ssegate.io/tls-key-file: $TMP/key.pem}
 type: kubernetes.io/tls"
         fi
+        if [ "$uptls" = 1 ]; then
+            btls="---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: origin-ca}
+data:
+  ca.crt: |
+$(sed 's/^/    /' "$TMP/cert.pem")
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: origin-tls}
+spec:
+  targetRefs: [{group: \"\", kind: Service, name: 127.0.0.1}]
+  validation:
+    hostname: localhost
+    caCertificateRefs: [{group: \"\", kind: ConfigMap, name: origin-ca}]"
+        fi
         cat >"$dir/gateway.yaml" <<EOF
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -195,6 +216,7 @@ metadata: {name: p}
 spec:
   targetRef: {group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}
   default: {timeouts: {routeTimeout: 0s}}
+$btls
 EOF
         "$SSEGATE" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off ${SG_SSEGATE_ARGS:-} 2>>"$dir/stderr.log" &
         PROXY_PID=$!
@@ -202,6 +224,10 @@ EOF
     nginx)
         if ! command -v nginx >/dev/null; then
             echo "nginx not installed" >"$dir/why"
+            return 1
+        fi
+        if [ "$uptls" = 1 ]; then
+            echo "TLS to the origin is not set up for nginx in this script" >"$dir/why"
             return 1
         fi
         mkdir -p "$dir/logs"
@@ -227,8 +253,10 @@ EOF
         h2c) bind_opts="proto h2" global_extra="tune.h2.max-concurrent-streams 256" ;;
         tls) bind_opts="ssl crt $TMP/haproxy.pem alpn h2,http/1.1" global_extra="tune.h2.max-concurrent-streams 256" ;;
         esac
+        # The same verification as ssegate's BackendTLSPolicy: the test CA, SNI and name localhost.
+        [ "$uptls" = 1 ] && server_opts="ssl verify required ca-file $TMP/cert.pem sni str(localhost) verifyhost localhost"
         sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" \
-            -e "s|@BIND_OPTS@|$bind_opts|" -e "s|@GLOBAL_EXTRA@|$global_extra|" \
+            -e "s|@BIND_OPTS@|$bind_opts|" -e "s|@GLOBAL_EXTRA@|$global_extra|" -e "s|@SERVER_OPTS@|$server_opts|" \
             -e "s|nbthread 2|nbthread $WORKERS|" bench/haproxy.cfg.in >"$dir/haproxy.cfg"
         haproxy -db -f "$dir/haproxy.cfg" 2>>"$dir/stderr.log" &
         PROXY_PID=$!
@@ -265,11 +293,12 @@ record() {
 }
 
 run_case() {        # run_case TARGET SCENARIO
-    local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit mode=h1
+    local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit mode=h1 uptls=0
     oport=$(free_port) || return
     case $s in
-    thr)
+    thr | upthr)
         origin_args=(--interval-us "$THR_INTERVAL_US")
+        [ "$s" = upthr ] && uptls=1 && origin_args+=(--tls "$TMP/cert.pem" "$TMP/key.pem")
         lg_args=(--streams "$THR_STREAMS" --warmup "$THR_WARMUP" --duration "$THR_DURATION")
         limit=$((THR_WARMUP + THR_DURATION + 40))
         ;;
@@ -278,8 +307,9 @@ run_case() {        # run_case TARGET SCENARIO
         lg_args=(--streams "$LAT_STREAMS" --warmup "$LAT_WARMUP" --duration "$LAT_DURATION")
         limit=$((LAT_WARMUP + LAT_DURATION + 40))
         ;;
-    idle)
+    idle | upidle)
         origin_args=(--idle)
+        [ "$s" = upidle ] && uptls=1 && origin_args+=(--tls "$TMP/cert.pem" "$TMP/key.pem")
         lg_args=(--streams "$IDLE_STREAMS" --idle --settle "$IDLE_SETTLE" --duration 0.5 --connect-timeout 40)
         limit=70
         ;;
@@ -308,6 +338,10 @@ run_case() {        # run_case TARGET SCENARIO
         limit=$((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 40))
         ;;
     esac
+    if [ "$uptls" = 1 ] && [ "$t" = direct ]; then
+        NOTE[$t,$s]="-"     # the load generator speaks plaintext
+        return
+    fi
     if [ "$s" = idle ] && [ "$t" = direct ]; then
         NOTE[$t,$s]="n/a"
         return
@@ -321,7 +355,7 @@ run_case() {        # run_case TARGET SCENARIO
         stop_all
         return
     fi
-    if ! start_proxy "$t" "$oport" "$mode"; then
+    if ! start_proxy "$t" "$oport" "$mode" "$uptls"; then
         NOTE[$t,$s]="not measured"
         [ -f "$TMP/$t/why" ] && sed 's/^/bench:   /' "$TMP/$t/why" >&2
         stop_all
@@ -352,7 +386,7 @@ REPEAT=${SG_BENCH_REPEAT:-3}
 est=0       # seconds, roughly: per target and round, the scenario's windows plus ~5 s of start-up and stop
 for s in $SCENARIOS; do
     case $s in
-    thr | h2thr | h2tlsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
+    thr | upthr | h2thr | h2tlsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
     lat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
     hs) e=$(((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
     *) e=15 ;;
@@ -363,7 +397,7 @@ for s in $SCENARIOS; do
 done
 echo "bench: targets: $TARGETS; scenarios: $SCENARIOS (about $((est / 60 + 1)) min)" >&2
 case " $SCENARIOS " in
-*" h2tlsthr "* | *" h2tlsidle "* | *" hs "*)
+*" h2tlsthr "* | *" h2tlsidle "* | *" hs "* | *" upthr "* | *" upidle "*)
     make_cert || echo "bench: openssl could not make the test certificate; TLS scenarios are not measured" >&2
     ;;
 esac
@@ -373,7 +407,7 @@ declare -A RUNS     # RUNS[target,scenario,key] = space-separated values, one pe
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 for s in $SCENARIOS; do
     reps=1
-    case $s in thr | lat | h2thr | h2tlsthr | hs) reps=$REPEAT ;; esac
+    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs) reps=$REPEAT ;; esac
     for r in $(seq 1 "$reps"); do
         for t in $TARGETS; do
             for k in "${!R[@]}"; do [[ $k == "$t,$s,"* ]] && unset "R[$k]"; done
@@ -484,6 +518,14 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
     if [[ " $SCENARIOS " == *" idle "* ]]; then
         echo "Idle memory: $IDLE_STREAMS idle SSE streams held open; proxy RSS (all processes) minus its RSS before"
         idle_rows idle
+    fi
+    if has upthr; then
+        echo "Throughput with TLS to the origin (verified; $CERT_KEY certificate): the thr scenario, the origin behind TLS (median of $REPEAT rounds)"
+        thr_rows upthr
+    fi
+    if has upidle; then
+        echo "Idle memory with TLS to the origin: $IDLE_STREAMS idle SSE streams, each with its own TLS connection to the origin"
+        idle_rows upidle
     fi
     if has h2thr; then
         echo "HTTP/2 throughput (h2c): $H2_CONNS connections x $((H2_STREAMS / H2_CONNS)) streams, one ~100-byte event per stream every ${THR_INTERVAL_US} us, ${THR_DURATION} s (median of $REPEAT rounds)"

@@ -447,6 +447,17 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         {"ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "gateway.networking.k8s.io/v1",
          sg__config_parse_refgrant},
     };
+    /* BackendTLSPolicy comes in two forms: Gateway API's and AGC's, told apart by the group. */
+    if (strcmp(kind, "BackendTLSPolicy") == 0) {
+        if (strcmp(api, "gateway.networking.k8s.io/v1") == 0 || strcmp(api, "gateway.networking.k8s.io/v1alpha3") == 0)
+            sg__config_parse_backend_tls_policy(ld, root, at);
+        else if (strcmp(api, "alb.networking.azure.io/v1") == 0)
+            sg__config_parse_agc_backend_tls_policy(ld, root, at);
+        else
+            ERR(ld, npos(field(root, "apiVersion"), at), "BackendTLSPolicy: apiVersion \"%s\" not supported (expected "
+                "gateway.networking.k8s.io/v1, v1alpha3, or alb.networking.azure.io/v1)", api);
+        return;
+    }
     for (size_t i = 0; i < SG_ARRAY_LEN(kinds); i++) {
         if (strcmp(kind, kinds[i].kind) != 0)
             continue;
@@ -602,6 +613,7 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
     sg__config_apply_frontend_tls(ld);
     build_binds(ld, cfg);
     sg__config_build_tls(ld, cfg);
+    sg__config_apply_backend_tls(ld, cfg);
     if (ld->nerr == 0)
         resolve_backends(ld);
     int rc = sg_route_compile(cfg, ld->errs);

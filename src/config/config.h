@@ -109,7 +109,7 @@ typedef struct sg_status_range {
     int start, end;
 } sg_status_range_t;
 
-/* HealthCheckPolicy spec.default, with AGC's defaults filled in. Probes are plain HTTP/1.1 GETs. */
+/* HealthCheckPolicy spec.default, with AGC's defaults filled in. Probes are HTTP/1.1 GETs, over TLS as use_tls says. */
 typedef struct sg_healthcheck {
     int64_t interval_ms;        /* default 5 s */
     int64_t timeout_ms;         /* default 30 s */
@@ -120,6 +120,10 @@ typedef struct sg_healthcheck {
     char *path;                 /* default "/" */
     sg_status_range_t *codes;   /* default one range 200..399 */
     size_t ncodes;
+    /* useTLS: 1 true, 0 false, -1 not given: TLS when a BackendTLSPolicy applies to the backend and the probe uses
+     * the endpoint's own port (AGC: "the same protocol as the service"). Over TLS a probe verifies like the data
+     * path, with the backend's policy; true without one is refused at load. */
+    int use_tls;
     const char *policy;         /* "ns/name" of the HealthCheckPolicy, for logs */
 } sg_healthcheck_t;
 
@@ -137,6 +141,10 @@ typedef struct sg_backend {
      * rule's affinity cookie when set and present, otherwise the client address. */
     char *hash_header;
     const sg_healthcheck_t *health_check; /* HealthCheckPolicy targeting the Service; NULL: no active checks */
+    /* BackendTLSPolicy targeting the Service (and port): connections to the endpoints use TLS, verified as the
+     * policy says, and never fall back to plaintext. NULL: plaintext. Owned by the generation (cfg->upstream_tls). */
+    const struct sg_tls_client *tls;
+    const char *tls_policy;     /* "kind ns/name" of that policy, for logs */
     bool not_permitted;         /* another namespace and no ReferenceGrant admits it (RefNotPermitted): never
                                  * resolved, so a request sent to it gets 500 */
     int line, col;              /* position of the backendRef */
@@ -309,6 +317,8 @@ typedef struct sg_config {
     size_t nbinds;
     sg_route_t *routes;
     size_t nroutes;
+    struct sg_tls_client **upstream_tls; /* every BackendTLSPolicy's client context (freed with the generation) */
+    size_t nupstream_tls;
     void *priv;                 /* loader's private data (arena, YAML documents) */
 } sg_config_t;
 

@@ -23,10 +23,11 @@ void parse_gateway(loader_t *ld, struct fy_node *root, pos_t at)
     pos_t sp = npos(spec, at);
     check_keys(ld, spec, "Gateway spec",
                KEYS("gatewayClassName", "listeners", "addresses", "infrastructure", "backendTLS", "tls"));
-    /* TLS to backends is not enforced yet: refused, never ignored. spec.tls is parsed below (config_mtls.c). */
+    /* spec.backendTLS is the older place of the backend client certificate (Gateway API v1.3): refused with the
+     * current form named, never ignored. spec.tls is parsed below (config_mtls.c, config_btls.c). */
     if (field(spec, "backendTLS") != NULL)
-        ERR(ld, key_pos(spec, "backendTLS", sp), "Gateway spec.backendTLS is not supported yet; refused so that "
-            "no backend looks as if it were reached over TLS");
+        ERR(ld, key_pos(spec, "backendTLS", sp), "Gateway spec.backendTLS is the older form and is not served; "
+            "use spec.tls.backend.clientCertificateRef");
     gwdef_t *gw = VPUSH(ld, ld->gws, ld->ngws, ld->capgws);
     gw->name = md.name;
     gw->ns = md.ns;

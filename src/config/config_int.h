@@ -50,10 +50,17 @@ typedef struct perport {
     pos_t pos;
 } perport_t;
 
+/* A reference to a kubernetes.io/tls Secret (a client certificate shown to backends). */
+typedef struct certref {
+    char *ns, *name;
+    pos_t pos;
+} certref_t;
+
 typedef struct gwdef {
     char *name, *ns;
     pos_t pos;
     size_t first, n;            /* range in loader.listeners */
+    certref_t *be_cert;         /* spec.tls.backend.clientCertificateRef, or NULL */
     valdef_t *fe_default;       /* spec.tls.frontend.default.validation, or NULL */
     perport_t *perport;         /* spec.tls.frontend.perPort */
     size_t nperport;
@@ -114,7 +121,7 @@ typedef struct hcpolicy {
     svcref_t target;            /* target.name NULL when unusable */
     sg_healthcheck_t *hc;
     bool used;
-    pos_t pos;
+    pos_t pos, tlspos;          /* document / default.useTLS */
 } hcpolicy_t;
 
 typedef struct svcport {
@@ -196,6 +203,33 @@ typedef struct grant {
     pos_t pos;
 } grant_t;
 
+/* One Service (port) a BackendTLSPolicy targets. */
+typedef struct bttarget {
+    char *ns, *name;
+    char *section;              /* Gateway API sectionName: a Service port name; NULL: every port */
+    uint16_t *ports;            /* AGC ports[]; nports == 0: every port */
+    size_t nports;
+    pos_t pos;
+} bttarget_t;
+
+/* BackendTLSPolicy: Gateway API (gateway.networking.k8s.io) or AGC's (alb.networking.azure.io) form. */
+typedef struct btpolicy {
+    char *ns, *name;
+    char *label;                /* "BackendTLSPolicy ns/name", for messages and logs */
+    bttarget_t *targets;
+    size_t ntargets;
+    valdef_t *val;              /* CA references; NULL with system */
+    bool system;                /* wellKnownCACertificates: System */
+    char *hostname;
+    char **san_hosts;
+    size_t nsan_hosts;
+    char **san_uris;
+    size_t nsan_uris;
+    certref_t *cert;            /* AGC default.clientCertificateRef, or NULL */
+    bool ok;                    /* parsed without errors: usable */
+    pos_t pos;
+} btpolicy_t;
+
 typedef struct loader {
     const char *file;
     FILE *errs;
@@ -238,6 +272,8 @@ typedef struct loader {
     size_t ncas, capcas;
     ftpolicy_t *ftpols;
     size_t nftpols, capftpols;
+    btpolicy_t *btpols;
+    size_t nbtpols, capbtpols;
 } loader_t;
 typedef struct meta {
     char *name, *ns;
@@ -369,6 +405,21 @@ void sg__config_parse_gateway_tls(loader_t *ld, size_t gw, struct fy_node *tls, 
 void sg__config_parse_frontend_tls_policy(loader_t *ld, struct fy_node *root, pos_t at);
 /* Resolves CA references (with ReferenceGrants) and sets every HTTPS listener's client_validation. */
 void sg__config_apply_frontend_tls(loader_t *ld);
+/* One caCertificateRef ({group, kind, name, namespace}; ns defaults to def_ns) appended to v->refs. */
+void sg__config_parse_caref(loader_t *ld, valdef_t *v, struct fy_node *r, const char *def_ns, size_t *cap, pos_t at);
+/* v's CA references -> v->resolved (one PEM bundle), each failure reported at its reference with Gateway API's
+ * reason (RefNotPermitted without a ReferenceGrant, InvalidCACertificateRef). */
+void sg__config_resolve_ca(loader_t *ld, valdef_t *v);
+
+/* config_btls.c: TLS to backends: BackendTLSPolicy (Gateway API and AGC forms), Gateway spec.tls.backend, and the
+ * client context each backend gets once every document is read. */
+void sg__config_parse_backend_tls_policy(loader_t *ld, struct fy_node *root, pos_t at);
+void sg__config_parse_agc_backend_tls_policy(loader_t *ld, struct fy_node *root, pos_t at);
+/* Gateway spec.tls.backend: {clientCertificateRef}. */
+void sg__config_parse_gateway_backend_tls(loader_t *ld, size_t gw, struct fy_node *be, pos_t at);
+/* Policies -> backends' TLS client contexts (kept in cfg->upstream_tls). */
+void sg__config_apply_backend_tls(loader_t *ld, sg_config_t *cfg);
+
 /* Base64 with whitespace ignored, into the arena (config_tls.c). False when invalid. */
 bool sg__config_b64_decode(loader_t *ld, const char *in, char **out, size_t *out_len);
 

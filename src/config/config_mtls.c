@@ -70,8 +70,7 @@ void sg__config_secret_ca(loader_t *ld, const meta_t *m, struct fy_node *root, p
 
 /* ---- validation blocks ---- */
 
-/* One CA reference: {group, kind, name, namespace}; ns defaults to the referring object's. */
-static void parse_caref(loader_t *ld, valdef_t *v, struct fy_node *r, const char *def_ns, size_t *cap, pos_t at)
+void sg__config_parse_caref(loader_t *ld, valdef_t *v, struct fy_node *r, const char *def_ns, size_t *cap, pos_t at)
 {
     pos_t rp = npos(r, at);
     if (fy_node_get_type(r) != FYNT_MAPPING) {
@@ -128,7 +127,7 @@ static valdef_t *parse_validation(loader_t *ld, struct fy_node *n, const gwdef_t
     void *it = NULL;
     struct fy_node *r;
     while (refs && (r = fy_node_sequence_iterate(refs, &it)) != NULL)
-        parse_caref(ld, v, r, gw->ns, &cap, vp);
+        sg__config_parse_caref(ld, v, r, gw->ns, &cap, vp);
     if (refs != NULL && (seq_len(refs) == 0 || seq_len(refs) > 8))
         ERR(ld, npos(refs, vp), "%s.validation.caCertificateRefs: between 1 and 8 references", where);
     return v;
@@ -157,9 +156,7 @@ void sg__config_parse_gateway_tls(loader_t *ld, size_t gwi, struct fy_node *tls,
         return;
     }
     check_keys(ld, tls, "Gateway spec.tls", KEYS("frontend", "backend"));
-    if (field(tls, "backend") != NULL)
-        ERR(ld, key_pos(tls, "backend", tp), "Gateway spec.tls.backend (a client certificate for TLS to backends) is "
-            "not supported yet; refused so that no backend looks as if it were reached with it");
+    sg__config_parse_gateway_backend_tls(ld, gwi, get_map(ld, tls, "backend", false, tp), tp);
     struct fy_node *fe = get_map(ld, tls, "frontend", false, tp);
     if (fe == NULL)
         return;
@@ -274,7 +271,7 @@ void sg__config_parse_frontend_tls_policy(loader_t *ld, struct fy_node *root, po
     struct fy_node *r = get_map(ld, v, "caCertificateRef", true, vp);
     size_t cap = 0;
     if (r != NULL)
-        parse_caref(ld, val, r, md.ns, &cap, vp);
+        sg__config_parse_caref(ld, val, r, md.ns, &cap, vp);
     p->val = val;
 }
 
@@ -289,8 +286,7 @@ static const cabundle_t *find_bundle(const loader_t *ld, const caref_t *r)
     return NULL;
 }
 
-/* CA references -> one PEM bundle; every failure is reported at the reference, with Gateway API's reason. */
-static void resolve(loader_t *ld, valdef_t *v)
+void sg__config_resolve_ca(loader_t *ld, valdef_t *v)
 {
     if (v == NULL || v->resolved != NULL || v->nrefs == 0)
         return;
@@ -354,9 +350,9 @@ void sg__config_apply_frontend_tls(loader_t *ld)
 {
     for (size_t g = 0; g < ld->ngws; g++) {
         gwdef_t *gw = &ld->gws[g];
-        resolve(ld, gw->fe_default);
+        sg__config_resolve_ca(ld, gw->fe_default);
         for (size_t p = 0; p < gw->nperport; p++) {
-            resolve(ld, gw->perport[p].val);
+            sg__config_resolve_ca(ld, gw->perport[p].val);
             bool https = false;
             for (size_t i = gw->first; i < gw->first + gw->n; i++)
                 https |= ld->lis[i].protocol == SG_PROTO_HTTPS && ld->lis[i].port == gw->perport[p].port;
@@ -380,7 +376,7 @@ void sg__config_apply_frontend_tls(loader_t *ld)
         ftpolicy_t *p = &ld->ftpols[k];
         if (p->gw_name == NULL || p->val == NULL)
             continue;
-        resolve(ld, p->val);
+        sg__config_resolve_ca(ld, p->val);
         const gwdef_t *gw = NULL;
         for (size_t g = 0; g < ld->ngws && gw == NULL; g++)
             if (strcmp(ld->gws[g].name, p->gw_name) == 0 && strcmp(ld->gws[g].ns, p->gw_ns) == 0)

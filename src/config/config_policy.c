@@ -480,6 +480,7 @@ void sg__config_parse_hc_policy(loader_t *ld, struct fy_node *root, pos_t at)
     snprintf(pol, plen, "%s/%s", md.ns, md.name);
     hc->policy = pol;
     hc->interval_ms = 5000;
+    hc->use_tls = -1;
     hc->timeout_ms = 30000;
     hc->healthy_threshold = 1;
     hc->unhealthy_threshold = 3;
@@ -512,8 +513,9 @@ void sg__config_parse_hc_policy(loader_t *ld, struct fy_node *root, pos_t at)
         const char *tv = fy_node_get_type(tls) == FYNT_SCALAR ? fy_node_get_scalar0(tls) : NULL;
         if (tv == NULL || (strcmp(tv, "true") != 0 && strcmp(tv, "false") != 0))
             ERR(ld, npos(tls, dp), "useTLS: expected true or false");
-        else if (strcmp(tv, "true") == 0)
-            ERR(ld, npos(tls, dp), "useTLS: true is not supported (probes are plain HTTP)");
+        else
+            hc->use_tls = strcmp(tv, "true") == 0;
+        p->tlspos = npos(tls, dp);
     }
     struct fy_node *http = get_map(ld, def, "http", false, dp);
     if (http != NULL)

@@ -8,6 +8,7 @@
 
 #include "config/config_int.h"
 #include "net/tls.h"
+#include "net/tlsclient.h"
 
 #define MAX_PEM (1024 * 1024)
 #define ANN_CRT_FILE "ssegate.io/tls-crt-file"
@@ -238,4 +239,7 @@ void sg__config_free_tls(sg_config_t *cfg)
         sg_tls_server_free(cfg->binds[b].tls);
         cfg->binds[b].tls = NULL;
     }
+    for (size_t i = 0; i < cfg->nupstream_tls; i++)
+        sg_tls_client_free(cfg->upstream_tls[i]);
+    cfg->nupstream_tls = 0;
 }

@@ -4,6 +4,11 @@
 #include "core/metrics.h"
 
 /* Upper bounds in microseconds: 5 ms .. 300 s, then +Inf. */
+const char *const sg_metrics_uptls_reasons[SG_UPTLS_N] = {
+    [SG_UPTLS_EXPIRED] = "expired", [SG_UPTLS_HOSTNAME] = "hostname_mismatch", [SG_UPTLS_SAN] = "san_mismatch",
+    [SG_UPTLS_UNKNOWN_CA] = "unknown_ca", [SG_UPTLS_VERIFY] = "verify_failed", [SG_UPTLS_HANDSHAKE] = "handshake",
+};
+
 static const uint64_t bounds_us[SG_METRICS_BUCKETS - 1] = {
     5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000,
     60000000, 300000000,
@@ -230,6 +235,17 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
         fprintf(f, "ssegate_upstream_responses_total{class=\"%dxx\"} %" PRIu64 "\n", c, SUM(upstream_status[c]));
     head(f, "ssegate_upstream_connect_errors_total", "counter", "Upstream connections refused or timed out.");
     fprintf(f, "ssegate_upstream_connect_errors_total %" PRIu64 "\n", SUM(upstream_connect_errors));
+    head(f, "ssegate_upstream_tls_errors_total", "counter",
+         "TLS connections to backends that failed, by reason (each answered 502).");
+    for (int r = 0; r < SG_UPTLS_N; r++)
+        fprintf(f, "ssegate_upstream_tls_errors_total{reason=\"%s\"} %" PRIu64 "\n", sg_metrics_uptls_reasons[r],
+                SUM(upstream_tls_errors[r]));
+    head(f, "ssegate_upstream_tls_handshakes_total", "counter",
+         "TLS handshakes with backends that succeeded: full, or resumed from a session of an earlier connection.");
+    fprintf(f, "ssegate_upstream_tls_handshakes_total{resumed=\"false\"} %" PRIu64 "\n",
+            SUM(upstream_tls_handshakes[0]));
+    fprintf(f, "ssegate_upstream_tls_handshakes_total{resumed=\"true\"} %" PRIu64 "\n",
+            SUM(upstream_tls_handshakes[1]));
     head(f, "ssegate_slow_consumer_closes_total", "counter", "Clients closed for taking no bytes too long.");
     fprintf(f, "ssegate_slow_consumer_closes_total %" PRIu64 "\n", SUM(slow_consumer_closes));
     head(f, "ssegate_h2_buffered_bytes", "gauge",

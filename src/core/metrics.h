@@ -52,6 +52,18 @@ typedef struct sg_listener_metrics {
     sg_counter_t streams_total[SG_MPROTO_N];
 } sg_listener_metrics_t;
 
+/* Why a TLS connection to a backend failed (ssegate_upstream_tls_errors_total{reason}). */
+enum {
+    SG_UPTLS_EXPIRED = 0,       /* the certificate has expired, or is not valid yet */
+    SG_UPTLS_HOSTNAME,          /* it does not carry the policy's hostname */
+    SG_UPTLS_SAN,               /* it carries none of the policy's subjectAltNames */
+    SG_UPTLS_UNKNOWN_CA,        /* it does not chain to a trusted CA (self-signed, another CA) */
+    SG_UPTLS_VERIFY,            /* any other verification failure */
+    SG_UPTLS_HANDSHAKE,         /* the handshake failed before or without verification (protocol, alert, reset) */
+    SG_UPTLS_N
+};
+extern const char *const sg_metrics_uptls_reasons[SG_UPTLS_N];
+
 typedef struct sg_metrics {
     sg_listener_metrics_t listeners[SG_METRICS_LISTENERS];
     sg_listener_metrics_t other_listener;
@@ -59,6 +71,8 @@ typedef struct sg_metrics {
     sg_counter_t bytes_out;
     sg_counter_t upstream_status[6];  /* index: status / 100 (0: no response) */
     sg_counter_t upstream_connect_errors;
+    sg_counter_t upstream_tls_errors[SG_UPTLS_N];
+    sg_counter_t upstream_tls_handshakes[2]; /* new TLS connections to backends: [0] full handshake, [1] resumed */
     sg_counter_t slow_consumer_closes;
     sg_counter_t h2_buffered_bytes;    /* gauge: response bytes queued on HTTP/2 streams (with segment headers) */
     sg_counter_t h2_budget_pauses;     /* a connection's buffer budget was exceeded: its upstreams paused */

@@ -30,14 +30,26 @@ int sg_sock_update(sg_sock_t *s)
     return sg_loop_watch(s->loop, &s->w, m);
 }
 
-/* SSL_read into the chunk; the same results as read(2) gives sg_sock_read. */
+/* SSL_read into the chunk; the same results as read(2) gives sg_sock_read. SSL_read returns one record at a time, so
+ * it is called until the chunk is full or nothing is left: one small record per call would make the caller wait for
+ * the next readiness event (a short read means nothing about the socket here), one loop round per SSE event. */
 static ssize_t tls_read(sg_sock_t *s, sg_chunk_t *c, size_t room)
 {
-    ERR_clear_error();
-    int n = SSL_read(s->ssl, c->data + c->wpos, (int)SG_MIN(room, (size_t)INT32_MAX));
-    if (n > 0) {
+    size_t total = 0;
+    int n;
+    for (;;) {
+        ERR_clear_error();
+        n = SSL_read(s->ssl, c->data + c->wpos, (int)SG_MIN(room - total, (size_t)INT32_MAX));
+        if (n <= 0)
+            break;
         c->wpos += (uint32_t)n;
-        return n;
+        total += (size_t)n;
+        if (total == room)
+            return (ssize_t)total;
+    }
+    if (total > 0) {
+        /* What ended the batch (more data later, or EOF or an error) is seen by the next call. */
+        return (ssize_t)total;
     }
     if (sg_chunk_len(c) == 0) {
         sg_pool_put(&s->loop->pool, c);

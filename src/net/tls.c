@@ -44,8 +44,7 @@ static void set_err(char *err, size_t cap, const char *what)
     ERR_clear_error();
 }
 
-/* Loads the certificate chain and key of spec into ctx. Returns 0 or -EINVAL with err set. */
-static int load_pair(SSL_CTX *ctx, const char *crt, size_t crt_len, const char *key, size_t key_len, X509 **leaf_out,
+int sg_tls_load_pair(SSL_CTX *ctx, const char *crt, size_t crt_len, const char *key, size_t key_len, X509 **leaf_out,
                      char *err, size_t cap)
 {
     int rc = -EINVAL;
@@ -106,14 +105,12 @@ int sg_tls_check_pair(const char *crt, size_t crt_len, const char *key, size_t k
         snprintf(err, cap, "out of memory");
         return -ENOMEM;
     }
-    int rc = load_pair(ctx, crt, crt_len, key, key_len, NULL, err, cap);
+    int rc = sg_tls_load_pair(ctx, crt, crt_len, key, key_len, NULL, err, cap);
     SSL_CTX_free(ctx);
     return rc;
 }
 
-/* Reads every certificate of a PEM bundle into store (NULL: count only). Returns the count, or -EINVAL when the
- * bundle holds no certificate or something that is not one. */
-static int read_ca(const char *ca, size_t ca_len, X509_STORE *store, STACK_OF(X509_NAME) *names, char *err,
+int sg_tls_read_ca(const char *ca, size_t ca_len, X509_STORE *store, STACK_OF(X509_NAME) *names, char *err,
                    size_t cap)
 {
     BIO *b = BIO_new_mem_buf(ca, (int)ca_len);
@@ -155,7 +152,7 @@ static int read_ca(const char *ca, size_t ca_len, X509_STORE *store, STACK_OF(X5
 
 int sg_tls_check_ca(const char *ca, size_t ca_len, char *err, size_t cap)
 {
-    return read_ca(ca, ca_len, NULL, NULL, err, cap);
+    return sg_tls_read_ca(ca, ca_len, NULL, NULL, err, cap);
 }
 
 /* True when the certificate carries san as a DNS name, e-mail address, IP address or URI (exactly). */
@@ -282,7 +279,7 @@ sg_tls_server_t *sg_tls_server_new(const sg_tls_cert_spec_t *certs, size_t n, co
             snprintf(err, cap, "out of memory");
             goto fail;
         }
-        if (read_ca(verify->ca, verify->ca_len, srv->ca, names, err, cap) < 0)
+        if (sg_tls_read_ca(verify->ca, verify->ca_len, srv->ca, names, err, cap) < 0)
             goto fail;
     }
     bool have_def = false;
@@ -317,7 +314,8 @@ sg_tls_server_t *sg_tls_server_new(const sg_tls_cert_spec_t *certs, size_t n, co
             SSL_CTX_set_session_id_context(e->ctx, (const unsigned char *)"ssegate-mtls", 12);
         else
             SSL_CTX_set_session_id_context(e->ctx, (const unsigned char *)"ssegate", 7);
-        if (load_pair(e->ctx, certs[i].crt, certs[i].crt_len, certs[i].key, certs[i].key_len, &e->leaf, err, cap) < 0)
+        if (sg_tls_load_pair(e->ctx, certs[i].crt, certs[i].crt_len, certs[i].key, certs[i].key_len, &e->leaf, err,
+                             cap) < 0)
             goto fail;
         SSL_CTX_set_tlsext_servername_callback(e->ctx, sni_cb);
         SSL_CTX_set_tlsext_servername_arg(e->ctx, srv);

@@ -6,6 +6,7 @@
 #include "core/sg.h"
 
 struct ssl_st;
+struct x509_st;
 
 /* One certificate of a listener. Strings are read during sg_tls_server_new only. */
 typedef struct sg_tls_cert_spec {
@@ -41,6 +42,20 @@ typedef enum sg_tls_client_state {
  * in err.
  */
 int sg_tls_check_pair(const char *crt, size_t crt_len, const char *key, size_t key_len, char *err, size_t cap);
+
+struct ssl_ctx_st;
+struct x509_store_st;
+struct stack_st_X509_NAME;
+
+/* Loads a PEM certificate chain (leaf first) and its private key into ctx (the listener's certificate, or the
+ * client certificate a gateway shows to backends). leaf_out (may be NULL) gets a reference to the leaf. Returns 0
+ * or -EINVAL with a one-line reason in err. */
+int sg_tls_load_pair(struct ssl_ctx_st *ctx, const char *crt, size_t crt_len, const char *key, size_t key_len,
+                     struct x509_st **leaf_out, char *err, size_t cap);
+/* Reads every certificate of a PEM bundle into store (NULL: count only) and their subjects into names (NULL: not
+ * kept). Returns the count, or -EINVAL when the bundle holds no certificate or something that is not one. */
+int sg_tls_read_ca(const char *ca, size_t ca_len, struct x509_store_st *store, struct stack_st_X509_NAME *names,
+                   char *err, size_t cap);
 
 /* Checks that ca is a PEM bundle of at least one certificate (and nothing else). Returns the number of
  * certificates, or -EINVAL with a one-line reason in err. */

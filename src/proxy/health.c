@@ -4,12 +4,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "net/tlsclient.h"
 
 /* ---- worker side: atomics only ---- */
 
@@ -218,6 +221,7 @@ sg_health_entry_t *sg_health_get(sg_health_t *h, const struct sockaddr *sa, sock
 typedef enum probe_state {
     P_IDLE = 0,     /* waiting for next_at */
     P_CONNECTING,
+    P_HANDSHAKE,    /* TLS (useTLS, or a BackendTLSPolicy on the probed port) */
     P_SENDING,
     P_READING,
 } probe_state_t;
@@ -229,6 +233,10 @@ struct sg_health_probe {
     socklen_t addrlen;
     char *req;                  /* the whole request */
     size_t reqlen, sent;
+    /* The backend's TLS policy, from the generation attached last (the table holds it); NULL: plain HTTP. */
+    const sg_tls_client_t *tls;
+    SSL *ssl;
+    bool want_write;            /* P_HANDSHAKE: the handshake waits to write */
     probe_state_t state;
     int fd;
     uint64_t next_at;           /* P_IDLE: when to start */
@@ -240,6 +248,8 @@ struct sg_health_probe {
 
 static void probe_close(sg_health_probe_t *p)
 {
+    SSL_free(p->ssl);
+    p->ssl = NULL;
     if (p->fd >= 0)
         close(p->fd);
     p->fd = -1;
@@ -256,8 +266,12 @@ static void probe_free(sg_health_probe_t *p)
     free(p);
 }
 
-static bool same_settings(const sg_health_probe_t *p, const sg_healthcheck_t *hc, const char *req, size_t reqlen)
+static bool same_settings(const sg_health_probe_t *p, const sg_healthcheck_t *hc, const char *req, size_t reqlen,
+                          const sg_tls_client_t *tls)
 {
+    if ((p->tls == NULL) != (tls == NULL) ||
+        (tls != NULL && memcmp(sg_tls_client_id(p->tls), sg_tls_client_id(tls), SG_TLS_CLIENT_ID_LEN) != 0))
+        return false;
     return p->hc.interval_ms == hc->interval_ms && p->hc.timeout_ms == hc->timeout_ms &&
            p->hc.healthy_threshold == hc->healthy_threshold && p->hc.unhealthy_threshold == hc->unhealthy_threshold &&
            p->hc.port == hc->port && p->hc.ncodes == hc->ncodes && p->reqlen == reqlen &&
@@ -275,12 +289,14 @@ static size_t build_request(const sg_healthcheck_t *hc, char *out, size_t cap)
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-static sg_health_probe_t *probe_new(sg_health_entry_t *e, const sg_healthcheck_t *hc, const char *req, size_t reqlen)
+static sg_health_probe_t *probe_new(sg_health_entry_t *e, const sg_healthcheck_t *hc, const char *req, size_t reqlen,
+                                    const sg_tls_client_t *tls)
 {
     sg_health_probe_t *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
     p->fd = -1;
+    p->tls = tls;
     p->e = e;
     p->hc = *hc;
     p->hc.host = NULL; /* only the built request keeps them */
@@ -379,10 +395,43 @@ static void probe_io(sg_health_t *h, sg_health_probe_t *p, short revents, uint64
             return;
         }
         p->state = P_SENDING;
+        if (p->tls != NULL) {
+            p->ssl = sg_tls_client_ssl(p->tls, p->fd, NULL, NULL);
+            if (p->ssl == NULL) {
+                probe_done(h, p, false, now, "tls: out of memory");
+                return;
+            }
+            p->state = P_HANDSHAKE;
+        }
+    }
+    if (p->state == P_HANDSHAKE) {
+        int reason = 0;
+        const char *tw = NULL;
+        int rc = sg_tls_client_handshake(p->ssl, &p->want_write, &reason, &tw);
+        if (rc == SG_EAGAIN)
+            return;
+        if (rc < 0) {
+            snprintf(why, sizeof(why), "tls: %s", tw ? tw : "handshake failed");
+            probe_done(h, p, false, now, why);
+            return;
+        }
+        p->state = P_SENDING;
     }
     if (p->state == P_SENDING) {
         while (p->sent < p->reqlen) {
-            ssize_t w = send(p->fd, p->req + p->sent, p->reqlen - p->sent, MSG_NOSIGNAL);
+            ssize_t w;
+            if (p->ssl != NULL) {
+                ERR_clear_error();
+                int k = SSL_write(p->ssl, p->req + p->sent, (int)(p->reqlen - p->sent));
+                int e = k > 0 ? SSL_ERROR_NONE : SSL_get_error(p->ssl, k);
+                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+                    return;
+                w = k > 0 ? k : -1;
+                if (w < 0)
+                    errno = EPIPE;
+            } else {
+                w = send(p->fd, p->req + p->sent, p->reqlen - p->sent, MSG_NOSIGNAL);
+            }
             if (w < 0 && (errno == EAGAIN || errno == EINTR))
                 return;
             if (w < 0) {
@@ -398,7 +447,19 @@ static void probe_io(sg_health_t *h, sg_health_probe_t *p, short revents, uint64
     if (p->state != P_READING || !(revents & (POLLIN | POLLERR | POLLHUP)))
         return;
     for (;;) {
-        ssize_t r = recv(p->fd, p->buf + p->len, sizeof(p->buf) - p->len, 0);
+        ssize_t r;
+        if (p->ssl != NULL) {
+            ERR_clear_error();
+            int k = SSL_read(p->ssl, p->buf + p->len, (int)(sizeof(p->buf) - p->len));
+            int e = k > 0 ? SSL_ERROR_NONE : SSL_get_error(p->ssl, k);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                return;
+            r = k > 0 ? k : e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ? 0 : -1;
+            if (r < 0)
+                errno = EPROTO;
+        } else {
+            r = recv(p->fd, p->buf + p->len, sizeof(p->buf) - p->len, 0);
+        }
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && errno == EAGAIN)
@@ -528,6 +589,8 @@ int sg_health_attach(sg_health_t *h, sg_config_t *cfg)
                 sg_backend_t *be = &ru->backends[b];
                 const sg_healthcheck_t *hc = be->health_check;
                 size_t reqlen = hc ? build_request(hc, req, sizeof(req)) : 0;
+                const sg_tls_client_t *tls =
+                    hc != NULL && (hc->use_tls == 1 || (hc->use_tls == -1 && hc->port == 0)) ? be->tls : NULL;
                 if (hc != NULL && reqlen == 0)
                     sg_log_error("health: %s: probe request too long; not probing", hc->policy ? hc->policy : "?");
                 for (size_t i = 0; i < be->nendpoints; i++) {
@@ -545,13 +608,14 @@ int sg_health_attach(sg_health_t *h, sg_config_t *cfg)
                     sg_health_probe_t *p = NULL;
                     for (size_t j = 0; j < h->nprobes && p == NULL; j++) {
                         sg_health_probe_t *o = h->probes[j];
-                        if (o != NULL && o->e == ep->health && same_settings(o, hc, req, reqlen)) {
+                        if (o != NULL && o->e == ep->health && same_settings(o, hc, req, reqlen, tls)) {
                             p = o;
+                            p->tls = tls; /* the same policy, from the generation attached now */
                             h->probes[j] = NULL; /* carried over */
                         }
                     }
                     if (p == NULL) {
-                        p = probe_new(ep->health, hc, req, reqlen);
+                        p = probe_new(ep->health, hc, req, reqlen, tls);
                         if (p == NULL)
                             goto fail;
                         p->next_at = now;
@@ -615,7 +679,8 @@ int sg_health_pollfds(sg_health_t *h, struct pollfd *pfds)
         sg_health_probe_t *p = h->probes[i];
         if (p->fd < 0)
             continue;
-        pfds[n] = (struct pollfd){.fd = p->fd, .events = p->state == P_READING ? POLLIN : POLLOUT};
+        bool in = p->state == P_READING || (p->state == P_HANDSHAKE && !p->want_write);
+        pfds[n] = (struct pollfd){.fd = p->fd, .events = in ? POLLIN : POLLOUT};
         h->polled[n++] = p;
     }
     h->npolled = n;

@@ -734,8 +734,8 @@ static int open_upstream(sg_stream_t *s)
 {
     int err = 0;
     count_endpoint(s, s->ep);
-    s->up = sg_upclient_open(s->worker, (const struct sockaddr *)&s->ep->addr, s->ep->addrlen, &up_cbs, s,
-                             s->head_request, &err);
+    s->up = sg_upclient_open(s->worker, (const struct sockaddr *)&s->ep->addr, s->ep->addrlen, s->backend->tls,
+                             &up_cbs, s, s->head_request, &err);
     return s->up ? 0 : err;
 }
 
@@ -1223,6 +1223,16 @@ static void up_on_error(void *ctx, int err)
         const char *why = sg_upclient_error(s->up);
         sg_log_error("upstream %s: invalid response (%s): %s rid=%s", s->ep ? s->ep->label : "-",
                      why ? why : "protocol error", s->resp_started ? "response cut" : "answered 502", s->rid);
+    }
+    if (err == -EKEYREJECTED) {
+        /* The backend's certificate did not verify (or the handshake failed): never retried in plaintext. The
+         * endpoint is not ejected: health is kept per address, and the failure is the policy's as much as the
+         * address's (another policy may verify the same address). */
+        const char *why = sg_upclient_tls_error(s->up);
+        sg_log_error("upstream %s: TLS to the backend failed (%s; %s): answered 502 rid=%s", s->ep ? s->ep->label : "-",
+                     why ? why : "handshake failed", s->backend->tls_policy ? s->backend->tls_policy : "-", s->rid);
+        respond(s, 502, "ssegate: TLS to the upstream failed\n", NULL, 0);
+        return;
     }
     if (!s->resp_started) {
         if (err == -ECONNREFUSED || err == -ETIMEDOUT)

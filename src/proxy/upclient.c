@@ -1,15 +1,21 @@
-/* upclient.c: upstream HTTP/1.1 exchanges and the per-worker keep-alive pool. */
+/* upclient.c: upstream HTTP/1.1 exchanges (over TLS when a BackendTLSPolicy applies) and the per-worker keep-alive
+ * pool, which also keeps each endpoint's newest TLS sessions for resumption. */
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <time.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "net/tlsclient.h"
 #include "proxy/upclient.h"
 
 typedef enum up_state {
     UP_CONNECTING = 0,
+    UP_HANDSHAKE,   /* TCP connected; TLS handshake under way */
     UP_HEAD,        /* connected; waiting for the response head */
     UP_BODY,        /* relaying the body */
     UP_DONE,        /* response complete; waiting for release */
@@ -18,12 +24,21 @@ typedef enum up_state {
 } up_state_t;
 
 /*
- * A worker's idle connections to one endpoint address (w->pools). It lives while a connection to that
- * address does (users), so addresses that left the config (pods that went away) do not pile up.
+ * A worker's idle connections to one endpoint address, plain or under one TLS policy (w->pools). It lives while a
+ * connection to that address does (users), or while it holds a TLS session that has not expired, so addresses
+ * that left the config (pods that went away) do not pile up.
  */
+#define UP_SESSIONS 4
+
 typedef struct sg_uppool {
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    bool tls;
+    uint8_t tls_id[SG_TLS_CLIENT_ID_LEN]; /* sg_tls_client_id: connections verified alike share a pool */
+    /* The endpoint's newest TLS sessions, newest last. A new connection takes one (pool_take_session): TLS 1.3
+     * tickets are meant for one use (RFC 8446 C.4), and servers with stateful tickets accept each once. */
+    SSL_SESSION *sessions[UP_SESSIONS];
+    uint8_t nsessions;
     sg_list_t idle;
     size_t nidle;
     size_t users;               /* upclients pointing here, idle ones included */
@@ -38,6 +53,8 @@ struct sg_upclient {
     sg_timer_t timer;           /* connect timeout, or idle timeout in the pool */
     const sg_upclient_cbs_t *cbs;
     void *ctx;
+    const sg_tls_client_t *tls; /* NULL: plaintext */
+    sg_tls_session_hook_t hook; /* sessions the backend issues go to the pool */
     up_state_t state;
     bool head_request;
     bool req_done;
@@ -46,6 +63,7 @@ struct sg_upclient {
     bool paused;
     bool above_wm;
     bool released;
+    bool tls_failed;            /* the TLS handshake failed (why says how) */
     uint8_t interim;            /* 1xx responses skipped in this exchange */
     bool interim_suspect;       /* one of them carried framing (or close): do not reuse the connection */
     sg_h1_body_t body;
@@ -59,18 +77,79 @@ struct sg_upclient {
 
 static void up_read(sg_upclient_t *u);
 
-/* A connection to p's address is gone; the last one takes p out of the worker's list. */
+static bool session_live(const SSL_SESSION *s)
+{
+    return s != NULL && (uint64_t)time(NULL) < (uint64_t)SSL_SESSION_get_time(s) + (uint64_t)SSL_SESSION_get_timeout(s);
+}
+
+/* True while p keeps a session worth offering (the newest has not expired). */
+static bool pool_has_session(const sg_uppool_t *p)
+{
+    return p->nsessions > 0 && session_live(p->sessions[p->nsessions - 1]);
+}
+
+static void pool_drop_sessions(sg_uppool_t *p)
+{
+    while (p->nsessions > 0)
+        SSL_SESSION_free(p->sessions[--p->nsessions]);
+}
+
+/* Takes ownership of s; the oldest goes when the pool keeps UP_SESSIONS already. */
+static void pool_push_session(sg_uppool_t *p, SSL_SESSION *s)
+{
+    if (p->nsessions == UP_SESSIONS) {
+        SSL_SESSION_free(p->sessions[0]);
+        memmove(p->sessions, p->sessions + 1, (UP_SESSIONS - 1) * sizeof(p->sessions[0]));
+        p->nsessions--;
+    }
+    p->sessions[p->nsessions++] = s;
+}
+
+/*
+ * The session for a new connection (the caller frees its reference); NULL when none. The newest is taken out of the
+ * pool while others remain; the last one is offered again rather than not at all, because servers with stateless
+ * tickets (most, Node's included) issue no new ticket on a resumed connection that closes at once, and accept a
+ * ticket more than once; a server that does not simply makes a full handshake.
+ */
+static SSL_SESSION *pool_take_session(sg_uppool_t *p)
+{
+    while (p != NULL && p->nsessions > 0) {
+        SSL_SESSION *s = p->sessions[p->nsessions - 1];
+        if (!session_live(s)) {
+            p->nsessions--;
+            SSL_SESSION_free(s);
+            continue;
+        }
+        if (p->nsessions > 1) {
+            p->nsessions--;
+            return s;
+        }
+        /* A copy: OpenSSL marks the session of a connection freed without close_notify not resumable. */
+        return SSL_SESSION_dup(s);
+    }
+    return NULL;
+}
+
+static void pool_remove(sg_worker_t *w, size_t i)
+{
+    sg_uppool_t *p = w->pools[i];
+    w->pools[i] = w->pools[--w->npools];
+    pool_drop_sessions(p);
+    free(p);
+}
+
+/* A connection to p's address is gone; the last one takes p out of the worker's list, unless p keeps a TLS
+ * session for the next connection (pool_for drops it once it has expired). */
 static void pool_unuse(sg_worker_t *w, sg_uppool_t *p)
 {
-    if (p == NULL || --p->users > 0)
+    if (p == NULL || --p->users > 0 || pool_has_session(p))
         return;
     for (size_t i = 0; i < w->npools; i++) {
         if (w->pools[i] == p) {
-            w->pools[i] = w->pools[--w->npools];
+            pool_remove(w, i);
             break;
         }
     }
-    free(p);
 }
 
 static void up_reap(sg_deferred_t *d)
@@ -95,7 +174,7 @@ static void up_close(sg_upclient_t *u)
 /* Fails the exchange: the user hears once, then must release. */
 static void up_fail(sg_upclient_t *u, int err)
 {
-    if (err != -EPROTO)
+    if (err != -EPROTO && err != -EKEYREJECTED)
         u->why = NULL;
     if (u->state == UP_DEAD || u->state == UP_DONE)
         return;
@@ -104,6 +183,21 @@ static void up_fail(sg_upclient_t *u, int err)
     sg_sock_close(&u->sock);
     if (!u->released && u->cbs)
         u->cbs->on_error(u->ctx, err);
+}
+
+/*
+ * The backend issued a session (TLS 1.3: after the handshake, maybe later): the pool keeps it. A copy is kept because
+ * OpenSSL marks a connection's own session not resumable when the connection is freed without a close_notify, which
+ * is how most keep-alive connections end (the backend's idle timeout).
+ */
+static void session_cb(sg_tls_session_hook_t *h, SSL_SESSION *sess)
+{
+    sg_upclient_t *u = SG_CONTAINER_OF(h, sg_upclient_t, hook);
+    SSL_SESSION *copy = u->pool != NULL ? SSL_SESSION_dup(sess) : NULL;
+    SSL_SESSION_free(sess);
+    if (copy == NULL)
+        return;
+    pool_push_session(u->pool, copy);
 }
 
 static int update(sg_upclient_t *u)
@@ -116,7 +210,7 @@ static int update(sg_upclient_t *u)
 
 static void up_flush(sg_upclient_t *u)
 {
-    if (u->state == UP_CONNECTING || u->state == UP_DEAD || u->sock.w.fd < 0)
+    if (u->state == UP_CONNECTING || u->state == UP_HANDSHAKE || u->state == UP_DEAD || u->sock.w.fd < 0)
         return;
     int rc = sg_sock_flush(&u->sock);
     if (rc < 0 && rc != SG_EAGAIN) {
@@ -297,6 +391,43 @@ static void up_read(sg_upclient_t *u)
     }
 }
 
+static void ready(sg_upclient_t *u);
+
+/* One step of the TLS handshake, on the worker's loop; the connect timeout covers it too. A failure is never
+ * retried in plaintext: the exchange fails (502) with the reason. */
+static void handshake(sg_upclient_t *u)
+{
+    bool want_write = false;
+    int reason = SG_UPTLS_HANDSHAKE;
+    const char *why = NULL;
+    int rc = sg_tls_client_handshake(u->sock.ssl, &want_write, &reason, &why);
+    if (rc == SG_EAGAIN) {
+        u->sock.reading = !want_write;
+        u->sock.write_blocked = want_write;
+        u->sock.rdhup = false;
+        update(u);
+        return;
+    }
+    sg_metrics_t *m = &u->worker->metrics;
+    if (rc < 0) {
+        sg_counter_add(&m->upstream_tls_errors[reason], 1);
+        u->tls_failed = true;
+        u->why = why;
+        up_fail(u, -EKEYREJECTED);
+        return;
+    }
+    bool resumed = sg_tls_client_resumed(u->sock.ssl);
+    sg_counter_add(&m->upstream_tls_handshakes[resumed ? 1 : 0], 1);
+    /* TLS 1.2 resumes the same session again and issues no new one: it goes back to the pool. */
+    if (resumed && u->pool != NULL && SSL_version(u->sock.ssl) < TLS1_3_VERSION) {
+        SSL_SESSION *copy = SSL_SESSION_dup(SSL_get0_session(u->sock.ssl));
+        if (copy != NULL)
+            pool_push_session(u->pool, copy);
+    }
+    u->sock.write_blocked = false;
+    ready(u);
+}
+
 static void connected(sg_upclient_t *u)
 {
     int soerr = 0;
@@ -307,6 +438,24 @@ static void connected(sg_upclient_t *u)
         up_fail(u, -soerr);
         return;
     }
+    if (u->tls != NULL) {
+        SSL_SESSION *sess = pool_take_session(u->pool);
+        u->sock.ssl = sg_tls_client_ssl(u->tls, u->sock.w.fd, sess, &u->hook);
+        SSL_SESSION_free(sess); /* the SSL holds its own reference */
+        if (u->sock.ssl == NULL) {
+            up_fail(u, -ENOMEM);
+            return;
+        }
+        u->state = UP_HANDSHAKE;
+        handshake(u);
+        return;
+    }
+    ready(u);
+}
+
+/* Connected (and, over TLS, the handshake done): the request goes out; the connect timeout is over. */
+static void ready(sg_upclient_t *u)
+{
     sg_timer_cancel(&u->worker->loop.wheel, &u->timer);
     u->state = UP_HEAD;
     u->sock.reading = !u->paused; /* paused while connecting (the client side's budget): read nothing yet */
@@ -317,9 +466,21 @@ static void connected(sg_upclient_t *u)
     up_flush(u);
 }
 
-static void idle_event(sg_upclient_t *u)
+/* Over TLS, bytes on an idle connection may be a session ticket (TLS 1.3 sends them after the handshake), which
+ * SSL_read takes in without returning data: the connection is still good. */
+static bool tls_idle_ok(sg_upclient_t *u)
+{
+    char b;
+    ERR_clear_error();
+    int n = SSL_read(u->sock.ssl, &b, 1);
+    return n <= 0 && SSL_get_error(u->sock.ssl, n) == SSL_ERROR_WANT_READ;
+}
+
+static void idle_event(sg_upclient_t *u, uint32_t events)
 {
     /* An idle pooled connection that becomes readable was closed (or misbehaves): drop it. */
+    if (u->sock.ssl != NULL && !(events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) && tls_idle_ok(u))
+        return;
     up_close(u);
 }
 
@@ -328,12 +489,16 @@ static void io_cb(sg_watcher_t *w, uint32_t events)
     sg_upclient_t *u = SG_CONTAINER_OF(w, sg_upclient_t, sock.w);
 
     if (u->state == UP_IDLE) {
-        idle_event(u);
+        idle_event(u, events);
         return;
     }
     if (u->state == UP_CONNECTING) {
         if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
             connected(u);
+        return;
+    }
+    if (u->state == UP_HANDSHAKE) {
+        handshake(u);
         return;
     }
     if (events & EPOLLOUT) {
@@ -352,21 +517,32 @@ static void timer_cb(sg_timer_t *t)
         up_close(u);
         return;
     }
-    if (u->state == UP_CONNECTING)
+    if (u->state == UP_CONNECTING || u->state == UP_HANDSHAKE)
         up_fail(u, -ETIMEDOUT);
 }
 
-static sg_uppool_t *pool_for(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen)
+/* The pool of addr under tls (NULL: plain). Unused pools whose session has expired are dropped on the way. */
+static sg_uppool_t *pool_for(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen, const sg_tls_client_t *tls)
 {
-    for (size_t i = 0; i < w->npools; i++)
-        if (w->pools[i]->addrlen == alen && memcmp(&w->pools[i]->addr, addr, alen) == 0)
-            return w->pools[i];
-    return NULL;
+    sg_uppool_t *found = NULL;
+    for (size_t i = 0; i < w->npools;) {
+        sg_uppool_t *p = w->pools[i];
+        if (p->users == 0 && !pool_has_session(p)) {
+            pool_remove(w, i);
+            continue;
+        }
+        if (found == NULL && p->addrlen == alen && memcmp(&p->addr, addr, alen) == 0 && p->tls == (tls != NULL) &&
+            (tls == NULL || memcmp(p->tls_id, sg_tls_client_id(tls), SG_TLS_CLIENT_ID_LEN) == 0))
+            found = p;
+        i++;
+    }
+    return found;
 }
 
-static sg_uppool_t *pool_get_or_add(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen)
+static sg_uppool_t *pool_get_or_add(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen,
+                                    const sg_tls_client_t *tls)
 {
-    sg_uppool_t *p = pool_for(w, addr, alen);
+    sg_uppool_t *p = pool_for(w, addr, alen, tls);
     if (p != NULL)
         return p;
     sg_uppool_t **np = realloc(w->pools, (w->npools + 1) * sizeof(*np));
@@ -378,6 +554,9 @@ static sg_uppool_t *pool_get_or_add(sg_worker_t *w, const struct sockaddr *addr,
         return NULL;
     memcpy(&p->addr, addr, alen);
     p->addrlen = alen;
+    p->tls = tls != NULL;
+    if (tls != NULL)
+        memcpy(p->tls_id, sg_tls_client_id(tls), SG_TLS_CLIENT_ID_LEN);
     sg_list_init(&p->idle);
     np[w->npools++] = p;
     return p;
@@ -391,9 +570,10 @@ static bool still_open(int fd)
 }
 
 sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen,
-                                const sg_upclient_cbs_t *cbs, void *ctx, bool head_request, int *err)
+                                const struct sg_tls_client *tls, const sg_upclient_cbs_t *cbs, void *ctx,
+                                bool head_request, int *err)
 {
-    sg_uppool_t *p = pool_for(w, addr, alen);
+    sg_uppool_t *p = pool_for(w, addr, alen, tls);
     sg_loop_t *loop = &w->loop;
 
     /* Most recently used first: the one least likely to have hit the server's idle timeout. */
@@ -401,7 +581,7 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
         sg_upclient_t *u = SG_CONTAINER_OF(p->idle.prev, sg_upclient_t, pool_link);
         sg_list_remove(&u->pool_link);
         p->nidle--;
-        if (!still_open(u->sock.w.fd)) {
+        if (u->sock.ssl != NULL ? !tls_idle_ok(u) : !still_open(u->sock.w.fd)) {
             up_close(u);
             continue;
         }
@@ -440,12 +620,14 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
         *err = -ENOMEM;
         return NULL;
     }
-    u->pool = pool_get_or_add(w, addr, alen); /* NULL (out of memory): the connection is just not pooled */
+    u->pool = pool_get_or_add(w, addr, alen, tls); /* NULL (out of memory): the connection is just not pooled */
     if (u->pool != NULL)
         u->pool->users++;
     u->worker = w;
     u->cbs = cbs;
     u->ctx = ctx;
+    u->tls = tls;
+    u->hook.fn = session_cb;
     u->head_request = head_request;
     sg_list_init(&u->pool_link);
     sg_deferred_init(&u->reap_d, up_reap);
@@ -522,6 +704,11 @@ const char *sg_upclient_error(const sg_upclient_t *u)
     return u->why;
 }
 
+const char *sg_upclient_tls_error(const sg_upclient_t *u)
+{
+    return u->tls_failed ? u->why : NULL;
+}
+
 void sg_upclient_release(sg_upclient_t *u)
 {
     sg_worker_t *w = u->worker;
@@ -558,5 +745,6 @@ void sg_upclient_pool_close_all(sg_worker_t *w)
             w->pools[i]->nidle--;
             up_close(u);
         }
+        pool_drop_sessions(w->pools[i]);
     }
 }

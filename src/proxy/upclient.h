@@ -16,18 +16,24 @@ typedef struct sg_upclient_cbs {
     void (*on_body)(void *ctx, const char *p, size_t n);
     void (*on_end)(void *ctx);
     /* err: -ECONNREFUSED, -ETIMEDOUT (connect timeout), -EPROTO (bad response: sg_upclient_error() says
-     * why), -ECONNRESET or another -errno. The exchange is over; release it. */
+     * why), -EKEYREJECTED (the TLS handshake failed: sg_upclient_tls_error() says why), -ECONNRESET or another
+     * -errno. The exchange is over; release it. */
     void (*on_error)(void *ctx, int err);
     /* The request queue fell below the low watermark. */
     void (*on_drained)(void *ctx);
 } sg_upclient_cbs_t;
 
+struct sg_tls_client;
+
 /*
- * Gets a connection to addr: an idle pooled one, or a new non-blocking connect. Callbacks are never
- * called from inside this function. Returns NULL with *err set (-errno) when no socket could be made.
+ * Gets a connection to addr: an idle pooled one, or a new non-blocking connect. tls (NULL: plaintext) makes it a
+ * TLS connection verified under that policy; pooled connections and sessions are shared only between policies with
+ * the same sg_tls_client_id. Callbacks are never called from inside this function. Returns NULL with *err set
+ * (-errno) when no socket could be made.
  */
 sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen,
-                                const sg_upclient_cbs_t *cbs, void *ctx, bool head_request, int *err);
+                                const struct sg_tls_client *tls, const sg_upclient_cbs_t *cbs, void *ctx,
+                                bool head_request, int *err);
 /* Queues request bytes. Returns 0, SG_EAGAIN (queued, above the high watermark) or -errno. */
 int sg_upclient_send(sg_upclient_t *u, const struct iovec *iov, int n);
 /* The request is complete. */
@@ -41,6 +47,9 @@ void sg_upclient_release(sg_upclient_t *u);
 bool sg_upclient_reused(const sg_upclient_t *u);
 /* After on_error(-EPROTO): what was wrong with the response, a static string for the log; else NULL. */
 const char *sg_upclient_error(const sg_upclient_t *u);
+/* After on_error(-EKEYREJECTED): why the TLS handshake failed (OpenSSL's verification error, e.g. "certificate has
+ * expired"), a static string; else NULL. */
+const char *sg_upclient_tls_error(const sg_upclient_t *u);
 /* Closes every idle pooled connection of the worker (shutdown). */
 void sg_upclient_pool_close_all(sg_worker_t *w);
 

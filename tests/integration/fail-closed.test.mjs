@@ -64,14 +64,15 @@ const refused = [
         marker: 'caCertificateRefs', msg: /caCertificateRef to ConfigMap default\/ca \(InvalidCACertificateRef\): no such object/,
     },
     {
-        what: 'Gateway spec.tls.backend (a client certificate for backends)',
+        /* Served since TLS to backends (backend-tls.test.mjs); a client certificate that is not there is refused. */
+        what: 'Gateway spec.tls.backend whose client certificate Secret is not in the config',
         edit: afterLine('  gatewayClassName: ssegate\n', '  tls:\n    backend: {clientCertificateRef: {name: client}}\n'),
-        marker: 'backend:', msg: /Gateway spec\.tls\.backend .* is not supported yet/,
+        marker: 'clientCertificateRef', msg: /spec\.tls\.backend: clientCertificateRef to Secret default\/client \(InvalidCertificateRef\): no such/,
     },
     {
         what: 'Gateway spec.backendTLS',
         edit: afterLine('  gatewayClassName: ssegate\n', '  backendTLS: {clientCertificateRef: {name: client}}\n'),
-        marker: 'backendTLS', msg: /Gateway spec\.backendTLS is not supported yet/,
+        marker: 'backendTLS', msg: /Gateway spec\.backendTLS .*use spec\.tls\.backend\.clientCertificateRef/,
     },
     {
         what: 'listener tls.frontendValidation (the older form), naming the current one',
@@ -99,9 +100,10 @@ const refused = [
         marker: 'kind: GRPCRoute', msg: /kind GRPCRoute .* is not supported; refused/,
     },
     {
-        what: 'a BackendTLSPolicy',
-        edit: y => y + doc(`apiVersion: ${GW}/v1\nkind: BackendTLSPolicy\nmetadata: {name: b}\nspec:\n  targetRefs: [{group: "", kind: Service, name: svc}]\n  validation: {hostname: svc.example, wellKnownCACertificates: System}\n`),
-        marker: 'kind: BackendTLSPolicy', msg: /kind BackendTLSPolicy .* is not supported; refused/,
+        /* BackendTLSPolicy is served (backend-tls.test.mjs); options (TLS versions, ciphers) could not be honoured. */
+        what: 'a BackendTLSPolicy with options',
+        edit: y => y + doc(`apiVersion: ${GW}/v1\nkind: BackendTLSPolicy\nmetadata: {name: b}\nspec:\n  targetRefs: [{group: "", kind: Service, name: svc}]\n  validation: {hostname: svc.example, wellKnownCACertificates: System}\n  options: {example.com/min-version: "1.3"}\n`),
+        marker: 'options:', msg: /BackendTLSPolicy default\/b: spec\.options is not supported/,
     },
     {
         what: "AGC's FrontendTLSPolicy with a named TLS policy (policyType)",

@@ -352,10 +352,10 @@ const refusals = () => [
         marker: 'port: 9443', msg: /perPort port 9443 has no HTTPS listener/,
     },
     {
-        what: 'spec.tls.backend (another part of the work)',
+        what: 'spec.tls.backend naming a Secret that is not in the config (TLS to backends: backend-tls.test.mjs)',
         yaml: gwYaml({ listeners: [{ name: 'https', port: 8443 }], echoPort: 1,
             tlsBlock: '  tls:\n    backend: {clientCertificateRef: {name: client}}\n' }),
-        marker: 'backend:', msg: /spec\.tls\.backend .* is not supported yet/,
+        marker: 'clientCertificateRef', msg: /clientCertificateRef to Secret default\/client \(InvalidCertificateRef\)/,
     },
     {
         what: 'FrontendTLSPolicy policyType (a named TLS policy)',

@@ -368,12 +368,102 @@ static void test_unknown_kind_is_a_warning(void **state)
     done(&r);
     /* ...but a kind that would route or secure traffic is refused (fail closed) */
     r = load(GW80 "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: x}\n---\n"
-             "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: y}\n---\n"
+             "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTrafficPolicy\nmetadata: {name: y}\n---\n"
              "apiVersion: alb.networking.azure.io/v1\nkind: WebApplicationFirewallPolicy\nmetadata: {name: z}\n");
     assert_int_equal(r.rc, -EINVAL);
     HAS(r, "c.yaml:9:7: kind GRPCRoute (gateway.networking.k8s.io/v1) is not supported; refused");
-    HAS(r, "c.yaml:13:7: kind BackendTLSPolicy (gateway.networking.k8s.io/v1) is not supported; refused");
+    HAS(r, "c.yaml:13:7: kind BackendTrafficPolicy (gateway.networking.k8s.io/v1) is not supported; refused");
     HAS(r, "c.yaml:17:7: kind WebApplicationFirewallPolicy (alb.networking.azure.io/v1) is not supported; refused");
+    done(&r);
+}
+
+/* BackendTLSPolicy: a backendRef to the Service gets a TLS client context; every error names its place. */
+#define BTLS_ROUTE RTHDR "metadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n" \
+    "  - backendRefs: [{name: svc, port: 443}]\n---\n" \
+    "apiVersion: v1\nkind: Service\nmetadata: {name: svc}\nspec:\n  ports: [{name: https, port: 443}]\n---\n"
+#define BTLS_POLICY(validation) \
+    "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: p}\nspec:\n" \
+    "  targetRefs: [{group: \"\", kind: Service, name: svc, sectionName: https}]\n  validation:\n" validation
+
+static const sg_backend_t *first_backend(const sg_config_t *cfg)
+{
+    return &cfg->routes[0].rules[0].backends[0];
+}
+
+static void test_backend_tls_policy(void **state)
+{
+    (void)state;
+    result_t r = load(GW80 BTLS_ROUTE TEST_CA_CONFIGMAP("default", "ca") "---\n" BTLS_POLICY(
+        "    hostname: svc.example\n    caCertificateRefs: [{group: \"\", kind: ConfigMap, name: ca}]\n"));
+    assert_int_equal(r.rc, 0);
+    assert_non_null(first_backend(r.cfg)->tls);
+    assert_string_equal(first_backend(r.cfg)->tls_policy, "BackendTLSPolicy default/p");
+    assert_int_equal(r.cfg->nupstream_tls, 1);
+    done(&r);
+    /* the system trust store, and subjectAltNames of both types */
+    r = load(GW80 BTLS_ROUTE BTLS_POLICY("    hostname: svc.example\n    wellKnownCACertificates: System\n"
+                                         "    subjectAltNames: [{type: Hostname, hostname: a.example}, "
+                                         "{type: URI, uri: \"spiffe://c/ns/x\"}]\n"));
+    assert_int_equal(r.rc, 0);
+    assert_non_null(first_backend(r.cfg)->tls);
+    done(&r);
+    /* without a policy: plaintext */
+    r = load(GW80 BTLS_ROUTE);
+    assert_int_equal(r.rc, 0);
+    assert_null(first_backend(r.cfg)->tls);
+    done(&r);
+    /* a missing ConfigMap */
+    r = load(GW80 BTLS_ROUTE BTLS_POLICY("    hostname: svc.example\n    caCertificateRefs: [{kind: ConfigMap, name: nope}]\n"));
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "c.yaml:29:26: BackendTLSPolicy default/p: caCertificateRef to ConfigMap default/nope "
+           "(InvalidCACertificateRef): no such object in the config\n");
+    done(&r);
+    /* a CA that is not PEM */
+    r = load(GW80 BTLS_ROUTE "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ca}\ndata: {ca.crt: not a pem}\n---\n"
+             BTLS_POLICY("    hostname: svc.example\n    caCertificateRefs: [{kind: ConfigMap, name: ca}]\n"));
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "(InvalidCACertificateRef): ca.crt holds no PEM certificate");
+    done(&r);
+    /* a CA in another namespace without a ReferenceGrant */
+    r = load(GW80 BTLS_ROUTE TEST_CA_CONFIGMAP("other", "ca") "---\n" BTLS_POLICY(
+        "    hostname: svc.example\n    caCertificateRefs: [{kind: ConfigMap, name: ca, namespace: other}]\n"));
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "caCertificateRef to ConfigMap other/ca is not permitted (RefNotPermitted)");
+    done(&r);
+    /* ... which a ReferenceGrant in that namespace permits */
+    r = load(GW80 BTLS_ROUTE TEST_CA_CONFIGMAP("other", "ca") "---\n"
+             "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: g, namespace: other}\n"
+             "spec:\n  from: [{group: gateway.networking.k8s.io, kind: BackendTLSPolicy, namespace: default}]\n"
+             "  to: [{group: \"\", kind: ConfigMap}]\n---\n" BTLS_POLICY(
+        "    hostname: svc.example\n    caCertificateRefs: [{kind: ConfigMap, name: ca, namespace: other}]\n"));
+    assert_int_equal(r.rc, 0);
+    assert_non_null(first_backend(r.cfg)->tls);
+    done(&r);
+    /* unknown fields, a missing hostname, both trust sources, a port name the Service does not have */
+    r = load(GW80 BTLS_ROUTE BTLS_POLICY("    wellKnownCACertificates: System\n    verifyDepth: 3\n"));
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "c.yaml:29:5: BackendTLSPolicy validation: unknown field \"verifyDepth\" (not supported, so refused");
+    HAS(r, "missing required field \"hostname\"");
+    done(&r);
+    r = load(GW80 BTLS_ROUTE TEST_CA_CONFIGMAP("default", "ca") "---\n" BTLS_POLICY(
+        "    hostname: svc.example\n    wellKnownCACertificates: System\n    caCertificateRefs: [{kind: ConfigMap, name: ca}]\n"));
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "validation needs exactly one of caCertificateRefs and wellKnownCACertificates");
+    done(&r);
+    r = load(GW80 BTLS_ROUTE BTLS_POLICY("    hostname: svc.example\n    wellKnownCACertificates: System\n")
+             "---\napiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: q}\nspec:\n"
+             "  targetRefs: [{group: \"\", kind: Service, name: svc, sectionName: grpc}]\n"
+             "  validation: {hostname: svc.example, wellKnownCACertificates: System}\n");
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "BackendTLSPolicy default/q: Service default/svc has no port named \"grpc\" (TargetNotFound)");
+    done(&r);
+    /* two policies for one port */
+    r = load(GW80 BTLS_ROUTE BTLS_POLICY("    hostname: svc.example\n    wellKnownCACertificates: System\n")
+             "---\n" "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: q}\nspec:\n"
+             "  targetRefs: [{group: \"\", kind: Service, name: svc}]\n"
+             "  validation: {hostname: svc.example, wellKnownCACertificates: System}\n");
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "(Conflicted)");
     done(&r);
 }
 
@@ -747,7 +837,10 @@ static void test_health_check_policy(void **state)
         {"    healthyThreshold: 0\n", 0, 23, "healthyThreshold: 0 out of range 1..1000"},
         {"    port: 70000\n", 0, 11, "port: 70000 out of range 1..65535"},
         {"    grpc: {}\n", 0, 5, "grpc health checks are not supported"},
-        {"    useTLS: true\n", 0, 13, "useTLS: true is not supported"},
+        {"    useTLS: maybe\n", 0, 13, "useTLS: expected true or false"},
+        /* probes over TLS verify like the data path: without a BackendTLSPolicy nothing says how */
+        {"    useTLS: true\n", 0, 13,
+         "HealthCheckPolicy default/hc: useTLS is true, but no BackendTLSPolicy applies"},
         {"    http: {path: healthz}\n", 0, 18, "http.path \"healthz\" must be an absolute path"},
         {"    http: {host: 'a b'}\n", 0, 19, "http.host \"a b\" is not a valid host"},
         {"    http:\n      match:\n        statusCodes: [{start: 500, end: 200}]\n", 2, 41,
@@ -888,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_timeout_precedence),
         cmocka_unit_test(test_unresolved_service_port),
         cmocka_unit_test(test_lb_policy),
+        cmocka_unit_test(test_backend_tls_policy),
         cmocka_unit_test(test_session_affinity),
         cmocka_unit_test(test_heartbeat_policy),
         cmocka_unit_test(test_health_check_policy),

@@ -25,4 +25,21 @@
     "    -----END PRIVATE KEY-----\n" \
     ""
 
+/* A ConfigMap with ca.crt: a self-signed P-256 CA certificate (CN unit-test-ca, valid for 100 years; its key was
+ * thrown away: it only has to load). */
+#define TEST_CA_CONFIGMAP(ns, name) \
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " name ", namespace: " ns "}\n" \
+    "data:\n  ca.crt: |\n" \
+    "    -----BEGIN CERTIFICATE-----\n" \
+    "    MIIBhTCCASugAwIBAgIUdP/ES8O3UP7vB5et9XeeT/UrSOowCgYIKoZIzj0EAwIw\n" \
+    "    FzEVMBMGA1UEAwwMdW5pdC10ZXN0LWNhMCAXDTI2MTIwNDIyMDgwM1oYDzIxMjYx\n" \
+    "    MTEwMjIwODAzWjAXMRUwEwYDVQQDDAx1bml0LXRlc3QtY2EwWTATBgcqhkjOPQIB\n" \
+    "    BggqhkjOPQMBBwNCAASPTkzpMQkrwNO3VGECvceNttFSoHkfessGxeWNP8Ib92Dx\n" \
+    "    wc4ocwq58bBsZ3aBYDWOo3PF3dsLzkfcfUoMZ/YPo1MwUTAdBgNVHQ4EFgQUJMLf\n" \
+    "    OHSWvsusarMOMy1Vei/TrWMwHwYDVR0jBBgwFoAUJMLfOHSWvsusarMOMy1Vei/T\n" \
+    "    rWMwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiA8pCY9MToEw6uH\n" \
+    "    SAYelRK/qyjYqSkLbp6icWndiLzGUAIhALDCGQ04WhA9ODvY8fUR/G5fKW6OR2Ob\n" \
+    "    DGCQpH+jkTNn\n" \
+    "    -----END CERTIFICATE-----\n"
+
 #endif

@@ -407,13 +407,16 @@ int sg_route_compile(sg_config_t *cfg, FILE *errs)
                         refused->allow_from == SG_ALLOW_SAME ? refused->ns : "",
                         refused->allow_from == SG_ALLOW_SAME ? ")" : "");
             else if (!gw)
-                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: parentRef names Gateway %s/%s, which does not exist",
-                        rt->file, pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name);
+                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: parentRef names Gateway %s/%s, which does not exist "
+                                   "(NoMatchingParent)",
+                                   rt->file, pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name);
             else if (pr->port == 0)
-                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: Gateway %s/%s has no listener named \"%s\"", rt->file,
-                        pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name, pr->section);
+                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: Gateway %s/%s has no listener named \"%s\" "
+                                   "(NoMatchingParent)",
+                                   rt->file, pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name, pr->section);
             else
-                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: Gateway %s/%s has no listener%s%s%s on port %u",
+                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: Gateway %s/%s has no listener%s%s%s on port %u "
+                                   "(NoMatchingParent)",
                         rt->file, pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name,
                         pr->section ? " named \"" : "", pr->section ? pr->section : "", pr->section ? "\"" : "",
                         pr->port);
@@ -434,15 +437,15 @@ int sg_route_compile(sg_config_t *cfg, FILE *errs)
             const sg_listener_t *a = &cfg->listeners[j], *b = &cfg->listeners[k];
             if (a->port == b->port && (a->hostname == b->hostname ||
                                        (a->hostname && b->hostname && strcmp(a->hostname, b->hostname) == 0)))
-                sg_escape_fputline(errs, "%s:%d:%d: warning: listener %s/%s shadows listener %s/%s (same port %u and hostname); "
-                        "routes attached only to the latter are unreachable", a->file, b->line, b->col,
+                sg_escape_fputline(errs, "%s:%d:%d: warning: listener %s/%s shadows listener %s/%s (same port %u and "
+                        "hostname); routes attached only to the latter are unreachable", a->file, b->line, b->col,
                         a->gateway, a->name, b->gateway, b->name, b->port);
         }
     }
     for (size_t i = 0; i < cfg->nroutes && errs; i++)
         if (attached[i] == 0)
-            sg_escape_fputline(errs, "%s:%d:%d: warning: HTTPRoute %s/%s: none of its hostnames intersects the hostname of a "
-                    "listener it names; not attached", cfg->routes[i].file, cfg->routes[i].line,
+            sg_escape_fputline(errs, "%s:%d:%d: warning: HTTPRoute %s/%s: none of its hostnames intersects the hostname "
+                    "of a listener it names; not attached (NoMatchingListenerHostname)", cfg->routes[i].file, cfg->routes[i].line,
                     cfg->routes[i].col, cfg->routes[i].ns, cfg->routes[i].name);
     free(attached);
     return 0;

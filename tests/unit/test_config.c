@@ -316,8 +316,9 @@ static void test_errors_with_positions(void **state)
     HAS(r, "c.yaml:10:37: port: expected an integer\n");
     HAS(r, "c.yaml:10:25: listener protocol \"UDP\" not supported (HTTP or HTTPS)\n");
     HAS(r, "c.yaml:9:6: listener \"c\": 0.0.0.0:80 is already used with protocol HTTP\n");
-    HAS(r, "c.yaml:16:17: HTTPRoute default/r: Gateway default/gw has no listener named \"nope\"\n");
-    HAS(r, "c.yaml:16:48: HTTPRoute default/r: parentRef names Gateway default/ghost, which does not exist\n");
+    HAS(r, "c.yaml:16:17: HTTPRoute default/r: Gateway default/gw has no listener named \"nope\" (NoMatchingParent)\n");
+    HAS(r, "c.yaml:16:48: HTTPRoute default/r: parentRef names Gateway default/ghost, which does not exist "
+           "(NoMatchingParent)\n");
     HAS(r, "c.yaml:19:35: path value \"no-slash\" must be an absolute path starting with '/'\n");
     HAS(r, "c.yaml:20:15: method \"FETCH\" is not one of");
     HAS(r, "c.yaml:22:13: filter type \"ExternalAuth\" is not supported\n");

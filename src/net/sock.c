@@ -31,8 +31,10 @@ int sg_sock_update(sg_sock_t *s)
 }
 
 /* SSL_read into the chunk; the same results as read(2) gives sg_sock_read. SSL_read returns one record at a time, so
- * it is called until the chunk is full or nothing is left: one small record per call would make the caller wait for
- * the next readiness event (a short read means nothing about the socket here), one loop round per SSE event. */
+ * it is called again while OpenSSL holds more input (SSL_has_pending: with read-ahead, the upstream client's one
+ * read(2) brings many records) until the chunk is full: one small record per call would make the caller wait for
+ * the next readiness event, one loop round per SSE event. It stops when nothing is buffered, so that the last call
+ * is not a read(2) that can only say EAGAIN. */
 static ssize_t tls_read(sg_sock_t *s, sg_chunk_t *c, size_t room)
 {
     size_t total = 0;
@@ -44,7 +46,7 @@ static ssize_t tls_read(sg_sock_t *s, sg_chunk_t *c, size_t room)
             break;
         c->wpos += (uint32_t)n;
         total += (size_t)n;
-        if (total == room)
+        if (total == room || !SSL_has_pending(s->ssl))
             return (ssize_t)total;
     }
     if (total > 0) {

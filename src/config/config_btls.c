@@ -325,7 +325,7 @@ static const secret_t *resolve_cert(loader_t *ld, const certref_t *r, const char
                                     const char *from_ns, const char *source)
 {
     if (strcmp(r->ns, from_ns) != 0 &&
-        !sg__config_granted(ld, from_group, from_kind, from_ns, r->ns, "", "Secret", r->name)) {
+        !granted(ld, from_group, from_kind, from_ns, r->ns, "", "Secret", r->name)) {
         ERR(ld, r->pos, "%s: clientCertificateRef to Secret %s/%s is not permitted (RefNotPermitted): no "
             "ReferenceGrant in namespace \"%s\" lets %ss of namespace \"%s\" refer to it", source, r->ns, r->name,
             r->ns, from_kind, from_ns);

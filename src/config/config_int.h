@@ -393,8 +393,9 @@ void sg__config_parse_allowed_routes(loader_t *ld, sg_listener_t *li, struct fy_
 void sg__config_apply_namespaces(loader_t *ld);
 /* True when a ReferenceGrant in to_ns lets a from_kind (of from_group) in from_ns refer to the to_kind object
  * to_name (of to_group, "" for the core group). */
-bool sg__config_granted(const loader_t *ld, const char *from_group, const char *from_kind, const char *from_ns,
-                        const char *to_ns, const char *to_group, const char *to_kind, const char *to_name);
+#define granted sg__config_granted
+bool granted(const loader_t *ld, const char *from_group, const char *from_kind, const char *from_ns,
+             const char *to_ns, const char *to_group, const char *to_kind, const char *to_name);
 
 /* config_mtls.c: frontend mTLS: CA bundles (ConfigMap, and Secret key ca.crt), Gateway spec.tls, AGC's
  * FrontendTLSPolicy, and the validation each HTTPS listener gets once every document is read. */

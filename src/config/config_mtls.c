@@ -296,7 +296,7 @@ void sg__config_resolve_ca(loader_t *ld, valdef_t *v)
     for (size_t i = 0; i < v->nrefs; i++) {
         const caref_t *r = &v->refs[i];
         if (strcmp(r->ns, v->from_ns) != 0 &&
-            !sg__config_granted(ld, v->from_group, v->from_kind, v->from_ns, r->ns, "", r->kind, r->name)) {
+            !granted(ld, v->from_group, v->from_kind, v->from_ns, r->ns, "", r->kind, r->name)) {
             ERR(ld, r->pos, "%s: caCertificateRef to %s %s/%s is not permitted (RefNotPermitted): no ReferenceGrant "
                 "in namespace \"%s\" lets %ss of namespace \"%s\" refer to it", v->source, r->kind, r->ns, r->name,
                 r->ns, v->from_kind, v->from_ns);

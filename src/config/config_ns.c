@@ -271,9 +271,8 @@ void sg__config_parse_refgrant(loader_t *ld, struct fy_node *root, pos_t at)
 }
 
 /* See config_int.h. */
-#define granted sg__config_granted
 bool granted(const loader_t *ld, const char *from_group, const char *from_kind, const char *from_ns,
-                    const char *to_ns, const char *to_group, const char *to_kind, const char *to_name)
+             const char *to_ns, const char *to_group, const char *to_kind, const char *to_name)
 {
     for (size_t i = 0; i < ld->ngrants; i++) {
         const grant_t *g = &ld->grants[i];

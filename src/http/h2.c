@@ -1150,7 +1150,6 @@ static void h2_close(sg_conn_t *c)
     sg_timer_cancel(&c->worker->loop.wheel, &h2->fc_timer);
     while (!sg_list_empty(&h2->streams))
         stream_free(SG_CONTAINER_OF(h2->streams.next, h2s_t, link), false);
-    sg_loop_cancel(&h2->send_d);
     nghttp2_session_del(h2->ses);
     free(h2);
     c->proto_data = NULL;

@@ -11,7 +11,10 @@ need_debs=(gcc make pkg-config libnghttp2-dev libssl-dev libfyaml-dev libcmocka-
 command -v node >/dev/null 2>&1 || need_debs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_debs+=(npm)
 if [ "${SG_BOOTSTRAP_BROWSER:-1}" = 1 ]; then need_debs+=(chromium); fi
-if [ "${SG_BOOTSTRAP_BENCH:-0}" = 1 ]; then need_debs+=(nginx-light haproxy); fi
+if [ "${SG_BOOTSTRAP_BENCH:-0}" = 1 ]; then need_debs+=(nginx-light haproxy pushpin libnginx-mod-nchan); fi
+# The Kubernetes tests drive kubectl. The machine image may ship its own /usr/bin/kubectl; Debian's
+# kubernetes-client provides the same path, so it is asked for only when the command is missing.
+command -v kubectl >/dev/null 2>&1 || need_debs+=(kubernetes-client)
 
 missing=()
 for p in "${need_debs[@]}"; do

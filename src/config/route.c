@@ -317,6 +317,16 @@ static const char *allow_str(sg_allow_from_t a)
     return a == SG_ALLOW_ALL ? "All" : a == SG_ALLOW_SELECTOR ? "Selector" : "Same";
 }
 
+bool sg_route_parent_attaches(const sg_route_t *rt, const sg_parent_ref_t *p, const sg_listener_t *l)
+{
+    if (!parent_fits(p, l) || !admits(l, rt->ns))
+        return false;
+    for (size_t h = 0; h < rt->nhostnames; h++)
+        if (host_intersect(rt->hostnames[h], l->hostname) != NULL)
+            return true;
+    return rt->nhostnames == 0;
+}
+
 static int compile_listener(const sg_config_t *cfg, sg_listener_t *l, size_t *attached)
 {
     sg_route_table_t *t = calloc(1, sizeof(*t));

@@ -28,7 +28,7 @@ export class WatchWriter {
 
     raw(buf) {
         this.chain = this.chain.then(async () => {
-            if (this.dead || this.res.destroyed) return;
+            if (this.res.destroyed || this.res.writableEnded) return;
             this.res.write(buf);
             if (this.f?.gapMs || this.f?.action === 'split') await sleep(this.f.gapMs ?? 2);
         });
@@ -89,13 +89,19 @@ export class WatchWriter {
         if (this.pending.length) this.timer = setTimeout(() => this.pump(true), f.flushMs ?? 50);
     }
 
+    /* Ends the response after what is queued. A stalled writer ends too (the server closing a hung watch). */
     end(ev) {
-        if (this.dead) return;
+        if (this.dead) {
+            if (!this.ended) this.chain.then(() => this.res.end());
+            this.ended = true;
+            return;
+        }
         if (ev) this.send(ev);
         if (this.dead) return;
         if (this.pending.length) this.pump(true);
         clearTimeout(this.timer);
         this.dead = true;
+        this.ended = true;
         this.chain.then(() => this.res.end());
     }
 }

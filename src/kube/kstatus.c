@@ -61,44 +61,51 @@ static void jdcond(FILE *f, bool first, const char *type, const sg_diag_cond_t *
     jcond(f, first, type, c->ok ? "True" : "False", c->reason, c->message, gen, now);
 }
 
-bool sg_kstatus_class_ours(const sg_config_diag_t *d, const char *controller, const char *class_name)
+bool sg_kstatus_class_ours(const sg_config_diag_t *d, const sg_kstatus_env_t *env, const char *class_name)
 {
     if (class_name == NULL)
         return false;
+    if (env->classes != NULL) {
+        for (size_t i = 0; i < env->nclasses; i++)
+            if (env->classes[i] && strcmp(env->classes[i], class_name) == 0)
+                return true;
+        return false;
+    }
     for (size_t i = 0; i < d->nobjs; i++) {
         const sg_diag_obj_t *o = &d->objs[i];
         if (o->type == SG_DIAG_GATEWAYCLASS && o->name && strcmp(o->name, class_name) == 0)
-            return o->class_name && strcmp(o->class_name, controller) == 0;
+            return o->class_name && strcmp(o->class_name, env->controller) == 0;
     }
     return false;
 }
 
-static const sg_diag_obj_t *our_gateway(const sg_config_diag_t *d, const char *controller, const char *ns,
+static const sg_diag_obj_t *our_gateway(const sg_config_diag_t *d, const sg_kstatus_env_t *env, const char *ns,
                                         const char *name)
 {
     for (size_t i = 0; i < d->nobjs; i++) {
         const sg_diag_obj_t *o = &d->objs[i];
         if (o->type == SG_DIAG_GATEWAY && o->name && strcmp(o->name, name) == 0 &&
             strcmp(o->ns ? o->ns : "default", ns) == 0)
-            return sg_kstatus_class_ours(d, controller, o->class_name) ? o : NULL;
+            return sg_kstatus_class_ours(d, env, o->class_name) ? o : NULL;
     }
     return NULL;
 }
 
-bool sg_kstatus_gateway_ours(const sg_config_diag_t *d, const char *controller, const char *ns, const char *name)
+bool sg_kstatus_gateway_ours(const sg_config_diag_t *d, const sg_kstatus_env_t *env, const char *ns,
+                             const char *name)
 {
-    return our_gateway(d, controller, ns, name) != NULL;
+    return our_gateway(d, env, ns, name) != NULL;
 }
 
 /* A parentRef names one of our Gateways (group and kind default to Gateway API's Gateway). */
-static bool parent_ours(const sg_config_diag_t *d, const char *controller, const sg_diag_obj_t *rt,
+static bool parent_ours(const sg_config_diag_t *d, const sg_kstatus_env_t *env, const sg_diag_obj_t *rt,
                         const sg_diag_parent_t *p)
 {
     if ((p->group && strcmp(p->group, GW_GROUP) != 0) || (p->kind && strcmp(p->kind, "Gateway") != 0) ||
         p->name == NULL)
         return false;
     const char *ns = p->ns ? p->ns : rt->ns ? rt->ns : "default";
-    return our_gateway(d, controller, ns, p->name) != NULL;
+    return our_gateway(d, env, ns, p->name) != NULL;
 }
 
 static bool port_failed(const sg_kstatus_env_t *env, long port)
@@ -110,7 +117,7 @@ static bool port_failed(const sg_kstatus_env_t *env, long port)
 }
 
 /* SupportedVersion: ssegate serves the v1 API of Gateway API bundles v1.x. */
-static void class_status(FILE *f, const sg_diag_obj_t *o, const sg_kstatus_env_t *env)
+static void class_status(FILE *f, int64_t gen, const sg_kstatus_env_t *env)
 {
     const char *bv = env->bundle_version;
     bool known = bv != NULL && bv[0] != '\0';
@@ -119,16 +126,16 @@ static void class_status(FILE *f, const sg_diag_obj_t *o, const sg_kstatus_env_t
     fputs("{\"conditions\":[", f);
     if (known && !supported) {
         snprintf(msg, sizeof(msg), "Gateway API bundle-version %s is not supported (ssegate serves v1.x)", bv);
-        jcond(f, true, "Accepted", "False", "UnsupportedVersion", msg, o->generation, env->now);
-        jcond(f, false, "SupportedVersion", "False", "UnsupportedVersion", msg, o->generation, env->now);
+        jcond(f, true, "Accepted", "False", "UnsupportedVersion", msg, gen, env->now);
+        jcond(f, false, "SupportedVersion", "False", "UnsupportedVersion", msg, gen, env->now);
     } else {
-        jcond(f, true, "Accepted", "True", "Accepted", "Valid GatewayClass", o->generation, env->now);
+        jcond(f, true, "Accepted", "True", "Accepted", "Valid GatewayClass", gen, env->now);
         if (supported) {
             snprintf(msg, sizeof(msg), "Gateway API bundle-version %s is supported", bv);
-            jcond(f, false, "SupportedVersion", "True", "SupportedVersion", msg, o->generation, env->now);
+            jcond(f, false, "SupportedVersion", "True", "SupportedVersion", msg, gen, env->now);
         } else {
             jcond(f, false, "SupportedVersion", "Unknown", "Pending", "the bundle-version annotation of the Gateway "
-                  "API CRDs could not be read", o->generation, env->now);
+                  "API CRDs could not be read", gen, env->now);
         }
     }
     fputs("]}", f);
@@ -222,7 +229,7 @@ static void route_status(FILE *f, const sg_config_diag_t *d, const sg_diag_obj_t
     bool first = true;
     for (size_t i = 0; i < o->nparents; i++) {
         const sg_diag_parent_t *p = &o->parents[i];
-        if (!parent_ours(d, env->controller, o, p))
+        if (!parent_ours(d, env, o, p))
             continue;
         /* The same parentRef twice would be two entries with one key: the first speaks for both. */
         bool dup = false;
@@ -256,20 +263,20 @@ static void route_status(FILE *f, const sg_config_diag_t *d, const sg_diag_obj_t
 
 /* An AGC policy is ours when what it targets is: a RoutePolicy's HTTPRoute names one of our Gateways; the others
  * (Services, Gateways) when we serve any Gateway at all. */
-static bool policy_ours(const sg_config_diag_t *d, const sg_diag_obj_t *o, const char *controller)
+static bool policy_ours(const sg_config_diag_t *d, const sg_diag_obj_t *o, const sg_kstatus_env_t *env)
 {
     if (o->target_kind && strcmp(o->target_kind, "HTTPRoute") == 0 && o->target_name) {
         const sg_diag_obj_t *rt = sg_config_diag_find(d, "HTTPRoute", o->target_ns, o->target_name);
         for (size_t i = 0; rt && i < rt->nparents; i++)
-            if (parent_ours(d, controller, rt, &rt->parents[i]))
+            if (parent_ours(d, env, rt, &rt->parents[i]))
                 return true;
         return rt == NULL; /* a missing target: TargetNotFound is ours to say */
     }
     if (o->target_kind && strcmp(o->target_kind, "Gateway") == 0 && o->target_name)
-        return our_gateway(d, controller, o->target_ns ? o->target_ns : "default", o->target_name) != NULL ||
+        return our_gateway(d, env, o->target_ns ? o->target_ns : "default", o->target_name) != NULL ||
                sg_config_diag_find(d, "Gateway", o->target_ns, o->target_name) == NULL;
     for (size_t i = 0; i < d->nobjs; i++)
-        if (d->objs[i].type == SG_DIAG_GATEWAY && sg_kstatus_class_ours(d, controller, d->objs[i].class_name))
+        if (d->objs[i].type == SG_DIAG_GATEWAY && sg_kstatus_class_ours(d, env, d->objs[i].class_name))
             return true;
     return false;
 }
@@ -281,7 +288,7 @@ static void ancestors_status(FILE *f, const sg_config_diag_t *d, const sg_diag_o
     bool first = true;
     for (size_t i = 0; i < d->nobjs; i++) {
         const sg_diag_obj_t *gw = &d->objs[i];
-        if (gw->type != SG_DIAG_GATEWAY || !sg_kstatus_class_ours(d, env->controller, gw->class_name))
+        if (gw->type != SG_DIAG_GATEWAY || !sg_kstatus_class_ours(d, env, gw->class_name))
             continue;
         fprintf(f, "%s{\"ancestorRef\":{\"group\":\"%s\",\"kind\":\"Gateway\",\"namespace\":", first ? "" : ",",
                 GW_GROUP);
@@ -298,6 +305,22 @@ static void ancestors_status(FILE *f, const sg_config_diag_t *d, const sg_diag_o
     fputs("]}", f);
 }
 
+int sg_kstatus_class_desired(int64_t generation, const sg_kstatus_env_t *env, char **json)
+{
+    size_t len = 0;
+    *json = NULL;
+    FILE *f = open_memstream(json, &len);
+    if (f == NULL)
+        return -ENOMEM;
+    class_status(f, generation, env);
+    if (fclose(f) != 0 || *json == NULL) {
+        free(*json);
+        *json = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int sg_kstatus_desired(const sg_config_diag_t *d, const sg_diag_obj_t *o, const sg_kstatus_env_t *env, char **json,
                        sg_kstatus_shape_t *shape)
 {
@@ -311,14 +334,14 @@ int sg_kstatus_desired(const sg_config_diag_t *d, const sg_diag_obj_t *o, const 
             return -ENOENT;
         break;
     case SG_DIAG_GATEWAY:
-        if (!sg_kstatus_class_ours(d, env->controller, o->class_name))
+        if (!sg_kstatus_class_ours(d, env, o->class_name))
             return -ENOENT;
         break;
     case SG_DIAG_HTTPROUTE:
         *shape = SG_KSTATUS_PARENTS;
         break;
     case SG_DIAG_POLICY_AGC:
-        if (!policy_ours(d, o, env->controller))
+        if (!policy_ours(d, o, env))
             return -ENOENT;
         break;
     case SG_DIAG_POLICY_GW:
@@ -333,7 +356,7 @@ int sg_kstatus_desired(const sg_config_diag_t *d, const sg_diag_obj_t *o, const 
         return -ENOMEM;
     switch (o->type) {
     case SG_DIAG_GATEWAYCLASS:
-        class_status(f, o, env);
+        class_status(f, o->generation, env);
         break;
     case SG_DIAG_GATEWAY:
         gateway_status(f, o, env);

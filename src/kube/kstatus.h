@@ -24,6 +24,10 @@ typedef struct sg_kstatus_env {
     /* gateway.networking.k8s.io/bundle-version of the installed Gateway API CRDs (e.g. "v1.2.1"), or NULL when it
      * could not be read: SupportedVersion is then Unknown. */
     const char *bundle_version;
+    /* Our GatewayClasses (controllerName is ours), as listed from the API server; NULL: taken from GatewayClass
+     * documents in the diagnostics (the build writes none: then set this). */
+    const char *const *classes;
+    size_t nclasses;
     const char *now;            /* RFC 3339 time for a lastTransitionTime that changes, e.g. "2026-01-02T03:04:05Z" */
 } sg_kstatus_env_t;
 
@@ -34,10 +38,16 @@ typedef enum sg_kstatus_shape {
     SG_KSTATUS_ANCESTORS,       /* Gateway API policies: status.ancestors[] (GEP-713), same rule */
 } sg_kstatus_shape_t;
 
-/* Whether the GatewayClass / Gateway named is ours: a GatewayClass of the diagnostics whose controllerName is ours,
- * and a Gateway of such a class. */
-bool sg_kstatus_class_ours(const sg_config_diag_t *d, const char *controller, const char *class_name);
-bool sg_kstatus_gateway_ours(const sg_config_diag_t *d, const char *controller, const char *ns, const char *name);
+/* Whether the GatewayClass / Gateway named is ours: one of env->classes (or, without that list, a GatewayClass of
+ * the diagnostics whose controllerName is env->controller), and a Gateway of such a class. */
+bool sg_kstatus_class_ours(const sg_config_diag_t *d, const sg_kstatus_env_t *env, const char *class_name);
+bool sg_kstatus_gateway_ours(const sg_config_diag_t *d, const sg_kstatus_env_t *env, const char *ns,
+                             const char *name);
+
+/* The status of a GatewayClass whose spec.controllerName is ours (Accepted, SupportedVersion), for the class as
+ * listed from the API server (the build does not pass GatewayClasses to the loader). Returns 0 and *json (malloc'd),
+ * or -ENOMEM. Merge it with SG_KSTATUS_WHOLE. */
+int sg_kstatus_class_desired(int64_t generation, const sg_kstatus_env_t *env, char **json);
 
 /*
  * The status we want on object o of d, as one-line JSON (the value of "status", our part only; every condition with

@@ -342,6 +342,37 @@ static void test_policies(void **state)
     unload(&fx);
 }
 
+/* The build writes no GatewayClasses: the classes listed from the API server say which Gateways are ours. */
+static void test_env_classes(void **state)
+{
+    (void)state;
+    fx_t fx;
+    load(&fx, GW SVC ROUTE("good", "2", GOOD));
+    sg_kstatus_env_t e = env("2026-01-01T00:00:00Z", true);
+    const sg_diag_obj_t *o = sg_config_diag_find(&fx.d, "Gateway", "apps", "gw");
+    sg_kstatus_shape_t shape;
+    char *j = NULL;
+    assert_int_equal(sg_kstatus_desired(&fx.d, o, &e, &j, &shape), -ENOENT); /* no class known */
+    const char *classes[] = {"ssegate"};
+    e.classes = classes;
+    e.nclasses = 1;
+    assert_int_equal(sg_kstatus_desired(&fx.d, o, &e, &j, &shape), 0);
+    squash(j);
+    HAS(j, "\"attachedRoutes\":1");
+    free(j);
+    j = desired(&fx, "HTTPRoute", "apps", "good", &e, &shape);
+    HAS(j, CTL);
+    free(j);
+    o = sg_config_diag_find(&fx.d, "Gateway", "apps", "other");
+    assert_int_equal(sg_kstatus_desired(&fx.d, o, &e, &j, &shape), -ENOENT);
+    e.bundle_version = "v1.4.0";
+    assert_int_equal(sg_kstatus_class_desired(12, &e, &j), 0);
+    HAS(j, "\"observedGeneration\":12");
+    HAS(j, "{\"type\":\"SupportedVersion\",\"status\":\"True\"");
+    free(j);
+    unload(&fx);
+}
+
 /* Malformed current objects are refused, not written over. */
 static void test_merge_rejects_garbage(void **state)
 {
@@ -362,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_gateway),
         cmocka_unit_test(test_gatewayclass),
         cmocka_unit_test(test_policies),
+        cmocka_unit_test(test_env_classes),
         cmocka_unit_test(test_merge_rejects_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

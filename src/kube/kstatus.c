@@ -525,10 +525,14 @@ static int merge_entries(struct fy_document *doc, struct fy_node *st, struct fy_
             return -ENOMEM;
     }
     struct fy_node_pair *p = fy_node_mapping_lookup_pair_by_string(st, key, -1);
-    if (p != NULL)
-        return fy_node_pair_set_value(p, seq) == 0 ? 0 : -ENOMEM;
-    struct fy_node *k = fy_node_create_scalar_copy(doc, key, strlen(key));
-    return k != NULL && fy_node_mapping_append(st, k, seq) == 0 ? 0 : -ENOMEM;
+    if (p != NULL && fy_node_pair_set_value(p, seq) == 0)
+        return 0;
+    struct fy_node *k = p == NULL ? fy_node_create_scalar_copy(doc, key, strlen(key)) : NULL;
+    if (k != NULL && fy_node_mapping_append(st, k, seq) == 0)
+        return 0;
+    fy_node_free(k);
+    fy_node_free(seq);
+    return -ENOMEM;
 }
 
 static struct fy_document *parse_json(struct fy_diag *diag, const char *s, size_t len)
@@ -559,13 +563,14 @@ int sg_kstatus_merge(const char *cur, size_t cur_len, const char *desired, sg_ks
     fy_diag_set_collect_errors(diag, true);
     struct fy_document *doc = parse_json(diag, cur, cur_len), *des = parse_json(diag, desired, strlen(desired));
     int rc = -EINVAL;
+    struct fy_node *st = NULL;  /* the new status, ours to free until it is in the document */
     if (doc == NULL || des == NULL)
         goto done;
     struct fy_node *root = fy_document_root(doc);
     struct fy_node *old = get(root, "status");
     if (old != NULL && fy_node_get_type(old) != FYNT_MAPPING)
         old = NULL;
-    struct fy_node *st = fy_node_copy(doc, fy_document_root(des));
+    st = fy_node_copy(doc, fy_document_root(des));
     rc = -ENOMEM;
     if (st == NULL)
         goto done;
@@ -605,12 +610,16 @@ int sg_kstatus_merge(const char *cur, size_t cur_len, const char *desired, sg_ks
             goto done;
     } else {
         struct fy_node *k = fy_node_create_scalar_copy(doc, "status", 6);
-        if (k == NULL || fy_node_mapping_append(root, k, st) != 0)
+        if (k == NULL || fy_node_mapping_append(root, k, st) != 0) {
+            fy_node_free(k);
             goto done;
+        }
     }
+    st = NULL;
     *out = fy_emit_document_to_string(doc, FYECF_MODE_JSON_ONELINE);
     rc = *out != NULL ? 0 : -ENOMEM;
 done:
+    fy_node_free(st);
     if (doc != NULL)
         fy_document_destroy(doc);
     if (des != NULL)

@@ -536,7 +536,7 @@ static void report_yaml_errors(loader_t *ld)
 }
 
 /* Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or len. */
-static size_t utf8_bad(const unsigned char *s, size_t len)
+size_t utf8_bad(const unsigned char *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {

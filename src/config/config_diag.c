@@ -688,7 +688,9 @@ static int passes(struct sg_dx *dx, const char *name, const char *yaml, size_t l
                   sg_config_t **out, char **bufp)
 {
     sg_config_diag_t *diag = dx->diag;
-    int rc = index_stream(dx, yaml, len);
+    /* Invalid UTF-8 can hang libfyaml 0.7.12 (fuzz_config found it): the loader refuses it before parsing, and so
+     * does the index; the load's error then names no object, and the build fails as in file mode. */
+    int rc = utf8_bad((const unsigned char *)yaml, len) == len ? index_stream(dx, yaml, len) : 0;
     for (size_t pass = 0; rc == 0 && pass < MAX_PASSES; pass++) {
         size_t blen = 0;
         free(*bufp);

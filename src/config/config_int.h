@@ -435,6 +435,9 @@ enum { DX_DOC, DX_RULE, DX_PARENT, DX_LISTENER };
 /* Lenient mode: whether part `part` number idx (its position in the document's list) of the document being parsed
  * (ld->docno) was dropped in an earlier pass, so the loader skips it. Always false in file mode. */
 bool sg__config_dropped(const loader_t *ld, int part, size_t idx);
+#define utf8_bad sg__config_utf8_bad
+/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or len. libfyaml must never see such bytes. */
+size_t utf8_bad(const unsigned char *s, size_t len);
 /* sg_config_load_ex with lenient mode's state (NULL: file mode). */
 int sg__config_load_dx(const char *name, const char *yaml, size_t len, unsigned flags, struct sg_dx *dx, FILE *errs,
                        sg_config_t **out);

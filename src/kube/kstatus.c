@@ -14,6 +14,23 @@
 
 /* ---- desired status: JSON written with stdio ---- */
 
+static void jstrn(FILE *f, const char *s, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
 static void jstr(FILE *f, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -419,13 +436,14 @@ static bool same(struct fy_node *a, struct fy_node *b, int depth)
     case FYNT_MAPPING: {
         if (fy_node_mapping_item_count(a) != fy_node_mapping_item_count(b))
             return false;
-        struct fy_node_pair *p;
+        /* Keys compared as text: fy_node_mapping_lookup_by_string would parse a key read from the server as YAML. */
+        struct fy_node_pair *p, *q;
         while ((p = fy_node_mapping_iterate(a, &it)) != NULL) {
-            size_t kl;
-            const char *k = fy_node_get_scalar(fy_node_pair_key(p), &kl);
-            if (k == NULL)
-                return false;
-            struct fy_node *v = fy_node_mapping_lookup_by_string(b, k, kl);
+            void *it2 = NULL;
+            struct fy_node *v = NULL;
+            while (v == NULL && (q = fy_node_mapping_iterate(b, &it2)) != NULL)
+                if (same(fy_node_pair_key(p), fy_node_pair_key(q), depth + 1))
+                    v = fy_node_pair_value(q);
             if (v == NULL || !same(fy_node_pair_value(p), v, depth + 1))
                 return false;
         }
@@ -549,6 +567,114 @@ static struct fy_document *parse_json(struct fy_diag *diag, const char *s, size_
     return doc;
 }
 
+/* A plain scalar that JSON writes bare: a number, true, false, null. */
+static bool json_literal(const char *s, size_t n)
+{
+    if ((n == 4 && (memcmp(s, "true", 4) == 0 || memcmp(s, "null", 4) == 0)) || (n == 5 && memcmp(s, "false", 5) == 0))
+        return true;
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    size_t d = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    if (i == d || (s[d] == '0' && i - d > 1))
+        return false;
+    if (i < n && s[i] == '.') {
+        size_t f = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == f)
+            return false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t e = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == e)
+            return false;
+    }
+    return i == n;
+}
+
+/* JSON of a node tree. Written here rather than by libfyaml's emitter, which leaks on long escaped scalars in JSON
+ * mode (libfyaml 0.7.12, found by fuzz_kstatus). */
+static void emit(FILE *f, struct fy_node *n, int depth)
+{
+    void *it = NULL;
+    if (n == NULL || depth > 256) {
+        fputs("null", f);
+        return;
+    }
+    switch (fy_node_get_type(n)) {
+    case FYNT_SCALAR: {
+        size_t len = 0;
+        const char *t = fy_node_get_scalar(n, &len);
+        if (t == NULL)
+            fputs("null", f);
+        else if (fy_node_get_style(n) == FYNS_PLAIN && json_literal(t, len))
+            fwrite(t, 1, len, f);
+        else
+            jstrn(f, t, len);
+        break;
+    }
+    case FYNT_SEQUENCE: {
+        struct fy_node *e;
+        bool first = true;
+        fputc('[', f);
+        while ((e = fy_node_sequence_iterate(n, &it)) != NULL) {
+            if (!first)
+                fputc(',', f);
+            first = false;
+            emit(f, e, depth + 1);
+        }
+        fputc(']', f);
+        break;
+    }
+    case FYNT_MAPPING: {
+        struct fy_node_pair *p;
+        bool first = true;
+        fputc('{', f);
+        while ((p = fy_node_mapping_iterate(n, &it)) != NULL) {
+            size_t len = 0;
+            struct fy_node *k = fy_node_pair_key(p);
+            const char *t = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &len) : NULL;
+            if (t == NULL)
+                continue;       /* JSON has only string keys */
+            if (!first)
+                fputc(',', f);
+            first = false;
+            jstrn(f, t, len);
+            fputc(':', f);
+            emit(f, fy_node_pair_value(p), depth + 1);
+        }
+        fputc('}', f);
+        break;
+    }
+    default:
+        fputs("null", f);
+        break;
+    }
+}
+
+static char *to_json(struct fy_node *root)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (f == NULL)
+        return NULL;
+    emit(f, root, 0);
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 int sg_kstatus_merge(const char *cur, size_t cur_len, const char *desired, sg_kstatus_shape_t shape,
                      const char *controller, char **out)
 {
@@ -616,7 +742,7 @@ int sg_kstatus_merge(const char *cur, size_t cur_len, const char *desired, sg_ks
         }
     }
     st = NULL;
-    *out = fy_emit_document_to_string(doc, FYECF_MODE_JSON_ONELINE);
+    *out = to_json(root);
     rc = *out != NULL ? 0 : -ENOMEM;
 done:
     fy_node_free(st);

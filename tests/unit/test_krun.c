@@ -182,7 +182,7 @@ static void test_one_leader_and_takeover(void **state)
     assert_int_equal(puts_of(&f, 1), 0);
     pthread_mutex_lock(&f.mu);
     assert_non_null(strstr(f.route, CTL));
-    assert_non_null(strstr(f.route, "\"observedGeneration\": 1"));
+    assert_non_null(strstr(f.route, "\"observedGeneration\":1"));
     pthread_mutex_unlock(&f.mu);
 
     char *m = NULL;
@@ -213,7 +213,7 @@ static void test_one_leader_and_takeover(void **state)
         nap_ms(10);
     assert_int_equal(puts_of(&f, 1), 1);
     pthread_mutex_lock(&f.mu);
-    assert_non_null(strstr(f.route, "\"observedGeneration\": 3"));
+    assert_non_null(strstr(f.route, "\"observedGeneration\":3"));
     assert_non_null(strstr(f.lease, "pod-1"));
     pthread_mutex_unlock(&f.mu);
     sg_krun_stop(r1);

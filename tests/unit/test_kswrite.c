@@ -220,7 +220,7 @@ static void test_sync_and_skip(void **state)
     const char *r = fobj(&x.f, RPATH)->json;
     assert_non_null(strstr(r, "example.com/other"));
     assert_non_null(strstr(r, CTL));
-    assert_non_null(strstr(fobj(&x.f, GPATH)->json, "\"attachedRoutes\": 1"));
+    assert_non_null(strstr(fobj(&x.f, GPATH)->json, "\"attachedRoutes\":1"));
     int gets = x.f.gets, puts = x.f.puts;
     x.env.now = "2026-06-06T00:00:00Z";        /* a new time alone is no change */
     assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
@@ -294,7 +294,7 @@ static void test_cleanup(void **state)
     const char *r = fobj(&x.f, RPATH)->json;
     assert_null(strstr(r, CTL));
     assert_non_null(strstr(r, "example.com/other"));
-    assert_non_null(strstr(fobj(&x.f, GPATH)->json, "\"attachedRoutes\": 0"));
+    assert_non_null(strstr(fobj(&x.f, GPATH)->json, "\"attachedRoutes\":0"));
     int puts = x.f.puts;
     assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0); /* forgotten: no further cleanup */
     assert_int_equal(x.f.puts, puts);

@@ -187,3 +187,58 @@ test('appProtocol values ssegate cannot honour are refused at load', async () =>
     r = await runGateway(['--check', '-c', mk('kubernetes.io/ws')]);
     assert.equal(r.code, 0, r.stderr);
 });
+
+test('HealthCheckPolicy probes an h2c port in HTTP/2: a failing endpoint is left out', async () => {
+    const mk = code => h2Backend({
+        onStream(stream, headers, url) {
+            if (url.pathname !== '/healthz') return false;
+            stream.respond({ ':status': code });
+            stream.end();
+            return true;
+        },
+    });
+    const [sick, well] = await Promise.all([mk(503), mk(200)]);
+    const p = await freePort();
+    const slice = (n, bp) => `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: hc-${n}
+  labels: {kubernetes.io/service-name: hc}
+addressType: IPv4
+endpoints: [{addresses: [127.0.0.1]}]
+ports: [{name: web, port: ${bp}}]
+`;
+    const yaml = gatewayYaml({
+        port: p,
+        routes: [{ name: 'hc', path: '/', backends: [{ name: 'hc', port: 8080 }] }],
+        extra: [`apiVersion: v1
+kind: Service
+metadata: {name: hc}
+spec:
+  ports: [{name: web, port: 8080, appProtocol: kubernetes.io/h2c}]
+`, slice(1, sick.port), slice(2, well.port), `apiVersion: alb.networking.azure.io/v1
+kind: HealthCheckPolicy
+metadata: {name: hc}
+spec:
+  targetRef: {group: "", kind: Service, name: hc}
+  default:
+    interval: 100ms
+    timeout: 1s
+    healthyThreshold: 1
+    unhealthyThreshold: 1
+    http: {host: health.test, path: /healthz}
+`].join('---\n'),
+    });
+    const g = await startGateway({ yaml, args: ['--workers', '1'], waitPorts: [p] });
+    await waitFor(() => /health: 127\.0\.0\.1:\d+ unhealthy: status 503/.test(g.stderr), 5000, 'the probe to fail');
+    assert.ok(sick.state.paths.includes('/healthz'), 'the probe came as an HTTP/2 stream');
+    assert.ok(well.state.paths.includes('/healthz'));
+    const seen = new Set();
+    for (let i = 0; i < 10; i++) {
+        const r = await req(p, '/who');
+        assert.equal(r.status, 200);
+        seen.add(JSON.parse(r.body).path);
+    }
+    assert.equal(sick.state.paths.filter(x => x === '/who').length, 0, 'the unhealthy endpoint got no request');
+    assert.equal(well.state.paths.filter(x => x === '/who').length, 10);
+});

@@ -4,8 +4,9 @@
 # Figures, not pass/fail. The table is printed at the end and written to BUILD_DIR/bench-results.txt.
 # Knobs (environment): SG_BENCH_TARGETS="direct ssegate nginx haproxy",
 #   SG_BENCH_SCENARIOS="thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs" (also: upthr upidle, the thr and idle
-#   scenarios with TLS from the proxy to the origin, verified against the test certificate), SG_BENCH_REPEAT (rounds,
-#   default 3),
+#   scenarios with TLS from the proxy to the origin, verified against the test certificate; h2upthr h2upidle, the
+#   thr scenario and H2UP_STREAMS idle streams with HTTP/2 (h2c) from the proxy to bench/h2origin), SG_BENCH_REPEAT
+#   (rounds, default 3),
 #   THR_STREAMS THR_INTERVAL_US THR_WARMUP THR_DURATION, LAT_STREAMS LAT_RATE LAT_WARMUP LAT_DURATION,
 #   IDLE_STREAMS IDLE_SETTLE, SG_BENCH_WORKERS (proxy workers/threads, default 2),
 #   H2_CONNS H2_STREAMS (h2thr, h2tlsthr, hs), H2IDLE_CONNS H2IDLE_STREAMS, HS_RATE HS_WARMUP,
@@ -17,6 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
 ORIGIN=$B/bench/origin
+H2ORIGIN=$B/bench/h2origin
 LOADGEN=$B/bench/loadgen
 SSEGATE=$B/ssegate
 OUT=$B/bench-results.txt
@@ -38,6 +40,7 @@ H2_CONNS=${H2_CONNS:-10}
 H2_STREAMS=${H2_STREAMS:-1000}
 H2IDLE_CONNS=${H2IDLE_CONNS:-90}
 H2IDLE_STREAMS=${H2IDLE_STREAMS:-9000}
+H2UP_STREAMS=${H2UP_STREAMS:-19000}
 HS_RATE=${HS_RATE:-200}
 HS_WARMUP=${HS_WARMUP:-2}
 CERT_KEY=${SG_BENCH_CERT:-rsa}
@@ -118,10 +121,10 @@ PROXY_PID=""
 PROXY_PIDS=""       # comma-separated PIDs whose RSS/CPU are summed (nginx: master + workers)
 PROXY_PORT=""
 
-start_origin() {    # start_origin PORT ARGS...
+start_origin() {    # start_origin PORT ARGS... (ORIGIN_BIN: which origin; bench/origin by default)
     local port=$1
     shift
-    "$ORIGIN" --port "$port" "$@" 2>>"$TMP/origin.log" &
+    "${ORIGIN_BIN:-$ORIGIN}" --port "$port" "$@" 2>>"$TMP/origin.log" &
     ORIGIN_PID=$!
     STARTED+=("$ORIGIN_PID")
     wait_listen "$port" "$ORIGIN_PID"
@@ -140,10 +143,12 @@ make_cert() {
 
 # start_proxy TARGET ORIGIN_PORT [MODE] [UPTLS]: sets PROXY_PID, PROXY_PIDS, PROXY_PORT; returns 1 if it could not
 # start. MODE: h1 (default; the HTTP/1.1 scenarios), h2c (HTTP/2 with prior knowledge), tls (TLS, ALPN h2).
-# UPTLS=1: the origin speaks TLS; the proxy verifies its certificate (the test CA, name localhost).
+# UPTLS=1: the origin speaks TLS; the proxy verifies its certificate (the test CA, name localhost). UPTLS=h2c: the
+# origin speaks HTTP/2 with prior knowledge (bench/h2origin), and the proxy is told so.
 start_proxy() {
     local target=$1 oport=$2 mode=${3:-h1} uptls=${4:-0} dir="$TMP/$1"
     local listener secret="" listen_opts="" server_extra="" bind_opts="" global_extra="" server_opts="" btls=""
+    local beref="{name: 127.0.0.1, port: $oport}"
     mkdir -p "$dir"
     if { [ "$mode" = tls ] || [ "$uptls" = 1 ]; } && [ -z "$CERT" ]; then
         echo "no certificate (openssl failed: $(tail -n 1 "$TMP/openssl.log" 2>/dev/null))" >"$dir/why"
@@ -174,6 +179,25 @@ metadata:
   name: bench-cert
   annotations: {ssegate.io/tls-crt-file: $TMP/cert.pem, ssegate.io/tls-key-file: $TMP/key.pem}
 type: kubernetes.io/tls"
+        fi
+        if [ "$uptls" = h2c ]; then
+            # GEP-1911: the Service port's appProtocol says the origin speaks h2c.
+            beref="{name: origin, port: 8080}"
+            btls="---
+apiVersion: v1
+kind: Service
+metadata: {name: origin}
+spec:
+  ports: [{name: web, port: 8080, appProtocol: kubernetes.io/h2c}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: origin-1
+  labels: {kubernetes.io/service-name: origin}
+addressType: IPv4
+endpoints: [{addresses: [127.0.0.1]}]
+ports: [{name: web, port: $oport}]"
         fi
         if [ "$uptls" = 1 ]; then
             btls="---
@@ -208,7 +232,7 @@ metadata: {name: r}
 spec:
   parentRefs: [{name: gw}]
   rules:
-  - backendRefs: [{name: 127.0.0.1, port: $oport}]
+  - backendRefs: [$beref]
 ---
 apiVersion: alb.networking.azure.io/v1
 kind: RoutePolicy
@@ -228,6 +252,10 @@ EOF
         fi
         if [ "$uptls" = 1 ]; then
             echo "TLS to the origin is not set up for nginx in this script" >"$dir/why"
+            return 1
+        fi
+        if [ "$uptls" = h2c ]; then
+            echo "nginx speaks HTTP/2 to backends only for gRPC (grpc_pass), not for proxy_pass" >"$dir/why"
             return 1
         fi
         mkdir -p "$dir/logs"
@@ -255,6 +283,7 @@ EOF
         esac
         # The same verification as ssegate's BackendTLSPolicy: the test CA, SNI and name localhost.
         [ "$uptls" = 1 ] && server_opts="ssl verify required ca-file $TMP/cert.pem sni str(localhost) verifyhost localhost"
+        [ "$uptls" = h2c ] && server_opts="proto h2"
         sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" \
             -e "s|@BIND_OPTS@|$bind_opts|" -e "s|@GLOBAL_EXTRA@|$global_extra|" -e "s|@SERVER_OPTS@|$server_opts|" \
             -e "s|nbthread 2|nbthread $WORKERS|" bench/haproxy.cfg.in >"$dir/haproxy.cfg"
@@ -294,8 +323,23 @@ record() {
 
 run_case() {        # run_case TARGET SCENARIO
     local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit mode=h1 uptls=0
+    ORIGIN_BIN=$ORIGIN
     oport=$(free_port) || return
     case $s in
+    h2upthr)
+        uptls=h2c
+        ORIGIN_BIN=$H2ORIGIN
+        origin_args=(--interval-us "$THR_INTERVAL_US")
+        lg_args=(--streams "$THR_STREAMS" --warmup "$THR_WARMUP" --duration "$THR_DURATION")
+        limit=$((THR_WARMUP + THR_DURATION + 40))
+        ;;
+    h2upidle)
+        uptls=h2c
+        ORIGIN_BIN=$H2ORIGIN
+        origin_args=(--idle)
+        lg_args=(--streams "$H2UP_STREAMS" --idle --settle "$IDLE_SETTLE" --duration 0.5 --connect-timeout 40)
+        limit=90
+        ;;
     thr | upthr)
         origin_args=(--interval-us "$THR_INTERVAL_US")
         [ "$s" = upthr ] && uptls=1 && origin_args+=(--tls "$TMP/cert.pem" "$TMP/key.pem")
@@ -338,7 +382,7 @@ run_case() {        # run_case TARGET SCENARIO
         limit=$((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 40))
         ;;
     esac
-    if [ "$uptls" = 1 ] && [ "$t" = direct ]; then
+    if [ "$uptls" != 0 ] && [ "$t" = direct ]; then
         NOTE[$t,$s]="-"     # the load generator speaks plaintext
         return
     fi
@@ -386,7 +430,7 @@ REPEAT=${SG_BENCH_REPEAT:-3}
 est=0       # seconds, roughly: per target and round, the scenario's windows plus ~5 s of start-up and stop
 for s in $SCENARIOS; do
     case $s in
-    thr | upthr | h2thr | h2tlsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
+    thr | upthr | h2thr | h2tlsthr | h2upthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
     lat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
     hs) e=$(((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
     *) e=15 ;;
@@ -407,7 +451,7 @@ declare -A RUNS     # RUNS[target,scenario,key] = space-separated values, one pe
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 for s in $SCENARIOS; do
     reps=1
-    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs) reps=$REPEAT ;; esac
+    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | h2upthr) reps=$REPEAT ;; esac
     for r in $(seq 1 "$reps"); do
         for t in $TARGETS; do
             for k in "${!R[@]}"; do [[ $k == "$t,$s,"* ]] && unset "R[$k]"; done
@@ -526,6 +570,14 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
     if has upidle; then
         echo "Idle memory with TLS to the origin: $IDLE_STREAMS idle SSE streams, each with its own TLS connection to the origin"
         idle_rows upidle
+    fi
+    if has h2upthr; then
+        echo "Throughput with HTTP/2 to the origin (h2c, bench/h2origin): the thr scenario, one upstream session per worker (median of $REPEAT rounds)"
+        thr_rows h2upthr
+    fi
+    if has h2upidle; then
+        echo "Idle streams with HTTP/2 to the origin (h2c): $H2UP_STREAMS idle SSE streams asked for at the 20,000-fd limit; proxy RSS minus its RSS before"
+        idle_rows h2upidle
     fi
     if has h2thr; then
         echo "HTTP/2 throughput (h2c): $H2_CONNS connections x $((H2_STREAMS / H2_CONNS)) streams, one ~100-byte event per stream every ${THR_INTERVAL_US} us, ${THR_DURATION} s (median of $REPEAT rounds)"

@@ -688,8 +688,16 @@ static void deliver_head(uph2s_t *st, bool end_stream)
         msg.body = SG_H1_BODY_CHUNKED; /* length unknown: the end of the stream ends it */
     }
     st->head_seen = true;
-    st->rhlen = 0;
     st->cbs->on_head(st->ctx, &msg);
+    /* No retry after a response head: the translated request and the header buffer go (an idle SSE stream keeps
+     * neither; trailers, if any, make a new buffer). */
+    free(st->rh);
+    st->rh = NULL;
+    st->rhlen = st->rhcap = 0;
+    free(st->nv);
+    free(st->nvbuf);
+    st->nv = NULL;
+    st->nvbuf = NULL;
 }
 
 static int on_frame_recv(nghttp2_session *ses, const nghttp2_frame *f, void *ud)

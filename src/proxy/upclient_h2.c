@@ -1394,12 +1394,12 @@ const char *sg__uph2_tls_error(const sg_upclient_t *u)
 
 void sg__uph2_close_idle(sg_worker_t *w, sg_uppool_t *p)
 {
-    (void)w;
     sg_list_t *n = p->h2sess.next;
     while (n != &p->h2sess) {
         h2sess_t *ss = SG_CONTAINER_OF(n, h2sess_t, link);
         n = n->next;
-        if (ss->nstreams == 0) {
+        /* Once the loop has stopped, sessions still holding released streams (RST_STREAM not yet sent) go too. */
+        if (ss->nstreams == 0 || w->loop.stop) {
             if (ss->state == S_OPEN)
                 nghttp2_session_terminate_session(ss->ses, NGHTTP2_NO_ERROR);
             sess_fail(ss, 0, NULL);

@@ -142,18 +142,37 @@ export async function startApiServer(opts = {}) {
     const tokenPath = path.join(dir, 'token');
     const saDir = path.join(dir, 'serviceaccount');
     fs.mkdirSync(saDir, { recursive: true });
-    fs.copyFileSync(certs.caPath, path.join(saDir, 'ca.crt'));
-    fs.writeFileSync(path.join(saDir, 'namespace'), opts.namespace || 'default');
 
     const writeAtomic = (p, text) => {
         fs.writeFileSync(`${p}.tmp`, text);
         fs.renameSync(`${p}.tmp`, p);
     };
+    /*
+     * The in-cluster files are laid out the way the kubelet's AtomicWriter does it: a timestamped directory,
+     * `..data` a symlink to it, and `token`, `ca.crt`, `namespace` symlinks through `..data`. A rotation writes a
+     * new directory and swaps `..data` with a rename, so a reader sees the old or the new token, never half.
+     */
+    let saGen = 0;
+    const writeServiceAccount = () => {
+        const gen = `..${new Date().toISOString().replace(/[-:T]/g, '_').replace(/\..*/, '')}.${process.pid}${++saGen}`;
+        const d = path.join(saDir, gen);
+        fs.mkdirSync(d);
+        fs.writeFileSync(path.join(d, 'token'), token);
+        fs.writeFileSync(path.join(d, 'ca.crt'), certs.caPem);
+        fs.writeFileSync(path.join(d, 'namespace'), opts.namespace || 'default');
+        const old = fs.existsSync(path.join(saDir, '..data')) ? fs.readlinkSync(path.join(saDir, '..data')) : null;
+        fs.symlinkSync(gen, path.join(saDir, '..data_tmp'));
+        fs.renameSync(path.join(saDir, '..data_tmp'), path.join(saDir, '..data'));
+        for (const f of ['token', 'ca.crt', 'namespace']) {
+            if (!fs.existsSync(path.join(saDir, f))) fs.symlinkSync(path.join('..data', f), path.join(saDir, f));
+        }
+        if (old) fs.rmSync(path.join(saDir, old), { recursive: true, force: true });
+    };
     const newToken = () => {
         token = `kubesim-${crypto.randomBytes(18).toString('base64url')}`;
         tokens.set(token, Infinity);
         writeAtomic(tokenPath, token);
-        writeAtomic(path.join(saDir, 'token'), token);
+        writeServiceAccount();
         return token;
     };
     newToken();

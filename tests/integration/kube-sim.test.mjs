@@ -4,6 +4,7 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import https from 'node:https';
+import http2 from 'node:http2';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { setup, track, sleep, waitFor, run, tmpDir, freePort, repoRoot, SLOW } from './lib/harness.mjs';
@@ -593,5 +594,86 @@ describe('fault injection, read with a raw HTTPS client', () => {
         assert.equal(e.userAgent, 'ssegate/test');
         assert.equal(e.token, s.token);
         assert.equal(e.status, 200);
+    });
+});
+
+describe('HTTP/2, offered by ALPN as kube-apiserver does (http2: true)', () => {
+    /* One stream on an HTTP/2 session: {status, frames: [Buffer], lines, ended, reset}. */
+    function h2watch(sess, s, p, { until } = {}) {
+        return new Promise(resolve => {
+            const st = { status: 0, frames: [], lines: [], ended: false, reset: false };
+            let buf = '';
+            const req = sess.request({ ':path': p, authorization: `Bearer ${s.token}`, accept: 'application/json' });
+            req.on('response', h => { st.status = h[':status']; });
+            req.on('data', d => {
+                st.frames.push(d);
+                buf += d.toString('latin1');
+                let i;
+                while ((i = buf.indexOf('\n')) >= 0) {
+                    st.lines.push(JSON.parse(Buffer.from(buf.slice(0, i), 'latin1').toString('utf8')));
+                    buf = buf.slice(i + 1);
+                }
+                if (until && until(st)) req.close();
+            });
+            req.on('end', () => { st.ended = true; });
+            req.on('error', () => { st.reset = true; });
+            req.on('close', () => {
+                if (req.rstCode && req.rstCode !== http2.constants.NGHTTP2_NO_ERROR) st.reset = true;
+                resolve(st);
+            });
+            st.req = req;
+        });
+    }
+
+    test('kubectl speaks HTTP/2 to it, every request on one connection', { skip: noKubectl }, async () => {
+        const s = await sim({ http2: true });
+        const r = await kubectl(s, ['get', 'httproutes,gateways,services', '-A', '-o', 'json']);
+        assert.equal(r.code, 0, r.stderr);
+        const log = s.requests();
+        assert.ok(log.length > 5);
+        assert.deepEqual([...new Set(log.map(e => e.httpVersion))], ['2.0']);
+        assert.equal(new Set(log.map(e => e.conn)).size, 1);
+    });
+
+    test('watches multiplexed on one connection: a stream reset spares the others, a connection drop ends all', async () => {
+        const s = await sim({ http2: true });
+        const sess = http2.connect(s.url, { ca: s.caPem });
+        sess.on('error', () => {});
+        track(() => sess.destroy());
+        const base = '/api/v1/namespaces/default/configmaps';
+        s.faults.add({ watch: true, action: 'cut', afterEvents: 1, scope: 'stream' });
+        const a = h2watch(sess, s, `${base}?watch=1&timeoutSeconds=30`);
+        await waitFor(() => s.watches().length === 1, 3000, 'watch a');
+        const b = h2watch(sess, s, `${base}?watch=1&timeoutSeconds=30`);
+        await waitFor(() => s.watches().length === 2, 3000, 'watch b');
+        s.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'm1', namespace: 'default' } });
+        s.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'm2', namespace: 'default' } });
+        const ra = await a;
+        assert.ok(ra.reset && !ra.ended, 'stream a was reset');
+        assert.equal(ra.lines.length, 1);
+        await waitFor(() => s.watches().length === 1, 3000, 'watch a gone');
+        s.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'm3', namespace: 'default' } });
+        await waitFor(() => s.watches()[0]?.events === 3, 3000, 'watch b to get three events');
+        assert.equal(new Set(s.requests({ watch: true }).map(e => e.conn)).size, 1, 'both watches on one connection');
+        const sessClosed = new Promise(r => sess.on('close', r));
+        s.dropWatches();
+        const rb = await b;
+        assert.deepEqual(rb.lines.map(l => l.object.metadata.name), ['m1', 'm2', 'm3']);
+        await sessClosed;
+    });
+
+    test('split over HTTP/2: each piece its own DATA frame', async () => {
+        const s = await sim({ http2: true });
+        s.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'default' }, data: { t: 'é€😀' } });
+        const sess = http2.connect(s.url, { ca: s.caPem });
+        sess.on('error', () => {});
+        track(() => sess.destroy());
+        s.faults.add({ watch: true, action: 'split', size: 16, gapMs: 5 });
+        const r = await h2watch(sess, s, '/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1');
+        assert.equal(r.status, 200);
+        assert.equal(r.lines.length, 1);
+        assert.equal(r.lines[0].object.data.t, 'é€😀');
+        const total = r.frames.reduce((n, f) => n + f.length, 0);
+        assert.ok(r.frames.length >= Math.floor(total / 16) && r.frames.every(f => f.length <= 16), `${r.frames.length} frames for ${total} bytes`);
     });
 });

@@ -19,6 +19,7 @@
 //       continueTtlMs: 0,             // continue tokens also expire after this age (0: only by compaction)
 //       maxHistory: 200000,           // events kept before automatic compaction
 //       tokenMode: 'inline',          // kubeconfig user: 'inline' (token:) or 'file' (tokenFile:)
+//       http2: false,                 // also offer HTTP/2 by ALPN, as kube-apiserver does (default: env KUBESIM_HTTP2=1)
 //       log: false,                   // print each request to stderr
 //   });
 //   sim.url, sim.port, sim.caPath, sim.caPem, sim.token, sim.tokenPath, sim.kubeconfigPath, sim.dir,
@@ -37,12 +38,14 @@
 //                   times = 1, action, ...})  -> {hits, remove()}; sim.faults.clear()
 //       request actions: 'status' {code, retryAfter, message}, 'hang' (never answers), 'drop' (closes the
 //                        connection without a response), 'delay' {delayMs} (then serves), 'truncate' (half a body)
+//       'drop', 'truncate' and 'cut' close the whole connection; over HTTP/2, scope: 'stream' resets only the stream
 //       watch actions:   'split' {size, gapMs}, 'merge' {count, flushMs}, 'rechunk' {size, flushMs},
 //                        'cut' {afterEvents, midEvent}, 'stall' {afterEvents}, 'error' {afterEvents, code}
 //   sim.dropWatches({graceful = false}) // end every open watch now (graceful: a clean end of the response)
 //   sim.watches()                       // open watches: [{id, path, query, events}]
 //   sim.requests(filter?)               // request log: [{seq, time, method, path, query, userAgent, token, auth,
-//                                       //   status, watch, contentType, accept}]; filter: {method, path, watch}
+//                                       //   status, watch, contentType, accept, httpVersion, conn}]
+//                                       //   (conn: a number per TCP connection); filter: {method, path, watch}
 //   sim.clearRequests(), sim.waitForRequest(pred, timeoutMs)
 //   await sim.stop()                    // stop listening and cut every connection (objects are kept)
 //   await sim.start({loseHistory})      // listen again on the same port with the same CA and certificate
@@ -52,6 +55,7 @@
 //      [-f manifest.yaml ...] [--log]   writes D/kubeconfig and prints "kubesim: listening on URL".
 import fs from 'node:fs';
 import https from 'node:https';
+import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -136,6 +140,10 @@ export async function startApiServer(opts = {}) {
     const watches = new Map();
     let watchSeq = 0;
     const sockets = new Set();
+    const sessions = new Set();
+    const connIds = new WeakMap();
+    let connSeq = 0;
+    const useH2 = opts.http2 ?? process.env.KUBESIM_HTTP2 === '1';
     const hung = new Set();
     const bookmarkMs = opts.bookmarkIntervalMs ?? 60000;
     const defaultTimeout = () => opts.watchTimeoutSeconds ?? Math.floor(1800 * (1 + Math.random()));
@@ -255,7 +263,7 @@ export async function startApiServer(opts = {}) {
 
     /* ---------- HTTP ---------- */
     const send = (res, code, body, headers = {}) => {
-        if (res.headersSent || res.destroyed) return;
+        if (res.headersSent || res.destroyed || res.writableEnded || res.stream?.destroyed) return;
         const text = JSON.stringify(body);
         res.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Audit-Id': crypto.randomUUID(), ...headers, 'Content-Length': Buffer.byteLength(text) });
         res.end(text);
@@ -338,6 +346,14 @@ export async function startApiServer(opts = {}) {
         return { kind, version, ns, name, sub: sub || null, legacyWatch };
     };
 
+    /* Ends a request abruptly: the connection (every stream on it), or over HTTP/2 with scope 'stream' one stream. */
+    const kill = (req, res, scope) => {
+        if (req.httpVersionMajor === 2) {
+            if (scope === 'stream') req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+            else req.stream.session.destroy();
+        } else req.socket.destroy();
+    };
+
     const handle = async (req, res) => {
         const u = new URL(req.url, 'https://x');
         const q = Object.fromEntries(u.searchParams);
@@ -345,7 +361,9 @@ export async function startApiServer(opts = {}) {
         const auth = req.headers.authorization || '';
         const tok = /^Bearer\s+(.+)$/i.exec(auth)?.[1] || null;
         const isWatch = q.watch === 'true' || q.watch === '1' || /\/watch\//.test(p);
-        const entry = { seq: ++seq, time: Date.now(), method: req.method, path: p, query: q, userAgent: req.headers['user-agent'] || '', token: tok, auth: null, status: null, watch: isWatch, contentType: req.headers['content-type'] || '', accept: req.headers.accept || '' };
+        const sock = req.httpVersionMajor === 2 ? req.stream.session : req.socket;
+        if (!connIds.has(sock)) connIds.set(sock, ++connSeq);
+        const entry = { seq: ++seq, time: Date.now(), method: req.method, path: p, query: q, userAgent: req.headers['user-agent'] || '', token: tok, auth: null, status: null, watch: isWatch, contentType: req.headers['content-type'] || '', accept: req.headers.accept || '', httpVersion: req.httpVersion, conn: connIds.get(sock) };
         log.push(entry);
         if (log.length > 100000) log.splice(0, 50000);
         res.on('finish', () => { entry.status ??= res.statusCode; });
@@ -372,7 +390,7 @@ export async function startApiServer(opts = {}) {
                     return;
                 }
                 if (fault.action === 'drop') {
-                    req.socket.destroy();
+                    kill(req, res, fault.scope);
                     return;
                 }
                 if (fault.action === 'status') {
@@ -402,7 +420,7 @@ export async function startApiServer(opts = {}) {
                 const text = JSON.stringify(status(500, 'InternalError', 'x'.repeat(200)));
                 res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': text.length });
                 res.write(text.slice(0, text.length >> 1));
-                setTimeout(() => req.socket.destroy(), 20);
+                setTimeout(() => kill(req, res, fault.scope), 20);
                 return;
             }
             if (p === '/version') return send(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-kubesim', gitCommit: 'kubesim', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.23', compiler: 'gc', platform: 'linux/amd64' });
@@ -447,6 +465,7 @@ export async function startApiServer(opts = {}) {
             w.handle = serveWatch({
                 res, kind, version, ns, q, match, resources: R, fault, bookmarkMs, defaultTimeout,
                 headers: { 'Audit-Id': crypto.randomUUID() }, onEnd: () => watches.delete(id),
+                kill: scope => kill(req, res, scope),
             });
             if (!watches.has(id)) return;
             const wr = w.handle.writer;
@@ -503,7 +522,14 @@ export async function startApiServer(opts = {}) {
     /* ---------- listening ---------- */
     let server = null;
     const listen = port => new Promise((resolve, reject) => {
-        server = https.createServer({ key: certs.key, cert: certs.cert, requestTimeout: 0, keepAliveTimeout: 60000 }, (req, res) => { handle(req, res); });
+        const onReq = (req, res) => { handle(req, res); };
+        server = useH2
+            ? http2.createSecureServer({ key: certs.key, cert: certs.cert, allowHTTP1: true }, onReq)
+            : https.createServer({ key: certs.key, cert: certs.cert, requestTimeout: 0, keepAliveTimeout: 60000 }, onReq);
+        server.on('session', sess => {
+            sessions.add(sess);
+            sess.on('close', () => sessions.delete(sess));
+        });
         server.on('secureConnection', s => {
             sockets.add(s);
             s.on('close', () => sockets.delete(s));
@@ -517,7 +543,7 @@ export async function startApiServer(opts = {}) {
     });
 
     const sim = {
-        dir, caPath: certs.caPath, caPem: certs.caPem, tokenPath, serviceAccountDir: saDir, faults, resources: R,
+        dir, caPath: certs.caPath, caPem: certs.caPem, http2: useH2, tokenPath, serviceAccountDir: saDir, faults, resources: R,
         get token() { return token; },
         get store() { return R.store; },
         port: 0, url: '', kubeconfigPath: path.join(dir, 'kubeconfig'),
@@ -621,6 +647,7 @@ export async function startApiServer(opts = {}) {
             const s = server;
             server = null;
             const closed = new Promise(r => s.close(r));
+            for (const se of sessions) se.destroy();
             for (const so of sockets) so.destroy();
             await closed;
         },

@@ -423,6 +423,29 @@ describe('API semantics', () => {
         assert.equal(ri.lines[1].object.metadata.annotations['k8s.io/initial-events-end'], 'true');
     });
 
+    test('a policy CRD absent at start: 404, then installed (discovery, LIST, WATCH), then removed (the watch ends)', async () => {
+        const t = await sim({ policyCrds: ['HealthCheckPolicy'] });
+        const rp = '/apis/alb.networking.azure.io/v1/namespaces/default/routepolicies';
+        assert.equal((await api(t, 'GET', rp)).status, 404);
+        const before = await api(t, 'GET', '/apis/alb.networking.azure.io/v1');
+        assert.deepEqual(before.body.resources.map(r => r.name).sort(), ['healthcheckpolicies', 'healthcheckpolicies/status']);
+        t.installCrd(path.join(repoRoot, 'deploy/kubernetes/crds/routepolicies.yaml'));
+        const after = await api(t, 'GET', '/apis/alb.networking.azure.io/v1');
+        assert.ok(after.body.resources.some(r => r.name === 'routepolicies' && r.kind === 'RoutePolicy' && r.namespaced));
+        const l = await api(t, 'GET', rp);
+        assert.equal(l.status, 200);
+        assert.equal(l.body.kind, 'RoutePolicyList');
+        const w = rawRequest(t, `${rp}?watch=1&resourceVersion=${l.body.metadata.resourceVersion}`, { timeoutMs: 8000 });
+        await waitFor(() => t.watches().length, 3000, 'the watch');
+        t.apply({ apiVersion: 'alb.networking.azure.io/v1', kind: 'RoutePolicy', metadata: { name: 'p', namespace: 'default' }, spec: { targetRef: { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'r' }, default: { timeouts: { routeTimeout: '0s' } } } });
+        await waitFor(() => t.watches()[0]?.events === 1, 3000, 'the ADDED event');
+        t.uninstallCrd('routepolicies.alb.networking.azure.io');
+        const r = await w;
+        assert.deepEqual(r.lines.map(x => `${x.type} ${x.object.metadata.name}`), ['ADDED p', 'DELETED p']);
+        assert.ok(r.complete, 'the watch ended cleanly');
+        assert.equal((await api(t, 'GET', rp)).status, 404);
+    });
+
     test('WATCH from a compacted RV: HTTP 200 and an in-band ERROR 410 Expired (or HTTP 410 when asked)', async () => {
         const rv = s.resourceVersion();
         s.apply(route('cmp'));
@@ -540,6 +563,16 @@ describe('fault injection, read with a raw HTTPS client', () => {
         assert.equal(t.status, 200);
         assert.ok(t.closed && !t.complete);
         assert.equal((await rawRequest(s, base)).status, 200, 'faults are used up');
+    });
+
+    test('delay: a delayed request is answered after one sent later', async () => {
+        s.faults.add({ path: base, list: true, action: 'delay', delayMs: 400 });
+        const order = [];
+        const slow = rawRequest(s, base).then(r => order.push(['slow', r.status]));
+        await s.waitForRequest(e => e.path === base && !e.watch && e.status === null);
+        await rawRequest(s, base).then(r => order.push(['fast', r.status]));
+        await slow;
+        assert.deepEqual(order, [['fast', 200], ['slow', 200]]);
     });
 
     test('429 with Retry-After, 500, and a fault that stays for several requests', async () => {

@@ -52,7 +52,7 @@
 //   await sim.close()
 //
 // CLI: node tests/kube/apiserver.mjs [--port N] [--dir D] [--crd-dir D] [--bookmark-ms N] [--no-policy-crds]
-//      [-f manifest.yaml ...] [--log]   writes D/kubeconfig and prints "kubesim: listening on URL".
+//      [--token-file] [--http2] [-f manifest.yaml ...] [--log]   writes D/kubeconfig, prints "kubesim: listening on URL".
 import fs from 'node:fs';
 import https from 'node:https';
 import http2 from 'node:http2';
@@ -680,10 +680,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
         else if (v === '--bookmark-ms') o.bookmarkIntervalMs = Number(a[++i]);
         else if (v === '--no-policy-crds') o.policyCrds = false;
         else if (v === '--token-file') o.tokenMode = 'file';
+        else if (v === '--http2') o.http2 = true;
         else if (v === '-f') o.files.push(a[++i]);
         else if (v === '--log') o.log = true;
         else {
-            process.stderr.write('usage: apiserver.mjs [--port N] [--dir D] [--crd-dir D] [--bookmark-ms N] [--no-policy-crds] [--token-file] [-f FILE]... [--log]\n');
+            process.stderr.write('usage: apiserver.mjs [--port N] [--dir D] [--crd-dir D] [--bookmark-ms N] [--no-policy-crds] [--token-file] [--http2] [-f FILE]... [--log]\n');
             process.exit(2);
         }
     }

@@ -22,7 +22,7 @@ export const BUILTIN_KINDS = [
     builtin('', 'v1', 'ConfigMap', 'configmaps', { shortNames: ['cm'] }),
     builtin('', 'v1', 'ServiceAccount', 'serviceaccounts', { shortNames: ['sa'] }),
     builtin('', 'v1', 'Event', 'events', { shortNames: ['ev'] }),
-    builtin('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', {}),
+    builtin('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', { generation: true }),
     builtin('coordination.k8s.io', 'v1', 'Lease', 'leases', {}),
     builtin('apps', 'v1', 'Deployment', 'deployments', { status: true, generation: true, shortNames: ['deploy'], categories: ['all'] }),
     builtin('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', { namespaced: false }),

@@ -180,6 +180,21 @@ data: {a: "${spec.port}"}
         assert.equal(s.get('Gateway', 'default', 'gw').metadata.generation, gen, 'a status write never moves generation');
     });
 
+    test('describe shows an HTTPRoute status written through /status (events looked up by field selectors)', async () => {
+        s.apply(route('described'));
+        const cur = s.get('HTTPRoute', 'default', 'described');
+        const st = { parents: [{ parentRef: { name: 'gw' }, controllerName: 'ssegate.io/gateway-controller', conditions: [{ type: 'Accepted', status: 'False', reason: 'NotAllowedByListeners', message: 'no listener allows routes from default', observedGeneration: 1, lastTransitionTime: '2026-01-01T00:00:00Z' }] }] };
+        const w = await api(s, 'PUT', '/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/described/status', { ...cur, status: st });
+        assert.equal(w.status, 200);
+        const r = await kubectl(s, ['describe', 'httproute', 'described']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /Reason:\s+NotAllowedByListeners/);
+        assert.match(r.stdout, /Controller Name:\s+ssegate.io\/gateway-controller/);
+        const ev = s.requests({ path: '/api/v1/namespaces/default/events' }).pop();
+        assert.match(ev.query.fieldSelector, /involvedObject.name=described/);
+        assert.equal(ev.status, 200);
+    });
+
     test('a CRD installed at run time appears in discovery and serves its kind', async () => {
         const t = await sim({ policyCrds: ['RoutePolicy'] });
         let r = await kubectl(t, ['get', 'healthcheckpolicies']);

@@ -429,6 +429,11 @@ describe('API semantics', () => {
         assert.deepEqual(Object.keys(bms[0].object.metadata), ['resourceVersion']);
         assert.equal(bms[bms.length - 1].object.metadata.resourceVersion, String(t.resourceVersion()));
         assert.equal(r.lines[r.lines.length - 1].type, 'BOOKMARK', 'the last line is the bookmark sent at timeoutSeconds');
+        /* maxWatchSeconds ends a watch before the timeoutSeconds it asked for. */
+        const m = await sim({ maxWatchSeconds: 1 });
+        const rm = await rawRequest(m, `${base}?watch=1&allowWatchBookmarks=true&timeoutSeconds=600`, { timeoutMs: 5000 });
+        assert.ok(rm.complete && !rm.timedOut);
+        assert.equal(rm.lines[rm.lines.length - 1].type, 'BOOKMARK');
         /* RV unset: the current state as ADDED events first. sendInitialEvents: then the initial-events-end bookmark. */
         const r0 = await rawRequest(t, `${base}?watch=1&timeoutSeconds=1`, { timeoutMs: 5000 });
         assert.deepEqual(r0.lines.map(l => `${l.type} ${l.object.metadata.name}`), ['ADDED wa']);

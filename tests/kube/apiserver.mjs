@@ -15,6 +15,8 @@
 //       objects: [],                  // objects (or a YAML string) applied at start
 //       bookmarkIntervalMs: 60000,    // BOOKMARK period on watches with allowWatchBookmarks (the real server: ~1 min)
 //       watchTimeoutSeconds: null,    // timeout of watches without timeoutSeconds (default: 1800..3600 s random)
+//       maxWatchSeconds: 0,           // if > 0, end every watch after at most this long (as a server restart or a
+//                                     //   proxy may), whatever timeoutSeconds asked; 0: honour timeoutSeconds
 //       watchExpired: 'inband',       // a too-old watch RV: 'inband' (HTTP 200 + ERROR 410 Expired) or 'http' (410)
 //       continueTtlMs: 0,             // continue tokens also expire after this age (0: only by compaction)
 //       maxHistory: 200000,           // events kept before automatic compaction
@@ -395,7 +397,7 @@ export async function startApiServer(opts = {}) {
                 }
                 if (fault.action === 'status') {
                     const code = fault.code || 500;
-                    const reason = { 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout' }[code] || 'Unknown';
+                    const reason = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 410: 'Expired', 422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout' }[code] || 'Unknown';
                     const headers = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
                     const msg = fault.message || (code === 429 ? 'Too many requests, please try again later.' : 'an error on the server ("injected") has prevented the request from succeeding');
                     const body = status(code, reason, msg, fault.retryAfter !== undefined ? { retryAfterSeconds: fault.retryAfter } : undefined);
@@ -463,7 +465,7 @@ export async function startApiServer(opts = {}) {
             const w = { id, path: req.url, query: q, rkey: rkeyOf(kind), events: 0, handle: null };
             watches.set(id, w);
             w.handle = serveWatch({
-                res, kind, version, ns, q, match, resources: R, fault, bookmarkMs, defaultTimeout,
+                res, kind, version, ns, q, match, resources: R, fault, bookmarkMs, defaultTimeout, maxWatchSeconds: opts.maxWatchSeconds || 0,
                 headers: { 'Audit-Id': crypto.randomUUID() }, onEnd: () => watches.delete(id),
                 kill: scope => kill(req, res, scope),
             });

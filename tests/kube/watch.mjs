@@ -120,7 +120,8 @@ export function serveWatch(ctx) {
     const initial = q.sendInitialEvents === 'true';
     const rvParam = q.resourceVersion;
     const out = o => resources.out(kind, o, version);
-    const timeoutS = q.timeoutSeconds !== undefined ? Number(q.timeoutSeconds) : ctx.defaultTimeout();
+    let timeoutS = q.timeoutSeconds !== undefined ? Number(q.timeoutSeconds) : ctx.defaultTimeout();
+    if (ctx.maxWatchSeconds > 0 && !(timeoutS > 0 && timeoutS < ctx.maxWatchSeconds)) timeoutS = ctx.maxWatchSeconds;
 
     /* No Content-Length: HTTP/1.1 gets chunked transfer encoding, HTTP/2 DATA frames. */
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', ...ctx.headers });

@@ -237,6 +237,28 @@ data: {a: "${spec.port}"}
             const r = await kubectl(t, ['create', '--dry-run=client', '-o', 'yaml', '-f', f]);
             assert.equal(r.code, 0, `${f}: ${r.stderr}`);
         }
+        /* kubesim does not validate schemas, so check here the rules a real API server applies to CRD schemas
+           ("structural schema"): every node has a type (or preserves unknown fields), list-map keys are required
+           in the items, and the status subresource has a status property. */
+        const checkNode = (node, where) => {
+            assert.ok(node.type || node['x-kubernetes-preserve-unknown-fields'] || node['x-kubernetes-int-or-string'], `${where}: no type`);
+            for (const [k, v] of Object.entries(node.properties || {})) checkNode(v, `${where}.${k}`);
+            if (node.items) checkNode(node.items, `${where}[]`);
+            for (const key of node['x-kubernetes-list-map-keys'] || []) assert.ok(node.items.required?.includes(key), `${where}: map key ${key} not required`);
+            if (node.enum) for (const e of node.enum) assert.equal(typeof e, node.type === 'integer' ? 'number' : node.type, `${where}: enum ${e}`);
+        };
+        for (const f of fs.readdirSync(path.join(dir, 'crds'))) {
+            for (const crd of readYamlDocs(fs.readFileSync(path.join(dir, 'crds', f), 'utf8'))) {
+                assert.equal(crd.metadata.name, `${crd.spec.names.plural}.${crd.spec.group}`);
+                assert.equal(crd.spec.versions.filter(v => v.storage).length, 1, `${f}: one storage version`);
+                for (const v of crd.spec.versions) {
+                    const root = v.schema.openAPIV3Schema;
+                    checkNode(root, `${f}:${v.name}`);
+                    if (v.subresources?.status) assert.ok(root.properties.status, `${f}: status subresource without a status property`);
+                    assert.ok(root.properties.spec.required.includes(crd.spec.names.kind === 'BackendLoadBalancingPolicy' ? 'targetRefs' : 'targetRef'));
+                }
+            }
+        }
         /* The CRDs for real, then everything else dry-run on the server. */
         const r1 = await kubectl(t, ['apply', '-f', path.join(dir, 'crds')]);
         assert.equal(r1.code, 0, r1.stderr);

@@ -412,6 +412,18 @@ describe('API semantics', () => {
         assert.equal(jp.body.metadata.generation, 2);
         const same = await api(s, 'PUT', `${base}/w1`, jp.body);
         assert.equal(same.body.metadata.resourceVersion, jp.body.metadata.resourceVersion, 'a no-op write keeps the resourceVersion');
+        /* The same object with its keys in another order is still a no-op. */
+        const shuffled = Object.fromEntries(Object.entries(jp.body).reverse());
+        shuffled.metadata = Object.fromEntries(Object.entries(jp.body.metadata).reverse());
+        assert.equal((await api(s, 'PUT', `${base}/w1`, shuffled)).body.metadata.resourceVersion, jp.body.metadata.resourceVersion);
+        /* Defaults of built-in kinds: Secret stringData folded into data, Service protocol, targetPort, ClusterIP. */
+        const sec = await api(s, 'POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 'tls' }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': 'pem' } });
+        assert.deepEqual([sec.body.data, sec.body.stringData], [{ 'tls.crt': Buffer.from('pem').toString('base64') }, undefined]);
+        const svc = await api(s, 'POST', '/api/v1/namespaces/default/services', { metadata: { name: 'dflt' }, spec: { ports: [{ port: 80 }] } });
+        assert.deepEqual(svc.body.spec.ports, [{ port: 80, protocol: 'TCP', targetPort: 80 }]);
+        assert.match(svc.body.spec.clusterIP, /^10\.96\./);
+        const svc2 = await api(s, 'PUT', '/api/v1/namespaces/default/services/dflt', { metadata: { name: 'dflt' }, spec: { ports: [{ port: 80 }] } });
+        assert.equal(svc2.body.metadata.resourceVersion, svc.body.metadata.resourceVersion, 'defaults do not make a change');
         const d = await api(s, 'DELETE', `${base}/w1`);
         assert.equal(d.status, 200);
         assert.equal((await api(s, 'GET', `${base}/w1`)).status, 404);

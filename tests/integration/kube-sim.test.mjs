@@ -620,7 +620,7 @@ describe('fault injection, read with a raw HTTPS client', () => {
     });
 
     test('delay: a delayed request is answered after one sent later', async () => {
-        s.faults.add({ path: base, list: true, action: 'delay', delayMs: 400 });
+        s.faults.add({ path: base, list: true, action: 'delay', delayMs: 2000 });
         const order = [];
         const slow = rawRequest(s, base).then(r => order.push(['slow', r.status]));
         await s.waitForRequest(e => e.path === base && !e.watch && e.status === null);

@@ -10,6 +10,14 @@
 
 typedef struct sg_stream sg_stream_t;
 
+/* Every stream object a handler hands out begins with one byte saying whose it is, so that one handler can wrap
+ * another (fanout/ serves shared streams and passes every other stream to proxy/). */
+enum { SG_STREAM_KIND_PROXY = 0, SG_STREAM_KIND_SHARED = 1 };
+static inline uint8_t sg_stream_kind(const sg_stream_t *s)
+{
+    return *(const uint8_t *)(const void *)s;
+}
+
 /* Implemented by h1.c and h2.c, used only by the handler (proxy.c). `down` is the protocol's stream object. */
 typedef struct sg_stream_ops {
     /* Response head; hdrs are the end-to-end headers to send. content_length < 0: unknown.

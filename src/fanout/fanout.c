@@ -10,6 +10,7 @@
 #include "codec/sse.h"
 #include "config/route.h"
 #include "fanout/fanout.h"
+#include "fanout/key.h"
 #include "fanout/ring.h"
 #include "proxy/proxy.h"
 
@@ -112,14 +113,6 @@ static void hub_connect(hub_t *h);
 static void sub_pump(sub_t *s);
 
 /* ---- small helpers ---- */
-
-static uint64_t fnv(const char *p, size_t n)
-{
-    uint64_t x = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        x = (x ^ (unsigned char)p[i]) * 1099511628211ull;
-    return x;
-}
 
 static int64_t hb_ms(const hub_t *h)
 {
@@ -786,41 +779,7 @@ static void linger_cb(sg_timer_t *t)
 
 /* ---- joining ---- */
 
-typedef struct kbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} kbuf_t;
-
-static void kput(kbuf_t *b, const void *p, size_t n)
-{
-    uint32_t l = (uint32_t)n;
-    if (b->oom)
-        return;
-    if (b->n + n + 4 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->n + n + 4)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (q == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, &l, 4);
-    memcpy(b->p + b->n + 4, p, n);
-    b->n += n + 4;
-}
-
-static bool has_header(const sg_h1_msg_t *msg, const char *name)
-{
-    size_t from = 0;
-    return sg_h1parse_find(msg, name, &from) != NULL;
-}
-
-static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *msg, kbuf_t *key, uint64_t hash,
+static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *msg, sg_fkey_t *key, uint64_t hash,
                       sg_str_t lei)
 {
     hub_t *h = calloc(1, sizeof(*h));
@@ -915,47 +874,14 @@ static const sg_rule_t *shared_rule(sg_worker_t *w, const sg_down_info_t *info, 
     if (sg_route_match(cfg, info->conn->port, &rq, &m) != 0)
         return NULL;
     const sg_rule_t *r = m.rule;
-    if (r->ssep == NULL || !r->ssep->sharing || r->filters.redirect != NULL)
-        return NULL;
     /* Credentials make a stream someone's own: it is shared only when the policy says it is public. A client
      * certificate (frontend mTLS) is a credential too. */
-    if (!r->ssep->public_stream && (has_header(msg, "authorization") || has_header(msg, "cookie") ||
-                                    info->client_cert_state != 0))
+    if (!sg_fanout_may_share(r, msg, has_body, info->client_cert_state != 0))
         return NULL;
     return r;
 }
 
-static void key_build(kbuf_t *k, sg_worker_t *w, const sg_rule_t *r, const sg_h1_msg_t *msg)
-{
-    const void *gen = w->cfg;
-    kput(k, &gen, sizeof(gen));
-    kput(k, &r, sizeof(r));
-    sg_str_t host = msg->host_index >= 0 ? msg->headers[msg->host_index].value : (sg_str_t){"", 0};
-    kput(k, host.p, host.n);
-    kput(k, msg->target.p, msg->target.n);
-    for (size_t i = 0; i < r->ssep->nkey_headers; i++) {
-        const char *name = r->ssep->key_headers[i];
-        kput(k, name, strlen(name));
-        size_t from = 0;
-        const sg_h1_header_t *h;
-        while ((h = sg_h1parse_find(msg, name, &from)) != NULL)
-            kput(k, h->value.p, h->value.n);
-    }
-    /* A CORS rule's response head depends on the Origin: it is part of the key. */
-    if (r->filters.cors != NULL) {
-        size_t from = 0;
-        const sg_h1_header_t *h = sg_h1parse_find(msg, "origin", &from);
-        kput(k, "origin", 6);
-        if (h != NULL)
-            kput(k, h->value.p, h->value.n);
-    }
-    if (r->ssep->public_stream) {
-        /* The credentials of the request that opens a public stream are forwarded: they are part of what the
-         * backend sees, not of who may share it (policy: public). */
-    }
-}
-
-static hub_t *hub_find(sg_fanout_t *fo, const kbuf_t *k, uint64_t hash)
+static hub_t *hub_find(sg_fanout_t *fo, const sg_fkey_t *k, uint64_t hash)
 {
     for (hub_t *h = fo->buckets[hash % HUB_BUCKETS]; h != NULL; h = h->next)
         if (h->hash == hash && h->key_len == k->n && memcmp(h->key, k->p, k->n) == 0)
@@ -969,13 +895,12 @@ static sg_stream_t *h_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     const sg_rule_t *rule = shared_rule(w, info, msg, has_body);
     if (rule == NULL)
         return sg_proxy_start(w, ops, down, info, msg, has_body, body_len);
-    kbuf_t k = {0};
-    key_build(&k, w, rule, msg);
+    sg_fkey_t k = {0};
+    uint64_t hash = sg_fanout_key(&k, w->cfg, rule, msg);
     if (k.oom) {
         free(k.p);
         return NULL;
     }
-    uint64_t hash = fnv(k.p, k.n);
     size_t from = 0;
     const sg_h1_header_t *lh = sg_h1parse_find(msg, "last-event-id", &from);
     sg_str_t lei = lh ? lh->value : (sg_str_t){NULL, 0};

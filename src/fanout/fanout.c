@@ -11,6 +11,7 @@
 #include "config/route.h"
 #include "fanout/fanout.h"
 #include "fanout/key.h"
+#include "fanout/segment.h"
 #include "fanout/ring.h"
 #include "proxy/proxy.h"
 
@@ -56,8 +57,6 @@ struct hub {
     bool closing;
     uint8_t attempt;                /* attempt_t of the current upstream exchange */
     bool attempt_over;
-    bool line_start_bom;            /* the next line is the first of this attempt (a BOM may lead it) */
-    bool seg_fields;                /* the open segment has a field line (it is an event, not a comment) */
     bool last_id_ok;
     uint8_t last_id_len;
     uint32_t fails;                 /* consecutive attempts without an event stream */
@@ -84,9 +83,7 @@ struct hub {
     char *body;
     size_t body_len;
     sg_stream_t *up;                /* the proxy stream feeding this hub, or NULL between attempts */
-    sg_sse_t parser;
-    char *partial;                  /* bytes of the open segment (an event not yet complete) */
-    size_t plen, pcap, line_off;
+    sg_seg_t seg;                   /* the upstream bytes split into events */
     char last_id[SG_SSE_MAX_ID];    /* id of the last complete event: a reconnect resumes there */
     sg_ring_t ring;
     sg_list_t subs;
@@ -95,7 +92,6 @@ struct hub {
     sg_timer_t t_linger;            /* close after the last subscriber left */
     sg_timer_t t_hb;
     uint64_t last_send_ms;
-    int64_t retry_ms;               /* the backend's last retry: (-1: none) */
     uint64_t ring_events_pub, ring_bytes_pub; /* what this ring adds to the worker's gauges */
     char origin_id[SG_SSE_MAX_ID];  /* the Last-Event-ID the first subscriber brought */
     uint8_t origin_len;
@@ -321,37 +317,20 @@ static void sub_start(sub_t *s)
 
 /* ---- the shared stream: events from upstream ---- */
 
-/* A complete segment (one event, or lines that set id/retry) goes into the ring and out to every subscriber at
- * the live edge; a segment of comments only is dropped (the hub sends its own heartbeats). */
-static void emit_segment(hub_t *h)
+/* A complete event (or lines that set id or retry) goes into the ring and out to every subscriber at the live
+ * edge; comment-only segments never get here (the hub sends its own heartbeats). */
+static void on_event(void *ctx, const sg_seg_event_t *se)
 {
-    bool fields = h->seg_fields;
-    size_t len = h->plen;
-    h->plen = 0;
-    h->line_off = 0;
-    h->seg_fields = false;
-    if (!fields || len == 0)
-        return;
+    hub_t *h = ctx;
     sg_worker_t *w = h->w;
-    const sg_sse_t *p = &h->parser;
-    sg_event_t *ev = sg_event_new(h->partial, len);
+    sg_event_t *ev = sg_event_new(se->p, se->n);
     if (ev == NULL)
         return; /* out of memory: this event is lost for everyone; the ring's sequence goes on without it */
-    /* Did this segment carry an id line? The parser's last id changes only then (or stays equal). */
-    bool id_set = false;
-    for (size_t i = 0; i + 2 <= len; i++) {
-        if ((i == 0 || ev->data[i - 1] == '\n' || ev->data[i - 1] == '\r') && ev->data[i] == 'i' &&
-            ev->data[i + 1] == 'd' && (i + 2 == len || ev->data[i + 2] == ':' || ev->data[i + 2] == '\n' ||
-                                       ev->data[i + 2] == '\r')) {
-            id_set = true;
-            break;
-        }
-    }
     uint64_t seq = h->ring.head_seq;
-    sg_ring_push(&h->ring, w->loop.now_ms, ev, p->last_id, p->last_id_len, id_set, !p->id_truncated);
-    memcpy(h->last_id, p->last_id, p->last_id_len);
-    h->last_id_len = p->last_id_len;
-    h->last_id_ok = !p->id_truncated;
+    sg_ring_push(&h->ring, w->loop.now_ms, ev, se->id, se->id_len, se->id_set, se->id_ok);
+    memcpy(h->last_id, se->id, se->id_len);
+    h->last_id_len = (uint8_t)se->id_len;
+    h->last_id_ok = se->id_ok;
     publish_ring(h);
     sg_counter_add(&w->metrics.fanout_events, 1);
     h->last_send_ms = w->loop.now_ms;
@@ -371,74 +350,6 @@ static void emit_segment(hub_t *h)
             sub_pump(s);
     }
     sg_event_unref(ev);
-}
-
-/* Appends p[0..n) to the open segment. Returns 0 or -EMSGSIZE / -ENOMEM. */
-static int seg_append(hub_t *h, const char *p, size_t n)
-{
-    if (h->plen + n > MAX_EVENT_BYTES)
-        return -EMSGSIZE;
-    if (h->plen + n > h->pcap) {
-        size_t cap = h->pcap ? h->pcap : 1024;
-        while (cap < h->plen + n)
-            cap *= 2;
-        char *q = realloc(h->partial, cap);
-        if (q == NULL)
-            return -ENOMEM;
-        h->partial = q;
-        h->pcap = cap;
-    }
-    memcpy(h->partial + h->plen, p, n);
-    h->plen += n;
-    return 0;
-}
-
-/* A line of the open segment is complete: note whether it is a field line. */
-static void line_done(hub_t *h)
-{
-    char *l = h->partial + h->line_off;
-    size_t n = h->plen - h->line_off;
-    if (h->line_start_bom) {
-        h->line_start_bom = false;
-        if (n >= 3 && memcmp(l, "\xEF\xBB\xBF", 3) == 0) {
-            /* A leading BOM is the stream's, not the event's: a client joining later must not see it. */
-            memmove(l, l + 3, n - 3);
-            h->plen -= 3;
-            n -= 3;
-        }
-    }
-    if (n > 0 && l[0] != ':' && l[0] != '\r' && l[0] != '\n')
-        h->seg_fields = true;
-    h->line_off = h->plen;
-}
-
-static int hub_feed(hub_t *h, const char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t end = i;
-        while (end < n && p[end] != '\n' && p[end] != '\r')
-            end++;
-        bool eol = end < n;
-        if (eol) {
-            end++;
-            if (p[end - 1] == '\r' && end < n && p[end] == '\n')
-                end++;
-        }
-        int rc = seg_append(h, p + i, end - i);
-        if (rc < 0)
-            return rc;
-        sg_sse_feed(&h->parser, p + i, end - i, NULL);
-        i = end;
-        if (eol) {
-            line_done(h);
-            if (sg_sse_at_boundary(&h->parser))
-                emit_segment(h);
-        }
-    }
-    if (h->parser.retry_ms >= 0)
-        h->retry_ms = h->parser.retry_ms;
-    return 0;
 }
 
 /* ---- the shared stream as the proxy's downstream ---- */
@@ -524,7 +435,7 @@ static int up_send_body(void *down, const char *p, size_t n)
 {
     hub_t *h = down;
     if (h->attempt == ATT_SSE)
-        return hub_feed(h, p, n);
+        return sg_seg_feed(&h->seg, p, n, on_event, h);
     if (h->attempt == ATT_PLAIN) {
         if (h->body_len + n > MAX_PLAIN_BODY)
             return -EMSGSIZE;
@@ -638,11 +549,9 @@ static void retry_cb(sg_timer_t *t)
             sg_timer_arm(&w->loop.wheel, &h->t_linger, w->loop.now_ms);
         return;
     }
-    /* Failover: the partial event is discarded, the next attempt resumes after the last complete event. */
-    h->plen = 0;
-    h->line_off = 0;
-    h->seg_fields = false;
-    int64_t retry = h->retry_ms;
+    /* Failover: the next attempt resumes after the last complete event (the partial one is discarded when it
+     * starts). */
+    int64_t retry = sg_seg_retry_ms(&h->seg);
     uint64_t delay = retry >= 0 ? (uint64_t)SG_MIN(retry, h->pol->max_retry_ms) : 0;
     if (att != ATT_SSE) {
         h->fails++;
@@ -687,9 +596,7 @@ static void hub_connect(hub_t *h)
     if (h->live)
         sg_counter_add(&w->metrics.fanout_failovers, 1);
     /* The partial event of the last attempt is gone: the parser starts over, knowing the last id. */
-    sg_sse_init(&h->parser);
-    sg_sse_set_last_id(&h->parser, h->last_id, h->last_id_len);
-    h->line_start_bom = true;
+    sg_seg_restart(&h->seg, h->last_id, h->last_id_len);
     h->attempt = ATT_NONE;
     h->attempt_over = false;
     h->starting = true;
@@ -751,7 +658,7 @@ static void hub_free(hub_t *h)
     free(h->rhdrs);
     free(h->rstore);
     free(h->body);
-    free(h->partial);
+    sg_seg_free(&h->seg);
     free(h);
 }
 
@@ -827,7 +734,7 @@ static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *
     key->p = NULL;
     h->hash = hash;
     sg_list_init(&h->subs);
-    sg_sse_init(&h->parser);
+    sg_seg_init(&h->seg, MAX_EVENT_BYTES);
     sg_ring_init(&h->ring, h->pol->replay_max_events, h->pol->replay_max_bytes, h->pol->replay_max_age_ms);
     if (lei.n > 0 && lei.n <= SG_SSE_MAX_ID) {
         memcpy(h->origin_id, lei.p, lei.n);
@@ -837,7 +744,6 @@ static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *
         h->last_id_len = (uint8_t)lei.n;
         h->last_id_ok = true;
     }
-    h->retry_ms = -1;
     sg_list_insert_tail(&w->fanout->all, &h->alink);
     sg_timer_init(&h->t_retry, retry_cb);
     sg_timer_init(&h->t_linger, linger_cb);

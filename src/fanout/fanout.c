@@ -92,6 +92,8 @@ struct hub {
     sg_timer_t t_linger;            /* close after the last subscriber left */
     sg_timer_t t_hb;
     uint64_t last_send_ms;
+    sg_rbuf_t *hb;                  /* the heartbeat comment, queued by reference like events */
+    sg_rbuf_t *hb_h1;
     uint64_t ring_events_pub, ring_bytes_pub; /* what this ring adds to the worker's gauges */
     char origin_id[SG_SSE_MAX_ID];  /* the Last-Event-ID the first subscriber brought */
     uint8_t origin_len;
@@ -226,10 +228,12 @@ static void sub_close_slow(sub_t *s)
     sub_end(s, true, true);
 }
 
-/* Hands one event to a subscriber. Returns 0 (sent or queued) or -1 (the subscriber is gone). */
-static int sub_send(sub_t *s, const sg_event_t *ev)
+/* Hands one event to a subscriber, by reference when its protocol can (h1_chunk: the event's cached HTTP/1.1
+ * framing). Returns 0 (sent or queued) or -1 (the subscriber is gone). */
+static int sub_send(sub_t *s, sg_event_t *ev, sg_rbuf_t **h1_chunk)
 {
-    int rc = s->ops->send_body(s->down, ev->data, ev->len);
+    int rc = s->ops->send_shared ? s->ops->send_shared(s->down, ev, h1_chunk)
+                                 : s->ops->send_body(s->down, ev->data, ev->len);
     if (rc < 0 && rc != SG_EAGAIN) {
         sub_end(s, false, false);
         return -1;
@@ -271,13 +275,13 @@ static void sub_pump(sub_t *s)
 {
     hub_t *h = s->hub;
     while (!s->blocked && s->next_seq < h->ring.head_seq) {
-        const sg_ring_ent_t *e = sg_ring_get(&h->ring, s->next_seq);
+        sg_ring_ent_t *e = sg_ring_get(&h->ring, s->next_seq);
         if (e == NULL) {
             /* Its next event left the ring: no gapless way on from here but a reconnect with its id. */
             sub_close_slow(s);
             return;
         }
-        if (sub_send(s, e->ev) < 0)
+        if (sub_send(s, e->ev, &e->h1_chunk) < 0)
             return;
     }
 }
@@ -334,6 +338,10 @@ static void on_event(void *ctx, const sg_seg_event_t *se)
     publish_ring(h);
     sg_counter_add(&w->metrics.fanout_events, 1);
     h->last_send_ms = w->loop.now_ms;
+    /* Framed once per protocol: the ring entry caches the HTTP/1.1 chunk (an event the ring could not keep gets a
+     * local one, dropped after this round). */
+    sg_ring_ent_t *ent = sg_ring_get(&h->ring, seq);
+    sg_rbuf_t *local = NULL, **h1_chunk = ent ? &ent->h1_chunk : &local;
     for (sg_list_t *n = h->subs.next, *next; n != &h->subs; n = next) {
         next = n->next;
         sub_t *s = SG_CONTAINER_OF(n, sub_t, link);
@@ -345,10 +353,11 @@ static void on_event(void *ctx, const sg_seg_event_t *se)
             continue;
         }
         if (s->next_seq == seq)
-            sub_send(s, ev);
+            sub_send(s, ev, h1_chunk);
         else
             sub_pump(s);
     }
+    sg_rbuf_unref(local);
     sg_event_unref(ev);
 }
 
@@ -621,15 +630,14 @@ static void hb_cb(sg_timer_t *t)
     if (every <= 0)
         return;
     if (h->live && w->loop.now_ms >= h->last_send_ms + (uint64_t)every) {
-        char hb[4];
-        size_t n = sg_sse_write_heartbeat(hb, sizeof(hb));
         for (sg_list_t *q = h->subs.next, *next; q != &h->subs; q = next) {
             next = q->next;
             sub_t *s = SG_CONTAINER_OF(q, sub_t, link);
             if (!s->head_sent || s->blocked || s->next_seq != h->ring.head_seq)
                 continue;
-            int rc = s->ops->send_body(s->down, hb, n);
-            s->bytes_out += n;
+            int rc = s->ops->send_shared ? s->ops->send_shared(s->down, h->hb, &h->hb_h1)
+                                         : s->ops->send_body(s->down, h->hb->data, h->hb->len);
+            s->bytes_out += h->hb->len;
             if (rc < 0 && rc != SG_EAGAIN)
                 sub_end(s, false, false);
             else if (rc == SG_EAGAIN)
@@ -659,6 +667,8 @@ static void hub_free(hub_t *h)
     free(h->rstore);
     free(h->body);
     sg_seg_free(&h->seg);
+    sg_rbuf_unref(h->hb);
+    sg_rbuf_unref(h->hb_h1);
     free(h);
 }
 
@@ -695,9 +705,13 @@ static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *
     size_t bytes = msg->target.n;
     for (size_t i = 0; i < msg->nheaders; i++)
         bytes += msg->headers[i].name.n + msg->headers[i].value.n;
+    char hb[4];
+    size_t hbn = sg_sse_write_heartbeat(hb, sizeof(hb));
+    h->hb = sg_rbuf_new(hb, hbn);
     h->req = malloc(bytes ? bytes : 1);
     h->hdrs = malloc((msg->nheaders ? msg->nheaders : 1) * sizeof(*h->hdrs));
-    if (h->req == NULL || h->hdrs == NULL) {
+    if (h->req == NULL || h->hdrs == NULL || h->hb == NULL) {
+        sg_rbuf_unref(h->hb);
         free(h->req);
         free(h->hdrs);
         free(h);

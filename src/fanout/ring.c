@@ -4,25 +4,6 @@
 
 #include "fanout/ring.h"
 
-sg_event_t *sg_event_new(const char *p, size_t n)
-{
-    if (n > UINT32_MAX)
-        return NULL;
-    sg_event_t *e = malloc(sizeof(*e) + n);
-    if (e == NULL)
-        return NULL;
-    e->refs = 1;
-    e->len = (uint32_t)n;
-    memcpy(e->data, p, n);
-    return e;
-}
-
-void sg_event_unref(sg_event_t *e)
-{
-    if (e != NULL && --e->refs == 0)
-        free(e);
-}
-
 void sg_ring_init(sg_ring_t *r, uint32_t max_events, uint64_t max_bytes, int64_t max_age_ms)
 {
     memset(r, 0, sizeof(*r));
@@ -45,7 +26,9 @@ static void drop_oldest(sg_ring_t *r)
     memcpy(r->base_id, e->id, e->id_len);
     r->bytes -= e->ev->len;
     sg_event_unref(e->ev);
+    sg_rbuf_unref(e->h1_chunk);
     e->ev = NULL;
+    e->h1_chunk = NULL;
     r->first = (r->first + 1) % r->cap;
     r->count--;
 }
@@ -110,7 +93,8 @@ int sg_ring_push(sg_ring_t *r, uint64_t now_ms, sg_event_t *ev, const char *id, 
         return -ENOMEM;
     }
     sg_ring_ent_t *e = slot(r, r->count);
-    e->ev = sg_event_ref(ev);
+    e->ev = sg_rbuf_ref(ev);
+    e->h1_chunk = NULL;
     e->at_ms = now_ms;
     e->end_bytes = r->pushed_bytes;
     e->id_set = id_set;
@@ -144,7 +128,7 @@ int64_t sg_ring_find(const sg_ring_t *r, const char *id, size_t n)
     return -1;
 }
 
-const sg_ring_ent_t *sg_ring_get(const sg_ring_t *r, uint64_t seq)
+sg_ring_ent_t *sg_ring_get(const sg_ring_t *r, uint64_t seq)
 {
     if (seq < sg_ring_oldest(r) || seq >= r->head_seq)
         return NULL;

@@ -3,29 +3,28 @@
 #ifndef SG_RING_H
 #define SG_RING_H
 
+#include "core/buf.h"
 #include "core/sg.h"
 #include "codec/sse.h"
 
 /* One complete event as relayed (its raw lines up to and including the blank line that ends it), shared by
  * reference: the ring holds one reference and every subscriber queue that still has to send it holds one. */
-typedef struct sg_event {
-    uint32_t refs;
-    uint32_t len;
-    char data[];
-} sg_event_t;
+typedef sg_rbuf_t sg_event_t;
 
 /* Returns a new event (refs = 1) holding a copy of p[0..n), or NULL. */
-sg_event_t *sg_event_new(const char *p, size_t n);
-static inline sg_event_t *sg_event_ref(sg_event_t *e)
+static inline sg_event_t *sg_event_new(const char *p, size_t n)
 {
-    e->refs++;
-    return e;
+    return sg_rbuf_new(p, n);
 }
 /* Drops a reference; the last frees the event. Accepts NULL. */
-void sg_event_unref(sg_event_t *e);
+static inline void sg_event_unref(sg_event_t *e)
+{
+    sg_rbuf_unref(e);
+}
 
 typedef struct sg_ring_ent {
     sg_event_t *ev;
+    sg_rbuf_t *h1_chunk;        /* its HTTP/1.1 chunk framing, made on first use (stream.h send_shared) */
     uint64_t at_ms;
     uint64_t end_bytes;         /* bytes of every event pushed so far, this one included */
     bool id_set;                /* the event carried an id line: the event a Last-Event-ID names */
@@ -73,7 +72,7 @@ void sg_ring_expire(sg_ring_t *r, uint64_t now_ms);
  */
 int64_t sg_ring_find(const sg_ring_t *r, const char *id, size_t n);
 /* The event with sequence number seq, or NULL when it is no longer (or not yet) held. */
-const sg_ring_ent_t *sg_ring_get(const sg_ring_t *r, uint64_t seq);
+sg_ring_ent_t *sg_ring_get(const sg_ring_t *r, uint64_t seq);
 /* Sequence number of the oldest held event (== head_seq when empty). */
 static inline uint64_t sg_ring_oldest(const sg_ring_t *r)
 {

@@ -64,6 +64,16 @@ static void line_done(sg_seg_t *s)
             n -= 3;
         }
     }
+    if (n >= 3 && memcmp(l, "\xEF\xBB\xBF", 3) == 0) {
+        /* A BOM anywhere else starts a field name no client knows, so every client ignores the line; but as the
+         * first bytes a late subscriber gets it would be taken for a leading BOM and dropped, turning the line
+         * into a field. It becomes a comment instead, keeping its line end (removing the line could join a CR
+         * before it with an LF after it into one line end). */
+        l[0] = ':';
+        memmove(l + 1, l + 3, n - 3);
+        s->len -= 2;
+        n -= 2;
+    }
     if (n > 0 && l[0] != ':' && l[0] != '\r' && l[0] != '\n')
         s->fields = true;
     s->line_off = s->len;

@@ -31,6 +31,7 @@ typedef struct h2s h2s_t;
 typedef struct seg {
     struct seg *next;
     size_t len, off;
+    sg_rbuf_t *ref;             /* the bytes are a shared stream's event, held by reference (no data[] then) */
     char data[];
 } seg_t;
 
@@ -48,6 +49,7 @@ static int segq_append(segq_t *q, const char *p, size_t n)
     g->next = NULL;
     g->len = n;
     g->off = 0;
+    g->ref = NULL;
     memcpy(g->data, p, n);
     if (q->tail)
         q->tail->next = g;
@@ -59,6 +61,33 @@ static int segq_append(segq_t *q, const char *p, size_t n)
     return 0;
 }
 
+/* Queues b by reference: the node is all this stream's queue pays for it. */
+static int segq_append_ref(segq_t *q, sg_rbuf_t *b)
+{
+    seg_t *g = malloc(sizeof(*g));
+    if (g == NULL)
+        return -ENOMEM;
+    g->next = NULL;
+    g->len = b->len;
+    g->off = 0;
+    g->ref = sg_rbuf_ref(b);
+    if (q->tail)
+        q->tail->next = g;
+    else
+        q->head = g;
+    q->tail = g;
+    q->bytes += b->len;
+    q->mem += sizeof(*g);
+    return 0;
+}
+
+static void seg_free(segq_t *q, seg_t *g)
+{
+    q->mem -= sizeof(*g) + (g->ref ? 0 : g->len);
+    sg_rbuf_unref(g->ref);
+    free(g);
+}
+
 /* Moves up to cap bytes from the head of q into dst; returns how many. */
 static size_t segq_take(segq_t *q, uint8_t *dst, size_t cap)
 {
@@ -66,15 +95,14 @@ static size_t segq_take(segq_t *q, uint8_t *dst, size_t cap)
     while (n < cap && q->head != NULL) {
         seg_t *g = q->head;
         size_t k = SG_MIN(cap - n, g->len - g->off);
-        memcpy(dst + n, g->data + g->off, k);
+        memcpy(dst + n, (g->ref ? g->ref->data : g->data) + g->off, k);
         g->off += k;
         n += k;
         if (g->off == g->len) {
             q->head = g->next;
             if (q->head == NULL)
                 q->tail = NULL;
-            q->mem -= sizeof(*g) + g->len;
-            free(g);
+            seg_free(q, g);
         }
     }
     q->bytes -= n;
@@ -86,7 +114,7 @@ static void segq_clear(segq_t *q)
     while (q->head != NULL) {
         seg_t *g = q->head;
         q->head = g->next;
-        free(g);
+        seg_free(q, g);
     }
     q->tail = NULL;
     q->bytes = 0;
@@ -439,9 +467,9 @@ static int op_send_head(void *down, int status, const sg_h1_header_t *hdrs, size
     return 0;
 }
 
-static int op_send_body(void *down, const char *p, size_t n)
+/* Queues body bytes, copied (p) or by reference (ref). */
+static int queue_body(h2s_t *s, const char *p, size_t n, sg_rbuf_t *ref)
 {
-    h2s_t *s = down;
     sg_h2_t *h2 = s->h2;
     if (h2->failed)
         return -EPIPE;
@@ -452,7 +480,7 @@ static int op_send_body(void *down, const char *p, size_t n)
     size_t mem = s->out.mem;
     if (s->out.bytes == 0)
         s->progress_ms = h2->conn->worker->loop.now_ms; /* the stall clock starts with the first byte held */
-    if (segq_append(&s->out, p, n) < 0)
+    if ((ref ? segq_append_ref(&s->out, ref) : segq_append(&s->out, p, n)) < 0)
         return -ENOMEM;
     budget_add(h2, s->out.mem - mem);
     arm_fc_timer(h2);
@@ -468,6 +496,19 @@ static int op_send_body(void *down, const char *p, size_t n)
         return SG_EAGAIN;
     }
     return 0;
+}
+
+static int op_send_body(void *down, const char *p, size_t n)
+{
+    return queue_body(down, p, n, NULL);
+}
+
+/* A shared stream's event: DATA frames are per stream, so the payload is what is shared (copied into the frame
+ * when nghttp2 asks for it, as for every DATA). */
+static int op_send_shared(void *down, sg_rbuf_t *ev, sg_rbuf_t **h1_chunk)
+{
+    (void)h1_chunk;
+    return queue_body(down, ev->data, ev->len, ev);
 }
 
 static int op_send_end(void *down)
@@ -551,6 +592,7 @@ static void op_detach(void *down, bool ok)
 static const sg_stream_ops_t h2_ops = {
     .send_head = op_send_head,
     .send_body = op_send_body,
+    .send_shared = op_send_shared,
     .send_end = op_send_end,
     .abort = op_abort,
     .resume_body = op_resume_body,

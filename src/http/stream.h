@@ -26,6 +26,10 @@ typedef struct sg_stream_ops {
                      bool no_body);
     /* Returns 0, SG_EAGAIN (queued, above the high watermark: wait for sg_proxy_down_writable) or -errno. */
     int (*send_body)(void *down, const char *p, size_t n);
+    /* Optional (NULL: send_body): body bytes of a shared stream, queued by reference instead of copied. ev is the
+     * raw event; *h1_chunk caches its HTTP/1.1 chunk framing, made by the first subscriber that needs it and
+     * reused by the next ones (its owner drops it). Returns like send_body. */
+    int (*send_shared)(void *down, sg_rbuf_t *ev, sg_rbuf_t **h1_chunk);
     /* The response is complete. */
     int (*send_end)(void *down);
     /* The response cannot complete: the client must see it cut (h1: close; h2: RST_STREAM). */

@@ -93,6 +93,17 @@ typedef struct sg_metrics {
     sg_counter_t h2_reset_goaways;     /* connections sent GOAWAY for resetting too many started streams */
     sg_counter_t client_rate_refused;  /* exchanges refused by the per-client-address budget */
     sg_counter_t cors_preflights[2];   /* preflights the gateway answered: [0] refused, [1] allowed */
+    /* shared SSE streams (fanout/) */
+    sg_counter_t fanout_streams;       /* gauge: shared upstream streams open */
+    sg_counter_t fanout_subscribers;   /* gauge: subscribers on shared streams */
+    sg_counter_t fanout_subscribers_total;
+    sg_counter_t fanout_ring_events;   /* gauge: events held in replay rings */
+    sg_counter_t fanout_ring_bytes;    /* gauge: their bytes */
+    sg_counter_t fanout_replays[3];    /* Last-Event-ID answered: [0] from the ring, [1] by the backend, [2] live */
+    sg_counter_t fanout_failovers;     /* shared upstreams reconnected after ending mid-stream */
+    sg_counter_t fanout_slow[2];       /* slow subscribers: [0] moved to replay from the ring, [1] closed */
+    sg_counter_t fanout_events;        /* events received on shared upstreams */
+    sg_counter_t fanout_deliveries;    /* events handed to subscribers (live and replayed) */
     sg_histogram_t duration;
     sg_histogram_t ttfb;
     sg_route_metrics_t routes[SG_METRICS_ROUTES];

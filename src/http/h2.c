@@ -364,9 +364,9 @@ static int op_send_head(void *down, int status, const sg_h1_header_t *hdrs, size
     return 0;
 }
 
-static int op_send_body(void *down, const char *p, size_t n)
+/* Queues body bytes, copied (p) or by reference (ref). */
+static int queue_body(h2s_t *s, const char *p, size_t n, sg_rbuf_t *ref)
 {
-    h2s_t *s = down;
     sg_h2_t *h2 = s->h2;
     if (h2->failed)
         return -EPIPE;
@@ -377,7 +377,7 @@ static int op_send_body(void *down, const char *p, size_t n)
     size_t mem = s->out.mem;
     if (s->out.bytes == 0)
         s->progress_ms = h2->conn->worker->loop.now_ms; /* the stall clock starts with the first byte held */
-    if (sg_h2segq_append(&s->out, p, n) < 0)
+    if ((ref ? sg_h2segq_append_ref(&s->out, ref) : sg_h2segq_append(&s->out, p, n)) < 0)
         return -ENOMEM;
     budget_add(h2, s->out.mem - mem);
     arm_fc_timer(h2);
@@ -393,6 +393,19 @@ static int op_send_body(void *down, const char *p, size_t n)
         return SG_EAGAIN;
     }
     return 0;
+}
+
+static int op_send_body(void *down, const char *p, size_t n)
+{
+    return queue_body(down, p, n, NULL);
+}
+
+/* A shared stream's event: DATA frames are per stream, so the payload is what is shared (copied into the frame
+ * when nghttp2 asks for it, as for every DATA). */
+static int op_send_shared(void *down, sg_rbuf_t *ev, sg_rbuf_t **h1_chunk)
+{
+    (void)h1_chunk;
+    return queue_body(down, ev->data, ev->len, ev);
 }
 
 static int op_send_end(void *down)
@@ -476,6 +489,7 @@ static void op_detach(void *down, bool ok)
 static const sg_stream_ops_t h2_ops = {
     .send_head = op_send_head,
     .send_body = op_send_body,
+    .send_shared = op_send_shared,
     .send_end = op_send_end,
     .abort = op_abort,
     .resume_body = op_resume_body,

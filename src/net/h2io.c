@@ -13,6 +13,7 @@ int sg_h2segq_append(sg_h2segq_t *q, const char *p, size_t n)
     g->next = NULL;
     g->len = n;
     g->off = 0;
+    g->ref = NULL;
     memcpy(g->data, p, n);
     if (q->tail)
         q->tail->next = g;
@@ -24,21 +25,52 @@ int sg_h2segq_append(sg_h2segq_t *q, const char *p, size_t n)
     return 0;
 }
 
+int sg_h2segq_append_ref(sg_h2segq_t *q, sg_rbuf_t *b)
+{
+    sg_h2seg_t *g = malloc(sizeof(*g));
+    if (g == NULL)
+        return -ENOMEM;
+    g->next = NULL;
+    g->len = b->len;
+    g->off = 0;
+    g->ref = sg_rbuf_ref(b);
+    if (q->tail)
+        q->tail->next = g;
+    else
+        q->head = g;
+    q->tail = g;
+    q->bytes += b->len;
+    q->mem += sizeof(*g);
+    return 0;
+}
+
+/* What a segment costs its queue's budget. */
+static size_t seg_mem(const sg_h2seg_t *g)
+{
+    return sizeof(*g) + (g->ref ? 0 : g->len);
+}
+
+void sg_h2seg_free(sg_h2seg_t *g)
+{
+    sg_rbuf_unref(g->ref);
+    free(g);
+}
+
 size_t sg_h2segq_take(sg_h2segq_t *q, uint8_t *dst, size_t cap)
 {
     size_t n = 0;
     while (n < cap && q->head != NULL) {
         sg_h2seg_t *g = q->head;
         size_t k = SG_MIN(cap - n, g->len - g->off);
-        memcpy(dst + n, g->data + g->off, k);
+        memcpy(dst + n, (g->ref ? g->ref->data : g->data) + g->off, k);
         g->off += k;
         n += k;
         if (g->off == g->len) {
             q->head = g->next;
             if (q->head == NULL)
                 q->tail = NULL;
-            q->mem -= sizeof(*g) + g->len;
-            free(g);
+            q->mem -= seg_mem(g);
+            sg_h2seg_free(g);
         }
     }
     q->bytes -= n;
@@ -54,7 +86,7 @@ sg_h2seg_t *sg_h2segq_pop(sg_h2segq_t *q)
     if (q->head == NULL)
         q->tail = NULL;
     q->bytes -= g->len - g->off;
-    q->mem -= sizeof(*g) + g->len;
+    q->mem -= seg_mem(g);
     g->next = NULL;
     return g;
 }
@@ -64,7 +96,7 @@ void sg_h2segq_clear(sg_h2segq_t *q)
     while (q->head != NULL) {
         sg_h2seg_t *g = q->head;
         q->head = g->next;
-        free(g);
+        sg_h2seg_free(g);
     }
     q->tail = NULL;
     q->bytes = 0;

@@ -7,6 +7,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "core/buf.h"
 #include "net/sock.h"
 
 /* A queued piece of DATA, allocated to size: an SSE event of 100 bytes costs 100 bytes, not a pooled 20 KiB chunk
@@ -14,6 +15,7 @@
 typedef struct sg_h2seg {
     struct sg_h2seg *next;
     size_t len, off;
+    sg_rbuf_t *ref;             /* the bytes are a shared stream's event, held by reference (no data[] then) */
     char data[];
 } sg_h2seg_t;
 
@@ -25,6 +27,10 @@ typedef struct sg_h2segq {
 
 /* Copies p[0..n) to the tail. Returns 0 or -ENOMEM. */
 int sg_h2segq_append(sg_h2segq_t *q, const char *p, size_t n);
+/* Queues b by reference (the node is all this queue pays for it). Returns 0 or -ENOMEM. */
+int sg_h2segq_append_ref(sg_h2segq_t *q, sg_rbuf_t *b);
+/* Frees a segment taken out of q (drops its reference, if any). */
+void sg_h2seg_free(sg_h2seg_t *g);
 /* Moves up to cap bytes from the head of q into dst; returns how many. */
 size_t sg_h2segq_take(sg_h2segq_t *q, uint8_t *dst, size_t cap);
 /* Takes the first segment out of q (the caller frees it); NULL when empty. */

@@ -20,6 +20,7 @@
 #define LOG_REQ_MAX 512
 
 struct sg_stream {
+    uint8_t kind;                   /* SG_STREAM_KIND_PROXY (stream.h): first, always 0 */
     const sg_stream_ops_t *ops;
     void *down;
     sg_worker_t *worker;

@@ -616,6 +616,7 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
     build_binds(ld, cfg);
     sg__config_build_tls(ld, cfg);
     sg__config_apply_backend_tls(ld, cfg);
+    sg__config_apply_app_protocols(ld);
     if (ld->nerr == 0)
         resolve_backends(ld);
     int rc = sg_route_compile(cfg, ld->errs);

@@ -127,6 +127,9 @@ typedef struct sg_healthcheck {
     const char *policy;         /* "ns/name" of the HealthCheckPolicy, for logs */
 } sg_healthcheck_t;
 
+/* sg_backend_t.proto */
+enum { SG_BACKEND_H1 = 0, SG_BACKEND_H2 = 1 };
+
 typedef struct sg_backend {
     char *name;                 /* Service name of the backendRef */
     char *ns;
@@ -145,6 +148,9 @@ typedef struct sg_backend {
      * policy says, and never fall back to plaintext. NULL: plaintext. Owned by the generation (cfg->upstream_tls). */
     const struct sg_tls_client *tls;
     const char *tls_policy;     /* "kind ns/name" of that policy, for logs */
+    /* The Service port's appProtocol (GEP-1911): SG_BACKEND_H2 is HTTP/2 with prior knowledge (kubernetes.io/h2c)
+     * or, with tls, ALPN h2 falling back to http/1.1 (https). */
+    uint8_t proto;
     bool not_permitted;         /* another namespace and no ReferenceGrant admits it (RefNotPermitted): never
                                  * resolved, so a request sent to it gets 500 */
     int line, col;              /* position of the backendRef */

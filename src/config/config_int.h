@@ -136,6 +136,8 @@ typedef struct hcpolicy {
 typedef struct svcport {
     char *name;                 /* "" when unnamed */
     int port;
+    char *app_protocol;         /* ports[].appProtocol (GEP-1911), NULL when absent */
+    pos_t app_pos;
 } svcport_t;
 
 typedef struct svc {
@@ -431,6 +433,8 @@ void sg__config_parse_agc_backend_tls_policy(loader_t *ld, struct fy_node *root,
 void sg__config_parse_gateway_backend_tls(loader_t *ld, size_t gw, struct fy_node *be, pos_t at);
 /* Policies -> backends' TLS client contexts (kept in cfg->upstream_tls). */
 void sg__config_apply_backend_tls(loader_t *ld, sg_config_t *cfg);
+/* Service ports[].appProtocol -> the protocol each backendRef speaks (after the BackendTLSPolicies applied). */
+void sg__config_apply_app_protocols(loader_t *ld);
 
 /* config_ssepolicy.c: ssegate.io/v1alpha1 SSEPolicy, then the rules it applies to once every document is read
  * (after the RoutePolicies: its heartbeatInterval and RoutePolicy's deprecated sse.heartbeatInterval must agree). */

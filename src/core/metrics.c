@@ -274,6 +274,22 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
             SUM(upstream_tls_handshakes[0]));
     fprintf(f, "ssegate_upstream_tls_handshakes_total{resumed=\"true\"} %" PRIu64 "\n",
             SUM(upstream_tls_handshakes[1]));
+    head(f, "ssegate_upstream_h2_sessions", "gauge", "HTTP/2 sessions to backends (open or connecting).");
+    fprintf(f, "ssegate_upstream_h2_sessions %" PRIu64 "\n", SUM(upstream_h2_sessions));
+    head(f, "ssegate_upstream_h2_streams", "gauge",
+         "Streams on HTTP/2 sessions to backends, or waiting for one (divide by the sessions for streams per session).");
+    fprintf(f, "ssegate_upstream_h2_streams %" PRIu64 "\n", SUM(upstream_h2_streams));
+    head(f, "ssegate_upstream_h2_goaways_total", "counter", "GOAWAY frames received from HTTP/2 backends.");
+    fprintf(f, "ssegate_upstream_h2_goaways_total %" PRIu64 "\n", SUM(upstream_h2_goaways));
+    head(f, "ssegate_upstream_h2_retries_total", "counter",
+         "Upstream HTTP/2 streams the backend refused unprocessed (REFUSED_STREAM, GOAWAY), sent again on another "
+         "connection.");
+    fprintf(f, "ssegate_upstream_h2_retries_total %" PRIu64 "\n", SUM(upstream_h2_retries));
+    head(f, "ssegate_upstream_trailers_total", "counter", "Upstream responses that ended with trailers.");
+    fprintf(f, "ssegate_upstream_trailers_total %" PRIu64 "\n", SUM(upstream_trailers));
+    head(f, "ssegate_upstream_h2_alpn_fallbacks_total", "counter",
+         "TLS connections to an HTTP/2 (https) port whose backend chose http/1.1 in ALPN.");
+    fprintf(f, "ssegate_upstream_h2_alpn_fallbacks_total %" PRIu64 "\n", SUM(upstream_h2_alpn_h1));
     head(f, "ssegate_slow_consumer_closes_total", "counter", "Clients closed for taking no bytes too long.");
     fprintf(f, "ssegate_slow_consumer_closes_total %" PRIu64 "\n", SUM(slow_consumer_closes));
     head(f, "ssegate_h2_buffered_bytes", "gauge",

@@ -74,6 +74,12 @@ typedef struct sg_metrics {
     sg_counter_t upstream_tls_errors[SG_UPTLS_N];
     sg_counter_t upstream_tls_handshakes[2]; /* new TLS connections to backends: [0] full handshake, [1] resumed */
     sg_counter_t slow_consumer_closes;
+    sg_counter_t upstream_h2_sessions; /* gauge: HTTP/2 sessions to backends, open or connecting */
+    sg_counter_t upstream_h2_streams;  /* gauge: streams on them (and waiting for one) */
+    sg_counter_t upstream_h2_goaways;  /* GOAWAY frames received from backends */
+    sg_counter_t upstream_h2_retries;  /* streams sent again: refused (REFUSED_STREAM, above a GOAWAY's last id) */
+    sg_counter_t upstream_trailers;    /* responses that came with trailers (HTTP/2 backends) */
+    sg_counter_t upstream_h2_alpn_h1;  /* TLS connections where an h2 port's backend chose http/1.1 (ALPN) */
     sg_counter_t h2_buffered_bytes;    /* gauge: response bytes queued on HTTP/2 streams (with segment headers) */
     sg_counter_t h2_budget_pauses;     /* a connection's buffer budget was exceeded: its upstreams paused */
     sg_counter_t h2_stall_resets;      /* streams reset after --stall-timeout blocked by a zero window */

@@ -29,6 +29,8 @@ before(async () => {
                 { name: 'pub', path: '/pub', backends: b, policy: '{sharing: {enabled: true, public: true}}' },
                 { name: 'plain', path: '/plain', backends: b },
                 { name: 'golive', path: '/golive', backends: b, policy: '{sharing: {enabled: true}, replay: {maxEvents: 5, onTooOld: live}}' },
+                { name: 'stay', path: '/stay', backends: b, policy: '{sharing: {enabled: true, lingerAfterLastSubscriber: 1h}}' },
+                { name: 'gone', path: '/gone', backends: b, policy: '{sharing: {enabled: true, lingerAfterLastSubscriber: 0s}}' },
             ],
         }),
         args: ['--access-log', logFile, '--workers', '1', '--admin', `127.0.0.1:${admin}`],
@@ -241,6 +243,34 @@ test(
         assert.equal(m1.get('ssegate_fanout_merges_total') - (m0.get('ssegate_fanout_merges_total') || 0), 2);
         assert.equal(be.streams.length, from + 3);
         for (const c of [keeper, behind, ahead]) c.close();
+    }),
+);
+
+test(
+    'lingerAfterLastSubscriber: the upstream outlives its last subscriber that long (a returning client reuses it), 0s closes it',
+    withLogs(logs, async () => {
+        const from = be.streams.length;
+        const first = openSse(port, '/stay/x');
+        await first.head;
+        const st = await be.stream(from, T);
+        st.send('s1');
+        await waitEvents(first, 1, T);
+        first.close();
+        await settle();
+        assert.equal(st.closed, false, 'the upstream closed within its linger');
+        const back = openSse(port, '/stay/x', { headers: { 'last-event-id': '1' } });
+        await back.head;
+        st.send('s2');
+        await waitEvents(back, 1, T);
+        assert.deepEqual(ids(back), [2]);
+        assert.equal(upstreams('/stay/x', from).length, 1, 'a client within the linger opened a new upstream');
+        back.close();
+
+        const g = openSse(port, '/gone/x');
+        await g.head;
+        await waitFor(() => upstreams('/gone/x', from).length === 1, T, 'the /gone upstream');
+        g.close();
+        await waitFor(() => upstreams('/gone/x', from)[0].closed, T, 'linger 0s: the upstream closed with its last subscriber');
     }),
 );
 

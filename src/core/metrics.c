@@ -244,6 +244,9 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     head(f, "ssegate_fanout_failovers_total", "counter", "Shared upstream streams resumed with Last-Event-ID after "
          "they ended.");
     fprintf(f, "ssegate_fanout_failovers_total %" PRIu64 "\n", SUM(fanout_failovers));
+    head(f, "ssegate_fanout_merges_total", "counter", "Subscribers replayed by the backend (a Last-Event-ID older than "
+         "the ring) that then moved onto the shared stream.");
+    fprintf(f, "ssegate_fanout_merges_total %" PRIu64 "\n", SUM(fanout_merges));
     head(f, "ssegate_fanout_slow_subscribers_total", "counter", "Slow subscribers, by what was done.");
     fprintf(f, "ssegate_fanout_slow_subscribers_total{action=\"replay\"} %" PRIu64 "\n", SUM(fanout_slow[0]));
     fprintf(f, "ssegate_fanout_slow_subscribers_total{action=\"close\"} %" PRIu64 "\n", SUM(fanout_slow[1]));

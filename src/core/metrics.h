@@ -101,6 +101,7 @@ typedef struct sg_metrics {
     sg_counter_t fanout_ring_bytes;    /* gauge: their bytes */
     sg_counter_t fanout_replays[3];    /* Last-Event-ID answered: [0] from the ring, [1] by the backend, [2] live */
     sg_counter_t fanout_failovers;     /* shared upstreams reconnected after ending mid-stream */
+    sg_counter_t fanout_merges;        /* dedicated replays (Last-Event-ID too old) that moved onto the shared stream */
     sg_counter_t fanout_slow[2];       /* slow subscribers: [0] moved to replay from the ring, [1] closed */
     sg_counter_t fanout_events;        /* events received on shared upstreams */
     sg_counter_t fanout_deliveries;    /* events handed to subscribers (live and replayed) */

@@ -21,6 +21,19 @@
 
 struct sg_stream {
     uint8_t kind;                   /* SG_STREAM_KIND_PROXY (stream.h): first, always 0 */
+    bool has_body;
+    bool body_chunked;
+    bool req_done;
+    bool resp_started;
+    bool head_request;
+    bool close_at_boundary;         /* timeout hit mid-event: end at the next event boundary */
+    bool retry_hint;                /* send a retry: hint before that end (draining) */
+    bool finished;
+    uint8_t attempts;               /* upstream connections tried for this request */
+    uint8_t retries;                /* HTTPRoute retries done */
+    uint8_t mproto;
+    bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
+    int status;
     const sg_stream_ops_t *ops;
     void *down;
     sg_worker_t *worker;
@@ -36,19 +49,6 @@ struct sg_stream {
     uint64_t retry_at_ms;           /* HTTPRoute retry after its backoff (0: none) */
     uint64_t start_ms;
     uint64_t bytes_out;
-    int status;
-    bool has_body;
-    bool body_chunked;
-    bool req_done;
-    bool resp_started;
-    bool head_request;
-    bool close_at_boundary;         /* timeout hit mid-event: end at the next event boundary */
-    bool retry_hint;                /* send a retry: hint before that end (draining) */
-    bool finished;
-    uint8_t attempts;               /* upstream connections tried for this request */
-    uint8_t retries;                /* HTTPRoute retries done */
-    uint8_t mproto;
-    bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
     const sg_endpoint_t *counted;   /* endpoint whose open-stream count includes this stream */
     char *reqinfo;                  /* "method path" for the access log */
     char *cors_origin;              /* the request's Origin when its rule's CORS filter allows it (NUL-terminated) */

@@ -69,6 +69,7 @@ typedef struct sub {
 typedef struct shared {
     const opts_t *o;
     _Atomic int connected, failed;
+    _Atomic int closed;           /* subscribers that ended after their head (the proxy closed them) */
     _Atomic bool stop;
     _Atomic uint32_t *ev_count;   /* [seq]: subscribers that got event seq */
     _Atomic uint64_t *ev_last;    /* [seq]: the latest receipt (CLOCK_MONOTONIC ns) */
@@ -394,6 +395,7 @@ static void sub_close(worker_t *w, sub_t *s, bool error)
         atomic_fetch_add(&w->sh->failed, 1);
     } else if (s->phase == P_BODY) {
         w->closed_live++;
+        atomic_fetch_add(&w->sh->closed, 1);
     } else {
         atomic_fetch_add(&w->sh->failed, 1);
     }
@@ -649,7 +651,8 @@ static double hist_q(const uint64_t *h, uint64_t total, double q)
     return (double)(HIST_BUCKETS * HIST_RES_NS) / 1000.0;
 }
 
-/* Figures over the events first..last: fan-out time (last receipt - stamp) of each event every subscriber got. */
+/* Figures over the events first..last: fan-out time (last receipt - stamp) of each event that every subscriber
+ * still open at the end got (subscribers the proxy closed are counted apart, as `closed`). */
 typedef struct phase {
     size_t n, partial;
     double p50, p99, max;     /* us; -1 when no event was complete */
@@ -659,6 +662,7 @@ typedef struct phase {
 
 static phase_t phase(shared_t *sh, int first, int last, int connected)
 {
+    connected -= atomic_load(&sh->closed);
     phase_t p = {.p50 = -1, .p99 = -1, .max = -1};
     uint64_t *fan = calloc((size_t)(last - first + 1), sizeof(uint64_t));
     uint64_t first_stamp = 0, last_recv = 0;
@@ -808,7 +812,8 @@ int main(int argc, char **argv)
             seen = tot;
             last_progress = now;
         }
-        if (atomic_load_explicit(&sh.ev_count[o.events], memory_order_relaxed) >= (uint32_t)connected)
+        int open = connected - atomic_load(&sh.closed);
+        if (atomic_load_explicit(&sh.ev_count[o.events], memory_order_relaxed) >= (uint32_t)(open > 0 ? open : 1))
             break;
         if (now - last_progress > (uint64_t)(o.drain_s * 1e9))
             break;

@@ -172,9 +172,25 @@ static void bundle_version(sg_krun_t *r, char *out, size_t cap, bool *known)
 {
     struct fy_document *doc =
         get_json(r, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gatewayclasses.gateway.networking.k8s.io");
-    *known = doc != NULL &&
-             scalar(fy_document_root(doc), "/metadata/annotations/gateway.networking.k8s.io~1bundle-version", out,
-                    cap) != NULL;
+    /* the annotation's key holds a '/', which a libfyaml path cannot name: look it up among the pairs */
+    static const char key[] = "gateway.networking.k8s.io/bundle-version";
+    struct fy_node *ann = doc ? fy_node_by_path(fy_document_root(doc), "/metadata/annotations", (size_t)-1,
+                                                FYNWF_DONT_FOLLOW) : NULL;
+    struct fy_node_pair *p;
+    void *it = NULL;
+    *known = false;
+    while (ann && fy_node_get_type(ann) == FYNT_MAPPING && !*known && (p = fy_node_mapping_iterate(ann, &it))) {
+        size_t kl = 0, vl = 0;
+        const char *k = fy_node_get_type(fy_node_pair_key(p)) == FYNT_SCALAR
+                            ? fy_node_get_scalar(fy_node_pair_key(p), &kl) : NULL;
+        struct fy_node *v = fy_node_pair_value(p);
+        const char *s = v && fy_node_get_type(v) == FYNT_SCALAR ? fy_node_get_scalar(v, &vl) : NULL;
+        if (k && s && kl == sizeof(key) - 1 && memcmp(k, key, kl) == 0 && vl > 0 && vl < cap) {
+            memcpy(out, s, vl);
+            out[vl] = '\0';
+            *known = true;
+        }
+    }
     if (doc)
         fy_document_destroy(doc);
 }

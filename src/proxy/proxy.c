@@ -852,7 +852,7 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     s->rm = sg_metrics_route(&w->metrics, m.rule->route->ns, m.rule->route->name);
     sg_counter_add(&s->rm->requests, 1);
     const char *why = NULL;
-    int wsr = sg_wsproxy_check(w, msg, info, &s->ws, &why);
+    int wsr = sg_wsproxy_check(w, msg, info, s->rm, &s->ws, &why);
     if (wsr >= 400) {
         /* A broken handshake is answered here; the backend never sees it (RFC 6455 4.2.2 for the version). */
         char body[128];

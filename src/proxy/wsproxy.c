@@ -15,12 +15,14 @@ bool sg_wsproxy_is_ext_connect(const sg_h1_msg_t *msg, const sg_down_info_t *inf
     return sg_str_eq(msg->method, SG_STR("CONNECT")) && sg_str_eq(info->protocol, SG_STR("websocket"));
 }
 
-int sg_wsproxy_check(sg_worker_t *w, const sg_h1_msg_t *msg, const sg_down_info_t *info, sg_wsreq_t **out,
-                     const char **why)
+int sg_wsproxy_check(sg_worker_t *w, const sg_h1_msg_t *msg, const sg_down_info_t *info, sg_route_metrics_t *rm,
+                     sg_wsreq_t **out, const char **why)
 {
     bool h2 = sg_wsproxy_is_ext_connect(msg, info);
     *out = NULL;
     int rc = sg_ws_check_upgrade(msg, h2, why);
+    if (rc >= 400 && rm != NULL)
+        sg_counter_add(&rm->ws_upgrades[SG_WS_REJECTED], 1);
     if (rc != 1)
         return rc;
     sg_wsreq_t *ws = calloc(1, sizeof(*ws));

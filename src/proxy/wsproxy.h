@@ -16,10 +16,10 @@ bool sg_wsproxy_is_ext_connect(const sg_h1_msg_t *msg, const sg_down_info_t *inf
 /*
  * Classifies a request. Returns 0 when it is not a WebSocket handshake (it goes on as a plain request, upgrade
  * headers stripped, as before), 1 with *out set (allocated; sg_wsproxy_end frees it), or the status to answer
- * (400, 426) with *why. An out-of-memory gives 503.
+ * (400, 426) with *why, counted in rm as rejected. An out-of-memory gives 503.
  */
-int sg_wsproxy_check(sg_worker_t *w, const sg_h1_msg_t *msg, const sg_down_info_t *info, sg_wsreq_t **out,
-                     const char **why);
+int sg_wsproxy_check(sg_worker_t *w, const sg_h1_msg_t *msg, const sg_down_info_t *info, sg_route_metrics_t *rm,
+                     sg_wsreq_t **out, const char **why);
 /* Request headers of the client's not to forward (HTTP/2: a Sec-WebSocket-Key; the gateway makes its own). */
 bool sg_wsproxy_drop_header(const sg_wsreq_t *ws, sg_str_t name);
 /* Appends Connection/Upgrade (and, for HTTP/2, the gateway's Sec-WebSocket-Key) to the upstream request head. */

@@ -18,7 +18,10 @@ export async function wsBackend({ host = '127.0.0.1', onUpgrade, onConnection, p
     });
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate, maxPayload: 256 << 20 });
     const b = { handshakes: [], plain: [], sockets: [], server, wss };
+    const raw = new Set();
     server.on('upgrade', (req, socket, head) => {
+        raw.add(socket);
+        socket.on('close', () => raw.delete(socket));
         b.handshakes.push({ url: req.url, headers: req.headers });
         if (onUpgrade && onUpgrade(req, socket, head)) return;
         wss.handleUpgrade(req, socket, head, ws => {
@@ -34,6 +37,7 @@ export async function wsBackend({ host = '127.0.0.1', onUpgrade, onConnection, p
         () =>
             new Promise(r => {
                 for (const ws of wss.clients) ws.terminate();
+                for (const s of raw) s.destroy();
                 server.closeAllConnections?.();
                 server.close(() => r());
             }),

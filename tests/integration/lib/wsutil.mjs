@@ -8,16 +8,20 @@ import { track } from './harness.mjs';
 /*
  * A `ws` backend on an HTTP server. Echoes every message as it came (text or binary). Every handshake's request
  * (url, headers) is kept in `handshakes`; `onUpgrade(req, socket, head)` may answer it itself (return true);
- * plain requests get 200 "plain <url>" (and are kept in `plain`). `sockets` are the server-side WebSockets.
+ * plain requests get 200 "plain <url>" (and are kept in `plain`), or the HTML of `pages` (url -> text). `sockets` are the server-side WebSockets.
  */
 export async function wsBackend({ host = '127.0.0.1', onUpgrade, onConnection, perMessageDeflate = false } = {}) {
     const server = http.createServer((req, res) => {
+        if (b.pages.has(req.url)) {
+            res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+            return res.end(b.pages.get(req.url));
+        }
         b.plain.push({ url: req.url, headers: req.headers, httpVersion: req.httpVersion });
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end(`plain ${req.url}`);
     });
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate, maxPayload: 256 << 20 });
-    const b = { handshakes: [], plain: [], sockets: [], server, wss };
+    const b = { handshakes: [], plain: [], sockets: [], pages: new Map(), server, wss };
     const raw = new Set();
     server.on('upgrade', (req, socket, head) => {
         raw.add(socket);

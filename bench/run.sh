@@ -11,6 +11,10 @@
 #   H2_CONNS H2_STREAMS (h2thr, h2tlsthr, hs), H2IDLE_CONNS H2IDLE_STREAMS, HS_RATE HS_WARMUP,
 #   SG_BENCH_CERT=rsa|ec (the TLS certificate's key: RSA 2048, the default, or ECDSA P-256),
 #   SG_BENCH_REV (what the table calls the ssegate build; default: this checkout's commit).
+# WebSocket scenarios (not in the default list): wsthr (WS_CONNS WebSockets, each echoing WS_WINDOW messages of
+#   WS_SIZE bytes in a closed loop: messages/s) and wslat (WS_RATE messages/s in total over WS_CONNS WebSockets:
+#   round-trip latency), with bench/wsecho as the origin and bench/wsload as the client; THR_/LAT_ WARMUP and
+#   DURATION apply.
 # The HTTP/2 scenarios use THR_INTERVAL_US/THR_WARMUP/THR_DURATION (h2thr, h2tlsthr) and
 # LAT_RATE/LAT_WARMUP/LAT_DURATION (hs); "direct" has no figure there (the origin speaks HTTP/1.1 only).
 set -uo pipefail
@@ -18,6 +22,8 @@ cd "$(dirname "$0")/.."
 B=${1:-build}
 ORIGIN=$B/bench/origin
 LOADGEN=$B/bench/loadgen
+WSECHO=$B/bench/wsecho
+WSLOAD=$B/bench/wsload
 SSEGATE=$B/ssegate
 OUT=$B/bench-results.txt
 
@@ -41,6 +47,10 @@ H2IDLE_STREAMS=${H2IDLE_STREAMS:-9000}
 HS_RATE=${HS_RATE:-200}
 HS_WARMUP=${HS_WARMUP:-2}
 CERT_KEY=${SG_BENCH_CERT:-rsa}
+WS_CONNS=${WS_CONNS:-1000}
+WS_SIZE=${WS_SIZE:-128}
+WS_WINDOW=${WS_WINDOW:-1}
+WS_RATE=${WS_RATE:-20000}
 
 for f in "$ORIGIN" "$LOADGEN"; do
     if [ ! -x "$f" ]; then
@@ -118,10 +128,10 @@ PROXY_PID=""
 PROXY_PIDS=""       # comma-separated PIDs whose RSS/CPU are summed (nginx: master + workers)
 PROXY_PORT=""
 
-start_origin() {    # start_origin PORT ARGS...
+start_origin() {    # start_origin PORT ARGS... (ORIGIN_BIN: another origin than bench/origin)
     local port=$1
     shift
-    "$ORIGIN" --port "$port" "$@" 2>>"$TMP/origin.log" &
+    "${ORIGIN_BIN:-$ORIGIN}" --port "$port" "$@" 2>>"$TMP/origin.log" &
     ORIGIN_PID=$!
     STARTED+=("$ORIGIN_PID")
     wait_listen "$port" "$ORIGIN_PID"
@@ -294,6 +304,8 @@ record() {
 
 run_case() {        # run_case TARGET SCENARIO
     local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit mode=h1 uptls=0
+    local lg_bin=$LOADGEN lg_path=/sse
+    ORIGIN_BIN=$ORIGIN
     oport=$(free_port) || return
     case $s in
     thr | upthr)
@@ -328,6 +340,15 @@ run_case() {        # run_case TARGET SCENARIO
         lg_args=(--proto "$([ $mode = tls ] && echo h2tls || echo h2c)" --conns "$H2IDLE_CONNS"
             --streams "$H2IDLE_STREAMS" --idle --settle "$IDLE_SETTLE" --duration 0.5 --connect-timeout 40)
         limit=70
+        ;;
+    wsthr | wslat)
+        ORIGIN_BIN=$WSECHO lg_bin=$WSLOAD lg_path=/ws
+        if [ "$s" = wsthr ]; then
+            lg_args=(--conns "$WS_CONNS" --size "$WS_SIZE" --window "$WS_WINDOW" --warmup "$THR_WARMUP" --duration "$THR_DURATION")
+        else
+            lg_args=(--conns "$WS_CONNS" --size "$WS_SIZE" --rate "$WS_RATE" --warmup "$LAT_WARMUP" --duration "$LAT_DURATION")
+        fi
+        limit=$((THR_WARMUP + THR_DURATION + LAT_WARMUP + LAT_DURATION + 40))
         ;;
     hs)
         # One run: a window without handshakes (base_*), then HS_RATE handshakes/s, HS_WARMUP s, the window.
@@ -364,7 +385,7 @@ run_case() {        # run_case TARGET SCENARIO
     local pids_arg=()
     [ -n "$PROXY_PIDS" ] && pids_arg=(--proxy-pids "$PROXY_PIDS")
     echo "bench: $t / $s ..." >&2
-    timeout "$limit" "$LOADGEN" --port "$PROXY_PORT" --path /sse --label "$t-$s" --origin-pid "$ORIGIN_PID" \
+    timeout "$limit" "$lg_bin" --port "$PROXY_PORT" --path "$lg_path" --label "$t-$s" --origin-pid "$ORIGIN_PID" \
         "${pids_arg[@]}" "${lg_args[@]}" >"$log" 2>"$log.err"
     local rc=$? line
     line=$(grep '^RESULT ' "$log" | tail -n 1)
@@ -386,8 +407,8 @@ REPEAT=${SG_BENCH_REPEAT:-3}
 est=0       # seconds, roughly: per target and round, the scenario's windows plus ~5 s of start-up and stop
 for s in $SCENARIOS; do
     case $s in
-    thr | upthr | h2thr | h2tlsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
-    lat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
+    thr | upthr | h2thr | h2tlsthr | wsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
+    lat | wslat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
     hs) e=$(((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
     *) e=15 ;;
     esac
@@ -407,7 +428,7 @@ declare -A RUNS     # RUNS[target,scenario,key] = space-separated values, one pe
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 for s in $SCENARIOS; do
     reps=1
-    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs) reps=$REPEAT ;; esac
+    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | wsthr | wslat) reps=$REPEAT ;; esac
     for r in $(seq 1 "$reps"); do
         for t in $TARGETS; do
             for k in "${!R[@]}"; do [[ $k == "$t,$s,"* ]] && unset "R[$k]"; done
@@ -568,6 +589,34 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         row "client CPU with (% of a core)" hs client_cpu_pct
         row "machine CPU without (% of a core)" hs base_machine_cpu_pct
         row "machine CPU with (% of a core)" hs machine_cpu_pct
+    fi
+    if has wsthr; then
+        echo "WebSocket echo, closed loop: $WS_CONNS WebSockets, each with $WS_WINDOW message(s) of $WS_SIZE bytes in flight, ${THR_DURATION} s (median of $REPEAT rounds)"
+        row "messages/s echoed" wsthr rate
+        rounds "messages/s, each round" wsthr rate
+        row "WebSockets connected" wsthr connected
+        row "errors" wsthr errors
+        row "round trip p50 (us)" wsthr p50_us
+        row "round trip p99 (us)" wsthr p99_us
+        row "proxy CPU (% of one core)" wsthr proxy_cpu_pct
+        row "origin CPU (% of one core)" wsthr origin_cpu_pct
+        row "client CPU (% of one core)" wsthr client_cpu_pct
+    fi
+    if has wslat; then
+        echo "WebSocket latency: $WS_CONNS WebSockets, $WS_RATE messages/s of $WS_SIZE bytes in total, ${LAT_DURATION} s (median of $REPEAT rounds)"
+        row "round trip p50 (us)" wslat p50_us
+        row "round trip p99 (us)" wslat p99_us
+        rounds "p99 (us), each round" wslat p99_us
+        row "round trip p99.9 (us)" wslat p999_us
+        row "round trip max (us)" wslat max_us
+        row "messages/s echoed" wslat rate
+        row "errors" wslat errors
+        row "proxy CPU (% of one core)" wslat proxy_cpu_pct
+    fi
+    if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has wsthr || has wslat; }; then
+        echo "Against issue 13's WebSocket targets (ssegate vs haproxy, same run, medians):"
+        has wsthr && echo "  messages/s ssegate/haproxy: $(ratio "${R[ssegate,wsthr,rate]:-}" "${R[haproxy,wsthr,rate]:-}")x (target >= 1.0x)"
+        has wslat && echo "  round trip p99 ssegate/haproxy: $(ratio "${R[ssegate,wslat,p99_us]:-}" "${R[haproxy,wslat,p99_us]:-}")x (target <= 1.0x)"
     fi
     if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has thr || has lat || has idle; }; then
         echo "Against the issue's targets (ssegate vs haproxy, same run, medians):"

@@ -11,6 +11,7 @@
 #include "http/admit.h"
 #include "core/metrics.h"
 #include "http/stream.h"
+#include "http/h2trail.h"
 
 #define READ_ROUNDS 8
 #define MAX_RESP_HEADERS (SG_H1_MAX_HEADERS + 24)
@@ -131,6 +132,7 @@ struct h2s {
     size_t unconsumed;          /* received body bytes not yet given back to the flow-control windows */
     /* response */
     segq_t out;                 /* DATA bytes waiting for the window */
+    sg_h2_trailers_t *trailers; /* send_trailers: HEADERS with END_STREAM after the queue, instead of an empty DATA */
     uint64_t progress_ms;       /* last time DATA left this stream's queue, or the queue became non-empty */
     int32_t id;
     uint32_t nhdrs;
@@ -300,6 +302,7 @@ static void stream_free(h2s_t *s, bool give_back)
         sg_list_remove(&s->wake_link);
     out_clear(s);
     free(s->hbuf);
+    free(s->trailers);
     free(s);
     h2->nstreams--;
 }
@@ -374,6 +377,13 @@ static ssize_t data_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR after what was relayed */
         if (s->resp_eof && !s->resp_abort) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
+            if (s->trailers != NULL) {
+                /* nghttp2 copies the pairs; END_STREAM then rides on the trailing HEADERS. */
+                if (nghttp2_submit_trailer(ses, s->id, s->trailers->nv, s->trailers->n) == 0)
+                    *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+                free(s->trailers);
+                s->trailers = NULL;
+            }
             return (ssize_t)n;
         }
         if (n == 0 && !s->resp_abort) {
@@ -485,6 +495,18 @@ static int op_send_end(void *down)
     return 0;
 }
 
+static int op_send_trailers(void *down, const sg_h1_header_t *hdrs, size_t n)
+{
+    h2s_t *s = down;
+    if (s->h2->failed || s->resp_no_body || s->resp_eof)
+        return -EPIPE;
+    free(s->trailers);
+    s->trailers = sg_h2_trailers_new(hdrs, n);
+    if (s->trailers == NULL)
+        return -ENOMEM;
+    return op_send_end(s);
+}
+
 static void op_abort(void *down)
 {
     h2s_t *s = down;
@@ -552,6 +574,7 @@ static const sg_stream_ops_t h2_ops = {
     .send_head = op_send_head,
     .send_body = op_send_body,
     .send_end = op_send_end,
+    .send_trailers = op_send_trailers,
     .abort = op_abort,
     .resume_body = op_resume_body,
     .refuse = op_refuse,

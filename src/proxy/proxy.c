@@ -13,6 +13,7 @@
 #include "config/cors.h"
 #include "config/route.h"
 #include "codec/sse.h"
+#include "proxy/grpc.h"
 #include "proxy/upclient.h"
 #include "proxy/upstream.h"
 
@@ -48,6 +49,11 @@ struct sg_stream {
     uint8_t retries;                /* HTTPRoute retries done */
     uint8_t mproto;
     bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
+    bool grpc;                      /* a gRPC call over HTTP/2: the gateway's own answers are gRPC statuses */
+    bool grpc_counted;              /* counted in rm->grpc_active */
+    bool grpc_deadline;             /* the deadline is the client's grpc-timeout: it outlasts the response head */
+    int8_t grpc_status;             /* the call's grpc-status once known, else -1 */
+    int8_t grpc_code;               /* >= 0: the status the next gateway answer gives (instead of the mapping) */
     const sg_endpoint_t *counted;   /* endpoint whose open-stream count includes this stream */
     char *reqinfo;                  /* "method path" for the access log */
     char *cors_origin;              /* the request's Origin when its rule's CORS filter allows it (NUL-terminated) */
@@ -87,6 +93,7 @@ static void up_on_body(void *ctx, const char *p, size_t n);
 static void up_on_end(void *ctx);
 static void up_on_error(void *ctx, int err);
 static void up_on_drained(void *ctx);
+static void up_on_trailers(void *ctx, const sg_h1_header_t *hdrs, size_t n) __attribute__((unused));
 
 static const sg_upclient_cbs_t up_cbs = {
     .on_head = up_on_head,
@@ -155,6 +162,10 @@ static void stream_free(sg_stream_t *s)
     sg_metrics_observe(&m->duration, (s->worker->loop.now_ms - s->start_ms) * 1000);
     if (s->sse && s->rm)
         sg_counter_sub(&s->rm->sse_active, 1);
+    if (s->grpc_counted) {
+        sg_counter_sub(&s->rm->grpc_active, 1);
+        sg_counter_add(&s->rm->grpc_status[s->grpc_status >= 0 ? s->grpc_status : SG_GRPC_UNKNOWN], 1);
+    }
     sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
     if (s->sse)
         sg_timer_cancel(&s->worker->loop.wheel, &s->sse->hb);
@@ -185,6 +196,27 @@ static void finish(sg_stream_t *s, bool ok)
     stream_free(s);
 }
 
+/* A gRPC call gets the gateway's answer as a gRPC status (Trailers-Only), the body's line as grpc-message. */
+static void respond_grpc(sg_stream_t *s, int status, const char *body)
+{
+    int code = s->grpc_code >= 0 ? s->grpc_code : sg_grpc_code_for_http(status);
+    char msg[192];
+    const char *b = strncmp(body, "ssegate: ", 9) == 0 ? body + 9 : body;
+    size_t bl = strcspn(b, "\n");
+    snprintf(msg, sizeof(msg), "ssegate: %.*s", (int)SG_MIN(bl, sizeof(msg) - 10), b);
+    s->status = 200;
+    s->resp_started = true;
+    s->grpc_status = (int8_t)code;
+    finish(s, sg_grpc_answer(s->ops, s->down, code, msg) >= 0);
+}
+
+/* Ends a gRPC call whose response has started with a status of the gateway's (trailers). */
+static void end_grpc(sg_stream_t *s, int code, const char *msg)
+{
+    s->grpc_status = (int8_t)code;
+    finish(s, sg_grpc_end(s->ops, s->down, code, msg) >= 0);
+}
+
 /* Answers with a status and a one-line body (nothing of a response has been sent yet). */
 static void respond(sg_stream_t *s, int status, const char *body, const sg_h1_header_t *extra, size_t nextra)
 {
@@ -192,6 +224,10 @@ static void respond(sg_stream_t *s, int status, const char *body, const sg_h1_he
     size_t n = 0;
     size_t blen = strlen(body);
 
+    if (s->grpc) {
+        respond_grpc(s, status, body);
+        return;
+    }
     s->status = status;
     s->resp_started = true;
     hdrs[n++] = (sg_h1_header_t){SG_STR("Content-Type"), SG_STR("text/plain")};
@@ -272,6 +308,16 @@ static void timer_cb(sg_timer_t *t)
             end_at_boundary(s);
             return;
         }
+        if (s->grpc) {
+            /* A call still open at its drain moment (a stream, as long-lived as SSE) ends as UNAVAILABLE, which
+             * clients retry on another connection (this one has had its GOAWAY). */
+            s->grpc_code = SG_GRPC_UNAVAILABLE;
+            if (!s->resp_started)
+                respond(s, 503, "ssegate: the gateway is shutting down\n", NULL, 0);
+            else
+                end_grpc(s, SG_GRPC_UNAVAILABLE, "ssegate: the gateway is shutting down");
+            return;
+        }
         /* Not an event stream (yet): ordinary requests finish; the drain's hard deadline bounds them. */
         arm(s);
         return;
@@ -283,6 +329,11 @@ static void timer_cb(sg_timer_t *t)
     }
     if (s->sse != NULL) {
         end_at_boundary(s);
+        return;
+    }
+    if (s->grpc) {
+        end_grpc(s, SG_GRPC_DEADLINE_EXCEEDED, s->grpc_deadline ? "ssegate: deadline exceeded (grpc-timeout)"
+                                                                 : "ssegate: route timeout");
         return;
     }
     s->ops->abort(s->down);
@@ -744,10 +795,12 @@ static void fail_connect(sg_stream_t *s, int err)
     sg_counter_add(&s->worker->metrics.upstream_connect_errors, 1);
     if (s->ep)
         sg_health_report_failure(s->ep->health, s->worker->loop.now_ms);
-    if (err == -ECONNREFUSED)
+    if (err == -ECONNREFUSED) {
         respond(s, 502, "ssegate: upstream connection refused\n", NULL, 0);
-    else if (err == -ETIMEDOUT)
+    } else if (err == -ETIMEDOUT) {
+        s->grpc_code = SG_GRPC_UNAVAILABLE; /* the backend is unreachable: not the call's deadline */
         respond(s, 504, "ssegate: upstream connect timeout\n", NULL, 0);
+    }
     else
         respond(s, 502, "ssegate: upstream connect failed\n", NULL, 0);
 }
@@ -767,6 +820,8 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     s->has_body = has_body;
     s->body_chunked = has_body && body_len < 0;
     s->head_request = sg_str_eq(msg->method, SG_STR("HEAD"));
+    s->grpc_status = -1;
+    s->grpc_code = -1;
     sg_timer_init(&s->timer, timer_cb);
     s->mproto = info->conn->mproto;
     s->proto = info->proto ? info->proto : "-";
@@ -789,6 +844,14 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         sg_escape(s->reqinfo + o, cap - o, msg->target.p, tn, SG_ESC_FIELD);
     }
 
+    /* gRPC runs over HTTP/2 only (its status travels in trailers); over HTTP/1.x it is refused with a reason. */
+    sg_grpc_kind_t gk = sg_grpc_kind(msg);
+    s->grpc = gk == SG_GRPC_CALL && ops->send_trailers != NULL;
+    if (gk == SG_GRPC_CALL && !s->grpc) {
+        respond(s, 505, "ssegate: gRPC needs HTTP/2 (h2c with prior knowledge, or TLS with ALPN h2); this call "
+                "came over HTTP/1.x\n", NULL, 0);
+        return s;
+    }
     /* A gateway routes requests; it does not open tunnels. On both protocols, before any routing. (On
      * HTTP/2 a CONNECT has no :path, which nghttp2 requires of every other method.) */
     if (sg_str_eq(msg->method, SG_STR("CONNECT"))) {
@@ -828,6 +891,21 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     s->rule = m.rule;
     s->rm = sg_metrics_route(&w->metrics, m.rule->route->ns, m.rule->route->name);
     sg_counter_add(&s->rm->requests, 1);
+    if (s->grpc) {
+        s->grpc_counted = true;
+        sg_counter_add(&s->rm->grpc_active, 1);
+    }
+    if (m.rule->route->kind == SG_ROUTE_GRPC && !s->grpc && (gk == SG_GRPC_WEB || ops->send_trailers == NULL)) {
+        /* A GRPCRoute serves gRPC over HTTP/2; gRPC-Web would need translating (not built), and HTTP/1.x cannot
+         * carry a call. Other HTTP/2 requests go on: the backend answers them as a gRPC server does. */
+        if (gk == SG_GRPC_WEB)
+            respond(s, 415, "ssegate: gRPC-Web is not translated by this gateway; call the service with gRPC over "
+                    "HTTP/2, or put a gRPC-Web proxy in front of the backend\n", NULL, 0);
+        else
+            respond(s, 505, "ssegate: this route serves gRPC, which needs HTTP/2 (h2c with prior knowledge, or TLS "
+                    "with ALPN h2)\n", NULL, 0);
+        return s;
+    }
     if (keep_origin(s, msg) < 0) {
         respond(s, 503, "ssegate: out of memory\n", NULL, 0);
         return s;
@@ -899,6 +977,17 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     int64_t bt = m.rule->backend_timeout_ms;
     if (t == SG_TIMEOUT_UNSET || (bt > 0 && bt < t) || (t == 0 && bt > 0))
         t = bt;
+    if (s->grpc) {
+        /* The client's deadline bounds the whole call (the route's timeout still applies when shorter); without
+         * one, a call is as long-lived as an SSE stream: only the wait for its response head is bounded. */
+        size_t from = 0;
+        const sg_h1_header_t *gt = sg_h1parse_find(msg, "grpc-timeout", &from);
+        int64_t ms;
+        if (gt != NULL && sg_grpc_parse_timeout(gt->value, &ms) == 0 && (t == SG_TIMEOUT_UNSET || t == 0 || ms < t)) {
+            t = ms;
+            s->grpc_deadline = true;
+        }
+    }
     if (t == SG_TIMEOUT_UNSET)
         t = w->settings->response_timeout_ms;
     if (t > 0) {
@@ -955,6 +1044,8 @@ void sg_proxy_down_closed(sg_stream_t *s)
     if (s->finished)
         return;
     s->finished = true;
+    if (s->grpc_status < 0)
+        s->grpc_status = SG_GRPC_CANCELLED;
     if (s->status == 0 || !s->resp_started)
         s->status = 499; /* client closed before the response (nginx's convention) */
     access_log(s);
@@ -1091,9 +1182,18 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     s->status = msg->status;
     s->resp_started = true;
     bool no_body = s->head_request || msg->status == 204 || msg->status == 304;
+    if (s->grpc) {
+        /* A head that carries grpc-status is a Trailers-Only response: it must reach the client with END_STREAM. */
+        int gs = sg_grpc_status_of(msg->headers, msg->nheaders);
+        if (gs >= 0) {
+            s->grpc_status = (int8_t)gs;
+            no_body = true;
+        }
+    }
     int64_t clen = msg->body == SG_H1_BODY_LENGTH ? (int64_t)msg->content_length : -1;
     /* The default timeout bounded only the wait for these headers; explicit route timeouts go on. */
-    if (s->rule->request_timeout_ms == SG_TIMEOUT_UNSET && s->rule->backend_timeout_ms == SG_TIMEOUT_UNSET) {
+    if (!s->grpc_deadline && s->rule->request_timeout_ms == SG_TIMEOUT_UNSET &&
+        s->rule->backend_timeout_ms == SG_TIMEOUT_UNSET) {
         s->deadline_ms = 0;
         arm(s);
     }
@@ -1178,6 +1278,11 @@ static void up_on_body(void *ctx, const char *p, size_t n)
 static void up_on_end(void *ctx)
 {
     sg_stream_t *s = ctx;
+    if (s->grpc && s->grpc_status < 0 && s->status == 200) {
+        /* Ended without trailers (an HTTP/1.1 backend cannot send them): the client would see no status at all. */
+        end_grpc(s, SG_GRPC_INTERNAL, "ssegate: the backend ended the call without a grpc-status");
+        return;
+    }
     int rc = s->ops->send_end(s->down);
     finish(s, (rc >= 0 || rc == SG_EAGAIN) && s->req_done);
 }
@@ -1251,9 +1356,25 @@ static void up_on_error(void *ctx, int err)
         finish(s, true);
         return;
     }
+    if (s->grpc) {
+        /* The call cannot complete; its status says so (a reset would read as INTERNAL to the client). */
+        end_grpc(s, SG_GRPC_UNAVAILABLE, "ssegate: the backend connection was lost");
+        return;
+    }
     /* Mid-response: never fake a complete response. */
     s->ops->abort(s->down);
     finish(s, false);
+}
+
+/* The response's trailers (an HTTP/2 backend): relayed as trailers to an HTTP/2 client, dropped for HTTP/1.x. */
+static void up_on_trailers(void *ctx, const sg_h1_header_t *hdrs, size_t n)
+{
+    sg_stream_t *s = ctx;
+    int gs = sg_grpc_status_of(hdrs, n);
+    if (gs >= 0)
+        s->grpc_status = (int8_t)gs;
+    int rc = s->ops->send_trailers != NULL ? s->ops->send_trailers(s->down, hdrs, n) : s->ops->send_end(s->down);
+    finish(s, (rc >= 0 || rc == SG_EAGAIN) && s->req_done);
 }
 
 static void up_on_drained(void *ctx)

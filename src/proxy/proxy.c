@@ -21,6 +21,7 @@
 #define LOG_REQ_MAX 512
 
 struct sg_stream {
+    uint8_t kind;                   /* SG_STREAM_KIND_PROXY (stream.h): first, always 0 */
     const sg_stream_ops_t *ops;
     void *down;
     sg_worker_t *worker;
@@ -52,6 +53,7 @@ struct sg_stream {
     bool grpc;                      /* a gRPC call over HTTP/2: the gateway's own answers are gRPC statuses */
     bool grpc_counted;              /* counted in rm->grpc_active */
     bool grpc_deadline;             /* the deadline is the client's grpc-timeout: it outlasts the response head */
+    bool trailers_sent;             /* the backend's trailers went to the client: they ended the response */
     int8_t grpc_status;             /* the call's grpc-status once known, else -1 */
     int8_t grpc_code;               /* >= 0: the status the next gateway answer gives (instead of the mapping) */
     const sg_endpoint_t *counted;   /* endpoint whose open-stream count includes this stream */
@@ -93,9 +95,10 @@ static void up_on_body(void *ctx, const char *p, size_t n);
 static void up_on_end(void *ctx);
 static void up_on_error(void *ctx, int err);
 static void up_on_drained(void *ctx);
-static void up_on_trailers(void *ctx, const sg_h1_header_t *hdrs, size_t n) __attribute__((unused));
+static void up_on_trailers(void *ctx, const sg_h1_header_t *h, size_t n);
 
 static const sg_upclient_cbs_t up_cbs = {
+    .on_trailers = up_on_trailers,
     .on_head = up_on_head,
     .on_body = up_on_body,
     .on_end = up_on_end,
@@ -640,6 +643,12 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
     sg_str_t xff = {0};
     for (size_t i = 0; i < msg->nheaders; i++) {
         sg_str_t name = msg->headers[i].name;
+        if (s->backend->proto == SG_BACKEND_H2 && sg_str_ieq_lit(name, "te") &&
+            sg_str_ieq_lit(msg->headers[i].value, "trailers")) {
+            /* The one TE an HTTP/2 request may carry (gRPC needs it): upclient_h2.c keeps it, drops Connection. */
+            put(b, "TE: trailers\r\nConnection: TE\r\n", 30);
+            continue;
+        }
         if (is_hop_by_hop(name) || named_in_connection(msg, name))
             continue;
         if (sg_str_ieq_lit(name, "content-length") || sg_str_ieq_lit(name, "expect"))
@@ -786,7 +795,8 @@ static int open_upstream(sg_stream_t *s)
     int err = 0;
     count_endpoint(s, s->ep);
     s->up = sg_upclient_open(s->worker, (const struct sockaddr *)&s->ep->addr, s->ep->addrlen, s->backend->tls,
-                             &up_cbs, s, s->head_request, &err);
+                             s->backend->proto == SG_BACKEND_H2 ? SG_UPCLIENT_H2 : SG_UPCLIENT_H1, &up_cbs, s,
+                             s->head_request, &err);
     return s->up ? 0 : err;
 }
 
@@ -1278,12 +1288,12 @@ static void up_on_body(void *ctx, const char *p, size_t n)
 static void up_on_end(void *ctx)
 {
     sg_stream_t *s = ctx;
-    if (s->grpc && s->grpc_status < 0 && s->status == 200) {
+    if (s->grpc && s->grpc_status < 0 && s->status == 200 && !s->trailers_sent) {
         /* Ended without trailers (an HTTP/1.1 backend cannot send them): the client would see no status at all. */
         end_grpc(s, SG_GRPC_INTERNAL, "ssegate: the backend ended the call without a grpc-status");
         return;
     }
-    int rc = s->ops->send_end(s->down);
+    int rc = s->trailers_sent ? 0 : s->ops->send_end(s->down);
     finish(s, (rc >= 0 || rc == SG_EAGAIN) && s->req_done);
 }
 
@@ -1366,15 +1376,25 @@ static void up_on_error(void *ctx, int err)
     finish(s, false);
 }
 
-/* The response's trailers (an HTTP/2 backend): relayed as trailers to an HTTP/2 client, dropped for HTTP/1.x. */
-static void up_on_trailers(void *ctx, const sg_h1_header_t *hdrs, size_t n)
+/* Response trailers (HTTP/2 backends), before on_end: relayed as trailers to an HTTP/2 client (the stream ops copy
+ * them), dropped for HTTP/1.x, which has no way to carry them here. */
+static void up_on_trailers(void *ctx, const sg_h1_header_t *h, size_t n)
 {
     sg_stream_t *s = ctx;
-    int gs = sg_grpc_status_of(hdrs, n);
+    if (n > 0)
+        sg_counter_add(&s->worker->metrics.upstream_trailers, 1);
+    int gs = sg_grpc_status_of(h, n);
     if (gs >= 0)
         s->grpc_status = (int8_t)gs;
-    int rc = s->ops->send_trailers != NULL ? s->ops->send_trailers(s->down, hdrs, n) : s->ops->send_end(s->down);
-    finish(s, (rc >= 0 || rc == SG_EAGAIN) && s->req_done);
+    if (s->ops->send_trailers == NULL || s->trailers_sent || s->finished)
+        return;
+    int rc = s->ops->send_trailers(s->down, h, n);
+    if (rc < 0) {
+        s->ops->abort(s->down);
+        finish(s, false);
+        return;
+    }
+    s->trailers_sent = true;
 }
 
 static void up_on_drained(void *ctx)

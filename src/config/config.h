@@ -125,6 +125,11 @@ typedef struct sg_healthcheck {
      * path, with the backend's policy; true without one is refused at load. */
     int use_tls;
     const char *policy;         /* "ns/name" of the HealthCheckPolicy, for logs */
+    /* grpc: probes call grpc.health.v1.Health/Check over HTTP/2 (h2c, or h2 over TLS) and want SERVING; the http
+     * fields are then unused. */
+    bool grpc;
+    char *grpc_service;         /* HealthCheckRequest.service; NULL: "" (the server as a whole) */
+    char *grpc_authority;       /* :authority; NULL: the host field's default */
 } sg_healthcheck_t;
 
 /* sg_backend_t.proto */

@@ -522,8 +522,27 @@ void sg__config_parse_hc_policy(loader_t *ld, struct fy_node *root, pos_t at)
         hc->unhealthy_threshold = (int)v;
     if (get_int(ld, def, "port", 1, 65535, false, &v, dp))
         hc->port = (uint16_t)v;
-    if (field(def, "grpc") != NULL)
-        ERR(ld, npos(field(def, "grpc"), dp), "grpc health checks are not supported (only http)");
+    struct fy_node *grpc = field(def, "grpc");
+    if (grpc != NULL) {
+        /* grpc.health.v1.Health/Check over HTTP/2 (h2c, or h2 over TLS), SERVING = healthy. */
+        pos_t gp = npos(grpc, dp);
+        if (fy_node_get_type(grpc) != FYNT_MAPPING) {
+            ERR(ld, gp, "grpc: expected a mapping ({} for the defaults)");
+        } else {
+            check_keys(ld, grpc, "HealthCheckPolicy grpc", KEYS("authority", "service"));
+            hc->grpc = true;
+            hc->grpc_service = get_str(ld, grpc, "service", false, gp);
+            hc->grpc_authority = get_str(ld, grpc, "authority", false, gp);
+            if (hc->grpc_service && strlen(hc->grpc_service) > 1024)
+                ERR(ld, npos(field(grpc, "service"), gp), "grpc.service: at most 1024 characters");
+            if (hc->grpc_authority && !is_hostname(hc->grpc_authority, false))
+                ERR(ld, npos(field(grpc, "authority"), gp), "grpc.authority \"%s\" is not a valid host name",
+                    hc->grpc_authority);
+        }
+        if (field(def, "http") != NULL)
+            ERR(ld, key_pos(def, "http", dp), "HealthCheckPolicy: http and grpc cannot both be given (one probe per "
+                "endpoint)");
+    }
     struct fy_node *tls = field(def, "useTLS");
     if (tls != NULL) {
         const char *tv = fy_node_get_type(tls) == FYNT_SCALAR ? fy_node_get_scalar0(tls) : NULL;

@@ -112,6 +112,12 @@ const refused = [
         marker: 'sessionPersistence', msg: /sessionPersistence is not supported yet/,
     },
     {
+        /* grpc probes are served (grpc-health.test.mjs); one probe per endpoint, so not both kinds at once. */
+        what: 'a HealthCheckPolicy with both http and grpc probes',
+        edit: y => y + doc(`apiVersion: ${ALB}\nkind: HealthCheckPolicy\nmetadata: {name: h}\nspec:\n  targetRef: {group: "", kind: Service, name: svc}\n  default:\n    grpc: {}\n    http: {path: /healthz}\n`),
+        marker: 'http: {path', msg: /http and grpc cannot both be given/,
+    },
+    {
         what: 'a GRPCRoute of the retired v1alpha2 API',
         edit: y => y + doc(`apiVersion: ${GW}/v1alpha2\nkind: GRPCRoute\nmetadata: {name: g}\nspec: {parentRefs: [{name: gw}]}\n`),
         marker: 'v1alpha2', msg: /GRPCRoute: apiVersion "gateway\.networking\.k8s\.io\/v1alpha2" not supported/,

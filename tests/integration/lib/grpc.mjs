@@ -20,11 +20,11 @@ function seen(call) {
 }
 
 /*
- * A gRPC server on 127.0.0.1 (h2c, or TLS with {cert, key}) serving Echo, Other and Health. name: reported in each
+ * A gRPC server on host:port (default 127.0.0.1, any port; h2c, or TLS with {cert, key}) serving Echo, Other and Health. name: reported in each
  * reply's `server`. health: a Map service -> status ('' for the server) the Check answers, mutable. Returns
  * {port, name, server, streams: open ServerStream calls, calls: count per method, health, close()}.
  */
-export async function grpcServer({ name = 'b1', tls = null, health = new Map([['', 'SERVING']]) } = {}) {
+export async function grpcServer({ name = 'b1', tls = null, health = new Map([['', 'SERVING']]), host = '127.0.0.1', port = 0 } = {}) {
     const server = new grpc.Server();
     const st = { name, health, streams: new Set(), calls: {}, server };
     const count = m => (st.calls[m] = (st.calls[m] || 0) + 1);
@@ -127,7 +127,7 @@ export async function grpcServer({ name = 'b1', tls = null, health = new Map([['
         ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }], false)
         : grpc.ServerCredentials.createInsecure();
     st.port = await new Promise((resolve, reject) =>
-        server.bindAsync('127.0.0.1:0', creds, (err, port) => (err ? reject(err) : resolve(port))));
+        server.bindAsync(`${host}:${port}`, creds, (err, port) => (err ? reject(err) : resolve(port))));
     st.close = () =>
         new Promise(resolve => {
             for (const c of st.streams) c.destroy?.();

@@ -1000,6 +1000,8 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     }
     if (t == SG_TIMEOUT_UNSET)
         t = w->settings->response_timeout_ms;
+    if (s->grpc && w->draining)
+        sg_proxy_drain(s, sg_worker_drain_moment(w)); /* started on a connection that had its first GOAWAY */
     if (t > 0) {
         s->deadline_ms = w->loop.now_ms + (uint64_t)t;
         arm(s);

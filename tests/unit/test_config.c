@@ -368,11 +368,11 @@ static void test_unknown_kind_is_a_warning(void **state)
     assert_string_equal(r.errs, "c.yaml:9:7: warning: skipping kind TCPRoute: ssegate does not serve it\n");
     done(&r);
     /* ...but a kind that would route or secure traffic is refused (fail closed) */
-    r = load(GW80 "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: x}\n---\n"
+    r = load(GW80 "apiVersion: gateway.networking.k8s.io/v1\nkind: ListenerSet\nmetadata: {name: x}\n---\n"
              "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTrafficPolicy\nmetadata: {name: y}\n---\n"
              "apiVersion: alb.networking.azure.io/v1\nkind: WebApplicationFirewallPolicy\nmetadata: {name: z}\n");
     assert_int_equal(r.rc, -EINVAL);
-    HAS(r, "c.yaml:9:7: kind GRPCRoute (gateway.networking.k8s.io/v1) is not supported; refused");
+    HAS(r, "c.yaml:9:7: kind ListenerSet (gateway.networking.k8s.io/v1) is not supported; refused");
     HAS(r, "c.yaml:13:7: kind BackendTrafficPolicy (gateway.networking.k8s.io/v1) is not supported; refused");
     HAS(r, "c.yaml:17:7: kind WebApplicationFirewallPolicy (alb.networking.azure.io/v1) is not supported; refused");
     done(&r);

@@ -14,6 +14,7 @@ int sg_grpc_code_for_http(int http_status)
     case 504:
         return SG_GRPC_DEADLINE_EXCEEDED;
     case 429:
+    case 431:   /* request header fields too large */
         return SG_GRPC_RESOURCE_EXHAUSTED;
     default:
         return http_status >= 500 ? SG_GRPC_INTERNAL : SG_GRPC_UNKNOWN;

@@ -158,6 +158,40 @@ for (const [name, t] of transports()) {
     }));
 }
 
+test('back-pressure: a client that stops reading stops the backend\'s writes; nothing is lost when it reads again',
+    withLogs(() => [gw], async () => {
+        const c = client(Echo, port);
+        const call = c.ServerStream({ count: 0, size: 1000, text: 'p' }, new grpc.Metadata(), { deadline: Date.now() + 60000 });
+        const got = [];
+        let paused = false;
+        call.on('data', m => {
+            got.push(m.n);
+            if (!paused && got.length === 10) {
+                paused = true;
+                call.pause();
+            }
+        });
+        call.on('error', () => {});
+        await waitFor(() => paused, 5000 * SLOW, 'the first messages');
+        const sent0 = b1.sent;
+        /* The backend writes until every buffer on the way is full, then waits (grpc-js: write() false). */
+        let last = -1;
+        await waitFor(async () => {
+            const now = b1.sent;
+            const still = now === last;
+            last = now;
+            await new Promise(r => setTimeout(r, 300));
+            return still && b1.sent === now;
+        }, 20000 * SLOW, 'the backend held back');
+        const held = b1.sent - sent0;
+        /* About a megabyte in flight (windows, the gateway's 256 KiB watermark, socket buffers), not an endless stream. */
+        assert.ok(held < 20000, `${held} messages of 1000 bytes written while the client read none`);
+        call.resume();
+        await waitFor(() => got.length > 10 + held, 20000 * SLOW, 'the held messages delivered');
+        got.forEach((n, i) => assert.equal(n, i + 1));
+        call.cancel();
+    }));
+
 test('GRPCRoute matching: service Exact, method RegularExpression, headers, method-only', withLogs(() => [gw], async () => {
     const o = client(Other, port);
     /* Header match on Other.Unary -> b3 (weight 0 elsewhere, so only this rule can reach it). */

@@ -837,7 +837,8 @@ static void test_health_check_policy(void **state)
         {"    timeout: soon\n", 0, 14, "timeout: invalid duration \"soon\""},
         {"    healthyThreshold: 0\n", 0, 23, "healthyThreshold: 0 out of range 1..1000"},
         {"    port: 70000\n", 0, 11, "port: 70000 out of range 1..65535"},
-        {"    grpc: {}\n", 0, 5, "grpc health checks are not supported"},
+        {"    grpc: {authority: 'a b'}\n", 0, 24, "grpc.authority \"a b\" is not a valid host name"},
+        {"    grpc: on\n", 0, 11, "grpc: expected a mapping"},
         {"    useTLS: maybe\n", 0, 13, "useTLS: expected true or false"},
         /* probes over TLS verify like the data path: without a BackendTLSPolicy nothing says how */
         {"    useTLS: true\n", 0, 13,

@@ -225,6 +225,41 @@ static void test_refused(void **state)
                  "RoutePolicy default/p targets GRPCRoute default/q, which does not exist");
 }
 
+static void test_reference_grant(void **state)
+{
+    (void)state;
+    sg_config_t *cfg;
+    char *errs;
+    const char *route = GW GR("x", "  rules:\n  - backendRefs: [{name: svc, namespace: other, port: 9000}]\n")
+        "apiVersion: v1\nkind: Service\nmetadata: {name: svc, namespace: other}\nspec: {ports: [{port: 9000}]}\n";
+    int rc = load(route, &cfg, &errs);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(errs, "GRPCRoute default/x: backendRef to Service other/svc is not permitted (RefNotPermitted)"));
+    assert_non_null(strstr(errs, "get grpc-status 14 (UNAVAILABLE)"));
+    free(errs);
+    sg_config_unref(cfg);
+    /* A grant for HTTPRoutes does not let a GRPCRoute in; one for GRPCRoutes does. */
+    char y[4096];
+    static const char grant[] = "---\napiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\n"
+        "metadata: {name: g, namespace: other}\nspec:\n  from: [{group: gateway.networking.k8s.io, kind: %s, "
+        "namespace: default}]\n  to: [{group: \"\", kind: Service}]\n";
+    char g[512];
+    snprintf(g, sizeof(g), grant, "HTTPRoute");
+    snprintf(y, sizeof(y), "%s%s", route, g);
+    rc = load(y, &cfg, &errs);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(errs, "is not permitted (RefNotPermitted)"));
+    free(errs);
+    sg_config_unref(cfg);
+    snprintf(g, sizeof(g), grant, "GRPCRoute");
+    snprintf(y, sizeof(y), "%s%s", route, g);
+    rc = load(y, &cfg, &errs);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(errs, "RefNotPermitted"));
+    free(errs);
+    sg_config_unref(cfg);
+}
+
 static void test_policy_timeout(void **state)
 {
     (void)state;
@@ -249,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_allowed_kinds),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_policy_timeout),
+        cmocka_unit_test(test_reference_grant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

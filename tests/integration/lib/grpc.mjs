@@ -26,7 +26,7 @@ function seen(call) {
  */
 export async function grpcServer({ name = 'b1', tls = null, health = new Map([['', 'SERVING']]), host = '127.0.0.1', port = 0 } = {}) {
     const server = new grpc.Server();
-    const st = { name, health, streams: new Set(), calls: {}, server };
+    const st = { name, health, streams: new Set(), calls: {}, server, sent: 0 };
     const count = m => (st.calls[m] = (st.calls[m] || 0) + 1);
     server.addService(Echo.service, {
         Unary(call, cb) {
@@ -76,9 +76,10 @@ export async function grpcServer({ name = 'b1', tls = null, health = new Map([['
                 /* As fast as the flow control lets it go (the benchmark's mode). */
                 const pump = () => {
                     while (n === 0 || i < n) {
-                        i++;
-                        if (!call.write({ text: pad || text, n: i, server: name })) return call.once('drain', pump);
                         if (call.cancelled) return;
+                        i++;
+                        st.sent++;
+                        if (!call.write({ text: pad || text, n: i, server: name })) return call.once('drain', pump);
                     }
                     tick();
                 };

@@ -213,11 +213,28 @@ static int parse_server(sg_kconf_t *kc, const char *url, char *err, size_t cap)
 int sg_kconf_load_kubeconfig(sg_kconf_t *kc, const char *path, char *err, size_t cap)
 {
     memset(kc, 0, sizeof(*kc));
-    struct fy_parse_cfg pc = {.flags = FYPCF_QUIET | FYPCF_DISABLE_RECYCLING};
-    struct fy_document *doc = fy_document_build_from_file(&pc, path);
-    int rc = -EINVAL;
+    char *text = NULL;
+    size_t tlen = 0;
+    int rc = read_file(path, &text, &tlen);
+    if (rc < 0) {
+        snprintf(err, cap, "%s: %s", path, strerror(-rc));
+        return rc;
+    }
+    struct fy_diag_cfg dcfg;
+    memset(&dcfg, 0, sizeof(dcfg));
+    dcfg.level = FYET_ERROR;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (diag != NULL)
+        fy_diag_set_collect_errors(diag, true);
+    struct fy_parse_cfg pc = {.flags = FYPCF_QUIET | FYPCF_DISABLE_RECYCLING, .diag = diag};
+    struct fy_document *doc = diag ? fy_document_build_from_malloc_string(&pc, text, tlen) : NULL;
+    if (diag == NULL)
+        free(text);
+    else
+        fy_diag_destroy(diag);
+    rc = -EINVAL;
     if (doc == NULL) {
-        snprintf(err, cap, "%s: cannot read or parse the kubeconfig", path);
+        snprintf(err, cap, "%s: not a kubeconfig (YAML does not parse)", path);
         return -EINVAL;
     }
     struct fy_node *root = fy_document_root(doc);

@@ -225,7 +225,7 @@ static int set_str(struct fy_node *map, const char *key, const char *val)
         fy_node_free(fy_node_mapping_remove_by_key(map, fy_node_pair_key(p)));
     struct fy_node *k = fy_node_create_scalar_copy(d, key, strlen(key));
     struct fy_node *v = fy_node_create_scalar_copy(d, val, strlen(val));
-    if (k == NULL || v == NULL || fy_node_mapping_append(map, k, v) != 0) {
+    if (k == NULL || v == NULL || fy_node_mapping_prepend(map, k, v) != 0) {
         fy_node_free(k);
         fy_node_free(v);
         return -ENOMEM;
@@ -332,7 +332,7 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
     /* LIST items carry no kind or apiVersion; a watch event's object does, and may carry the version the server
      * was asked for: either way the one we asked for is written. */
     char *json = NULL;
-    if (set_str(obj, "apiVersion", api) < 0 || set_str(obj, "kind", k->kind) < 0 ||
+    if (set_str(obj, "kind", k->kind) < 0 || set_str(obj, "apiVersion", api) < 0 || /* prepended: apiVersion first */
         (json = fy_emit_node_to_string(obj, FYECF_MODE_JSON_ONELINE | FYECF_NO_ENDING_NEWLINE)) == NULL) {
         free(cns);
         free(cname);

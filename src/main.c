@@ -495,6 +495,7 @@ int main(int argc, char **argv)
 
     /* Signals: the first SIGTERM/SIGINT drains, a second one (or the drain deadline) stops at once. */
     uint64_t next_report = 0;
+    bool kube_published = false;
     for (;;) {
         struct pollfd pfds[3 + SG_ADMIN_MAX_CLIENTS + SG_HEALTH_MAX_INFLIGHT];
         pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
@@ -503,7 +504,7 @@ int main(int argc, char **argv)
         int nh = sg_health_pollfds(&health, pfds + 1 + na);
         int kfd = 1 + na + nh; /* the kube watcher's "a generation waits" */
         pfds[kfd] = (struct pollfd){.fd = kube ? sg_kube_fd(kube) : -1, .events = POLLIN};
-        int wait = signals ? 100 : 1000;
+        int wait = signals ? 100 : kube_published && !admin.ready ? 5 : 1000;
         int await = sg_admin_next_timeout_ms(&admin, before);
         if (await >= 0 && await < wait)
             wait = await;
@@ -522,10 +523,17 @@ int main(int argc, char **argv)
             if (next != NULL && signals > 0) {
                 sg_config_unref(next);
             } else if (next != NULL && publish(next, &cfg, workers, nworkers, &mctx, &health) == 0) {
-                if (!admin.ready)
-                    sg_log_info("kube: first config published (generation %llu): ready",
-                                (unsigned long long)cfg->generation);
+                kube_published = true;
+            }
+        }
+        /* Ready once every worker has taken the first kube generation (and so opened its listeners). */
+        if (kube_published && !admin.ready && signals == 0) {
+            bool adopted = true;
+            for (int i = 0; i < nworkers; i++)
+                adopted &= atomic_load(&workers[i].pending_cfg) == NULL;
+            if (adopted) {
                 admin.ready = true;
+                sg_log_info("kube: first config published (generation %llu): ready", (unsigned long long)cfg->generation);
             }
         }
         if (pfds[0].revents & POLLIN) {

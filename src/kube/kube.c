@@ -448,7 +448,12 @@ static void do_list(sg_kube_t *k, kw_t *w, uint64_t now)
 static bool apply_event(sg_kube_t *k, kw_t *w, const sg_kevent_t *ev)
 {
     atomic_fetch_add_explicit(&w->events, 1, memory_order_relaxed);
-    w->watch_events++;
+    /* A watch that delivers is healthy: its next failure starts the backoff over (client-go waits for 2 minutes
+     * of health; a watch that has worked is evidence enough, and keeps a server's brief hiccups brief). */
+    if (w->watch_events++ == 0) {
+        w->backoff_ms = BACKOFF_MIN_MS;
+        w->last_fail_ms = 0;
+    }
     if (ev->rv != NULL)
         snprintf(w->rv, sizeof(w->rv), "%s", ev->rv);
     int rc = 0;

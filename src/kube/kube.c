@@ -595,7 +595,8 @@ static void build(sg_kube_t *k)
         fclose(ef);
     free(text);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    uint64_t us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u + (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000u;
+    int64_t sus = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + ((int64_t)t1.tv_nsec - (int64_t)t0.tv_nsec) / 1000;
+    uint64_t us = sus > 0 ? (uint64_t)sus : 0;
     atomic_store(&k->build_us_last, us);
     atomic_fetch_add(&k->build_us_sum, us);
     if (rc < 0) {

@@ -100,7 +100,7 @@ async function buildPart() {
         sim.apply(objs);
         const g = await startGate(sim);
         const times = [];
-        let builds = [];
+        let builds = [], cpus = [];
         for (let p = 0; p < PROBES; p++) {
             const t0 = performance.now();
             sim.apply(route(`probe${p}`, `/probe${p}`, 'live'));
@@ -108,13 +108,15 @@ async function buildPart() {
                 if (performance.now() - t0 > 20000) throw new Error(`probe ${p} not served\n${g.err()}`);
             }
             times.push(performance.now() - t0);
-            builds.push(mval(await metrics(g.admin), 'ssegate_config_build_last_seconds') * 1000);
+            const mt = await metrics(g.admin);
+            builds.push(mval(mt, 'ssegate_config_build_last_seconds') * 1000);
+            cpus.push(mval(mt, 'ssegate_config_build_last_cpu_seconds') * 1000);
             await sleep(150);
         }
         const m = await metrics(g.admin);
         rows.push({ routes: nroutes, endpoints: neps, sync_ms: g.syncMs, change_to_serving_p50_ms: pct(times, 0.5).toFixed(1),
             change_to_serving_max_ms: Math.max(...times).toFixed(1), build_p50_ms: pct(builds, 0.5).toFixed(1),
-            build_max_ms: Math.max(...builds).toFixed(1), store_kib: (mval(m, 'ssegate_kube_store_bytes') / 1024).toFixed(0),
+            build_max_ms: Math.max(...builds).toFixed(1), build_cpu_p50_ms: pct(cpus, 0.5).toFixed(1), store_kib: (mval(m, 'ssegate_kube_store_bytes') / 1024).toFixed(0),
             rss_kib: rssKiB(g.child.pid) });
         g.child.kill('SIGKILL');
         kids.delete(g.child);

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../src"
 # kube/ is a config source beside the file loader: it sits above the data path so that nothing on it (http,
 # proxy, admin) can include it, and it may include only the layers a config source needs (ONLY below).
-LAYERS=(core codec net config http proxy admin kube)
+LAYERS=(core codec net config http proxy fanout admin kube)
 declare -A RANK
 for i in "${!LAYERS[@]}"; do RANK[${LAYERS[$i]}]=$i; done
 declare -A ONLY=([kube]="core codec net config kube")

@@ -20,6 +20,7 @@
 #define LOG_REQ_MAX 512
 
 struct sg_stream {
+    uint8_t kind;                   /* SG_STREAM_KIND_PROXY (stream.h): first, always 0 */
     const sg_stream_ops_t *ops;
     void *down;
     sg_worker_t *worker;
@@ -87,8 +88,10 @@ static void up_on_body(void *ctx, const char *p, size_t n);
 static void up_on_end(void *ctx);
 static void up_on_error(void *ctx, int err);
 static void up_on_drained(void *ctx);
+static void up_on_trailers(void *ctx, const sg_h1_header_t *h, size_t n);
 
 static const sg_upclient_cbs_t up_cbs = {
+    .on_trailers = up_on_trailers,
     .on_head = up_on_head,
     .on_body = up_on_body,
     .on_end = up_on_end,
@@ -589,6 +592,12 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
     sg_str_t xff = {0};
     for (size_t i = 0; i < msg->nheaders; i++) {
         sg_str_t name = msg->headers[i].name;
+        if (s->backend->proto == SG_BACKEND_H2 && sg_str_ieq_lit(name, "te") &&
+            sg_str_ieq_lit(msg->headers[i].value, "trailers")) {
+            /* The one TE an HTTP/2 request may carry (gRPC needs it): upclient_h2.c keeps it, drops Connection. */
+            put(b, "TE: trailers\r\nConnection: TE\r\n", 30);
+            continue;
+        }
         if (is_hop_by_hop(name) || named_in_connection(msg, name))
             continue;
         if (sg_str_ieq_lit(name, "content-length") || sg_str_ieq_lit(name, "expect"))
@@ -735,7 +744,8 @@ static int open_upstream(sg_stream_t *s)
     int err = 0;
     count_endpoint(s, s->ep);
     s->up = sg_upclient_open(s->worker, (const struct sockaddr *)&s->ep->addr, s->ep->addrlen, s->backend->tls,
-                             &up_cbs, s, s->head_request, &err);
+                             s->backend->proto == SG_BACKEND_H2 ? SG_UPCLIENT_H2 : SG_UPCLIENT_H1, &up_cbs, s,
+                             s->head_request, &err);
     return s->up ? 0 : err;
 }
 
@@ -1254,6 +1264,15 @@ static void up_on_error(void *ctx, int err)
     /* Mid-response: never fake a complete response. */
     s->ops->abort(s->down);
     finish(s, false);
+}
+
+/* Response trailers (HTTP/2 backends): counted; relaying them downstream is gRPC's part (issue 13, point 4). */
+static void up_on_trailers(void *ctx, const sg_h1_header_t *h, size_t n)
+{
+    sg_stream_t *s = ctx;
+    (void)h;
+    if (n > 0)
+        sg_counter_add(&s->worker->metrics.upstream_trailers, 1);
 }
 
 static void up_on_drained(void *ctx)

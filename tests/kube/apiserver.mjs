@@ -15,10 +15,13 @@
 //       objects: [],                  // objects (or a YAML string) applied at start
 //       bookmarkIntervalMs: 60000,    // BOOKMARK period on watches with allowWatchBookmarks (the real server: ~1 min)
 //       watchTimeoutSeconds: null,    // timeout of watches without timeoutSeconds (default: 1800..3600 s random)
+//       maxWatchSeconds: 0,           // if > 0, end every watch after at most this long (as a server restart or a
+//                                     //   proxy may), whatever timeoutSeconds asked; 0: honour timeoutSeconds
 //       watchExpired: 'inband',       // a too-old watch RV: 'inband' (HTTP 200 + ERROR 410 Expired) or 'http' (410)
 //       continueTtlMs: 0,             // continue tokens also expire after this age (0: only by compaction)
 //       maxHistory: 200000,           // events kept before automatic compaction
 //       tokenMode: 'inline',          // kubeconfig user: 'inline' (token:) or 'file' (tokenFile:)
+//       http2: false,                 // also offer HTTP/2 by ALPN, as kube-apiserver does (default: env KUBESIM_HTTP2=1)
 //       log: false,                   // print each request to stderr
 //   });
 //   sim.url, sim.port, sim.caPath, sim.caPem, sim.token, sim.tokenPath, sim.kubeconfigPath, sim.dir,
@@ -37,21 +40,24 @@
 //                   times = 1, action, ...})  -> {hits, remove()}; sim.faults.clear()
 //       request actions: 'status' {code, retryAfter, message}, 'hang' (never answers), 'drop' (closes the
 //                        connection without a response), 'delay' {delayMs} (then serves), 'truncate' (half a body)
+//       'drop', 'truncate' and 'cut' close the whole connection; over HTTP/2, scope: 'stream' resets only the stream
 //       watch actions:   'split' {size, gapMs}, 'merge' {count, flushMs}, 'rechunk' {size, flushMs},
 //                        'cut' {afterEvents, midEvent}, 'stall' {afterEvents}, 'error' {afterEvents, code}
 //   sim.dropWatches({graceful = false}) // end every open watch now (graceful: a clean end of the response)
 //   sim.watches()                       // open watches: [{id, path, query, events}]
 //   sim.requests(filter?)               // request log: [{seq, time, method, path, query, userAgent, token, auth,
-//                                       //   status, watch, contentType, accept}]; filter: {method, path, watch}
+//                                       //   status, watch, contentType, accept, httpVersion, conn}]
+//                                       //   (conn: a number per TCP connection); filter: {method, path, watch}
 //   sim.clearRequests(), sim.waitForRequest(pred, timeoutMs)
 //   await sim.stop()                    // stop listening and cut every connection (objects are kept)
 //   await sim.start({loseHistory})      // listen again on the same port with the same CA and certificate
 //   await sim.close()
 //
 // CLI: node tests/kube/apiserver.mjs [--port N] [--dir D] [--crd-dir D] [--bookmark-ms N] [--no-policy-crds]
-//      [-f manifest.yaml ...] [--log]   writes D/kubeconfig and prints "kubesim: listening on URL".
+//      [--token-file] [--http2] [-f manifest.yaml ...] [--log]   writes D/kubeconfig, prints "kubesim: listening on URL".
 import fs from 'node:fs';
 import https from 'node:https';
+import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -136,24 +142,47 @@ export async function startApiServer(opts = {}) {
     const watches = new Map();
     let watchSeq = 0;
     const sockets = new Set();
+    const sessions = new Set();
+    const connIds = new WeakMap();
+    let connSeq = 0;
+    const useH2 = opts.http2 ?? process.env.KUBESIM_HTTP2 === '1';
     const hung = new Set();
     const bookmarkMs = opts.bookmarkIntervalMs ?? 60000;
     const defaultTimeout = () => opts.watchTimeoutSeconds ?? Math.floor(1800 * (1 + Math.random()));
     const tokenPath = path.join(dir, 'token');
     const saDir = path.join(dir, 'serviceaccount');
     fs.mkdirSync(saDir, { recursive: true });
-    fs.copyFileSync(certs.caPath, path.join(saDir, 'ca.crt'));
-    fs.writeFileSync(path.join(saDir, 'namespace'), opts.namespace || 'default');
 
     const writeAtomic = (p, text) => {
         fs.writeFileSync(`${p}.tmp`, text);
         fs.renameSync(`${p}.tmp`, p);
     };
+    /*
+     * The in-cluster files are laid out the way the kubelet's AtomicWriter does it: a timestamped directory,
+     * `..data` a symlink to it, and `token`, `ca.crt`, `namespace` symlinks through `..data`. A rotation writes a
+     * new directory and swaps `..data` with a rename, so a reader sees the old or the new token, never half.
+     */
+    let saGen = 0;
+    const writeServiceAccount = () => {
+        const gen = `..${new Date().toISOString().replace(/[-:T]/g, '_').replace(/\..*/, '')}.${process.pid}${++saGen}`;
+        const d = path.join(saDir, gen);
+        fs.mkdirSync(d);
+        fs.writeFileSync(path.join(d, 'token'), token);
+        fs.writeFileSync(path.join(d, 'ca.crt'), certs.caPem);
+        fs.writeFileSync(path.join(d, 'namespace'), opts.namespace || 'default');
+        const old = fs.existsSync(path.join(saDir, '..data')) ? fs.readlinkSync(path.join(saDir, '..data')) : null;
+        fs.symlinkSync(gen, path.join(saDir, '..data_tmp'));
+        fs.renameSync(path.join(saDir, '..data_tmp'), path.join(saDir, '..data'));
+        for (const f of ['token', 'ca.crt', 'namespace']) {
+            if (!fs.existsSync(path.join(saDir, f))) fs.symlinkSync(path.join('..data', f), path.join(saDir, f));
+        }
+        if (old) fs.rmSync(path.join(saDir, old), { recursive: true, force: true });
+    };
     const newToken = () => {
         token = `kubesim-${crypto.randomBytes(18).toString('base64url')}`;
         tokens.set(token, Infinity);
         writeAtomic(tokenPath, token);
-        writeAtomic(path.join(saDir, 'token'), token);
+        writeServiceAccount();
         return token;
     };
     newToken();
@@ -236,7 +265,7 @@ export async function startApiServer(opts = {}) {
 
     /* ---------- HTTP ---------- */
     const send = (res, code, body, headers = {}) => {
-        if (res.headersSent || res.destroyed) return;
+        if (res.headersSent || res.destroyed || res.writableEnded || res.stream?.destroyed) return;
         const text = JSON.stringify(body);
         res.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Audit-Id': crypto.randomUUID(), ...headers, 'Content-Length': Buffer.byteLength(text) });
         res.end(text);
@@ -319,6 +348,14 @@ export async function startApiServer(opts = {}) {
         return { kind, version, ns, name, sub: sub || null, legacyWatch };
     };
 
+    /* Ends a request abruptly: the connection (every stream on it), or over HTTP/2 with scope 'stream' one stream. */
+    const kill = (req, res, scope) => {
+        if (req.httpVersionMajor === 2) {
+            if (scope === 'stream') req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+            else req.stream.session.destroy();
+        } else req.socket.destroy();
+    };
+
     const handle = async (req, res) => {
         const u = new URL(req.url, 'https://x');
         const q = Object.fromEntries(u.searchParams);
@@ -326,7 +363,9 @@ export async function startApiServer(opts = {}) {
         const auth = req.headers.authorization || '';
         const tok = /^Bearer\s+(.+)$/i.exec(auth)?.[1] || null;
         const isWatch = q.watch === 'true' || q.watch === '1' || /\/watch\//.test(p);
-        const entry = { seq: ++seq, time: Date.now(), method: req.method, path: p, query: q, userAgent: req.headers['user-agent'] || '', token: tok, auth: null, status: null, watch: isWatch, contentType: req.headers['content-type'] || '', accept: req.headers.accept || '' };
+        const sock = req.httpVersionMajor === 2 ? req.stream.session : req.socket;
+        if (!connIds.has(sock)) connIds.set(sock, ++connSeq);
+        const entry = { seq: ++seq, time: Date.now(), method: req.method, path: p, query: q, userAgent: req.headers['user-agent'] || '', token: tok, auth: null, status: null, watch: isWatch, contentType: req.headers['content-type'] || '', accept: req.headers.accept || '', httpVersion: req.httpVersion, conn: connIds.get(sock) };
         log.push(entry);
         if (log.length > 100000) log.splice(0, 50000);
         res.on('finish', () => { entry.status ??= res.statusCode; });
@@ -353,12 +392,12 @@ export async function startApiServer(opts = {}) {
                     return;
                 }
                 if (fault.action === 'drop') {
-                    req.socket.destroy();
+                    kill(req, res, fault.scope);
                     return;
                 }
                 if (fault.action === 'status') {
                     const code = fault.code || 500;
-                    const reason = { 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout' }[code] || 'Unknown';
+                    const reason = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 410: 'Expired', 422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout' }[code] || 'Unknown';
                     const headers = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
                     const msg = fault.message || (code === 429 ? 'Too many requests, please try again later.' : 'an error on the server ("injected") has prevented the request from succeeding');
                     const body = status(code, reason, msg, fault.retryAfter !== undefined ? { retryAfterSeconds: fault.retryAfter } : undefined);
@@ -383,7 +422,7 @@ export async function startApiServer(opts = {}) {
                 const text = JSON.stringify(status(500, 'InternalError', 'x'.repeat(200)));
                 res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': text.length });
                 res.write(text.slice(0, text.length >> 1));
-                setTimeout(() => req.socket.destroy(), 20);
+                setTimeout(() => kill(req, res, fault.scope), 20);
                 return;
             }
             if (p === '/version') return send(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-kubesim', gitCommit: 'kubesim', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.23', compiler: 'gc', platform: 'linux/amd64' });
@@ -426,8 +465,9 @@ export async function startApiServer(opts = {}) {
             const w = { id, path: req.url, query: q, rkey: rkeyOf(kind), events: 0, handle: null };
             watches.set(id, w);
             w.handle = serveWatch({
-                res, kind, version, ns, q, match, resources: R, fault, bookmarkMs, defaultTimeout,
+                res, kind, version, ns, q, match, resources: R, fault, bookmarkMs, defaultTimeout, maxWatchSeconds: opts.maxWatchSeconds || 0,
                 headers: { 'Audit-Id': crypto.randomUUID() }, onEnd: () => watches.delete(id),
+                kill: scope => kill(req, res, scope),
             });
             if (!watches.has(id)) return;
             const wr = w.handle.writer;
@@ -484,7 +524,14 @@ export async function startApiServer(opts = {}) {
     /* ---------- listening ---------- */
     let server = null;
     const listen = port => new Promise((resolve, reject) => {
-        server = https.createServer({ key: certs.key, cert: certs.cert, requestTimeout: 0, keepAliveTimeout: 60000 }, (req, res) => { handle(req, res); });
+        const onReq = (req, res) => { handle(req, res); };
+        server = useH2
+            ? http2.createSecureServer({ key: certs.key, cert: certs.cert, allowHTTP1: true }, onReq)
+            : https.createServer({ key: certs.key, cert: certs.cert, requestTimeout: 0, keepAliveTimeout: 60000 }, onReq);
+        server.on('session', sess => {
+            sessions.add(sess);
+            sess.on('close', () => sessions.delete(sess));
+        });
         server.on('secureConnection', s => {
             sockets.add(s);
             s.on('close', () => sockets.delete(s));
@@ -498,7 +545,7 @@ export async function startApiServer(opts = {}) {
     });
 
     const sim = {
-        dir, caPath: certs.caPath, caPem: certs.caPem, tokenPath, serviceAccountDir: saDir, faults, resources: R,
+        dir, caPath: certs.caPath, caPem: certs.caPem, http2: useH2, tokenPath, serviceAccountDir: saDir, faults, resources: R,
         get token() { return token; },
         get store() { return R.store; },
         port: 0, url: '', kubeconfigPath: path.join(dir, 'kubeconfig'),
@@ -602,6 +649,7 @@ export async function startApiServer(opts = {}) {
             const s = server;
             server = null;
             const closed = new Promise(r => s.close(r));
+            for (const se of sessions) se.destroy();
             for (const so of sockets) so.destroy();
             await closed;
         },
@@ -634,10 +682,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
         else if (v === '--bookmark-ms') o.bookmarkIntervalMs = Number(a[++i]);
         else if (v === '--no-policy-crds') o.policyCrds = false;
         else if (v === '--token-file') o.tokenMode = 'file';
+        else if (v === '--http2') o.http2 = true;
         else if (v === '-f') o.files.push(a[++i]);
         else if (v === '--log') o.log = true;
         else {
-            process.stderr.write('usage: apiserver.mjs [--port N] [--dir D] [--crd-dir D] [--bookmark-ms N] [--no-policy-crds] [--token-file] [-f FILE]... [--log]\n');
+            process.stderr.write('usage: apiserver.mjs [--port N] [--dir D] [--crd-dir D] [--bookmark-ms N] [--no-policy-crds] [--token-file] [--http2] [-f FILE]... [--log]\n');
             process.exit(2);
         }
     }

@@ -21,8 +21,14 @@ export const BUILTIN_KINDS = [
     builtin('', 'v1', 'Secret', 'secrets', { fields: { type: o => o.type } }),
     builtin('', 'v1', 'ConfigMap', 'configmaps', { shortNames: ['cm'] }),
     builtin('', 'v1', 'ServiceAccount', 'serviceaccounts', { shortNames: ['sa'] }),
-    builtin('', 'v1', 'Event', 'events', { shortNames: ['ev'] }),
-    builtin('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', {}),
+    builtin('', 'v1', 'Event', 'events', {
+        shortNames: ['ev'],
+        fields: Object.fromEntries([
+            ...['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'].map(f => [`involvedObject.${f}`, o => o.involvedObject?.[f]]),
+            ['reason', o => o.reason], ['reportingComponent', o => o.reportingComponent], ['source', o => o.source?.component], ['type', o => o.type],
+        ]),
+    }),
+    builtin('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', { generation: true }),
     builtin('coordination.k8s.io', 'v1', 'Lease', 'leases', {}),
     builtin('apps', 'v1', 'Deployment', 'deployments', { status: true, generation: true, shortNames: ['deploy'], categories: ['all'] }),
     builtin('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', { namespaced: false }),

@@ -266,7 +266,8 @@ export class Store {
         this.keys(rkey).set(okey, revs);
         const ev = { rv, rkey, okey, type, obj: stored || this.deletedCopy(prev, rv), prev };
         this.log.push(ev);
-        if (this.log.length > this.maxHistory) this.compact(this.log[this.log.length - this.maxHistory].rv - 1);
+        /* Like etcd's periodic compaction: in steps of a tenth of the history, not one event at a time. */
+        if (this.log.length > this.maxHistory) this.compact(this.log[this.log.length - Math.ceil(this.maxHistory * 0.9)].rv - 1);
         for (const l of [...this.listeners]) l(ev);
         return stored;
     }

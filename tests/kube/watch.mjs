@@ -16,8 +16,9 @@ const sleep = ms => new Promise(r => setTimeout(r, ms));
  *   error {afterEvents, code}: after N events an in-band ERROR Status (default 500) and the end of the response
  */
 export class WatchWriter {
-    constructor(res, fault) {
+    constructor(res, fault, kill) {
         this.res = res;
+        this.kill = kill;
         this.f = fault || null;
         this.n = 0;
         this.dead = false;
@@ -28,7 +29,7 @@ export class WatchWriter {
 
     raw(buf) {
         this.chain = this.chain.then(async () => {
-            if (this.res.destroyed || this.res.writableEnded) return;
+            if (this.res.destroyed || this.res.writableEnded || this.res.stream?.destroyed) return;
             this.res.write(buf);
             if (this.f?.gapMs || this.f?.action === 'split') await sleep(this.f.gapMs ?? 2);
         });
@@ -49,7 +50,7 @@ export class WatchWriter {
                 this.dead = true;
                 this.chain.then(() => {
                     if (f.midEvent) this.res.write(line.subarray(0, Math.max(1, line.length >> 1)));
-                    setTimeout(() => this.res.socket?.destroy(), 20);
+                    setTimeout(() => this.kill(f.scope), 20);
                 });
                 return;
             }
@@ -119,12 +120,14 @@ export function serveWatch(ctx) {
     const initial = q.sendInitialEvents === 'true';
     const rvParam = q.resourceVersion;
     const out = o => resources.out(kind, o, version);
-    const timeoutS = q.timeoutSeconds !== undefined ? Number(q.timeoutSeconds) : ctx.defaultTimeout();
+    let timeoutS = q.timeoutSeconds !== undefined ? Number(q.timeoutSeconds) : ctx.defaultTimeout();
+    if (ctx.maxWatchSeconds > 0 && !(timeoutS > 0 && timeoutS < ctx.maxWatchSeconds)) timeoutS = ctx.maxWatchSeconds;
 
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked', ...ctx.headers });
+    /* No Content-Length: HTTP/1.1 gets chunked transfer encoding, HTTP/2 DATA frames. */
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', ...ctx.headers });
     res.flushHeaders();
-    res.socket?.setNoDelay(true);
-    const w = new WatchWriter(res, ctx.fault);
+    if (!res.stream) res.socket?.setNoDelay(true);
+    const w = new WatchWriter(res, ctx.fault, ctx.kill);
     let lastRv = st.rv;
     const bookmark = extra => {
         const md = { resourceVersion: String(Math.max(lastRv, st.rv)) };
@@ -179,5 +182,5 @@ export function serveWatch(ctx) {
         }, timeoutS * 1000));
     }
     res.on('close', () => close('client'));
-    return { close: (graceful = false) => { close('server', graceful); if (!graceful) res.socket?.destroy(); }, writer: w };
+    return { close: (graceful = false) => { close('server', graceful); if (!graceful) ctx.kill(); }, writer: w };
 }

@@ -23,6 +23,7 @@ const sg_kkind_t sg_kkinds[SG_KK_N] = {
     [SG_KK_BACKENDTLSPOLICY] = {"BackendTLSPolicy", GW, "v1", "backendtlspolicies", true},
     [SG_KK_AGC_BACKENDTLSPOLICY] = {"BackendTLSPolicy", AGC, "v1", "backendtlspolicies", true},
     [SG_KK_FRONTENDTLSPOLICY] = {"FrontendTLSPolicy", AGC, "v1", "frontendtlspolicies", true},
+    [SG_KK_SSEPOLICY] = {"SSEPolicy", "ssegate.io", "v1alpha1", "ssepolicies", true},
 };
 
 struct sg_kstore {

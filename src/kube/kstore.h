@@ -32,6 +32,7 @@ enum {
     SG_KK_BACKENDTLSPOLICY,
     SG_KK_AGC_BACKENDTLSPOLICY,
     SG_KK_FRONTENDTLSPOLICY,
+    SG_KK_SSEPOLICY,
     SG_KK_N
 };
 extern const sg_kkind_t sg_kkinds[SG_KK_N];

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { test } from 'node:test';
 import { POLICY_CRDS_FALLBACK } from '../kube/kinds.mjs';
 import { SLOW, freePort, runGateway, setup, startGateway, withLogs, writeTemp } from './lib/harness.mjs';
-import { httpGet, taggedBackends } from './lib/prod-util.mjs';
+import { httpGet, openTimedSse, taggedBackends } from './lib/prod-util.mjs';
 import { gateway, gatewayClass, kubeMetric, route, service, slices, startKubeGateway, startSim, waitFor } from './lib/kube-util.mjs';
 
 setup();
@@ -78,4 +78,28 @@ test('kube: --dump-config output loads in file mode and serves the same routes',
         assert.deepEqual(viaKube.slice(0, 2), ['200 backend 0', '200 backend 1']);
         await gw.stop('SIGKILL');
         assert.ok(fs.existsSync(file));
+    }));
+
+test('kube: an SSEPolicy (ssegate.io/v1alpha1) from the API server is in force: heartbeats on an idle stream', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const be = await taggedBackends(1);
+        sim.apply([gatewayClass(), gateway('gw', port), route('r', [{ path: '/', service: 's' }]), service('s'),
+            ...slices('s', [{ port: be.ports[0] }])]);
+        gw = await startKubeGateway(sim);
+        const quiet = openTimedSse(port, '/sse/1');
+        await waitFor(() => quiet.events.length >= 1, 10000 * SLOW, 'the first event', gw);
+        sim.apply({
+            apiVersion: 'ssegate.io/v1alpha1', kind: 'SSEPolicy', metadata: { name: 'hb', namespace: 'default' },
+            spec: { targetRef: { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'r' }, default: { heartbeatInterval: '200ms' } },
+        });
+        await waitFor(async () => (await kubeMetric(gw.admin, 'ssegate_kube_objects', { kind: 'SSEPolicy' })) === 1, 10000 * SLOW, 'the SSEPolicy stored', gw);
+        await waitFor(async () => (await kubeMetric(gw.admin, 'ssegate_kube_builds_total', { result: 'ok' })) >= 2, 10000 * SLOW, 'a build with it', gw);
+        /* A stream opened now gets the policy's heartbeats while its backend is silent. */
+        const h = openTimedSse(port, '/sse/2');
+        await waitFor(() => /^:/m.test(h.text), 10000 * SLOW, 'a heartbeat comment', gw);
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_builds_total', { result: 'failed' }), 0);
+        assert.doesNotMatch(quiet.text, /^:/m, 'the stream opened before keeps its generation (no heartbeats)');
+        await gw.stop('SIGKILL');
     }));

@@ -519,7 +519,7 @@ int main(int argc, char **argv)
         if (kube != NULL && (pfds[kfd].revents & POLLIN)) {
             /* Published exactly as a SIGHUP reload: open streams keep the generation they started with. While
              * draining nothing new is published (as SIGHUP is ignored then). */
-            sg_config_t *next = sg_kube_take(kube);
+            sg_config_t *next = sg_kube_take(kube, NULL);
             if (next != NULL && signals > 0) {
                 sg_config_unref(next);
             } else if (next != NULL && publish(next, &cfg, workers, nworkers, &mctx, &health) == 0) {

@@ -69,6 +69,8 @@ struct sg_kube {
     int ready_fd;               /* wakes the main thread: a generation waits */
     pthread_mutex_t lock;       /* guards pending */
     sg_config_t *pending;
+    uint64_t pending_build;     /* its build number */
+    uint64_t builds;            /* generations built (kube thread) */
     sg_kstore_t *store;
     sg_kdebounce_t deb;
     uint64_t last_hash;
@@ -202,14 +204,31 @@ int sg_kube_fd(const sg_kube_t *k)
     return k->ready_fd;
 }
 
-sg_config_t *sg_kube_take(sg_kube_t *k)
+sg_config_t *sg_kube_take(sg_kube_t *k, uint64_t *build)
 {
     drain_fd(k->ready_fd);
     pthread_mutex_lock(&k->lock);
     sg_config_t *c = k->pending;
     k->pending = NULL;
+    if (build)
+        *build = k->pending_build;
     pthread_mutex_unlock(&k->lock);
     return c;
+}
+
+int sg_kube_request(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
+                    size_t *resp_len)
+{
+    sg_kube_t *k = ctx;
+    sg_kresp_t r;
+    *resp = NULL;
+    *resp_len = 0;
+    int rc = sg_kclient_do(k->client, method, path, NULL, body, len, REQ_TIMEOUT_MS, &r);
+    if (rc < 0)
+        return rc == SG_EBADMSG ? -EPROTO : rc;
+    *resp = r.body;
+    *resp_len = r.len;
+    return r.status;
 }
 
 void sg_kube_relist(sg_kube_t *k)
@@ -621,6 +640,7 @@ static void build(sg_kube_t *k)
     pthread_mutex_lock(&k->lock);
     sg_config_t *old = k->pending;
     k->pending = cfg;
+    k->pending_build = ++k->builds;
     pthread_mutex_unlock(&k->lock);
     sg_config_unref(old); /* never published: a newer one replaces it */
     wake(k->ready_fd);

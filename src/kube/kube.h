@@ -28,9 +28,15 @@ void sg_kube_free(sg_kube_t *k);
 int sg_kube_start(sg_kube_t *k);
 /* Readable (an eventfd) when a new generation waits in sg_kube_take. */
 int sg_kube_fd(const sg_kube_t *k);
-/* The newest generation built since the last call (ownership passes to the caller), or NULL. Only complete caches are
- * built: every kind has finished its first LIST before the first generation. Main thread. */
-sg_config_t *sg_kube_take(sg_kube_t *k);
+/* The newest generation built since the last call (ownership passes to the caller), or NULL; *build (may be NULL) gets
+ * its build number (1, 2, ...: the status writer's key for "this build now serves"). Only complete caches are built:
+ * every kind has finished its first LIST before the first generation. Main thread. */
+sg_config_t *sg_kube_take(sg_kube_t *k, uint64_t *build);
+/* One request through the watcher's client, in the shape of the status writer's request function (kswrite.h
+ * sg_kreq_fn): ctx is the sg_kube_t. Returns the HTTP status with *resp malloc'd (NULL when empty) and *resp_len,
+ * or -errno. Thread-safe. */
+int sg_kube_request(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
+                    size_t *resp_len);
 /* Asks the thread to relist every kind (SIGHUP in kube mode). Any thread. */
 void sg_kube_relist(sg_kube_t *k);
 /* Lists every kind once (no watch, no thread) and writes what file mode would read to out. Returns 0, or -errno with

@@ -300,7 +300,10 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
     if (kind == SG_KK_SECRET || kind == SG_KK_CONFIGMAP) {
         const char *type = kind == SG_KK_SECRET ? sval(obj, "type") : NULL;
         bool tls = type != NULL && strcmp(type, "kubernetes.io/tls") == 0;
-        bool ca = sval(mval(obj, "data"), "ca.crt") != NULL;
+        /* A CA bundle in a Secret is an Opaque (or TLS) one; service-account token Secrets carry a ca.crt too, one per
+         * service account in legacy clusters, and are nobody's caCertificateRef. */
+        bool ca_type = kind == SG_KK_CONFIGMAP || type == NULL || tls || strcmp(type, "Opaque") == 0;
+        bool ca = ca_type && sval(mval(obj, "data"), "ca.crt") != NULL;
         if (!tls && !ca)
             return sg_kstore_delete(s, kind, ns, name);
         keep_only(mval(obj, "data"), kind == SG_KK_SECRET ? secret_data : cm_data);

@@ -130,14 +130,51 @@ static int write_route_filtered(const sg_kobj_t *o, const names_t *gws, FILE *f)
     return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The "ns/name" keys of the HTTPRoutes the build writes, sorted (malloc'd strings in routes->v). */
+static int our_routes(const sg_kobj_t *const *v, size_t n, const names_t *gws, names_t *routes)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t ours, all;
+        if (v[i]->kind != SG_KK_HTTPROUTE)
+            continue;
+        count_refs(v[i]->aux, gws, &ours, &all);
+        if (ours == 0)
+            continue;
+        size_t l = strlen(v[i]->ns) + strlen(v[i]->name) + 2;
+        char *k = malloc(l);
+        if (k == NULL || names_add(routes, k) < 0) {
+            free(k);
+            return -ENOMEM;
+        }
+        snprintf(k, l, "%s/%s", v[i]->ns, v[i]->name);
+    }
+    if (routes->n > 1)
+        qsort(routes->v, routes->n, sizeof(*routes->v), cmp_str);
+    return 0;
+}
+
+static void names_free(names_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free((char *)s->v[i]);
+    free(s->v);
+}
+
 ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
 {
     const sg_kobj_t **v = NULL;
     ssize_t n = sg_kstore_sorted(s, &v);
     if (n < 0)
         return n;
-    names_t classes = {0}, gws = {0};
+    names_t classes = {0}, gws = {0}, routes = {0};
     ssize_t rc = our_gateways(v, (size_t)n, controller, &classes, &gws);
+    if (rc == 0)
+        rc = our_routes(v, (size_t)n, &gws, &routes);
     ssize_t docs = 0;
     fprintf(f, "# ssegate: the objects of the API server that controller %s serves, as file mode reads them\n",
             controller);
@@ -151,6 +188,11 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
             for (size_t g = 0; g < gws.n && !ours; g++)
                 ours = strncmp(gws.v[g], o->ns, l) == 0 && gws.v[g][l] == '/' && strcmp(gws.v[g] + l + 1, o->name) == 0;
             if (!ours)
+                continue;
+        } else if ((o->kind == SG_KK_ROUTEPOLICY || o->kind == SG_KK_SSEPOLICY) && o->aux != NULL) {
+            /* A policy on a route we do not serve (another controller's) is not ours to call dangling. */
+            const char *key = o->aux;
+            if (routes.n == 0 || bsearch(&key, routes.v, routes.n, sizeof(*routes.v), cmp_str) == NULL)
                 continue;
         } else if (o->kind == SG_KK_HTTPROUTE) {
             size_t ours, all;
@@ -166,9 +208,8 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
         fprintf(f, "---\n%.*s\n", (int)o->len, o->json);
         docs++;
     }
-    for (size_t g = 0; g < gws.n; g++)
-        free((char *)gws.v[g]);
-    free(gws.v);
+    names_free(&gws);
+    names_free(&routes);
     free(classes.v);
     free(v);
     return rc < 0 ? rc : docs;

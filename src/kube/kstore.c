@@ -261,6 +261,18 @@ static char *make_aux(int kind, struct fy_node *obj, const char *ns)
         char *d = strdup(v ? v : "");
         return d ? d : (char *)-1;
     }
+    if (kind == SG_KK_ROUTEPOLICY || kind == SG_KK_SSEPOLICY) {
+        struct fy_node *tr = mval(spec, "targetRef");
+        const char *tk = sval(tr, "kind"), *tn = sval(tr, "name"), *tns = sval(tr, "namespace");
+        if (tn == NULL || (tk != NULL && strcmp(tk, "HTTPRoute") != 0))
+            return NULL; /* the loader says what is wrong with it */
+        size_t l = strlen(tns ? tns : ns) + strlen(tn) + 2;
+        char *d = malloc(l);
+        if (d == NULL)
+            return (char *)-1;
+        snprintf(d, l, "%s/%s", tns ? tns : ns, tn);
+        return d;
+    }
     if (kind != SG_KK_HTTPROUTE)
         return NULL;
     struct fy_node *refs = spec ? fy_node_mapping_lookup_by_string(spec, "parentRefs", FY_NT) : NULL;

@@ -257,15 +257,25 @@ static void test_build_serves_only_our_gateways(void **state)
     assert_int_equal(put_json(s, SG_KK_HTTPROUTE, buf), 1);
     assert_int_equal(put_json(s, SG_KK_SERVICE, "{\"metadata\":{\"name\":\"svc\",\"namespace\":\"ns\"},\"spec\":"
                                                 "{\"ports\":[{\"port\":80,\"targetPort\":8080}]}}"), 1);
+    /* Policies on their route and on ours: only ours is written (theirs would name a route the loader lacks). */
+    const char *pol = "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"ns\"},\"spec\":{\"targetRef\":{\"group\":"
+                      "\"gateway.networking.k8s.io\",\"kind\":\"HTTPRoute\",\"name\":\"%s\"},\"default\":"
+                      "{\"timeouts\":{\"routeTimeout\":\"0s\"}}}}";
+    snprintf(buf, sizeof(buf), pol, "pol-theirs", "theirsonly");
+    assert_int_equal(put_json(s, SG_KK_ROUTEPOLICY, buf), 1);
+    snprintf(buf, sizeof(buf), pol, "pol-ours", "both");
+    assert_int_equal(put_json(s, SG_KK_ROUTEPOLICY, buf), 1);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    assert_int_equal(sg_kbuild_write(s, "ssegate.io/gateway-controller", f), 3);
+    assert_int_equal(sg_kbuild_write(s, "ssegate.io/gateway-controller", f), 4);
     fclose(f);
     assert_non_null(strstr(text, "\"name\": \"mine\""));
     assert_null(strstr(text, "\"name\": \"other\""));
     assert_null(strstr(text, "theirsonly"));
     assert_null(strstr(text, "GatewayClass"));
+    assert_null(strstr(text, "pol-theirs"));
+    assert_non_null(strstr(text, "pol-ours"));
     /* The text is what file mode reads: it loads, and serves one listener with the filtered route. */
     sg_config_t *cfg = NULL;
     char *errs = NULL;

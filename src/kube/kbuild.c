@@ -194,6 +194,9 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
             const char *key = o->aux;
             if (routes.n == 0 || bsearch(&key, routes.v, routes.n, sizeof(*routes.v), cmp_str) == NULL)
                 continue;
+        } else if (o->kind == SG_KK_FRONTENDTLSPOLICY && o->aux != NULL) {
+            if (!names_has(&gws, o->aux, strlen(o->aux)))
+                continue; /* on another controller's Gateway */
         } else if (o->kind == SG_KK_HTTPROUTE) {
             size_t ours, all;
             count_refs(o->aux, &gws, &ours, &all);

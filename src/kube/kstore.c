@@ -261,10 +261,11 @@ static char *make_aux(int kind, struct fy_node *obj, const char *ns)
         char *d = strdup(v ? v : "");
         return d ? d : (char *)-1;
     }
-    if (kind == SG_KK_ROUTEPOLICY || kind == SG_KK_SSEPOLICY) {
+    if (kind == SG_KK_ROUTEPOLICY || kind == SG_KK_SSEPOLICY || kind == SG_KK_FRONTENDTLSPOLICY) {
         struct fy_node *tr = mval(spec, "targetRef");
         const char *tk = sval(tr, "kind"), *tn = sval(tr, "name"), *tns = sval(tr, "namespace");
-        if (tn == NULL || (tk != NULL && strcmp(tk, "HTTPRoute") != 0))
+        const char *want = kind == SG_KK_FRONTENDTLSPOLICY ? "Gateway" : "HTTPRoute";
+        if (tn == NULL || (tk != NULL && strcmp(tk, want) != 0))
             return NULL; /* the loader says what is wrong with it */
         size_t l = strlen(tns ? tns : ns) + strlen(tn) + 2;
         char *d = malloc(l);

@@ -48,7 +48,7 @@ typedef struct sg_kobj {
     char *aux;             /* what the build filters by, without parsing json again: GatewayClass: its controllerName;
                             * Gateway: its gatewayClassName; HTTPRoute: "ns/name\n" per parentRef of kind Gateway
                             * ("\n" alone for a parentRef of another kind); RoutePolicy, SSEPolicy: "ns/name" of the
-                            * HTTPRoute it targets; NULL otherwise */
+                            * HTTPRoute it targets; FrontendTLSPolicy: of its Gateway; NULL otherwise */
     uint64_t hash;         /* of json */
     uint32_t mark;         /* the relist epoch that last saw it */
 } sg_kobj_t;

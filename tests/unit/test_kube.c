@@ -265,6 +265,10 @@ static void test_build_serves_only_our_gateways(void **state)
     assert_int_equal(put_json(s, SG_KK_ROUTEPOLICY, buf), 1);
     snprintf(buf, sizeof(buf), pol, "pol-ours", "both");
     assert_int_equal(put_json(s, SG_KK_ROUTEPOLICY, buf), 1);
+    assert_int_equal(put_json(s, SG_KK_FRONTENDTLSPOLICY,
+                              "{\"metadata\":{\"name\":\"ftls-theirs\",\"namespace\":\"ns\"},\"spec\":{\"targetRef\":"
+                              "{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"Gateway\",\"name\":\"other\"}}}"),
+                     1);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -276,6 +280,7 @@ static void test_build_serves_only_our_gateways(void **state)
     assert_null(strstr(text, "GatewayClass"));
     assert_null(strstr(text, "pol-theirs"));
     assert_non_null(strstr(text, "pol-ours"));
+    assert_null(strstr(text, "ftls-theirs"));
     /* The text is what file mode reads: it loads, and serves one listener with the filtered route. */
     sg_config_t *cfg = NULL;
     char *errs = NULL;

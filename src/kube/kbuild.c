@@ -158,6 +158,51 @@ static int our_routes(const sg_kobj_t *const *v, size_t n, const names_t *gws, n
     return 0;
 }
 
+/* Adds each "ns/name" line of refs to set (copies). */
+static int add_lines(names_t *set, const char *refs)
+{
+    for (const char *p = refs; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len > 0) {
+            char *k = strndup(p, len);
+            if (k == NULL || names_add(set, k) < 0) {
+                free(k);
+                return -ENOMEM;
+            }
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    return 0;
+}
+
+/* The Services the build needs, sorted: those the written routes send to, and those a Service policy targets (so a
+ * policy never names a Service the loader lacks). The cluster's other Services and their EndpointSlices, usually
+ * the bulk of the store, are left out: their churn then leaves the text unchanged and nothing is rebuilt. */
+static int needed_services(const sg_kobj_t *const *v, size_t n, const names_t *gws, names_t *svcs)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->refs == NULL)
+            continue;
+        if (v[i]->kind == SG_KK_HTTPROUTE) {
+            size_t ours, all;
+            count_refs(v[i]->aux, gws, &ours, &all);
+            if (ours == 0)
+                continue;
+        }
+        if (add_lines(svcs, v[i]->refs) < 0)
+            return -ENOMEM;
+    }
+    if (svcs->n > 1)
+        qsort(svcs->v, svcs->n, sizeof(*svcs->v), cmp_str);
+    return 0;
+}
+
+static bool sorted_has(const names_t *set, const char *key)
+{
+    return set->n > 0 && bsearch(&key, set->v, set->n, sizeof(*set->v), cmp_str) != NULL;
+}
+
 static void names_free(names_t *s)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -171,10 +216,13 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
     ssize_t n = sg_kstore_sorted(s, &v);
     if (n < 0)
         return n;
-    names_t classes = {0}, gws = {0}, routes = {0};
+    names_t classes = {0}, gws = {0}, routes = {0}, svcs = {0};
     ssize_t rc = our_gateways(v, (size_t)n, controller, &classes, &gws);
     if (rc == 0)
         rc = our_routes(v, (size_t)n, &gws, &routes);
+    if (rc == 0)
+        rc = needed_services(v, (size_t)n, &gws, &svcs);
+    char svckey[640];
     ssize_t docs = 0;
     fprintf(f, "# ssegate: the objects of the API server that controller %s serves, as file mode reads them\n",
             controller);
@@ -191,8 +239,14 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
                 continue;
         } else if ((o->kind == SG_KK_ROUTEPOLICY || o->kind == SG_KK_SSEPOLICY) && o->aux != NULL) {
             /* A policy on a route we do not serve (another controller's) is not ours to call dangling. */
-            const char *key = o->aux;
-            if (routes.n == 0 || bsearch(&key, routes.v, routes.n, sizeof(*routes.v), cmp_str) == NULL)
+            if (!sorted_has(&routes, o->aux))
+                continue;
+        } else if (o->kind == SG_KK_SERVICE) {
+            snprintf(svckey, sizeof(svckey), "%s/%s", o->ns, o->name);
+            if (!sorted_has(&svcs, svckey))
+                continue;
+        } else if (o->kind == SG_KK_ENDPOINTSLICE) {
+            if (o->aux == NULL || !sorted_has(&svcs, o->aux))
                 continue;
         } else if (o->kind == SG_KK_FRONTENDTLSPOLICY && o->aux != NULL) {
             if (!names_has(&gws, o->aux, strlen(o->aux)))
@@ -213,6 +267,7 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
     }
     names_free(&gws);
     names_free(&routes);
+    names_free(&svcs);
     free(classes.v);
     free(v);
     return rc < 0 ? rc : docs;

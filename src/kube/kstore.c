@@ -68,12 +68,14 @@ sg_kstore_t *sg_kstore_new(void)
 
 static size_t obj_bytes(const sg_kobj_t *o)
 {
-    return sizeof(*o) + strlen(o->ns) + strlen(o->name) + 2 + o->len + 1 + (o->aux ? strlen(o->aux) + 1 : 0);
+    return sizeof(*o) + strlen(o->ns) + strlen(o->name) + 2 + o->len + 1 + (o->aux ? strlen(o->aux) + 1 : 0) +
+           (o->refs ? strlen(o->refs) + 1 : 0);
 }
 
 static void obj_free(sg_kobj_t *o)
 {
     free(o->aux);
+    free(o->refs);
     free(o->ns);
     free(o->name);
     free(o->json);
@@ -299,6 +301,72 @@ static char *make_aux(int kind, struct fy_node *obj, const char *ns)
     return buf;
 }
 
+/* Appends "ns/name\n" for a reference to a core Service (group "" and kind Service, or absent). */
+static void ref_service(FILE *f, struct fy_node *ref, const char *ns)
+{
+    const char *group = sval(ref, "group"), *k = sval(ref, "kind"), *n = sval(ref, "name"), *rns = sval(ref, "namespace");
+    if (n != NULL && (group == NULL || group[0] == '\0') && (k == NULL || strcmp(k, "Service") == 0))
+        fprintf(f, "%s/%s\n", rns ? rns : ns, n);
+}
+
+static struct fy_node *seq_of(struct fy_node *map, const char *key)
+{
+    struct fy_node *v = map && fy_node_get_type(map) == FYNT_MAPPING ? fy_node_mapping_lookup_by_string(map, key, FY_NT)
+                                                                     : NULL;
+    return v && fy_node_get_type(v) == FYNT_SEQUENCE ? v : NULL;
+}
+
+/* The Services an object names (see sg_kobj_t.refs): a malloc'd string, NULL for none, (char *)-1 when out of memory. */
+static char *make_refs(int kind, struct fy_node *obj, const char *ns)
+{
+    struct fy_node *spec = mval(obj, "spec");
+    if (kind == SG_KK_ENDPOINTSLICE) {
+        const char *svc = sval(mval(mval(obj, "metadata"), "labels"), "kubernetes.io/service-name");
+        if (svc == NULL)
+            return NULL;
+        size_t l = strlen(ns) + strlen(svc) + 2;
+        char *d = malloc(l);
+        if (d == NULL)
+            return (char *)-1;
+        snprintf(d, l, "%s/%s", ns, svc);
+        return d;
+    }
+    if (kind != SG_KK_HTTPROUTE && kind != SG_KK_HEALTHCHECKPOLICY && kind != SG_KK_BLBPOLICY &&
+        kind != SG_KK_BACKENDTLSPOLICY && kind != SG_KK_AGC_BACKENDTLSPOLICY)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL)
+        return (char *)-1;
+    void *it = NULL, *it2;
+    struct fy_node *e, *b;
+    if (kind == SG_KK_HTTPROUTE) {
+        struct fy_node *rules = seq_of(spec, "rules");
+        while (rules && (e = fy_node_sequence_iterate(rules, &it)) != NULL) {
+            struct fy_node *brs = seq_of(e, "backendRefs");
+            it2 = NULL;
+            while (brs && (b = fy_node_sequence_iterate(brs, &it2)) != NULL)
+                ref_service(f, b, ns);
+        }
+    } else {
+        if (mval(spec, "targetRef"))
+            ref_service(f, mval(spec, "targetRef"), ns);
+        struct fy_node *trs = seq_of(spec, "targetRefs");
+        while (trs && (e = fy_node_sequence_iterate(trs, &it)) != NULL)
+            ref_service(f, e, ns);
+    }
+    if (fclose(f) != 0 || buf == NULL) {
+        free(buf);
+        return (char *)-1;
+    }
+    if (len == 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
 {
     if (obj == NULL || fy_node_get_type(obj) != FYNT_MAPPING)
@@ -332,8 +400,13 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
         free(cname);
         return -ENOMEM;
     }
-    char *aux = make_aux(kind, obj, cns);
-    if (aux == (char *)-1) {
+    char *aux = kind == SG_KK_ENDPOINTSLICE ? make_refs(kind, obj, cns) : make_aux(kind, obj, cns);
+    char *refs = kind == SG_KK_ENDPOINTSLICE ? NULL : make_refs(kind, obj, cns);
+    if (aux == (char *)-1 || refs == (char *)-1) {
+        if (aux != (char *)-1)
+            free(aux);
+        if (refs != (char *)-1)
+            free(refs);
         free(cns);
         free(cname);
         return -ENOMEM;
@@ -354,6 +427,7 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
         free(cns);
         free(cname);
         free(aux);
+        free(refs);
         return -ENOMEM;
     }
     size_t len = strlen(json);
@@ -367,12 +441,15 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
         if (o->hash == h && o->len == len && memcmp(o->json, json, len) == 0) {
             free(json);
             free(aux);
+            free(refs);
             return 0;
         }
         s->bytes -= obj_bytes(o);
         free(o->json);
         free(o->aux);
+        free(o->refs);
         o->aux = aux;
+        o->refs = refs;
         o->json = json;
         o->len = len;
         o->hash = h;
@@ -385,9 +462,11 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
         free(cname);
         free(json);
         free(aux);
+        free(refs);
         return -ENOMEM;
     }
     o->aux = aux;
+    o->refs = refs;
     o->kind = kind;
     o->ns = cns;
     o->name = cname;

@@ -49,6 +49,9 @@ typedef struct sg_kobj {
                             * Gateway: its gatewayClassName; HTTPRoute: "ns/name\n" per parentRef of kind Gateway
                             * ("\n" alone for a parentRef of another kind); RoutePolicy, SSEPolicy: "ns/name" of the
                             * HTTPRoute it targets; FrontendTLSPolicy: of its Gateway; NULL otherwise */
+    char *refs;            /* the Services it names, "ns/name\n" each: an HTTPRoute's backendRefs, a Service policy's
+                            * targets (HealthCheckPolicy, BackendLoadBalancingPolicy, BackendTLSPolicy); NULL otherwise.
+                            * An EndpointSlice's aux is "ns/service" */
     uint64_t hash;         /* of json */
     uint32_t mark;         /* the relist epoch that last saw it */
 } sg_kobj_t;

@@ -269,10 +269,23 @@ static void test_build_serves_only_our_gateways(void **state)
                               "{\"metadata\":{\"name\":\"ftls-theirs\",\"namespace\":\"ns\"},\"spec\":{\"targetRef\":"
                               "{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"Gateway\",\"name\":\"other\"}}}"),
                      1);
+    /* A Service nobody here sends to, with its slice: left out (its churn must not rebuild anything). One a
+     * HealthCheckPolicy targets: kept, or the policy would name a Service the loader lacks. */
+    assert_int_equal(put_json(s, SG_KK_SERVICE, "{\"metadata\":{\"name\":\"unused\",\"namespace\":\"kube-system\"},"
+                                                "\"spec\":{\"ports\":[{\"port\":53}]}}"), 1);
+    assert_int_equal(put_json(s, SG_KK_ENDPOINTSLICE, "{\"metadata\":{\"name\":\"unused-1\",\"namespace\":"
+                                                      "\"kube-system\",\"labels\":{\"kubernetes.io/service-name\":"
+                                                      "\"unused\"}},\"addressType\":\"IPv4\",\"endpoints\":[]}"), 1);
+    assert_int_equal(put_json(s, SG_KK_SERVICE, "{\"metadata\":{\"name\":\"probed\",\"namespace\":\"ns\"},"
+                                                "\"spec\":{\"ports\":[{\"port\":80}]}}"), 1);
+    assert_int_equal(put_json(s, SG_KK_HEALTHCHECKPOLICY, "{\"metadata\":{\"name\":\"hc\",\"namespace\":\"ns\"},"
+                                                          "\"spec\":{\"targetRef\":{\"group\":\"\",\"kind\":"
+                                                          "\"Service\",\"name\":\"probed\"},\"default\":{\"interval\":"
+                                                          "\"5s\"}}}"), 1);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    assert_int_equal(sg_kbuild_write(s, "ssegate.io/gateway-controller", f), 4);
+    assert_int_equal(sg_kbuild_write(s, "ssegate.io/gateway-controller", f), 6);
     fclose(f);
     assert_non_null(strstr(text, "\"name\": \"mine\""));
     assert_null(strstr(text, "\"name\": \"other\""));
@@ -281,6 +294,8 @@ static void test_build_serves_only_our_gateways(void **state)
     assert_null(strstr(text, "pol-theirs"));
     assert_non_null(strstr(text, "pol-ours"));
     assert_null(strstr(text, "ftls-theirs"));
+    assert_null(strstr(text, "unused"));
+    assert_non_null(strstr(text, "\"name\": \"probed\""));
     /* The text is what file mode reads: it loads, and serves one listener with the filtered route. */
     sg_config_t *cfg = NULL;
     char *errs = NULL;

@@ -17,13 +17,13 @@ const sg_kkind_t sg_kkinds[SG_KK_N] = {
     [SG_KK_ENDPOINTSLICE] = {"EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", true},
     [SG_KK_SECRET] = {"Secret", "", "v1", "secrets", true},
     [SG_KK_CONFIGMAP] = {"ConfigMap", "", "v1", "configmaps", true},
-    [SG_KK_ROUTEPOLICY] = {"RoutePolicy", AGC, "v1", "routepolicies", true},
-    [SG_KK_HEALTHCHECKPOLICY] = {"HealthCheckPolicy", AGC, "v1", "healthcheckpolicies", true},
-    [SG_KK_BLBPOLICY] = {"BackendLoadBalancingPolicy", AGC, "v1", "backendloadbalancingpolicies", true},
-    [SG_KK_BACKENDTLSPOLICY] = {"BackendTLSPolicy", GW, "v1", "backendtlspolicies", true},
-    [SG_KK_AGC_BACKENDTLSPOLICY] = {"BackendTLSPolicy", AGC, "v1", "backendtlspolicies", true},
-    [SG_KK_FRONTENDTLSPOLICY] = {"FrontendTLSPolicy", AGC, "v1", "frontendtlspolicies", true},
-    [SG_KK_SSEPOLICY] = {"SSEPolicy", "ssegate.io", "v1alpha1", "ssepolicies", true},
+    [SG_KK_ROUTEPOLICY] = {"RoutePolicy", AGC, "v1", "routepolicies", true, true},
+    [SG_KK_HEALTHCHECKPOLICY] = {"HealthCheckPolicy", AGC, "v1", "healthcheckpolicies", true, true},
+    [SG_KK_BLBPOLICY] = {"BackendLoadBalancingPolicy", AGC, "v1", "backendloadbalancingpolicies", true, true},
+    [SG_KK_BACKENDTLSPOLICY] = {"BackendTLSPolicy", GW, "v1", "backendtlspolicies", true, true},
+    [SG_KK_AGC_BACKENDTLSPOLICY] = {"BackendTLSPolicy", AGC, "v1", "backendtlspolicies", true, true},
+    [SG_KK_FRONTENDTLSPOLICY] = {"FrontendTLSPolicy", AGC, "v1", "frontendtlspolicies", true, true},
+    [SG_KK_SSEPOLICY] = {"SSEPolicy", "ssegate.io", "v1alpha1", "ssepolicies", true, true},
 };
 
 struct sg_kstore {

@@ -14,6 +14,7 @@ typedef struct sg_kkind {
     const char *version;    /* "v1" */
     const char *resource;   /* "httproutes" */
     bool namespaced;
+    bool optional;          /* a policy kind: a 403 on it is reported and the kind left empty, not waited for */
 } sg_kkind_t;
 
 enum {

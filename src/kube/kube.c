@@ -335,7 +335,7 @@ static int list_kind(sg_kube_t *k, kw_t *w, int *retry_after)
             *retry_after = r.retry_after_s;
             int st = r.status;
             sg_kresp_free(&r);
-            return st == 401 || st == 403 ? -EACCES : -EAGAIN;
+            return st == 403 ? -EPERM : st == 401 ? -EACCES : -EAGAIN;
         }
         struct fy_document *d = sg_kwatch_parse_json(r.body ? r.body : "", r.len);
         sg_kresp_free(&r);
@@ -435,10 +435,16 @@ static void do_list(sg_kube_t *k, kw_t *w, uint64_t now)
 {
     int retry_after = -1;
     int rc = list_kind(k, w, &retry_after);
+    if (rc == -EPERM && sg_kkinds[w->kind].optional) {
+        /* Our RBAC does not let us read a policy kind: serve without it rather than never be ready (the log above
+         * says which; deploy/kubernetes/rbac.yaml grants every kind ssegate reads). Asked again like an absent CRD. */
+        rc = -ENOENT;
+    }
     if (rc == -ENOENT) {
         /* Not served: the CRD is not installed (or was removed: then its objects go). Ask again later. */
         if (atomic_load(&w->served) || !atomic_load(&w->synced))
-            sg_log_info("kube: %s (%s/%s) is not served by the API server; skipped, checked again every %d s",
+            sg_log_info("kube: %s (%s/%s) is not served by the API server, or not ours to read; skipped, checked again "
+                        "every %d s",
                         kind_label(w->kind), sg_kkinds[w->kind].group, sg_kkinds[w->kind].version,
                         ABSENT_RECHECK_MS / 1000);
         atomic_store(&w->served, false);

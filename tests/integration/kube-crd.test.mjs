@@ -103,3 +103,23 @@ test('kube: an SSEPolicy (ssegate.io/v1alpha1) from the API server is in force: 
         assert.doesNotMatch(quiet.text, /^:/m, 'the stream opened before keeps its generation (no heartbeats)');
         await gw.stop('SIGKILL');
     }));
+
+test('kube: a policy kind our RBAC may not read (403) is left empty and asked again; a core kind is waited for', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const be = await taggedBackends(1);
+        sim.apply([gatewayClass(), gateway('gw', port), route('r', [{ path: '/', service: 's' }]), service('s'),
+            ...slices('s', [{ port: be.ports[0] }]), routePolicy('affinity', 'r')]);
+        const forbidden = sim.faults.add({ resource: 'routepolicies', list: true, times: 1e9, action: 'status', code: 403 });
+        gw = await startKubeGateway(sim);
+        assert.equal((await httpGet(port, '/a')).status, 200);
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_served', { kind: 'RoutePolicy' }), 0);
+        assert.match(gw.stderr, /routepolicies: HTTP 403/);
+        forbidden.remove();
+        /* Allowed again: found by the re-check (or at once on SIGHUP, which relists every kind). */
+        gw.child.kill('SIGHUP');
+        await waitFor(async () => (await httpGet(port, '/a')).headers['set-cookie'] !== undefined, 20000 * SLOW,
+            'the RoutePolicy in force once readable', gw);
+        await gw.stop('SIGKILL');
+    }));

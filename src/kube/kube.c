@@ -30,6 +30,7 @@
 #define WATCH_MARGIN_MS 30000     /* the server ends a watch at timeoutSeconds; past this margin we end it */
 #define DEBOUNCE_QUIET_MS 100
 #define DEBOUNCE_MAX_MS 1000
+#define RESYNC_MS (30 * 60000)    /* a full relist every 30 min (+ up to 10 % jitter): a safety net for a missed event */
 #define READ_ROUNDS 16            /* reads per watch per wakeup, so one busy kind cannot starve the others */
 
 enum { K_LIST = 0, K_WATCH, K_WAIT };
@@ -48,6 +49,7 @@ typedef struct kw {
     uint64_t last_fail_ms;
     uint64_t watch_start_ms, watch_end_ms;
     uint64_t watch_events;
+    uint64_t resync_ms;         /* when the next safety-net relist is due */
     /* read by the main thread (metrics) */
     atomic_bool synced;
     atomic_bool served;
@@ -465,6 +467,7 @@ static void do_list(sg_kube_t *k, kw_t *w, uint64_t now)
     }
     if (!atomic_load(&w->served) && atomic_load(&w->synced))
         sg_log_info("kube: %s is served now", kind_label(w->kind));
+    w->resync_ms = now + RESYNC_MS + rnd(k) % (RESYNC_MS / 10);
     atomic_store(&w->served, true);
     mark_synced(k, w);
     open_watch(k, w, sg_now_ms());
@@ -664,6 +667,12 @@ static void step_kind(sg_kube_t *k, kw_t *w, uint64_t now)
     }
     if (w->state == K_LIST)
         do_list(k, w, now);
+    if (w->state == K_WATCH && w->resync_ms != 0 && now >= w->resync_ms) {
+        /* Istio users blame stale endpoints on a missed watch event: a periodic replace catches any. */
+        close_watch(w);
+        w->state = K_LIST;
+        do_list(k, w, now);
+    }
     if (w->state == K_WATCH && now >= w->watch_end_ms) {
         restart(w, R_TIMEOUT); /* the server did not end it at timeoutSeconds: a hung connection */
         open_watch(k, w, now);

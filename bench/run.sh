@@ -18,6 +18,13 @@
 #   (fan-out time), then FAN_THR_EVENTS at FAN_THR_RATE/s (throughput, CPU), FAN_UNSHARED_SUBS (default 9,000: a
 #   single-process proxy that opens an upstream per subscriber needs two descriptors each, and the limit is 20,000).
 #   Re-run the comparison alone: SG_BENCH_SCENARIOS=fanout SG_BENCH_REPEAT=1 bash bench/run.sh build
+# WebSocket scenarios (not in the default list): wsthr (WS_CONNS WebSockets, each echoing WS_WINDOW messages of
+#   WS_SIZE bytes in a closed loop: messages/s) and wslat (WS_RATE messages/s in total over WS_CONNS WebSockets:
+#   round-trip latency), with bench/wsecho as the origin and bench/wsload as the client; THR_/LAT_ WARMUP and
+#   DURATION apply.
+# Scenario grpc: gRPC server streaming over h2c (bench/grpcload.c at both ends: --serve is the origin); knobs
+#   GRPC_CONNS GRPC_STREAMS (calls in all) GRPC_SIZE (message bytes) GRPC_WARMUP GRPC_DURATION. nginx proxies it with
+#   grpc_pass, haproxy with proto h2 on both sides, ssegate with a GRPCRoute; "direct" is the client on the origin.
 # The HTTP/2 scenarios use THR_INTERVAL_US/THR_WARMUP/THR_DURATION (h2thr, h2tlsthr) and
 # LAT_RATE/LAT_WARMUP/LAT_DURATION (hs); "direct" has no figure there (the origin speaks HTTP/1.1 only).
 set -uo pipefail
@@ -28,6 +35,8 @@ H2ORIGIN=$B/bench/h2origin
 LOADGEN=$B/bench/loadgen
 FANORIGIN=$B/bench/fanorigin
 FANLOAD=$B/bench/fanload
+WSECHO=$B/bench/wsecho
+WSLOAD=$B/bench/wsload
 SSEGATE=$B/ssegate
 OUT=$B/bench-results.txt
 
@@ -59,8 +68,18 @@ FAN_LAT_EVENTS=${FAN_LAT_EVENTS:-20}
 FAN_LAT_RATE=${FAN_LAT_RATE:-2}
 FAN_THR_EVENTS=${FAN_THR_EVENTS:-100}
 FAN_THR_RATE=${FAN_THR_RATE:-10}
+WS_CONNS=${WS_CONNS:-1000}
+WS_SIZE=${WS_SIZE:-128}
+WS_WINDOW=${WS_WINDOW:-1}
+WS_RATE=${WS_RATE:-20000}
+GRPC_CONNS=${GRPC_CONNS:-4}
+GRPC_STREAMS=${GRPC_STREAMS:-100}
+GRPC_SIZE=${GRPC_SIZE:-100}
+GRPC_WARMUP=${GRPC_WARMUP:-3}
+GRPC_DURATION=${GRPC_DURATION:-10}
+GRPCLOAD=$B/bench/grpcload
 
-for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD"; do
+for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD" "$WSECHO" "$WSLOAD"; do
     if [ ! -x "$f" ]; then
         echo "bench: $f is missing; run make first" >&2
         exit 1
@@ -257,6 +276,8 @@ spec:
   default: {timeouts: {routeTimeout: 0s}}
 $btls
 EOF
+        # grpc: the same route as a GRPCRoute (its backends speak h2c without being told).
+        [ "$mode" = grpc ] && sed -i 's/kind: HTTPRoute/kind: GRPCRoute/' "$dir/gateway.yaml"
         "$SSEGATE" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off ${SG_SSEGATE_ARGS:-} 2>>"$dir/stderr.log" &
         PROXY_PID=$!
         ;;
@@ -274,13 +295,16 @@ EOF
             return 1
         fi
         mkdir -p "$dir/logs"
+        local pass="proxy_pass http://origin;"
         case $mode in
         h2c) listen_opts="http2" server_extra="http2_max_concurrent_streams 256;" ;;
+        grpc) listen_opts="http2" server_extra="http2_max_concurrent_streams 256;"
+            pass="grpc_pass grpc://origin; grpc_read_timeout 1h; grpc_send_timeout 1h;" ;;
         tls) listen_opts="ssl http2"
             server_extra="http2_max_concurrent_streams 256; ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;" ;;
         esac
         sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" -e "s|@DIR@|$dir|g" \
-            -e "s|@LISTEN_OPTS@|$listen_opts|" -e "s|@SERVER_EXTRA@|$server_extra|" \
+            -e "s|@LISTEN_OPTS@|$listen_opts|" -e "s|@SERVER_EXTRA@|$server_extra|" -e "s|proxy_pass http://origin;|$pass|" \
             -e "s|worker_processes 2;|worker_processes $WORKERS;|" bench/nginx.conf.in >"$dir/nginx.conf"
         nginx -p "$dir" -c "$dir/nginx.conf" \
             -g "daemon off; master_process on; pid $dir/nginx.pid; error_log $dir/error.log warn;" \
@@ -294,6 +318,7 @@ EOF
         fi
         case $mode in
         h2c) bind_opts="proto h2" global_extra="tune.h2.max-concurrent-streams 256" ;;
+        grpc) bind_opts="proto h2" global_extra="tune.h2.max-concurrent-streams 256" server_opts="proto h2" ;;
         tls) bind_opts="ssl crt $TMP/haproxy.pem alpn h2,http/1.1" global_extra="tune.h2.max-concurrent-streams 256" ;;
         esac
         # The same verification as ssegate's BackendTLSPolicy: the test CA, SNI and name localhost.
@@ -336,9 +361,48 @@ record() {
     done
 }
 
+# run_grpc_case TARGET: gRPC server streaming through TARGET (grpcload at both ends).
+run_grpc_case() {
+    local t=$1 oport log="$TMP/$1-grpc.log"
+    oport=$(free_port) || return
+    "$GRPCLOAD" --serve "$oport" --size "$GRPC_SIZE" 2>>"$TMP/origin.log" &
+    ORIGIN_PID=$!
+    STARTED+=("$ORIGIN_PID")
+    if ! wait_listen "$oport" "$ORIGIN_PID"; then
+        NOTE[$t,grpc]="origin failed"
+        stop_all
+        return
+    fi
+    if ! start_proxy "$t" "$oport" grpc; then
+        NOTE[$t,grpc]="not measured"
+        [ -f "$TMP/$t/why" ] && sed 's/^/bench:   /' "$TMP/$t/why" >&2
+        stop_all
+        return
+    fi
+    echo "bench: $t / grpc ..." >&2
+    timeout $((GRPC_WARMUP + GRPC_DURATION + 30)) "$GRPCLOAD" --port "$PROXY_PORT" --label "$t-grpc" \
+        --conns "$GRPC_CONNS" --streams $((GRPC_STREAMS / GRPC_CONNS)) --warmup "$GRPC_WARMUP" --duration "$GRPC_DURATION" \
+        --proxy-pids "${PROXY_PIDS:-$ORIGIN_PID}" --path /bench.Stream/Pull >"$log" 2>"$log.err"
+    local rc=$? line
+    line=$(grep '^RESULT ' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        NOTE[$t,grpc]="grpcload failed (rc $rc)"
+        sed 's/^/bench:   /' "$log.err" | tail -n 5 >&2
+    else
+        record "$t" grpc "$line"
+        echo "bench:   $line" >&2
+    fi
+    if [ -n "$PROXY_PID" ] && ! kill -0 "$PROXY_PID" 2>/dev/null; then
+        NOTE[$t,grpc]="$t exited during the run"
+    fi
+    stop_all
+}
+
 run_case() {        # run_case TARGET SCENARIO
     local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit mode=h1 uptls=0
+    local lg_bin=$LOADGEN lg_path=/sse
     ORIGIN_BIN=$ORIGIN
+    [ "$s" = grpc ] && { run_grpc_case "$t"; return; }
     oport=$(free_port) || return
     case $s in
     h2upthr)
@@ -388,6 +452,15 @@ run_case() {        # run_case TARGET SCENARIO
             --streams "$H2IDLE_STREAMS" --idle --settle "$IDLE_SETTLE" --duration 0.5 --connect-timeout 40)
         limit=70
         ;;
+    wsthr | wslat)
+        ORIGIN_BIN=$WSECHO lg_bin=$WSLOAD lg_path=/ws
+        if [ "$s" = wsthr ]; then
+            lg_args=(--conns "$WS_CONNS" --size "$WS_SIZE" --window "$WS_WINDOW" --warmup "$THR_WARMUP" --duration "$THR_DURATION")
+        else
+            lg_args=(--conns "$WS_CONNS" --size "$WS_SIZE" --rate "$WS_RATE" --warmup "$LAT_WARMUP" --duration "$LAT_DURATION")
+        fi
+        limit=$((THR_WARMUP + THR_DURATION + LAT_WARMUP + LAT_DURATION + 40))
+        ;;
     hs)
         # One run: a window without handshakes (base_*), then HS_RATE handshakes/s, HS_WARMUP s, the window.
         mode=tls
@@ -423,7 +496,7 @@ run_case() {        # run_case TARGET SCENARIO
     local pids_arg=()
     [ -n "$PROXY_PIDS" ] && pids_arg=(--proxy-pids "$PROXY_PIDS")
     echo "bench: $t / $s ..." >&2
-    timeout "$limit" "$LOADGEN" --port "$PROXY_PORT" --path /sse --label "$t-$s" --origin-pid "$ORIGIN_PID" \
+    timeout "$limit" "$lg_bin" --port "$PROXY_PORT" --path "$lg_path" --label "$t-$s" --origin-pid "$ORIGIN_PID" \
         "${pids_arg[@]}" "${lg_args[@]}" >"$log" 2>"$log.err"
     local rc=$? line
     line=$(grep '^RESULT ' "$log" | tail -n 1)
@@ -638,10 +711,11 @@ REPEAT=${SG_BENCH_REPEAT:-3}
 est=0       # seconds, roughly: per target and round, the scenario's windows plus ~5 s of start-up and stop
 for s in $SCENARIOS; do
     case $s in
-    thr | upthr | h2thr | h2tlsthr | h2upthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
-    lat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
+    thr | upthr | h2thr | h2tlsthr | h2upthr | wsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
+    lat | wslat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
     hs) e=$(((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
     fanout) e=$(((FAN_LAT_EVENTS / FAN_LAT_RATE + FAN_THR_EVENTS / FAN_THR_RATE + 12) * REPEAT * $(echo $FAN_TARGETS | wc -w))) ;;
+    grpc) e=$(((GRPC_WARMUP + GRPC_DURATION + 5) * REPEAT)) ;;
     *) e=15 ;;
     esac
     n=$(echo $TARGETS | wc -w)
@@ -661,7 +735,7 @@ declare -A RUNS     # RUNS[target,scenario,key] = space-separated values, one pe
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 for s in $SCENARIOS; do
     reps=1
-    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | h2upthr | fanout) reps=$REPEAT ;; esac
+    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | h2upthr | fanout | wsthr | wslat | grpc) reps=$REPEAT ;; esac
     targets=$TARGETS
     [ "$s" = fanout ] && targets=$FAN_TARGETS
     for r in $(seq 1 "$reps"); do
@@ -892,6 +966,46 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         echo "  direct: the origin writes to every subscriber itself (its CPU and RSS); pushpin: condure, zurl, proxy, handler"
         echo "  summed; nchan and nginx: master and workers summed. Backend connections: none for nchan (publish only);"
         echo "  pushpin's are its GRIP subscribe requests (each answered at once, kept alive by zurl)."
+    fi
+    if has wsthr; then
+        echo "WebSocket echo, closed loop: $WS_CONNS WebSockets, each with $WS_WINDOW message(s) of $WS_SIZE bytes in flight, ${THR_DURATION} s (median of $REPEAT rounds)"
+        row "messages/s echoed" wsthr rate
+        rounds "messages/s, each round" wsthr rate
+        row "WebSockets connected" wsthr connected
+        row "errors" wsthr errors
+        row "round trip p50 (us)" wsthr p50_us
+        row "round trip p99 (us)" wsthr p99_us
+        row "proxy CPU (% of one core)" wsthr proxy_cpu_pct
+        row "origin CPU (% of one core)" wsthr origin_cpu_pct
+        row "client CPU (% of one core)" wsthr client_cpu_pct
+    fi
+    if has wslat; then
+        echo "WebSocket latency: $WS_CONNS WebSockets, $WS_RATE messages/s of $WS_SIZE bytes in total, ${LAT_DURATION} s (median of $REPEAT rounds)"
+        row "round trip p50 (us)" wslat p50_us
+        row "round trip p99 (us)" wslat p99_us
+        rounds "p99 (us), each round" wslat p99_us
+        row "round trip p99.9 (us)" wslat p999_us
+        row "round trip max (us)" wslat max_us
+        row "messages/s echoed" wslat rate
+        row "errors" wslat errors
+        row "proxy CPU (% of one core)" wslat proxy_cpu_pct
+    fi
+    if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has wsthr || has wslat; }; then
+        echo "Against issue 13's WebSocket targets (ssegate vs haproxy, same run, medians):"
+        has wsthr && echo "  messages/s ssegate/haproxy: $(ratio "${R[ssegate,wsthr,rate]:-}" "${R[haproxy,wsthr,rate]:-}")x (target >= 1.0x)"
+        has wslat && echo "  round trip p99 ssegate/haproxy: $(ratio "${R[ssegate,wslat,p99_us]:-}" "${R[haproxy,wslat,p99_us]:-}")x (target <= 1.0x)"
+    fi
+    if has grpc; then
+        echo "gRPC server streaming (h2c both sides): $GRPC_CONNS connections x $((GRPC_STREAMS / GRPC_CONNS)) calls, endless streams of $GRPC_SIZE-byte messages as fast as flow control allows, ${GRPC_DURATION} s (median of $REPEAT rounds; direct: the client on the origin)"
+        row "messages/s delivered" grpc msgs_per_s
+        rounds "messages/s, each round" grpc msgs_per_s
+        row "proxy CPU (% of one core)" grpc proxy_cpu_pct
+        row "proxy CPU us per 1000 messages" grpc cpu_us_per_kmsg
+        row "calls reset" grpc streams_reset
+        if [[ " $TARGETS " == *" ssegate "* ]]; then
+            read -r bp bv <<<"$(best_peer grpc msgs_per_s)"
+            echo "  gRPC messages/s ssegate/best peer: $(ratio "${R[ssegate,grpc,msgs_per_s]:-}" "${bv:-}")x (best peer ${bp:--} ${bv:--}; target >= 1.0x)"
+        fi
     fi
     if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has thr || has lat || has idle; }; then
         echo "Against the issue's targets (ssegate vs haproxy, same run, medians):"

@@ -189,6 +189,8 @@ static rng_t *ranges(struct sg_dx *dx, struct fy_node *seq, size_t *n)
 
 static bool is_agc_policy(const char *kind, const char *api)
 {
+    if (strcmp(kind, "SSEPolicy") == 0 && api != NULL && strncmp(api, "ssegate.io/", 11) == 0)
+        return true;        /* ssegate's own: the same status.conditions */
     static const char *const kinds[] = {"RoutePolicy", "BackendLoadBalancingPolicy", "HealthCheckPolicy",
                                         "FrontendTLSPolicy", "BackendTLSPolicy"};
     if (api == NULL || strncmp(api, "alb.networking.azure.io/", 24) != 0)
@@ -226,7 +228,7 @@ static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_dia
             o->listeners[i].port = lget(dx, l, "port");
             o->listeners[i].protocol = sget(dx, l, "protocol");
         }
-    } else if (strcmp(o->kind, "HTTPRoute") == 0) {
+    } else if (strcmp(o->kind, "HTTPRoute") == 0 || strcmp(o->kind, "GRPCRoute") == 0) {
         o->type = SG_DIAG_HTTPROUTE;
         struct fy_node *ps = get(spec, "parentRefs");
         pd->parents = ranges(dx, ps, &pd->nparents);
@@ -518,8 +520,10 @@ static sg_diag_cond_t route_refs(struct sg_dx *dx, const loader_t *ld, const sg_
 
 static const sg_route_t *find_route(const sg_config_t *cfg, const sg_diag_obj_t *o)
 {
+    sg_route_kind_t kind = strcmp(o->kind, "GRPCRoute") == 0 ? SG_ROUTE_GRPC : SG_ROUTE_HTTP;
     for (size_t i = 0; i < cfg->nroutes; i++)
-        if (strcmp(cfg->routes[i].name, o->name) == 0 && strcmp(cfg->routes[i].ns, o->ns ? o->ns : "default") == 0)
+        if (cfg->routes[i].kind == kind && strcmp(cfg->routes[i].name, o->name) == 0 &&
+            strcmp(cfg->routes[i].ns, o->ns ? o->ns : "default") == 0)
             return &cfg->routes[i];
     return NULL;
 }
@@ -622,6 +626,7 @@ static void fill_gateway(struct sg_dx *dx, const sg_config_t *cfg, size_t doc, s
             continue;
         }
         dl->served = true;
+        dl->kinds = li->allow_kinds;
         nserved++;
         for (size_t r = 0; r < cfg->nroutes; r++) {
             bool att = false;

@@ -105,7 +105,7 @@ static kentry_t *remember(sg_kswriter_t *w, const char *key, const char *path, u
         c->n++;
     }
     e->hash = hash;
-    e->route = strncmp(key, "HTTPRoute/", 10) == 0;
+    e->route = strncmp(key, "HTTPRoute/", 10) == 0 || strncmp(key, "GRPCRoute/", 10) == 0;
     return e;
 }
 

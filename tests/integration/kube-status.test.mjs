@@ -92,7 +92,8 @@ test('kube status: a bad route next to good ones: the good ones serve and are Ac
         assert.equal(cond(g.status.conditions, 'Accepted').status, 'True');
         assert.equal(g.status.listeners[0].name, 'http');
         assert.equal(g.status.listeners[0].attachedRoutes, 3); /* good1, good2, partial; not bad */
-        assert.deepEqual(g.status.listeners[0].supportedKinds, [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' }]);
+        assert.deepEqual(g.status.listeners[0].supportedKinds, [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' },
+            { group: 'gateway.networking.k8s.io', kind: 'GRPCRoute' }]);
         const gc = await waitFor(() => cond(sim.get('GatewayClass', null, 'ssegate')?.status?.conditions, 'Accepted'),
             15000 * SLOW, 'GatewayClass Accepted', gw);
         assert.equal(gc.status, 'True');

@@ -549,9 +549,20 @@ int main(int argc, char **argv)
         if (status_build != 0) {
             bool adopted = true;
             for (int i = 0; i < nworkers; i++)
-                adopted &= atomic_load(&workers[i].pending_cfg) == NULL;
+                adopted &= atomic_load_explicit(&workers[i].adopted_gen, memory_order_acquire) == cfg->generation;
             if (adopted) {
-                sg_kube_published(kube, status_build);
+                /* the ports some worker could not bind (SO_REUSEPORT: the same for all, unless one raced) */
+                uint16_t failed[SG_WORKER_MAX_BIND_FAILED];
+                size_t nf = 0;
+                for (int i = 0; i < nworkers; i++)
+                    for (size_t k = 0; k < workers[i].nbind_failed; k++) {
+                        bool dup = false;
+                        for (size_t j = 0; j < nf && !dup; j++)
+                            dup = failed[j] == workers[i].bind_failed[k];
+                        if (!dup && nf < SG_WORKER_MAX_BIND_FAILED)
+                            failed[nf++] = workers[i].bind_failed[k];
+                    }
+                sg_kube_published(kube, status_build, failed, nf);
                 status_build = 0;
             }
         }

@@ -242,11 +242,11 @@ int sg_kube_request(void *ctx, const char *method, const char *path, const char 
     return r.status;
 }
 
-void sg_kube_published(sg_kube_t *k, uint64_t build)
+void sg_kube_published(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed)
 {
     pthread_mutex_lock(&k->lock);
     if (k->krun != NULL)
-        sg_krun_published(k->krun, build, NULL, 0);
+        sg_krun_published(k->krun, build, failed, nfailed);
     pthread_mutex_unlock(&k->lock);
 }
 

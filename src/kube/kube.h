@@ -38,8 +38,9 @@ sg_config_t *sg_kube_take(sg_kube_t *k, uint64_t *build);
  * or -errno. Thread-safe. */
 int sg_kube_request(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
                     size_t *resp_len);
-/* The main thread published build `build` (from sg_kube_take): its status may now say Programmed. Main thread. */
-void sg_kube_published(sg_kube_t *k, uint64_t build);
+/* Every worker serves build `build` (from sg_kube_take): its status may now say Programmed; failed: the ports of its
+ * listeners that could not be bound (PortUnavailable). Main thread. */
+void sg_kube_published(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed);
 /* Stops writing status and gives the status Lease up (at drain, so another replica takes over at once). Idempotent;
  * sg_kube_free does it too. */
 void sg_kube_release(sg_kube_t *k);

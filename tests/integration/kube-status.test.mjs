@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { test } from 'node:test';
-import { SLOW, freePort, setup, withLogs } from './lib/harness.mjs';
+import { SLOW, freePort, setup, track, withLogs } from './lib/harness.mjs';
 import { httpGet, taggedBackends } from './lib/prod-util.mjs';
 import { CONTROLLER, gateway, gatewayClass, kubeMetric, route, service, slices, startKubeGateway, startSim, waitFor } from './lib/kube-util.mjs';
 
@@ -226,4 +227,33 @@ test('kube status: two ssegate processes: only the Lease holder writes status; k
         await gw2.stop();
         const l = sim.list('Lease', 'default')[0];
         assert.equal(l.spec.holderIdentity ?? '', '');
+    }));
+
+test('kube status: a listener whose port is taken says PortUnavailable; the other listener and the Gateway are Programmed',
+    { timeout: 60000 * SLOW }, withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const taken = await freePort();
+        const blocker = net.createServer().listen(taken, '0.0.0.0');
+        await new Promise(r => blocker.once('listening', r));
+        track(() => new Promise(r => blocker.close(r)));
+        const be = await taggedBackends(1);
+        const g = gateway('gw', port);
+        g.spec.listeners.push({ name: 'busy', port: taken, protocol: 'HTTP', allowedRoutes: { namespaces: { from: 'All' } } });
+        sim.apply([gatewayClass(), g, service('sa'), ...slices('sa', [{ port: be.ports[0] }]), route('r', [{ path: '/', service: 'sa' }])]);
+        gw = await startKubeGateway(sim, { args: ['--lease-duration', '3s'] });
+        const st = await waitFor(() => {
+            const s = sim.get('Gateway', 'default', 'gw')?.status;
+            return s?.listeners?.length === 2 ? s : null;
+        }, 15000 * SLOW, 'Gateway status', gw);
+        const busy = st.listeners.find(l => l.name === 'busy');
+        const http = st.listeners.find(l => l.name === 'http');
+        assert.equal(cond(busy.conditions, 'Accepted').status, 'False');
+        assert.equal(cond(busy.conditions, 'Accepted').reason, 'PortUnavailable');
+        assert.equal(cond(busy.conditions, 'Programmed').status, 'False');
+        assert.equal(cond(http.conditions, 'Programmed').status, 'True');
+        assert.equal(cond(st.conditions, 'Programmed').status, 'True');
+        assert.equal(cond(st.conditions, 'Accepted').reason, 'ListenersNotValid');
+        assert.equal(await body(port, '/'), 'backend 0');
+        await gw.stop();
     }));

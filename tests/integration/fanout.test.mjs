@@ -3,6 +3,7 @@
 // the access log.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import { before, test } from 'node:test';
 import { sseBackend } from './lib/backends.mjs';
 import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
@@ -271,6 +272,42 @@ test(
         await waitFor(() => upstreams('/gone/x', from).length === 1, T, 'the /gone upstream');
         g.close();
         await waitFor(() => upstreams('/gone/x', from)[0].closed, T, 'linger 0s: the upstream closed with its last subscriber');
+    }),
+);
+
+test(
+    'a shared request answered with something else than an event stream: every waiting client gets that answer',
+    withLogs(logs, async () => {
+        const other = await sseBackend({ contentType: 'application/json', delayHeaders: 300 });
+        const p2 = await freePort();
+        const gw2 = await startGateway({
+            yaml: fanoutYaml({ port: p2, routes: [{ name: 'json', path: '/', backends: [{ service: '127.0.0.1', port: other.port }], policy: '{sharing: {enabled: true}}' }] }),
+            args: ['--access-log', 'off', '--workers', '1'],
+            waitPorts: [p2],
+        });
+        const get = () =>
+            new Promise((resolve, reject) => {
+                http.get({ host: '127.0.0.1', port: p2, path: '/j', agent: false }, res => {
+                    let body = '';
+                    res.setEncoding('utf8');
+                    res.on('data', d => (body += d));
+                    res.on('end', () => resolve({ status: res.statusCode, type: res.headers['content-type'], body, complete: res.complete }));
+                }).on('error', reject);
+            });
+        const waiting = [get(), get(), get()];
+        const st = await other.stream(0, T);
+        st.sendRaw('{"a": 1}');
+        st.end();
+        const got = await Promise.all(waiting);
+        for (const r of got) assert.deepEqual(r, { status: 200, type: 'application/json', body: '{"a": 1}', complete: true });
+        assert.equal(other.streams.length, 1, 'the waiting clients did not share the one exchange');
+        /* That answer is not kept: the next request asks the backend again. */
+        const next = get();
+        const st2 = await other.stream(1, T);
+        st2.sendRaw('{"a": 2}');
+        st2.end();
+        assert.equal((await next).body, '{"a": 2}');
+        await gw2.stop();
     }),
 );
 

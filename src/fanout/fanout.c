@@ -48,6 +48,8 @@ typedef struct sub {
     struct catchup *cu;             /* a dedicated replay by the backend, until it meets the shared stream */
 } sub_t;
 
+_Static_assert(offsetof(sub_t, kind) == 0, "sg_stream_kind() reads the first byte");
+
 /* A subscriber whose Last-Event-ID the ring could not serve gets a dedicated exchange carrying it (the backend
  * replays); its events are relayed whole, and as soon as one of them is also in the shared stream (its id in the
  * ring, or the shared stream's next event carries the id it last got) it moves onto the shared stream at that

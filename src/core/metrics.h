@@ -38,6 +38,8 @@ typedef struct sg_route_metrics {
     sg_counter_t sse_active;
     sg_counter_t sse_total;
     sg_counter_t sse_events;
+    sg_counter_t shared_streams;    /* gauge: shared upstream streams of this route (fanout/) */
+    sg_counter_t shared_subscribers; /* gauge: their subscribers */
 } sg_route_metrics_t;
 
 enum { SG_MPROTO_H1 = 0, SG_MPROTO_H2 = 1, SG_MPROTO_N = 2 };

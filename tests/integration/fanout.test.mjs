@@ -68,6 +68,8 @@ test(
         assert.equal(m.get('ssegate_fanout_streams'), 1);
         assert.equal(m.get('ssegate_fanout_subscribers'), 4);
         assert.equal(m.get('ssegate_fanout_ring_events'), 3);
+        assert.equal(m.get('ssegate_fanout_route_streams', { route: 'default/live' }), 1);
+        assert.equal(m.get('ssegate_fanout_route_subscribers', { route: 'default/live' }), 4);
         for (const c of cs) c.close();
 
         const pf = be.streams.length;

@@ -18,6 +18,10 @@
 #   (fan-out time), then FAN_THR_EVENTS at FAN_THR_RATE/s (throughput, CPU), FAN_UNSHARED_SUBS (default 9,000: a
 #   single-process proxy that opens an upstream per subscriber needs two descriptors each, and the limit is 20,000).
 #   Re-run the comparison alone: SG_BENCH_SCENARIOS=fanout SG_BENCH_REPEAT=1 bash bench/run.sh build
+# WebSocket scenarios (not in the default list): wsthr (WS_CONNS WebSockets, each echoing WS_WINDOW messages of
+#   WS_SIZE bytes in a closed loop: messages/s) and wslat (WS_RATE messages/s in total over WS_CONNS WebSockets:
+#   round-trip latency), with bench/wsecho as the origin and bench/wsload as the client; THR_/LAT_ WARMUP and
+#   DURATION apply.
 # The HTTP/2 scenarios use THR_INTERVAL_US/THR_WARMUP/THR_DURATION (h2thr, h2tlsthr) and
 # LAT_RATE/LAT_WARMUP/LAT_DURATION (hs); "direct" has no figure there (the origin speaks HTTP/1.1 only).
 set -uo pipefail
@@ -28,6 +32,8 @@ H2ORIGIN=$B/bench/h2origin
 LOADGEN=$B/bench/loadgen
 FANORIGIN=$B/bench/fanorigin
 FANLOAD=$B/bench/fanload
+WSECHO=$B/bench/wsecho
+WSLOAD=$B/bench/wsload
 SSEGATE=$B/ssegate
 OUT=$B/bench-results.txt
 
@@ -59,8 +65,12 @@ FAN_LAT_EVENTS=${FAN_LAT_EVENTS:-20}
 FAN_LAT_RATE=${FAN_LAT_RATE:-2}
 FAN_THR_EVENTS=${FAN_THR_EVENTS:-100}
 FAN_THR_RATE=${FAN_THR_RATE:-10}
+WS_CONNS=${WS_CONNS:-1000}
+WS_SIZE=${WS_SIZE:-128}
+WS_WINDOW=${WS_WINDOW:-1}
+WS_RATE=${WS_RATE:-20000}
 
-for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD"; do
+for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD" "$WSECHO" "$WSLOAD"; do
     if [ ! -x "$f" ]; then
         echo "bench: $f is missing; run make first" >&2
         exit 1
@@ -338,6 +348,7 @@ record() {
 
 run_case() {        # run_case TARGET SCENARIO
     local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit mode=h1 uptls=0
+    local lg_bin=$LOADGEN lg_path=/sse
     ORIGIN_BIN=$ORIGIN
     oport=$(free_port) || return
     case $s in
@@ -388,6 +399,15 @@ run_case() {        # run_case TARGET SCENARIO
             --streams "$H2IDLE_STREAMS" --idle --settle "$IDLE_SETTLE" --duration 0.5 --connect-timeout 40)
         limit=70
         ;;
+    wsthr | wslat)
+        ORIGIN_BIN=$WSECHO lg_bin=$WSLOAD lg_path=/ws
+        if [ "$s" = wsthr ]; then
+            lg_args=(--conns "$WS_CONNS" --size "$WS_SIZE" --window "$WS_WINDOW" --warmup "$THR_WARMUP" --duration "$THR_DURATION")
+        else
+            lg_args=(--conns "$WS_CONNS" --size "$WS_SIZE" --rate "$WS_RATE" --warmup "$LAT_WARMUP" --duration "$LAT_DURATION")
+        fi
+        limit=$((THR_WARMUP + THR_DURATION + LAT_WARMUP + LAT_DURATION + 40))
+        ;;
     hs)
         # One run: a window without handshakes (base_*), then HS_RATE handshakes/s, HS_WARMUP s, the window.
         mode=tls
@@ -423,7 +443,7 @@ run_case() {        # run_case TARGET SCENARIO
     local pids_arg=()
     [ -n "$PROXY_PIDS" ] && pids_arg=(--proxy-pids "$PROXY_PIDS")
     echo "bench: $t / $s ..." >&2
-    timeout "$limit" "$LOADGEN" --port "$PROXY_PORT" --path /sse --label "$t-$s" --origin-pid "$ORIGIN_PID" \
+    timeout "$limit" "$lg_bin" --port "$PROXY_PORT" --path "$lg_path" --label "$t-$s" --origin-pid "$ORIGIN_PID" \
         "${pids_arg[@]}" "${lg_args[@]}" >"$log" 2>"$log.err"
     local rc=$? line
     line=$(grep '^RESULT ' "$log" | tail -n 1)
@@ -638,8 +658,8 @@ REPEAT=${SG_BENCH_REPEAT:-3}
 est=0       # seconds, roughly: per target and round, the scenario's windows plus ~5 s of start-up and stop
 for s in $SCENARIOS; do
     case $s in
-    thr | upthr | h2thr | h2tlsthr | h2upthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
-    lat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
+    thr | upthr | h2thr | h2tlsthr | h2upthr | wsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
+    lat | wslat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
     hs) e=$(((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
     fanout) e=$(((FAN_LAT_EVENTS / FAN_LAT_RATE + FAN_THR_EVENTS / FAN_THR_RATE + 12) * REPEAT * $(echo $FAN_TARGETS | wc -w))) ;;
     *) e=15 ;;
@@ -661,7 +681,7 @@ declare -A RUNS     # RUNS[target,scenario,key] = space-separated values, one pe
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 for s in $SCENARIOS; do
     reps=1
-    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | h2upthr | fanout) reps=$REPEAT ;; esac
+    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | h2upthr | fanout | wsthr | wslat) reps=$REPEAT ;; esac
     targets=$TARGETS
     [ "$s" = fanout ] && targets=$FAN_TARGETS
     for r in $(seq 1 "$reps"); do
@@ -892,6 +912,34 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         echo "  direct: the origin writes to every subscriber itself (its CPU and RSS); pushpin: condure, zurl, proxy, handler"
         echo "  summed; nchan and nginx: master and workers summed. Backend connections: none for nchan (publish only);"
         echo "  pushpin's are its GRIP subscribe requests (each answered at once, kept alive by zurl)."
+    fi
+    if has wsthr; then
+        echo "WebSocket echo, closed loop: $WS_CONNS WebSockets, each with $WS_WINDOW message(s) of $WS_SIZE bytes in flight, ${THR_DURATION} s (median of $REPEAT rounds)"
+        row "messages/s echoed" wsthr rate
+        rounds "messages/s, each round" wsthr rate
+        row "WebSockets connected" wsthr connected
+        row "errors" wsthr errors
+        row "round trip p50 (us)" wsthr p50_us
+        row "round trip p99 (us)" wsthr p99_us
+        row "proxy CPU (% of one core)" wsthr proxy_cpu_pct
+        row "origin CPU (% of one core)" wsthr origin_cpu_pct
+        row "client CPU (% of one core)" wsthr client_cpu_pct
+    fi
+    if has wslat; then
+        echo "WebSocket latency: $WS_CONNS WebSockets, $WS_RATE messages/s of $WS_SIZE bytes in total, ${LAT_DURATION} s (median of $REPEAT rounds)"
+        row "round trip p50 (us)" wslat p50_us
+        row "round trip p99 (us)" wslat p99_us
+        rounds "p99 (us), each round" wslat p99_us
+        row "round trip p99.9 (us)" wslat p999_us
+        row "round trip max (us)" wslat max_us
+        row "messages/s echoed" wslat rate
+        row "errors" wslat errors
+        row "proxy CPU (% of one core)" wslat proxy_cpu_pct
+    fi
+    if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has wsthr || has wslat; }; then
+        echo "Against issue 13's WebSocket targets (ssegate vs haproxy, same run, medians):"
+        has wsthr && echo "  messages/s ssegate/haproxy: $(ratio "${R[ssegate,wsthr,rate]:-}" "${R[haproxy,wsthr,rate]:-}")x (target >= 1.0x)"
+        has wslat && echo "  round trip p99 ssegate/haproxy: $(ratio "${R[ssegate,wslat,p99_us]:-}" "${R[haproxy,wslat,p99_us]:-}")x (target <= 1.0x)"
     fi
     if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has thr || has lat || has idle; }; then
         echo "Against the issue's targets (ssegate vs haproxy, same run, medians):"

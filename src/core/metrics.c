@@ -116,10 +116,13 @@ static uint64_t route_value(const sg_route_metrics_t *rm, size_t offset)
     return ld((const sg_counter_t *)((const char *)rm + offset));
 }
 
-static void route_family(FILE *f, const char *name, const char *type, const char *help,
-                         const sg_metrics_t *const *shards, size_t n, size_t offset)
+/* One family by route; extra (NULL: none) is one more label, `key="value"`, and then the HELP/TYPE lines are the
+ * caller's. */
+static void route_family_x(FILE *f, const char *name, const char *type, const char *help,
+                           const sg_metrics_t *const *shards, size_t n, size_t offset, const char *extra)
 {
-    head(f, name, type, help);
+    if (extra == NULL)
+        head(f, name, type, help);
     /* Each worker slots routes in its own first-use order: merge by key. */
     for (size_t i = 0; i < n; i++) {
         for (size_t r = 0; r < SG_METRICS_ROUTES; r++) {
@@ -147,14 +150,38 @@ static void route_family(FILE *f, const char *name, const char *type, const char
                 }
             fprintf(f, "%s{route=\"", name);
             label(f, rm->key);
-            fprintf(f, "\"} %" PRIu64 "\n", v);
+            fprintf(f, "\"%s%s} %" PRIu64 "\n", extra ? "," : "", extra ? extra : "", v);
         }
     }
     uint64_t other = 0;
     for (size_t i = 0; i < n; i++)
         other += route_value(&shards[i]->other, offset);
     if (other > 0)
-        fprintf(f, "%s{route=\"other\"} %" PRIu64 "\n", name, other);
+        fprintf(f, "%s{route=\"other\"%s%s} %" PRIu64 "\n", name, extra ? "," : "", extra ? extra : "", other);
+}
+
+static void route_family(FILE *f, const char *name, const char *type, const char *help,
+                         const sg_metrics_t *const *shards, size_t n, size_t offset)
+{
+    route_family_x(f, name, type, help, shards, n, offset, NULL);
+}
+
+const char *const sg_metrics_ws_results[SG_WS_RESULTS] = {"switched", "rejected", "failed", "abandoned"};
+
+static void ws_families(FILE *f, const sg_metrics_t *const *shards, size_t n)
+{
+    route_family(f, "ssegate_websockets_active", "gauge", "WebSockets open (after the switch of protocols).", shards,
+                 n, offsetof(sg_route_metrics_t, ws_active));
+    head(f, "ssegate_websocket_upgrades_total", "counter",
+         "WebSocket handshakes by result: switched (101, or 200 to an HTTP/2 extended CONNECT), rejected (a 4xx or "
+         "3xx answer, the gateway's or the backend's), failed (5xx: no backend, a backend that did not switch), "
+         "abandoned (the client left first).");
+    for (int r = 0; r < SG_WS_RESULTS; r++) {
+        char extra[32];
+        snprintf(extra, sizeof(extra), "result=\"%s\"", sg_metrics_ws_results[r]);
+        route_family_x(f, "ssegate_websocket_upgrades_total", NULL, NULL, shards, n,
+                       offsetof(sg_route_metrics_t, ws_upgrades) + (size_t)r * sizeof(sg_counter_t), extra);
+    }
 }
 
 static uint64_t listener_value(const sg_listener_metrics_t *l, size_t offset, int proto)
@@ -259,6 +286,7 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     fprintf(f, "ssegate_fanout_events_total %" PRIu64 "\n", SUM(fanout_events));
     head(f, "ssegate_fanout_deliveries_total", "counter", "Events handed to subscribers of shared streams.");
     fprintf(f, "ssegate_fanout_deliveries_total %" PRIu64 "\n", SUM(fanout_deliveries));
+    ws_families(f, shards, n);
     head(f, "ssegate_bytes_received_total", "counter", "Bytes read from clients.");
     fprintf(f, "ssegate_bytes_received_total %" PRIu64 "\n", SUM(bytes_in));
     head(f, "ssegate_bytes_sent_total", "counter", "Response bytes relayed to clients.");

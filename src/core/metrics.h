@@ -40,7 +40,13 @@ typedef struct sg_route_metrics {
     sg_counter_t sse_events;
     sg_counter_t shared_streams;    /* gauge: shared upstream streams of this route (fanout/) */
     sg_counter_t shared_subscribers; /* gauge: their subscribers */
+    sg_counter_t ws_active;                     /* WebSockets open (after the switch) */
+    sg_counter_t ws_upgrades[4];                /* WebSocket handshakes by result (sg_metrics_ws_results) */
 } sg_route_metrics_t;
+
+/* The results of a WebSocket handshake (ssegate_websocket_upgrades_total{result}). */
+enum { SG_WS_SWITCHED = 0, SG_WS_REJECTED, SG_WS_FAILED, SG_WS_ABANDONED, SG_WS_RESULTS };
+extern const char *const sg_metrics_ws_results[SG_WS_RESULTS];
 
 enum { SG_MPROTO_H1 = 0, SG_MPROTO_H2 = 1, SG_MPROTO_N = 2 };
 

@@ -13,8 +13,10 @@
 #include "config/cors.h"
 #include "config/route.h"
 #include "codec/sse.h"
+#include "proxy/tunnel.h"
 #include "proxy/upclient.h"
 #include "proxy/upstream.h"
+#include "proxy/wsproxy.h"
 
 #define MAX_OUT_HEADERS (SG_H1_MAX_HEADERS + 16)
 #define LOG_REQ_MAX 512
@@ -43,6 +45,8 @@ struct sg_stream {
     const sg_endpoint_t *ep;
     sg_upclient_t *up;
     struct sse_state *sse;          /* allocated for SSE responses only */
+    sg_tunnel_t *tunnel;            /* after a WebSocket switch: bytes both ways (tunnel.c) */
+    sg_wsreq_t *ws;                 /* a WebSocket handshake (wsproxy.c); NULL otherwise */
     sg_timer_t timer;               /* route timeout / default time-to-headers / drain moment, the earliest */
     uint64_t deadline_ms;           /* route timeout (0: none) */
     uint64_t drain_at_ms;           /* drain close moment (0: none) */
@@ -86,6 +90,7 @@ static bool can_insert(const sse_state_t *x)
 }
 
 static void up_on_head(void *ctx, const sg_h1_msg_t *msg);
+static void ws_switch(sg_stream_t *s, sg_h1_header_t *out, size_t n);
 static void up_on_body(void *ctx, const char *p, size_t n);
 static void up_on_end(void *ctx);
 static void up_on_error(void *ctx, int err);
@@ -163,6 +168,8 @@ static void stream_free(sg_stream_t *s)
     sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
     if (s->sse)
         sg_timer_cancel(&s->worker->loop.wheel, &s->sse->hb);
+    sg_wsproxy_end(s->ws, s->rm, s->tunnel != NULL, s->status);
+    sg_tunnel_free(s->tunnel);
     if (s->up) {
         sg_upclient_release(s->up);
         s->up = NULL;
@@ -272,6 +279,11 @@ static void timer_cb(sg_timer_t *t)
 
     if (s->drain_at_ms && now >= s->drain_at_ms && (s->deadline_ms == 0 || s->drain_at_ms <= s->deadline_ms)) {
         s->drain_at_ms = 0;
+        if (s->tunnel != NULL) {
+            sg_tunnel_close(s->tunnel, SG_WS_GOING_AWAY);
+            arm(s);
+            return;
+        }
         if (s->sse != NULL) {
             s->retry_hint = true;
             end_at_boundary(s);
@@ -288,6 +300,10 @@ static void timer_cb(sg_timer_t *t)
     }
     if (s->sse != NULL) {
         end_at_boundary(s);
+        return;
+    }
+    if (s->tunnel != NULL) {
+        sg_tunnel_close(s->tunnel, SG_WS_GOING_AWAY); /* an explicit route timeout, as it cuts SSE */
         return;
     }
     s->ops->abort(s->down);
@@ -578,7 +594,7 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
     const sg_rewrite_t *rw = bf->rewrite ? bf->rewrite : rf->rewrite;
     char ip[INET6_ADDRSTRLEN];
 
-    put_str(b, msg->method);
+    put_str(b, s->ws != NULL ? SG_STR("GET") : msg->method); /* HTTP/2 extended CONNECT becomes an upgrade */
     put(b, " ", 1);
     if (rw && rw->path_kind != SG_PATHMOD_NONE)
         put_modified_path(b, rw->path_kind, rw->path, path, m->prefix_len);
@@ -620,6 +636,8 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
         }
         if (mod_drops(rf->req_headers, name) || mod_drops(bf->req_headers, name))
             continue;
+        if (s->ws != NULL && sg_wsproxy_drop_header(s->ws, name))
+            continue;
         put_header(b, name, msg->headers[i].value);
     }
     if (!have_host && host.n > 0)
@@ -649,7 +667,9 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
             put(b, ";", 1);
         put(b, ok ? "Verified=true\r\n" : "Verified=false\r\n", ok ? 15 : 16);
     }
-    if (msg->body == SG_H1_BODY_LENGTH) {
+    if (s->ws != NULL) {
+        sg_wsproxy_put_upgrade(s->ws, b->p, &b->n, b->cap, &b->overflow);
+    } else if (msg->body == SG_H1_BODY_LENGTH) {
         char cl[40];
         int k = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n", (unsigned long long)msg->content_length);
         put(b, cl, (size_t)k);
@@ -746,8 +766,11 @@ static int open_upstream(sg_stream_t *s)
     int err = 0;
     count_endpoint(s, s->ep);
     s->up = sg_upclient_open(s->worker, (const struct sockaddr *)&s->ep->addr, s->ep->addrlen, s->backend->tls,
-                             s->backend->proto == SG_BACKEND_H2 ? SG_UPCLIENT_H2 : SG_UPCLIENT_H1, &up_cbs, s,
-                             s->head_request, &err);
+                             /* A WebSocket goes to its backend as an HTTP/1.1 upgrade, whatever the port's protocol. */
+                             s->backend->proto == SG_BACKEND_H2 && s->ws == NULL ? SG_UPCLIENT_H2 : SG_UPCLIENT_H1,
+                             &up_cbs, s, s->head_request, &err);
+    if (s->up != NULL && s->ws != NULL)
+        sg_upclient_expect_upgrade(s->up);
     return s->up ? 0 : err;
 }
 
@@ -803,7 +826,8 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
 
     /* A gateway routes requests; it does not open tunnels. On both protocols, before any routing. (On
      * HTTP/2 a CONNECT has no :path, which nghttp2 requires of every other method.) */
-    if (sg_str_eq(msg->method, SG_STR("CONNECT"))) {
+    bool ext_connect = sg_wsproxy_is_ext_connect(msg, info);
+    if (sg_str_eq(msg->method, SG_STR("CONNECT")) && !ext_connect) {
         respond(s, 501, "ssegate: CONNECT not implemented\n", NULL, 0);
         return s;
     }
@@ -815,7 +839,7 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         host = authority;
 
     sg_route_match_t m;
-    sg_route_req_t rq = {.method = msg->method, .host = host, .path = path, .query = query,
+    sg_route_req_t rq = {.method = ext_connect ? SG_STR("GET") : msg->method, .host = host, .path = path, .query = query,
                          .headers = msg->headers, .nheaders = msg->nheaders, .scratch = w->route_scratch};
     bool routed = s->cfg != NULL && sg_route_match(s->cfg, info->conn->port, &rq, &m) == 0;
     if (s->cfg != NULL && sg_cors_is_preflight(msg)) {
@@ -840,6 +864,18 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     s->rule = m.rule;
     s->rm = sg_metrics_route(&w->metrics, m.rule->route->ns, m.rule->route->name);
     sg_counter_add(&s->rm->requests, 1);
+    const char *why = NULL;
+    int wsr = sg_wsproxy_check(w, msg, info, s->rm, &s->ws, &why);
+    if (wsr >= 400) {
+        /* A broken handshake is answered here; the backend never sees it (RFC 6455 4.2.2 for the version). */
+        char body[128];
+        snprintf(body, sizeof(body), "ssegate: bad WebSocket handshake: %s\n", why);
+        sg_h1_header_t v = {SG_STR("Sec-WebSocket-Version"), SG_STR("13")};
+        respond(s, wsr, body, &v, wsr == 426 ? 1 : 0);
+        return s;
+    }
+    if (s->ws != NULL)
+        s->body_chunked = false; /* HTTP/2 DATA after the switch are the tunnel's bytes, not a chunked body */
     if (keep_origin(s, msg) < 0) {
         respond(s, 503, "ssegate: out of memory\n", NULL, 0);
         return s;
@@ -923,6 +959,8 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
 
 int sg_proxy_req_body(sg_stream_t *s, const char *p, size_t n)
 {
+    if (s->tunnel != NULL)
+        return sg_tunnel_from_down(s->tunnel, p, n);
     if (s->up == NULL || n == 0)
         return 0;
     if (s->body_chunked) {
@@ -937,6 +975,10 @@ int sg_proxy_req_body(sg_stream_t *s, const char *p, size_t n)
 
 void sg_proxy_req_end(sg_stream_t *s)
 {
+    if (s->tunnel != NULL) {
+        sg_tunnel_down_eof(s->tunnel);
+        return;
+    }
     s->req_done = true;
     if (s->up == NULL)
         return;
@@ -1044,6 +1086,17 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     const sg_cors_t *cors = s->rule->filters.cors;
     bool sse = false;
 
+    int sw = 0;
+    if (s->ws != NULL) {
+        const char *why = NULL;
+        sw = sg_wsproxy_on_head(s->ws, msg, &why);
+        if (sw < 0) {
+            sg_log_error("upstream %s: WebSocket handshake failed (%s): answered 502 rid=%s",
+                         s->ep ? s->ep->label : "-", why, s->rid);
+            respond(s, 502, "ssegate: the backend did not switch to WebSocket\n", NULL, 0);
+            return;
+        }
+    }
     free(s->head_copy);
     s->head_copy = NULL;
     sg_counter_add(&s->worker->metrics.upstream_status[msg->status / 100 <= 5 ? msg->status / 100 : 0], 1);
@@ -1084,6 +1137,10 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
         if (k > 0 && (size_t)k < sizeof(cookie))
             out[n++] = (sg_h1_header_t){SG_STR("Set-Cookie"), {cookie, (size_t)k}};
     }
+    if (sw == 1) {
+        ws_switch(s, out, n);
+        return;
+    }
     if (sse && !s->head_request) {
         s->sse = calloc(1, sizeof(*s->sse));
         if (s->sse == NULL) {
@@ -1118,10 +1175,52 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     }
 }
 
+/* The tunnel is over: the stream ends. */
+static void tunnel_end(void *ctx, bool ok)
+{
+    finish(ctx, ok);
+}
+
+/* The backend switched to WebSocket: the client gets the switch, and the stream becomes a tunnel. */
+static void ws_switch(sg_stream_t *s, sg_h1_header_t *out, size_t n)
+{
+    n = sg_wsproxy_resp_headers(s->ws, out, n, MAX_OUT_HEADERS + SG_CORS_MAX_HEADERS);
+    s->tunnel = sg_tunnel_new(s->worker, s->ops, s->down, s->up, tunnel_end, s, &s->bytes_out);
+    if (s->tunnel == NULL) {
+        respond(s, 503, "ssegate: out of memory\n", NULL, 0);
+        return;
+    }
+    sg_wsproxy_switched(s->ws, s->rm);
+    s->status = sg_wsproxy_status(s->ws);
+    s->resp_started = true;
+    /* As for SSE: the default timeout bounded only the wait for this answer; explicit route timeouts go on. */
+    if (s->rule->request_timeout_ms == SG_TIMEOUT_UNSET && s->rule->backend_timeout_ms == SG_TIMEOUT_UNSET) {
+        s->deadline_ms = 0;
+        arm(s);
+    }
+    int rc = s->ops->send_head(s->down, s->status, out, n, -1, false);
+    if (rc < 0 && rc != SG_EAGAIN) {
+        s->ops->abort(s->down);
+        finish(s, false);
+        return;
+    }
+    if (rc == SG_EAGAIN)
+        sg_upclient_pause(s->up, true);
+    if (sg_wsproxy_is_h2(s->ws) && s->req_done)
+        sg_tunnel_down_eof(s->tunnel); /* END_STREAM came before the switch */
+    if (s->worker->draining && s->drain_at_ms == 0)
+        sg_proxy_drain(s, sg_worker_drain_moment(s->worker));
+}
+
 static void up_on_body(void *ctx, const char *p, size_t n)
 {
     sg_stream_t *s = ctx;
     bool end_now = false;
+
+    if (s->tunnel != NULL) {
+        sg_tunnel_from_up(s->tunnel, p, n);
+        return;
+    }
 
     if (s->sse != NULL) {
         sse_state_t *x = s->sse;
@@ -1190,6 +1289,10 @@ static void up_on_body(void *ctx, const char *p, size_t n)
 static void up_on_end(void *ctx)
 {
     sg_stream_t *s = ctx;
+    if (s->tunnel != NULL) {
+        sg_tunnel_up_closed(s->tunnel, true);
+        return;
+    }
     int rc = s->ops->send_end(s->down);
     finish(s, (rc >= 0 || rc == SG_EAGAIN) && s->req_done);
 }
@@ -1197,6 +1300,10 @@ static void up_on_end(void *ctx)
 static void up_on_error(void *ctx, int err)
 {
     sg_stream_t *s = ctx;
+    if (s->tunnel != NULL) {
+        sg_tunnel_up_closed(s->tunnel, false);
+        return;
+    }
 
     bool stale = sg_upclient_reused(s->up) && err != -ECONNREFUSED && err != -ETIMEDOUT;
     if (!s->resp_started && s->head_copy != NULL && (stale || (err == -ECONNREFUSED && s->attempts < 2))) {

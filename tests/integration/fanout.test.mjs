@@ -10,6 +10,7 @@ import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
 import { SLOW, freePort, runGateway, setup, sleep, startGateway, waitFor, withLogs, writeTemp } from './lib/harness.mjs';
 import { scrape } from './lib/prod-util.mjs';
 import { openSse, waitEvents } from './lib/sseclient.mjs';
+import { wsBackend, wsConnect, wsMessages } from './lib/wsutil.mjs';
 
 setup();
 let gw, be, port, admin, logFile;
@@ -310,6 +311,29 @@ test(
         st2.end();
         assert.equal((await next).body, '{"a": 2}');
         await gw2.stop();
+    }),
+);
+
+test(
+    'a WebSocket upgrade on a shared route is a tunnel of its own, never a subscriber',
+    withLogs(logs, async () => {
+        const wb = await wsBackend();
+        const p3 = await freePort();
+        const gw3 = await startGateway({
+            yaml: fanoutYaml({ port: p3, routes: [{ name: 'mixed', path: '/', backends: [{ service: '127.0.0.1', port: wb.port }], policy: '{sharing: {enabled: true}}' }] }),
+            args: ['--access-log', 'off', '--workers', '1'],
+            waitPorts: [p3],
+        });
+        const a = await wsConnect(`ws://127.0.0.1:${p3}/room`);
+        const b = await wsConnect(`ws://127.0.0.1:${p3}/room`);
+        a.send('from a');
+        b.send('from b');
+        assert.equal((await wsMessages(a, 1))[0].data.toString(), 'from a');
+        assert.equal((await wsMessages(b, 1))[0].data.toString(), 'from b');
+        assert.equal(wb.handshakes.length, 2, 'two WebSockets, two handshakes at the backend');
+        a.close();
+        b.close();
+        await gw3.stop();
     }),
 );
 

@@ -281,11 +281,21 @@ static void sync_all(sg_krun_t *r)
 
 /* ---- the thread ---- */
 
-/* The writer's requests go through the caller's function; its ctx is the runner (for nap). */
+static void lease_step(sg_krun_t *r, int64_t *wait);
+
+/* The writer's requests go through the caller's function; its ctx is the runner (for nap). A sync of a big cluster
+ * takes many requests: the Lease is renewed between them when due, and a write is not made by a replica that has
+ * stopped leading meanwhile. */
 static int via(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
                size_t *resp_len)
 {
     sg_krun_t *r = ctx;
+    int64_t wait;
+    lease_step(r, &wait);
+    bool lead = sg_klease_leader(&r->lease, mono_ms());
+    atomic_store(&r->leader, lead);
+    if (!lead && strcmp(method, "GET") != 0)
+        return -EPERM;
     return r->o.req(r->o.req_ctx, method, path, body, len, resp, resp_len);
 }
 

@@ -43,6 +43,7 @@ struct sg_krun {
     uint16_t mine_failed[64];
     size_t mine_nfailed;
     _Atomic bool leader;
+    _Atomic bool stopping;      /* set first by sg_krun_stop: a sync in progress makes no further request */
     _Atomic uint64_t acquired, syncs;
 };
 
@@ -290,6 +291,8 @@ static int via(void *ctx, const char *method, const char *path, const char *body
                size_t *resp_len)
 {
     sg_krun_t *r = ctx;
+    if (atomic_load(&r->stopping))
+        return -ECANCELED;      /* stopping (drain): the main thread waits for this thread, so be quick */
     int64_t wait;
     lease_step(r, &wait);
     bool lead = sg_klease_leader(&r->lease, mono_ms());
@@ -439,6 +442,7 @@ sg_krun_t *sg_krun_start(const sg_krun_opts_t *o, char *err, size_t cap)
     sg_kreq_t rq = {via, r, nap};
     sg_kswrite_init(&r->w, &rq, r->controller);
     atomic_init(&r->leader, false);
+    atomic_init(&r->stopping, false);
     atomic_init(&r->acquired, 0);
     atomic_init(&r->syncs, 0);
     pthread_mutex_init(&r->mu, NULL);
@@ -514,6 +518,7 @@ void sg_krun_stop(sg_krun_t *r)
 {
     if (r == NULL)
         return;
+    atomic_store(&r->stopping, true);
     pthread_mutex_lock(&r->mu);
     r->stop = true;
     pthread_cond_signal(&r->cv);

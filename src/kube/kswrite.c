@@ -161,10 +161,10 @@ static int count(sg_kswriter_t *w, int result)
     return result;
 }
 
-/* -EPERM is the runner's "no longer leading": nothing to wait out. */
+/* -EPERM and -ECANCELED are the runner's "no longer leading" and "stopping": nothing to wait out. */
 static bool retryable(int st)
 {
-    return (st < 0 && st != -EPERM) || st == 429 || st >= 500;
+    return (st < 0 && st != -EPERM && st != -ECANCELED) || st == 429 || st >= 500;
 }
 
 int sg_kswrite_object(sg_kswriter_t *w, const char *path, const char *key, const char *desired,

@@ -257,3 +257,42 @@ test('kube status: a listener whose port is taken says PortUnavailable; the othe
         assert.equal(await body(port, '/'), 'backend 0');
         await gw.stop();
     }));
+
+test('kube status: the standard reasons: NotAllowedByListeners, NoMatchingListenerHostname, RefNotPermitted (until a ReferenceGrant)',
+    { timeout: 60000 * SLOW }, withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const p1 = await freePort();
+        const p2 = await freePort();
+        const be = await taggedBackends(1);
+        const g = gateway('gw', p1, { ns: 'infra' });
+        g.spec.listeners = [{ name: 'same', port: p1, protocol: 'HTTP', allowedRoutes: { namespaces: { from: 'Same' } } },
+            { name: 'host', port: p2, protocol: 'HTTP', hostname: 'a.example.com', allowedRoutes: { namespaces: { from: 'All' } } }];
+        const other = route('other-ns', [{ path: '/o', service: 'sa' }], { ns: 'apps', parents: [{ name: 'gw', namespace: 'infra', sectionName: 'same' }] });
+        const nohost = route('nohost', [{ path: '/h', service: 'sa' }], { ns: 'apps', parents: [{ name: 'gw', namespace: 'infra', sectionName: 'host' }] });
+        nohost.spec.hostnames = ['b.example.com'];
+        const cross = route('cross', [{ path: '/c', service: 'sa' }], { ns: 'infra', parents: [{ name: 'gw', sectionName: 'same' }] });
+        cross.spec.rules[0].backendRefs[0].namespace = 'apps';
+        sim.apply([gatewayClass(), g, service('sa', { ns: 'apps' }), ...slices('sa', [{ port: be.ports[0] }], { ns: 'apps' }),
+            other, nohost, cross]);
+        gw = await startKubeGateway(sim, { args: ['--lease-duration', '3s'] });
+        const reason = (ns, name, type) => cond(ours(sim.get('HTTPRoute', ns, name))?.conditions, type);
+        await waitFor(() => reason('apps', 'other-ns', 'Accepted') && reason('apps', 'nohost', 'Accepted') &&
+            reason('infra', 'cross', 'ResolvedRefs'), 15000 * SLOW, 'three routes with status', gw);
+        assert.equal(reason('apps', 'other-ns', 'Accepted').status, 'False');
+        assert.equal(reason('apps', 'other-ns', 'Accepted').reason, 'NotAllowedByListeners');
+        assert.equal(reason('apps', 'nohost', 'Accepted').status, 'False');
+        assert.equal(reason('apps', 'nohost', 'Accepted').reason, 'NoMatchingListenerHostname');
+        assert.equal(reason('infra', 'cross', 'Accepted').status, 'True');
+        assert.equal(reason('infra', 'cross', 'ResolvedRefs').status, 'False');
+        assert.equal(reason('infra', 'cross', 'ResolvedRefs').reason, 'RefNotPermitted');
+        assert.equal(await body(p1, '/c'), 'HTTP 500');
+        /* the grant arrives: the reference resolves, and the route serves */
+        sim.apply({ apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: 'g', namespace: 'apps' },
+            spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'infra' }], to: [{ group: '', kind: 'Service' }] } });
+        await waitFor(() => reason('infra', 'cross', 'ResolvedRefs')?.status === 'True', 15000 * SLOW, 'ResolvedRefs after the grant', gw);
+        assert.equal(await body(p1, '/c'), 'backend 0');
+        const st = sim.get('Gateway', 'infra', 'gw').status;
+        assert.equal(st.listeners.find(l => l.name === 'same').attachedRoutes, 1);
+        assert.equal(st.listeners.find(l => l.name === 'host').attachedRoutes, 0);
+        await gw.stop();
+    }));

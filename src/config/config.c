@@ -435,6 +435,7 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
     } kinds[] = {
         {"Gateway", "gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1", parse_gateway},
         {"HTTPRoute", "gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1", parse_httproute},
+        {"GRPCRoute", "gateway.networking.k8s.io/v1", NULL, parse_grpcroute},
         {"RoutePolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_route_policy},
         {"BackendLoadBalancingPolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_lb_policy},
         {"HealthCheckPolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_hc_policy},
@@ -481,7 +482,7 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         refuse = glen == strlen(own_groups[i]) && strncmp(api, own_groups[i], glen) == 0;
     size_t klen = strlen(kind);
     refuse |= klen >= 6 && strcmp(kind + klen - 6, "Policy") == 0;
-    static const char *const refused_kinds[] = {"GRPCRoute", "ListenerSet", "XListenerSet"};
+    static const char *const refused_kinds[] = {"ListenerSet", "XListenerSet"};
     for (size_t i = 0; i < SG_ARRAY_LEN(refused_kinds) && !refuse; i++)
         refuse = strcmp(kind, refused_kinds[i]) == 0;
     if (refuse)

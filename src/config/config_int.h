@@ -88,7 +88,8 @@ typedef struct ftpolicy {
 /* RoutePolicy */
 typedef struct policy {
     char *ns, *name;
-    char *tns, *tname;          /* target HTTPRoute; tname NULL when the target is unusable */
+    char *tns, *tname;          /* target HTTPRoute or GRPCRoute; tname NULL when the target is unusable */
+    sg_route_kind_t tkind;
     int64_t route_timeout_ms;   /* SG_TIMEOUT_UNSET when not given */
     sg_affinity_t affinity;     /* type NONE when not given */
     int64_t heartbeat_ms;       /* SG_TIMEOUT_UNSET when not given */
@@ -318,6 +319,12 @@ typedef struct meta {
 #define parse_gateway sg__config_parse_gateway
 #define build_binds sg__config_build_binds
 #define parse_httproute sg__config_parse_httproute
+#define parse_grpcroute sg__config_parse_grpcroute
+#define parse_route_head sg__config_parse_route_head
+#define parse_backend_ref sg__config_parse_backend_ref
+#define parse_header_mod sg__config_parse_header_mod
+#define parse_value_matches sg__config_parse_value_matches
+#define compile_re sg__config_compile_re
 #define parse_service sg__config_parse_service
 #define parse_slice sg__config_parse_slice
 #define set_label sg__config_set_label
@@ -371,6 +378,22 @@ void build_binds(loader_t *ld, sg_config_t *cfg);
 
 /* config_route.c: HTTPRoute documents, into ld->routes. */
 void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at);
+/* What HTTPRoute and GRPCRoute share: metadata (duplicates of the same kind refused), parentRefs and hostnames
+ * into a new ld->routes entry; *spec is the spec mapping. NULL when the document has no usable spec. */
+sg_route_t *parse_route_head(loader_t *ld, struct fy_node *root, pos_t at, sg_route_kind_t kind,
+                             struct fy_node **spec);
+/* A backendRef's Service reference, port and weight (not its filters, which differ per route kind). */
+void parse_backend_ref(loader_t *ld, struct fy_node *n, pos_t at, const char *ns, sg_backend_t *b);
+/* RequestHeaderModifier / ResponseHeaderModifier settings. */
+sg_header_mod_t *parse_header_mod(loader_t *ld, struct fy_node *n, pos_t at);
+/* headers (header = true) or queryParams matches. */
+void parse_value_matches(loader_t *ld, struct fy_node *seq, pos_t at, bool header, sg_value_match_t **out,
+                         size_t *nout);
+/* A whole-value PCRE2 pattern, kept by the generation; NULL (reported) when it does not compile. */
+void *compile_re(loader_t *ld, const char *re, struct fy_node *n, pos_t at);
+
+/* config_grpcroute.c: GRPCRoute documents, into ld->routes (kind SG_ROUTE_GRPC). */
+void parse_grpcroute(loader_t *ld, struct fy_node *root, pos_t at);
 
 /* config_backend.c: Service and EndpointSlice documents, and backendRefs -> endpoints once every document is read. */
 void parse_service(loader_t *ld, struct fy_node *root, pos_t at);

@@ -5,7 +5,7 @@
 # src/ (main.c, serve.c) are the top and may include anything. Prints each violation; exits 1 if any.
 set -uo pipefail
 cd "$(dirname "$0")/../src"
-LAYERS=(core codec net config http proxy admin)
+LAYERS=(core codec net config http proxy fanout admin)
 declare -A RANK
 for i in "${!LAYERS[@]}"; do RANK[${LAYERS[$i]}]=$i; done
 bad=0

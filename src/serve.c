@@ -16,6 +16,7 @@
 #include "http/h2.h"
 #include "core/log.h"
 #include "proxy/proxy.h"
+#include "fanout/fanout.h"
 #include "config/route.h"
 #include "serve.h"
 #include "proxy/upclient.h"
@@ -145,6 +146,7 @@ static void reconcile_listeners(sg_worker_t *w, const sg_config_t *cfg)
 static void hard_stop(sg_worker_t *w)
 {
     close_listeners(w);
+    sg_fanout_close_all(w);
     sg_upclient_pool_close_all(w);
     while (!sg_list_empty(&w->conns))
         sg_conn_close(SG_CONTAINER_OF(w->conns.next, sg_conn_t, link));
@@ -213,11 +215,12 @@ int sg_serve_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_conf
         w->rid_prefix = (uint64_t)sg_now_ms() * 2654435761u + (uint64_t)id;
     w->rng = w->rid_prefix | 1;
     w->protos = &sg_serve_protos;
-    w->handler = &sg_proxy_handler;
+    w->handler = &sg_fanout_handler;
     w->route_scratch = sg_route_scratch_new();
     w->msg = malloc(sizeof(*w->msg));
     w->admit = sg_admit_new(settings->client_rate, w->rng * 0x9e3779b97f4a7c15ull);
-    if (w->route_scratch == NULL || w->msg == NULL || w->admit == NULL) {
+    if (w->route_scratch == NULL || w->msg == NULL || w->admit == NULL || sg_fanout_init(w) < 0) {
+        sg_fanout_free(w);
         sg_route_scratch_free(w->route_scratch);
         free(w->msg);
         sg_admit_free(w->admit);
@@ -258,6 +261,7 @@ void *sg_serve_main(void *arg)
         if (w->hs_inflight > 0)
             nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
+    sg_fanout_close_all(w);
     sg_upclient_pool_close_all(w);
     sg_loop_run_once(&w->loop);
     atomic_store(&w->done, true);
@@ -294,6 +298,7 @@ void sg_serve_free(sg_worker_t *w)
     w->msg = NULL;
     sg_admit_free(w->admit);
     w->admit = NULL;
+    sg_fanout_free(w);
     sg_config_unref(atomic_exchange(&w->pending_cfg, NULL));
     sg_config_unref(w->cfg);
     w->cfg = NULL;

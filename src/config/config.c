@@ -444,6 +444,7 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         {"Namespace", "v1", NULL, sg__config_parse_namespace},
         {"ConfigMap", "v1", NULL, sg__config_parse_configmap},
         {"FrontendTLSPolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_frontend_tls_policy},
+        {"SSEPolicy", "ssegate.io/v1alpha1", NULL, sg__config_parse_sse_policy},
         {"ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "gateway.networking.k8s.io/v1",
          sg__config_parse_refgrant},
     };
@@ -608,12 +609,14 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
     /* Cross-document checks run even after errors, so one run reports everything; name resolution
      * (possibly DNS) only for a config that will be used. */
     sg__config_apply_route_policies(ld);
+    sg__config_apply_sse_policies(ld, cfg);
     sg__config_apply_backend_policies(ld);
     sg__config_apply_namespaces(ld);
     sg__config_apply_frontend_tls(ld);
     build_binds(ld, cfg);
     sg__config_build_tls(ld, cfg);
     sg__config_apply_backend_tls(ld, cfg);
+    sg__config_apply_app_protocols(ld);
     if (ld->nerr == 0)
         resolve_backends(ld);
     int rc = sg_route_compile(cfg, ld->errs);

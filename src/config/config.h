@@ -127,6 +127,9 @@ typedef struct sg_healthcheck {
     const char *policy;         /* "ns/name" of the HealthCheckPolicy, for logs */
 } sg_healthcheck_t;
 
+/* sg_backend_t.proto */
+enum { SG_BACKEND_H1 = 0, SG_BACKEND_H2 = 1 };
+
 typedef struct sg_backend {
     char *name;                 /* Service name of the backendRef */
     char *ns;
@@ -145,6 +148,9 @@ typedef struct sg_backend {
      * policy says, and never fall back to plaintext. NULL: plaintext. Owned by the generation (cfg->upstream_tls). */
     const struct sg_tls_client *tls;
     const char *tls_policy;     /* "kind ns/name" of that policy, for logs */
+    /* The Service port's appProtocol (GEP-1911): SG_BACKEND_H2 is HTTP/2 with prior knowledge (kubernetes.io/h2c)
+     * or, with tls, ALPN h2 falling back to http/1.1 (https). */
+    uint8_t proto;
     bool not_permitted;         /* another namespace and no ReferenceGrant admits it (RefNotPermitted): never
                                  * resolved, so a request sent to it gets 500 */
     int line, col;              /* position of the backendRef */
@@ -213,6 +219,26 @@ typedef struct sg_affinity {
     int64_t duration_s;         /* Max-Age of the Set-Cookie; 0: a session cookie (no Max-Age) */
 } sg_affinity_t;
 
+/* ssegate.io/v1alpha1 SSEPolicy (config_ssepolicy.c): how a rule's event streams are shared (fanout/). */
+typedef enum { SG_SSE_TOO_OLD_BACKEND = 0, SG_SSE_TOO_OLD_LIVE } sg_sse_too_old_t;
+typedef enum { SG_SSE_SLOW_REPLAY = 0, SG_SSE_SLOW_CLOSE } sg_sse_slow_t;
+typedef struct sg_sse_policy {
+    const char *ns, *name;
+    bool sharing;               /* spec.default.sharing.enabled */
+    bool public_stream;         /* sharing.public: requests with credentials share too */
+    char **key_headers;         /* sharing.keyHeaders, lower-cased */
+    size_t nkey_headers;
+    int64_t linger_ms;          /* sharing.lingerAfterLastSubscriber */
+    uint32_t replay_max_events; /* replay.maxEvents (0: no ring) */
+    uint64_t replay_max_bytes;  /* replay.maxBytes */
+    int64_t replay_max_age_ms;  /* replay.maxAge (0: no age bound) */
+    sg_sse_too_old_t on_too_old; /* replay.onTooOld */
+    sg_sse_slow_t slow_action;  /* slowSubscriber.action */
+    uint32_t max_lag_events;    /* slowSubscriber.maxLagEvents (action close; 0: none) */
+    uint64_t max_lag_bytes;     /* slowSubscriber.maxLagBytes (action close; 0: none) */
+    int64_t max_retry_ms;       /* failover.maxRetryDelay: bound on the backend's retry: */
+} sg_sse_policy_t;
+
 typedef struct sg_rule {
     char *name;                 /* optional rule name, or NULL */
     size_t index;               /* position in its route */
@@ -232,6 +258,7 @@ typedef struct sg_rule {
     /* SSE heartbeat for this rule's streams: RoutePolicy spec.default.sse.heartbeatInterval (an ssegate
      * extension). SG_TIMEOUT_UNSET: the --heartbeat flag applies; 0: off; > 0: a ":" comment after this idle. */
     int64_t heartbeat_ms;
+    const sg_sse_policy_t *ssep; /* the SSEPolicy that applies to this rule, or NULL */
     int line, col;              /* position of the rule */
 } sg_rule_t;
 
@@ -247,7 +274,7 @@ struct sg_route {
     size_t nrules;
     int64_t policy_timeout_ms;  /* RoutePolicy routeTimeout, or SG_TIMEOUT_UNSET */
     sg_affinity_t affinity;     /* RoutePolicy sessionAffinity; type NONE when absent */
-    int64_t heartbeat_ms;       /* RoutePolicy sse.heartbeatInterval, or SG_TIMEOUT_UNSET */
+    int64_t heartbeat_ms;       /* SSEPolicy heartbeatInterval (or RoutePolicy sse.*), or SG_TIMEOUT_UNSET */
     const char *file;
     int line, col;
 };
@@ -319,6 +346,7 @@ typedef struct sg_config {
     size_t nroutes;
     struct sg_tls_client **upstream_tls; /* every BackendTLSPolicy's client context (freed with the generation) */
     size_t nupstream_tls;
+    size_t nshared_rules;       /* rules whose SSEPolicy turns sharing on (0: fanout/ never looks) */
     void *priv;                 /* loader's private data (arena, YAML documents) */
 } sg_config_t;
 

@@ -40,6 +40,8 @@ void parse_service(loader_t *ld, struct fy_node *root, pos_t at)
         else if (tp != NULL)
             (void)scalar_str(ld, tp, "targetPort", pp);
         s->ports[s->nports].name = name ? name : astrdup(ld, "");
+        s->ports[s->nports].app_protocol = get_str(ld, e, "appProtocol", false, pp);
+        s->ports[s->nports].app_pos = npos(field(e, "appProtocol"), pp);
         s->ports[s->nports++].port = (int)v;
     }
 }
@@ -255,5 +257,69 @@ void resolve_backends(loader_t *ld)
                     r->total_weight += b->weight;
             }
         }
+    }
+}
+
+/*
+ * GEP-1911: a Service port's appProtocol says what its backends speak. The values ssegate knows:
+ *   absent, "http"       HTTP/1.1 (over TLS when a BackendTLSPolicy applies)
+ *   "kubernetes.io/h2c"  HTTP/2 with prior knowledge, cleartext
+ *   "https"              TLS (a BackendTLSPolicy must say how to verify) offering ALPN h2 then http/1.1
+ *   "kubernetes.io/ws"   WebSocket over cleartext HTTP/1.1
+ *   "kubernetes.io/wss"  WebSocket over TLS: HTTP/1.1 over TLS, so a BackendTLSPolicy must apply
+ * Anything else is refused (Gateway API's UnsupportedProtocol), as is a cleartext protocol on a port a
+ * BackendTLSPolicy targets: which of the two was meant cannot be guessed, and guessing wrong either sends
+ * plaintext where TLS was asked for or fails every request.
+ */
+static void apply_app_protocol(loader_t *ld, sg_backend_t *b, const sg_rule_t *r)
+{
+    const svcport_t *sp = NULL;
+    for (size_t i = 0; i < ld->nsvcs && sp == NULL; i++) {
+        const svc_t *svc = &ld->svcs[i];
+        if (strcmp(svc->name, b->name) != 0 || strcmp(svc->ns, b->ns) != 0)
+            continue;
+        for (size_t j = 0; j < svc->nports && sp == NULL; j++)
+            if (svc->ports[j].port == b->port)
+                sp = &svc->ports[j];
+    }
+    b->proto = SG_BACKEND_H1;
+    if (sp == NULL || sp->app_protocol == NULL)
+        return;
+    const char *ap = sp->app_protocol;
+    pos_t at = sp->app_pos;
+    (void)r;
+    if (strcmp(ap, "http") == 0)
+        return;
+    if (strcmp(ap, "kubernetes.io/h2c") == 0 || strcmp(ap, "kubernetes.io/ws") == 0) {
+        if (b->tls != NULL)
+            ERR(ld, at, "Service %s/%s port %u: appProtocol %s is cleartext, but %s applies to it; use \"https\" "
+                "(h2 or HTTP/1.1 over TLS) or \"kubernetes.io/wss\" for TLS, or drop the policy", b->ns, b->name,
+                b->port, ap, b->tls_policy ? b->tls_policy : "a BackendTLSPolicy");
+        else if (strcmp(ap, "kubernetes.io/h2c") == 0)
+            b->proto = SG_BACKEND_H2;
+        return;
+    }
+    if (strcmp(ap, "https") == 0 || strcmp(ap, "kubernetes.io/wss") == 0) {
+        if (b->tls == NULL)
+            ERR(ld, at, "Service %s/%s port %u: appProtocol %s is TLS, but no BackendTLSPolicy applies to it, so "
+                "nothing says how to verify the backend's certificate", b->ns, b->name, b->port, ap);
+        else if (strcmp(ap, "https") == 0)
+            b->proto = SG_BACKEND_H2;
+        return;
+    }
+    ERR(ld, at, "Service %s/%s port %u: appProtocol %s is not supported (UnsupportedProtocol); ssegate speaks "
+        "http, https, kubernetes.io/h2c, kubernetes.io/ws and kubernetes.io/wss", b->ns, b->name, b->port, ap);
+}
+
+void sg__config_apply_app_protocols(loader_t *ld)
+{
+    for (size_t i = 0; i < ld->nroutes; i++) {
+        sg_route_t *rt = &ld->routes[i];
+        for (size_t j = 0; j < rt->nrules; j++)
+            for (size_t k = 0; k < rt->rules[j].nbackends; k++) {
+                sg_backend_t *b = &rt->rules[j].backends[k];
+                if (b->name != NULL && !b->not_permitted)
+                    apply_app_protocol(ld, b, &rt->rules[j]);
+            }
     }
 }

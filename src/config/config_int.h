@@ -95,6 +95,15 @@ typedef struct policy {
     pos_t pos, tpos, apos, hpos; /* document / routeTimeout, targetRef, sessionAffinity, heartbeatInterval */
 } policy_t;
 
+/* ssegate.io SSEPolicy (config_ssepolicy.c) */
+typedef struct ssepol {
+    sg_sse_policy_t *p;
+    char *tns, *tname;          /* target HTTPRoute; tname NULL when the target is unusable */
+    char *section;              /* targetRef.sectionName: one rule by name; NULL: every rule */
+    int64_t heartbeat_ms;       /* SG_TIMEOUT_UNSET when not given */
+    pos_t pos, tpos, hpos;
+} ssepol_t;
+
 /* A policy's reference to a Service, optionally to some of its ports. */
 typedef struct svcref {
     char *ns, *name;
@@ -127,6 +136,8 @@ typedef struct hcpolicy {
 typedef struct svcport {
     char *name;                 /* "" when unnamed */
     int port;
+    char *app_protocol;         /* ports[].appProtocol (GEP-1911), NULL when absent */
+    pos_t app_pos;
 } svcport_t;
 
 typedef struct svc {
@@ -274,6 +285,8 @@ typedef struct loader {
     size_t nftpols, capftpols;
     btpolicy_t *btpols;
     size_t nbtpols, capbtpols;
+    ssepol_t *ssepols;
+    size_t nssepols, capssepols;
 } loader_t;
 typedef struct meta {
     char *name, *ns;
@@ -420,6 +433,13 @@ void sg__config_parse_agc_backend_tls_policy(loader_t *ld, struct fy_node *root,
 void sg__config_parse_gateway_backend_tls(loader_t *ld, size_t gw, struct fy_node *be, pos_t at);
 /* Policies -> backends' TLS client contexts (kept in cfg->upstream_tls). */
 void sg__config_apply_backend_tls(loader_t *ld, sg_config_t *cfg);
+/* Service ports[].appProtocol -> the protocol each backendRef speaks (after the BackendTLSPolicies applied). */
+void sg__config_apply_app_protocols(loader_t *ld);
+
+/* config_ssepolicy.c: ssegate.io/v1alpha1 SSEPolicy, then the rules it applies to once every document is read
+ * (after the RoutePolicies: its heartbeatInterval and RoutePolicy's deprecated sse.heartbeatInterval must agree). */
+void sg__config_parse_sse_policy(loader_t *ld, struct fy_node *root, pos_t at);
+void sg__config_apply_sse_policies(loader_t *ld, sg_config_t *cfg);
 
 /* Base64 with whitespace ignored, into the arena (config_tls.c). False when invalid. */
 bool sg__config_b64_decode(loader_t *ld, const char *in, char **out, size_t *out_len);

@@ -223,8 +223,12 @@ void sg__config_parse_route_policy(loader_t *ld, struct fy_node *root, pos_t at)
     /* ssegate extension: spec.default.sse.heartbeatInterval */
     struct fy_node *sse = get_map(ld, def, "sse", false, dp);
     check_keys(ld, sse, "RoutePolicy sse", KEYS("heartbeatInterval"));
-    if (get_duration(ld, sse, "heartbeatInterval", &p->heartbeat_ms, npos(sse, dp)))
+    if (get_duration(ld, sse, "heartbeatInterval", &p->heartbeat_ms, npos(sse, dp))) {
         p->hpos = npos(field(sse, "heartbeatInterval"), dp);
+        /* AGC's RoutePolicy CRD would reject this field in a cluster: it lives in SSEPolicy now. */
+        WARN(ld, p->hpos, "RoutePolicy %s/%s: sse.heartbeatInterval is deprecated; set heartbeatInterval in an "
+             "SSEPolicy (ssegate.io/v1alpha1) spec.default instead", p->ns, p->name);
+    }
 }
 
 static bool same_affinity(const sg_affinity_t *a, const sg_affinity_t *b)

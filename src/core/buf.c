@@ -64,6 +64,62 @@ void sg_pool_put(sg_pool_t *p, sg_chunk_t *c)
     p->nfree++;
 }
 
+sg_rbuf_t *sg_rbuf_new(const void *p, size_t n)
+{
+    if (n > UINT32_MAX)
+        return NULL;
+    sg_rbuf_t *b = malloc(sizeof(*b) + n);
+    if (b == NULL)
+        return NULL;
+    b->refs = 1;
+    b->len = (uint32_t)n;
+    if (p != NULL && n > 0)
+        memcpy(b->data, p, n);
+    return b;
+}
+
+void sg_rbuf_unref(sg_rbuf_t *b)
+{
+    if (b != NULL && --b->refs == 0)
+        free(b);
+}
+
+static sg_rbuf_t *ref_of(const sg_chunk_t *c)
+{
+    sg_rbuf_t *b;
+    memcpy(&b, c->data, sizeof(b));
+    return b;
+}
+
+/* Gives a chunk that left a queue back: a reference chunk drops its reference and its node. */
+static void chunk_done(sg_pool_t *p, sg_chunk_t *c)
+{
+    if (c->cap == 0) {
+        sg_rbuf_unref(ref_of(c));
+        free(c);
+        return;
+    }
+    sg_pool_put(p, c);
+}
+
+int sg_outq_append_ref(sg_outq_t *q, sg_rbuf_t *b)
+{
+    if (b->len == 0)
+        return 0;
+    sg_chunk_t *c = malloc(sizeof(*c) + sizeof(b));
+    if (c == NULL)
+        return -ENOMEM;
+    sg_list_init(&c->link);
+    c->rpos = 0;
+    c->wpos = b->len;
+    c->cap = 0;
+    sg_rbuf_ref(b);
+    memcpy(c->data, &b, sizeof(b));
+    sg_list_insert_tail(&q->chunks, &c->link);
+    q->bytes += b->len;
+    return 0;
+}
+
 void sg_outq_init(sg_outq_t *q)
 {
     sg_list_init(&q->chunks);
@@ -79,7 +135,7 @@ int sg_outq_append(sg_outq_t *q, sg_pool_t *p, const void *data, size_t n)
     /* Fill the tail's free room first. */
     if (!sg_list_empty(&q->chunks) && n > 0) {
         sg_chunk_t *tail = SG_CONTAINER_OF(q->chunks.prev, sg_chunk_t, link);
-        size_t room = tail->cap - tail->wpos;
+        size_t room = tail->cap > tail->wpos ? tail->cap - tail->wpos : 0; /* a reference chunk has none */
         if (room > 0) {
             size_t k = SG_MIN(room, n);
             /* Take the remaining chunks before touching the tail, so failure leaves the queue as it was. */
@@ -99,10 +155,12 @@ int sg_outq_append(sg_outq_t *q, sg_pool_t *p, const void *data, size_t n)
             goto fill;
         }
     }
-    if (n > 0 && n <= SG_SMALL_WRITE && sg_list_empty(&q->chunks)) {
+    if (n > 0 && n <= SG_SMALL_WRITE &&
+        (sg_list_empty(&q->chunks) || SG_CONTAINER_OF(q->chunks.prev, sg_chunk_t, link)->cap == 0)) {
         /* A small write into an empty queue (a request head waiting for its connect, an event for a blocked
-         * client): a chunk of its own size, so that a burst of thousands of them does not take thousands of
-         * 20 KiB chunks, which the allocator would keep as resident memory afterwards. */
+         * client), or after a reference chunk (a shared stream's subscriber): a chunk of its own size, so that a
+         * burst of thousands of them does not take thousands of 20 KiB chunks, which the allocator would keep as
+         * resident memory afterwards. */
         sg_chunk_t *c = malloc(sizeof(*c) + n);
         if (c == NULL)
             return -ENOMEM;
@@ -143,7 +201,7 @@ int sg_outq_iov(const sg_outq_t *q, struct iovec *iov, int max)
         const sg_chunk_t *c = SG_CONTAINER_OF(l, sg_chunk_t, link);
         if (sg_chunk_len(c) == 0)
             continue;
-        iov[n].iov_base = (void *)(c->data + c->rpos);
+        iov[n].iov_base = (void *)((c->cap == 0 ? ref_of(c)->data : c->data) + c->rpos);
         iov[n].iov_len = sg_chunk_len(c);
         n++;
     }
@@ -160,7 +218,7 @@ void sg_outq_consume(sg_outq_t *q, sg_pool_t *p, size_t n)
         q->bytes -= k;
         if (sg_chunk_len(c) == 0) {
             sg_list_remove(&c->link);
-            sg_pool_put(p, c);
+            chunk_done(p, c);
         }
     }
 }
@@ -169,6 +227,6 @@ void sg_outq_clear(sg_outq_t *q, sg_pool_t *p)
 {
     sg_list_t *n;
     while ((n = sg_list_pop(&q->chunks)) != NULL)
-        sg_pool_put(p, SG_CONTAINER_OF(n, sg_chunk_t, link));
+        chunk_done(p, SG_CONTAINER_OF(n, sg_chunk_t, link));
     q->bytes = 0;
 }

@@ -41,7 +41,26 @@ static inline size_t sg_chunk_len(const sg_chunk_t *c)
     return c->wpos - c->rpos;
 }
 
-/* Output queue: chunks appended at the tail, written from the head. */
+/* Refcounted bytes, shared by reference between output queues (an SSE event of a shared stream, framed once per
+ * protocol, queued to thousands of clients without a copy each). */
+typedef struct sg_rbuf {
+    uint32_t refs;
+    uint32_t len;
+    char data[];
+} sg_rbuf_t;
+
+/* Returns a new buffer (refs = 1) of n bytes, copied from p when p is not NULL; NULL when out of memory. */
+sg_rbuf_t *sg_rbuf_new(const void *p, size_t n);
+static inline sg_rbuf_t *sg_rbuf_ref(sg_rbuf_t *b)
+{
+    b->refs++;
+    return b;
+}
+/* Drops a reference; the last frees it. Accepts NULL. */
+void sg_rbuf_unref(sg_rbuf_t *b);
+
+/* Output queue: chunks appended at the tail, written from the head. A chunk with cap == 0 holds no bytes of its
+ * own but a reference to an sg_rbuf_t (rpos, wpos index into it). */
 typedef struct sg_outq {
     sg_list_t chunks;
     size_t bytes;
@@ -50,6 +69,8 @@ typedef struct sg_outq {
 void sg_outq_init(sg_outq_t *q);
 /* Copies n bytes to the tail. Returns 0 or -ENOMEM (the queue is then unchanged). */
 int sg_outq_append(sg_outq_t *q, sg_pool_t *p, const void *data, size_t n);
+/* Queues b by reference (takes a reference; no copy). Returns 0 or -ENOMEM (the queue is then unchanged). */
+int sg_outq_append_ref(sg_outq_t *q, sg_rbuf_t *b);
 /* Fills iov (up to max entries) with the queued bytes; returns the count. */
 int sg_outq_iov(const sg_outq_t *q, struct iovec *iov, int max);
 /* Drops n bytes from the head, returning emptied chunks to the pool. */

@@ -253,6 +253,34 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
                  offsetof(sg_route_metrics_t, sse_total));
     route_family(f, "ssegate_sse_events_total", "counter", "SSE events relayed to clients.", shards, n,
                  offsetof(sg_route_metrics_t, sse_events));
+    head(f, "ssegate_fanout_streams", "gauge", "Shared SSE upstream streams open (one per worker and sharing key).");
+    fprintf(f, "ssegate_fanout_streams %" PRIu64 "\n", SUM(fanout_streams));
+    head(f, "ssegate_fanout_subscribers", "gauge", "Clients subscribed to shared SSE streams.");
+    fprintf(f, "ssegate_fanout_subscribers %" PRIu64 "\n", SUM(fanout_subscribers));
+    head(f, "ssegate_fanout_subscribers_total", "counter", "Clients that joined shared SSE streams.");
+    fprintf(f, "ssegate_fanout_subscribers_total %" PRIu64 "\n", SUM(fanout_subscribers_total));
+    head(f, "ssegate_fanout_ring_events", "gauge", "Events held in the replay rings of shared streams.");
+    fprintf(f, "ssegate_fanout_ring_events %" PRIu64 "\n", SUM(fanout_ring_events));
+    head(f, "ssegate_fanout_ring_bytes", "gauge", "Bytes of the events held in replay rings.");
+    fprintf(f, "ssegate_fanout_ring_bytes %" PRIu64 "\n", SUM(fanout_ring_bytes));
+    head(f, "ssegate_fanout_replays_total", "counter", "Subscribers that arrived with Last-Event-ID, by how they were "
+         "answered.");
+    fprintf(f, "ssegate_fanout_replays_total{source=\"ring\"} %" PRIu64 "\n", SUM(fanout_replays[0]));
+    fprintf(f, "ssegate_fanout_replays_total{source=\"backend\"} %" PRIu64 "\n", SUM(fanout_replays[1]));
+    fprintf(f, "ssegate_fanout_replays_total{source=\"live\"} %" PRIu64 "\n", SUM(fanout_replays[2]));
+    head(f, "ssegate_fanout_failovers_total", "counter", "Shared upstream streams resumed with Last-Event-ID after "
+         "they ended.");
+    fprintf(f, "ssegate_fanout_failovers_total %" PRIu64 "\n", SUM(fanout_failovers));
+    head(f, "ssegate_fanout_merges_total", "counter", "Subscribers replayed by the backend (a Last-Event-ID older than "
+         "the ring) that then moved onto the shared stream.");
+    fprintf(f, "ssegate_fanout_merges_total %" PRIu64 "\n", SUM(fanout_merges));
+    head(f, "ssegate_fanout_slow_subscribers_total", "counter", "Slow subscribers, by what was done.");
+    fprintf(f, "ssegate_fanout_slow_subscribers_total{action=\"replay\"} %" PRIu64 "\n", SUM(fanout_slow[0]));
+    fprintf(f, "ssegate_fanout_slow_subscribers_total{action=\"close\"} %" PRIu64 "\n", SUM(fanout_slow[1]));
+    head(f, "ssegate_fanout_events_total", "counter", "Events received on shared upstream streams.");
+    fprintf(f, "ssegate_fanout_events_total %" PRIu64 "\n", SUM(fanout_events));
+    head(f, "ssegate_fanout_deliveries_total", "counter", "Events handed to subscribers of shared streams.");
+    fprintf(f, "ssegate_fanout_deliveries_total %" PRIu64 "\n", SUM(fanout_deliveries));
     ws_families(f, shards, n);
     head(f, "ssegate_bytes_received_total", "counter", "Bytes read from clients.");
     fprintf(f, "ssegate_bytes_received_total %" PRIu64 "\n", SUM(bytes_in));
@@ -274,6 +302,22 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
             SUM(upstream_tls_handshakes[0]));
     fprintf(f, "ssegate_upstream_tls_handshakes_total{resumed=\"true\"} %" PRIu64 "\n",
             SUM(upstream_tls_handshakes[1]));
+    head(f, "ssegate_upstream_h2_sessions", "gauge", "HTTP/2 sessions to backends (open or connecting).");
+    fprintf(f, "ssegate_upstream_h2_sessions %" PRIu64 "\n", SUM(upstream_h2_sessions));
+    head(f, "ssegate_upstream_h2_streams", "gauge",
+         "Streams on HTTP/2 sessions to backends, or waiting for one (divide by the sessions for streams per session).");
+    fprintf(f, "ssegate_upstream_h2_streams %" PRIu64 "\n", SUM(upstream_h2_streams));
+    head(f, "ssegate_upstream_h2_goaways_total", "counter", "GOAWAY frames received from HTTP/2 backends.");
+    fprintf(f, "ssegate_upstream_h2_goaways_total %" PRIu64 "\n", SUM(upstream_h2_goaways));
+    head(f, "ssegate_upstream_h2_retries_total", "counter",
+         "Upstream HTTP/2 streams the backend refused unprocessed (REFUSED_STREAM, GOAWAY), sent again on another "
+         "connection.");
+    fprintf(f, "ssegate_upstream_h2_retries_total %" PRIu64 "\n", SUM(upstream_h2_retries));
+    head(f, "ssegate_upstream_trailers_total", "counter", "Upstream responses that ended with trailers.");
+    fprintf(f, "ssegate_upstream_trailers_total %" PRIu64 "\n", SUM(upstream_trailers));
+    head(f, "ssegate_upstream_h2_alpn_fallbacks_total", "counter",
+         "TLS connections to an HTTP/2 (https) port whose backend chose http/1.1 in ALPN.");
+    fprintf(f, "ssegate_upstream_h2_alpn_fallbacks_total %" PRIu64 "\n", SUM(upstream_h2_alpn_h1));
     head(f, "ssegate_slow_consumer_closes_total", "counter", "Clients closed for taking no bytes too long.");
     fprintf(f, "ssegate_slow_consumer_closes_total %" PRIu64 "\n", SUM(slow_consumer_closes));
     head(f, "ssegate_h2_buffered_bytes", "gauge",

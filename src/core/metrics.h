@@ -80,6 +80,12 @@ typedef struct sg_metrics {
     sg_counter_t upstream_tls_errors[SG_UPTLS_N];
     sg_counter_t upstream_tls_handshakes[2]; /* new TLS connections to backends: [0] full handshake, [1] resumed */
     sg_counter_t slow_consumer_closes;
+    sg_counter_t upstream_h2_sessions; /* gauge: HTTP/2 sessions to backends, open or connecting */
+    sg_counter_t upstream_h2_streams;  /* gauge: streams on them (and waiting for one) */
+    sg_counter_t upstream_h2_goaways;  /* GOAWAY frames received from backends */
+    sg_counter_t upstream_h2_retries;  /* streams sent again: refused (REFUSED_STREAM, above a GOAWAY's last id) */
+    sg_counter_t upstream_trailers;    /* responses that came with trailers (HTTP/2 backends) */
+    sg_counter_t upstream_h2_alpn_h1;  /* TLS connections where an h2 port's backend chose http/1.1 (ALPN) */
     sg_counter_t h2_buffered_bytes;    /* gauge: response bytes queued on HTTP/2 streams (with segment headers) */
     sg_counter_t h2_budget_pauses;     /* a connection's buffer budget was exceeded: its upstreams paused */
     sg_counter_t h2_stall_resets;      /* streams reset after --stall-timeout blocked by a zero window */
@@ -93,6 +99,18 @@ typedef struct sg_metrics {
     sg_counter_t h2_reset_goaways;     /* connections sent GOAWAY for resetting too many started streams */
     sg_counter_t client_rate_refused;  /* exchanges refused by the per-client-address budget */
     sg_counter_t cors_preflights[2];   /* preflights the gateway answered: [0] refused, [1] allowed */
+    /* shared SSE streams (fanout/) */
+    sg_counter_t fanout_streams;       /* gauge: shared upstream streams open */
+    sg_counter_t fanout_subscribers;   /* gauge: subscribers on shared streams */
+    sg_counter_t fanout_subscribers_total;
+    sg_counter_t fanout_ring_events;   /* gauge: events held in replay rings */
+    sg_counter_t fanout_ring_bytes;    /* gauge: their bytes */
+    sg_counter_t fanout_replays[3];    /* Last-Event-ID answered: [0] from the ring, [1] by the backend, [2] live */
+    sg_counter_t fanout_failovers;     /* shared upstreams reconnected after ending mid-stream */
+    sg_counter_t fanout_merges;        /* dedicated replays (Last-Event-ID too old) that moved onto the shared stream */
+    sg_counter_t fanout_slow[2];       /* slow subscribers: [0] moved to replay from the ring, [1] closed */
+    sg_counter_t fanout_events;        /* events received on shared upstreams */
+    sg_counter_t fanout_deliveries;    /* events handed to subscribers (live and replayed) */
     sg_histogram_t duration;
     sg_histogram_t ttfb;
     sg_route_metrics_t routes[SG_METRICS_ROUTES];

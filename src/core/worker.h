@@ -13,6 +13,7 @@
 
 struct sg_admit;
 struct sg_config;
+struct sg_fanout;
 struct sg_conn_protos;
 struct sg_h1_msg;
 struct sg_hspool;
@@ -75,6 +76,7 @@ typedef struct sg_worker {
     uint64_t rr;                          /* round-robin position */
     void *route_scratch;                  /* per-thread matcher scratch (route.c) */
     struct sg_admit *admit;               /* per-client-address budgets and log limits (admit.c); NULL: none */
+    struct sg_fanout *fanout;             /* this worker's shared streams (fanout.c); NULL: none yet */
     struct sg_h1_msg *msg;                /* scratch for parsing one head at a time */
     char scratch[32 * 1024];              /* scratch for building one head at a time */
     sg_metrics_t metrics;                 /* this worker's shard, summed by the admin listener */

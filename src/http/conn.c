@@ -150,6 +150,20 @@ int sg_conn_send(sg_conn_t *c, const struct iovec *iov, int n)
     return 0;
 }
 
+int sg_conn_send_ref(sg_conn_t *c, sg_rbuf_t *b)
+{
+    if (c->closed)
+        return -EPIPE;
+    int rc = sg_sock_write_ref(&c->sock, b);
+    if (rc < 0)
+        return rc;
+    if (c->sock.out.bytes > c->worker->settings->out_high_wm) {
+        c->above_wm = true;
+        return SG_EAGAIN;
+    }
+    return 0;
+}
+
 void sg_conn_close_after_flush(sg_conn_t *c)
 {
     if (c->closed)

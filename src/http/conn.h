@@ -95,6 +95,8 @@ void sg_conn_hs_collect(sg_worker_t *w);
 void sg_conn_close_after_flush(sg_conn_t *c);
 /* Queues bytes to the client. Returns 0, SG_EAGAIN (queued, but above the high watermark) or -ENOMEM. */
 int sg_conn_send(sg_conn_t *c, const struct iovec *iov, int n);
+/* Same, for bytes queued by reference (sg_sock_write_ref). */
+int sg_conn_send_ref(sg_conn_t *c, sg_rbuf_t *b);
 /* Formats the peer as "ip:port" into out (>= 64 bytes). */
 void sg_conn_peer_str(const sg_conn_t *c, char *out, size_t cap);
 /* Peer IP only (for X-Forwarded-For). */

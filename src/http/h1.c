@@ -208,6 +208,28 @@ static int op_send_body(void *down, const char *p, size_t n)
     return sg_conn_send(h->conn, iov, 3);
 }
 
+/* A shared stream's event, by reference: framed as a chunk once for every HTTP/1.1 subscriber. */
+static int op_send_shared(void *down, sg_rbuf_t *ev, sg_rbuf_t **h1_chunk)
+{
+    sg_h1_t *h = down;
+    if (ev->len == 0 || h->resp_no_body)
+        return 0;
+    if (!h->resp_chunked)
+        return sg_conn_send_ref(h->conn, ev);
+    if (*h1_chunk == NULL) {
+        char line[24];
+        size_t ll = sg_h1_chunk_head(line, ev->len);
+        sg_rbuf_t *c = sg_rbuf_new(NULL, ll + ev->len + 2);
+        if (c == NULL)
+            return -ENOMEM;
+        memcpy(c->data, line, ll);
+        memcpy(c->data + ll, ev->data, ev->len);
+        memcpy(c->data + ll + ev->len, "\r\n", 2);
+        *h1_chunk = c;
+    }
+    return sg_conn_send_ref(h->conn, *h1_chunk);
+}
+
 static int op_send_end(void *down)
 {
     sg_h1_t *h = down;
@@ -281,6 +303,7 @@ static void op_detach(void *down, bool ok)
 static const sg_stream_ops_t h1_ops = {
     .send_head = op_send_head,
     .send_body = op_send_body,
+    .send_shared = op_send_shared,
     .send_end = op_send_end,
     .abort = op_abort,
     .resume_body = op_resume_body,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "http/h2.h"
+#include "net/h2io.h"
 #include "core/log.h"
 #include "http/admit.h"
 #include "core/metrics.h"
@@ -25,73 +26,6 @@
 #define RESET_BUDGET_MS 10000
 
 typedef struct h2s h2s_t;
-
-/* A queued piece of response body, allocated to size: an SSE event of 100 bytes costs 100 bytes, not a
- * pooled 20 KiB chunk per stream (1,000 streams fed in one tick would otherwise take 20 MB at once). */
-typedef struct seg {
-    struct seg *next;
-    size_t len, off;
-    char data[];
-} seg_t;
-
-typedef struct segq {
-    seg_t *head, *tail;
-    size_t bytes;               /* data bytes queued */
-    size_t mem;                 /* bytes allocated for them (segment headers included): what the budget counts */
-} segq_t;
-
-static int segq_append(segq_t *q, const char *p, size_t n)
-{
-    seg_t *g = malloc(sizeof(*g) + n);
-    if (g == NULL)
-        return -ENOMEM;
-    g->next = NULL;
-    g->len = n;
-    g->off = 0;
-    memcpy(g->data, p, n);
-    if (q->tail)
-        q->tail->next = g;
-    else
-        q->head = g;
-    q->tail = g;
-    q->bytes += n;
-    q->mem += sizeof(*g) + n;
-    return 0;
-}
-
-/* Moves up to cap bytes from the head of q into dst; returns how many. */
-static size_t segq_take(segq_t *q, uint8_t *dst, size_t cap)
-{
-    size_t n = 0;
-    while (n < cap && q->head != NULL) {
-        seg_t *g = q->head;
-        size_t k = SG_MIN(cap - n, g->len - g->off);
-        memcpy(dst + n, g->data + g->off, k);
-        g->off += k;
-        n += k;
-        if (g->off == g->len) {
-            q->head = g->next;
-            if (q->head == NULL)
-                q->tail = NULL;
-            q->mem -= sizeof(*g) + g->len;
-            free(g);
-        }
-    }
-    q->bytes -= n;
-    return n;
-}
-
-static void segq_clear(segq_t *q)
-{
-    while (q->head != NULL) {
-        seg_t *g = q->head;
-        q->head = g->next;
-        free(g);
-    }
-    q->tail = NULL;
-    q->bytes = 0;
-    q->mem = 0;
-}
 
 typedef struct sg_h2 {
     sg_conn_t *conn;
@@ -127,10 +61,10 @@ struct h2s {
     char *hbuf;
     size_t hlen, hcap;
     size_t hdecoded;            /* decoded bytes, for limits (counted even when dropped) */
-    segq_t early;               /* request body received before the start (bounded by the stream window) */
+    sg_h2segq_t early;               /* request body received before the start (bounded by the stream window) */
     size_t unconsumed;          /* received body bytes not yet given back to the flow-control windows */
     /* response */
-    segq_t out;                 /* DATA bytes waiting for the window */
+    sg_h2segq_t out;                 /* DATA bytes waiting for the window */
     uint64_t progress_ms;       /* last time DATA left this stream's queue, or the queue became non-empty */
     int32_t id;
     uint32_t nhdrs;
@@ -198,7 +132,7 @@ static void budget_sub(sg_h2_t *h2, size_t n)
 static void out_clear(h2s_t *s)
 {
     size_t mem = s->out.mem;
-    segq_clear(&s->out);
+    sg_h2segq_clear(&s->out);
     budget_sub(s->h2, mem);
 }
 
@@ -289,7 +223,7 @@ static void stream_free(h2s_t *s, bool give_back)
         sg_list_remove(&s->start_link);
     if (give_back && s->early.bytes > 0 && !h2->failed)
         nghttp2_session_consume_connection(h2->ses, s->early.bytes);
-    segq_clear(&s->early);
+    sg_h2segq_clear(&s->early);
     if (s->stream) {
         s->h2->conn->worker->handler->down_closed(s->stream);
         s->stream = NULL;
@@ -363,25 +297,16 @@ static ssize_t data_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size
     size_t n = 0;
 
     size_t mem = s->out.mem;
-    n = segq_take(&s->out, buf, len);
+    n = sg_h2segq_take(&s->out, buf, len);
     if (n > 0)
         s->progress_ms = h2->conn->worker->loop.now_ms;
     budget_sub(h2, mem - s->out.mem);
     if (s->blocked && !sg_list_linked(&s->wake_link) && s->out.bytes <= h2->conn->worker->settings->out_low_wm)
         sg_list_insert_tail(&h2->wake, &s->wake_link);
-    if (s->out.bytes == 0) {
-        if (s->resp_abort && n == 0)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR after what was relayed */
-        if (s->resp_eof && !s->resp_abort) {
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-            return (ssize_t)n;
-        }
-        if (n == 0 && !s->resp_abort) {
-            s->deferred = true;
-            return NGHTTP2_ERR_DEFERRED;
-        }
-    }
-    return (ssize_t)n;
+    if (s->out.bytes == 0 && s->resp_abort)
+        return n == 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE /* RST_STREAM INTERNAL_ERROR after what was relayed */
+                      : (ssize_t)n;
+    return sg_h2io_provided(n, s->out.bytes, s->resp_eof, flags, &s->deferred);
 }
 
 static void lower_copy(char *dst, sg_str_t src)
@@ -439,9 +364,9 @@ static int op_send_head(void *down, int status, const sg_h1_header_t *hdrs, size
     return 0;
 }
 
-static int op_send_body(void *down, const char *p, size_t n)
+/* Queues body bytes, copied (p) or by reference (ref). */
+static int queue_body(h2s_t *s, const char *p, size_t n, sg_rbuf_t *ref)
 {
-    h2s_t *s = down;
     sg_h2_t *h2 = s->h2;
     if (h2->failed)
         return -EPIPE;
@@ -452,7 +377,7 @@ static int op_send_body(void *down, const char *p, size_t n)
     size_t mem = s->out.mem;
     if (s->out.bytes == 0)
         s->progress_ms = h2->conn->worker->loop.now_ms; /* the stall clock starts with the first byte held */
-    if (segq_append(&s->out, p, n) < 0)
+    if ((ref ? sg_h2segq_append_ref(&s->out, ref) : sg_h2segq_append(&s->out, p, n)) < 0)
         return -ENOMEM;
     budget_add(h2, s->out.mem - mem);
     arm_fc_timer(h2);
@@ -468,6 +393,19 @@ static int op_send_body(void *down, const char *p, size_t n)
         return SG_EAGAIN;
     }
     return 0;
+}
+
+static int op_send_body(void *down, const char *p, size_t n)
+{
+    return queue_body(down, p, n, NULL);
+}
+
+/* A shared stream's event: DATA frames are per stream, so the payload is what is shared (copied into the frame
+ * when nghttp2 asks for it, as for every DATA). */
+static int op_send_shared(void *down, sg_rbuf_t *ev, sg_rbuf_t **h1_chunk)
+{
+    (void)h1_chunk;
+    return queue_body(down, ev->data, ev->len, ev);
 }
 
 static int op_send_end(void *down)
@@ -551,6 +489,7 @@ static void op_detach(void *down, bool ok)
 static const sg_stream_ops_t h2_ops = {
     .send_head = op_send_head,
     .send_body = op_send_body,
+    .send_shared = op_send_shared,
     .send_end = op_send_end,
     .abort = op_abort,
     .resume_body = op_resume_body,
@@ -751,12 +690,8 @@ static void start_pending(sg_h2_t *h2)
         h2s_t *s = SG_CONTAINER_OF(sg_list_pop(&h2->starts), h2s_t, start_link);
         sg_list_init(&s->start_link);
         start_request(s, s->hdr_end_stream);
-        while (s->early.head != NULL && !c->closed) {
-            seg_t *g = s->early.head;
-            s->early.head = g->next;
-            if (s->early.head == NULL)
-                s->early.tail = NULL;
-            s->early.bytes -= g->len;
+        sg_h2seg_t *g;
+        while (!c->closed && (g = sg_h2segq_pop(&s->early)) != NULL) {
             deliver_body(s, (const uint8_t *)g->data, g->len);
             free(g);
         }
@@ -910,7 +845,7 @@ static int on_data_chunk(nghttp2_session *ses, uint8_t flags, int32_t id, const 
     }
     if (sg_list_linked(&s->start_link)) {
         /* Not started yet: held, with its window, until the start after this read batch. */
-        if (segq_append(&s->early, (const char *)data, len) < 0) {
+        if (sg_h2segq_append(&s->early, (const char *)data, len) < 0) {
             nghttp2_submit_rst_stream(ses, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
             nghttp2_session_consume_connection(ses, len);
         }
@@ -956,22 +891,18 @@ static void h2_send(sg_h2_t *h2)
     sg_conn_t *c = h2->conn;
     if (c->closed || h2->failed)
         return;
-    while (c->sock.out.bytes <= c->worker->settings->out_high_wm) {
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(h2->ses, &data);
-        if (n < 0) {
-            sg_log_error("h2: mem_send: %s", nghttp2_strerror((int)n));
-            h2_fail(h2, NGHTTP2_INTERNAL_ERROR);
-            return;
-        }
-        if (n == 0)
-            break;
-        struct iovec iov = {(void *)data, (size_t)n};
-        int rc = sg_conn_send(c, &iov, 1);
-        if (rc == -ENOMEM || rc == -EPIPE) {
-            sg_conn_close(c);
-            return;
-        }
+    int ngerr = 0;
+    int rc = sg_h2io_send(h2->ses, &c->sock, c->worker->settings->out_high_wm, &ngerr);
+    if (c->sock.out.bytes > c->worker->settings->out_high_wm)
+        c->above_wm = true; /* as sg_conn_send would say: the conn tells us when it drained */
+    if (rc == -EPROTO) {
+        sg_log_error("h2: mem_send: %s", nghttp2_strerror(ngerr));
+        h2_fail(h2, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    if (rc < 0) {
+        sg_conn_close(c);
+        return;
     }
     /* Streams whose queues drained: their upstreams may be read again (outside nghttp2's callbacks), in the
      * order they blocked, for as long as the connection stays under its budget. One that fills the budget
@@ -1001,24 +932,21 @@ static void send_cb(sg_deferred_t *d)
 static bool h2_feed(sg_h2_t *h2)
 {
     sg_conn_t *c = h2->conn;
-    sg_chunk_t *in = c->sock.in;
-    if (in == NULL || sg_chunk_len(in) == 0)
-        return true;
-    ssize_t n = nghttp2_session_mem_recv(h2->ses, (const uint8_t *)in->data + in->rpos, sg_chunk_len(in));
+    int n = 0;
+    int rc = sg_h2io_feed(h2->ses, &c->sock, &n);
     if (c->closed)
         return false;
-    if (n < 0) {
+    if (rc < 0) {
         /* Floods and CONTINUATION storms are abuse; a bad preface is a protocol error. */
         uint32_t code = NGHTTP2_INTERNAL_ERROR;
         if (n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
             code = NGHTTP2_ENHANCE_YOUR_CALM;
         else if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
             code = NGHTTP2_PROTOCOL_ERROR;
-        sg_log_info("h2: closing a client connection: %s", nghttp2_strerror((int)n));
+        sg_log_info("h2: closing a client connection: %s", nghttp2_strerror(n));
         h2_fail(h2, code);
         return false;
     }
-    sg_sock_consume(&c->sock, (size_t)n);
     schedule_send(h2);
     return true;
 }

@@ -10,6 +10,14 @@
 
 typedef struct sg_stream sg_stream_t;
 
+/* Every stream object a handler hands out begins with one byte saying whose it is, so that one handler can wrap
+ * another (fanout/ serves shared streams and passes every other stream to proxy/). */
+enum { SG_STREAM_KIND_PROXY = 0, SG_STREAM_KIND_SHARED = 1 };
+static inline uint8_t sg_stream_kind(const sg_stream_t *s)
+{
+    return *(const uint8_t *)(const void *)s;
+}
+
 /* Implemented by h1.c and h2.c, used only by the handler (proxy.c). `down` is the protocol's stream object. */
 typedef struct sg_stream_ops {
     /* Response head; hdrs are the end-to-end headers to send. content_length < 0: unknown.
@@ -18,6 +26,10 @@ typedef struct sg_stream_ops {
                      bool no_body);
     /* Returns 0, SG_EAGAIN (queued, above the high watermark: wait for sg_proxy_down_writable) or -errno. */
     int (*send_body)(void *down, const char *p, size_t n);
+    /* Optional (NULL: send_body): body bytes of a shared stream, queued by reference instead of copied. ev is the
+     * raw event; *h1_chunk caches its HTTP/1.1 chunk framing, made by the first subscriber that needs it and
+     * reused by the next ones (its owner drops it). Returns like send_body. */
+    int (*send_shared)(void *down, sg_rbuf_t *ev, sg_rbuf_t **h1_chunk);
     /* The response is complete. */
     int (*send_end)(void *down);
     /* The response cannot complete: the client must see it cut (h1: close; h2: RST_STREAM). */

@@ -157,6 +157,14 @@ int sg_sock_writev(sg_sock_t *s, const struct iovec *iov, int n)
     return 0;
 }
 
+int sg_sock_write_ref(sg_sock_t *s, sg_rbuf_t *b)
+{
+    if (sg_outq_append_ref(&s->out, b) < 0)
+        return -ENOMEM;
+    sg_loop_flush_later(s->loop, &s->flush_d);
+    return 0;
+}
+
 int sg_sock_write(sg_sock_t *s, const void *p, size_t n)
 {
     struct iovec iov = {.iov_base = (void *)p, .iov_len = n};

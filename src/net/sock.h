@@ -33,6 +33,8 @@ void sg_sock_consume(sg_sock_t *s, size_t n);
 /* Queues bytes and schedules a flush. Returns 0 or -ENOMEM. */
 int sg_sock_write(sg_sock_t *s, const void *p, size_t n);
 int sg_sock_writev(sg_sock_t *s, const struct iovec *iov, int n);
+/* Queues b by reference (no copy; takes a reference). Returns 0 or -ENOMEM. */
+int sg_sock_write_ref(sg_sock_t *s, sg_rbuf_t *b);
 /* Writes what is queued. Returns 0 when drained, SG_EAGAIN when EPOLLOUT was armed, or -errno. */
 int sg_sock_flush(sg_sock_t *s);
 /* Releases buffers, deregisters and closes the fd. */

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "net/tlsclient.h"
+#include "proxy/h2probe.h"
 
 /* ---- worker side: atomics only ---- */
 
@@ -233,6 +234,13 @@ struct sg_health_probe {
     socklen_t addrlen;
     char *req;                  /* the whole request */
     size_t reqlen, sent;
+    /* The port speaks HTTP/2 (appProtocol kubernetes.io/h2c or https): the probe asks in HTTP/2, over TLS when ALPN
+     * chose h2 (else in HTTP/1.1, as the data path falls back). h2path/h2host: what it asks for. */
+    bool h2;
+    char *h2path, *h2host;
+    sg_h2probe_t *h2p;          /* this attempt's HTTP/2 session, when it speaks HTTP/2 */
+    const char *h2req;
+    size_t h2len;
     /* The backend's TLS policy, from the generation attached last (the table holds it); NULL: plain HTTP. */
     const sg_tls_client_t *tls;
     SSL *ssl;
@@ -248,6 +256,8 @@ struct sg_health_probe {
 
 static void probe_close(sg_health_probe_t *p)
 {
+    sg_h2probe_free(p->h2p);
+    p->h2p = NULL;
     SSL_free(p->ssl);
     p->ssl = NULL;
     if (p->fd >= 0)
@@ -261,15 +271,17 @@ static void probe_free(sg_health_probe_t *p)
     if (p == NULL)
         return;
     probe_close(p);
+    free(p->h2path);
+    free(p->h2host);
     free(p->req);
     free(p->hc.codes);
     free(p);
 }
 
 static bool same_settings(const sg_health_probe_t *p, const sg_healthcheck_t *hc, const char *req, size_t reqlen,
-                          const sg_tls_client_t *tls)
+                          const sg_tls_client_t *tls, bool h2)
 {
-    if ((p->tls == NULL) != (tls == NULL) ||
+    if (p->h2 != h2 || (p->tls == NULL) != (tls == NULL) ||
         (tls != NULL && memcmp(sg_tls_client_id(p->tls), sg_tls_client_id(tls), SG_TLS_CLIENT_ID_LEN) != 0))
         return false;
     return p->hc.interval_ms == hc->interval_ms && p->hc.timeout_ms == hc->timeout_ms &&
@@ -290,11 +302,20 @@ static size_t build_request(const sg_healthcheck_t *hc, char *out, size_t cap)
 }
 
 static sg_health_probe_t *probe_new(sg_health_entry_t *e, const sg_healthcheck_t *hc, const char *req, size_t reqlen,
-                                    const sg_tls_client_t *tls)
+                                    const sg_tls_client_t *tls, bool h2)
 {
     sg_health_probe_t *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
+    p->h2 = h2;
+    if (h2) {
+        p->h2path = strdup(hc->path ? hc->path : "/");
+        p->h2host = strdup(hc->host ? hc->host : "localhost");
+        if (p->h2path == NULL || p->h2host == NULL) {
+            probe_free(p);
+            return NULL;
+        }
+    }
     p->fd = -1;
     p->tls = tls;
     p->e = e;
@@ -396,7 +417,12 @@ static void probe_io(sg_health_t *h, sg_health_probe_t *p, short revents, uint64
         }
         p->state = P_SENDING;
         if (p->tls != NULL) {
+            static const unsigned char protos[] = "\x02h2\x08http/1.1";
             p->ssl = sg_tls_client_ssl(p->tls, p->fd, NULL, NULL);
+            if (p->ssl != NULL && p->h2 && SSL_set_alpn_protos(p->ssl, protos, sizeof(protos) - 1) != 0) {
+                SSL_free(p->ssl);
+                p->ssl = NULL;
+            }
             if (p->ssl == NULL) {
                 probe_done(h, p, false, now, "tls: out of memory");
                 return;
@@ -417,12 +443,27 @@ static void probe_io(sg_health_t *h, sg_health_probe_t *p, short revents, uint64
         }
         p->state = P_SENDING;
     }
+    if (p->state == P_SENDING && p->h2 && p->h2p == NULL && p->sent == 0) {
+        const unsigned char *alpn = NULL;
+        unsigned alen = 0;
+        if (p->ssl != NULL)
+            SSL_get0_alpn_selected(p->ssl, &alpn, &alen);
+        if (p->ssl == NULL || (alen == 2 && memcmp(alpn, "h2", 2) == 0)) {
+            p->h2p = sg_h2probe_new(p->h2path, p->h2host, p->ssl != NULL, &p->h2req, &p->h2len);
+            if (p->h2p == NULL) {
+                probe_done(h, p, false, now, "out of memory");
+                return;
+            }
+        }
+    }
     if (p->state == P_SENDING) {
-        while (p->sent < p->reqlen) {
+        const char *req = p->h2p ? p->h2req : p->req;
+        size_t reqlen = p->h2p ? p->h2len : p->reqlen;
+        while (p->sent < reqlen) {
             ssize_t w;
             if (p->ssl != NULL) {
                 ERR_clear_error();
-                int k = SSL_write(p->ssl, p->req + p->sent, (int)(p->reqlen - p->sent));
+                int k = SSL_write(p->ssl, req + p->sent, (int)(reqlen - p->sent));
                 int e = k > 0 ? SSL_ERROR_NONE : SSL_get_error(p->ssl, k);
                 if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
                     return;
@@ -430,7 +471,7 @@ static void probe_io(sg_health_t *h, sg_health_probe_t *p, short revents, uint64
                 if (w < 0)
                     errno = EPIPE;
             } else {
-                w = send(p->fd, p->req + p->sent, p->reqlen - p->sent, MSG_NOSIGNAL);
+                w = send(p->fd, req + p->sent, reqlen - p->sent, MSG_NOSIGNAL);
             }
             if (w < 0 && (errno == EAGAIN || errno == EINTR))
                 return;
@@ -467,6 +508,20 @@ static void probe_io(sg_health_t *h, sg_health_probe_t *p, short revents, uint64
         if (r < 0) {
             snprintf(why, sizeof(why), "recv: %s", strerror(errno));
             probe_done(h, p, false, now, why);
+            return;
+        }
+        if (p->h2p != NULL) {
+            /* HTTP/2: frames go to the session as they come; the buffer is reused. */
+            int st2 = r > 0 ? sg_h2probe_feed(p->h2p, p->buf, (size_t)r) : -EPROTO;
+            p->len = 0;
+            if (st2 == SG_EINCOMPLETE)
+                continue;
+            if (st2 < 0) {
+                probe_done(h, p, false, now, r == 0 ? "closed before a status" : "HTTP/2 error");
+                return;
+            }
+            snprintf(why, sizeof(why), "status %d", st2);
+            probe_done(h, p, sg_health_status_ok(&p->hc, st2), now, why);
             return;
         }
         p->len += (size_t)r;
@@ -591,6 +646,8 @@ int sg_health_attach(sg_health_t *h, sg_config_t *cfg)
                 size_t reqlen = hc ? build_request(hc, req, sizeof(req)) : 0;
                 const sg_tls_client_t *tls =
                     hc != NULL && (hc->use_tls == 1 || (hc->use_tls == -1 && hc->port == 0)) ? be->tls : NULL;
+                /* A probe to another port (hc->port) speaks HTTP/1.1: appProtocol says what the Service port speaks. */
+                bool h2 = be->proto == SG_BACKEND_H2 && hc != NULL && hc->port == 0;
                 if (hc != NULL && reqlen == 0)
                     sg_log_error("health: %s: probe request too long; not probing", hc->policy ? hc->policy : "?");
                 for (size_t i = 0; i < be->nendpoints; i++) {
@@ -608,14 +665,14 @@ int sg_health_attach(sg_health_t *h, sg_config_t *cfg)
                     sg_health_probe_t *p = NULL;
                     for (size_t j = 0; j < h->nprobes && p == NULL; j++) {
                         sg_health_probe_t *o = h->probes[j];
-                        if (o != NULL && o->e == ep->health && same_settings(o, hc, req, reqlen, tls)) {
+                        if (o != NULL && o->e == ep->health && same_settings(o, hc, req, reqlen, tls, h2)) {
                             p = o;
                             p->tls = tls; /* the same policy, from the generation attached now */
                             h->probes[j] = NULL; /* carried over */
                         }
                     }
                     if (p == NULL) {
-                        p = probe_new(ep->health, hc, req, reqlen, tls);
+                        p = probe_new(ep->health, hc, req, reqlen, tls, h2);
                         if (p == NULL)
                             goto fail;
                         p->next_at = now;

@@ -22,6 +22,20 @@
 #define LOG_REQ_MAX 512
 
 struct sg_stream {
+    uint8_t kind;                   /* SG_STREAM_KIND_PROXY (stream.h): first, always 0 */
+    bool has_body;
+    bool body_chunked;
+    bool req_done;
+    bool resp_started;
+    bool head_request;
+    bool close_at_boundary;         /* timeout hit mid-event: end at the next event boundary */
+    bool retry_hint;                /* send a retry: hint before that end (draining) */
+    bool finished;
+    uint8_t attempts;               /* upstream connections tried for this request */
+    uint8_t retries;                /* HTTPRoute retries done */
+    uint8_t mproto;
+    bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
+    int status;
     const sg_stream_ops_t *ops;
     void *down;
     sg_worker_t *worker;
@@ -39,19 +53,6 @@ struct sg_stream {
     uint64_t retry_at_ms;           /* HTTPRoute retry after its backoff (0: none) */
     uint64_t start_ms;
     uint64_t bytes_out;
-    int status;
-    bool has_body;
-    bool body_chunked;
-    bool req_done;
-    bool resp_started;
-    bool head_request;
-    bool close_at_boundary;         /* timeout hit mid-event: end at the next event boundary */
-    bool retry_hint;                /* send a retry: hint before that end (draining) */
-    bool finished;
-    uint8_t attempts;               /* upstream connections tried for this request */
-    uint8_t retries;                /* HTTPRoute retries done */
-    uint8_t mproto;
-    bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
     const sg_endpoint_t *counted;   /* endpoint whose open-stream count includes this stream */
     char *reqinfo;                  /* "method path" for the access log */
     char *cors_origin;              /* the request's Origin when its rule's CORS filter allows it (NUL-terminated) */
@@ -92,8 +93,10 @@ static void up_on_body(void *ctx, const char *p, size_t n);
 static void up_on_end(void *ctx);
 static void up_on_error(void *ctx, int err);
 static void up_on_drained(void *ctx);
+static void up_on_trailers(void *ctx, const sg_h1_header_t *h, size_t n);
 
 static const sg_upclient_cbs_t up_cbs = {
+    .on_trailers = up_on_trailers,
     .on_head = up_on_head,
     .on_body = up_on_body,
     .on_end = up_on_end,
@@ -605,6 +608,12 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
     sg_str_t xff = {0};
     for (size_t i = 0; i < msg->nheaders; i++) {
         sg_str_t name = msg->headers[i].name;
+        if (s->backend->proto == SG_BACKEND_H2 && sg_str_ieq_lit(name, "te") &&
+            sg_str_ieq_lit(msg->headers[i].value, "trailers")) {
+            /* The one TE an HTTP/2 request may carry (gRPC needs it): upclient_h2.c keeps it, drops Connection. */
+            put(b, "TE: trailers\r\nConnection: TE\r\n", 30);
+            continue;
+        }
         if (is_hop_by_hop(name) || named_in_connection(msg, name))
             continue;
         if (sg_str_ieq_lit(name, "content-length") || sg_str_ieq_lit(name, "expect"))
@@ -755,6 +764,8 @@ static int open_upstream(sg_stream_t *s)
     int err = 0;
     count_endpoint(s, s->ep);
     s->up = sg_upclient_open(s->worker, (const struct sockaddr *)&s->ep->addr, s->ep->addrlen, s->backend->tls,
+                             /* A WebSocket goes to its backend as an HTTP/1.1 upgrade, whatever the port's protocol. */
+                             s->backend->proto == SG_BACKEND_H2 && s->ws == NULL ? SG_UPCLIENT_H2 : SG_UPCLIENT_H1,
                              &up_cbs, s, s->head_request, &err);
     if (s->up != NULL && s->ws != NULL)
         sg_upclient_expect_upgrade(s->up);
@@ -1360,6 +1371,15 @@ static void up_on_error(void *ctx, int err)
     /* Mid-response: never fake a complete response. */
     s->ops->abort(s->down);
     finish(s, false);
+}
+
+/* Response trailers (HTTP/2 backends): counted; relaying them downstream is gRPC's part (issue 13, point 4). */
+static void up_on_trailers(void *ctx, const sg_h1_header_t *h, size_t n)
+{
+    sg_stream_t *s = ctx;
+    (void)h;
+    if (n > 0)
+        sg_counter_add(&s->worker->metrics.upstream_trailers, 1);
 }
 
 static void up_on_drained(void *ctx)

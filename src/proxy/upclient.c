@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "net/tlsclient.h"
 #include "proxy/upclient.h"
+#include "proxy/upclient_int.h"
 
 typedef enum up_state {
     UP_CONNECTING = 0,
@@ -23,28 +24,8 @@ typedef enum up_state {
     UP_DEAD,        /* failed or closed; waiting for release */
 } up_state_t;
 
-/*
- * A worker's idle connections to one endpoint address, plain or under one TLS policy (w->pools). It lives while a
- * connection to that address does (users), or while it holds a TLS session that has not expired, so addresses
- * that left the config (pods that went away) do not pile up.
- */
-#define UP_SESSIONS 4
-
-typedef struct sg_uppool {
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    bool tls;
-    uint8_t tls_id[SG_TLS_CLIENT_ID_LEN]; /* sg_tls_client_id: connections verified alike share a pool */
-    /* The endpoint's newest TLS sessions, newest last. A new connection takes one (pool_take_session): TLS 1.3
-     * tickets are meant for one use (RFC 8446 C.4), and servers with stateful tickets accept each once. */
-    SSL_SESSION *sessions[UP_SESSIONS];
-    uint8_t nsessions;
-    sg_list_t idle;
-    size_t nidle;
-    size_t users;               /* upclients pointing here, idle ones included */
-} sg_uppool_t;
-
 struct sg_upclient {
+    sg_upkind_t kind;           /* first: h2 false (sg_upclient_h2.c's streams have it true) */
     sg_sock_t sock;
     sg_worker_t *worker;
     sg_uppool_t *pool;
@@ -97,7 +78,7 @@ static void pool_drop_sessions(sg_uppool_t *p)
 }
 
 /* Takes ownership of s; the oldest goes when the pool keeps UP_SESSIONS already. */
-static void pool_push_session(sg_uppool_t *p, SSL_SESSION *s)
+void sg__uppool_push_session(sg_uppool_t *p, SSL_SESSION *s)
 {
     if (p->nsessions == UP_SESSIONS) {
         SSL_SESSION_free(p->sessions[0]);
@@ -113,7 +94,7 @@ static void pool_push_session(sg_uppool_t *p, SSL_SESSION *s)
  * tickets (most, Node's included) issue no new ticket on a resumed connection that closes at once, and accept a
  * ticket more than once; a server that does not simply makes a full handshake.
  */
-static SSL_SESSION *pool_take_session(sg_uppool_t *p)
+SSL_SESSION *sg__uppool_take_session(sg_uppool_t *p)
 {
     while (p != NULL && p->nsessions > 0) {
         SSL_SESSION *s = p->sessions[p->nsessions - 1];
@@ -136,13 +117,14 @@ static void pool_remove(sg_worker_t *w, size_t i)
 {
     sg_uppool_t *p = w->pools[i];
     w->pools[i] = w->pools[--w->npools];
+    sg_loop_cancel(&p->h2dispatch_d);
     pool_drop_sessions(p);
     free(p);
 }
 
 /* A connection to p's address is gone; the last one takes p out of the worker's list, unless p keeps a TLS
  * session for the next connection (pool_for drops it once it has expired). */
-static void pool_unuse(sg_worker_t *w, sg_uppool_t *p)
+void sg__uppool_unuse(sg_worker_t *w, sg_uppool_t *p)
 {
     if (p == NULL || --p->users > 0 || pool_has_session(p))
         return;
@@ -157,7 +139,7 @@ static void pool_unuse(sg_worker_t *w, sg_uppool_t *p)
 static void up_reap(sg_deferred_t *d)
 {
     sg_upclient_t *u = SG_CONTAINER_OF(d, sg_upclient_t, reap_d);
-    pool_unuse(u->worker, u->pool);
+    sg__uppool_unuse(u->worker, u->pool);
     free(u);
 }
 
@@ -199,7 +181,7 @@ static void session_cb(sg_tls_session_hook_t *h, SSL_SESSION *sess)
     SSL_SESSION_free(sess);
     if (copy == NULL)
         return;
-    pool_push_session(u->pool, copy);
+    sg__uppool_push_session(u->pool, copy);
 }
 
 static int update(sg_upclient_t *u)
@@ -443,7 +425,7 @@ static void handshake(sg_upclient_t *u)
     if (resumed && u->pool != NULL && SSL_version(u->sock.ssl) < TLS1_3_VERSION) {
         SSL_SESSION *copy = SSL_SESSION_dup(SSL_get0_session(u->sock.ssl));
         if (copy != NULL)
-            pool_push_session(u->pool, copy);
+            sg__uppool_push_session(u->pool, copy);
     }
     u->sock.write_blocked = false;
     ready(u);
@@ -460,7 +442,7 @@ static void connected(sg_upclient_t *u)
         return;
     }
     if (u->tls != NULL) {
-        SSL_SESSION *sess = pool_take_session(u->pool);
+        SSL_SESSION *sess = sg__uppool_take_session(u->pool);
         u->sock.ssl = sg_tls_client_ssl(u->tls, u->sock.w.fd, sess, &u->hook);
         SSL_SESSION_free(sess); /* the SSL holds its own reference */
         if (u->sock.ssl == NULL) {
@@ -560,7 +542,7 @@ static sg_uppool_t *pool_for(sg_worker_t *w, const struct sockaddr *addr, sockle
     return found;
 }
 
-static sg_uppool_t *pool_get_or_add(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen,
+sg_uppool_t *sg__uppool_get(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen,
                                     const sg_tls_client_t *tls)
 {
     sg_uppool_t *p = pool_for(w, addr, alen, tls);
@@ -579,6 +561,10 @@ static sg_uppool_t *pool_get_or_add(sg_worker_t *w, const struct sockaddr *addr,
     if (tls != NULL)
         memcpy(p->tls_id, sg_tls_client_id(tls), SG_TLS_CLIENT_ID_LEN);
     sg_list_init(&p->idle);
+    p->worker = w;
+    sg_list_init(&p->h2sess);
+    sg_list_init(&p->h2wait);
+    sg_deferred_init(&p->h2dispatch_d, NULL); /* upclient_h2.c sets its callback when it first uses the pool */
     np[w->npools++] = p;
     return p;
 }
@@ -591,11 +577,15 @@ static bool still_open(int fd)
 }
 
 sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen,
-                                const struct sg_tls_client *tls, const sg_upclient_cbs_t *cbs, void *ctx,
+                                const struct sg_tls_client *tls, int proto, const sg_upclient_cbs_t *cbs, void *ctx,
                                 bool head_request, int *err)
 {
     sg_uppool_t *p = pool_for(w, addr, alen, tls);
     sg_loop_t *loop = &w->loop;
+
+    /* Over TLS an HTTP/2 port falls back to HTTP/1.1 where the backend's ALPN chose it. */
+    if (proto == SG_UPCLIENT_H2 && (tls == NULL || p == NULL || !p->no_h2))
+        return sg__uph2_open(w, addr, alen, tls, cbs, ctx, head_request, err);
 
     /* Most recently used first: the one least likely to have hit the server's idle timeout. */
     while (p != NULL && p->nidle > 0) {
@@ -643,7 +633,7 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
         *err = -ENOMEM;
         return NULL;
     }
-    u->pool = pool_get_or_add(w, addr, alen, tls); /* NULL (out of memory): the connection is just not pooled */
+    u->pool = sg__uppool_get(w, addr, alen, tls); /* NULL (out of memory): the connection is just not pooled */
     if (u->pool != NULL)
         u->pool->users++;
     u->worker = w;
@@ -662,7 +652,7 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
          * from inside this call. */
         *err = -errno;
         close(fd);
-        pool_unuse(w, u->pool);
+        sg__uppool_unuse(w, u->pool);
         free(u);
         return NULL;
     }
@@ -671,7 +661,7 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
     if (sg_sock_update(&u->sock) < 0) {
         *err = -errno;
         sg_sock_close(&u->sock);
-        pool_unuse(w, u->pool);
+        sg__uppool_unuse(w, u->pool);
         free(u);
         return NULL;
     }
@@ -682,6 +672,8 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
 
 int sg_upclient_send(sg_upclient_t *u, const struct iovec *iov, int n)
 {
+    if (u->kind.h2)
+        return sg__uph2_send(u, iov, n);
     if (u->state == UP_DEAD)
         return -EPIPE;
     int rc = sg_sock_writev(&u->sock, iov, n);
@@ -711,11 +703,19 @@ void sg_upclient_shutdown_write(sg_upclient_t *u)
 
 void sg_upclient_request_done(sg_upclient_t *u)
 {
+    if (u->kind.h2) {
+        sg__uph2_request_done(u);
+        return;
+    }
     u->req_done = true;
 }
 
 void sg_upclient_pause(sg_upclient_t *u, bool paused)
 {
+    if (u->kind.h2) {
+        sg__uph2_pause(u, paused);
+        return;
+    }
     if (u->paused == paused || u->state == UP_DEAD)
         return;
     u->paused = paused;
@@ -734,21 +734,31 @@ void sg_upclient_pause(sg_upclient_t *u, bool paused)
 
 bool sg_upclient_reused(const sg_upclient_t *u)
 {
+    if (u->kind.h2)
+        return sg__uph2_reused(u);
     return u->reused;
 }
 
 const char *sg_upclient_error(const sg_upclient_t *u)
 {
+    if (u->kind.h2)
+        return sg__uph2_error(u);
     return u->why;
 }
 
 const char *sg_upclient_tls_error(const sg_upclient_t *u)
 {
+    if (u->kind.h2)
+        return sg__uph2_tls_error(u);
     return u->tls_failed ? u->why : NULL;
 }
 
 void sg_upclient_release(sg_upclient_t *u)
 {
+    if (u->kind.h2) {
+        sg__uph2_release(u);
+        return;
+    }
     sg_worker_t *w = u->worker;
     u->released = true;
     u->cbs = NULL;
@@ -777,6 +787,7 @@ void sg_upclient_release(sg_upclient_t *u)
 void sg_upclient_pool_close_all(sg_worker_t *w)
 {
     for (size_t i = 0; i < w->npools; i++) {
+        sg__uph2_close_idle(w, w->pools[i]);
         sg_list_t *n;
         while ((n = sg_list_pop(&w->pools[i]->idle)) != NULL) {
             sg_upclient_t *u = SG_CONTAINER_OF(n, sg_upclient_t, pool_link);

@@ -1,5 +1,6 @@
-/* upclient.h: one upstream HTTP/1.1 connection and the exchange on it: connect (with a timeout), send the
- * request, parse the response head, dechunk, deliver the body, and keep-alive pooling per endpoint. */
+/* upclient.h: one upstream exchange behind one interface, whatever the backend speaks: HTTP/1.1 (upclient.c:
+ * connect with a timeout, send the request, parse the response head, dechunk, deliver the body, keep-alive pooling
+ * per endpoint) or a stream of an HTTP/2 session (upclient_h2.c). */
 #ifndef SG_UPCLIENT_H
 #define SG_UPCLIENT_H
 
@@ -21,18 +22,26 @@ typedef struct sg_upclient_cbs {
     void (*on_error)(void *ctx, int err);
     /* The request queue fell below the low watermark. */
     void (*on_drained)(void *ctx);
+    /* Response trailers (HTTP/2 HEADERS after the body), before on_end; the array is valid during the call only.
+     * May be NULL: trailers are then dropped. HTTP/1.1 exchanges drop chunked trailers and never call it. */
+    void (*on_trailers)(void *ctx, const sg_h1_header_t *h, size_t n);
 } sg_upclient_cbs_t;
+
+/* What the backend speaks (sg_upclient_open's proto). */
+enum { SG_UPCLIENT_H1 = 0, SG_UPCLIENT_H2 = 1 };
 
 struct sg_tls_client;
 
 /*
- * Gets a connection to addr: an idle pooled one, or a new non-blocking connect. tls (NULL: plaintext) makes it a
- * TLS connection verified under that policy; pooled connections and sessions are shared only between policies with
- * the same sg_tls_client_id. Callbacks are never called from inside this function. Returns NULL with *err set
- * (-errno) when no socket could be made.
+ * Gets an exchange with addr. SG_UPCLIENT_H1: an idle pooled connection, or a new non-blocking connect.
+ * SG_UPCLIENT_H2: a stream on an HTTP/2 session to addr (upclient_h2.c: prior knowledge in plaintext, ALPN h2 over
+ * TLS falling back to HTTP/1.1 when the backend chooses it); the request is still written as HTTP/1.1 bytes with
+ * sg_upclient_send, and translated. tls (NULL: plaintext) makes it a TLS connection verified under that policy;
+ * pooled connections and sessions are shared only between policies with the same sg_tls_client_id. Callbacks are
+ * never called from inside this function. Returns NULL with *err set (-errno) when no socket could be made.
  */
 sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, socklen_t alen,
-                                const struct sg_tls_client *tls, const sg_upclient_cbs_t *cbs, void *ctx,
+                                const struct sg_tls_client *tls, int proto, const sg_upclient_cbs_t *cbs, void *ctx,
                                 bool head_request, int *err);
 /* Queues request bytes. Returns 0, SG_EAGAIN (queued, above the high watermark) or -errno. */
 int sg_upclient_send(sg_upclient_t *u, const struct iovec *iov, int n);

@@ -31,7 +31,7 @@ test('src/ has one folder per layer and no C file outside them but main.c and se
     const top = fs.readdirSync(path.join(root, 'src'), { withFileTypes: true });
     assert.deepEqual(top.filter(e => e.isFile()).map(e => e.name).sort(), ['main.c', 'serve.c', 'serve.h']);
     assert.deepEqual(top.filter(e => e.isDirectory()).map(e => e.name).sort(),
-        ['admin', 'codec', 'config', 'core', 'http', 'net', 'proxy']);
+        ['admin', 'codec', 'config', 'core', 'fanout', 'http', 'net', 'proxy']);
 });
 
 test('no source file is over 1,500 lines', () => {

@@ -153,6 +153,42 @@ static void test_pool_release(void **state)
     sg_pool_free(&p);
 }
 
+/* Reference chunks: queued without a copy between copied bytes, written in order, released when consumed, and
+ * never filled by a later copy. */
+static void test_outq_references(void **state)
+{
+    (void)state;
+    sg_pool_t p;
+    sg_outq_t q;
+    sg_pool_init(&p);
+    sg_outq_init(&q);
+    sg_rbuf_t *ev = sg_rbuf_new("data: shared\n\n", 14);
+    assert_non_null(ev);
+    assert_int_equal(sg_outq_append(&q, &p, "ab", 2), 0);
+    assert_int_equal(sg_outq_append_ref(&q, ev), 0);
+    assert_int_equal(sg_outq_append(&q, &p, "cd", 2), 0);
+    assert_int_equal(sg_outq_append_ref(&q, ev), 0);
+    assert_int_equal(ev->refs, 3);
+    assert_int_equal(q.bytes, 2 + 14 + 2 + 14);
+    struct iovec iov[8];
+    int n = sg_outq_iov(&q, iov, 8);
+    assert_int_equal(n, 4);
+    assert_ptr_equal(iov[1].iov_base, ev->data); /* the bytes are the buffer's own: no copy */
+    assert_int_equal(iov[1].iov_len, 14);
+    assert_memory_equal(iov[2].iov_base, "cd", 2);
+    sg_outq_consume(&q, &p, 2 + 5);
+    assert_int_equal(sg_outq_iov(&q, iov, 8), 3);
+    assert_ptr_equal(iov[0].iov_base, ev->data + 5);
+    assert_int_equal(ev->refs, 3);
+    sg_outq_consume(&q, &p, 9);
+    assert_int_equal(ev->refs, 2);
+    sg_outq_clear(&q, &p);
+    assert_int_equal(ev->refs, 1);
+    assert_int_equal(q.bytes, 0);
+    sg_rbuf_unref(ev);
+    sg_pool_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_outq_clear_returns_chunks),
         cmocka_unit_test(test_small_write_is_right_sized),
         cmocka_unit_test(test_pool_release),
+        cmocka_unit_test(test_outq_references),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

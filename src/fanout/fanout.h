@@ -1,0 +1,23 @@
+/* fanout.h: shared SSE streams. Requests that match a rule whose SSEPolicy turns sharing on, with the same sharing
+ * key, are served by one upstream stream per worker: its events are parsed once, kept in a replay ring and handed
+ * to every subscriber. Every other request is passed to the proxy unchanged. */
+#ifndef SG_FANOUT_H
+#define SG_FANOUT_H
+
+#include "http/stream.h"
+#include "core/worker.h"
+
+typedef struct sg_fanout sg_fanout_t;
+
+/* The handler the worker gives the protocols: shared streams here, every other stream to sg_proxy_handler. */
+extern const sg_stream_handler_t sg_fanout_handler;
+
+/* Creates the worker's table of shared streams (w->fanout). Returns 0 or -ENOMEM. */
+int sg_fanout_init(sg_worker_t *w);
+/* Closes every shared upstream stream (hard stop; their subscribers' connections are closed by the caller).
+ * Safe to call more than once. */
+void sg_fanout_close_all(sg_worker_t *w);
+/* Frees the table (after the loop has ended). */
+void sg_fanout_free(sg_worker_t *w);
+
+#endif

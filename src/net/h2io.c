@@ -1,0 +1,150 @@
+/* h2io.c: the HTTP/2 pieces both sides share: DATA segment queues, the data provider's step, mem_send into a
+ * socket's queue, mem_recv from its input. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/h2io.h"
+
+int sg_h2segq_append(sg_h2segq_t *q, const char *p, size_t n)
+{
+    sg_h2seg_t *g = malloc(sizeof(*g) + n);
+    if (g == NULL)
+        return -ENOMEM;
+    g->next = NULL;
+    g->len = n;
+    g->off = 0;
+    g->ref = NULL;
+    memcpy(g->data, p, n);
+    if (q->tail)
+        q->tail->next = g;
+    else
+        q->head = g;
+    q->tail = g;
+    q->bytes += n;
+    q->mem += sizeof(*g) + n;
+    return 0;
+}
+
+int sg_h2segq_append_ref(sg_h2segq_t *q, sg_rbuf_t *b)
+{
+    sg_h2seg_t *g = malloc(sizeof(*g));
+    if (g == NULL)
+        return -ENOMEM;
+    g->next = NULL;
+    g->len = b->len;
+    g->off = 0;
+    g->ref = sg_rbuf_ref(b);
+    if (q->tail)
+        q->tail->next = g;
+    else
+        q->head = g;
+    q->tail = g;
+    q->bytes += b->len;
+    q->mem += sizeof(*g);
+    return 0;
+}
+
+/* What a segment costs its queue's budget. */
+static size_t seg_mem(const sg_h2seg_t *g)
+{
+    return sizeof(*g) + (g->ref ? 0 : g->len);
+}
+
+void sg_h2seg_free(sg_h2seg_t *g)
+{
+    sg_rbuf_unref(g->ref);
+    free(g);
+}
+
+size_t sg_h2segq_take(sg_h2segq_t *q, uint8_t *dst, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap && q->head != NULL) {
+        sg_h2seg_t *g = q->head;
+        size_t k = SG_MIN(cap - n, g->len - g->off);
+        memcpy(dst + n, (g->ref ? g->ref->data : g->data) + g->off, k);
+        g->off += k;
+        n += k;
+        if (g->off == g->len) {
+            q->head = g->next;
+            if (q->head == NULL)
+                q->tail = NULL;
+            q->mem -= seg_mem(g);
+            sg_h2seg_free(g);
+        }
+    }
+    q->bytes -= n;
+    return n;
+}
+
+sg_h2seg_t *sg_h2segq_pop(sg_h2segq_t *q)
+{
+    sg_h2seg_t *g = q->head;
+    if (g == NULL)
+        return NULL;
+    q->head = g->next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    q->bytes -= g->len - g->off;
+    q->mem -= seg_mem(g);
+    g->next = NULL;
+    return g;
+}
+
+void sg_h2segq_clear(sg_h2segq_t *q)
+{
+    while (q->head != NULL) {
+        sg_h2seg_t *g = q->head;
+        q->head = g->next;
+        sg_h2seg_free(g);
+    }
+    q->tail = NULL;
+    q->bytes = 0;
+    q->mem = 0;
+}
+
+ssize_t sg_h2io_provided(size_t n, size_t left, bool eof, uint32_t *flags, bool *deferred)
+{
+    if (left == 0 && eof) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return (ssize_t)n;
+    }
+    if (n == 0) {
+        *deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return (ssize_t)n;
+}
+
+int sg_h2io_send(nghttp2_session *ses, sg_sock_t *sock, size_t high_wm, int *ngerr)
+{
+    while (sock->out.bytes <= high_wm) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(ses, &data);
+        if (n < 0) {
+            *ngerr = (int)n;
+            return -EPROTO;
+        }
+        if (n == 0)
+            break;
+        if (sg_sock_write(sock, data, (size_t)n) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+int sg_h2io_feed(nghttp2_session *ses, sg_sock_t *sock, int *ngerr)
+{
+    sg_chunk_t *in = sock->in;
+    if (in == NULL || sg_chunk_len(in) == 0)
+        return 0;
+    ssize_t n = nghttp2_session_mem_recv(ses, (const uint8_t *)in->data + in->rpos, sg_chunk_len(in));
+    if (n < 0) {
+        *ngerr = (int)n;
+        return -EPROTO;
+    }
+    /* The callbacks may have closed the socket (and dropped its input) meanwhile. */
+    if (sock->in == in)
+        sg_sock_consume(sock, (size_t)n);
+    return 0;
+}

@@ -1,0 +1,159 @@
+// fanout-slow.test.mjs: a subscriber that stops reading never holds up the others; past its bound it is fed from the
+// ring once it reads again (action replay) or closed at an event boundary with retry: (action close). HTTP/2
+// subscribers share the stream with HTTP/1.1 ones.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import http2 from 'node:http2';
+import { before, test } from 'node:test';
+import { sseBackend } from './lib/backends.mjs';
+import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
+import { SLOW, freePort, setup, sleep, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
+import { scrape } from './lib/prod-util.mjs';
+import { SseParser, openSse, waitEvents } from './lib/sseclient.mjs';
+
+setup();
+const T = 10000 * SLOW;
+const N = 300;
+const PAD = 'x'.repeat(32 * 1024);
+let gw, be, port, admin;
+const logs = () => [gw];
+
+before(async () => {
+    be = await sseBackend();
+    port = await freePort();
+    admin = await freePort();
+    const b = [{ service: '127.0.0.1', port: be.port }];
+    gw = await startGateway({
+        yaml: fanoutYaml({
+            port,
+            routes: [
+                { name: 'replay', path: '/replay', backends: b, policy: '{sharing: {enabled: true}, replay: {maxEvents: 2000, maxBytes: 67108864}, slowSubscriber: {action: replay}}' },
+                { name: 'close', path: '/close', backends: b, policy: '{sharing: {enabled: true}, replay: {maxEvents: 2000, maxBytes: 67108864}, slowSubscriber: {action: close, maxLagEvents: 50}}' },
+            ],
+        }),
+        args: ['--access-log', 'off', '--workers', '1', '--admin', `127.0.0.1:${admin}`],
+        waitPorts: [port, admin],
+    });
+});
+
+/* A subscriber that stops reading as soon as the head arrives, until resume(). */
+function pausedSse(path) {
+    const h = { events: [], text: '', ended: false, complete: false };
+    const parser = new SseParser(ev => h.events.push(ev));
+    h.head = new Promise((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port, path, agent: false, headers: { accept: 'text/event-stream' } }, res => {
+            res.pause();
+            res.setEncoding('utf8');
+            h.resume = () => {
+                res.on('data', d => {
+                    h.text += d;
+                    parser.push(d);
+                });
+                res.resume();
+            };
+            res.on('end', () => ((h.ended = true), (h.complete = res.complete)));
+            res.on('close', () => ((h.ended = true), (h.complete = res.complete)));
+            resolve(h);
+        });
+        req.on('error', reject);
+        h.close = () => req.destroy();
+        track(() => req.destroy());
+    });
+    return h;
+}
+
+async function pump(st) {
+    for (let i = 1; i <= N; i++) {
+        st.send(`${i} ${PAD}`);
+        /* Let the loop breathe every few events so the test does not measure the backend's own buffering. */
+        if (i % 20 === 0) await sleep(5);
+    }
+}
+
+test(
+    'action replay: the stalled subscriber does not hold up the fast one, then gets every event once from the ring',
+    { timeout: 60000 * SLOW },
+    withLogs(logs, async () => {
+        const from = be.streams.length;
+        const fast = openSse(port, '/replay/s');
+        const slow = await pausedSse('/replay/s');
+        await fast.head;
+        const st = await be.stream(from, T);
+        await pump(st);
+        await waitEvents(fast, N, T);
+        assert.deepEqual(ids(fast), range(1, N), 'the fast subscriber lost or repeated events');
+        const m = await scrape(admin);
+        assert.ok(m.get('ssegate_fanout_slow_subscribers_total', { action: 'replay' }) >= 1, 'the stalled subscriber was not moved to the ring');
+        slow.resume();
+        await waitFor(() => slow.events.length >= N, T, `the slow subscriber caught up (${slow.events.length})`);
+        st.send('live again');
+        await waitFor(() => slow.events.length === N + 1, T, 'the slow subscriber got the live event');
+        assert.deepEqual(ids(slow), range(1, N + 1), 'the slow subscriber lost or repeated events');
+        assert.equal(slow.ended, false);
+        fast.close();
+        slow.close();
+    }),
+);
+
+test(
+    'action close: past maxLagEvents the stalled subscriber is closed at an event boundary with retry:, the others go on',
+    { timeout: 60000 * SLOW },
+    withLogs(logs, async () => {
+        const from = be.streams.length;
+        const fast = openSse(port, '/close/s');
+        const slow = await pausedSse('/close/s');
+        await fast.head;
+        const st = await be.stream(from, T);
+        await pump(st);
+        await waitEvents(fast, N, T);
+        assert.deepEqual(ids(fast), range(1, N));
+        const m = await scrape(admin);
+        assert.equal(m.get('ssegate_fanout_slow_subscribers_total', { action: 'close' }), 1);
+        slow.resume();
+        await waitFor(() => slow.ended, T, 'the slow subscriber\'s response ended');
+        assert.equal(slow.complete, true, 'closed mid-event instead of at a boundary');
+        assert.match(slow.text, /\n\nretry: \d+\n\n$/);
+        const got = ids(slow);
+        assert.ok(got.length < N, `the slow subscriber got all ${got.length} events although it was closed`);
+        assert.deepEqual(got, range(1, got.length), 'not a gapless prefix');
+        st.send('still live');
+        await waitEvents(fast, N + 1, T);
+        fast.close();
+    }),
+);
+
+test(
+    'HTTP/2 subscribers (two streams of one connection, another connection) and HTTP/1.1 share one upstream',
+    { timeout: 30000 * SLOW },
+    withLogs(logs, async () => {
+        const from = be.streams.length;
+        const sessions = [http2.connect(`http://127.0.0.1:${port}`), http2.connect(`http://127.0.0.1:${port}`)];
+        for (const s of sessions) track(() => s.destroy());
+        const subs = [];
+        for (const [si, n] of [[0, 2], [1, 1]]) {
+            for (let i = 0; i < n; i++) {
+                const h = { events: [], status: 0 };
+                const p = new SseParser(ev => h.events.push(ev));
+                const req = sessions[si].request({ ':path': '/replay/h2', accept: 'text/event-stream' });
+                req.setEncoding('utf8');
+                req.on('response', hd => (h.status = hd[':status']));
+                req.on('data', d => p.push(d));
+                req.on('error', () => {});
+                subs.push(h);
+            }
+        }
+        const h1 = openSse(port, '/replay/h2');
+        await h1.head;
+        await waitFor(() => subs.every(s => s.status === 200), T, 'h2 heads');
+        await sleep(200 * SLOW);
+        assert.equal(be.streams.slice(from).filter(s => s.url === '/replay/h2').length, 1, 'h2 subscribers did not share');
+        const st = be.streams.slice(from).find(s => s.url === '/replay/h2');
+        for (let i = 1; i <= 5; i++) st.send(`h2 ${i}`);
+        await waitEvents(h1, 5, T);
+        await waitFor(() => subs.every(s => s.events.length >= 5), T, 'h2 events');
+        for (const s of subs) assert.deepEqual(s.events.map(e => Number(e.id)), range(1, 5));
+        assert.deepEqual(ids(h1), range(1, 5));
+        h1.close();
+        for (const s of sessions) s.destroy();
+    }),
+);

@@ -511,9 +511,6 @@ run_case() {        # run_case TARGET SCENARIO
         NOTE[$t,$s]="$t exited during the run"
     fi
     stop_all
-    # Pushpin's runner stops its services on SIGTERM; any it left (it was killed) are stopped by their PIDs.
-    local p
-    for p in ${pids//,/ }; do [ "$p" != "$ORIGIN_PID" ] && stop_pid "$p"; done
 }
 
 # --- fanout: one stream to FAN_SUBS subscribers (bench/fanorigin.c publishes, bench/fanload.c subscribes) ---

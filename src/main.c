@@ -46,6 +46,8 @@ static void usage(FILE *f)
             "                            last part of the window (default 30s). A second signal stops at once.\n"
             "      --heartbeat DUR       send a ':' comment on SSE streams idle this long (default off)\n"
             "      --stall-timeout DUR   close a client that takes no byte for this long (default 60s)\n"
+            "      --ws-idle-timeout DUR close a WebSocket (1001 to both sides) when no byte went either way for\n"
+            "                            this long (default 0: off; a WebSocket is long-lived like SSE)\n"
             "      --h2-max-streams N    HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 256)\n"
             "      --h2-window BYTES     HTTP/2 initial stream window for request bodies (default 262144)\n"
             "      --h2-conn-window BYTES  HTTP/2 connection window (default 1048576)\n"
@@ -91,7 +93,7 @@ static int parse_u32(const char *flag, const char *v, uint32_t lo, uint32_t hi, 
 static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
-           O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST };
+           O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST, O_WSIDLE };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -104,7 +106,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"h2-conn-window", required_argument, 0, O_H2CW}, {"tls-handshake-timeout", required_argument, 0, O_TLSHS},
         {"h2-conn-buffer", required_argument, 0, O_H2CB}, {"saturation-pause-us", required_argument, 0, O_PAUSE},
         {"client-rate", required_argument, 0, O_CRATE}, {"h2-reset-budget", required_argument, 0, O_H2RST},
-        {"tls-threads", required_argument, 0, O_TLSTH},
+        {"tls-threads", required_argument, 0, O_TLSTH}, {"ws-idle-timeout", required_argument, 0, O_WSIDLE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -134,6 +136,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         case O_SPREAD: if (parse_dur("--drain-spread", optarg, &st->drain_spread_ms) < 0) return -1; break;
         case O_HB: if (parse_dur("--heartbeat", optarg, &st->heartbeat_ms) < 0) return -1; break;
         case O_STALL: if (parse_dur("--stall-timeout", optarg, &st->stall_timeout_ms) < 0) return -1; break;
+        case O_WSIDLE: if (parse_dur("--ws-idle-timeout", optarg, &st->ws_idle_ms) < 0) return -1; break;
         case O_H2S: if (parse_u32("--h2-max-streams", optarg, 1, 1u << 20, &st->h2_max_streams) < 0) return -1; break;
         case O_H2W: if (parse_u32("--h2-window", optarg, 65535, 0x7fffffff, &st->h2_stream_window) < 0) return -1; break;
         case O_H2CW: if (parse_u32("--h2-conn-window", optarg, 65535, 0x7fffffff, &st->h2_conn_window) < 0) return -1; break;

@@ -563,7 +563,7 @@ static void start_request(h2s_t *s, bool end_stream)
     sg_conn_t *c = h2->conn;
     sg_worker_t *w = c->worker;
     sg_h1_msg_t *msg = w->msg;
-    sg_str_t method = {0}, path = {0}, authority = {0};
+    sg_str_t method = {0}, path = {0}, authority = {0}, protocol = {0};
     int64_t clen = -1;
     char *cookie = NULL;
     size_t cookie_len = 0;
@@ -594,6 +594,8 @@ static void start_request(h2s_t *s, bool end_stream)
                 path = value;
             else if (sg_str_eq(name, SG_STR(":authority")))
                 authority = value;
+            else if (sg_str_eq(name, SG_STR(":protocol")))
+                protocol = value; /* extended CONNECT (RFC 8441); nghttp2 checks it comes with CONNECT */
             continue;
         }
         if (sg_str_eq(name, SG_STR("host"))) {
@@ -655,7 +657,8 @@ static void start_request(h2s_t *s, bool end_stream)
     }
 
     sg_down_info_t info = {.conn = c, .tls = c->scheme == SG_PROTO_HTTPS, .proto = "HTTP/2",
-                           .client_cert_state = c->client_cert_state, .client_cert = c->client_cert};
+                           .client_cert_state = c->client_cert_state, .client_cert = c->client_cert,
+                           .protocol = protocol};
     s->starting = true;
     s->pending_detach = 0;
     sg_stream_t *st = w->handler->start(w, &h2_ops, s, &info, msg, has_body, has_body ? clen : 0);
@@ -1225,6 +1228,7 @@ int sg_h2_attach(sg_conn_t *c)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, setting_or(st->h2_stream_window, SG_H2_DEFAULT_STREAM_WINDOW)},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, SG_H2_MAX_HEADER_LIST},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}, /* WebSocket over HTTP/2 (RFC 8441) */
     };
     int rc = nghttp2_submit_settings(h2->ses, NGHTTP2_FLAG_NONE, iv, SG_ARRAY_LEN(iv));
     if (rc == 0 && conn_window > 65535)

@@ -55,6 +55,7 @@ typedef struct sg_down_info {
      * the connection lives; the proxy sends them as X-Forwarded-Client-Cert. */
     uint8_t client_cert_state;
     const char *client_cert;
+    sg_str_t protocol;          /* HTTP/2 extended CONNECT's :protocol (RFC 8441); empty otherwise */
 } sg_down_info_t;
 
 /* Implemented by proxy.c (sg_proxy_handler), called by h1.c and h2.c through w->handler. */

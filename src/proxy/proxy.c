@@ -14,30 +14,16 @@
 #include "config/route.h"
 #include "codec/sse.h"
 #include "proxy/grpc.h"
+#include "proxy/tunnel.h"
 #include "proxy/upclient.h"
 #include "proxy/upstream.h"
+#include "proxy/wsproxy.h"
 
 #define MAX_OUT_HEADERS (SG_H1_MAX_HEADERS + 16)
 #define LOG_REQ_MAX 512
 
 struct sg_stream {
     uint8_t kind;                   /* SG_STREAM_KIND_PROXY (stream.h): first, always 0 */
-    const sg_stream_ops_t *ops;
-    void *down;
-    sg_worker_t *worker;
-    sg_config_t *cfg;               /* the generation this stream started with */
-    const sg_rule_t *rule;
-    const sg_backend_t *backend;
-    const sg_endpoint_t *ep;
-    sg_upclient_t *up;
-    struct sse_state *sse;          /* allocated for SSE responses only */
-    sg_timer_t timer;               /* route timeout / default time-to-headers / drain moment, the earliest */
-    uint64_t deadline_ms;           /* route timeout (0: none) */
-    uint64_t drain_at_ms;           /* drain close moment (0: none) */
-    uint64_t retry_at_ms;           /* HTTPRoute retry after its backoff (0: none) */
-    uint64_t start_ms;
-    uint64_t bytes_out;
-    int status;
     bool has_body;
     bool body_chunked;
     bool req_done;
@@ -50,6 +36,24 @@ struct sg_stream {
     uint8_t retries;                /* HTTPRoute retries done */
     uint8_t mproto;
     bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
+    int status;
+    const sg_stream_ops_t *ops;
+    void *down;
+    sg_worker_t *worker;
+    sg_config_t *cfg;               /* the generation this stream started with */
+    const sg_rule_t *rule;
+    const sg_backend_t *backend;
+    const sg_endpoint_t *ep;
+    sg_upclient_t *up;
+    struct sse_state *sse;          /* allocated for SSE responses only */
+    sg_tunnel_t *tunnel;            /* after a WebSocket switch: bytes both ways (tunnel.c) */
+    sg_wsreq_t *ws;                 /* a WebSocket handshake (wsproxy.c); NULL otherwise */
+    sg_timer_t timer;               /* route timeout / default time-to-headers / drain moment, the earliest */
+    uint64_t deadline_ms;           /* route timeout (0: none) */
+    uint64_t drain_at_ms;           /* drain close moment (0: none) */
+    uint64_t retry_at_ms;           /* HTTPRoute retry after its backoff (0: none) */
+    uint64_t start_ms;
+    uint64_t bytes_out;
     bool grpc;                      /* a gRPC call over HTTP/2: the gateway's own answers are gRPC statuses */
     bool grpc_counted;              /* counted in rm->grpc_active */
     bool grpc_deadline;             /* the deadline is the client's grpc-timeout: it outlasts the response head */
@@ -91,6 +95,7 @@ static bool can_insert(const sse_state_t *x)
 }
 
 static void up_on_head(void *ctx, const sg_h1_msg_t *msg);
+static void ws_switch(sg_stream_t *s, sg_h1_header_t *out, size_t n);
 static void up_on_body(void *ctx, const char *p, size_t n);
 static void up_on_end(void *ctx);
 static void up_on_error(void *ctx, int err);
@@ -172,6 +177,8 @@ static void stream_free(sg_stream_t *s)
     sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
     if (s->sse)
         sg_timer_cancel(&s->worker->loop.wheel, &s->sse->hb);
+    sg_wsproxy_end(s->ws, s->rm, s->tunnel != NULL, s->status);
+    sg_tunnel_free(s->tunnel);
     if (s->up) {
         sg_upclient_release(s->up);
         s->up = NULL;
@@ -199,25 +206,20 @@ static void finish(sg_stream_t *s, bool ok)
     stream_free(s);
 }
 
-/* A gRPC call gets the gateway's answer as a gRPC status (Trailers-Only), the body's line as grpc-message. */
-static void respond_grpc(sg_stream_t *s, int status, const char *body)
-{
-    int code = s->grpc_code >= 0 ? s->grpc_code : sg_grpc_code_for_http(status);
-    char msg[192];
-    const char *b = strncmp(body, "ssegate: ", 9) == 0 ? body + 9 : body;
-    size_t bl = strcspn(b, "\n");
-    snprintf(msg, sizeof(msg), "ssegate: %.*s", (int)SG_MIN(bl, sizeof(msg) - 10), b);
-    s->status = 200;
-    s->resp_started = true;
-    s->grpc_status = (int8_t)code;
-    finish(s, sg_grpc_answer(s->ops, s->down, code, msg) >= 0);
-}
-
-/* Ends a gRPC call whose response has started with a status of the gateway's (trailers). */
+/* Ends a gRPC call with a status of the gateway's: in trailers once the response has started, else Trailers-Only. */
 static void end_grpc(sg_stream_t *s, int code, const char *msg)
 {
     s->grpc_status = (int8_t)code;
-    finish(s, sg_grpc_end(s->ops, s->down, code, msg) >= 0);
+    int rc = s->resp_started ? sg_grpc_end(s->ops, s->down, code, msg) : sg_grpc_answer(s->ops, s->down, code, msg);
+    s->status = s->resp_started ? s->status : 200;
+    s->resp_started = true;
+    finish(s, rc >= 0);
+}
+
+/* A gRPC call gets the gateway's answer as a gRPC status (Trailers-Only), the body's line as grpc-message. */
+static void respond_grpc(sg_stream_t *s, int status, const char *body)
+{
+    end_grpc(s, s->grpc_code >= 0 ? s->grpc_code : sg_grpc_code_for_http(status), body);
 }
 
 /* Answers with a status and a one-line body (nothing of a response has been sent yet). */
@@ -306,19 +308,18 @@ static void timer_cb(sg_timer_t *t)
 
     if (s->drain_at_ms && now >= s->drain_at_ms && (s->deadline_ms == 0 || s->drain_at_ms <= s->deadline_ms)) {
         s->drain_at_ms = 0;
+        if (s->tunnel != NULL) {
+            sg_tunnel_close(s->tunnel, SG_WS_GOING_AWAY);
+            arm(s);
+            return;
+        }
         if (s->sse != NULL) {
             s->retry_hint = true;
             end_at_boundary(s);
             return;
         }
-        if (s->grpc) {
-            /* A call still open at its drain moment (a stream, as long-lived as SSE) ends as UNAVAILABLE, which
-             * clients retry on another connection (this one has had its GOAWAY). */
-            s->grpc_code = SG_GRPC_UNAVAILABLE;
-            if (!s->resp_started)
-                respond(s, 503, "ssegate: the gateway is shutting down\n", NULL, 0);
-            else
-                end_grpc(s, SG_GRPC_UNAVAILABLE, "ssegate: the gateway is shutting down");
+        if (s->grpc) { /* UNAVAILABLE: clients retry on another connection (this one had its GOAWAY) */
+            end_grpc(s, SG_GRPC_UNAVAILABLE, "ssegate: the gateway is shutting down");
             return;
         }
         /* Not an event stream (yet): ordinary requests finish; the drain's hard deadline bounds them. */
@@ -332,6 +333,10 @@ static void timer_cb(sg_timer_t *t)
     }
     if (s->sse != NULL) {
         end_at_boundary(s);
+        return;
+    }
+    if (s->tunnel != NULL) {
+        sg_tunnel_close(s->tunnel, SG_WS_GOING_AWAY); /* an explicit route timeout, as it cuts SSE */
         return;
     }
     if (s->grpc) {
@@ -627,7 +632,7 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
     const sg_rewrite_t *rw = bf->rewrite ? bf->rewrite : rf->rewrite;
     char ip[INET6_ADDRSTRLEN];
 
-    put_str(b, msg->method);
+    put_str(b, s->ws != NULL ? SG_STR("GET") : msg->method); /* HTTP/2 extended CONNECT becomes an upgrade */
     put(b, " ", 1);
     if (rw && rw->path_kind != SG_PATHMOD_NONE)
         put_modified_path(b, rw->path_kind, rw->path, path, m->prefix_len);
@@ -669,6 +674,8 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
         }
         if (mod_drops(rf->req_headers, name) || mod_drops(bf->req_headers, name))
             continue;
+        if (s->ws != NULL && sg_wsproxy_drop_header(s->ws, name))
+            continue;
         put_header(b, name, msg->headers[i].value);
     }
     if (!have_host && host.n > 0)
@@ -698,7 +705,9 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
             put(b, ";", 1);
         put(b, ok ? "Verified=true\r\n" : "Verified=false\r\n", ok ? 15 : 16);
     }
-    if (msg->body == SG_H1_BODY_LENGTH) {
+    if (s->ws != NULL) {
+        sg_wsproxy_put_upgrade(s->ws, b->p, &b->n, b->cap, &b->overflow);
+    } else if (msg->body == SG_H1_BODY_LENGTH) {
         char cl[40];
         int k = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n", (unsigned long long)msg->content_length);
         put(b, cl, (size_t)k);
@@ -795,8 +804,11 @@ static int open_upstream(sg_stream_t *s)
     int err = 0;
     count_endpoint(s, s->ep);
     s->up = sg_upclient_open(s->worker, (const struct sockaddr *)&s->ep->addr, s->ep->addrlen, s->backend->tls,
-                             s->backend->proto == SG_BACKEND_H2 ? SG_UPCLIENT_H2 : SG_UPCLIENT_H1, &up_cbs, s,
-                             s->head_request, &err);
+                             /* A WebSocket goes to its backend as an HTTP/1.1 upgrade, whatever the port's protocol. */
+                             s->backend->proto == SG_BACKEND_H2 && s->ws == NULL ? SG_UPCLIENT_H2 : SG_UPCLIENT_H1,
+                             &up_cbs, s, s->head_request, &err);
+    if (s->up != NULL && s->ws != NULL)
+        sg_upclient_expect_upgrade(s->up);
     return s->up ? 0 : err;
 }
 
@@ -856,15 +868,17 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
 
     /* gRPC runs over HTTP/2 only (its status travels in trailers); over HTTP/1.x it is refused with a reason. */
     sg_grpc_kind_t gk = sg_grpc_kind(msg);
+    const char *gwhy = NULL;
     s->grpc = gk == SG_GRPC_CALL && ops->send_trailers != NULL;
-    if (gk == SG_GRPC_CALL && !s->grpc) {
-        respond(s, 505, "ssegate: gRPC needs HTTP/2 (h2c with prior knowledge, or TLS with ALPN h2); this call "
-                "came over HTTP/1.x\n", NULL, 0);
+    int gr = sg_grpc_refusal(gk, ops->send_trailers != NULL, false, &gwhy);
+    if (gr != 0) {
+        respond(s, gr, gwhy, NULL, 0);
         return s;
     }
     /* A gateway routes requests; it does not open tunnels. On both protocols, before any routing. (On
      * HTTP/2 a CONNECT has no :path, which nghttp2 requires of every other method.) */
-    if (sg_str_eq(msg->method, SG_STR("CONNECT"))) {
+    bool ext_connect = sg_wsproxy_is_ext_connect(msg, info);
+    if (sg_str_eq(msg->method, SG_STR("CONNECT")) && !ext_connect) {
         respond(s, 501, "ssegate: CONNECT not implemented\n", NULL, 0);
         return s;
     }
@@ -876,7 +890,7 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         host = authority;
 
     sg_route_match_t m;
-    sg_route_req_t rq = {.method = msg->method, .host = host, .path = path, .query = query,
+    sg_route_req_t rq = {.method = ext_connect ? SG_STR("GET") : msg->method, .host = host, .path = path, .query = query,
                          .headers = msg->headers, .nheaders = msg->nheaders, .scratch = w->route_scratch};
     bool routed = s->cfg != NULL && sg_route_match(s->cfg, info->conn->port, &rq, &m) == 0;
     if (s->cfg != NULL && sg_cors_is_preflight(msg)) {
@@ -905,17 +919,22 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         s->grpc_counted = true;
         sg_counter_add(&s->rm->grpc_active, 1);
     }
-    if (m.rule->route->kind == SG_ROUTE_GRPC && !s->grpc && (gk == SG_GRPC_WEB || ops->send_trailers == NULL)) {
-        /* A GRPCRoute serves gRPC over HTTP/2; gRPC-Web would need translating (not built), and HTTP/1.x cannot
-         * carry a call. Other HTTP/2 requests go on: the backend answers them as a gRPC server does. */
-        if (gk == SG_GRPC_WEB)
-            respond(s, 415, "ssegate: gRPC-Web is not translated by this gateway; call the service with gRPC over "
-                    "HTTP/2, or put a gRPC-Web proxy in front of the backend\n", NULL, 0);
-        else
-            respond(s, 505, "ssegate: this route serves gRPC, which needs HTTP/2 (h2c with prior knowledge, or TLS "
-                    "with ALPN h2)\n", NULL, 0);
+    if ((gr = sg_grpc_refusal(gk, ops->send_trailers != NULL, m.rule->route->kind == SG_ROUTE_GRPC, &gwhy)) != 0) {
+        respond(s, gr, gwhy, NULL, 0);
         return s;
     }
+    const char *why = NULL;
+    int wsr = sg_wsproxy_check(w, msg, info, s->rm, &s->ws, &why);
+    if (wsr >= 400) {
+        /* A broken handshake is answered here; the backend never sees it (RFC 6455 4.2.2 for the version). */
+        char body[128];
+        snprintf(body, sizeof(body), "ssegate: bad WebSocket handshake: %s\n", why);
+        sg_h1_header_t v = {SG_STR("Sec-WebSocket-Version"), SG_STR("13")};
+        respond(s, wsr, body, &v, wsr == 426 ? 1 : 0);
+        return s;
+    }
+    if (s->ws != NULL)
+        s->body_chunked = false; /* HTTP/2 DATA after the switch are the tunnel's bytes, not a chunked body */
     if (keep_origin(s, msg) < 0) {
         respond(s, 503, "ssegate: out of memory\n", NULL, 0);
         return s;
@@ -987,17 +1006,10 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     int64_t bt = m.rule->backend_timeout_ms;
     if (t == SG_TIMEOUT_UNSET || (bt > 0 && bt < t) || (t == 0 && bt > 0))
         t = bt;
-    if (s->grpc) {
-        /* The client's deadline bounds the whole call (the route's timeout still applies when shorter); without
-         * one, a call is as long-lived as an SSE stream: only the wait for its response head is bounded. */
-        size_t from = 0;
-        const sg_h1_header_t *gt = sg_h1parse_find(msg, "grpc-timeout", &from);
-        int64_t ms;
-        if (gt != NULL && sg_grpc_parse_timeout(gt->value, &ms) == 0 && (t == SG_TIMEOUT_UNSET || t == 0 || ms < t)) {
-            t = ms;
-            s->grpc_deadline = true;
-        }
-    }
+    /* The client's deadline bounds a whole call (the route's timeout still applies when shorter); without one, a
+     * call is as long-lived as an SSE stream: only the wait for its response head is bounded. */
+    if (s->grpc)
+        t = sg_grpc_deadline(msg, t, &s->grpc_deadline);
     if (t == SG_TIMEOUT_UNSET)
         t = w->settings->response_timeout_ms;
     if (s->grpc && w->draining)
@@ -1012,6 +1024,8 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
 
 int sg_proxy_req_body(sg_stream_t *s, const char *p, size_t n)
 {
+    if (s->tunnel != NULL)
+        return sg_tunnel_from_down(s->tunnel, p, n);
     if (s->up == NULL || n == 0)
         return 0;
     if (s->body_chunked) {
@@ -1026,6 +1040,10 @@ int sg_proxy_req_body(sg_stream_t *s, const char *p, size_t n)
 
 void sg_proxy_req_end(sg_stream_t *s)
 {
+    if (s->tunnel != NULL) {
+        sg_tunnel_down_eof(s->tunnel);
+        return;
+    }
     s->req_done = true;
     if (s->up == NULL)
         return;
@@ -1135,6 +1153,17 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     const sg_cors_t *cors = s->rule->filters.cors;
     bool sse = false;
 
+    int sw = 0;
+    if (s->ws != NULL) {
+        const char *why = NULL;
+        sw = sg_wsproxy_on_head(s->ws, msg, &why);
+        if (sw < 0) {
+            sg_log_error("upstream %s: WebSocket handshake failed (%s): answered 502 rid=%s",
+                         s->ep ? s->ep->label : "-", why, s->rid);
+            respond(s, 502, "ssegate: the backend did not switch to WebSocket\n", NULL, 0);
+            return;
+        }
+    }
     free(s->head_copy);
     s->head_copy = NULL;
     sg_counter_add(&s->worker->metrics.upstream_status[msg->status / 100 <= 5 ? msg->status / 100 : 0], 1);
@@ -1175,6 +1204,10 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
         if (k > 0 && (size_t)k < sizeof(cookie))
             out[n++] = (sg_h1_header_t){SG_STR("Set-Cookie"), {cookie, (size_t)k}};
     }
+    if (sw == 1) {
+        ws_switch(s, out, n);
+        return;
+    }
     if (sse && !s->head_request) {
         s->sse = calloc(1, sizeof(*s->sse));
         if (s->sse == NULL) {
@@ -1194,14 +1227,9 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     s->status = msg->status;
     s->resp_started = true;
     bool no_body = s->head_request || msg->status == 204 || msg->status == 304;
-    if (s->grpc) {
-        /* A head that carries grpc-status is a Trailers-Only response: it must reach the client with END_STREAM. */
-        int gs = sg_grpc_status_of(msg->headers, msg->nheaders);
-        if (gs >= 0) {
-            s->grpc_status = (int8_t)gs;
-            no_body = true;
-        }
-    }
+    /* A head that carries grpc-status is a Trailers-Only response: it must reach the client with END_STREAM. */
+    if (s->grpc && (s->grpc_status = (int8_t)sg_grpc_status_of(msg->headers, msg->nheaders)) >= 0)
+        no_body = true;
     int64_t clen = msg->body == SG_H1_BODY_LENGTH ? (int64_t)msg->content_length : -1;
     /* The default timeout bounded only the wait for these headers; explicit route timeouts go on. */
     if (!s->grpc_deadline && s->rule->request_timeout_ms == SG_TIMEOUT_UNSET &&
@@ -1218,10 +1246,52 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     }
 }
 
+/* The tunnel is over: the stream ends. */
+static void tunnel_end(void *ctx, bool ok)
+{
+    finish(ctx, ok);
+}
+
+/* The backend switched to WebSocket: the client gets the switch, and the stream becomes a tunnel. */
+static void ws_switch(sg_stream_t *s, sg_h1_header_t *out, size_t n)
+{
+    n = sg_wsproxy_resp_headers(s->ws, out, n, MAX_OUT_HEADERS + SG_CORS_MAX_HEADERS);
+    s->tunnel = sg_tunnel_new(s->worker, s->ops, s->down, s->up, tunnel_end, s, &s->bytes_out);
+    if (s->tunnel == NULL) {
+        respond(s, 503, "ssegate: out of memory\n", NULL, 0);
+        return;
+    }
+    sg_wsproxy_switched(s->ws, s->rm);
+    s->status = sg_wsproxy_status(s->ws);
+    s->resp_started = true;
+    /* As for SSE: the default timeout bounded only the wait for this answer; explicit route timeouts go on. */
+    if (s->rule->request_timeout_ms == SG_TIMEOUT_UNSET && s->rule->backend_timeout_ms == SG_TIMEOUT_UNSET) {
+        s->deadline_ms = 0;
+        arm(s);
+    }
+    int rc = s->ops->send_head(s->down, s->status, out, n, -1, false);
+    if (rc < 0 && rc != SG_EAGAIN) {
+        s->ops->abort(s->down);
+        finish(s, false);
+        return;
+    }
+    if (rc == SG_EAGAIN)
+        sg_upclient_pause(s->up, true);
+    if (sg_wsproxy_is_h2(s->ws) && s->req_done)
+        sg_tunnel_down_eof(s->tunnel); /* END_STREAM came before the switch */
+    if (s->worker->draining && s->drain_at_ms == 0)
+        sg_proxy_drain(s, sg_worker_drain_moment(s->worker));
+}
+
 static void up_on_body(void *ctx, const char *p, size_t n)
 {
     sg_stream_t *s = ctx;
     bool end_now = false;
+
+    if (s->tunnel != NULL) {
+        sg_tunnel_from_up(s->tunnel, p, n);
+        return;
+    }
 
     if (s->sse != NULL) {
         sse_state_t *x = s->sse;
@@ -1290,6 +1360,10 @@ static void up_on_body(void *ctx, const char *p, size_t n)
 static void up_on_end(void *ctx)
 {
     sg_stream_t *s = ctx;
+    if (s->tunnel != NULL) {
+        sg_tunnel_up_closed(s->tunnel, true);
+        return;
+    }
     if (s->grpc && s->grpc_status < 0 && s->status == 200 && !s->trailers_sent) {
         /* Ended without trailers (an HTTP/1.1 backend cannot send them): the client would see no status at all. */
         end_grpc(s, SG_GRPC_INTERNAL, "ssegate: the backend ended the call without a grpc-status");
@@ -1302,6 +1376,10 @@ static void up_on_end(void *ctx)
 static void up_on_error(void *ctx, int err)
 {
     sg_stream_t *s = ctx;
+    if (s->tunnel != NULL) {
+        sg_tunnel_up_closed(s->tunnel, false);
+        return;
+    }
 
     bool stale = sg_upclient_reused(s->up) && err != -ECONNREFUSED && err != -ETIMEDOUT;
     if (!s->resp_started && s->head_copy != NULL && (stale || (err == -ECONNREFUSED && s->attempts < 2))) {
@@ -1368,8 +1446,7 @@ static void up_on_error(void *ctx, int err)
         finish(s, true);
         return;
     }
-    if (s->grpc) {
-        /* The call cannot complete; its status says so (a reset would read as INTERNAL to the client). */
+    if (s->grpc) { /* its status says why (a reset would read as INTERNAL to the client) */
         end_grpc(s, SG_GRPC_UNAVAILABLE, "ssegate: the backend connection was lost");
         return;
     }

@@ -1,0 +1,103 @@
+// fanout-10k.test.mjs: 10,000 subscribers on one shared SSE stream (an SSEPolicy with sharing on): each gets every
+// event of a bounded run, ids in order, none twice, and the backend sees one stream per worker at most.
+// The subscribers are bench/fanload (C, source addresses over 127.0.0.2-250), the backend bench/fanorigin.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { BIN, SLOW, freePort, gatewayYaml, run, runGateway, setup, sleep, startGateway, track, withLogs, writeTemp } from './lib/harness.mjs';
+
+setup();
+const N = Number(process.env.SG_IT_FAN_SUBS || 10000);
+const EVENTS = 20;
+const RATE = 10;
+const WORKERS = 2;
+const BUILD = process.env.SG_BUILD_DIR || path.join(path.dirname(BIN), 'build');
+const FANLOAD = path.join(BUILD, 'bench/fanload');
+const FANORIGIN = path.join(BUILD, 'bench/fanorigin');
+
+function hardLimit() {
+    return Number(execFileSync('bash', ['-c', 'ulimit -Hn']).toString().trim()) || 0;
+}
+
+function yamlFor(port, originPort) {
+    return gatewayYaml({
+        port,
+        routes: [{ name: 'board', path: '/board', backends: [{ name: '127.0.0.1', port: originPort }] }],
+        extra: `apiVersion: ssegate.io/v1alpha1
+kind: SSEPolicy
+metadata: {name: board-sharing}
+spec:
+  targetRef: {group: gateway.networking.k8s.io, kind: HTTPRoute, name: board}
+  default:
+    sharing: {enabled: true}
+`,
+    });
+}
+
+/* Why the test cannot run here, or false. */
+async function why() {
+    for (const f of [FANLOAD, FANORIGIN]) if (!fs.existsSync(f)) return `${f} not built (make)`;
+    const need = N + 200;
+    const hard = hardLimit();
+    if (hard < need) return `the descriptor hard limit is ${hard}; ${N} subscribers need ${need} in the client and in ssegate`;
+    const r = await runGateway(['--check', '-c', writeTemp('check.yaml', yamlFor(1, 2))]);
+    if (r.code !== 0) return `this build refuses the SSEPolicy kind (no shared streams): ${r.stderr.trim().split('\n')[0]}`;
+    return false;
+}
+
+const skip = await why();
+let gw;
+test(
+    `${N} subscribers on one shared stream: every subscriber gets events 1..${EVENTS} once, in order; one backend stream per worker at most`,
+    { skip, timeout: 120000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const dir = fs.mkdtempSync(path.join(path.dirname(writeTemp('x', '')), 'fan10k-'));
+        const stats = path.join(dir, 'origin.stats');
+        const originPort = await freePort();
+        const origin = spawn(FANORIGIN, ['--port', String(originPort), '--events', String(EVENTS), '--rate', String(RATE),
+            '--stats', stats], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let originErr = '';
+        origin.stderr.on('data', d => (originErr += d));
+        track(() => origin.kill('SIGKILL'));
+        const t0 = Date.now();
+        while (!fs.existsSync(stats)) {
+            if (Date.now() - t0 > 5000 * SLOW) throw new Error(`fanorigin did not start: ${originErr}`);
+            await sleep(20);
+        }
+
+        const port = await freePort();
+        gw = await startGateway({
+            yaml: yamlFor(port, originPort),
+            args: ['--access-log', 'off', '--workers', String(WORKERS)],
+            waitPorts: [port],
+        });
+
+        /* fanload subscribes N times, starts the origin (SIGUSR1) once all are in, and checks every id of every
+         * subscriber; it exits 0 only if each got 1..EVENTS exactly once, in order. */
+        const r = await run('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'fanload', FANLOAD, '--port', String(port),
+            '--path', '/board/scores', '--subs', String(N), '--events', String(EVENTS), '--threads', '2',
+            '--src-first', '2', '--src-last', '250', '--start-pid', String(origin.pid), '--settle', '1',
+            '--drain', String(5 * SLOW), '--connect-timeout', String(40 * SLOW), '--label', 'fanout-10k'],
+        { timeout: 100000 * SLOW });
+        const line = r.stdout.split('\n').find(l => l.startsWith('RESULT ')) || '';
+        const res = Object.fromEntries(line.split(' ').slice(1).map(kv => kv.split('=')));
+        const st = Object.fromEntries(fs.readFileSync(stats, 'utf8').trim().split(' ').map(kv => kv.split('=')));
+        const ctxt = `fanload: ${line || r.stderr.slice(-2000)}\norigin: ${JSON.stringify(st)}`;
+
+        assert.equal(Number(res.connected), N, `subscribed: ${ctxt}`);
+        assert.equal(Number(st.published), EVENTS, `the origin published ${st.published} events: ${ctxt}`);
+        assert.equal(Number(res.complete_subs), N, `subscribers with every event: ${ctxt}`);
+        assert.equal(Number(res.gaps), 0, `gaps: ${ctxt}`);
+        assert.equal(Number(res.dups), 0, `duplicates: ${ctxt}`);
+        assert.equal(Number(res.closed), 0, `streams closed under way: ${ctxt}`);
+        assert.equal(Number(res.deliveries), N * EVENTS, `deliveries: ${ctxt}`);
+        assert.equal(r.code, 0, `fanload exit ${r.code}: ${ctxt}`);
+        /* The backend load: one upstream stream per worker at most (one per instance if the gateway shares across
+         * workers), however many subscribers. */
+        assert.ok(Number(st.max_live) >= 1 && Number(st.max_live) <= WORKERS, `backend streams open at most: ${st.max_live}; ${ctxt}`);
+        assert.ok(Number(st.accepted) <= WORKERS, `backend connections accepted: ${st.accepted}; ${ctxt}`);
+        assert.ok(gw.running(), 'ssegate exited');
+    }),
+);

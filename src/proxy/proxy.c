@@ -128,12 +128,15 @@ static void access_log(sg_stream_t *s)
     /* The request id may be the client's own X-Request-Id: escaped like every field that comes from input. */
     char rid[4 * sizeof(s->rid)];
     sg_escape(rid, sizeof(rid), s->rid, strlen(s->rid), SG_ESC_FIELD);
+    char gs[16] = ""; /* a gRPC call's grpc-status (-1: none seen) */
+    if (s->grpc)
+        snprintf(gs, sizeof(gs), " grpc=%d", s->grpc_status);
     int k = snprintf(line + n, sizeof(line) - n,
-                     " client=%s proto=%s %s status=%d bytes=%llu dur_ms=%.0f route=%s%s%s backend=%s events=%llu "
+                     " client=%s proto=%s %s status=%d bytes=%llu dur_ms=%.0f route=%s%s%s backend=%s events=%llu%s "
                      "rid=%s\n",
                      s->client, s->proto, s->reqinfo ? s->reqinfo : "method=- path=-", s->status,
                      (unsigned long long)s->bytes_out, dur, r ? r->ns : "-", r ? "/" : "", r ? r->name : "",
-                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->p.events : 0), rid);
+                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->p.events : 0), gs, rid);
     if (k < 0)
         return;
     n += (size_t)k;

@@ -12,9 +12,6 @@
 #   H2_CONNS H2_STREAMS (h2thr, h2tlsthr, hs), H2IDLE_CONNS H2IDLE_STREAMS, HS_RATE HS_WARMUP,
 #   SG_BENCH_CERT=rsa|ec (the TLS certificate's key: RSA 2048, the default, or ECDSA P-256),
 #   SG_BENCH_REV (what the table calls the ssegate build; default: this checkout's commit).
-# Scenario grpc: gRPC server streaming over h2c (bench/grpcload.c at both ends: --serve is the origin); knobs
-#   GRPC_CONNS GRPC_STREAMS (calls in all) GRPC_SIZE (message bytes) GRPC_WARMUP GRPC_DURATION. nginx proxies it with
-#   grpc_pass, haproxy with proto h2 on both sides, ssegate with a GRPCRoute; "direct" is the client on the origin.
 # The fanout scenario (bench/fanload.c, bench/fanorigin.c): one stream, FAN_SUBS subscribers (default 10,000), its
 #   own targets SG_BENCH_FAN_TARGETS (default "direct ssegate ssegate-unshared nginx pushpin nchan"; ssegate is the
 #   route shared by an SSEPolicy, ssegate-unshared the same route without it), FAN_LAT_EVENTS at FAN_LAT_RATE/s
@@ -25,6 +22,9 @@
 #   WS_SIZE bytes in a closed loop: messages/s) and wslat (WS_RATE messages/s in total over WS_CONNS WebSockets:
 #   round-trip latency), with bench/wsecho as the origin and bench/wsload as the client; THR_/LAT_ WARMUP and
 #   DURATION apply.
+# Scenario grpc: gRPC server streaming over h2c (bench/grpcload.c at both ends: --serve is the origin); knobs
+#   GRPC_CONNS GRPC_STREAMS (calls in all) GRPC_SIZE (message bytes) GRPC_WARMUP GRPC_DURATION. nginx proxies it with
+#   grpc_pass, haproxy with proto h2 on both sides, ssegate with a GRPCRoute; "direct" is the client on the origin.
 # The HTTP/2 scenarios use THR_INTERVAL_US/THR_WARMUP/THR_DURATION (h2thr, h2tlsthr) and
 # LAT_RATE/LAT_WARMUP/LAT_DURATION (hs); "direct" has no figure there (the origin speaks HTTP/1.1 only).
 set -uo pipefail
@@ -61,12 +61,6 @@ H2UP_STREAMS=${H2UP_STREAMS:-19000}
 HS_RATE=${HS_RATE:-200}
 HS_WARMUP=${HS_WARMUP:-2}
 CERT_KEY=${SG_BENCH_CERT:-rsa}
-GRPC_CONNS=${GRPC_CONNS:-4}
-GRPC_STREAMS=${GRPC_STREAMS:-100}
-GRPC_SIZE=${GRPC_SIZE:-100}
-GRPC_WARMUP=${GRPC_WARMUP:-3}
-GRPC_DURATION=${GRPC_DURATION:-10}
-GRPCLOAD=$B/bench/grpcload
 FAN_TARGETS=${SG_BENCH_FAN_TARGETS:-${SG_BENCH_TARGETS:-direct ssegate ssegate-unshared nginx pushpin nchan}}
 FAN_SUBS=${FAN_SUBS:-10000}
 FAN_UNSHARED_SUBS=${FAN_UNSHARED_SUBS:-9000}
@@ -78,6 +72,12 @@ WS_CONNS=${WS_CONNS:-1000}
 WS_SIZE=${WS_SIZE:-128}
 WS_WINDOW=${WS_WINDOW:-1}
 WS_RATE=${WS_RATE:-20000}
+GRPC_CONNS=${GRPC_CONNS:-4}
+GRPC_STREAMS=${GRPC_STREAMS:-100}
+GRPC_SIZE=${GRPC_SIZE:-100}
+GRPC_WARMUP=${GRPC_WARMUP:-3}
+GRPC_DURATION=${GRPC_DURATION:-10}
+GRPCLOAD=$B/bench/grpcload
 
 for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD" "$WSECHO" "$WSLOAD" "$GRPCLOAD"; do
     if [ ! -x "$f" ]; then
@@ -400,9 +400,9 @@ run_grpc_case() {
 
 run_case() {        # run_case TARGET SCENARIO
     local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit mode=h1 uptls=0
-    [ "$s" = grpc ] && { run_grpc_case "$t"; return; }
     local lg_bin=$LOADGEN lg_path=/sse
     ORIGIN_BIN=$ORIGIN
+    [ "$s" = grpc ] && { run_grpc_case "$t"; return; }
     oport=$(free_port) || return
     case $s in
     h2upthr)
@@ -714,8 +714,8 @@ for s in $SCENARIOS; do
     thr | upthr | h2thr | h2tlsthr | h2upthr | wsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
     lat | wslat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
     hs) e=$(((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
-    grpc) e=$(((GRPC_WARMUP + GRPC_DURATION + 5) * REPEAT)) ;;
     fanout) e=$(((FAN_LAT_EVENTS / FAN_LAT_RATE + FAN_THR_EVENTS / FAN_THR_RATE + 12) * REPEAT * $(echo $FAN_TARGETS | wc -w))) ;;
+    grpc) e=$(((GRPC_WARMUP + GRPC_DURATION + 5) * REPEAT)) ;;
     *) e=15 ;;
     esac
     n=$(echo $TARGETS | wc -w)
@@ -936,18 +936,6 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         row "machine CPU without (% of a core)" hs base_machine_cpu_pct
         row "machine CPU with (% of a core)" hs machine_cpu_pct
     fi
-    if has grpc; then
-        echo "gRPC server streaming (h2c both sides): $GRPC_CONNS connections x $((GRPC_STREAMS / GRPC_CONNS)) calls, endless streams of $GRPC_SIZE-byte messages as fast as flow control allows, ${GRPC_DURATION} s (median of $REPEAT rounds; direct: the client on the origin)"
-        row "messages/s delivered" grpc msgs_per_s
-        rounds "messages/s, each round" grpc msgs_per_s
-        row "proxy CPU (% of one core)" grpc proxy_cpu_pct
-        row "proxy CPU us per 1000 messages" grpc cpu_us_per_kmsg
-        row "calls reset" grpc streams_reset
-        if [[ " $TARGETS " == *" ssegate "* ]]; then
-            read -r bp bv <<<"$(best_peer grpc msgs_per_s)"
-            echo "  gRPC messages/s ssegate/best peer: $(ratio "${R[ssegate,grpc,msgs_per_s]:-}" "${bv:-}")x (best peer ${bp:--} ${bv:--}; target >= 1.0x)"
-        fi
-    fi
     if has fanout; then
         echo "Fan-out: one SSE stream, $FAN_SUBS subscribers over HTTP/1.1 (ssegate-unshared: $FAN_UNSHARED_SUBS), $FAN_LAT_EVENTS events at $FAN_LAT_RATE/s, then $FAN_THR_EVENTS at $FAN_THR_RATE/s (median of $REPEAT rounds)"
         echo "  fan-out time = the last subscriber's receipt - the origin's write (pushpin, nchan: - the publish)"
@@ -1006,6 +994,18 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         echo "Against issue 13's WebSocket targets (ssegate vs haproxy, same run, medians):"
         has wsthr && echo "  messages/s ssegate/haproxy: $(ratio "${R[ssegate,wsthr,rate]:-}" "${R[haproxy,wsthr,rate]:-}")x (target >= 1.0x)"
         has wslat && echo "  round trip p99 ssegate/haproxy: $(ratio "${R[ssegate,wslat,p99_us]:-}" "${R[haproxy,wslat,p99_us]:-}")x (target <= 1.0x)"
+    fi
+    if has grpc; then
+        echo "gRPC server streaming (h2c both sides): $GRPC_CONNS connections x $((GRPC_STREAMS / GRPC_CONNS)) calls, endless streams of $GRPC_SIZE-byte messages as fast as flow control allows, ${GRPC_DURATION} s (median of $REPEAT rounds; direct: the client on the origin)"
+        row "messages/s delivered" grpc msgs_per_s
+        rounds "messages/s, each round" grpc msgs_per_s
+        row "proxy CPU (% of one core)" grpc proxy_cpu_pct
+        row "proxy CPU us per 1000 messages" grpc cpu_us_per_kmsg
+        row "calls reset" grpc streams_reset
+        if [[ " $TARGETS " == *" ssegate "* ]]; then
+            read -r bp bv <<<"$(best_peer grpc msgs_per_s)"
+            echo "  gRPC messages/s ssegate/best peer: $(ratio "${R[ssegate,grpc,msgs_per_s]:-}" "${bv:-}")x (best peer ${bp:--} ${bv:--}; target >= 1.0x)"
+        fi
     fi
     if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has thr || has lat || has idle; }; then
         echo "Against the issue's targets (ssegate vs haproxy, same run, medians):"

@@ -225,9 +225,19 @@ static void resolve_backend(loader_t *ld, sg_backend_t *b, const sg_rule_t *r)
             if (p == NULL && sp->name[0] == '\0' && sl->nports == 1)
                 p = &sl->ports[0];
             for (size_t j = 0; p != NULL && j < sl->naddrs; j++) {
-                resolved_t *res = resolve_name(ld, sl->addrs[j]);
-                for (size_t k = 0; k < res->n; k++)
-                    add_endpoint(ld, b, &cap, (struct sockaddr *)&res->addrs[k], res->lens[k], (uint16_t)p->port);
+                /* Slice addresses were checked to be IP literals when read: convert them here rather than through the
+                 * name cache, whose linear lookup made thousands of endpoints quadratic. */
+                struct sockaddr_storage ss;
+                memset(&ss, 0, sizeof(ss));
+                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+                if (inet_pton(AF_INET, sl->addrs[j], &s4->sin_addr) == 1) {
+                    s4->sin_family = AF_INET;
+                    add_endpoint(ld, b, &cap, (struct sockaddr *)s4, sizeof(*s4), (uint16_t)p->port);
+                } else if (inet_pton(AF_INET6, sl->addrs[j], &s6->sin6_addr) == 1) {
+                    s6->sin6_family = AF_INET6;
+                    add_endpoint(ld, b, &cap, (struct sockaddr *)s6, sizeof(*s6), (uint16_t)p->port);
+                }
             }
         }
         if (sp == NULL && have_slices)

@@ -13,8 +13,9 @@
 #include "config/cors.h"
 #include "config/route.h"
 #include "codec/sse.h"
-#include "proxy/grpc.h"
 #include "proxy/tunnel.h"
+#include "proxy/grpc.h"
+#include "proxy/reqhead.h"
 #include "proxy/upclient.h"
 #include "proxy/upstream.h"
 #include "proxy/wsproxy.h"
@@ -36,6 +37,12 @@ struct sg_stream {
     uint8_t retries;                /* HTTPRoute retries done */
     uint8_t mproto;
     bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
+    bool grpc;                      /* a gRPC call over HTTP/2: the gateway's own answers are gRPC statuses */
+    bool grpc_counted;              /* counted in rm->grpc_active */
+    bool grpc_deadline;             /* the deadline is the client's grpc-timeout: it outlasts the response head */
+    bool trailers_sent;             /* the backend's trailers went to the client: they ended the response */
+    int8_t grpc_status;             /* the call's grpc-status once known, else -1 */
+    int8_t grpc_code;               /* >= 0: the status the next gateway answer gives (instead of the mapping) */
     int status;
     const sg_stream_ops_t *ops;
     void *down;
@@ -54,12 +61,6 @@ struct sg_stream {
     uint64_t retry_at_ms;           /* HTTPRoute retry after its backoff (0: none) */
     uint64_t start_ms;
     uint64_t bytes_out;
-    bool grpc;                      /* a gRPC call over HTTP/2: the gateway's own answers are gRPC statuses */
-    bool grpc_counted;              /* counted in rm->grpc_active */
-    bool grpc_deadline;             /* the deadline is the client's grpc-timeout: it outlasts the response head */
-    bool trailers_sent;             /* the backend's trailers went to the client: they ended the response */
-    int8_t grpc_status;             /* the call's grpc-status once known, else -1 */
-    int8_t grpc_code;               /* >= 0: the status the next gateway answer gives (instead of the mapping) */
     const sg_endpoint_t *counted;   /* endpoint whose open-stream count includes this stream */
     char *reqinfo;                  /* "method path" for the access log */
     char *cors_origin;              /* the request's Origin when its rule's CORS filter allows it (NUL-terminated) */
@@ -71,6 +72,8 @@ struct sg_stream {
     char client[64];
     char rid[40];
 };
+
+_Static_assert(offsetof(struct sg_stream, kind) == 0, "sg_stream_kind() reads the first byte");
 
 /* SSE-only state, allocated when a response turns out to be an event stream. */
 typedef struct sse_state {
@@ -383,142 +386,11 @@ void sg_proxy_drain(sg_stream_t *s, uint64_t at_ms)
 
 /* ---- request building ---- */
 
-typedef struct hbuf {
-    char *p;
-    size_t n, cap;
-    bool overflow;
-} hbuf_t;
-
-static void put(hbuf_t *b, const char *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->overflow = true;
-        return;
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void put_str(hbuf_t *b, sg_str_t s)
-{
-    put(b, s.p, s.n);
-}
-
-static void put_header(hbuf_t *b, sg_str_t name, sg_str_t value)
-{
-    put_str(b, name);
-    put(b, ": ", 2);
-    put_str(b, value);
-    put(b, "\r\n", 2);
-}
-
-/* Hop-by-hop headers (RFC 9110 7.6.1) and the ones we regenerate. */
-static bool is_hop_by_hop(sg_str_t name)
-{
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
-                                         "upgrade", "trailer", "proxy-authenticate", "proxy-authorization"};
-    for (size_t i = 0; i < SG_ARRAY_LEN(names); i++)
-        if (sg_str_ieq_lit(name, names[i]))
-            return true;
-    return false;
-}
-
-/* True when `name` is one of the comma-separated tokens of any Connection header. */
-static bool named_in_connection(const sg_h1_msg_t *msg, sg_str_t name)
-{
-    for (size_t i = 0; i < msg->nheaders; i++) {
-        if (!sg_str_ieq_lit(msg->headers[i].name, "connection"))
-            continue;
-        sg_str_t v = msg->headers[i].value;
-        size_t a = 0;
-        while (a < v.n) {
-            size_t e = a;
-            while (e < v.n && v.p[e] != ',')
-                e++;
-            size_t x = a, y = e;
-            while (x < y && (v.p[x] == ' ' || v.p[x] == '\t'))
-                x++;
-            while (y > x && (v.p[y - 1] == ' ' || v.p[y - 1] == '\t'))
-                y--;
-            if (sg_str_ieq((sg_str_t){v.p + x, y - x}, name))
-                return true;
-            a = e + 1;
-        }
-    }
-    return false;
-}
-
-static bool in_list(char *const *names, size_t n, sg_str_t name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (sg_str_ieq_lit(name, names[i]))
-            return true;
-    return false;
-}
-
-static bool in_kv(const sg_kv_t *kv, size_t n, sg_str_t name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (sg_str_ieq_lit(name, kv[i].name))
-            return true;
-    return false;
-}
-
-/* Whether a header modifier drops an incoming header (removed, or replaced by a `set`). */
-static bool mod_drops(const sg_header_mod_t *m, sg_str_t name)
-{
-    return m != NULL && (in_list(m->remove, m->nremove, name) || in_kv(m->set, m->nset, name));
-}
-
-static void mod_emit(hbuf_t *b, const sg_header_mod_t *m)
-{
-    if (m == NULL)
-        return;
-    for (size_t i = 0; i < m->nset; i++)
-        put_header(b, sg_str_c(m->set[i].name), sg_str_c(m->set[i].value));
-    for (size_t i = 0; i < m->nadd; i++)
-        put_header(b, sg_str_c(m->add[i].name), sg_str_c(m->add[i].value));
-}
-
-/* Applies ReplaceFullPath / ReplacePrefixMatch to path (no query), writing into b. */
-static void put_modified_path(hbuf_t *b, sg_pathmod_t kind, const char *repl, sg_str_t path, size_t prefix_len)
-{
-    if (kind == SG_PATHMOD_FULL) {
-        put_str(b, sg_str_c(repl));
-        return;
-    }
-    if (kind != SG_PATHMOD_PREFIX) {
-        put_str(b, path);
-        return;
-    }
-    sg_str_t rest = {path.p + SG_MIN(prefix_len, path.n), path.n - SG_MIN(prefix_len, path.n)};
-    sg_str_t r = sg_str_c(repl);
-    /* Join without doubling or losing the slash between the replacement and the rest. */
-    if (r.n > 0 && r.p[r.n - 1] == '/' && rest.n > 0 && rest.p[0] == '/')
-        r.n--;
-    if (r.n == 0 && (rest.n == 0 || rest.p[0] != '/'))
-        put(b, "/", 1);
-    put_str(b, r);
-    if (r.n > 0 && rest.n > 0 && rest.p[0] != '/' && r.p[r.n - 1] != '/')
-        put(b, "/", 1);
-    put_str(b, rest);
-}
-
-static sg_str_t host_without_port(sg_str_t host)
-{
-    if (host.n > 0 && host.p[0] == '[') {
-        const char *e = memchr(host.p, ']', host.n);
-        return e ? (sg_str_t){host.p, (size_t)(e - host.p) + 1} : host;
-    }
-    const char *c = memchr(host.p, ':', host.n);
-    return c ? (sg_str_t){host.p, (size_t)(c - host.p)} : host;
-}
-
 static void do_redirect(sg_stream_t *s, const sg_redirect_t *r, sg_str_t host, sg_str_t path, sg_str_t query,
                         size_t prefix_len, const sg_down_info_t *info)
 {
     char loc[4096];
-    hbuf_t b = {loc, 0, sizeof(loc), false};
+    sg_hbuf_t b = {loc, 0, sizeof(loc), false};
     const char *req_scheme = info->tls ? "https" : "http";
     const char *scheme = r->scheme ? r->scheme : req_scheme;
     int port;
@@ -529,19 +401,19 @@ static void do_redirect(sg_stream_t *s, const sg_redirect_t *r, sg_str_t host, s
         port = strcmp(scheme, "https") == 0 ? 443 : strcmp(scheme, "http") == 0 ? 80 : info->conn->port;
     else
         port = info->conn->port;
-    put_str(&b, sg_str_c(scheme));
-    put(&b, "://", 3);
-    put_str(&b, r->hostname ? sg_str_c(r->hostname) : host_without_port(host));
+    sg_hbuf_put_str(&b, sg_str_c(scheme));
+    sg_hbuf_put(&b, "://", 3);
+    sg_hbuf_put_str(&b, r->hostname ? sg_str_c(r->hostname) : sg_reqhead_host_only(host));
     bool default_port = (strcmp(scheme, "http") == 0 && port == 80) || (strcmp(scheme, "https") == 0 && port == 443);
     if (!default_port) {
         char pb[16];
         int k = snprintf(pb, sizeof(pb), ":%d", port);
-        put(&b, pb, (size_t)k);
+        sg_hbuf_put(&b, pb, (size_t)k);
     }
-    put_modified_path(&b, r->path_kind, r->path, path, prefix_len);
+    sg_reqhead_put_path(&b, r->path_kind, r->path, path, prefix_len);
     if (query.n > 0) {
-        put(&b, "?", 1);
-        put_str(&b, query);
+        sg_hbuf_put(&b, "?", 1);
+        sg_hbuf_put_str(&b, query);
     }
     if (b.overflow) {
         respond(s, 500, "ssegate: redirect location too long\n", NULL, 0);
@@ -628,24 +500,24 @@ static void split_target(sg_str_t t, sg_str_t *authority, sg_str_t *path, sg_str
 }
 
 static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_match_t *m, sg_str_t host,
-                         sg_str_t path, sg_str_t query, const sg_down_info_t *info, hbuf_t *b)
+                         sg_str_t path, sg_str_t query, const sg_down_info_t *info, sg_hbuf_t *b)
 {
     const sg_filters_t *rf = &m->rule->filters;
     const sg_filters_t *bf = &s->backend->filters;
     const sg_rewrite_t *rw = bf->rewrite ? bf->rewrite : rf->rewrite;
     char ip[INET6_ADDRSTRLEN];
 
-    put_str(b, s->ws != NULL ? SG_STR("GET") : msg->method); /* HTTP/2 extended CONNECT becomes an upgrade */
-    put(b, " ", 1);
+    sg_hbuf_put_str(b, s->ws != NULL ? SG_STR("GET") : msg->method); /* HTTP/2 extended CONNECT becomes an upgrade */
+    sg_hbuf_put(b, " ", 1);
     if (rw && rw->path_kind != SG_PATHMOD_NONE)
-        put_modified_path(b, rw->path_kind, rw->path, path, m->prefix_len);
+        sg_reqhead_put_path(b, rw->path_kind, rw->path, path, m->prefix_len);
     else
-        put_str(b, path);
+        sg_hbuf_put_str(b, path);
     if (query.n > 0 || (msg->target.n > 0 && msg->target.p[msg->target.n - 1] == '?')) {
-        put(b, "?", 1);
-        put_str(b, query);
+        sg_hbuf_put(b, "?", 1);
+        sg_hbuf_put_str(b, query);
     }
-    put(b, " HTTP/1.1\r\n", 11);
+    sg_hbuf_put(b, " HTTP/1.1\r\n", 11);
 
     bool have_host = false;
     sg_str_t xff = {0};
@@ -654,10 +526,10 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
         if (s->backend->proto == SG_BACKEND_H2 && sg_str_ieq_lit(name, "te") &&
             sg_str_ieq_lit(msg->headers[i].value, "trailers")) {
             /* The one TE an HTTP/2 request may carry (gRPC needs it): upclient_h2.c keeps it, drops Connection. */
-            put(b, "TE: trailers\r\nConnection: TE\r\n", 30);
+            sg_hbuf_put(b, "TE: trailers\r\nConnection: TE\r\n", 30);
             continue;
         }
-        if (is_hop_by_hop(name) || named_in_connection(msg, name))
+        if (sg_reqhead_hop_by_hop(name) || sg_reqhead_in_connection(msg, name))
             continue;
         if (sg_str_ieq_lit(name, "content-length") || sg_str_ieq_lit(name, "expect"))
             continue;
@@ -672,52 +544,52 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
             continue;
         if (sg_str_ieq_lit(name, "host")) {
             have_host = true;
-            put_header(b, name, rw && rw->hostname ? sg_str_c(rw->hostname) : msg->headers[i].value);
+            sg_hbuf_put_header(b, name, rw && rw->hostname ? sg_str_c(rw->hostname) : msg->headers[i].value);
             continue;
         }
-        if (mod_drops(rf->req_headers, name) || mod_drops(bf->req_headers, name))
+        if (sg_reqhead_mod_drops(rf->req_headers, name) || sg_reqhead_mod_drops(bf->req_headers, name))
             continue;
         if (s->ws != NULL && sg_wsproxy_drop_header(s->ws, name))
             continue;
-        put_header(b, name, msg->headers[i].value);
+        sg_hbuf_put_header(b, name, msg->headers[i].value);
     }
     if (!have_host && host.n > 0)
-        put_header(b, SG_STR("Host"), rw && rw->hostname ? sg_str_c(rw->hostname) : host);
-    mod_emit(b, rf->req_headers);
-    mod_emit(b, bf->req_headers);
+        sg_hbuf_put_header(b, SG_STR("Host"), rw && rw->hostname ? sg_str_c(rw->hostname) : host);
+    sg_reqhead_mod_emit(b, rf->req_headers);
+    sg_reqhead_mod_emit(b, bf->req_headers);
 
     sg_conn_peer_ip(info->conn, ip, sizeof(ip));
-    put(b, "X-Forwarded-For: ", 17);
+    sg_hbuf_put(b, "X-Forwarded-For: ", 17);
     if (xff.n > 0) {
-        put_str(b, xff);
-        put(b, ", ", 2);
+        sg_hbuf_put_str(b, xff);
+        sg_hbuf_put(b, ", ", 2);
     }
-    put_str(b, sg_str_c(ip));
-    put(b, "\r\n", 2);
-    put_header(b, SG_STR("X-Forwarded-Proto"), info->tls ? SG_STR("https") : SG_STR("http"));
+    sg_hbuf_put_str(b, sg_str_c(ip));
+    sg_hbuf_put(b, "\r\n", 2);
+    sg_hbuf_put_header(b, SG_STR("X-Forwarded-Proto"), info->tls ? SG_STR("https") : SG_STR("http"));
     if (host.n > 0)
-        put_header(b, SG_STR("X-Forwarded-Host"), host);
-    put_header(b, SG_STR("X-Request-Id"), sg_str_c(s->rid));
+        sg_hbuf_put_header(b, SG_STR("X-Forwarded-Host"), host);
+    sg_hbuf_put_header(b, SG_STR("X-Request-Id"), sg_str_c(s->rid));
     if (info->client_cert_state != SG_TLS_CLIENT_NONE && info->client_cert != NULL) {
         /* Envoy's element (docs/operations.md), plus Verified: true only for a certificate that chains to the
          * listener's CAs; AllowInsecureFallback also lets in clients without one, or with one that did not. */
         bool ok = info->client_cert_state == SG_TLS_CLIENT_VERIFIED;
-        put(b, "X-Forwarded-Client-Cert: ", 25);
-        put_str(b, sg_str_c(info->client_cert));
+        sg_hbuf_put(b, "X-Forwarded-Client-Cert: ", 25);
+        sg_hbuf_put_str(b, sg_str_c(info->client_cert));
         if (info->client_cert[0] != '\0')
-            put(b, ";", 1);
-        put(b, ok ? "Verified=true\r\n" : "Verified=false\r\n", ok ? 15 : 16);
+            sg_hbuf_put(b, ";", 1);
+        sg_hbuf_put(b, ok ? "Verified=true\r\n" : "Verified=false\r\n", ok ? 15 : 16);
     }
     if (s->ws != NULL) {
         sg_wsproxy_put_upgrade(s->ws, b->p, &b->n, b->cap, &b->overflow);
     } else if (msg->body == SG_H1_BODY_LENGTH) {
         char cl[40];
         int k = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n", (unsigned long long)msg->content_length);
-        put(b, cl, (size_t)k);
+        sg_hbuf_put(b, cl, (size_t)k);
     } else if (msg->body == SG_H1_BODY_CHUNKED) {
-        put(b, "Transfer-Encoding: chunked\r\n", 28);
+        sg_hbuf_put(b, "Transfer-Encoding: chunked\r\n", 28);
     }
-    put(b, "\r\n", 2);
+    sg_hbuf_put(b, "\r\n", 2);
     return b->overflow ? -E2BIG : 0;
 }
 
@@ -918,14 +790,6 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     s->rule = m.rule;
     s->rm = sg_metrics_route(&w->metrics, m.rule->route->ns, m.rule->route->name);
     sg_counter_add(&s->rm->requests, 1);
-    if (s->grpc) {
-        s->grpc_counted = true;
-        sg_counter_add(&s->rm->grpc_active, 1);
-    }
-    if ((gr = sg_grpc_refusal(gk, ops->send_trailers != NULL, m.rule->route->kind == SG_ROUTE_GRPC, &gwhy)) != 0) {
-        respond(s, gr, gwhy, NULL, 0);
-        return s;
-    }
     const char *why = NULL;
     int wsr = sg_wsproxy_check(w, msg, info, s->rm, &s->ws, &why);
     if (wsr >= 400) {
@@ -938,6 +802,14 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     }
     if (s->ws != NULL)
         s->body_chunked = false; /* HTTP/2 DATA after the switch are the tunnel's bytes, not a chunked body */
+    if (s->grpc) {
+        s->grpc_counted = true;
+        sg_counter_add(&s->rm->grpc_active, 1);
+    }
+    if ((gr = sg_grpc_refusal(gk, ops->send_trailers != NULL, m.rule->route->kind == SG_ROUTE_GRPC, &gwhy)) != 0) {
+        respond(s, gr, gwhy, NULL, 0);
+        return s;
+    }
     if (keep_origin(s, msg) < 0) {
         respond(s, 503, "ssegate: out of memory\n", NULL, 0);
         return s;
@@ -962,7 +834,7 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     }
     pick_endpoint(s, msg, info);
 
-    hbuf_t b = {w->scratch, 0, sizeof(w->scratch), false};
+    sg_hbuf_t b = {w->scratch, 0, sizeof(w->scratch), false};
     if (build_request(s, msg, &m, host, path, query, info, &b) < 0) {
         respond(s, 431, "ssegate: request header fields too large\n", NULL, 0);
         return s;
@@ -1174,11 +1046,13 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     sg_health_report_success(s->ep->health);
     for (size_t i = 0; i < msg->nheaders; i++) {
         sg_str_t name = msg->headers[i].name;
-        if (is_hop_by_hop(name) || named_in_connection(msg, name) || sg_str_ieq_lit(name, "content-length"))
+        if (sg_reqhead_hop_by_hop(name) || sg_reqhead_in_connection(msg, name) ||
+            sg_str_ieq_lit(name, "content-length"))
             continue;
         if (sg_str_ieq_lit(name, "content-type") && is_event_stream(msg->headers[i].value))
             sse = true;
-        if (mod_drops(rm, name) || mod_drops(bm, name) || (cors != NULL && sg_cors_owns_header(name)))
+        if (sg_reqhead_mod_drops(rm, name) || sg_reqhead_mod_drops(bm, name) ||
+            (cors != NULL && sg_cors_owns_header(name)))
             continue;
         if (n < MAX_OUT_HEADERS)
             out[n++] = msg->headers[i];

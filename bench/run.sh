@@ -4,8 +4,9 @@
 # Figures, not pass/fail. The table is printed at the end and written to BUILD_DIR/bench-results.txt.
 # Knobs (environment): SG_BENCH_TARGETS="direct ssegate nginx haproxy",
 #   SG_BENCH_SCENARIOS="thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs fanout" (also: upthr upidle, the thr and idle
-#   scenarios with TLS from the proxy to the origin, verified against the test certificate), SG_BENCH_REPEAT (rounds,
-#   default 3),
+#   scenarios with TLS from the proxy to the origin, verified against the test certificate; h2upthr h2upidle, the
+#   thr scenario and H2UP_STREAMS idle streams with HTTP/2 (h2c) from the proxy to bench/h2origin), SG_BENCH_REPEAT
+#   (rounds, default 3),
 #   THR_STREAMS THR_INTERVAL_US THR_WARMUP THR_DURATION, LAT_STREAMS LAT_RATE LAT_WARMUP LAT_DURATION,
 #   IDLE_STREAMS IDLE_SETTLE, SG_BENCH_WORKERS (proxy workers/threads, default 2),
 #   H2_CONNS H2_STREAMS (h2thr, h2tlsthr, hs), H2IDLE_CONNS H2IDLE_STREAMS, HS_RATE HS_WARMUP,
@@ -17,15 +18,25 @@
 #   (fan-out time), then FAN_THR_EVENTS at FAN_THR_RATE/s (throughput, CPU), FAN_UNSHARED_SUBS (default 9,000: a
 #   single-process proxy that opens an upstream per subscriber needs two descriptors each, and the limit is 20,000).
 #   Re-run the comparison alone: SG_BENCH_SCENARIOS=fanout SG_BENCH_REPEAT=1 bash bench/run.sh build
+# WebSocket scenarios (not in the default list): wsthr (WS_CONNS WebSockets, each echoing WS_WINDOW messages of
+#   WS_SIZE bytes in a closed loop: messages/s) and wslat (WS_RATE messages/s in total over WS_CONNS WebSockets:
+#   round-trip latency), with bench/wsecho as the origin and bench/wsload as the client; THR_/LAT_ WARMUP and
+#   DURATION apply.
+# Scenario grpc: gRPC server streaming over h2c (bench/grpcload.c at both ends: --serve is the origin); knobs
+#   GRPC_CONNS GRPC_STREAMS (calls in all) GRPC_SIZE (message bytes) GRPC_WARMUP GRPC_DURATION. nginx proxies it with
+#   grpc_pass, haproxy with proto h2 on both sides, ssegate with a GRPCRoute; "direct" is the client on the origin.
 # The HTTP/2 scenarios use THR_INTERVAL_US/THR_WARMUP/THR_DURATION (h2thr, h2tlsthr) and
 # LAT_RATE/LAT_WARMUP/LAT_DURATION (hs); "direct" has no figure there (the origin speaks HTTP/1.1 only).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
 ORIGIN=$B/bench/origin
+H2ORIGIN=$B/bench/h2origin
 LOADGEN=$B/bench/loadgen
 FANORIGIN=$B/bench/fanorigin
 FANLOAD=$B/bench/fanload
+WSECHO=$B/bench/wsecho
+WSLOAD=$B/bench/wsload
 SSEGATE=$B/ssegate
 OUT=$B/bench-results.txt
 
@@ -46,6 +57,7 @@ H2_CONNS=${H2_CONNS:-10}
 H2_STREAMS=${H2_STREAMS:-1000}
 H2IDLE_CONNS=${H2IDLE_CONNS:-90}
 H2IDLE_STREAMS=${H2IDLE_STREAMS:-9000}
+H2UP_STREAMS=${H2UP_STREAMS:-19000}
 HS_RATE=${HS_RATE:-200}
 HS_WARMUP=${HS_WARMUP:-2}
 CERT_KEY=${SG_BENCH_CERT:-rsa}
@@ -56,8 +68,18 @@ FAN_LAT_EVENTS=${FAN_LAT_EVENTS:-20}
 FAN_LAT_RATE=${FAN_LAT_RATE:-2}
 FAN_THR_EVENTS=${FAN_THR_EVENTS:-100}
 FAN_THR_RATE=${FAN_THR_RATE:-10}
+WS_CONNS=${WS_CONNS:-1000}
+WS_SIZE=${WS_SIZE:-128}
+WS_WINDOW=${WS_WINDOW:-1}
+WS_RATE=${WS_RATE:-20000}
+GRPC_CONNS=${GRPC_CONNS:-4}
+GRPC_STREAMS=${GRPC_STREAMS:-100}
+GRPC_SIZE=${GRPC_SIZE:-100}
+GRPC_WARMUP=${GRPC_WARMUP:-3}
+GRPC_DURATION=${GRPC_DURATION:-10}
+GRPCLOAD=$B/bench/grpcload
 
-for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD"; do
+for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD" "$WSECHO" "$WSLOAD"; do
     if [ ! -x "$f" ]; then
         echo "bench: $f is missing; run make first" >&2
         exit 1
@@ -133,10 +155,10 @@ PROXY_PID=""
 PROXY_PIDS=""       # comma-separated PIDs whose RSS/CPU are summed (nginx: master + workers)
 PROXY_PORT=""
 
-start_origin() {    # start_origin PORT ARGS...
+start_origin() {    # start_origin PORT ARGS... (ORIGIN_BIN: which origin; bench/origin by default)
     local port=$1
     shift
-    "$ORIGIN" --port "$port" "$@" 2>>"$TMP/origin.log" &
+    "${ORIGIN_BIN:-$ORIGIN}" --port "$port" "$@" 2>>"$TMP/origin.log" &
     ORIGIN_PID=$!
     STARTED+=("$ORIGIN_PID")
     wait_listen "$port" "$ORIGIN_PID"
@@ -155,10 +177,12 @@ make_cert() {
 
 # start_proxy TARGET ORIGIN_PORT [MODE] [UPTLS]: sets PROXY_PID, PROXY_PIDS, PROXY_PORT; returns 1 if it could not
 # start. MODE: h1 (default; the HTTP/1.1 scenarios), h2c (HTTP/2 with prior knowledge), tls (TLS, ALPN h2).
-# UPTLS=1: the origin speaks TLS; the proxy verifies its certificate (the test CA, name localhost).
+# UPTLS=1: the origin speaks TLS; the proxy verifies its certificate (the test CA, name localhost). UPTLS=h2c: the
+# origin speaks HTTP/2 with prior knowledge (bench/h2origin), and the proxy is told so.
 start_proxy() {
     local target=$1 oport=$2 mode=${3:-h1} uptls=${4:-0} dir="$TMP/$1"
     local listener secret="" listen_opts="" server_extra="" bind_opts="" global_extra="" server_opts="" btls=""
+    local beref="{name: 127.0.0.1, port: $oport}"
     mkdir -p "$dir"
     if { [ "$mode" = tls ] || [ "$uptls" = 1 ]; } && [ -z "$CERT" ]; then
         echo "no certificate (openssl failed: $(tail -n 1 "$TMP/openssl.log" 2>/dev/null))" >"$dir/why"
@@ -189,6 +213,25 @@ metadata:
   name: bench-cert
   annotations: {ssegate.io/tls-crt-file: $TMP/cert.pem, ssegate.io/tls-key-file: $TMP/key.pem}
 type: kubernetes.io/tls"
+        fi
+        if [ "$uptls" = h2c ]; then
+            # GEP-1911: the Service port's appProtocol says the origin speaks h2c.
+            beref="{name: origin, port: 8080}"
+            btls="---
+apiVersion: v1
+kind: Service
+metadata: {name: origin}
+spec:
+  ports: [{name: web, port: 8080, appProtocol: kubernetes.io/h2c}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: origin-1
+  labels: {kubernetes.io/service-name: origin}
+addressType: IPv4
+endpoints: [{addresses: [127.0.0.1]}]
+ports: [{name: web, port: $oport}]"
         fi
         if [ "$uptls" = 1 ]; then
             btls="---
@@ -223,7 +266,7 @@ metadata: {name: r}
 spec:
   parentRefs: [{name: gw}]
   rules:
-  - backendRefs: [{name: 127.0.0.1, port: $oport}]
+  - backendRefs: [$beref]
 ---
 apiVersion: alb.networking.azure.io/v1
 kind: RoutePolicy
@@ -233,6 +276,8 @@ spec:
   default: {timeouts: {routeTimeout: 0s}}
 $btls
 EOF
+        # grpc: the same route as a GRPCRoute (its backends speak h2c without being told).
+        [ "$mode" = grpc ] && sed -i 's/kind: HTTPRoute/kind: GRPCRoute/' "$dir/gateway.yaml"
         "$SSEGATE" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off ${SG_SSEGATE_ARGS:-} 2>>"$dir/stderr.log" &
         PROXY_PID=$!
         ;;
@@ -245,14 +290,21 @@ EOF
             echo "TLS to the origin is not set up for nginx in this script" >"$dir/why"
             return 1
         fi
+        if [ "$uptls" = h2c ]; then
+            echo "nginx speaks HTTP/2 to backends only for gRPC (grpc_pass), not for proxy_pass" >"$dir/why"
+            return 1
+        fi
         mkdir -p "$dir/logs"
+        local pass="proxy_pass http://origin;"
         case $mode in
         h2c) listen_opts="http2" server_extra="http2_max_concurrent_streams 256;" ;;
+        grpc) listen_opts="http2" server_extra="http2_max_concurrent_streams 256;"
+            pass="grpc_pass grpc://origin; grpc_read_timeout 1h; grpc_send_timeout 1h;" ;;
         tls) listen_opts="ssl http2"
             server_extra="http2_max_concurrent_streams 256; ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;" ;;
         esac
         sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" -e "s|@DIR@|$dir|g" \
-            -e "s|@LISTEN_OPTS@|$listen_opts|" -e "s|@SERVER_EXTRA@|$server_extra|" \
+            -e "s|@LISTEN_OPTS@|$listen_opts|" -e "s|@SERVER_EXTRA@|$server_extra|" -e "s|proxy_pass http://origin;|$pass|" \
             -e "s|worker_processes 2;|worker_processes $WORKERS;|" bench/nginx.conf.in >"$dir/nginx.conf"
         nginx -p "$dir" -c "$dir/nginx.conf" \
             -g "daemon off; master_process on; pid $dir/nginx.pid; error_log $dir/error.log warn;" \
@@ -266,10 +318,12 @@ EOF
         fi
         case $mode in
         h2c) bind_opts="proto h2" global_extra="tune.h2.max-concurrent-streams 256" ;;
+        grpc) bind_opts="proto h2" global_extra="tune.h2.max-concurrent-streams 256" server_opts="proto h2" ;;
         tls) bind_opts="ssl crt $TMP/haproxy.pem alpn h2,http/1.1" global_extra="tune.h2.max-concurrent-streams 256" ;;
         esac
         # The same verification as ssegate's BackendTLSPolicy: the test CA, SNI and name localhost.
         [ "$uptls" = 1 ] && server_opts="ssl verify required ca-file $TMP/cert.pem sni str(localhost) verifyhost localhost"
+        [ "$uptls" = h2c ] && server_opts="proto h2"
         sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" \
             -e "s|@BIND_OPTS@|$bind_opts|" -e "s|@GLOBAL_EXTRA@|$global_extra|" -e "s|@SERVER_OPTS@|$server_opts|" \
             -e "s|nbthread 2|nbthread $WORKERS|" bench/haproxy.cfg.in >"$dir/haproxy.cfg"
@@ -307,10 +361,64 @@ record() {
     done
 }
 
+# run_grpc_case TARGET: gRPC server streaming through TARGET (grpcload at both ends).
+run_grpc_case() {
+    local t=$1 oport log="$TMP/$1-grpc.log"
+    oport=$(free_port) || return
+    "$GRPCLOAD" --serve "$oport" --size "$GRPC_SIZE" 2>>"$TMP/origin.log" &
+    ORIGIN_PID=$!
+    STARTED+=("$ORIGIN_PID")
+    if ! wait_listen "$oport" "$ORIGIN_PID"; then
+        NOTE[$t,grpc]="origin failed"
+        stop_all
+        return
+    fi
+    if ! start_proxy "$t" "$oport" grpc; then
+        NOTE[$t,grpc]="not measured"
+        [ -f "$TMP/$t/why" ] && sed 's/^/bench:   /' "$TMP/$t/why" >&2
+        stop_all
+        return
+    fi
+    echo "bench: $t / grpc ..." >&2
+    timeout $((GRPC_WARMUP + GRPC_DURATION + 30)) "$GRPCLOAD" --port "$PROXY_PORT" --label "$t-grpc" \
+        --conns "$GRPC_CONNS" --streams $((GRPC_STREAMS / GRPC_CONNS)) --warmup "$GRPC_WARMUP" --duration "$GRPC_DURATION" \
+        --proxy-pids "${PROXY_PIDS:-$ORIGIN_PID}" --path /bench.Stream/Pull >"$log" 2>"$log.err"
+    local rc=$? line
+    line=$(grep '^RESULT ' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        NOTE[$t,grpc]="grpcload failed (rc $rc)"
+        sed 's/^/bench:   /' "$log.err" | tail -n 5 >&2
+    else
+        record "$t" grpc "$line"
+        echo "bench:   $line" >&2
+    fi
+    if [ -n "$PROXY_PID" ] && ! kill -0 "$PROXY_PID" 2>/dev/null; then
+        NOTE[$t,grpc]="$t exited during the run"
+    fi
+    stop_all
+}
+
 run_case() {        # run_case TARGET SCENARIO
     local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit mode=h1 uptls=0
+    local lg_bin=$LOADGEN lg_path=/sse
+    ORIGIN_BIN=$ORIGIN
+    [ "$s" = grpc ] && { run_grpc_case "$t"; return; }
     oport=$(free_port) || return
     case $s in
+    h2upthr)
+        uptls=h2c
+        ORIGIN_BIN=$H2ORIGIN
+        origin_args=(--interval-us "$THR_INTERVAL_US")
+        lg_args=(--streams "$THR_STREAMS" --warmup "$THR_WARMUP" --duration "$THR_DURATION")
+        limit=$((THR_WARMUP + THR_DURATION + 40))
+        ;;
+    h2upidle)
+        uptls=h2c
+        ORIGIN_BIN=$H2ORIGIN
+        origin_args=(--idle)
+        lg_args=(--streams "$H2UP_STREAMS" --idle --settle "$IDLE_SETTLE" --duration 0.5 --connect-timeout 40)
+        limit=90
+        ;;
     thr | upthr)
         origin_args=(--interval-us "$THR_INTERVAL_US")
         [ "$s" = upthr ] && uptls=1 && origin_args+=(--tls "$TMP/cert.pem" "$TMP/key.pem")
@@ -344,6 +452,15 @@ run_case() {        # run_case TARGET SCENARIO
             --streams "$H2IDLE_STREAMS" --idle --settle "$IDLE_SETTLE" --duration 0.5 --connect-timeout 40)
         limit=70
         ;;
+    wsthr | wslat)
+        ORIGIN_BIN=$WSECHO lg_bin=$WSLOAD lg_path=/ws
+        if [ "$s" = wsthr ]; then
+            lg_args=(--conns "$WS_CONNS" --size "$WS_SIZE" --window "$WS_WINDOW" --warmup "$THR_WARMUP" --duration "$THR_DURATION")
+        else
+            lg_args=(--conns "$WS_CONNS" --size "$WS_SIZE" --rate "$WS_RATE" --warmup "$LAT_WARMUP" --duration "$LAT_DURATION")
+        fi
+        limit=$((THR_WARMUP + THR_DURATION + LAT_WARMUP + LAT_DURATION + 40))
+        ;;
     hs)
         # One run: a window without handshakes (base_*), then HS_RATE handshakes/s, HS_WARMUP s, the window.
         mode=tls
@@ -353,7 +470,7 @@ run_case() {        # run_case TARGET SCENARIO
         limit=$((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 40))
         ;;
     esac
-    if [ "$uptls" = 1 ] && [ "$t" = direct ]; then
+    if [ "$uptls" != 0 ] && [ "$t" = direct ]; then
         NOTE[$t,$s]="-"     # the load generator speaks plaintext
         return
     fi
@@ -379,7 +496,7 @@ run_case() {        # run_case TARGET SCENARIO
     local pids_arg=()
     [ -n "$PROXY_PIDS" ] && pids_arg=(--proxy-pids "$PROXY_PIDS")
     echo "bench: $t / $s ..." >&2
-    timeout "$limit" "$LOADGEN" --port "$PROXY_PORT" --path /sse --label "$t-$s" --origin-pid "$ORIGIN_PID" \
+    timeout "$limit" "$lg_bin" --port "$PROXY_PORT" --path "$lg_path" --label "$t-$s" --origin-pid "$ORIGIN_PID" \
         "${pids_arg[@]}" "${lg_args[@]}" >"$log" 2>"$log.err"
     local rc=$? line
     line=$(grep '^RESULT ' "$log" | tail -n 1)
@@ -594,10 +711,11 @@ REPEAT=${SG_BENCH_REPEAT:-3}
 est=0       # seconds, roughly: per target and round, the scenario's windows plus ~5 s of start-up and stop
 for s in $SCENARIOS; do
     case $s in
-    thr | upthr | h2thr | h2tlsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
-    lat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
+    thr | upthr | h2thr | h2tlsthr | h2upthr | wsthr) e=$(((THR_WARMUP + THR_DURATION + 5) * REPEAT)) ;;
+    lat | wslat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
     hs) e=$(((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
     fanout) e=$(((FAN_LAT_EVENTS / FAN_LAT_RATE + FAN_THR_EVENTS / FAN_THR_RATE + 12) * REPEAT * $(echo $FAN_TARGETS | wc -w))) ;;
+    grpc) e=$(((GRPC_WARMUP + GRPC_DURATION + 5) * REPEAT)) ;;
     *) e=15 ;;
     esac
     n=$(echo $TARGETS | wc -w)
@@ -617,7 +735,7 @@ declare -A RUNS     # RUNS[target,scenario,key] = space-separated values, one pe
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 for s in $SCENARIOS; do
     reps=1
-    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | fanout) reps=$REPEAT ;; esac
+    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | h2upthr | fanout | wsthr | wslat | grpc) reps=$REPEAT ;; esac
     targets=$TARGETS
     [ "$s" = fanout ] && targets=$FAN_TARGETS
     for r in $(seq 1 "$reps"); do
@@ -768,6 +886,14 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         echo "Idle memory with TLS to the origin: $IDLE_STREAMS idle SSE streams, each with its own TLS connection to the origin"
         idle_rows upidle
     fi
+    if has h2upthr; then
+        echo "Throughput with HTTP/2 to the origin (h2c, bench/h2origin): the thr scenario, one upstream session per worker (median of $REPEAT rounds)"
+        thr_rows h2upthr
+    fi
+    if has h2upidle; then
+        echo "Idle streams with HTTP/2 to the origin (h2c): $H2UP_STREAMS idle SSE streams asked for at the 20,000-fd limit; proxy RSS minus its RSS before"
+        idle_rows h2upidle
+    fi
     if has h2thr; then
         echo "HTTP/2 throughput (h2c): $H2_CONNS connections x $((H2_STREAMS / H2_CONNS)) streams, one ~100-byte event per stream every ${THR_INTERVAL_US} us, ${THR_DURATION} s (median of $REPEAT rounds)"
         thr_rows h2thr
@@ -840,6 +966,46 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         echo "  direct: the origin writes to every subscriber itself (its CPU and RSS); pushpin: condure, zurl, proxy, handler"
         echo "  summed; nchan and nginx: master and workers summed. Backend connections: none for nchan (publish only);"
         echo "  pushpin's are its GRIP subscribe requests (each answered at once, kept alive by zurl)."
+    fi
+    if has wsthr; then
+        echo "WebSocket echo, closed loop: $WS_CONNS WebSockets, each with $WS_WINDOW message(s) of $WS_SIZE bytes in flight, ${THR_DURATION} s (median of $REPEAT rounds)"
+        row "messages/s echoed" wsthr rate
+        rounds "messages/s, each round" wsthr rate
+        row "WebSockets connected" wsthr connected
+        row "errors" wsthr errors
+        row "round trip p50 (us)" wsthr p50_us
+        row "round trip p99 (us)" wsthr p99_us
+        row "proxy CPU (% of one core)" wsthr proxy_cpu_pct
+        row "origin CPU (% of one core)" wsthr origin_cpu_pct
+        row "client CPU (% of one core)" wsthr client_cpu_pct
+    fi
+    if has wslat; then
+        echo "WebSocket latency: $WS_CONNS WebSockets, $WS_RATE messages/s of $WS_SIZE bytes in total, ${LAT_DURATION} s (median of $REPEAT rounds)"
+        row "round trip p50 (us)" wslat p50_us
+        row "round trip p99 (us)" wslat p99_us
+        rounds "p99 (us), each round" wslat p99_us
+        row "round trip p99.9 (us)" wslat p999_us
+        row "round trip max (us)" wslat max_us
+        row "messages/s echoed" wslat rate
+        row "errors" wslat errors
+        row "proxy CPU (% of one core)" wslat proxy_cpu_pct
+    fi
+    if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has wsthr || has wslat; }; then
+        echo "Against issue 13's WebSocket targets (ssegate vs haproxy, same run, medians):"
+        has wsthr && echo "  messages/s ssegate/haproxy: $(ratio "${R[ssegate,wsthr,rate]:-}" "${R[haproxy,wsthr,rate]:-}")x (target >= 1.0x)"
+        has wslat && echo "  round trip p99 ssegate/haproxy: $(ratio "${R[ssegate,wslat,p99_us]:-}" "${R[haproxy,wslat,p99_us]:-}")x (target <= 1.0x)"
+    fi
+    if has grpc; then
+        echo "gRPC server streaming (h2c both sides): $GRPC_CONNS connections x $((GRPC_STREAMS / GRPC_CONNS)) calls, endless streams of $GRPC_SIZE-byte messages as fast as flow control allows, ${GRPC_DURATION} s (median of $REPEAT rounds; direct: the client on the origin)"
+        row "messages/s delivered" grpc msgs_per_s
+        rounds "messages/s, each round" grpc msgs_per_s
+        row "proxy CPU (% of one core)" grpc proxy_cpu_pct
+        row "proxy CPU us per 1000 messages" grpc cpu_us_per_kmsg
+        row "calls reset" grpc streams_reset
+        if [[ " $TARGETS " == *" ssegate "* ]]; then
+            read -r bp bv <<<"$(best_peer grpc msgs_per_s)"
+            echo "  gRPC messages/s ssegate/best peer: $(ratio "${R[ssegate,grpc,msgs_per_s]:-}" "${bv:-}")x (best peer ${bp:--} ${bv:--}; target >= 1.0x)"
+        fi
     fi
     if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has thr || has lat || has idle; }; then
         echo "Against the issue's targets (ssegate vs haproxy, same run, medians):"

@@ -5,9 +5,12 @@
 # src/ (main.c, serve.c) are the top and may include anything. Prints each violation; exits 1 if any.
 set -uo pipefail
 cd "$(dirname "$0")/../src"
-LAYERS=(core codec net config http proxy fanout admin)
+# kube/ is a config source beside the file loader: it sits above the data path so that nothing on it (http,
+# proxy, admin) can include it, and it may include only the layers a config source needs (ONLY below).
+LAYERS=(core codec net config http proxy fanout admin kube)
 declare -A RANK
 for i in "${!LAYERS[@]}"; do RANK[${LAYERS[$i]}]=$i; done
+declare -A ONLY=([kube]="core codec net config kube")
 bad=0
 for f in */*.c */*.h; do
     dir=${f%%/*}
@@ -23,6 +26,8 @@ for f in */*.c */*.h; do
             echo "src/$f:$line: #include \"$inc\": '$idir' is not a layer below '$dir'"; bad=1
         elif [ "${RANK[$idir]}" -gt "${RANK[$dir]}" ]; then
             echo "src/$f:$line: #include \"$inc\" reaches up from layer '$dir' to '$idir'"; bad=1
+        elif [ -n "${ONLY[$dir]+x}" ] && [[ " ${ONLY[$dir]} " != *" $idir "* ]]; then
+            echo "src/$f:$line: #include \"$inc\": layer '$dir' may include only: ${ONLY[$dir]}"; bad=1
         fi
     done < <(grep -n '^#include "' "$f" | sed 's/:#include /:/')
 done

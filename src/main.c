@@ -11,6 +11,7 @@
 
 #include "admin/admin.h"
 #include "config/config.h"
+#include "kube/kube.h"
 #include "proxy/health.h"
 #include "net/hspool.h"
 #include "core/log.h"
@@ -24,6 +25,9 @@ typedef struct opts {
     bool check;
     int workers;
     int tls_threads;        /* -1: one per worker */
+    sg_kube_opts_t kube;
+    bool kube_on;           /* --kube or --kubeconfig */
+    bool dump_config;
 } opts_t;
 
 static void usage(FILE *f)
@@ -46,6 +50,8 @@ static void usage(FILE *f)
             "                            last part of the window (default 30s). A second signal stops at once.\n"
             "      --heartbeat DUR       send a ':' comment on SSE streams idle this long (default off)\n"
             "      --stall-timeout DUR   close a client that takes no byte for this long (default 60s)\n"
+            "      --ws-idle-timeout DUR close a WebSocket (1001 to both sides) when no byte went either way for\n"
+            "                            this long (default 0: off; a WebSocket is long-lived like SSE)\n"
             "      --h2-max-streams N    HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 256)\n"
             "      --h2-window BYTES     HTTP/2 initial stream window for request bodies (default 262144)\n"
             "      --h2-conn-window BYTES  HTTP/2 connection window (default 1048576)\n"
@@ -62,6 +68,17 @@ static void usage(FILE *f)
             "      --saturation-pause-us N  when a worker is saturated (a full batch of ready sockets), it pauses\n"
             "                            N microseconds so that each read and write carries more events\n"
             "                            (default 500; 0 only yields the CPU)\n"
+            "Kubernetes (instead of -c): watch the API server and serve what it holds\n"
+            "      --kube                in a pod: the service account's token and CA, KUBERNETES_SERVICE_HOST/_PORT\n"
+            "      --kube-sa-dir DIR     the service account directory (default\n"
+            "                            /var/run/secrets/kubernetes.io/serviceaccount; env SSEGATE_KUBE_SA_DIR)\n"
+            "      --kubeconfig FILE     outside a cluster: server, certificate-authority(-data), token or tokenFile\n"
+            "      --controller-name NAME  serve Gateways whose GatewayClass names this controller\n"
+            "                            (default ssegate.io/gateway-controller)\n"
+            "      --watch-namespace NS  watch namespaced kinds in NS only (default: all namespaces)\n"
+            "      --publish-service NS/NAME  the Service whose addresses Gateway status reports\n"
+            "      --lease-namespace NS  where the status writers' Lease lives (default: the pod's namespace)\n"
+            "      --dump-config         print what the watcher sees as the YAML that -c reads, then exit\n"
             "  -h, --help\n"
             "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
 }
@@ -91,7 +108,8 @@ static int parse_u32(const char *flag, const char *v, uint32_t lo, uint32_t hi, 
 static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
-           O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST };
+           O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST, O_WSIDLE, O_KUBE, O_KSA,
+           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -104,7 +122,11 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"h2-conn-window", required_argument, 0, O_H2CW}, {"tls-handshake-timeout", required_argument, 0, O_TLSHS},
         {"h2-conn-buffer", required_argument, 0, O_H2CB}, {"saturation-pause-us", required_argument, 0, O_PAUSE},
         {"client-rate", required_argument, 0, O_CRATE}, {"h2-reset-budget", required_argument, 0, O_H2RST},
-        {"tls-threads", required_argument, 0, O_TLSTH},
+        {"tls-threads", required_argument, 0, O_TLSTH}, {"ws-idle-timeout", required_argument, 0, O_WSIDLE},
+        {"kube", no_argument, 0, O_KUBE}, {"kube-sa-dir", required_argument, 0, O_KSA},
+        {"kubeconfig", required_argument, 0, O_KCFG}, {"controller-name", required_argument, 0, O_CTRL},
+        {"watch-namespace", required_argument, 0, O_WNS}, {"publish-service", required_argument, 0, O_PUBSVC},
+        {"lease-namespace", required_argument, 0, O_LEASENS}, {"dump-config", no_argument, 0, O_DUMP},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -134,6 +156,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         case O_SPREAD: if (parse_dur("--drain-spread", optarg, &st->drain_spread_ms) < 0) return -1; break;
         case O_HB: if (parse_dur("--heartbeat", optarg, &st->heartbeat_ms) < 0) return -1; break;
         case O_STALL: if (parse_dur("--stall-timeout", optarg, &st->stall_timeout_ms) < 0) return -1; break;
+        case O_WSIDLE: if (parse_dur("--ws-idle-timeout", optarg, &st->ws_idle_ms) < 0) return -1; break;
         case O_H2S: if (parse_u32("--h2-max-streams", optarg, 1, 1u << 20, &st->h2_max_streams) < 0) return -1; break;
         case O_H2W: if (parse_u32("--h2-window", optarg, 65535, 0x7fffffff, &st->h2_stream_window) < 0) return -1; break;
         case O_H2CW: if (parse_u32("--h2-conn-window", optarg, 65535, 0x7fffffff, &st->h2_conn_window) < 0) return -1; break;
@@ -156,6 +179,14 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
             o->tls_threads = (int)n;
             break;
         }
+        case O_KUBE: o->kube.incluster = true; break;
+        case O_KSA: o->kube.sa_dir = optarg; break;
+        case O_KCFG: o->kube.kubeconfig = optarg; break;
+        case O_CTRL: o->kube.controller = optarg; break;
+        case O_WNS: o->kube.watch_ns = optarg; break;
+        case O_PUBSVC: o->kube.publish_service = optarg; break;
+        case O_LEASENS: o->kube.lease_ns = optarg; break;
+        case O_DUMP: o->dump_config = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -166,8 +197,29 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
     }
     if (st->drain_spread_ms > st->drain_timeout_ms)
         st->drain_spread_ms = st->drain_timeout_ms;
-    if (o->config == NULL) {
-        fprintf(stderr, "ssegate: no config given (-c FILE)\n");
+    o->kube_on = o->kube.incluster || o->kube.kubeconfig != NULL;
+    if (o->kube.sa_dir == NULL)
+        o->kube.sa_dir = getenv("SSEGATE_KUBE_SA_DIR");
+    if (o->kube.incluster && o->kube.kubeconfig != NULL) {
+        fprintf(stderr, "ssegate: --kube and --kubeconfig: give one\n");
+        return -1;
+    }
+    if (o->kube_on && (o->config != NULL || o->check)) {
+        fprintf(stderr, "ssegate: -c/--check and --kube/--kubeconfig: give one config source\n");
+        return -1;
+    }
+    if (!o->kube_on && (o->dump_config || o->kube.controller || o->kube.watch_ns || o->kube.publish_service ||
+                        o->kube.lease_ns)) {
+        fprintf(stderr, "ssegate: --dump-config, --controller-name, --watch-namespace, --publish-service and "
+                        "--lease-namespace need --kube or --kubeconfig\n");
+        return -1;
+    }
+    if (o->kube.publish_service && strchr(o->kube.publish_service, '/') == NULL) {
+        fprintf(stderr, "ssegate: --publish-service: expected NAMESPACE/NAME, got '%s'\n", o->kube.publish_service);
+        return -1;
+    }
+    if (o->config == NULL && !o->kube_on) {
+        fprintf(stderr, "ssegate: no config given (-c FILE, or --kube / --kubeconfig FILE)\n");
         usage(stderr);
         return -1;
     }
@@ -190,6 +242,7 @@ typedef struct metrics_ctx {
     sg_metrics_global_t g;
     const sg_health_t *health;
     const sg_admin_t *admin;
+    sg_kube_t *kube;
 } metrics_ctx_t;
 
 typedef struct health_render {
@@ -219,6 +272,8 @@ static void render_metrics(FILE *f, void *ctx)
     m->g.admin_accept_fd_limit = m->admin->accept_fd_limit;
     m->g.admin_reserve_accepts = m->admin->reserve_accepts;
     sg_metrics_render(f, shards, n, &m->g);
+    if (m->kube)
+        sg_kube_render_metrics(m->kube, f);
     if (m->health) {
         health_render_t r = {f, 0, sg_now_ms()};
         fputs("# HELP ssegate_endpoint_healthy 1 when the endpoint passes active checks and is not ejected.\n"
@@ -245,20 +300,16 @@ static size_t open_conns(sg_worker_t *workers, int n)
     return total;
 }
 
-static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int nworkers, metrics_ctx_t *mc,
+/* Hands a loaded generation (ownership taken) to every worker: the one path for SIGHUP and for the kube watcher.
+ * Returns 0, or -ENOMEM (the running config stays). */
+static int publish(sg_config_t *next, sg_config_t **cur, sg_worker_t *workers, int nworkers, metrics_ctx_t *mc,
                    sg_health_t *health)
 {
-    sg_config_t *next = NULL;
-    int rc = sg_config_load(o->config, stderr, &next);
     /* Endpoints find their address's health entry (kept across reloads) and probes follow the new targets. */
-    if (rc == 0 && sg_health_attach(health, next) < 0) {
+    if (sg_health_attach(health, next) < 0) {
         sg_config_unref(next);
-        rc = -ENOMEM;
-    }
-    if (rc < 0) {
         mc->g.reloads_failed++;
-        sg_log_error("reload of %s failed; the running config stays in force", o->config);
-        return;
+        return -ENOMEM;
     }
     mc->g.reloads_ok++;
     next->generation = (*cur)->generation + 1;
@@ -270,7 +321,23 @@ static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int
     sg_config_unref(*cur);
     *cur = next;
     mc->g.config_generation = next->generation;
-    sg_log_info("config reloaded (generation %llu)", (unsigned long long)next->generation);
+    return 0;
+}
+
+static void reload(const opts_t *o, sg_config_t **cur, sg_worker_t *workers, int nworkers, metrics_ctx_t *mc,
+                   sg_health_t *health)
+{
+    sg_config_t *next = NULL;
+    int rc = sg_config_load(o->config, stderr, &next);
+    if (rc == 0)
+        rc = publish(next, cur, workers, nworkers, mc, health);
+    else
+        mc->g.reloads_failed++;
+    if (rc < 0) {
+        sg_log_error("reload of %s failed; the running config stays in force", o->config);
+        return;
+    }
+    sg_log_info("config reloaded (generation %llu)", (unsigned long long)(*cur)->generation);
 }
 
 int main(int argc, char **argv)
@@ -298,7 +365,26 @@ int main(int argc, char **argv)
         return 2;
 
     sg_config_t *cfg = NULL;
-    int rc = sg_config_load(o.config, stderr, &cfg);
+    sg_kube_t *kube = NULL;
+    int rc;
+    if (o.kube_on) {
+        char err[512];
+        kube = sg_kube_new(&o.kube, err, sizeof(err));
+        if (kube == NULL) {
+            fprintf(stderr, "ssegate: %s\n", err);
+            return 1;
+        }
+        if (o.dump_config) {
+            rc = sg_kube_dump(kube, stdout);
+            sg_kube_free(kube);
+            return rc == 0 ? 0 : 1;
+        }
+        /* Nothing is served until the watcher has seen every kind: the workers start with an empty generation and
+         * /ready says 503 until the first built one is published. */
+        rc = sg_config_load_string("kube", "", 0, stderr, &cfg);
+    } else {
+        rc = sg_config_load(o.config, stderr, &cfg);
+    }
     if (o.check) {
         if (rc == 0)
             printf("%s: ok\n", o.config);
@@ -307,10 +393,11 @@ int main(int argc, char **argv)
     }
     if (rc < 0) {
         if (rc != -EINVAL)
-            fprintf(stderr, "ssegate: %s: %s\n", o.config, strerror(-rc));
+            fprintf(stderr, "ssegate: %s: %s\n", o.config ? o.config : "kube", strerror(-rc));
+        sg_kube_free(kube);
         return 1;
     }
-    if (cfg->nbinds == 0) {
+    if (cfg->nbinds == 0 && !o.kube_on) {
         fprintf(stderr, "ssegate: %s: no Gateway listener to serve\n", o.config);
         sg_config_unref(cfg);
         return 1;
@@ -400,36 +487,65 @@ int main(int argc, char **argv)
         fprintf(stderr, "ssegate: admin on %s\n", o.admin);
     cfg->generation = 1;
     metrics_ctx_t mctx = {.workers = workers, .nworkers = nworkers, .g = {.config_generation = 1}, .health = &health,
-                          .admin = &admin};
+                          .admin = &admin, .kube = kube};
     admin.render_metrics = render_metrics;
     admin.ctx = &mctx;
-    admin.ready = true;
+    admin.ready = kube == NULL;
+    if (kube != NULL && (rc = sg_kube_start(kube)) < 0) {
+        fprintf(stderr, "ssegate: cannot start the kube thread: %s\n", strerror(-rc));
+        goto fail;
+    }
 
     /* Signals: the first SIGTERM/SIGINT drains, a second one (or the drain deadline) stops at once. */
     uint64_t next_report = 0;
+    bool kube_published = false;
     for (;;) {
-        struct pollfd pfds[2 + SG_ADMIN_MAX_CLIENTS + SG_HEALTH_MAX_INFLIGHT];
+        struct pollfd pfds[3 + SG_ADMIN_MAX_CLIENTS + SG_HEALTH_MAX_INFLIGHT];
         pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
         uint64_t before = sg_now_ms();
         int na = sg_admin_pollfds(&admin, pfds + 1, before);
         int nh = sg_health_pollfds(&health, pfds + 1 + na);
-        int wait = signals ? 100 : 1000;
+        int kfd = 1 + na + nh; /* the kube watcher's "a generation waits" */
+        pfds[kfd] = (struct pollfd){.fd = kube ? sg_kube_fd(kube) : -1, .events = POLLIN};
+        int wait = signals ? 100 : kube_published && !admin.ready ? 5 : 1000;
         int await = sg_admin_next_timeout_ms(&admin, before);
         if (await >= 0 && await < wait)
             wait = await;
         int hwait = sg_health_next_timeout_ms(&health, before);
-        int n = poll(pfds, (nfds_t)(1 + na + nh), hwait >= 0 && hwait < wait ? hwait : wait);
+        int n = poll(pfds, (nfds_t)(kfd + 1), hwait >= 0 && hwait < wait ? hwait : wait);
         if (n < 0 && errno != EINTR)
             break;
         uint64_t now = sg_now_ms();
         if (na > 0)
             sg_admin_handle(&admin, pfds + 1, na, now);
         sg_health_handle(&health, pfds + 1 + na, nh, now);
+        if (kube != NULL && (pfds[kfd].revents & POLLIN)) {
+            /* Published exactly as a SIGHUP reload: open streams keep the generation they started with. While
+             * draining nothing new is published (as SIGHUP is ignored then). */
+            sg_config_t *next = sg_kube_take(kube, NULL);
+            if (next != NULL && signals > 0) {
+                sg_config_unref(next);
+            } else if (next != NULL && publish(next, &cfg, workers, nworkers, &mctx, &health) == 0) {
+                kube_published = true;
+            }
+        }
+        /* Ready once every worker has taken the first kube generation (and so opened its listeners). */
+        if (kube_published && !admin.ready && signals == 0) {
+            bool adopted = true;
+            for (int i = 0; i < nworkers; i++)
+                adopted &= atomic_load(&workers[i].pending_cfg) == NULL;
+            if (adopted) {
+                admin.ready = true;
+                sg_log_info("kube: first config published (generation %llu): ready", (unsigned long long)cfg->generation);
+            }
+        }
         if (pfds[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
-                    if (signals == 0)
+                    if (signals == 0 && kube != NULL)
+                        sg_kube_relist(kube);
+                    else if (signals == 0)
                         reload(&o, &cfg, workers, nworkers, &mctx, &health);
                     continue;
                 }
@@ -471,6 +587,8 @@ fail:
     for (int i = 0; i < started; i++)
         sg_serve_request_stop(&workers[i]);
 out:
+    sg_kube_free(kube); /* stops the watcher first: nothing new is built while the rest unwinds */
+    kube = NULL;
     for (int i = 0; i < started; i++)
         pthread_join(workers[i].thread, NULL);
     sg_hspool_stop(hspool);

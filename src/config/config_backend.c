@@ -225,9 +225,19 @@ static void resolve_backend(loader_t *ld, sg_backend_t *b, const sg_rule_t *r)
             if (p == NULL && sp->name[0] == '\0' && sl->nports == 1)
                 p = &sl->ports[0];
             for (size_t j = 0; p != NULL && j < sl->naddrs; j++) {
-                resolved_t *res = resolve_name(ld, sl->addrs[j]);
-                for (size_t k = 0; k < res->n; k++)
-                    add_endpoint(ld, b, &cap, (struct sockaddr *)&res->addrs[k], res->lens[k], (uint16_t)p->port);
+                /* Slice addresses were checked to be IP literals when read: convert them here rather than through the
+                 * name cache, whose linear lookup made thousands of endpoints quadratic. */
+                struct sockaddr_storage ss;
+                memset(&ss, 0, sizeof(ss));
+                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+                if (inet_pton(AF_INET, sl->addrs[j], &s4->sin_addr) == 1) {
+                    s4->sin_family = AF_INET;
+                    add_endpoint(ld, b, &cap, (struct sockaddr *)s4, sizeof(*s4), (uint16_t)p->port);
+                } else if (inet_pton(AF_INET6, sl->addrs[j], &s6->sin6_addr) == 1) {
+                    s6->sin6_family = AF_INET6;
+                    add_endpoint(ld, b, &cap, (struct sockaddr *)s6, sizeof(*s6), (uint16_t)p->port);
+                }
             }
         }
         if (sp == NULL && have_slices)
@@ -283,11 +293,31 @@ static void apply_app_protocol(loader_t *ld, sg_backend_t *b, const sg_rule_t *r
                 sp = &svc->ports[j];
     }
     b->proto = SG_BACKEND_H1;
+    if (r->route->kind == SG_ROUTE_GRPC) {
+        /* gRPC is HTTP/2: a GRPCRoute's backends speak it without being told (GEP-1911 lets the route type say so),
+         * h2c in cleartext, ALPN h2 under a BackendTLSPolicy; an appProtocol that says otherwise is refused. */
+        const char *ap = sp ? sp->app_protocol : NULL;
+        if (ap == NULL || strcmp(ap, "kubernetes.io/h2c") == 0 || strcmp(ap, "https") == 0 ||
+            strcmp(ap, "grpc") == 0) {
+            if (ap != NULL && strcmp(ap, "https") == 0 && b->tls == NULL)
+                ERR(ld, sp->app_pos, "Service %s/%s port %u: appProtocol https is TLS, but no BackendTLSPolicy "
+                    "applies to it, so nothing says how to verify the backend's certificate", b->ns, b->name, b->port);
+            else if (ap != NULL && strcmp(ap, "kubernetes.io/h2c") == 0 && b->tls != NULL)
+                ERR(ld, sp->app_pos, "Service %s/%s port %u: appProtocol %s is cleartext, but %s applies to it; use "
+                    "\"https\" for h2 over TLS, or drop the policy", b->ns, b->name, b->port, ap,
+                    b->tls_policy ? b->tls_policy : "a BackendTLSPolicy");
+            b->proto = SG_BACKEND_H2;
+            return;
+        }
+        ERR(ld, sp->app_pos, "Service %s/%s port %u: appProtocol %s cannot carry gRPC, which GRPCRoute %s/%s sends to "
+            "it (UnsupportedProtocol); use kubernetes.io/h2c, https (h2 over TLS) or leave it out", b->ns, b->name,
+            b->port, ap, r->route->ns, r->route->name);
+        return;
+    }
     if (sp == NULL || sp->app_protocol == NULL)
         return;
     const char *ap = sp->app_protocol;
     pos_t at = sp->app_pos;
-    (void)r;
     if (strcmp(ap, "http") == 0)
         return;
     if (strcmp(ap, "kubernetes.io/h2c") == 0 || strcmp(ap, "kubernetes.io/ws") == 0) {

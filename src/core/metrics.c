@@ -116,10 +116,10 @@ static uint64_t route_value(const sg_route_metrics_t *rm, size_t offset)
     return ld((const sg_counter_t *)((const char *)rm + offset));
 }
 
-static void route_family(FILE *f, const char *name, const char *type, const char *help,
-                         const sg_metrics_t *const *shards, size_t n, size_t offset)
+/* One sample per route; `extra` adds labels (",code=\"0\""), and with skip_zero zeros are left out. */
+static void route_samples(FILE *f, const char *name, const sg_metrics_t *const *shards, size_t n, size_t offset,
+                          const char *extra, bool skip_zero)
 {
-    head(f, name, type, help);
     /* Each worker slots routes in its own first-use order: merge by key. */
     for (size_t i = 0; i < n; i++) {
         for (size_t r = 0; r < SG_METRICS_ROUTES; r++) {
@@ -145,16 +145,43 @@ static void route_family(FILE *f, const char *name, const char *type, const char
                     if (strcmp(o->key, rm->key) == 0)
                         v += route_value(o, offset);
                 }
+            if (skip_zero && v == 0)
+                continue;
             fprintf(f, "%s{route=\"", name);
             label(f, rm->key);
-            fprintf(f, "\"} %" PRIu64 "\n", v);
+            fprintf(f, "\"%s} %" PRIu64 "\n", extra ? extra : "", v);
         }
     }
     uint64_t other = 0;
     for (size_t i = 0; i < n; i++)
         other += route_value(&shards[i]->other, offset);
     if (other > 0)
-        fprintf(f, "%s{route=\"other\"} %" PRIu64 "\n", name, other);
+        fprintf(f, "%s{route=\"other\"%s} %" PRIu64 "\n", name, extra ? extra : "", other);
+}
+
+static void route_family(FILE *f, const char *name, const char *type, const char *help,
+                         const sg_metrics_t *const *shards, size_t n, size_t offset)
+{
+    head(f, name, type, help);
+    route_samples(f, name, shards, n, offset, NULL, false);
+}
+
+const char *const sg_metrics_ws_results[SG_WS_RESULTS] = {"switched", "rejected", "failed", "abandoned"};
+
+static void ws_families(FILE *f, const sg_metrics_t *const *shards, size_t n)
+{
+    route_family(f, "ssegate_websockets_active", "gauge", "WebSockets open (after the switch of protocols).", shards,
+                 n, offsetof(sg_route_metrics_t, ws_active));
+    head(f, "ssegate_websocket_upgrades_total", "counter",
+         "WebSocket handshakes by result: switched (101, or 200 to an HTTP/2 extended CONNECT), rejected (a 4xx or "
+         "3xx answer, the gateway's or the backend's), failed (5xx: no backend, a backend that did not switch), "
+         "abandoned (the client left first).");
+    for (int r = 0; r < SG_WS_RESULTS; r++) {
+        char extra[32];
+        snprintf(extra, sizeof(extra), ",result=\"%s\"", sg_metrics_ws_results[r]);
+        route_samples(f, "ssegate_websocket_upgrades_total", shards, n,
+                      offsetof(sg_route_metrics_t, ws_upgrades) + (size_t)r * sizeof(sg_counter_t), extra, false);
+    }
 }
 
 static uint64_t listener_value(const sg_listener_metrics_t *l, size_t offset, int proto)
@@ -226,6 +253,16 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
                  offsetof(sg_route_metrics_t, sse_total));
     route_family(f, "ssegate_sse_events_total", "counter", "SSE events relayed to clients.", shards, n,
                  offsetof(sg_route_metrics_t, sse_events));
+    route_family(f, "ssegate_grpc_calls_active", "gauge", "gRPC calls being relayed.", shards, n,
+                 offsetof(sg_route_metrics_t, grpc_active));
+    head(f, "ssegate_grpc_calls_total", "counter",
+         "gRPC calls ended, by grpc-status (the backend's, or the gateway's own error).");
+    for (int c = 0; c < SG_GRPC_CODES; c++) {
+        char extra[24];
+        snprintf(extra, sizeof(extra), ",code=\"%d\"", c);
+        route_samples(f, "ssegate_grpc_calls_total", shards, n,
+                      offsetof(sg_route_metrics_t, grpc_status) + (size_t)c * sizeof(sg_counter_t), extra, true);
+    }
     head(f, "ssegate_fanout_streams", "gauge", "Shared SSE upstream streams open (one per worker and sharing key).");
     fprintf(f, "ssegate_fanout_streams %" PRIu64 "\n", SUM(fanout_streams));
     head(f, "ssegate_fanout_subscribers", "gauge", "Clients subscribed to shared SSE streams.");
@@ -244,6 +281,9 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     head(f, "ssegate_fanout_failovers_total", "counter", "Shared upstream streams resumed with Last-Event-ID after "
          "they ended.");
     fprintf(f, "ssegate_fanout_failovers_total %" PRIu64 "\n", SUM(fanout_failovers));
+    head(f, "ssegate_fanout_merges_total", "counter", "Subscribers replayed by the backend (a Last-Event-ID older than "
+         "the ring) that then moved onto the shared stream.");
+    fprintf(f, "ssegate_fanout_merges_total %" PRIu64 "\n", SUM(fanout_merges));
     head(f, "ssegate_fanout_slow_subscribers_total", "counter", "Slow subscribers, by what was done.");
     fprintf(f, "ssegate_fanout_slow_subscribers_total{action=\"replay\"} %" PRIu64 "\n", SUM(fanout_slow[0]));
     fprintf(f, "ssegate_fanout_slow_subscribers_total{action=\"close\"} %" PRIu64 "\n", SUM(fanout_slow[1]));
@@ -251,6 +291,7 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     fprintf(f, "ssegate_fanout_events_total %" PRIu64 "\n", SUM(fanout_events));
     head(f, "ssegate_fanout_deliveries_total", "counter", "Events handed to subscribers of shared streams.");
     fprintf(f, "ssegate_fanout_deliveries_total %" PRIu64 "\n", SUM(fanout_deliveries));
+    ws_families(f, shards, n);
     head(f, "ssegate_bytes_received_total", "counter", "Bytes read from clients.");
     fprintf(f, "ssegate_bytes_received_total %" PRIu64 "\n", SUM(bytes_in));
     head(f, "ssegate_bytes_sent_total", "counter", "Response bytes relayed to clients.");

@@ -31,6 +31,8 @@ typedef struct sg_histogram {
     sg_counter_t sum_us;
 } sg_histogram_t;
 
+#define SG_GRPC_CODES 17            /* grpc-status 0 (OK) .. 16 (UNAUTHENTICATED) */
+
 typedef struct sg_route_metrics {
     char key[160];                  /* "namespace/name"; written once before `used` is published */
     atomic_bool used;
@@ -38,7 +40,15 @@ typedef struct sg_route_metrics {
     sg_counter_t sse_active;
     sg_counter_t sse_total;
     sg_counter_t sse_events;
+    sg_counter_t ws_active;                     /* WebSockets open (after the switch) */
+    sg_counter_t ws_upgrades[4];                /* WebSocket handshakes by result (sg_metrics_ws_results) */
+    sg_counter_t grpc_active;       /* gRPC calls (HTTP/2 requests with content-type application/grpc) open */
+    sg_counter_t grpc_status[SG_GRPC_CODES]; /* gRPC calls ended, by grpc-status (unknown values count as 2) */
 } sg_route_metrics_t;
+
+/* The results of a WebSocket handshake (ssegate_websocket_upgrades_total{result}). */
+enum { SG_WS_SWITCHED = 0, SG_WS_REJECTED, SG_WS_FAILED, SG_WS_ABANDONED, SG_WS_RESULTS };
+extern const char *const sg_metrics_ws_results[SG_WS_RESULTS];
 
 enum { SG_MPROTO_H1 = 0, SG_MPROTO_H2 = 1, SG_MPROTO_N = 2 };
 
@@ -101,6 +111,7 @@ typedef struct sg_metrics {
     sg_counter_t fanout_ring_bytes;    /* gauge: their bytes */
     sg_counter_t fanout_replays[3];    /* Last-Event-ID answered: [0] from the ring, [1] by the backend, [2] live */
     sg_counter_t fanout_failovers;     /* shared upstreams reconnected after ending mid-stream */
+    sg_counter_t fanout_merges;        /* dedicated replays (Last-Event-ID too old) that moved onto the shared stream */
     sg_counter_t fanout_slow[2];       /* slow subscribers: [0] moved to replay from the ring, [1] closed */
     sg_counter_t fanout_events;        /* events received on shared upstreams */
     sg_counter_t fanout_deliveries;    /* events handed to subscribers (live and replayed) */

@@ -35,6 +35,7 @@ typedef struct sg_settings {
     int64_t drain_spread_ms;      /* ... and are closed at random moments over its last part (default 30 s) */
     int64_t heartbeat_ms;         /* ":" comment on SSE streams idle this long; 0: off (default) */
     int64_t stall_timeout_ms;     /* a client that takes no byte for this long is closed (default 60 s) */
+    int64_t ws_idle_ms;           /* a WebSocket with no byte either way for this long is closed; 0: off */
     uint32_t h2_max_streams;      /* HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; 0: 256 */
     uint32_t h2_stream_window;    /* HTTP/2 initial stream receive window (request bodies); 0: 256 KiB */
     uint32_t h2_conn_window;      /* HTTP/2 connection receive window; 0: 1 MiB */

@@ -32,6 +32,7 @@ typedef struct sub {
     bool finished;
     uint8_t replay;                 /* 0 none, 1 ring, 2 backend (the shared stream resumed), 3 live */
     uint8_t mproto;
+    uint16_t status;                /* the response status its client got */
     const sg_stream_ops_t *ops;
     void *down;
     sg_down_info_t info;
@@ -44,7 +45,27 @@ typedef struct sub {
     uint64_t drain_at_ms;
     sg_timer_t timer;               /* drain moment */
     sg_listener_metrics_t *lm;
+    struct catchup *cu;             /* a dedicated replay by the backend, until it meets the shared stream */
 } sub_t;
+
+/* A subscriber whose Last-Event-ID the ring could not serve gets a dedicated exchange carrying it (the backend
+ * replays); its events are relayed whole, and as soon as one of them is also in the shared stream (its id in the
+ * ring, or the shared stream's next event carries the id it last got) it moves onto the shared stream at that
+ * point and the dedicated exchange closes. */
+typedef struct catchup {
+    sg_stream_t *own;               /* the dedicated proxy stream, or NULL once it is over */
+    sg_seg_t seg;
+    bool starting;                  /* inside sg_proxy_start: a detach is recorded, handled after it returns */
+    int8_t detached;                /* 0 none, 1 ok, -1 failed (while starting) */
+    bool failed;                    /* relaying to the client failed */
+    bool eagain_now;
+    bool sse;                       /* its response is an event stream (else relayed as it comes) */
+    bool merged;                    /* on the shared stream now: own is closed from the loop */
+    bool eagain;                    /* the client's queue passed the watermark during this delivery */
+    bool id_ok;
+    uint8_t id_len;
+    char id[SG_SSE_MAX_ID];         /* the id after the last event relayed */
+} catchup_t;
 
 typedef enum { ATT_NONE = 0, ATT_SSE, ATT_PLAIN, ATT_FAILED, ATT_STOP } attempt_t;
 
@@ -86,8 +107,10 @@ struct hub {
     sg_seg_t seg;                   /* the upstream bytes split into events */
     char last_id[SG_SSE_MAX_ID];    /* id of the last complete event: a reconnect resumes there */
     sg_ring_t ring;
-    sg_list_t subs;
-    size_t nsubs;
+    sg_list_t subs;                 /* on the shared stream (head sent or waiting for it) */
+    sg_list_t catchup;              /* on a dedicated replay (sub_t.cu) */
+    size_t nsubs;                   /* both */
+    sg_timer_t t_reap;              /* closes the dedicated exchanges of subscribers that merged */
     sg_timer_t t_retry;             /* end of an attempt, then the reconnect */
     sg_timer_t t_linger;            /* close after the last subscriber left */
     sg_timer_t t_hb;
@@ -109,6 +132,8 @@ struct sg_fanout {
 static void hub_close(hub_t *h);
 static void hub_connect(hub_t *h);
 static void sub_pump(sub_t *s);
+static void cu_merge(sub_t *s, uint64_t next_seq);
+static void reap_cb(sg_timer_t *t);
 
 /* ---- small helpers ---- */
 
@@ -175,10 +200,13 @@ static void access_log(sub_t *s, int status)
 }
 
 /* Unlinks and frees; the last subscriber leaving starts the hub's linger. */
+static void cu_free(sub_t *s);
+
 static void sub_free(sub_t *s)
 {
     hub_t *h = s->hub;
     sg_worker_t *w = h->w;
+    cu_free(s);
     sg_timer_cancel(&w->loop.wheel, &s->timer);
     sg_list_remove(&s->link);
     h->nsubs--;
@@ -214,7 +242,7 @@ static void sub_end(sub_t *s, bool ok, bool retry_hint)
         s->ops->abort(s->down);
         ok = false;
     }
-    access_log(s, s->head_sent ? s->hub->status : 502);
+    access_log(s, s->head_sent ? s->status : 502);
     s->ops->detach(s->down, ok && !s->was_slow);
     sub_free(s);
 }
@@ -306,6 +334,7 @@ static void sub_start(sub_t *s)
         return;
     }
     s->head_sent = true;
+    s->status = (uint16_t)h->status;
     if (h->rm) {
         sg_counter_add(&h->rm->sse_active, 1);
         sg_counter_add(&h->rm->sse_total, 1);
@@ -342,6 +371,15 @@ static void on_event(void *ctx, const sg_seg_event_t *se)
      * local one, dropped after this round). */
     sg_ring_ent_t *ent = sg_ring_get(&h->ring, seq);
     sg_rbuf_t *local = NULL, **h1_chunk = ent ? &ent->h1_chunk : &local;
+    /* A dedicated replay that got exactly this event already goes on from the next one, shared. */
+    if (se->id_set && se->id_ok)
+        for (sg_list_t *n = h->catchup.next, *next; n != &h->catchup; n = next) {
+            next = n->next;
+            sub_t *s = SG_CONTAINER_OF(n, sub_t, link);
+            if (s->cu->sse && s->cu->id_ok && s->cu->id_len == se->id_len &&
+                memcmp(s->cu->id, se->id, se->id_len) == 0)
+                cu_merge(s, seq + 1);
+        }
     for (sg_list_t *n = h->subs.next, *next; n != &h->subs; n = next) {
         next = n->next;
         sub_t *s = SG_CONTAINER_OF(n, sub_t, link);
@@ -511,6 +549,7 @@ static void answer_plain(hub_t *h)
         if (rc >= 0 || rc == SG_EAGAIN)
             rc = s->ops->send_end(s->down);
         s->bytes_out += h->body_len;
+        s->status = (uint16_t)h->status;
         access_log(s, h->status);
         s->ops->detach(s->down, rc >= 0 || rc == SG_EAGAIN);
         sub_free(s);
@@ -522,6 +561,16 @@ static void end_all(hub_t *h, bool ok)
     for (sg_list_t *q = h->subs.next, *next; q != &h->subs; q = next) {
         next = q->next;
         sub_t *s = SG_CONTAINER_OF(q, sub_t, link);
+        sub_end(s, ok && s->head_sent, false);
+    }
+}
+
+/* Every subscriber, the ones on a dedicated replay too. */
+static void end_everyone(hub_t *h, bool ok)
+{
+    end_all(h, ok);
+    while (!sg_list_empty(&h->catchup)) {
+        sub_t *s = SG_CONTAINER_OF(h->catchup.next, sub_t, link);
         sub_end(s, ok && s->head_sent, false);
     }
 }
@@ -581,6 +630,8 @@ static void hub_connect(hub_t *h)
     sub_t *any = NULL;
     if (!sg_list_empty(&h->subs))
         any = SG_CONTAINER_OF(h->subs.next, sub_t, link);
+    else if (!sg_list_empty(&h->catchup))
+        any = SG_CONTAINER_OF(h->catchup.next, sub_t, link);
     if (any == NULL || h->closing)
         return;
     sg_h1_msg_t *msg = calloc(1, sizeof(*msg));
@@ -655,6 +706,7 @@ static void hub_free(hub_t *h)
     sg_timer_cancel(&w->loop.wheel, &h->t_retry);
     sg_timer_cancel(&w->loop.wheel, &h->t_linger);
     sg_timer_cancel(&w->loop.wheel, &h->t_hb);
+    sg_timer_cancel(&w->loop.wheel, &h->t_reap);
     sg_ring_free(&h->ring);
     publish_ring(h);
     sg_list_remove(&h->alink);
@@ -682,7 +734,7 @@ static void hub_close(hub_t *h)
         h->up = NULL;
         sg_proxy_down_closed(s);
     }
-    end_all(h, true);
+    end_everyone(h, true);
     hub_free(h);
 }
 
@@ -692,6 +744,224 @@ static void linger_cb(sg_timer_t *t)
     if (h->nsubs > 0)
         return;
     hub_close(h);
+}
+
+/* ---- dedicated replays that join the shared stream ---- */
+
+static void cu_free(sub_t *s)
+{
+    catchup_t *cu = s->cu;
+    if (cu == NULL)
+        return;
+    s->cu = NULL;
+    if (cu->own != NULL) {
+        sg_stream_t *o = cu->own;
+        cu->own = NULL;
+        sg_proxy_down_closed(o);
+    }
+    sg_seg_free(&cu->seg);
+    free(cu);
+}
+
+/* The subscriber has every event up to next_seq - 1: it goes on from the shared stream. Its dedicated exchange is
+ * closed from the loop (this may run inside that exchange's callbacks). */
+static void cu_merge(sub_t *s, uint64_t next_seq)
+{
+    hub_t *h = s->hub;
+    s->cu->merged = true;
+    s->next_seq = next_seq;
+    s->blocked = s->cu->eagain;
+    sg_list_remove(&s->link);
+    sg_list_insert_tail(&h->subs, &s->link);
+    sg_counter_add(&h->w->metrics.fanout_merges, 1);
+    sg_timer_arm(&h->w->loop.wheel, &h->t_reap, h->w->loop.now_ms);
+}
+
+static void reap_cb(sg_timer_t *t)
+{
+    hub_t *h = SG_CONTAINER_OF(t, hub_t, t_reap);
+    for (sg_list_t *q = h->subs.next, *next; q != &h->subs; q = next) {
+        next = q->next;
+        sub_t *s = SG_CONTAINER_OF(q, sub_t, link);
+        if (s->cu == NULL || !s->cu->merged)
+            continue;
+        cu_free(s);
+        sub_pump(s);
+    }
+}
+
+static void cu_event(void *ctx, const sg_seg_event_t *se)
+{
+    sub_t *s = ctx;
+    catchup_t *cu = s->cu;
+    if (cu->merged || cu->failed)
+        return;
+    int rc = s->ops->send_body(s->down, se->p, se->n);
+    if (rc < 0 && rc != SG_EAGAIN) {
+        cu->failed = true;
+        return;
+    }
+    s->bytes_out += se->n;
+    s->events++;
+    if (rc == SG_EAGAIN)
+        cu->eagain = cu->eagain_now = true;
+    memcpy(cu->id, se->id, se->id_len);
+    cu->id_len = (uint8_t)se->id_len;
+    cu->id_ok = se->id_ok;
+    if (se->id_set && se->id_ok) {
+        int64_t at = sg_ring_find(&s->hub->ring, se->id, se->id_len);
+        if (at >= 0)
+            cu_merge(s, (uint64_t)at);
+    }
+}
+
+static int cu_send_head(void *down, int status, const sg_h1_header_t *hdrs, size_t n, int64_t clen, bool no_body)
+{
+    sub_t *s = down;
+    s->cu->sse = status == 200 && is_event_stream(hdrs, n) && !no_body;
+    s->head_sent = true;
+    s->status = (uint16_t)status;
+    if (s->cu->sse && s->hub->rm) {
+        sg_counter_add(&s->hub->rm->sse_active, 1);
+        sg_counter_add(&s->hub->rm->sse_total, 1);
+    } else {
+        s->head_sent = false; /* not counted as an SSE stream when it ends */
+    }
+    int rc = s->ops->send_head(s->down, status, hdrs, n, clen, no_body);
+    if (rc == SG_EAGAIN)
+        s->cu->eagain = true;
+    return rc;
+}
+
+static int cu_send_body(void *down, const char *p, size_t n)
+{
+    sub_t *s = down;
+    catchup_t *cu = s->cu;
+    if (cu->merged)
+        return 0;
+    if (!cu->sse) {
+        s->bytes_out += n;
+        return s->ops->send_body(s->down, p, n);
+    }
+    cu->eagain_now = false;
+    int rc = sg_seg_feed(&cu->seg, p, n, cu_event, s);
+    if (rc < 0)
+        return rc;
+    if (cu->failed)
+        return -EPIPE;
+    return !cu->merged && cu->eagain_now ? SG_EAGAIN : 0;
+}
+
+static int cu_send_end(void *down)
+{
+    sub_t *s = down;
+    return s->cu->merged ? 0 : s->ops->send_end(s->down);
+}
+
+static void cu_abort(void *down)
+{
+    sub_t *s = down;
+    if (!s->cu->merged)
+        s->ops->abort(s->down);
+}
+
+/* The dedicated exchange is over on its own (the backend ended it, or it failed): so is the client's response,
+ * unless the subscriber has moved to the shared stream. */
+static void cu_detach(void *down, bool ok)
+{
+    sub_t *s = down;
+    catchup_t *cu = s->cu;
+    cu->own = NULL;
+    if (cu->starting) {
+        cu->detached = ok ? 1 : -1;
+        return;
+    }
+    if (cu->merged)
+        return;
+    s->finished = true;
+    access_log(s, s->status ? s->status : 502);
+    s->ops->detach(s->down, ok);
+    sub_free(s);
+}
+
+static const sg_stream_ops_t cu_ops = {
+    .send_head = cu_send_head,
+    .send_body = cu_send_body,
+    .send_end = cu_send_end,
+    .abort = cu_abort,
+    .resume_body = up_resume_body,
+    .refuse = NULL,
+    .detach = cu_detach,
+};
+
+static sub_t *sub_new(sg_worker_t *w, hub_t *h, const sg_stream_ops_t *ops, void *down, const sg_down_info_t *info,
+                      sg_list_t *list)
+{
+    sub_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->kind = SG_STREAM_KIND_SHARED;
+    s->ops = ops;
+    s->down = down;
+    s->info = *info;
+    s->hub = h;
+    s->start_ms = w->loop.now_ms;
+    s->mproto = info->conn->mproto;
+    s->lm = info->conn->lm;
+    sg_timer_init(&s->timer, sub_drain_cb);
+    sg_list_insert_tail(list, &s->link);
+    h->nsubs++;
+    sg_timer_cancel(&w->loop.wheel, &h->t_linger);
+    sg_counter_add(&s->lm->streams_active[s->mproto], 1);
+    sg_counter_add(&s->lm->streams_total[s->mproto], 1);
+    sg_counter_add(&w->metrics.fanout_subscribers, 1);
+    sg_counter_add(&w->metrics.fanout_subscribers_total, 1);
+    if (h->rm)
+        sg_counter_add(&h->rm->requests, 1);
+    return s;
+}
+
+/* A Last-Event-ID the ring cannot serve: a dedicated exchange carries it (the backend replays what it can) until
+ * its events meet the shared stream. */
+static sg_stream_t *cu_start(sg_worker_t *w, hub_t *h, const sg_stream_ops_t *ops, void *down,
+                             const sg_down_info_t *info, const sg_h1_msg_t *msg, sg_str_t lei)
+{
+    sub_t *s = sub_new(w, h, ops, down, info, &h->catchup);
+    catchup_t *cu = s ? calloc(1, sizeof(*cu)) : NULL;
+    if (cu == NULL) {
+        if (s != NULL) {
+            s->finished = true;
+            sub_free(s);
+        }
+        return NULL;
+    }
+    s->cu = cu;
+    s->replay = 2;
+    sg_seg_init(&cu->seg, MAX_EVENT_BYTES);
+    if (lei.n <= SG_SSE_MAX_ID) {
+        memcpy(cu->id, lei.p, lei.n);
+        cu->id_len = (uint8_t)lei.n;
+        cu->id_ok = true;
+        sg_seg_restart(&cu->seg, lei.p, lei.n);
+    }
+    cu->starting = true;
+    sg_stream_t *o = sg_proxy_start(w, &cu_ops, s, info, msg, false, 0);
+    cu->starting = false;
+    if (cu->detached != 0) {
+        /* Answered at once (refused, 502...): the client has its answer; the protocol expects the detach. */
+        s->finished = true;
+        access_log(s, s->status ? s->status : 502);
+        s->ops->detach(s->down, cu->detached > 0);
+        sub_free(s);
+        return o;
+    }
+    if (o == NULL) {
+        s->finished = true;
+        sub_free(s);
+        return NULL;
+    }
+    cu->own = o;
+    return (sg_stream_t *)(void *)s;
 }
 
 /* ---- joining ---- */
@@ -748,6 +1018,7 @@ static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *
     key->p = NULL;
     h->hash = hash;
     sg_list_init(&h->subs);
+    sg_list_init(&h->catchup);
     sg_seg_init(&h->seg, MAX_EVENT_BYTES);
     sg_ring_init(&h->ring, h->pol->replay_max_events, h->pol->replay_max_bytes, h->pol->replay_max_age_ms);
     if (lei.n > 0 && lei.n <= SG_SSE_MAX_ID) {
@@ -762,6 +1033,7 @@ static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *
     sg_timer_init(&h->t_retry, retry_cb);
     sg_timer_init(&h->t_linger, linger_cb);
     sg_timer_init(&h->t_hb, hb_cb);
+    sg_timer_init(&h->t_reap, reap_cb);
     h->last_send_ms = w->loop.now_ms;
     if (hb_ms(h) > 0)
         sg_timer_arm(&w->loop.wheel, &h->t_hb, w->loop.now_ms + (uint64_t)hb_ms(h));
@@ -844,48 +1116,29 @@ static sg_stream_t *h_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
                 /* Older than the ring, or unknown (ids are opaque: they cannot be ordered): a dedicated exchange
                  * carries the id, and the backend replays what it can. */
                 sg_counter_add(&w->metrics.fanout_replays[1], 1);
-                return sg_proxy_start(w, ops, down, info, msg, has_body, body_len);
+                return cu_start(w, h, ops, down, info, msg, lei);
             }
             sg_counter_add(&w->metrics.fanout_replays[replay == 1 ? 0 : 2], 1);
         }
     }
-    sub_t *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        free(k.p);
-        return NULL;
-    }
     if (fresh) {
         h = hub_new(w, rule, msg, &k, hash, lei);
         free(k.p);
-        if (h == NULL) {
-            free(s);
+        if (h == NULL)
             return NULL;
-        }
         if (lei.n > 0) {
             replay = 2;
             sg_counter_add(&w->metrics.fanout_replays[1], 1);
         }
     }
-    s->kind = SG_STREAM_KIND_SHARED;
-    s->ops = ops;
-    s->down = down;
-    s->info = *info;
-    s->hub = h;
+    sub_t *s = sub_new(w, h, ops, down, info, &h->subs);
+    if (s == NULL) {
+        if (fresh)
+            sg_timer_arm(&w->loop.wheel, &h->t_linger, w->loop.now_ms);
+        return NULL;
+    }
     s->next_seq = next_seq;
     s->replay = replay;
-    s->start_ms = w->loop.now_ms;
-    s->mproto = info->conn->mproto;
-    s->lm = info->conn->lm;
-    sg_timer_init(&s->timer, sub_drain_cb);
-    sg_list_insert_tail(&h->subs, &s->link);
-    h->nsubs++;
-    sg_timer_cancel(&w->loop.wheel, &h->t_linger);
-    sg_counter_add(&s->lm->streams_active[s->mproto], 1);
-    sg_counter_add(&s->lm->streams_total[s->mproto], 1);
-    sg_counter_add(&w->metrics.fanout_subscribers, 1);
-    sg_counter_add(&w->metrics.fanout_subscribers_total, 1);
-    if (h->rm)
-        sg_counter_add(&h->rm->requests, 1);
     if (fresh) {
         /* Connect from the loop, not from inside the protocol's start: the proxy may answer at once, and a
          * callback is never called from inside the call that registered it. */
@@ -920,6 +1173,12 @@ static void h_down_writable(sg_stream_t *st)
         return;
     }
     sub_t *s = (sub_t *)(void *)st;
+    if (s->cu != NULL && !s->cu->merged) {
+        s->cu->eagain = false;
+        if (s->cu->own != NULL)
+            sg_proxy_down_writable(s->cu->own);
+        return;
+    }
     if (!s->blocked)
         return;
     s->blocked = false;
@@ -932,7 +1191,13 @@ static void h_down_blocked(sg_stream_t *st)
         sg_proxy_down_blocked(st);
         return;
     }
-    ((sub_t *)(void *)st)->blocked = true;
+    sub_t *s = (sub_t *)(void *)st;
+    if (s->cu != NULL && !s->cu->merged) {
+        if (s->cu->own != NULL)
+            sg_proxy_down_blocked(s->cu->own);
+        return;
+    }
+    s->blocked = true;
 }
 
 static void h_down_closed(sg_stream_t *st)
@@ -945,7 +1210,7 @@ static void h_down_closed(sg_stream_t *st)
     if (s->finished)
         return;
     s->finished = true;
-    access_log(s, s->head_sent ? s->hub->status : 499);
+    access_log(s, s->head_sent ? s->status : 499);
     sub_free(s);
 }
 

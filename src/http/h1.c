@@ -14,6 +14,7 @@ typedef enum h1_state {
     H1_HEAD,        /* some bytes of a head have arrived */
     H1_BODY,        /* reading the request body */
     H1_WAIT,        /* request read; the response is under way */
+    H1_TUNNEL,      /* after a 101: every byte each way is the tunnel's (WebSocket) */
     H1_DONE,        /* error sent or closing */
 } h1_state_t;
 
@@ -30,6 +31,8 @@ typedef struct sg_h1 {
     bool minor0;
     bool starting;          /* inside the handler's start: a detach is recorded, handled after it returns */
     bool first;             /* no request yet: an HTTP/2 preface may still come (h2c prior knowledge) */
+    bool tunnel_eof;        /* H1_TUNNEL: the client's EOF was passed on */
+    sg_deferred_t feed_d;   /* H1_TUNNEL: bytes that came with the head go to the tunnel after the switch */
     int8_t pending_detach;  /* 0 none, 1 ok, -1 failed */
     uint32_t scanned;       /* bytes of the current head already seen by the parser */
     uint64_t body_left;
@@ -37,6 +40,7 @@ typedef struct sg_h1 {
 } sg_h1_t;
 
 static void h1_process(sg_h1_t *h);
+static void feed_tunnel(sg_h1_t *h);
 static void h1_close(sg_conn_t *c);
 static const sg_conn_proto_t h1_proto;
 
@@ -122,6 +126,36 @@ static int op_send_head(void *down, int status, const sg_h1_header_t *hdrs, size
 
     h->resp_started = true;
     h->resp_no_body = no_body;
+    if (status == 101) {
+        /* The switch (proxy.c sends it only for a WebSocket handshake, with Upgrade and Connection among hdrs):
+         * no framing, no Connection: close; from here on the connection is a tunnel. */
+        h->resp_chunked = false;
+        h->keep_alive = false;
+        k = snprintf(b, cap, "HTTP/1.1 101 Switching Protocols\r\n");
+        len = (size_t)k;
+        for (size_t i = 0; i < n; i++) {
+            size_t need = hdrs[i].name.n + hdrs[i].value.n + 4;
+            if (len + need + 2 > cap)
+                return -E2BIG;
+            memcpy(b + len, hdrs[i].name.p, hdrs[i].name.n);
+            len += hdrs[i].name.n;
+            b[len++] = ':';
+            b[len++] = ' ';
+            memcpy(b + len, hdrs[i].value.p, hdrs[i].value.n);
+            len += hdrs[i].value.n;
+            b[len++] = '\r';
+            b[len++] = '\n';
+        }
+        b[len++] = '\r';
+        b[len++] = '\n';
+        struct iovec iov = {b, len};
+        int rc = sg_conn_send(h->conn, &iov, 1);
+        h->state = H1_TUNNEL;
+        sg_conn_set_reading(h->conn, true);
+        if (h->conn->sock.in != NULL)
+            sg_loop_flush_later(&w->loop, &h->feed_d);
+        return rc;
+    }
     h->resp_chunked = !no_body && clen < 0 && !h->minor0;
     if (!no_body && clen < 0 && h->minor0)
         h->keep_alive = false; /* HTTP/1.0: the body ends at close */
@@ -219,9 +253,15 @@ static void op_abort(void *down)
 static void op_resume_body(void *down)
 {
     sg_h1_t *h = down;
-    if (h->state != H1_BODY || !h->paused)
+    if ((h->state != H1_BODY && h->state != H1_TUNNEL) || !h->paused)
         return;
     h->paused = false;
+    if (h->state == H1_TUNNEL) {
+        feed_tunnel(h);
+        if (h->state == H1_TUNNEL && !h->paused && !h->tunnel_eof && !h->conn->closed)
+            sg_conn_set_reading(h->conn, true);
+        return;
+    }
     /* Bytes may wait in the buffer already; process them before reading more. */
     h1_process(h);
     if (h->state == H1_BODY && !h->paused && !h->conn->closed)
@@ -436,6 +476,37 @@ static void feed_body(sg_h1_t *h)
     }
 }
 
+/* Tunnel bytes from the client (after a 101) go to the stream as they come, until it says SG_EAGAIN. */
+static void feed_tunnel(sg_h1_t *h)
+{
+    sg_conn_t *c = h->conn;
+    while (h->state == H1_TUNNEL && !h->paused && c->sock.in != NULL && !c->closed && h->stream != NULL) {
+        sg_chunk_t *in = c->sock.in;
+        size_t n = sg_chunk_len(in);
+        int rc = c->worker->handler->req_body(h->stream, in->data + in->rpos, n);
+        if (c->closed)
+            return;
+        sg_sock_consume(&c->sock, n);
+        if (rc == SG_EAGAIN) {
+            h->paused = true;
+            sg_conn_set_reading(c, false);
+            return;
+        }
+        if (rc < 0) {
+            h->state = H1_DONE;
+            sg_conn_close(c);
+            return;
+        }
+    }
+}
+
+static void feed_cb(sg_deferred_t *d)
+{
+    sg_h1_t *h = SG_CONTAINER_OF(d, sg_h1_t, feed_d);
+    if (h->state == H1_TUNNEL && !h->conn->closed)
+        feed_tunnel(h);
+}
+
 /* Parses heads and feeds bodies from what is buffered. */
 static void h1_process(sg_h1_t *h)
 {
@@ -444,6 +515,10 @@ static void h1_process(sg_h1_t *h)
     for (;;) {
         if (c->closed || h->state == H1_DONE || h->state == H1_WAIT)
             return;
+        if (h->state == H1_TUNNEL) {
+            feed_tunnel(h);
+            return;
+        }
         if (h->state == H1_BODY) {
             feed_body(h);
             return;
@@ -512,6 +587,18 @@ static void h1_readable(sg_conn_t *c)
             h1_process(h);
             return;
         }
+        if (n == 0 && h->state == H1_TUNNEL && h->stream != NULL && !h->tunnel_eof) {
+            /* The client's half close: the backend gets it once the queue is out, and may still answer. */
+            h->tunnel_eof = true;
+            c->sock.reading = false;
+            c->sock.rdhup = false;
+            if (sg_sock_update(&c->sock) < 0) {
+                sg_conn_close(c);
+                return;
+            }
+            c->worker->handler->req_end(h->stream);
+            return;
+        }
         if (n <= 0) {
             /* EOF or error. A half-sent head is simply dropped; a request in flight is aborted. */
             if (h->stream) {
@@ -562,6 +649,7 @@ static void h1_close(sg_conn_t *c)
     sg_h1_t *h = c->proto_data;
     if (h == NULL)
         return;
+    sg_loop_cancel(&h->feed_d);
     if (h->stream) {
         h->conn->worker->handler->down_closed(h->stream);
         h->stream = NULL;
@@ -601,6 +689,7 @@ int sg_h1_attach(sg_conn_t *c)
     h->conn = c;
     h->state = H1_IDLE;
     h->first = true;
+    sg_deferred_init(&h->feed_d, feed_cb);
     c->proto = &h1_proto;
     c->proto_data = h;
     /* Until the first byte, the header timeout bounds how long a silent connection may sit here. */

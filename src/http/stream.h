@@ -32,6 +32,9 @@ typedef struct sg_stream_ops {
     int (*send_shared)(void *down, sg_rbuf_t *ev, sg_rbuf_t **h1_chunk);
     /* The response is complete. */
     int (*send_end)(void *down);
+    /* Optional (NULL: the protocol has no trailers, i.e. HTTP/1.x here): the response is complete, and these fields
+     * follow its body as trailers (h2: a HEADERS frame with END_STREAM). Instead of send_end. Returns 0 or -errno. */
+    int (*send_trailers)(void *down, const sg_h1_header_t *hdrs, size_t n);
     /* The response cannot complete: the client must see it cut (h1: close; h2: RST_STREAM). */
     void (*abort)(void *down);
     /* The upstream queue drained: read more of the request body. */
@@ -52,6 +55,7 @@ typedef struct sg_down_info {
      * the connection lives; the proxy sends them as X-Forwarded-Client-Cert. */
     uint8_t client_cert_state;
     const char *client_cert;
+    sg_str_t protocol;          /* HTTP/2 extended CONNECT's :protocol (RFC 8441); empty otherwise */
 } sg_down_info_t;
 
 /* Implemented by proxy.c (sg_proxy_handler), called by h1.c and h2.c through w->handler. */

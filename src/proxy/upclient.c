@@ -45,6 +45,8 @@ struct sg_upclient {
     bool above_wm;
     bool released;
     bool tls_failed;            /* the TLS handshake failed (why says how) */
+    bool upgrade;               /* the request asks for an upgrade: a 101 switches to raw bytes both ways */
+    bool shut_wr;               /* shut our sending side once the queue is flushed (a tunnel's client left) */
     uint8_t interim;            /* 1xx responses skipped in this exchange */
     bool interim_suspect;       /* one of them carried framing (or close): do not reuse the connection */
     sg_h1_body_t body;
@@ -199,6 +201,14 @@ static void up_flush(sg_upclient_t *u)
         up_fail(u, rc);
         return;
     }
+    if (rc == 0 && u->shut_wr && u->sock.out.bytes == 0) {
+        u->shut_wr = false;
+        if (u->sock.ssl != NULL) {
+            ERR_clear_error();
+            SSL_shutdown(u->sock.ssl); /* close_notify, best effort */
+        }
+        shutdown(u->sock.w.fd, SHUT_WR);
+    }
     if (u->above_wm && u->sock.out.bytes <= u->worker->settings->out_low_wm) {
         u->above_wm = false;
         if (!u->released && u->cbs->on_drained)
@@ -300,8 +310,19 @@ static void parse_head(sg_upclient_t *u)
             up_fail(u, -EPROTO);
             return;
         }
+        if (msg->status == 101 && u->upgrade) {
+            /* The switch asked for (sg_upclient_expect_upgrade): from here on, bytes until close, never reused. */
+            u->body = SG_H1_BODY_UNTIL_CLOSE;
+            u->keep_alive = false;
+            u->state = UP_BODY;
+            u->cbs->on_head(u->ctx, msg);
+            sg_sock_consume(&u->sock, (size_t)rc);
+            if (!u->released && u->state == UP_BODY)
+                deliver(u);
+            return;
+        }
         if (msg->status == 101) {
-            /* We never forward Upgrade, so a switch of protocols was not asked for: what follows is not HTTP. */
+            /* Upgrade was not forwarded, so a switch of protocols was not asked for: what follows is not HTTP. */
             u->why = "101 Switching Protocols to a request that asked for no upgrade";
             up_fail(u, -EPROTO);
             return;
@@ -587,6 +608,8 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
         u->reused = true;
         u->interim = 0;
         u->interim_suspect = false;
+        u->upgrade = false;
+        u->shut_wr = false;
         u->why = NULL;
         u->sock.reading = true;
         u->sock.rdhup = false;
@@ -661,6 +684,21 @@ int sg_upclient_send(sg_upclient_t *u, const struct iovec *iov, int n)
         return SG_EAGAIN;
     }
     return 0;
+}
+
+void sg_upclient_expect_upgrade(sg_upclient_t *u)
+{
+    u->upgrade = true;
+    u->keep_alive = false;
+}
+
+void sg_upclient_shutdown_write(sg_upclient_t *u)
+{
+    if (u->state == UP_DEAD)
+        return;
+    u->shut_wr = true;
+    if (u->state != UP_CONNECTING && u->state != UP_HANDSHAKE)
+        sg_loop_flush_later(&u->worker->loop, &u->sock.flush_d);
 }
 
 void sg_upclient_request_done(sg_upclient_t *u)

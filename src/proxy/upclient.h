@@ -45,6 +45,11 @@ sg_upclient_t *sg_upclient_open(sg_worker_t *w, const struct sockaddr *addr, soc
                                 bool head_request, int *err);
 /* Queues request bytes. Returns 0, SG_EAGAIN (queued, above the high watermark) or -errno. */
 int sg_upclient_send(sg_upclient_t *u, const struct iovec *iov, int n);
+/* The request asks for an upgrade (WebSocket): a 101 is then delivered through on_head, and every byte after it
+ * through on_body until the backend closes (on_end); sg_upclient_send carries the client's bytes. Never pooled. */
+void sg_upclient_expect_upgrade(sg_upclient_t *u);
+/* Shuts the sending side (FIN; close_notify over TLS) once what is queued has gone out. */
+void sg_upclient_shutdown_write(sg_upclient_t *u);
 /* The request is complete. */
 void sg_upclient_request_done(sg_upclient_t *u);
 /* Stops or resumes reading the response (back-pressure from the client). */

@@ -105,6 +105,7 @@ typedef struct uph2s {
 } uph2s_t;
 
 static void sess_fail(h2sess_t *ss, int err, const char *why);
+static void fail_waiting(sg_uppool_t *p, int err, const char *why, bool tls_failed);
 static void schedule_dispatch(sg_uppool_t *p);
 static void stream_fail(uph2s_t *st, int err, const char *why);
 static void try_finish(uph2s_t *st);
@@ -525,6 +526,11 @@ static void sess_fail(h2sess_t *ss, int err, const char *why)
         stream_fail(st, err != 0 ? err : -ECONNRESET, why);
     }
     sg_loop_reap_later(&ss->w->loop, &ss->reap_d);
+    /* A session that failed before the backend's SETTINGS (refused, timed out, not HTTP/2, TLS failed): the streams
+     * waiting for it fail too, unless another session may take them; opening session after session to a backend
+     * that cannot speak would only repeat the failure. */
+    if (err != 0 && !ss->settings_seen)
+        fail_waiting(ss->pool, err, why, err == -EKEYREJECTED);
     schedule_dispatch(ss->pool);
 }
 
@@ -688,8 +694,16 @@ static void deliver_head(uph2s_t *st, bool end_stream)
         msg.body = SG_H1_BODY_CHUNKED; /* length unknown: the end of the stream ends it */
     }
     st->head_seen = true;
-    st->rhlen = 0;
     st->cbs->on_head(st->ctx, &msg);
+    /* No retry after a response head: the translated request and the header buffer go (an idle SSE stream keeps
+     * neither; trailers, if any, make a new buffer). */
+    free(st->rh);
+    st->rh = NULL;
+    st->rhlen = st->rhcap = 0;
+    free(st->nv);
+    free(st->nvbuf);
+    st->nv = NULL;
+    st->nvbuf = NULL;
 }
 
 static int on_frame_recv(nghttp2_session *ses, const nghttp2_frame *f, void *ud)
@@ -949,7 +963,6 @@ static void handshake(h2sess_t *ss)
     if (rc < 0) {
         sg_counter_add(&m->upstream_tls_errors[reason], 1);
         sess_fail(ss, -EKEYREJECTED, why);
-        fail_waiting(p, -EKEYREJECTED, why, true);
         return;
     }
     bool resumed = sg_tls_client_resumed(ss->sock.ssl);
@@ -980,9 +993,7 @@ static void connected(h2sess_t *ss)
     if (getsockopt(ss->sock.w.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
         soerr = errno;
     if (soerr != 0) {
-        sg_uppool_t *p = ss->pool;
         sess_fail(ss, -soerr, NULL);
-        fail_waiting(p, -soerr, NULL, false);
         return;
     }
     if (ss->tls == NULL) {
@@ -994,9 +1005,7 @@ static void connected(h2sess_t *ss)
     SSL_SESSION_free(sess);
     static const unsigned char protos[] = "\x02h2\x08http/1.1";
     if (ss->sock.ssl == NULL || SSL_set_alpn_protos(ss->sock.ssl, protos, sizeof(protos) - 1) != 0) {
-        sg_uppool_t *p = ss->pool;
         sess_fail(ss, -ENOMEM, NULL);
-        fail_waiting(p, -ENOMEM, NULL, false);
         return;
     }
     ss->state = S_HANDSHAKE;
@@ -1009,6 +1018,11 @@ static void sess_read(h2sess_t *ss)
         ssize_t n = sg_sock_read(&ss->sock);
         if (n == SG_EAGAIN)
             break;
+        if (n == 0 && !ss->settings_seen) {
+            /* An HTTP/1.1 server answers the preface with a 400 and closes: say what is likely wrong. */
+            sess_fail(ss, -EPROTO, "the backend closed the connection before its SETTINGS: does it speak HTTP/2?");
+            return;
+        }
         if (n <= 0) {
             sess_fail(ss, n == 0 ? -ECONNRESET : (int)n, n == 0 ? "the backend closed the connection" : NULL);
             return;
@@ -1018,6 +1032,11 @@ static void sess_read(h2sess_t *ss)
             sg_log_info("upstream h2: closing a backend session: %s", nghttp2_strerror(ngerr));
             nghttp2_session_terminate_session(ss->ses, NGHTTP2_PROTOCOL_ERROR);
             sess_fail(ss, -EPROTO, "HTTP/2 protocol error from the backend");
+            return;
+        }
+        if (!ss->settings_seen && !nghttp2_session_want_read(ss->ses)) {
+            /* nghttp2 gave up on the first bytes (an HTTP/1.1 answer to the preface, typically). */
+            sess_fail(ss, -EPROTO, "the backend does not speak HTTP/2 (no SETTINGS after the preface)");
             return;
         }
     }
@@ -1051,9 +1070,7 @@ static void timer_cb(sg_timer_t *t)
 {
     h2sess_t *ss = SG_CONTAINER_OF(t, h2sess_t, timer);
     if (ss->state != S_OPEN || !ss->settings_seen) {
-        sg_uppool_t *p = ss->pool;
         sess_fail(ss, -ETIMEDOUT, NULL);
-        fail_waiting(p, -ETIMEDOUT, NULL, false);
         return;
     }
     /* Idle (or quiet): a PING says whether the backend is still there; one unanswered since the last round fails
@@ -1386,12 +1403,12 @@ const char *sg__uph2_tls_error(const sg_upclient_t *u)
 
 void sg__uph2_close_idle(sg_worker_t *w, sg_uppool_t *p)
 {
-    (void)w;
     sg_list_t *n = p->h2sess.next;
     while (n != &p->h2sess) {
         h2sess_t *ss = SG_CONTAINER_OF(n, h2sess_t, link);
         n = n->next;
-        if (ss->nstreams == 0) {
+        /* Once the loop has stopped, sessions still holding released streams (RST_STREAM not yet sent) go too. */
+        if (ss->nstreams == 0 || w->loop.stop) {
             if (ss->state == S_OPEN)
                 nghttp2_session_terminate_session(ss->ses, NGHTTP2_NO_ERROR);
             sess_fail(ss, 0, NULL);

@@ -65,7 +65,7 @@ void sg__uph2_release(sg_upclient_t *u);
 bool sg__uph2_reused(const sg_upclient_t *u);
 const char *sg__uph2_error(const sg_upclient_t *u);
 const char *sg__uph2_tls_error(const sg_upclient_t *u);
-/* Shutdown: closes every HTTP/2 session of p that carries no stream. */
+/* Shutdown: closes every HTTP/2 session of p that carries no stream (every session once the loop has stopped). */
 void sg__uph2_close_idle(sg_worker_t *w, sg_uppool_t *p);
 
 #endif

@@ -101,6 +101,82 @@ test(
 );
 
 test(
+    'the backend ends the shared stream: resumed on the same endpoint with Last-Event-ID; a 204 then ends it for all',
+    { timeout: 30000 * SLOW },
+    withLogs(logs, async () => {
+        const be = await sseBackend({ retry: 100 });
+        const port = await freePort();
+        gw = await startGateway({
+            yaml: fanoutYaml({ port, routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}, heartbeatInterval: 1s}' }] }),
+            args: ['--access-log', 'off', '--workers', '1'],
+            waitPorts: [port],
+        });
+        const a = openSse(port, '/live/e');
+        const b = curlSse(`http://127.0.0.1:${port}/live/e`);
+        await a.head;
+        const s0 = await be.stream(0, T);
+        await sleep(200 * SLOW);
+        s0.send('one');
+        s0.send('two');
+        await waitEvents(a, 2, T);
+        s0.end();
+        const s1 = await be.stream(1, T);
+        assert.equal(s1.lastEventId, '2');
+        s1.send('three');
+        await waitEvents(a, 3, T);
+        await waitFor(() => b.events.length === 3, T, 'curl got three events');
+        assert.deepEqual(ids(a), [1, 2, 3]);
+        assert.deepEqual(b.events.map(e => Number(e.id)), [1, 2, 3]);
+        assert.equal(a.ended, false);
+        /* An idle shared stream gets the hub's heartbeats (heartbeatInterval 1s), between events. */
+        await waitFor(() => /\n\n:\n/.test(a.text), 5000 * SLOW, 'a heartbeat comment on the idle shared stream');
+        /* Now the backend says "no more" (204) to the resumed request: every subscriber ends cleanly. */
+        be.server.removeAllListeners('request');
+        be.server.on('request', (req, res) => {
+            res.writeHead(204);
+            res.end();
+        });
+        s1.end();
+        await a.done;
+        await b.exited;
+        assert.equal(a.complete, true, 'a 204 on resume should end subscribers cleanly');
+        assert.deepEqual(ids(a), [1, 2, 3]);
+        await gw.stop();
+    }),
+);
+
+test(
+    'an HTTP/1.0 subscriber (no chunked framing) shares the stream with HTTP/1.1 ones',
+    { timeout: 30000 * SLOW },
+    withLogs(logs, async () => {
+        const be = await sseBackend();
+        const port = await freePort();
+        gw = await startGateway({
+            yaml: fanoutYaml({ port, routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' }] }),
+            args: ['--access-log', 'off', '--workers', '1'],
+            waitPorts: [port],
+        });
+        const h11 = openSse(port, '/live/o');
+        await h11.head;
+        const old = spawn('curl', ['-sN', '--http1.0', `http://127.0.0.1:${port}/live/o`], { stdio: ['ignore', 'pipe', 'ignore'] });
+        track(() => old.kill('SIGKILL'));
+        let text = '';
+        old.stdout.setEncoding('utf8');
+        old.stdout.on('data', d => (text += d));
+        const st = await be.stream(0, T);
+        await sleep(300 * SLOW);
+        for (let i = 1; i <= 3; i++) st.send(`v${i}`);
+        await waitEvents(h11, 3, T);
+        await waitFor(() => text.includes('data: v3\n\n'), T, 'the HTTP/1.0 subscriber got the events');
+        assert.equal(text, 'id: 1\ndata: v1\n\nid: 2\ndata: v2\n\nid: 3\ndata: v3\n\n', 'HTTP/1.0 body is the raw events');
+        assert.equal(be.streams.length, 1);
+        old.kill('SIGKILL');
+        h11.close();
+        await gw.stop();
+    }),
+);
+
+test(
     'reload: shared streams keep their generation and upstream; new subscribers get a stream of the new one',
     { timeout: 30000 * SLOW },
     withLogs(logs, async () => {

@@ -29,6 +29,8 @@ before(async () => {
                 { name: 'pub', path: '/pub', backends: b, policy: '{sharing: {enabled: true, public: true}}' },
                 { name: 'plain', path: '/plain', backends: b },
                 { name: 'golive', path: '/golive', backends: b, policy: '{sharing: {enabled: true}, replay: {maxEvents: 5, onTooOld: live}}' },
+                { name: 'stay', path: '/stay', backends: b, policy: '{sharing: {enabled: true, lingerAfterLastSubscriber: 1h}}' },
+                { name: 'gone', path: '/gone', backends: b, policy: '{sharing: {enabled: true, lingerAfterLastSubscriber: 0s}}' },
             ],
         }),
         args: ['--access-log', logFile, '--workers', '1', '--admin', `127.0.0.1:${admin}`],
@@ -199,6 +201,76 @@ test(
         assert.deepEqual(ids(late), [9]);
         assert.equal(be.streams.length, lf + 1, 'onTooOld: live still asked the backend');
         for (const c of [keeper, inside, oldest, base, newest, outside, unknown, k2, late]) c.close();
+    }),
+);
+
+test(
+    'a replay by the backend moves onto the shared stream where the two meet: behind the ring, and ahead of it',
+    withLogs(logs, async () => {
+        const from = be.streams.length;
+        const keeper = openSse(port, '/live/m');
+        await keeper.head;
+        const st = await be.stream(from, T);
+        for (let i = 1; i <= 10; i++) st.send(`m${i}`);
+        await waitEvents(keeper, 10, T);
+        const m0 = await scrape(admin);
+        /* Behind: 2 is older than the ring (6..10). The backend replays 3.. on a dedicated exchange; at 6 (held by
+         * the ring) the client moves to the shared stream and gets 7..10 from the ring. */
+        const behind = openSse(port, '/live/m', { headers: { 'last-event-id': '2' } });
+        await behind.head;
+        const own = await be.stream(from + 1, T);
+        assert.equal(own.lastEventId, '2');
+        for (let i = 3; i <= 6; i++) own.send(`m${i}`);
+        await waitEvents(behind, 8, T);
+        await waitFor(() => own.closed, T, 'the dedicated exchange closed after the merge');
+        st.send('m11');
+        await waitEvents(behind, 9, T);
+        assert.deepEqual(ids(behind), range(3, 11));
+        /* Ahead: 12 is not in the ring yet (this instance is behind the client). The backend has nothing after 12
+         * yet; when the shared stream gets 12, the client goes on from 13, shared. */
+        const ahead = openSse(port, '/live/m', { headers: { 'last-event-id': '12' } });
+        await ahead.head;
+        const own2 = await be.stream(from + 2, T);
+        assert.equal(own2.lastEventId, '12');
+        await settle();
+        st.send('m12');
+        await waitFor(() => own2.closed, T, 'the second dedicated exchange closed after the merge');
+        st.send('m13');
+        await waitEvents(ahead, 1, T);
+        await sleep(100);
+        assert.deepEqual(ids(ahead), [13]);
+        const m1 = await scrape(admin);
+        assert.equal(m1.get('ssegate_fanout_merges_total') - (m0.get('ssegate_fanout_merges_total') || 0), 2);
+        assert.equal(be.streams.length, from + 3);
+        for (const c of [keeper, behind, ahead]) c.close();
+    }),
+);
+
+test(
+    'lingerAfterLastSubscriber: the upstream outlives its last subscriber that long (a returning client reuses it), 0s closes it',
+    withLogs(logs, async () => {
+        const from = be.streams.length;
+        const first = openSse(port, '/stay/x');
+        await first.head;
+        const st = await be.stream(from, T);
+        st.send('s1');
+        await waitEvents(first, 1, T);
+        first.close();
+        await settle();
+        assert.equal(st.closed, false, 'the upstream closed within its linger');
+        const back = openSse(port, '/stay/x', { headers: { 'last-event-id': '1' } });
+        await back.head;
+        st.send('s2');
+        await waitEvents(back, 1, T);
+        assert.deepEqual(ids(back), [2]);
+        assert.equal(upstreams('/stay/x', from).length, 1, 'a client within the linger opened a new upstream');
+        back.close();
+
+        const g = openSse(port, '/gone/x');
+        await g.head;
+        await waitFor(() => upstreams('/gone/x', from).length === 1, T, 'the /gone upstream');
+        g.close();
+        await waitFor(() => upstreams('/gone/x', from)[0].closed, T, 'linger 0s: the upstream closed with its last subscriber');
     }),
 );
 

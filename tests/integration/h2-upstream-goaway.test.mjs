@@ -2,7 +2,8 @@
 // an event boundary, streams the backend did not process (above the GOAWAY's last stream id, or refused with
 // REFUSED_STREAM) are sent again on another session, and new requests go to a new session. A backend that dies ends
 // its SSE streams cleanly too. A slow client of a fast backend holds a bounded number of bytes in the gateway, and the
-// other streams of the same session keep flowing. A reload (SIGHUP) leaves running h2 upstream streams alone.
+// other streams of the same session keep flowing. A reload (SIGHUP) leaves running h2 upstream streams alone, and a
+// drain (SIGTERM) ends them cleanly and closes the upstream sessions before the process exits.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -68,7 +69,11 @@ before(async () => {
         extra: [h2Service('h2be', be.port), h2Service('dying', dying.port)].join('---\n'),
     });
     config = writeTemp('gw.yaml', yaml);
-    gw = await startGateway({ config, args: ['--admin', `127.0.0.1:${admin}`, '--workers', '1'], waitPorts: [port] });
+    gw = await startGateway({
+        config,
+        args: ['--admin', `127.0.0.1:${admin}`, '--workers', '1', '--drain-timeout', '3s', '--drain-spread', '2s'],
+        waitPorts: [port],
+    });
 });
 
 test('GOAWAY mid-stream: in-flight SSE ends cleanly, the unprocessed stream is sent again, new requests succeed',
@@ -171,4 +176,25 @@ test('a reload (SIGHUP) leaves running h2 upstream streams alone; new streams us
         }
         const r = await get(port, '/after/reload');
         assert.equal(r.status, 200);
+    }));
+
+test('SIGTERM with h2 upstream streams open: each ends cleanly at an event boundary, the process exits 0',
+    withLogs(() => [gw], async () => {
+        const hs = [];
+        for (let i = 0; i < 6; i++) hs.push(openSse(port, `/drain/sse${i}?n=100000&every=40`));
+        for (const h of hs) await waitEvents(h, 2, 5000);
+        const sessionsBefore = be.sessions.size;
+        assert.ok(sessionsBefore >= 1);
+        gw.stopping = true; /* the harness: this exit is the test's */
+        gw.child.kill('SIGTERM');
+        for (const h of hs) {
+            const d = await h.done;
+            assert.equal(d.complete, true, 'ended with the chunked terminator');
+            assert.ok(h.text.endsWith('\n\n'));
+            assert.match(h.text, /retry: \d+/, 'a retry hint before the end');
+        }
+        const { code } = await gw.exited;
+        assert.equal(code, 0, gw.logs());
+        assert.doesNotMatch(gw.stderr, /AddressSanitizer|LeakSanitizer|runtime error/);
+        await waitFor(() => be.sessions.size === 0, 5000, 'the upstream sessions to close');
     }));

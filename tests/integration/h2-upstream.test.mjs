@@ -242,3 +242,23 @@ spec:
     assert.equal(sick.state.paths.filter(x => x === '/who').length, 0, 'the unhealthy endpoint got no request');
     assert.equal(well.state.paths.filter(x => x === '/who').length, 10);
 });
+
+test('an h2c port whose backend speaks only HTTP/1.1: 502, not a hang', async () => {
+    const srv = http.createServer((q, s) => s.end('h1'));
+    await new Promise(r => srv.listen(0, '127.0.0.1', r));
+    const p = await freePort();
+    const yaml = gatewayYaml({
+        port: p,
+        routes: [{ name: 'x', path: '/', backends: [{ name: 'h1be', port: 8080 }] }],
+        extra: h2Service('h1be', srv.address().port),
+    });
+    const g = await startGateway({ yaml, args: ['--workers', '1'], waitPorts: [p] });
+    try {
+        const rs = await Promise.all([req(p, '/a'), req(p, '/b'), req(p, '/c')]);
+        for (const r of rs) assert.equal(r.status, 502, r.body);
+        assert.match(g.stderr, /upstream 127\.0\.0\.1:\d+: invalid response \(the backend (does not speak HTTP\/2|closed the connection before its SETTINGS)/);
+    } finally {
+        srv.closeAllConnections();
+        srv.close();
+    }
+});

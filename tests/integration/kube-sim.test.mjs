@@ -237,6 +237,28 @@ data: {a: "${spec.port}"}
             const r = await kubectl(t, ['create', '--dry-run=client', '-o', 'yaml', '-f', f]);
             assert.equal(r.code, 0, `${f}: ${r.stderr}`);
         }
+        /* kubesim does not validate schemas, so check here the rules a real API server applies to CRD schemas
+           ("structural schema"): every node has a type (or preserves unknown fields), list-map keys are required
+           in the items, and the status subresource has a status property. */
+        const checkNode = (node, where) => {
+            assert.ok(node.type || node['x-kubernetes-preserve-unknown-fields'] || node['x-kubernetes-int-or-string'], `${where}: no type`);
+            for (const [k, v] of Object.entries(node.properties || {})) checkNode(v, `${where}.${k}`);
+            if (node.items) checkNode(node.items, `${where}[]`);
+            for (const key of node['x-kubernetes-list-map-keys'] || []) assert.ok(node.items.required?.includes(key), `${where}: map key ${key} not required`);
+            if (node.enum) for (const e of node.enum) assert.equal(typeof e, node.type === 'integer' ? 'number' : node.type, `${where}: enum ${e}`);
+        };
+        for (const f of fs.readdirSync(path.join(dir, 'crds'))) {
+            for (const crd of readYamlDocs(fs.readFileSync(path.join(dir, 'crds', f), 'utf8'))) {
+                assert.equal(crd.metadata.name, `${crd.spec.names.plural}.${crd.spec.group}`);
+                assert.equal(crd.spec.versions.filter(v => v.storage).length, 1, `${f}: one storage version`);
+                for (const v of crd.spec.versions) {
+                    const root = v.schema.openAPIV3Schema;
+                    checkNode(root, `${f}:${v.name}`);
+                    if (v.subresources?.status) assert.ok(root.properties.status, `${f}: status subresource without a status property`);
+                    assert.ok(root.properties.spec.required.includes(crd.spec.names.kind === 'BackendLoadBalancingPolicy' ? 'targetRefs' : 'targetRef'));
+                }
+            }
+        }
         /* The CRDs for real, then everything else dry-run on the server. */
         const r1 = await kubectl(t, ['apply', '-f', path.join(dir, 'crds')]);
         assert.equal(r1.code, 0, r1.stderr);
@@ -390,6 +412,18 @@ describe('API semantics', () => {
         assert.equal(jp.body.metadata.generation, 2);
         const same = await api(s, 'PUT', `${base}/w1`, jp.body);
         assert.equal(same.body.metadata.resourceVersion, jp.body.metadata.resourceVersion, 'a no-op write keeps the resourceVersion');
+        /* The same object with its keys in another order is still a no-op. */
+        const shuffled = Object.fromEntries(Object.entries(jp.body).reverse());
+        shuffled.metadata = Object.fromEntries(Object.entries(jp.body.metadata).reverse());
+        assert.equal((await api(s, 'PUT', `${base}/w1`, shuffled)).body.metadata.resourceVersion, jp.body.metadata.resourceVersion);
+        /* Defaults of built-in kinds: Secret stringData folded into data, Service protocol, targetPort, ClusterIP. */
+        const sec = await api(s, 'POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 'tls' }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': 'pem' } });
+        assert.deepEqual([sec.body.data, sec.body.stringData], [{ 'tls.crt': Buffer.from('pem').toString('base64') }, undefined]);
+        const svc = await api(s, 'POST', '/api/v1/namespaces/default/services', { metadata: { name: 'dflt' }, spec: { ports: [{ port: 80 }] } });
+        assert.deepEqual(svc.body.spec.ports, [{ port: 80, protocol: 'TCP', targetPort: 80 }]);
+        assert.match(svc.body.spec.clusterIP, /^10\.96\./);
+        const svc2 = await api(s, 'PUT', '/api/v1/namespaces/default/services/dflt', { metadata: { name: 'dflt' }, spec: { ports: [{ port: 80 }] } });
+        assert.equal(svc2.body.metadata.resourceVersion, svc.body.metadata.resourceVersion, 'defaults do not make a change');
         const d = await api(s, 'DELETE', `${base}/w1`);
         assert.equal(d.status, 200);
         assert.equal((await api(s, 'GET', `${base}/w1`)).status, 404);
@@ -586,7 +620,7 @@ describe('fault injection, read with a raw HTTPS client', () => {
     });
 
     test('delay: a delayed request is answered after one sent later', async () => {
-        s.faults.add({ path: base, list: true, action: 'delay', delayMs: 400 });
+        s.faults.add({ path: base, list: true, action: 'delay', delayMs: 2000 });
         const order = [];
         const slow = rawRequest(s, base).then(r => order.push(['slow', r.status]));
         await s.waitForRequest(e => e.path === base && !e.watch && e.status === null);

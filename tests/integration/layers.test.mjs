@@ -31,7 +31,7 @@ test('src/ has one folder per layer and no C file outside them but main.c and se
     const top = fs.readdirSync(path.join(root, 'src'), { withFileTypes: true });
     assert.deepEqual(top.filter(e => e.isFile()).map(e => e.name).sort(), ['main.c', 'serve.c', 'serve.h']);
     assert.deepEqual(top.filter(e => e.isDirectory()).map(e => e.name).sort(),
-        ['admin', 'codec', 'config', 'core', 'fanout', 'http', 'net', 'proxy']);
+        ['admin', 'codec', 'config', 'core', 'fanout', 'http', 'kube', 'net', 'proxy']);
 });
 
 test('no source file is over 1,500 lines', () => {
@@ -65,6 +65,18 @@ test('an include without its layer, and a folder that is no layer, are refused',
     assert.equal(r.status, 1);
     assert.match(r.stdout, /^src\/proxy\/proxy\.c:\d+: #include "proxy\.h" names no layer/m);
     assert.match(r.stdout, /^src\/misc\/util\.c: folder 'misc' is not a layer/m);
+});
+
+test('kube/ is a config source: the data path cannot include it, and it includes only core, codec, net, config', t => {
+    const dir = copyTree(t);
+    const up = path.join(dir, 'src/proxy/proxy.c');
+    fs.writeFileSync(up, fs.readFileSync(up, 'utf8').replace('#include "proxy/proxy.h"', '#include "proxy/proxy.h"\n#include "kube/kube.h"'));
+    const k = path.join(dir, 'src/kube/kube.c');
+    fs.writeFileSync(k, fs.readFileSync(k, 'utf8').replace('#include "kube/kube.h"', '#include "kube/kube.h"\n#include "proxy/health.h"'));
+    const r = check(dir);
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /^src\/proxy\/proxy\.c:\d+: #include "kube\/kube\.h" reaches up from layer 'proxy' to 'kube'$/m);
+    assert.match(r.stdout, /^src\/kube\/kube\.c:\d+: #include "proxy\/health\.h": layer 'kube' may include only: core codec net config kube$/m);
 });
 
 test('the same-layer and downward includes of the real tree pass in the copy too', t => {

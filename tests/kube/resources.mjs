@@ -6,7 +6,9 @@ import { ApiError, Store, clone, mergePatch, strategicMergePatch, jsonPatch, par
 
 const CRD_RKEY = 'apiextensions.k8s.io/customresourcedefinitions';
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+/* Equality of JSON values, whatever the order of their keys. */
+const canon = v => (Array.isArray(v) ? v.map(canon) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map(k => [k, canon(v[k])])) : v);
+const same = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 
 /* Everything but metadata (and status where status is a subresource): what moves metadata.generation. */
 function specOf(kind, o) {
@@ -22,12 +24,45 @@ function content(o) {
     return c;
 }
 
+/*
+ * The defaults the real API server fills in for the built-in kinds ssegate reads: Secret stringData folded into
+ * base64 data and type Opaque; Service type, sessionAffinity, port protocol and targetPort, and a ClusterIP (kept
+ * across updates, as it is immutable); EndpointSlice port protocol.
+ */
+function applyDefaults(kind, o, cur, allocIp) {
+    if (kind.group === '' && kind.kind === 'Secret') {
+        if (o.stringData && typeof o.stringData === 'object') {
+            o.data = { ...(o.data || {}) };
+            for (const [k, v] of Object.entries(o.stringData)) o.data[k] = Buffer.from(String(v)).toString('base64');
+        }
+        delete o.stringData;
+        o.type ||= 'Opaque';
+    } else if (kind.group === '' && kind.kind === 'Service') {
+        const sp = (o.spec ||= {});
+        sp.type ||= 'ClusterIP';
+        sp.sessionAffinity ||= 'None';
+        for (const p of sp.ports || []) {
+            p.protocol ||= 'TCP';
+            if (p.targetPort === undefined && sp.type !== 'ExternalName') p.targetPort = p.port;
+        }
+        if (sp.type !== 'ExternalName' && !sp.clusterIP) sp.clusterIP = cur?.spec?.clusterIP || allocIp();
+        if (sp.clusterIP && !sp.clusterIPs) sp.clusterIPs = [sp.clusterIP];
+    } else if (kind.group === 'discovery.k8s.io' && kind.kind === 'EndpointSlice') {
+        for (const p of o.ports || []) p.protocol ||= 'TCP';
+    }
+}
+
 export class Resources {
     constructor({ startRv, maxHistory, continueTtlMs = 0 } = {}) {
         this.store = new Store({ startRv, maxHistory });
         this.kinds = new Map(); // rkey -> kind
         this.continueTtlMs = continueTtlMs;
         this.onKindsChanged = () => {};
+        let ipSeq = 0;
+        this.allocIp = () => {
+            ipSeq++;
+            return `10.96.${(ipSeq >> 8) & 255}.${ipSeq & 255}`;
+        };
         for (const k of BUILTIN_KINDS) this.kinds.set(rkeyOf(k), k);
         /* CRD objects drive which custom kinds are served, whichever path wrote them. */
         this.store.listeners.add(ev => {
@@ -136,7 +171,9 @@ export class Resources {
         if (kind.generation) md.generation = 1;
         else delete md.generation;
         if (kind.status) delete o.status;
+        applyDefaults(kind, o, null, this.allocIp);
         if (kind.kind === 'Namespace') o.status = { phase: 'Active' };
+        if (kind.kind === 'Service' && !kind.group) o.status = { loadBalancer: {} };
         if (kind.kind === 'CustomResourceDefinition') {
             kindFromCrd({ ...o, apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition' });
             o.status = {
@@ -190,6 +227,7 @@ export class Resources {
                 if (cur.status === undefined) delete next.status;
                 else next.status = clone(cur.status);
             }
+            applyDefaults(kind, next, cur, this.allocIp);
             if (kind.generation && !same(specOf(kind, cur), specOf(kind, next))) next.metadata.generation = (cur.metadata.generation || 0) + 1;
         }
         next.metadata.resourceVersion = cur.metadata.resourceVersion;

@@ -160,8 +160,9 @@ function tail(s, n = 6000) {
  * The child's stdout and stderr are kept (handle.stdout / handle.stderr) for assertions and failure reports.
  */
 export async function startGateway(opts = {}) {
-    const config = opts.config || writeTemp('gw.yaml', opts.yaml);
-    const args = ['-c', config, ...(opts.args || [])];
+    /* opts.noConfig: no -c (a config source given in opts.args, such as --kubeconfig) */
+    const config = opts.noConfig ? null : opts.config || writeTemp('gw.yaml', opts.yaml);
+    const args = [...(config ? ['-c', config] : []), ...(opts.args || [])];
     if (!fs.existsSync(BIN)) throw new Error(`ssegate binary not found at ${BIN} (build with make, or set SSEGATE_BIN)`);
     /* exec keeps the PID, so signals reach ssegate itself; the fd limit is raised to the hard limit for big tests,
      * or set (soft and hard) to opts.nofile for tests of what happens at the limit. */

@@ -1,0 +1,211 @@
+#!/usr/bin/env node
+// kube-bench.mjs: ssegate --kubeconfig against kubesim. Figures, not pass/fail.
+//  build:  time from a changed object (an HTTPRoute applied to the simulator) to a request that the new route serves,
+//          at several store sizes; the config build time ssegate reports; the store's bytes and the process RSS.
+//  churn:  p99 event latency of open SSE streams (bench/loadgen against bench/origin through ssegate) with and without
+//          EndpointSlice changes at KB_CHURN_RATE per second, interleaved rounds.
+// Usage: node bench/kube-bench.mjs [BUILD_DIR]   knobs: KB_SIZES="10:10 1000:1000 1000:5000" (routes:endpoints),
+//        KB_PROBES (changes timed per size, default 15), KB_STREAMS (200), KB_RATE (events/s, 2000), KB_DURATION (s, 10),
+//        KB_ROUNDS (2), KB_CHURN_RATE (50), KB_PARTS ("build churn").
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startApiServer } from '../tests/kube/apiserver.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const B = path.resolve(ROOT, process.argv[2] || 'build');
+const SSEGATE = path.join(B, 'ssegate');
+const env = process.env;
+const SIZES = (env.KB_SIZES || '10:10 1000:1000 1000:5000').split(/\s+/).filter(Boolean).map(s => s.split(':').map(Number));
+const PROBES = Number(env.KB_PROBES || 15);
+const PARTS = (env.KB_PARTS || 'build churn').split(/\s+/);
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+const kids = new Set();
+process.on('exit', () => { for (const k of kids) try { k.kill('SIGKILL'); } catch { /* gone */ } });
+
+function freePort() {
+    return new Promise(res => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
+}
+function get(port, p) {
+    return new Promise(resolve => {
+        const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, r => { r.resume(); r.on('end', () => resolve(r.statusCode)); });
+        req.setTimeout(2000, () => req.destroy());
+        req.on('error', () => resolve(0));
+    });
+}
+async function metrics(admin) {
+    return new Promise(resolve => {
+        http.get({ host: '127.0.0.1', port: admin, path: '/metrics', agent: false }, r => {
+            let b = ''; r.on('data', d => (b += d)); r.on('end', () => resolve(b));
+        }).on('error', () => resolve(''));
+    });
+}
+const mval = (text, name) => { const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text); return m ? Number(m[1]) : NaN; };
+const rssKiB = pid => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
+
+const GC = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'ssegate' }, spec: { controllerName: 'ssegate.io/gateway-controller' } };
+const gw = port => ({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'default' },
+    spec: { gatewayClassName: 'ssegate', listeners: [{ name: 'http', port, protocol: 'HTTP' }] } });
+const route = (name, p, svc) => ({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name, namespace: 'default' },
+    spec: { parentRefs: [{ name: 'gw' }], rules: [{ matches: [{ path: { type: 'PathPrefix', value: p } }], backendRefs: [{ name: svc, port: 80 }] }] } });
+const svc = name => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { ports: [{ name: 'http', port: 80 }] } });
+const slice = (name, service, addrs, port, ready = () => true) => ({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': service } }, addressType: 'IPv4',
+    endpoints: addrs.map((a, i) => ({ addresses: [a], conditions: { ready: ready(i) } })), ports: [{ name: 'http', port }] });
+const ip = n => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+
+async function startGate(sim) {
+    const admin = await freePort();
+    const child = spawn(SSEGATE, ['--kubeconfig', sim.kubeconfigPath, '--admin', `127.0.0.1:${admin}`, '--access-log', 'off', '--workers', '2'],
+        { stdio: ['ignore', 'ignore', 'pipe'] });
+    kids.add(child);
+    let err = '';
+    child.stderr.on('data', d => (err += d));
+    const t0 = Date.now();
+    for (;;) {
+        const st = await get(admin, '/ready');
+        if (st === 200) break;
+        if (Date.now() - t0 > 120000) throw new Error(`ssegate not ready\n${err}`);
+        await sleep(20);
+    }
+    return { child, admin, syncMs: Date.now() - t0, err: () => err };
+}
+
+async function buildPart() {
+    const rows = [];
+    const live = http.createServer((q, r) => r.end('ok')).listen(0, '127.0.0.1');
+    await new Promise(r => live.once('listening', r));
+    const livePort = live.address().port;
+    for (const [nroutes, neps] of SIZES) {
+        const sim = await startApiServer({ bookmarkIntervalMs: 60000 });
+        const port = await freePort();
+        const objs = [GC, gw(port), svc('live'), slice('live', 'live', ['127.0.0.1'], livePort)];
+        /* nroutes routes over nroutes Services; neps endpoints spread over them in slices of at most 100. */
+        const perSvc = Math.max(1, Math.floor(neps / nroutes));
+        let n = 0;
+        for (let i = 0; i < nroutes; i++) {
+            objs.push(route(`r${i}`, `/r${i}/`, `s${i}`), svc(`s${i}`));
+            const cnt = i === nroutes - 1 ? neps - n : Math.min(perSvc, neps - n);
+            for (let k = 0; k < cnt; k += 100) {
+                const addrs = [];
+                for (let j = k; j < Math.min(cnt, k + 100); j++) addrs.push(ip(n + j + 1));
+                objs.push(slice(`s${i}-${k / 100}`, `s${i}`, addrs, 8080));
+            }
+            n += Math.max(0, cnt);
+        }
+        sim.apply(objs);
+        const g = await startGate(sim);
+        const times = [];
+        let builds = [], cpus = [];
+        for (let p = 0; p < PROBES; p++) {
+            const t0 = performance.now();
+            sim.apply(route(`probe${p}`, `/probe${p}`, 'live'));
+            while ((await get(port, `/probe${p}`)) !== 200) {
+                if (performance.now() - t0 > 20000) throw new Error(`probe ${p} not served\n${g.err()}`);
+            }
+            times.push(performance.now() - t0);
+            const mt = await metrics(g.admin);
+            builds.push(mval(mt, 'ssegate_config_build_last_seconds') * 1000);
+            cpus.push(mval(mt, 'ssegate_config_build_last_cpu_seconds') * 1000);
+            await sleep(150);
+        }
+        const m = await metrics(g.admin);
+        rows.push({ routes: nroutes, endpoints: neps, sync_ms: g.syncMs, change_to_serving_p50_ms: pct(times, 0.5).toFixed(1),
+            change_to_serving_max_ms: Math.max(...times).toFixed(1), build_p50_ms: pct(builds, 0.5).toFixed(1),
+            build_max_ms: Math.max(...builds).toFixed(1), build_cpu_p50_ms: pct(cpus, 0.5).toFixed(1), store_kib: (mval(m, 'ssegate_kube_store_bytes') / 1024).toFixed(0),
+            rss_kib: rssKiB(g.child.pid) });
+        g.child.kill('SIGKILL');
+        kids.delete(g.child);
+        await sim.close();
+    }
+    live.close();
+    return rows;
+}
+
+async function churnPart() {
+    const oport = await freePort();
+    const origin = spawn(path.join(B, 'bench/origin'), ['--port', String(oport), '--rate', String(env.KB_RATE || 2000)], { stdio: 'ignore' });
+    kids.add(origin);
+    await sleep(300);
+    const sim = await startApiServer({ bookmarkIntervalMs: 60000 });
+    const port = await freePort();
+    /* The churn is on another Service (99 endpoints flipping ready/not ready): every change is a full rebuild and a new
+     * generation handed to the workers that carry the open streams, which is all a change of their own Service would
+     * do to them too (an open stream keeps its generation); new streams never meet the unroutable 10.x addresses. */
+    const flip = i => slice('c-extra', 'c', Array.from({ length: 99 }, (_, j) => ip(j + 1)), 8080, j => (j + i) % 3 !== 0);
+    sim.apply([GC, gw(port), route('o', '/', 'o'), svc('o'), slice('o', 'o', ['127.0.0.1'], oport), route('c', '/c/', 'c'), svc('c'), flip(0)]);
+    const g = await startGate(sim);
+    const rate = Number(env.KB_CHURN_RATE || 50), rounds = Number(env.KB_ROUNDS || 2), dur = Number(env.KB_DURATION || 10);
+    const streams = Number(env.KB_STREAMS || 200);
+    const res = { quiet: [], churn: [] };
+    for (let r = 0; r < rounds; r++) {
+        for (const mode of ['quiet', 'churn']) {
+            const gen0 = mval(await metrics(g.admin), 'ssegate_config_generation');
+            /* The changes come from another process, through the API, as kubectl's would. */
+            let child = null;
+            if (mode === 'churn') {
+                child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--churn-child', sim.kubeconfigPath, String(rate), String(oport)], { stdio: 'ignore' });
+                kids.add(child);
+            }
+            const out = await new Promise((resolve, reject) => {
+                const lg = spawn(path.join(B, 'bench/loadgen'), ['--port', String(port), '--path', '/sse', '--streams', String(streams), '--warmup', '2', '--duration', String(dur)], { stdio: ['ignore', 'pipe', 'ignore'] });
+                kids.add(lg);
+                let o = '';
+                lg.stdout.on('data', d => (o += d));
+                lg.on('exit', () => { kids.delete(lg); resolve(o); });
+                lg.on('error', reject);
+            });
+            if (child) { child.kill('SIGKILL'); kids.delete(child); }
+            const line = out.trim().split('\n').pop();
+            const kv = Object.fromEntries(line.split(' ').slice(1).map(x => x.split('=')));
+            const gens = mval(await metrics(g.admin), 'ssegate_config_generation') - gen0;
+            res[mode].push({ p50_us: Number(kv.p50_us), p99_us: Number(kv.p99_us), gaps: kv.gaps, closed: kv.closed, events: kv.events, generations: gens });
+        }
+    }
+    g.child.kill('SIGKILL');
+    origin.kill('SIGKILL');
+    await sim.close();
+    return res;
+}
+
+/* The churn child: applies the flipping slice through the API at RATE per second (its own event loop). */
+async function churnChild(kubeconfig, rate, oport) {
+    const kc = fs.readFileSync(kubeconfig, 'utf8');
+    const server = /server: (\S+)/.exec(kc)[1], token = /token: (\S+)/.exec(kc)[1];
+    const ca = fs.readFileSync(/certificate-authority: (\S+)/.exec(kc)[1]);
+    const https = await import('node:https');
+    const agent = new https.Agent({ ca, keepAlive: true });
+    let i = 0;
+    const put = () => {
+        const obj = slice('c-extra', 'c', Array.from({ length: 99 }, (_, j) => ip(j + 1)), 8080, j => (j + i) % 3 !== 0);
+        i++;
+        const body = JSON.stringify(obj);
+        const req = https.request(`${server}/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/c-extra`,
+            { method: 'PUT', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, r => r.resume());
+        req.on('error', () => {});
+        req.end(body);
+    };
+    setInterval(put, 1000 / rate);
+}
+
+if (process.argv[2] === '--churn-child') {
+    churnChild(process.argv[3], Number(process.argv[4]), process.argv[5]);
+} else {
+    const started = Date.now();
+    if (PARTS.includes('build')) {
+        const rows = await buildPart();
+        console.log('build: changed HTTPRoute -> served (includes the 100 ms quiet period of the debounce)');
+        console.table(rows);
+    }
+    if (PARTS.includes('churn')) {
+        const r = await churnPart();
+        console.log(`churn: ${env.KB_STREAMS || 200} SSE streams at ${env.KB_RATE || 2000} events/s; EndpointSlice changes at ${env.KB_CHURN_RATE || 50}/s`);
+        console.table([...r.quiet.map(x => ({ mode: 'quiet', ...x })), ...r.churn.map(x => ({ mode: 'churn', ...x }))]);
+    }
+    console.log(`kube-bench: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    process.exit(0);
+}

@@ -1,0 +1,274 @@
+/* kbuild.c: the rebuild debounce, and the store written out as the multi-document YAML of file mode, filtered to
+ * the Gateways of our GatewayClasses and the routes that attach to them. */
+#include "kube/kbuild.h"
+
+#include <libfyaml.h>
+#include <stdlib.h>
+
+#include "kube/kwatch.h"
+
+void sg_kdebounce_init(sg_kdebounce_t *d, uint64_t quiet_ms, uint64_t max_ms)
+{
+    memset(d, 0, sizeof(*d));
+    d->quiet_ms = quiet_ms;
+    d->max_ms = max_ms;
+}
+
+void sg_kdebounce_touch(sg_kdebounce_t *d, uint64_t now)
+{
+    if (!d->pending) {
+        d->pending = true;
+        d->first_ms = now;
+    }
+    d->last_ms = now;
+}
+
+int64_t sg_kdebounce_due_in(const sg_kdebounce_t *d, uint64_t now)
+{
+    if (!d->pending)
+        return -1;
+    uint64_t due = SG_MIN(d->last_ms + d->quiet_ms, d->first_ms + d->max_ms);
+    return now >= due ? 0 : (int64_t)(due - now);
+}
+
+void sg_kdebounce_done(sg_kdebounce_t *d)
+{
+    d->pending = false;
+}
+
+/* ---- translation ---- */
+
+typedef struct names {
+    const char **v;
+    size_t n, cap;
+} names_t;
+
+static int names_add(names_t *s, const char *x)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        const char **v = realloc(s->v, cap * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = x;
+    return 0;
+}
+
+static bool names_has(const names_t *s, const char *x, size_t len)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strncmp(s->v[i], x, len) == 0 && s->v[i][len] == '\0')
+            return true;
+    return false;
+}
+
+/* Our Gateways as "ns/name" strings (malloc'd, in gws->v). */
+static int our_gateways(const sg_kobj_t *const *v, size_t n, const char *controller, names_t *classes, names_t *gws)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->kind == SG_KK_GATEWAYCLASS && v[i]->aux && strcmp(v[i]->aux, controller) == 0 &&
+            names_add(classes, v[i]->name) < 0)
+            return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->kind != SG_KK_GATEWAY || v[i]->aux == NULL || !names_has(classes, v[i]->aux, strlen(v[i]->aux)))
+            continue;
+        size_t l = strlen(v[i]->ns) + strlen(v[i]->name) + 2;
+        char *k = malloc(l);
+        if (k == NULL || names_add(gws, k) < 0) {
+            free(k);
+            return -ENOMEM;
+        }
+        snprintf(k, l, "%s/%s", v[i]->ns, v[i]->name);
+    }
+    return 0;
+}
+
+/* How many of a route's parentRefs are ours, and how many it has. */
+static void count_refs(const char *aux, const names_t *gws, size_t *ours, size_t *all)
+{
+    *ours = *all = 0;
+    for (const char *p = aux; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        (*all)++;
+        if (len > 0 && names_has(gws, p, len))
+            (*ours)++;
+        p += len + (nl ? 1 : 0);
+    }
+}
+
+/* A route attached to our Gateways and others': written with only our parentRefs. */
+static int write_route_filtered(const sg_kobj_t *o, const names_t *gws, FILE *f)
+{
+    struct fy_document *d = sg_kwatch_parse_json(o->json, o->len);
+    if (d == NULL)
+        return -ENOMEM;
+    struct fy_node *refs = fy_node_by_path(fy_document_root(d), "/spec/parentRefs", FY_NT, FYNWF_DONT_FOLLOW);
+    const char *aux = o->aux;
+    struct fy_node *drop[64];
+    size_t nd = 0;
+    void *it = NULL;
+    struct fy_node *e;
+    while (refs && (e = fy_node_sequence_iterate(refs, &it)) != NULL && aux && *aux) {
+        const char *nl = strchr(aux, '\n');
+        size_t len = nl ? (size_t)(nl - aux) : strlen(aux);
+        if (!(len > 0 && names_has(gws, aux, len)) && nd < SG_ARRAY_LEN(drop))
+            drop[nd++] = e;
+        aux += len + (nl ? 1 : 0);
+    }
+    for (size_t i = 0; i < nd; i++)
+        fy_node_free(fy_node_sequence_remove(refs, drop[i]));
+    char *json = fy_emit_node_to_string(fy_document_root(d), FYECF_MODE_JSON_ONELINE | FYECF_NO_ENDING_NEWLINE);
+    fy_document_destroy(d);
+    if (json == NULL)
+        return -ENOMEM;
+    fprintf(f, "---\n%s\n", json);
+    free(json);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The "ns/name" keys of the HTTPRoutes the build writes, sorted (malloc'd strings in routes->v). */
+static int our_routes(const sg_kobj_t *const *v, size_t n, const names_t *gws, names_t *routes)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t ours, all;
+        if (v[i]->kind != SG_KK_HTTPROUTE)
+            continue;
+        count_refs(v[i]->aux, gws, &ours, &all);
+        if (ours == 0)
+            continue;
+        size_t l = strlen(v[i]->ns) + strlen(v[i]->name) + 2;
+        char *k = malloc(l);
+        if (k == NULL || names_add(routes, k) < 0) {
+            free(k);
+            return -ENOMEM;
+        }
+        snprintf(k, l, "%s/%s", v[i]->ns, v[i]->name);
+    }
+    if (routes->n > 1)
+        qsort(routes->v, routes->n, sizeof(*routes->v), cmp_str);
+    return 0;
+}
+
+/* Adds each "ns/name" line of refs to set (copies). */
+static int add_lines(names_t *set, const char *refs)
+{
+    for (const char *p = refs; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len > 0) {
+            char *k = strndup(p, len);
+            if (k == NULL || names_add(set, k) < 0) {
+                free(k);
+                return -ENOMEM;
+            }
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    return 0;
+}
+
+/* The Services the build needs, sorted: those the written routes send to, and those a Service policy targets (so a
+ * policy never names a Service the loader lacks). The cluster's other Services and their EndpointSlices, usually
+ * the bulk of the store, are left out: their churn then leaves the text unchanged and nothing is rebuilt. */
+static int needed_services(const sg_kobj_t *const *v, size_t n, const names_t *gws, names_t *svcs)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->refs == NULL)
+            continue;
+        if (v[i]->kind == SG_KK_HTTPROUTE) {
+            size_t ours, all;
+            count_refs(v[i]->aux, gws, &ours, &all);
+            if (ours == 0)
+                continue;
+        }
+        if (add_lines(svcs, v[i]->refs) < 0)
+            return -ENOMEM;
+    }
+    if (svcs->n > 1)
+        qsort(svcs->v, svcs->n, sizeof(*svcs->v), cmp_str);
+    return 0;
+}
+
+static bool sorted_has(const names_t *set, const char *key)
+{
+    return set->n > 0 && bsearch(&key, set->v, set->n, sizeof(*set->v), cmp_str) != NULL;
+}
+
+static void names_free(names_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free((char *)s->v[i]);
+    free(s->v);
+}
+
+ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
+{
+    const sg_kobj_t **v = NULL;
+    ssize_t n = sg_kstore_sorted(s, &v);
+    if (n < 0)
+        return n;
+    names_t classes = {0}, gws = {0}, routes = {0}, svcs = {0};
+    ssize_t rc = our_gateways(v, (size_t)n, controller, &classes, &gws);
+    if (rc == 0)
+        rc = our_routes(v, (size_t)n, &gws, &routes);
+    if (rc == 0)
+        rc = needed_services(v, (size_t)n, &gws, &svcs);
+    char svckey[640];
+    ssize_t docs = 0;
+    fprintf(f, "# ssegate: the objects of the API server that controller %s serves, as file mode reads them\n",
+            controller);
+    for (ssize_t i = 0; rc == 0 && i < n; i++) {
+        const sg_kobj_t *o = v[i];
+        if (o->kind == SG_KK_GATEWAYCLASS)
+            continue;
+        if (o->kind == SG_KK_GATEWAY) {
+            size_t l = strlen(o->ns);
+            bool ours = false;
+            for (size_t g = 0; g < gws.n && !ours; g++)
+                ours = strncmp(gws.v[g], o->ns, l) == 0 && gws.v[g][l] == '/' && strcmp(gws.v[g] + l + 1, o->name) == 0;
+            if (!ours)
+                continue;
+        } else if ((o->kind == SG_KK_ROUTEPOLICY || o->kind == SG_KK_SSEPOLICY) && o->aux != NULL) {
+            /* A policy on a route we do not serve (another controller's) is not ours to call dangling. */
+            if (!sorted_has(&routes, o->aux))
+                continue;
+        } else if (o->kind == SG_KK_SERVICE) {
+            snprintf(svckey, sizeof(svckey), "%s/%s", o->ns, o->name);
+            if (!sorted_has(&svcs, svckey))
+                continue;
+        } else if (o->kind == SG_KK_ENDPOINTSLICE) {
+            if (o->aux == NULL || !sorted_has(&svcs, o->aux))
+                continue;
+        } else if (o->kind == SG_KK_FRONTENDTLSPOLICY && o->aux != NULL) {
+            if (!names_has(&gws, o->aux, strlen(o->aux)))
+                continue; /* on another controller's Gateway */
+        } else if (o->kind == SG_KK_HTTPROUTE) {
+            size_t ours, all;
+            count_refs(o->aux, &gws, &ours, &all);
+            if (ours == 0)
+                continue;
+            if (ours < all) {
+                rc = write_route_filtered(o, &gws, f);
+                docs++;
+                continue;
+            }
+        }
+        fprintf(f, "---\n%.*s\n", (int)o->len, o->json);
+        docs++;
+    }
+    names_free(&gws);
+    names_free(&routes);
+    names_free(&svcs);
+    free(classes.v);
+    free(v);
+    return rc < 0 ? rc : docs;
+}

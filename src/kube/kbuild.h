@@ -1,0 +1,38 @@
+/* kbuild.h: from the store to the loader's input: the debounce that decides when to build (pure, on a clock the
+ * caller passes), and the translation of the stored objects into the multi-document YAML that file mode reads (the
+ * text --dump-config prints). */
+#ifndef SG_KBUILD_H
+#define SG_KBUILD_H
+
+#include <stdio.h>
+
+#include "core/sg.h"
+#include "kube/kstore.h"
+
+/* Build after `quiet_ms` without a change, and at most `max_ms` after the first change of a burst. */
+typedef struct sg_kdebounce {
+    uint64_t quiet_ms, max_ms;
+    uint64_t first_ms, last_ms;
+    bool pending;
+} sg_kdebounce_t;
+
+void sg_kdebounce_init(sg_kdebounce_t *d, uint64_t quiet_ms, uint64_t max_ms);
+/* A change happened at now. */
+void sg_kdebounce_touch(sg_kdebounce_t *d, uint64_t now);
+/* -1 when nothing is pending, 0 when the build is due, else the milliseconds until it is. */
+int64_t sg_kdebounce_due_in(const sg_kdebounce_t *d, uint64_t now);
+/* The build ran: the burst is over. */
+void sg_kdebounce_done(sg_kdebounce_t *d);
+
+/*
+ * Writes the documents the loader reads, in a stable order (kind, namespace, name), to f: the Gateways whose
+ * GatewayClass names controller (GatewayClasses themselves are not written: the loader does not read them), the
+ * HTTPRoutes with a parentRef to one of those Gateways (their other parentRefs removed: another controller's
+ * Gateway is not ours to report missing), the RoutePolicies and SSEPolicies that target those routes and the
+ * FrontendTLSPolicies on those Gateways (a policy on another controller's object is not ours to call dangling),
+ * the Services (and their EndpointSlices) that those routes or a Service policy name, and every other stored object.
+ * Returns the number of documents or -ENOMEM.
+ */
+ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f);
+
+#endif

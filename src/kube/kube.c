@@ -1,0 +1,819 @@
+/* kube.c: the kube thread: a reflector per kind (paged LIST, WATCH from its resourceVersion with bookmarks, relist on
+ * 410, backoff with jitter, absent CRDs re-checked), all on one poll loop; the debounced build; the hand-over of each
+ * generation to the main thread; metrics. */
+#include "kube/kube.h"
+
+#include <libfyaml.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/loop.h"
+#include "kube/kbuild.h"
+#include "kube/kclient.h"
+#include "kube/kstore.h"
+#include "kube/kwatch.h"
+
+#define LIST_LIMIT 500
+#define REQ_TIMEOUT_MS 30000      /* one LIST page, or a watch's response head */
+#define ABSENT_RECHECK_MS 30000   /* a kind the server does not serve (CRD not installed) is asked for again */
+#define BACKOFF_MIN_MS 800        /* client-go: 800 ms doubling to 30 s, jitter 1.0, reset after 2 min of health */
+#define BACKOFF_MAX_MS 30000
+#define BACKOFF_RESET_MS 120000
+#define WATCH_MIN_S 300           /* timeoutSeconds is random in [5 min, 10 min), as client-go does */
+#define WATCH_MARGIN_MS 30000     /* the server ends a watch at timeoutSeconds; past this margin we end it */
+#define DEBOUNCE_QUIET_MS 100
+#define DEBOUNCE_MAX_MS 1000
+#define RESYNC_MS (30 * 60000)    /* a full relist every 30 min (+ up to 10 % jitter): a safety net for a missed event */
+#define READ_ROUNDS 16            /* reads per watch per wakeup, so one busy kind cannot starve the others */
+
+enum { K_LIST = 0, K_WATCH, K_WAIT };
+enum { R_EXPIRED = 0, R_CLOSED, R_TIMEOUT, R_ERROR, R_DECODE, R_N };
+static const char *const reason_names[R_N] = {"expired", "closed", "timeout", "error", "decode"};
+
+typedef struct kw {
+    int kind;
+    int state;
+    bool relist;                /* K_WAIT ends in a LIST (else a WATCH from rv) */
+    char rv[128];
+    sg_kstream_t *st;
+    sg_kframer_t fr;
+    uint64_t next_ms;
+    uint64_t backoff_ms;
+    uint64_t last_fail_ms;
+    uint64_t watch_start_ms, watch_end_ms;
+    uint64_t watch_events;
+    uint64_t resync_ms;         /* when the next safety-net relist is due */
+    /* read by the main thread (metrics) */
+    atomic_bool synced;
+    atomic_bool served;
+    _Atomic uint64_t restarts[R_N];
+    _Atomic uint64_t events;
+    _Atomic uint64_t objects;
+} kw_t;
+
+struct sg_kube {
+    sg_kclient_t *client;
+    char *controller;
+    char *watch_ns;
+    char *lease_ns;
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    atomic_bool relist_all;
+    int wake_fd;                /* wakes the kube thread (stop, relist) */
+    int ready_fd;               /* wakes the main thread: a generation waits */
+    pthread_mutex_t lock;       /* guards pending */
+    sg_config_t *pending;
+    uint64_t pending_build;     /* its build number */
+    uint64_t builds;            /* generations built (kube thread) */
+    sg_kstore_t *store;
+    sg_kdebounce_t deb;
+    uint64_t last_hash;
+    bool built_once;
+    uint64_t rng;
+    kw_t kinds[SG_KK_N];
+    /* metrics */
+    _Atomic uint64_t builds_ok, builds_failed, builds_unchanged;
+    _Atomic uint64_t build_us_sum, build_us_last, build_cpu_us_last;
+    _Atomic uint64_t store_bytes;
+};
+
+static char *xdup(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    char *d = strdup(s);
+    if (d == NULL) {
+        fprintf(stderr, "ssegate: out of memory\n");
+        abort();
+    }
+    return d;
+}
+
+static uint64_t rnd(sg_kube_t *k)
+{
+    k->rng ^= k->rng << 13;
+    k->rng ^= k->rng >> 7;
+    k->rng ^= k->rng << 17;
+    return k->rng;
+}
+
+sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
+{
+    sg_kconf_t kc;
+    int rc = o->kubeconfig ? sg_kconf_load_kubeconfig(&kc, o->kubeconfig, err, cap)
+                           : sg_kconf_incluster(&kc, o->sa_dir, err, cap);
+    if (rc < 0)
+        return NULL;
+    sg_kube_t *k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        sg_kconf_free(&kc);
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    k->wake_fd = k->ready_fd = -1;
+    pthread_mutex_init(&k->lock, NULL);
+    k->client = sg_kclient_new(&kc, err, cap);
+    const char *pod_ns = getenv("POD_NAMESPACE");
+    k->lease_ns = xdup(o->lease_ns                ? o->lease_ns
+                       : pod_ns && *pod_ns        ? pod_ns
+                       : o->incluster && kc.namespace ? kc.namespace
+                                                  : "default");
+    sg_kconf_free(&kc);
+    if (k->client == NULL) {
+        sg_kube_free(k);
+        return NULL;
+    }
+    k->controller = xdup(o->controller ? o->controller : "ssegate.io/gateway-controller");
+    k->watch_ns = xdup(o->watch_ns);
+    k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    k->ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    k->store = sg_kstore_new();
+    if (k->wake_fd < 0 || k->ready_fd < 0 || k->store == NULL) {
+        snprintf(err, cap, "cannot set up the kube thread: %s", strerror(errno));
+        sg_kube_free(k);
+        return NULL;
+    }
+    if (getrandom(&k->rng, sizeof(k->rng), 0) != sizeof(k->rng))
+        k->rng = sg_now_ms();
+    k->rng |= 1;
+    sg_kdebounce_init(&k->deb, DEBOUNCE_QUIET_MS, DEBOUNCE_MAX_MS);
+    for (int i = 0; i < SG_KK_N; i++) {
+        kw_t *w = &k->kinds[i];
+        w->kind = i;
+        w->state = K_LIST;
+        w->backoff_ms = BACKOFF_MIN_MS;
+        sg_kframer_init(&w->fr, SG_KWATCH_MAX_LINE);
+    }
+    return k;
+}
+
+const char *sg_kube_lease_namespace(const sg_kube_t *k)
+{
+    return k->lease_ns;
+}
+
+static void wake(int fd)
+{
+    uint64_t one = 1;
+    ssize_t n = write(fd, &one, sizeof(one));
+    (void)n;
+}
+
+static void drain_fd(int fd)
+{
+    uint64_t v;
+    while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+        ;
+}
+
+void sg_kube_free(sg_kube_t *k)
+{
+    if (k == NULL)
+        return;
+    if (k->started) {
+        atomic_store(&k->stop, true);
+        wake(k->wake_fd);
+        pthread_join(k->thread, NULL);
+    }
+    for (int i = 0; i < SG_KK_N; i++) {
+        sg_kstream_close(k->kinds[i].st);
+        sg_kframer_free(&k->kinds[i].fr);
+    }
+    sg_config_unref(k->pending);
+    sg_kstore_free(k->store);
+    sg_kclient_free(k->client);
+    if (k->wake_fd >= 0)
+        close(k->wake_fd);
+    if (k->ready_fd >= 0)
+        close(k->ready_fd);
+    pthread_mutex_destroy(&k->lock);
+    free(k->controller);
+    free(k->watch_ns);
+    free(k->lease_ns);
+    free(k);
+}
+
+int sg_kube_fd(const sg_kube_t *k)
+{
+    return k->ready_fd;
+}
+
+sg_config_t *sg_kube_take(sg_kube_t *k, uint64_t *build)
+{
+    drain_fd(k->ready_fd);
+    pthread_mutex_lock(&k->lock);
+    sg_config_t *c = k->pending;
+    k->pending = NULL;
+    if (build)
+        *build = k->pending_build;
+    pthread_mutex_unlock(&k->lock);
+    return c;
+}
+
+int sg_kube_request(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
+                    size_t *resp_len)
+{
+    sg_kube_t *k = ctx;
+    sg_kresp_t r;
+    *resp = NULL;
+    *resp_len = 0;
+    int rc = sg_kclient_do(k->client, method, path, NULL, body, len, REQ_TIMEOUT_MS, &r);
+    if (rc < 0)
+        return rc == SG_EBADMSG ? -EPROTO : rc;
+    *resp = r.body;
+    *resp_len = r.len;
+    return r.status;
+}
+
+void sg_kube_relist(sg_kube_t *k)
+{
+    atomic_store(&k->relist_all, true);
+    wake(k->wake_fd);
+}
+
+/* ---- paths ---- */
+
+static void collection_path(const sg_kube_t *k, int kind, char *out, size_t cap)
+{
+    const sg_kkind_t *kk = &sg_kkinds[kind];
+    char ns[320] = "";
+    if (kk->namespaced && k->watch_ns != NULL) {
+        char esc[256];
+        if (sg_kclient_query_escape(k->watch_ns, esc, sizeof(esc)) >= 0)
+            snprintf(ns, sizeof(ns), "/namespaces/%s", esc);
+    }
+    if (kk->group[0])
+        snprintf(out, cap, "/apis/%s/%s%s/%s", kk->group, kk->version, ns, kk->resource);
+    else
+        snprintf(out, cap, "/api/%s%s/%s", kk->version, ns, kk->resource);
+}
+
+static const char *kind_label(int kind)
+{
+    return sg_kkinds[kind].kind;
+}
+
+/* ---- reflector ---- */
+
+static void set_wait(sg_kube_t *k, kw_t *w, uint64_t now, bool relist, int retry_after_s)
+{
+    if (w->last_fail_ms != 0 && now - w->last_fail_ms > BACKOFF_RESET_MS)
+        w->backoff_ms = BACKOFF_MIN_MS;
+    uint64_t d = w->backoff_ms + rnd(k) % (w->backoff_ms + 1); /* jitter 1.0: [b, 2b] */
+    if (retry_after_s > 0 && (uint64_t)retry_after_s * 1000 > d)
+        d = (uint64_t)retry_after_s * 1000;
+    w->backoff_ms = SG_MIN(w->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS);
+    w->last_fail_ms = now;
+    w->state = K_WAIT;
+    w->relist = relist;
+    w->next_ms = now + d;
+}
+
+static void close_watch(kw_t *w)
+{
+    sg_kstream_close(w->st);
+    w->st = NULL;
+    sg_kframer_reset(&w->fr);
+}
+
+static void restart(kw_t *w, int reason)
+{
+    atomic_fetch_add_explicit(&w->restarts[reason], 1, memory_order_relaxed);
+    close_watch(w);
+}
+
+static void changed(sg_kube_t *k, kw_t *w)
+{
+    sg_kdebounce_touch(&k->deb, sg_now_ms());
+    atomic_store_explicit(&w->objects, sg_kstore_count(k->store, w->kind), memory_order_relaxed);
+    atomic_store_explicit(&k->store_bytes, sg_kstore_bytes(k->store), memory_order_relaxed);
+}
+
+static const char *status_text(const sg_kresp_t *r)
+{
+    return r->body && r->len ? r->body : "";
+}
+
+/* One LIST of a kind, every page, into the store with replace-with-deletes. Returns 0 (rv set), -ENOENT when the
+ * server does not serve the kind, or another error with *retry_after set for a 429. */
+static int list_kind(sg_kube_t *k, kw_t *w, int *retry_after)
+{
+    char base[512], path[2048], cont[1024] = "";
+    collection_path(k, w->kind, base, sizeof(base));
+    *retry_after = -1;
+    int expired_restarts = 0;
+    bool begun = false;
+    for (;;) {
+        if (cont[0])
+            snprintf(path, sizeof(path), "%s?limit=%d&continue=%s", base, LIST_LIMIT, cont);
+        else
+            snprintf(path, sizeof(path), "%s?limit=%d", base, LIST_LIMIT);
+        sg_kresp_t r;
+        int rc = sg_kclient_do(k->client, "GET", path, NULL, NULL, 0, REQ_TIMEOUT_MS, &r);
+        if (rc < 0) {
+            sg_log_error("kube: LIST %s: %s", base, strerror(rc == SG_EBADMSG ? EPROTO : -rc));
+            return rc;
+        }
+        if (r.status == 410 && cont[0] && expired_restarts++ < 3) {
+            /* The continue token expired (the list took too long): start over with a full list. */
+            sg_kresp_free(&r);
+            cont[0] = '\0';
+            continue;
+        }
+        if (r.status == 404) {
+            sg_kresp_free(&r);
+            return -ENOENT;
+        }
+        if (r.status != 200) {
+            sg_log_error("kube: LIST %s: HTTP %d %.200s", base, r.status, status_text(&r));
+            *retry_after = r.retry_after_s;
+            int st = r.status;
+            sg_kresp_free(&r);
+            return st == 403 ? -EPERM : st == 401 ? -EACCES : -EAGAIN;
+        }
+        struct fy_document *d = sg_kwatch_parse_json(r.body ? r.body : "", r.len);
+        sg_kresp_free(&r);
+        struct fy_node *root = d ? fy_document_root(d) : NULL;
+        struct fy_node *items = root ? fy_node_by_path(root, "/items", FY_NT, FYNWF_DONT_FOLLOW) : NULL;
+        struct fy_node *rvn = root ? fy_node_by_path(root, "/metadata/resourceVersion", FY_NT, FYNWF_DONT_FOLLOW)
+                                   : NULL;
+        struct fy_node *cn = root ? fy_node_by_path(root, "/metadata/continue", FY_NT, FYNWF_DONT_FOLLOW) : NULL;
+        const char *rv = rvn && fy_node_get_type(rvn) == FYNT_SCALAR ? fy_node_get_scalar0(rvn) : NULL;
+        if (rv == NULL || (items != NULL && fy_node_get_type(items) != FYNT_SEQUENCE)) {
+            sg_log_error("kube: LIST %s: not a list", base);
+            if (d)
+                fy_document_destroy(d);
+            return SG_EBADMSG;
+        }
+        if (!begun) {
+            sg_kstore_relist_begin(k->store, w->kind);
+            begun = true;
+        }
+        bool any = false;
+        void *it = NULL;
+        struct fy_node *item;
+        while (items && (item = fy_node_sequence_iterate(items, &it)) != NULL) {
+            int prc = sg_kstore_put(k->store, w->kind, item);
+            if (prc == -ENOMEM) {
+                fy_document_destroy(d);
+                return -ENOMEM;
+            }
+            any |= prc == 1;
+        }
+        snprintf(w->rv, sizeof(w->rv), "%s", rv);
+        const char *c = cn && fy_node_get_type(cn) == FYNT_SCALAR ? fy_node_get_scalar0(cn) : NULL;
+        if (c != NULL && c[0] != '\0') {
+            if (sg_kclient_query_escape(c, cont, sizeof(cont)) < 0) {
+                fy_document_destroy(d);
+                return -ENOSPC;
+            }
+        } else {
+            cont[0] = '\0';
+        }
+        fy_document_destroy(d);
+        if (any)
+            changed(k, w);
+        if (cont[0] == '\0')
+            break;
+    }
+    if (sg_kstore_relist_end(k->store, w->kind) > 0)
+        changed(k, w);
+    atomic_store_explicit(&w->objects, sg_kstore_count(k->store, w->kind), memory_order_relaxed);
+    return 0;
+}
+
+static void mark_synced(sg_kube_t *k, kw_t *w)
+{
+    if (!atomic_load(&w->synced)) {
+        atomic_store(&w->synced, true);
+        sg_kdebounce_touch(&k->deb, sg_now_ms()); /* the first build waits for the last kind */
+    }
+}
+
+static void open_watch(sg_kube_t *k, kw_t *w, uint64_t now)
+{
+    char base[512], path[1024], rv[300];
+    collection_path(k, w->kind, base, sizeof(base));
+    if (sg_kclient_query_escape(w->rv, rv, sizeof(rv)) < 0)
+        rv[0] = '\0';
+    unsigned timeout_s = WATCH_MIN_S + (unsigned)(rnd(k) % WATCH_MIN_S);
+    snprintf(path, sizeof(path), "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u", base, rv,
+             timeout_s);
+    sg_kresp_t r;
+    int rc = sg_kclient_stream(k->client, path, REQ_TIMEOUT_MS, &w->st, &r);
+    if (rc == 0) {
+        w->state = K_WATCH;
+        w->watch_start_ms = now;
+        w->watch_end_ms = now + timeout_s * 1000ull + WATCH_MARGIN_MS;
+        w->watch_events = 0;
+        sg_kframer_reset(&w->fr);
+        return;
+    }
+    if (rc == -EPROTO && r.status == 410) {
+        /* Our resourceVersion is too old for the server's history: only a relist can catch up. */
+        atomic_fetch_add_explicit(&w->restarts[R_EXPIRED], 1, memory_order_relaxed);
+        sg_kresp_free(&r);
+        w->state = K_LIST;
+        return;
+    }
+    if (rc == -EPROTO)
+        sg_log_error("kube: WATCH %s: HTTP %d %.200s", base, r.status, status_text(&r));
+    else
+        sg_log_error("kube: WATCH %s: %s", base, strerror(rc == SG_EBADMSG ? EPROTO : -rc));
+    atomic_fetch_add_explicit(&w->restarts[R_ERROR], 1, memory_order_relaxed);
+    set_wait(k, w, now, r.status == 404, r.retry_after_s);
+    sg_kresp_free(&r);
+}
+
+static void do_list(sg_kube_t *k, kw_t *w, uint64_t now)
+{
+    int retry_after = -1;
+    int rc = list_kind(k, w, &retry_after);
+    if (rc == -EPERM && sg_kkinds[w->kind].optional) {
+        /* Our RBAC does not let us read a policy kind: serve without it rather than never be ready (the log above
+         * says which; deploy/kubernetes/rbac.yaml grants every kind ssegate reads). Asked again like an absent CRD. */
+        rc = -ENOENT;
+    }
+    if (rc == -ENOENT) {
+        /* Not served: the CRD is not installed (or was removed: then its objects go). Ask again later. */
+        if (atomic_load(&w->served) || !atomic_load(&w->synced))
+            sg_log_info("kube: %s (%s/%s) is not served by the API server, or not ours to read; skipped, checked again "
+                        "every %d s",
+                        kind_label(w->kind), sg_kkinds[w->kind].group, sg_kkinds[w->kind].version,
+                        ABSENT_RECHECK_MS / 1000);
+        atomic_store(&w->served, false);
+        sg_kstore_relist_begin(k->store, w->kind);
+        if (sg_kstore_relist_end(k->store, w->kind) > 0)
+            changed(k, w);
+        mark_synced(k, w);
+        w->state = K_WAIT;
+        w->relist = true;
+        w->next_ms = now + ABSENT_RECHECK_MS;
+        return;
+    }
+    if (rc < 0) {
+        if (rc == -EACCES)
+            sg_kclient_token_expire(k->client);
+        set_wait(k, w, now, true, retry_after);
+        return;
+    }
+    if (!atomic_load(&w->served) && atomic_load(&w->synced))
+        sg_log_info("kube: %s is served now", kind_label(w->kind));
+    w->resync_ms = now + RESYNC_MS + rnd(k) % (RESYNC_MS / 10);
+    atomic_store(&w->served, true);
+    mark_synced(k, w);
+    open_watch(k, w, sg_now_ms());
+}
+
+static bool apply_event(sg_kube_t *k, kw_t *w, const sg_kevent_t *ev)
+{
+    atomic_fetch_add_explicit(&w->events, 1, memory_order_relaxed);
+    /* A watch that delivers is healthy: its next failure starts the backoff over (client-go waits for 2 minutes
+     * of health; a watch that has worked is evidence enough, and keeps a server's brief hiccups brief). */
+    if (w->watch_events++ == 0) {
+        w->backoff_ms = BACKOFF_MIN_MS;
+        w->last_fail_ms = 0;
+    }
+    if (ev->rv != NULL)
+        snprintf(w->rv, sizeof(w->rv), "%s", ev->rv);
+    int rc = 0;
+    if (ev->type == SG_KEV_ADDED || ev->type == SG_KEV_MODIFIED) {
+        rc = sg_kstore_put(k->store, w->kind, ev->object);
+    } else if (ev->type == SG_KEV_DELETED) {
+        struct fy_node *n = fy_node_by_path(ev->object, "/metadata/name", FY_NT, FYNWF_DONT_FOLLOW);
+        struct fy_node *ns = fy_node_by_path(ev->object, "/metadata/namespace", FY_NT, FYNWF_DONT_FOLLOW);
+        const char *name = n && fy_node_get_type(n) == FYNT_SCALAR ? fy_node_get_scalar0(n) : NULL;
+        const char *nss = ns && fy_node_get_type(ns) == FYNT_SCALAR ? fy_node_get_scalar0(ns) : "";
+        if (name != NULL)
+            rc = sg_kstore_delete(k->store, w->kind, sg_kkinds[w->kind].namespaced ? nss : "", name);
+    }
+    if (rc == 1)
+        changed(k, w);
+    return rc >= 0 || rc == SG_EBADMSG;
+}
+
+/* Reads what the watch has; ends it on an error, an expired resourceVersion or the end of the body. */
+static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
+{
+    char buf[65536];
+    for (int round = 0; round < READ_ROUNDS && w->st != NULL; round++) {
+        ssize_t n = sg_kstream_read(w->st, buf, sizeof(buf));
+        if (n == SG_EAGAIN)
+            return;
+        if (n == 0) {
+            /* The server ended the watch (timeoutSeconds). Resume from the last resourceVersion; but a watch that
+             * ends at once with nothing is a failure (client-go), or we would spin on it. */
+            bool quick = now - w->watch_start_ms < 1000 && w->watch_events == 0;
+            restart(w, R_CLOSED);
+            if (quick)
+                set_wait(k, w, now, false, -1);
+            else
+                open_watch(k, w, now);
+            return;
+        }
+        if (n < 0) {
+            sg_log_error("kube: watch of %s broke: %s", kind_label(w->kind),
+                         n == SG_EBADMSG ? "malformed chunked body" : strerror((int)-n));
+            restart(w, R_ERROR);
+            set_wait(k, w, now, false, -1);
+            return;
+        }
+        int rc = sg_kframer_push(&w->fr, buf, (size_t)n);
+        if (rc < 0) {
+            sg_log_error("kube: watch of %s: an event over %u bytes; relisting", kind_label(w->kind),
+                         SG_KWATCH_MAX_LINE);
+            restart(w, R_DECODE);
+            set_wait(k, w, now, true, -1);
+            return;
+        }
+        sg_str_t line;
+        while (w->st != NULL && sg_kframer_next(&w->fr, &line) == 1) {
+            sg_kevent_t ev;
+            rc = sg_kwatch_decode(line.p, line.n, &ev);
+            if (rc < 0) {
+                /* An event we cannot read may be a change we miss: only a relist is sure to catch up. */
+                sg_log_error("kube: watch of %s: undecodable event; relisting", kind_label(w->kind));
+                restart(w, R_DECODE);
+                set_wait(k, w, now, true, -1);
+                return;
+            }
+            if (sg_kevent_expired(&ev)) {
+                restart(w, R_EXPIRED);
+                w->state = K_LIST;
+                sg_kevent_free(&ev);
+                return;
+            }
+            if (ev.type == SG_KEV_ERROR) {
+                sg_log_error("kube: watch of %s: error %d %s: %s", kind_label(w->kind), ev.code,
+                             ev.reason ? ev.reason : "", ev.message ? ev.message : "");
+                restart(w, R_ERROR);
+                set_wait(k, w, now, false, -1);
+                sg_kevent_free(&ev);
+                return;
+            }
+            bool ok = apply_event(k, w, &ev);
+            sg_kevent_free(&ev);
+            if (!ok) {
+                restart(w, R_ERROR);
+                set_wait(k, w, now, true, -1);
+                return;
+            }
+        }
+    }
+}
+
+/* ---- build ---- */
+
+static bool all_synced(const sg_kube_t *k)
+{
+    for (int i = 0; i < SG_KK_N; i++)
+        if (!atomic_load(&k->kinds[i].synced))
+            return false;
+    return true;
+}
+
+/* Writes the store as YAML; returns the text (malloc'd) or NULL. */
+static char *write_text(sg_kube_t *k, size_t *len)
+{
+    char *text = NULL;
+    FILE *f = open_memstream(&text, len);
+    if (f == NULL)
+        return NULL;
+    ssize_t rc = sg_kbuild_write(k->store, k->controller, f);
+    if (fclose(f) != 0 || rc < 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+static void build(sg_kube_t *k)
+{
+    struct timespec t0, t1, c0, c1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    size_t len = 0;
+    char *text = write_text(k, &len);
+    if (text == NULL) {
+        atomic_fetch_add(&k->builds_failed, 1);
+        return;
+    }
+    uint64_t h = sg_kstore_hash(text, len, 0);
+    if (k->built_once && h == k->last_hash) {
+        /* Nothing the loader reads changed (a status write, an object of no interest): no new generation. */
+        free(text);
+        atomic_fetch_add(&k->builds_unchanged, 1);
+        return;
+    }
+    k->last_hash = h;
+    k->built_once = true;
+    char *errs = NULL;
+    size_t elen = 0;
+    FILE *ef = open_memstream(&errs, &elen);
+    sg_config_t *cfg = NULL;
+    int rc = sg_config_load_ex("kube", text, len, SG_CONFIG_NO_DNS, ef, &cfg);
+    if (ef)
+        fclose(ef);
+    free(text);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    int64_t cus = (int64_t)(c1.tv_sec - c0.tv_sec) * 1000000 + ((int64_t)c1.tv_nsec - (int64_t)c0.tv_nsec) / 1000;
+    atomic_store(&k->build_cpu_us_last, cus > 0 ? (uint64_t)cus : 0);
+    int64_t sus = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + ((int64_t)t1.tv_nsec - (int64_t)t0.tv_nsec) / 1000;
+    uint64_t us = sus > 0 ? (uint64_t)sus : 0;
+    atomic_store(&k->build_us_last, us);
+    atomic_fetch_add(&k->build_us_sum, us);
+    if (rc < 0) {
+        atomic_fetch_add(&k->builds_failed, 1);
+        /* The running generation stays in force. One line per problem, bounded, from the loader's own report. */
+        const char *p = errs ? errs : "";
+        for (int i = 0; i < 20 && *p; i++) {
+            const char *nl = strchr(p, '\n');
+            int n = nl ? (int)(nl - p) : (int)strlen(p);
+            sg_log_error("kube: config not built: %.*s", n, p);
+            p += n + (nl ? 1 : 0);
+        }
+        free(errs);
+        return;
+    }
+    free(errs);
+    atomic_fetch_add(&k->builds_ok, 1);
+    pthread_mutex_lock(&k->lock);
+    sg_config_t *old = k->pending;
+    k->pending = cfg;
+    k->pending_build = ++k->builds;
+    pthread_mutex_unlock(&k->lock);
+    sg_config_unref(old); /* never published: a newer one replaces it */
+    wake(k->ready_fd);
+}
+
+/* ---- the thread ---- */
+
+static void step_kind(sg_kube_t *k, kw_t *w, uint64_t now)
+{
+    if (w->state == K_WAIT && now >= w->next_ms) {
+        if (w->relist)
+            w->state = K_LIST;
+        else
+            open_watch(k, w, now);
+    }
+    if (w->state == K_LIST)
+        do_list(k, w, now);
+    if (w->state == K_WATCH && w->resync_ms != 0 && now >= w->resync_ms) {
+        /* Istio users blame stale endpoints on a missed watch event: a periodic replace catches any. */
+        close_watch(w);
+        w->state = K_LIST;
+        do_list(k, w, now);
+    }
+    if (w->state == K_WATCH && now >= w->watch_end_ms) {
+        restart(w, R_TIMEOUT); /* the server did not end it at timeoutSeconds: a hung connection */
+        open_watch(k, w, now);
+    }
+}
+
+static void *kube_main(void *arg)
+{
+    sg_kube_t *k = arg;
+    pthread_setname_np(pthread_self(), "ssegate-kube");
+    while (!atomic_load(&k->stop)) {
+        uint64_t now = sg_now_ms();
+        if (atomic_exchange(&k->relist_all, false))
+            for (int i = 0; i < SG_KK_N; i++) {
+                close_watch(&k->kinds[i]);
+                k->kinds[i].state = K_LIST;
+            }
+        for (int i = 0; i < SG_KK_N && !atomic_load(&k->stop); i++)
+            step_kind(k, &k->kinds[i], sg_now_ms());
+        now = sg_now_ms();
+        if (all_synced(k) && sg_kdebounce_due_in(&k->deb, now) == 0) {
+            sg_kdebounce_done(&k->deb);
+            build(k);
+        }
+        struct pollfd pfds[SG_KK_N + 1];
+        int map[SG_KK_N + 1];
+        int np = 0;
+        int64_t timeout = 1000;
+        pfds[np] = (struct pollfd){.fd = k->wake_fd, .events = POLLIN};
+        map[np++] = -1;
+        for (int i = 0; i < SG_KK_N; i++) {
+            kw_t *w = &k->kinds[i];
+            if (w->state == K_WATCH && w->st != NULL) {
+                if (sg_kstream_has_pending(w->st))
+                    timeout = 0;
+                pfds[np] = (struct pollfd){.fd = sg_kstream_fd(w->st), .events = POLLIN};
+                map[np++] = i;
+                if (w->watch_end_ms > now && (int64_t)(w->watch_end_ms - now) < timeout)
+                    timeout = (int64_t)(w->watch_end_ms - now);
+            } else if (w->state == K_WAIT) {
+                int64_t d = w->next_ms > now ? (int64_t)(w->next_ms - now) : 0;
+                if (d < timeout)
+                    timeout = d;
+            } else {
+                timeout = 0;
+            }
+        }
+        int64_t due = all_synced(k) ? sg_kdebounce_due_in(&k->deb, now) : -1;
+        if (due >= 0 && due < timeout)
+            timeout = due;
+        int n = poll(pfds, (nfds_t)np, (int)timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        now = sg_now_ms();
+        if (pfds[0].revents)
+            drain_fd(k->wake_fd);
+        for (int j = 1; j < np; j++) {
+            kw_t *w = &k->kinds[map[j]];
+            if (w->st != NULL && (pfds[j].revents || sg_kstream_has_pending(w->st)))
+                read_watch(k, w, now);
+        }
+    }
+    return NULL;
+}
+
+int sg_kube_start(sg_kube_t *k)
+{
+    int rc = pthread_create(&k->thread, NULL, kube_main, k);
+    if (rc != 0)
+        return -rc;
+    k->started = true;
+    return 0;
+}
+
+int sg_kube_dump(sg_kube_t *k, FILE *out)
+{
+    for (int i = 0; i < SG_KK_N; i++) {
+        int retry_after;
+        int rc = list_kind(k, &k->kinds[i], &retry_after);
+        if (rc < 0 && rc != -ENOENT) {
+            fprintf(stderr, "ssegate: --dump-config: cannot list %s\n", kind_label(i));
+            return rc;
+        }
+    }
+    size_t len = 0;
+    char *text = write_text(k, &len);
+    if (text == NULL)
+        return -ENOMEM;
+    fwrite(text, 1, len, out);
+    free(text);
+    return fflush(out) == 0 ? 0 : -EIO;
+}
+
+/* ---- metrics ---- */
+
+void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
+{
+    fputs("# HELP ssegate_kube_synced 1 once the kind's first LIST has completed (an unserved kind counts as synced).\n"
+          "# TYPE ssegate_kube_synced gauge\n", f);
+    for (int i = 0; i < SG_KK_N; i++)
+        fprintf(f, "ssegate_kube_synced{kind=\"%s\",group=\"%s\"} %d\n", kind_label(i), sg_kkinds[i].group,
+                atomic_load(&k->kinds[i].synced) ? 1 : 0);
+    fputs("# HELP ssegate_kube_served 1 when the API server serves the kind (0: its CRD is not installed).\n"
+          "# TYPE ssegate_kube_served gauge\n", f);
+    for (int i = 0; i < SG_KK_N; i++)
+        fprintf(f, "ssegate_kube_served{kind=\"%s\",group=\"%s\"} %d\n", kind_label(i), sg_kkinds[i].group,
+                atomic_load(&k->kinds[i].served) ? 1 : 0);
+    fputs("# HELP ssegate_kube_objects Objects of the kind in the store.\n# TYPE ssegate_kube_objects gauge\n", f);
+    for (int i = 0; i < SG_KK_N; i++)
+        fprintf(f, "ssegate_kube_objects{kind=\"%s\",group=\"%s\"} %llu\n", kind_label(i), sg_kkinds[i].group,
+                (unsigned long long)atomic_load_explicit(&k->kinds[i].objects, memory_order_relaxed));
+    fputs("# HELP ssegate_kube_events_total Watch events received.\n# TYPE ssegate_kube_events_total counter\n", f);
+    for (int i = 0; i < SG_KK_N; i++)
+        fprintf(f, "ssegate_kube_events_total{kind=\"%s\",group=\"%s\"} %llu\n", kind_label(i), sg_kkinds[i].group,
+                (unsigned long long)atomic_load_explicit(&k->kinds[i].events, memory_order_relaxed));
+    fputs("# HELP ssegate_kube_watch_restarts_total Watches ended, by reason (expired: 410, a relist follows; closed: "
+          "the server ended it; timeout: no end from the server; error; decode: an unreadable event, a relist "
+          "follows).\n# TYPE ssegate_kube_watch_restarts_total counter\n", f);
+    for (int i = 0; i < SG_KK_N; i++)
+        for (int r = 0; r < R_N; r++)
+            fprintf(f, "ssegate_kube_watch_restarts_total{kind=\"%s\",group=\"%s\",reason=\"%s\"} %llu\n",
+                    kind_label(i), sg_kkinds[i].group, reason_names[r],
+                    (unsigned long long)atomic_load_explicit(&k->kinds[i].restarts[r], memory_order_relaxed));
+    fprintf(f, "# HELP ssegate_kube_store_bytes Bytes of the stripped objects held.\n"
+               "# TYPE ssegate_kube_store_bytes gauge\nssegate_kube_store_bytes %llu\n",
+            (unsigned long long)atomic_load(&k->store_bytes));
+    fprintf(f, "# HELP ssegate_kube_builds_total Config builds from the store, by result (unchanged: the input was "
+               "the same, nothing loaded).\n# TYPE ssegate_kube_builds_total counter\n"
+               "ssegate_kube_builds_total{result=\"ok\"} %llu\nssegate_kube_builds_total{result=\"failed\"} %llu\n"
+               "ssegate_kube_builds_total{result=\"unchanged\"} %llu\n",
+            (unsigned long long)atomic_load(&k->builds_ok), (unsigned long long)atomic_load(&k->builds_failed),
+            (unsigned long long)atomic_load(&k->builds_unchanged));
+    uint64_t n = atomic_load(&k->builds_ok) + atomic_load(&k->builds_failed);
+    fprintf(f, "# HELP ssegate_config_build_seconds Time to write the store out and load it as a generation.\n"
+               "# TYPE ssegate_config_build_seconds summary\nssegate_config_build_seconds_sum %.6f\n"
+               "ssegate_config_build_seconds_count %llu\n"
+               "# HELP ssegate_config_build_last_seconds The last build's time.\n"
+               "# TYPE ssegate_config_build_last_seconds gauge\nssegate_config_build_last_seconds %.6f\n"
+               "# HELP ssegate_config_build_last_cpu_seconds The last build's CPU time on the kube thread (on a busy "
+               "machine the wall time above includes waiting for a core).\n"
+               "# TYPE ssegate_config_build_last_cpu_seconds gauge\nssegate_config_build_last_cpu_seconds %.6f\n",
+            (double)atomic_load(&k->build_us_sum) / 1e6, (unsigned long long)n,
+            (double)atomic_load(&k->build_us_last) / 1e6, (double)atomic_load(&k->build_cpu_us_last) / 1e6);
+}

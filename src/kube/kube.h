@@ -1,0 +1,50 @@
+/* kube.h: the Kubernetes config source: a thread that lists and watches the API server, keeps the store, and builds
+ * config generations that the main thread publishes exactly as a SIGHUP reload does. */
+#ifndef SG_KUBE_H
+#define SG_KUBE_H
+
+#include <stdio.h>
+
+#include "config/config.h"
+#include "core/sg.h"
+
+typedef struct sg_kube_opts {
+    bool incluster;             /* --kube */
+    const char *sa_dir;         /* service account directory (--kube-sa-dir); NULL: the standard path */
+    const char *kubeconfig;     /* --kubeconfig FILE */
+    const char *controller;     /* --controller-name */
+    const char *watch_ns;       /* --watch-namespace, or NULL for all */
+    const char *publish_service; /* --publish-service NS/NAME, or NULL */
+    const char *lease_ns;       /* --lease-namespace, or NULL for the default (see sg_kube_lease_namespace) */
+} sg_kube_opts_t;
+
+typedef struct sg_kube sg_kube_t;
+
+/* Reads the connection settings and builds the client; starts nothing. NULL with a reason in err. */
+sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap);
+/* Stops the thread (if started) and frees everything, including a generation not taken. Accepts NULL. */
+void sg_kube_free(sg_kube_t *k);
+/* Starts the watch thread. Returns 0 or -errno. */
+int sg_kube_start(sg_kube_t *k);
+/* Readable (an eventfd) when a new generation waits in sg_kube_take. */
+int sg_kube_fd(const sg_kube_t *k);
+/* The newest generation built since the last call (ownership passes to the caller), or NULL; *build (may be NULL) gets
+ * its build number (1, 2, ...: the status writer's key for "this build now serves"). Only complete caches are built:
+ * every kind has finished its first LIST before the first generation. Main thread. */
+sg_config_t *sg_kube_take(sg_kube_t *k, uint64_t *build);
+/* One request through the watcher's client, in the shape of the status writer's request function (kswrite.h
+ * sg_kreq_fn): ctx is the sg_kube_t. Returns the HTTP status with *resp malloc'd (NULL when empty) and *resp_len,
+ * or -errno. Thread-safe. */
+int sg_kube_request(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
+                    size_t *resp_len);
+/* Asks the thread to relist every kind (SIGHUP in kube mode). Any thread. */
+void sg_kube_relist(sg_kube_t *k);
+/* Lists every kind once (no watch, no thread) and writes what file mode would read to out. Returns 0, or -errno with
+ * the reason logged. */
+int sg_kube_dump(sg_kube_t *k, FILE *out);
+/* Prometheus text for the ssegate_kube_* and config build metrics (main thread; reads the thread's atomics). */
+void sg_kube_render_metrics(sg_kube_t *k, FILE *f);
+/* --lease-namespace, else the pod's namespace (POD_NAMESPACE, or the service account's), else "default". */
+const char *sg_kube_lease_namespace(const sg_kube_t *k);
+
+#endif

@@ -1,0 +1,156 @@
+// kube-watch.test.mjs: ssegate --kubeconfig against kubesim: /ready waits for the first full sync, kubectl-applied
+// routes are served, a route changed while an SSE stream is open leaves the stream whole, and EndpointSlice changes
+// (scale-out, scale-in, terminating endpoints) reach the load balancer without SIGHUP.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import yaml from 'js-yaml';
+import { test } from 'node:test';
+import { SLOW, freePort, setup, sleep, withLogs, writeTemp } from './lib/harness.mjs';
+import { httpGet, openTimedSse, sequenceBackends, sharedSequence, taggedBackends } from './lib/prod-util.mjs';
+import { gateway, gatewayClass, kubeMetric, readyStatus, route, service, slices, startKubeGateway, startSim, waitFor } from './lib/kube-util.mjs';
+
+setup();
+
+const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find(p => fs.existsSync(p));
+
+function kubectl(sim, args) {
+    return new Promise((resolve, reject) => {
+        execFile(KUBECTL, args, { env: { ...process.env, KUBECONFIG: sim.kubeconfigPath }, timeout: 30000 }, (err, stdout, stderr) =>
+            err ? reject(new Error(`kubectl ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout));
+    });
+}
+
+async function body(port, path) {
+    try {
+        const r = await httpGet(port, path, { ms: 2000 });
+        return r.status === 200 ? r.body : `HTTP ${r.status}`;
+    } catch (e) {
+        return `error ${e.message}`;
+    }
+}
+
+let gw;
+
+test('kube: /ready is 503 until every kind has listed and the first config is published', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const be = await taggedBackends(1);
+        sim.apply([gatewayClass(), gateway('gw', port), route('r', [{ path: '/', service: 's' }]), service('s'),
+            ...slices('s', [{ port: be.ports[0] }])]);
+        /* The HTTPRoute LIST fails until the fault is removed: nothing may be served from a partial cache. */
+        const fault = sim.faults.add({ resource: 'httproutes', list: true, times: 1e9, action: 'status', code: 503 });
+        gw = await startKubeGateway(sim, { waitReady: false });
+        await waitFor(() => fault.hits >= 2, 15000 * SLOW, 'two failed LISTs of HTTPRoutes', gw);
+        assert.equal(await readyStatus(gw.admin), 503);
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_synced', { kind: 'HTTPRoute' }), 0);
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_synced', { kind: 'Gateway' }), 1);
+        assert.match(await body(port, '/'), /^error/); /* the listener is not even open */
+        fault.remove();
+        await waitFor(async () => (await readyStatus(gw.admin)) === 200, 40000 * SLOW, '/ready 200 after the fault', gw);
+        assert.equal(await body(port, '/x'), 'backend 0');
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_synced', { kind: 'HTTPRoute' }), 1);
+        assert.ok((await kubeMetric(gw.admin, 'ssegate_kube_builds_total', { result: 'ok' })) >= 1);
+        await gw.stop();
+    }));
+
+test('kube: objects applied with kubectl are served; a deleted route stops being served', { timeout: 60000 * SLOW, skip: !KUBECTL && 'no kubectl' },
+    withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const be = await taggedBackends(2);
+        gw = await startKubeGateway(sim);
+        assert.match(await body(port, '/'), /^error/);
+        const objs = [gatewayClass(), gateway('gw', port), route('a', [{ path: '/a', service: 'sa' }]), service('sa'),
+            ...slices('sa', [{ port: be.ports[0] }])];
+        const file = writeTemp('objs.yaml', objs.map(o => yaml.dump(o)).join('---\n'));
+        await kubectl(sim, ['apply', '-f', file]);
+        await waitFor(async () => (await body(port, '/a')) === 'backend 0', 10000 * SLOW, 'route a served', gw);
+        /* A second route and Service, applied while the first is served. */
+        const more = [route('b', [{ path: '/b', service: 'sb' }]), service('sb'), ...slices('sb', [{ port: be.ports[1] }])];
+        await kubectl(sim, ['apply', '-f', writeTemp('more.yaml', more.map(o => yaml.dump(o)).join('---\n'))]);
+        await waitFor(async () => (await body(port, '/b')) === 'backend 1', 10000 * SLOW, 'route b served', gw);
+        assert.equal(await body(port, '/a'), 'backend 0');
+        await kubectl(sim, ['delete', 'httproute', 'a']);
+        await waitFor(async () => (await body(port, '/a')) === 'HTTP 404', 10000 * SLOW, 'route a gone', gw);
+        assert.equal(await body(port, '/b'), 'backend 1');
+        /* A Gateway of another controller's class is not ours: its listener never opens. */
+        const other = await freePort();
+        sim.apply([gatewayClass('theirs', 'example.com/other'), gateway('gw2', other, { className: 'theirs' })]);
+        sim.apply(route('c', [{ path: '/c', service: 'sb' }], { parents: [{ name: 'gw2' }, { name: 'gw' }] }));
+        await waitFor(async () => (await body(port, '/c')) === 'backend 1', 10000 * SLOW, 'route c on our gateway', gw);
+        assert.match(await body(other, '/c'), /^error/);
+        await gw.stop();
+    }));
+
+test('kube: a route updated while an SSE stream is open leaves the stream whole, with no gap in ids', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const seq = sharedSequence({ interval: 50, half: 10 });
+        const sse = await sequenceBackends(1, seq, { retry: null });
+        const tagged = await taggedBackends(2);
+        sim.apply([gatewayClass(), gateway('gw', port),
+            route('r', [{ path: '/sse', service: 'seq' }, { path: '/t', service: 't0' }]),
+            service('seq'), ...slices('seq', [{ port: sse.ports[0] }]),
+            service('t0'), ...slices('t0', [{ port: tagged.ports[0] }]),
+            service('t1'), ...slices('t1', [{ port: tagged.ports[1] }])]);
+        gw = await startKubeGateway(sim);
+        seq.start();
+        const h = openTimedSse(port, '/sse/1');
+        await waitFor(() => h.events.length >= 5, 10000 * SLOW, 'first events', gw);
+        const gen0 = await kubeMetric(gw.admin, 'ssegate_config_generation');
+        /* The route now sends /t to another Service; the stream's route is rewritten too (same path, new rule). */
+        sim.apply(route('r', [{ path: '/sse', service: 'seq' }, { path: '/t', service: 't1' }, { path: '/new', service: 't0' }]));
+        await waitFor(async () => (await body(port, '/t')) === 'backend 1', 10000 * SLOW, '/t moved to t1', gw);
+        assert.equal(await body(port, '/new'), 'backend 0');
+        assert.ok((await kubeMetric(gw.admin, 'ssegate_config_generation')) > gen0);
+        const n = h.events.length;
+        await waitFor(() => h.events.length >= n + 10, 10000 * SLOW, 'events after the change', gw);
+        assert.equal(h.ended, false, 'the stream must not end');
+        for (let k = 1; k < h.events.length; k++)
+            assert.equal(Number(h.events[k].id), Number(h.events[k - 1].id) + 1, `gap in ids at ${k}`);
+        assert.equal(sse.streams.length, 1, 'no reconnect to the backend');
+        await gw.stop('SIGKILL');
+    }));
+
+test('kube: EndpointSlice scale-out and scale-in reach the load balancer; terminating endpoints get no new streams; open streams stay', { timeout: 90000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const be = await taggedBackends(3);
+        sim.apply([gatewayClass(), gateway('gw', port), route('r', [{ path: '/', service: 's' }]), service('s'),
+            ...slices('s', [{ port: be.ports[0] }])]);
+        gw = await startKubeGateway(sim);
+        const seen = async n => {
+            const got = new Set();
+            for (let i = 0; i < n; i++) got.add(await body(port, `/x${i}`));
+            return got;
+        };
+        assert.deepEqual([...await seen(6)], ['backend 0']);
+        /* An SSE stream on backend 0, which will be scaled in later. */
+        const h = openTimedSse(port, '/sse/keep');
+        await waitFor(() => h.events.length >= 1, 10000 * SLOW, 'stream on backend 0', gw);
+        /* Scale out: two more endpoints, each in its own slice (slices are per port here). */
+        sim.apply(slices('s', [{ port: be.ports[1] }]));
+        sim.apply(slices('s', [{ port: be.ports[2] }]));
+        await waitFor(async () => (await seen(12)).size === 3, 10000 * SLOW, 'all three endpoints serve', gw);
+        /* Backend 2 starts terminating: ready false, serving true. It gets no new requests. */
+        sim.apply(slices('s', [{ port: be.ports[2], ready: false, serving: true, terminating: true }]));
+        await waitFor(async () => !(await seen(12)).has('backend 2'), 10000 * SLOW, 'no new requests to the terminating endpoint', gw);
+        /* Scale in: backend 0's slice is deleted. Its open stream keeps running (the stream keeps its generation). */
+        sim.delete('EndpointSlice', 'default', `s-${be.ports[0]}`);
+        await waitFor(async () => {
+            const got = await seen(12);
+            return got.size === 1 && got.has('backend 1');
+        }, 10000 * SLOW, 'only backend 1 serves', gw);
+        const before0 = be.hits[0];
+        await seen(6);
+        assert.equal(be.hits[0], before0, 'no new request reaches the removed endpoint');
+        be.streams[0][0].write('id: 2\ndata: still here\n\n');
+        await waitFor(() => h.events.some(e => e.data === 'still here'), 5000 * SLOW, 'the open stream continues', gw);
+        assert.equal(h.ended, false);
+        assert.equal(gw.stderr.includes('reload'), false, 'no SIGHUP reload was involved');
+        await gw.stop('SIGKILL');
+    }));

@@ -253,6 +253,11 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
                  offsetof(sg_route_metrics_t, sse_total));
     route_family(f, "ssegate_sse_events_total", "counter", "SSE events relayed to clients.", shards, n,
                  offsetof(sg_route_metrics_t, sse_events));
+    route_family(f, "ssegate_fanout_route_streams", "gauge", "Shared SSE upstream streams, by route.", shards, n,
+                 offsetof(sg_route_metrics_t, shared_streams));
+    route_family(f, "ssegate_fanout_route_subscribers", "gauge", "Subscribers of shared SSE streams, by route "
+                 "(divided by ssegate_fanout_route_streams: subscribers per stream).", shards, n,
+                 offsetof(sg_route_metrics_t, shared_subscribers));
     route_family(f, "ssegate_grpc_calls_active", "gauge", "gRPC calls being relayed.", shards, n,
                  offsetof(sg_route_metrics_t, grpc_active));
     head(f, "ssegate_grpc_calls_total", "counter",

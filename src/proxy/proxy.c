@@ -73,6 +73,8 @@ struct sg_stream {
     char rid[40];
 };
 
+_Static_assert(offsetof(struct sg_stream, kind) == 0, "sg_stream_kind() reads the first byte");
+
 /* SSE-only state, allocated when a response turns out to be an event stream. */
 typedef struct sse_state {
     sg_sse_t p;

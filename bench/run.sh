@@ -22,6 +22,9 @@
 #   WS_SIZE bytes in a closed loop: messages/s) and wslat (WS_RATE messages/s in total over WS_CONNS WebSockets:
 #   round-trip latency), with bench/wsecho as the origin and bench/wsload as the client; THR_/LAT_ WARMUP and
 #   DURATION apply.
+# Scenario grpc: gRPC server streaming over h2c (bench/grpcload.c at both ends: --serve is the origin); knobs
+#   GRPC_CONNS GRPC_STREAMS (calls in all) GRPC_SIZE (message bytes) GRPC_WARMUP GRPC_DURATION. nginx proxies it with
+#   grpc_pass, haproxy with proto h2 on both sides, ssegate with a GRPCRoute; "direct" is the client on the origin.
 # The HTTP/2 scenarios use THR_INTERVAL_US/THR_WARMUP/THR_DURATION (h2thr, h2tlsthr) and
 # LAT_RATE/LAT_WARMUP/LAT_DURATION (hs); "direct" has no figure there (the origin speaks HTTP/1.1 only).
 set -uo pipefail
@@ -69,6 +72,12 @@ WS_CONNS=${WS_CONNS:-1000}
 WS_SIZE=${WS_SIZE:-128}
 WS_WINDOW=${WS_WINDOW:-1}
 WS_RATE=${WS_RATE:-20000}
+GRPC_CONNS=${GRPC_CONNS:-4}
+GRPC_STREAMS=${GRPC_STREAMS:-100}
+GRPC_SIZE=${GRPC_SIZE:-100}
+GRPC_WARMUP=${GRPC_WARMUP:-3}
+GRPC_DURATION=${GRPC_DURATION:-10}
+GRPCLOAD=$B/bench/grpcload
 
 for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD" "$WSECHO" "$WSLOAD"; do
     if [ ! -x "$f" ]; then
@@ -267,6 +276,8 @@ spec:
   default: {timeouts: {routeTimeout: 0s}}
 $btls
 EOF
+        # grpc: the same route as a GRPCRoute (its backends speak h2c without being told).
+        [ "$mode" = grpc ] && sed -i 's/kind: HTTPRoute/kind: GRPCRoute/' "$dir/gateway.yaml"
         "$SSEGATE" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off ${SG_SSEGATE_ARGS:-} 2>>"$dir/stderr.log" &
         PROXY_PID=$!
         ;;
@@ -284,13 +295,16 @@ EOF
             return 1
         fi
         mkdir -p "$dir/logs"
+        local pass="proxy_pass http://origin;"
         case $mode in
         h2c) listen_opts="http2" server_extra="http2_max_concurrent_streams 256;" ;;
+        grpc) listen_opts="http2" server_extra="http2_max_concurrent_streams 256;"
+            pass="grpc_pass grpc://origin; grpc_read_timeout 1h; grpc_send_timeout 1h;" ;;
         tls) listen_opts="ssl http2"
             server_extra="http2_max_concurrent_streams 256; ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;" ;;
         esac
         sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" -e "s|@DIR@|$dir|g" \
-            -e "s|@LISTEN_OPTS@|$listen_opts|" -e "s|@SERVER_EXTRA@|$server_extra|" \
+            -e "s|@LISTEN_OPTS@|$listen_opts|" -e "s|@SERVER_EXTRA@|$server_extra|" -e "s|proxy_pass http://origin;|$pass|" \
             -e "s|worker_processes 2;|worker_processes $WORKERS;|" bench/nginx.conf.in >"$dir/nginx.conf"
         nginx -p "$dir" -c "$dir/nginx.conf" \
             -g "daemon off; master_process on; pid $dir/nginx.pid; error_log $dir/error.log warn;" \
@@ -304,6 +318,7 @@ EOF
         fi
         case $mode in
         h2c) bind_opts="proto h2" global_extra="tune.h2.max-concurrent-streams 256" ;;
+        grpc) bind_opts="proto h2" global_extra="tune.h2.max-concurrent-streams 256" server_opts="proto h2" ;;
         tls) bind_opts="ssl crt $TMP/haproxy.pem alpn h2,http/1.1" global_extra="tune.h2.max-concurrent-streams 256" ;;
         esac
         # The same verification as ssegate's BackendTLSPolicy: the test CA, SNI and name localhost.
@@ -346,10 +361,48 @@ record() {
     done
 }
 
+# run_grpc_case TARGET: gRPC server streaming through TARGET (grpcload at both ends).
+run_grpc_case() {
+    local t=$1 oport log="$TMP/$1-grpc.log"
+    oport=$(free_port) || return
+    "$GRPCLOAD" --serve "$oport" --size "$GRPC_SIZE" 2>>"$TMP/origin.log" &
+    ORIGIN_PID=$!
+    STARTED+=("$ORIGIN_PID")
+    if ! wait_listen "$oport" "$ORIGIN_PID"; then
+        NOTE[$t,grpc]="origin failed"
+        stop_all
+        return
+    fi
+    if ! start_proxy "$t" "$oport" grpc; then
+        NOTE[$t,grpc]="not measured"
+        [ -f "$TMP/$t/why" ] && sed 's/^/bench:   /' "$TMP/$t/why" >&2
+        stop_all
+        return
+    fi
+    echo "bench: $t / grpc ..." >&2
+    timeout $((GRPC_WARMUP + GRPC_DURATION + 30)) "$GRPCLOAD" --port "$PROXY_PORT" --label "$t-grpc" \
+        --conns "$GRPC_CONNS" --streams $((GRPC_STREAMS / GRPC_CONNS)) --warmup "$GRPC_WARMUP" --duration "$GRPC_DURATION" \
+        --proxy-pids "${PROXY_PIDS:-$ORIGIN_PID}" --path /bench.Stream/Pull >"$log" 2>"$log.err"
+    local rc=$? line
+    line=$(grep '^RESULT ' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        NOTE[$t,grpc]="grpcload failed (rc $rc)"
+        sed 's/^/bench:   /' "$log.err" | tail -n 5 >&2
+    else
+        record "$t" grpc "$line"
+        echo "bench:   $line" >&2
+    fi
+    if [ -n "$PROXY_PID" ] && ! kill -0 "$PROXY_PID" 2>/dev/null; then
+        NOTE[$t,grpc]="$t exited during the run"
+    fi
+    stop_all
+}
+
 run_case() {        # run_case TARGET SCENARIO
     local t=$1 s=$2 oport log="$TMP/$1-$2.log" origin_args=() lg_args=() limit mode=h1 uptls=0
     local lg_bin=$LOADGEN lg_path=/sse
     ORIGIN_BIN=$ORIGIN
+    [ "$s" = grpc ] && { run_grpc_case "$t"; return; }
     oport=$(free_port) || return
     case $s in
     h2upthr)
@@ -662,6 +715,7 @@ for s in $SCENARIOS; do
     lat | wslat) e=$(((LAT_WARMUP + LAT_DURATION + 5) * REPEAT)) ;;
     hs) e=$(((LAT_WARMUP + 2 * LAT_DURATION + HS_WARMUP + 5) * REPEAT)) ;;
     fanout) e=$(((FAN_LAT_EVENTS / FAN_LAT_RATE + FAN_THR_EVENTS / FAN_THR_RATE + 12) * REPEAT * $(echo $FAN_TARGETS | wc -w))) ;;
+    grpc) e=$(((GRPC_WARMUP + GRPC_DURATION + 5) * REPEAT)) ;;
     *) e=15 ;;
     esac
     n=$(echo $TARGETS | wc -w)
@@ -681,7 +735,7 @@ declare -A RUNS     # RUNS[target,scenario,key] = space-separated values, one pe
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 for s in $SCENARIOS; do
     reps=1
-    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | h2upthr | fanout | wsthr | wslat) reps=$REPEAT ;; esac
+    case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | h2upthr | fanout | wsthr | wslat | grpc) reps=$REPEAT ;; esac
     targets=$TARGETS
     [ "$s" = fanout ] && targets=$FAN_TARGETS
     for r in $(seq 1 "$reps"); do
@@ -940,6 +994,18 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         echo "Against issue 13's WebSocket targets (ssegate vs haproxy, same run, medians):"
         has wsthr && echo "  messages/s ssegate/haproxy: $(ratio "${R[ssegate,wsthr,rate]:-}" "${R[haproxy,wsthr,rate]:-}")x (target >= 1.0x)"
         has wslat && echo "  round trip p99 ssegate/haproxy: $(ratio "${R[ssegate,wslat,p99_us]:-}" "${R[haproxy,wslat,p99_us]:-}")x (target <= 1.0x)"
+    fi
+    if has grpc; then
+        echo "gRPC server streaming (h2c both sides): $GRPC_CONNS connections x $((GRPC_STREAMS / GRPC_CONNS)) calls, endless streams of $GRPC_SIZE-byte messages as fast as flow control allows, ${GRPC_DURATION} s (median of $REPEAT rounds; direct: the client on the origin)"
+        row "messages/s delivered" grpc msgs_per_s
+        rounds "messages/s, each round" grpc msgs_per_s
+        row "proxy CPU (% of one core)" grpc proxy_cpu_pct
+        row "proxy CPU us per 1000 messages" grpc cpu_us_per_kmsg
+        row "calls reset" grpc streams_reset
+        if [[ " $TARGETS " == *" ssegate "* ]]; then
+            read -r bp bv <<<"$(best_peer grpc msgs_per_s)"
+            echo "  gRPC messages/s ssegate/best peer: $(ratio "${R[ssegate,grpc,msgs_per_s]:-}" "${bv:-}")x (best peer ${bp:--} ${bv:--}; target >= 1.0x)"
+        fi
     fi
     if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has thr || has lat || has idle; }; then
         echo "Against the issue's targets (ssegate vs haproxy, same run, medians):"

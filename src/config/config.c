@@ -425,6 +425,8 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         ERR(ld, at, "a document must be a mapping with apiVersion and kind");
         return;
     }
+    if (sg__config_dropped(ld, DX_DOC, 0))
+        return;
     char *kind = get_str(ld, root, "kind", true, at);
     char *api = get_str(ld, root, "apiVersion", true, at);
     if (kind == NULL || api == NULL)
@@ -435,6 +437,7 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
     } kinds[] = {
         {"Gateway", "gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1", parse_gateway},
         {"HTTPRoute", "gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1", parse_httproute},
+        {"GRPCRoute", "gateway.networking.k8s.io/v1", NULL, parse_grpcroute},
         {"RoutePolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_route_policy},
         {"BackendLoadBalancingPolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_lb_policy},
         {"HealthCheckPolicy", "alb.networking.azure.io/v1", NULL, sg__config_parse_hc_policy},
@@ -481,7 +484,7 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         refuse = glen == strlen(own_groups[i]) && strncmp(api, own_groups[i], glen) == 0;
     size_t klen = strlen(kind);
     refuse |= klen >= 6 && strcmp(kind + klen - 6, "Policy") == 0;
-    static const char *const refused_kinds[] = {"GRPCRoute", "ListenerSet", "XListenerSet"};
+    static const char *const refused_kinds[] = {"ListenerSet", "XListenerSet"};
     for (size_t i = 0; i < SG_ARRAY_LEN(refused_kinds) && !refuse; i++)
         refuse = strcmp(kind, refused_kinds[i]) == 0;
     if (refuse)
@@ -535,7 +538,7 @@ static void report_yaml_errors(loader_t *ld)
 }
 
 /* Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or len. */
-static size_t utf8_bad(const unsigned char *s, size_t len)
+size_t utf8_bad(const unsigned char *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
@@ -595,6 +598,7 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
         parse_doc(ld, fy_document_root(ld->doc));
         fy_parse_document_destroy(ld->fyp, ld->doc);
         ld->doc = NULL;
+        ld->docno++;
     }
     if (fy_parser_get_stream_error(ld->fyp) || fy_diag_got_error(ld->diag))
         report_yaml_errors(ld);
@@ -630,6 +634,8 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
         free_tables(cfg);
         return -EINVAL;
     }
+    if (ld->dx != NULL)
+        sg__config_diag_fill(ld, cfg);
     *out = cfg;
     return 0;
 }
@@ -642,6 +648,12 @@ int sg_config_load_string(const char *name, const char *yaml, size_t len, FILE *
 int sg_config_load_ex(const char *name, const char *yaml, size_t len, unsigned flags, FILE *errs,
                       sg_config_t **out)
 {
+    return sg__config_load_dx(name, yaml, len, flags, NULL, errs, out);
+}
+
+int sg__config_load_dx(const char *name, const char *yaml, size_t len, unsigned flags, struct sg_dx *dx, FILE *errs,
+                       sg_config_t **out)
+{
     *out = NULL;
     loader_t *ld = calloc(1, sizeof(*ld));
     if (ld == NULL)
@@ -649,6 +661,7 @@ int sg_config_load_ex(const char *name, const char *yaml, size_t len, unsigned f
     ld->file = name;
     ld->errs = errs;
     ld->flags = flags;
+    ld->dx = dx;
     ld->priv = calloc(1, sizeof(priv_t));
     int rc = -ENOMEM;
     if (ld->priv != NULL) {

@@ -125,6 +125,11 @@ typedef struct sg_healthcheck {
      * path, with the backend's policy; true without one is refused at load. */
     int use_tls;
     const char *policy;         /* "ns/name" of the HealthCheckPolicy, for logs */
+    /* grpc: probes call grpc.health.v1.Health/Check over HTTP/2 (h2c, or h2 over TLS) and want SERVING; the http
+     * fields are then unused. */
+    bool grpc;
+    char *grpc_service;         /* HealthCheckRequest.service; NULL: "" (the server as a whole) */
+    char *grpc_authority;       /* :authority; NULL: the host field's default */
 } sg_healthcheck_t;
 
 /* sg_backend_t.proto */
@@ -169,6 +174,16 @@ typedef struct sg_value_match {
     void *re;                   /* pcre2_code * when type == SG_MATCH_REGEX */
 } sg_value_match_t;
 
+/* GRPCRoute method match: the request path is "/service/method". A NULL side matches any; with type REGEX the
+ * sides are PCRE2 patterns (whole-value, compiled at load). */
+typedef struct sg_grpc_method {
+    sg_match_type_t type;       /* SG_MATCH_EXACT or SG_MATCH_REGEX */
+    char *service;
+    char *method;
+    void *service_re;           /* pcre2_code * when type == SG_MATCH_REGEX and service != NULL */
+    void *method_re;
+} sg_grpc_method_t;
+
 /* One entry of a rule's `matches`: all conditions ANDed. Entries of a rule are ORed. */
 typedef struct sg_match {
     sg_match_type_t path_type;  /* default PathPrefix "/" */
@@ -180,6 +195,8 @@ typedef struct sg_match {
     sg_value_match_t *query;
     size_t nquery;
     size_t index;               /* position in its rule's matches */
+    const sg_grpc_method_t *grpc; /* GRPCRoute: the method match, NULL when it has none (then the path fields
+                                   * are unused) */
 } sg_match_t;
 
 typedef struct sg_parent_ref {
@@ -262,7 +279,15 @@ typedef struct sg_rule {
     int line, col;              /* position of the rule */
 } sg_rule_t;
 
+typedef enum sg_route_kind {
+    SG_ROUTE_HTTP = 0,          /* HTTPRoute */
+    SG_ROUTE_GRPC,              /* GRPCRoute: matched on service/method, served over HTTP/2 to h2c/h2 backends */
+} sg_route_kind_t;
+
+#define SG_ROUTE_KINDS_ALL 3u   /* listener allowedRoutes: bit (1 << kind) */
+
 struct sg_route {
+    sg_route_kind_t kind;
     char *ns;
     char *name;
     size_t order;               /* document order, stands for creation time */
@@ -318,6 +343,7 @@ typedef struct sg_listener {
     bool tls_h1_only;           /* tls.options "ssegate.io/alpn": "http/1.1": ALPN offers no h2 */
     const sg_client_validation_t *client_validation; /* HTTPS: client certificates asked for and checked; NULL: none */
     sg_allow_from_t allow_from; /* allowedRoutes.namespaces.from */
+    uint8_t allow_kinds;        /* allowedRoutes.kinds as bits (1 << sg_route_kind_t); default both */
     struct sg_selector *selector; /* SG_ALLOW_SELECTOR: the label selector (the loader's) */
     char **allow_ns;            /* SG_ALLOW_SELECTOR: the namespaces of the config's routes that it admits */
     size_t nallow_ns;

@@ -293,11 +293,31 @@ static void apply_app_protocol(loader_t *ld, sg_backend_t *b, const sg_rule_t *r
                 sp = &svc->ports[j];
     }
     b->proto = SG_BACKEND_H1;
+    if (r->route->kind == SG_ROUTE_GRPC) {
+        /* gRPC is HTTP/2: a GRPCRoute's backends speak it without being told (GEP-1911 lets the route type say so),
+         * h2c in cleartext, ALPN h2 under a BackendTLSPolicy; an appProtocol that says otherwise is refused. */
+        const char *ap = sp ? sp->app_protocol : NULL;
+        if (ap == NULL || strcmp(ap, "kubernetes.io/h2c") == 0 || strcmp(ap, "https") == 0 ||
+            strcmp(ap, "grpc") == 0) {
+            if (ap != NULL && strcmp(ap, "https") == 0 && b->tls == NULL)
+                ERR(ld, sp->app_pos, "Service %s/%s port %u: appProtocol https is TLS, but no BackendTLSPolicy "
+                    "applies to it, so nothing says how to verify the backend's certificate", b->ns, b->name, b->port);
+            else if (ap != NULL && strcmp(ap, "kubernetes.io/h2c") == 0 && b->tls != NULL)
+                ERR(ld, sp->app_pos, "Service %s/%s port %u: appProtocol %s is cleartext, but %s applies to it; use "
+                    "\"https\" for h2 over TLS, or drop the policy", b->ns, b->name, b->port, ap,
+                    b->tls_policy ? b->tls_policy : "a BackendTLSPolicy");
+            b->proto = SG_BACKEND_H2;
+            return;
+        }
+        ERR(ld, sp->app_pos, "Service %s/%s port %u: appProtocol %s cannot carry gRPC, which GRPCRoute %s/%s sends to "
+            "it (UnsupportedProtocol); use kubernetes.io/h2c, https (h2 over TLS) or leave it out", b->ns, b->name,
+            b->port, ap, r->route->ns, r->route->name);
+        return;
+    }
     if (sp == NULL || sp->app_protocol == NULL)
         return;
     const char *ap = sp->app_protocol;
     pos_t at = sp->app_pos;
-    (void)r;
     if (strcmp(ap, "http") == 0)
         return;
     if (strcmp(ap, "kubernetes.io/h2c") == 0 || strcmp(ap, "kubernetes.io/ws") == 0) {

@@ -88,7 +88,8 @@ typedef struct ftpolicy {
 /* RoutePolicy */
 typedef struct policy {
     char *ns, *name;
-    char *tns, *tname;          /* target HTTPRoute; tname NULL when the target is unusable */
+    char *tns, *tname;          /* target HTTPRoute or GRPCRoute; tname NULL when the target is unusable */
+    sg_route_kind_t tkind;
     int64_t route_timeout_ms;   /* SG_TIMEOUT_UNSET when not given */
     sg_affinity_t affinity;     /* type NONE when not given */
     int64_t heartbeat_ms;       /* SG_TIMEOUT_UNSET when not given */
@@ -241,6 +242,8 @@ typedef struct btpolicy {
     pos_t pos;
 } btpolicy_t;
 
+struct sg_dx;                   /* lenient mode's state (config_diag.c) */
+
 typedef struct loader {
     const char *file;
     FILE *errs;
@@ -252,6 +255,8 @@ typedef struct loader {
     struct fy_document *doc;
     struct fy_diag *diag;
     size_t route_order;
+    struct sg_dx *dx;           /* lenient mode (sg_config_load_lenient); NULL in file mode */
+    size_t docno;               /* index of the document being parsed, counting every document of the stream */
     /* collections, arena-backed growable arrays */
     gwdef_t *gws;
     size_t ngws, capgws;
@@ -318,6 +323,12 @@ typedef struct meta {
 #define parse_gateway sg__config_parse_gateway
 #define build_binds sg__config_build_binds
 #define parse_httproute sg__config_parse_httproute
+#define parse_grpcroute sg__config_parse_grpcroute
+#define parse_route_head sg__config_parse_route_head
+#define parse_backend_ref sg__config_parse_backend_ref
+#define parse_header_mod sg__config_parse_header_mod
+#define parse_value_matches sg__config_parse_value_matches
+#define compile_re sg__config_compile_re
 #define parse_service sg__config_parse_service
 #define parse_slice sg__config_parse_slice
 #define set_label sg__config_set_label
@@ -371,6 +382,22 @@ void build_binds(loader_t *ld, sg_config_t *cfg);
 
 /* config_route.c: HTTPRoute documents, into ld->routes. */
 void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at);
+/* What HTTPRoute and GRPCRoute share: metadata (duplicates of the same kind refused), parentRefs and hostnames
+ * into a new ld->routes entry; *spec is the spec mapping. NULL when the document has no usable spec. */
+sg_route_t *parse_route_head(loader_t *ld, struct fy_node *root, pos_t at, sg_route_kind_t kind,
+                             struct fy_node **spec);
+/* A backendRef's Service reference, port and weight (not its filters, which differ per route kind). */
+void parse_backend_ref(loader_t *ld, struct fy_node *n, pos_t at, const char *ns, sg_backend_t *b);
+/* RequestHeaderModifier / ResponseHeaderModifier settings. */
+sg_header_mod_t *parse_header_mod(loader_t *ld, struct fy_node *n, pos_t at);
+/* headers (header = true) or queryParams matches. */
+void parse_value_matches(loader_t *ld, struct fy_node *seq, pos_t at, bool header, sg_value_match_t **out,
+                         size_t *nout);
+/* A whole-value PCRE2 pattern, kept by the generation; NULL (reported) when it does not compile. */
+void *compile_re(loader_t *ld, const char *re, struct fy_node *n, pos_t at);
+
+/* config_grpcroute.c: GRPCRoute documents, into ld->routes (kind SG_ROUTE_GRPC). */
+void parse_grpcroute(loader_t *ld, struct fy_node *root, pos_t at);
 
 /* config_backend.c: Service and EndpointSlice documents, and backendRefs -> endpoints once every document is read. */
 void parse_service(loader_t *ld, struct fy_node *root, pos_t at);
@@ -443,5 +470,21 @@ void sg__config_apply_sse_policies(loader_t *ld, sg_config_t *cfg);
 
 /* Base64 with whitespace ignored, into the arena (config_tls.c). False when invalid. */
 bool sg__config_b64_decode(loader_t *ld, const char *in, char **out, size_t *out_len);
+
+/* ---- lenient mode (config_diag.c) ---- */
+
+/* Parts of a document lenient mode can drop. */
+enum { DX_DOC, DX_RULE, DX_PARENT, DX_LISTENER };
+/* Lenient mode: whether part `part` number idx (its position in the document's list) of the document being parsed
+ * (ld->docno) was dropped in an earlier pass, so the loader skips it. Always false in file mode. */
+bool sg__config_dropped(const loader_t *ld, int part, size_t idx);
+#define utf8_bad sg__config_utf8_bad
+/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or len. libfyaml must never see such bytes. */
+size_t utf8_bad(const unsigned char *s, size_t len);
+/* sg_config_load_ex with lenient mode's state (NULL: file mode). */
+int sg__config_load_dx(const char *name, const char *yaml, size_t len, unsigned flags, struct sg_dx *dx, FILE *errs,
+                       sg_config_t **out);
+/* Lenient mode, after a load without errors: records what status needs from the finished generation. */
+void sg__config_diag_fill(loader_t *ld, const sg_config_t *cfg);
 
 #endif

@@ -163,6 +163,7 @@ static bool selector_matches(const loader_t *ld, const struct sg_selector *s, co
 void sg__config_parse_allowed_routes(loader_t *ld, sg_listener_t *li, struct fy_node *ar, pos_t at)
 {
     li->allow_from = SG_ALLOW_SAME;
+    li->allow_kinds = SG_ROUTE_KINDS_ALL;
     if (ar == NULL || nnull(ar))
         return;
     if (fy_node_get_type(ar) != FYNT_MAPPING) {
@@ -195,11 +196,14 @@ void sg__config_parse_allowed_routes(loader_t *ld, sg_listener_t *li, struct fy_
         if (sel != NULL && li->allow_from != SG_ALLOW_SELECTOR)
             ERR(ld, npos(sel, np), "allowedRoutes.namespaces.selector applies only with from: Selector");
     }
-    /* ssegate serves HTTPRoute on HTTP and HTTPS listeners; a listener that lists another kind would not get it
-     * (Gateway API: ResolvedRefs False, InvalidRouteKinds), so the config is refused rather than half served. */
+    /* ssegate serves HTTPRoute and GRPCRoute on HTTP and HTTPS listeners (both by default, as the spec's defaults
+     * for those protocols); a listener that lists another kind would not get it (Gateway API: ResolvedRefs False,
+     * InvalidRouteKinds), so the config is refused rather than half served. */
     struct fy_node *kinds = get_seq(ld, ar, "kinds", false, ap);
     void *it = NULL;
     struct fy_node *k;
+    if (kinds != NULL)
+        li->allow_kinds = 0;
     while (kinds && (k = fy_node_sequence_iterate(kinds, &it)) != NULL) {
         pos_t kp = npos(k, ap);
         if (fy_node_get_type(k) != FYNT_MAPPING) {
@@ -211,9 +215,14 @@ void sg__config_parse_allowed_routes(loader_t *ld, sg_listener_t *li, struct fy_
         char *kind = get_str(ld, k, "kind", true, kp);
         if (kind == NULL)
             continue;
-        if (strcmp(kind, "HTTPRoute") != 0 || (group != NULL && strcmp(group, GW_GROUP) != 0))
+        bool gw = group == NULL || strcmp(group, GW_GROUP) == 0;
+        if (gw && strcmp(kind, "HTTPRoute") == 0)
+            li->allow_kinds |= 1u << SG_ROUTE_HTTP;
+        else if (gw && strcmp(kind, "GRPCRoute") == 0)
+            li->allow_kinds |= 1u << SG_ROUTE_GRPC;
+        else
             ERR(ld, kp, "listener \"%s\": allowedRoutes kind %s/%s is not served (InvalidRouteKinds): ssegate "
-                "serves %s/HTTPRoute", li->name, group ? group : GW_GROUP, kind, GW_GROUP);
+                "serves %s/HTTPRoute and %s/GRPCRoute", li->name, group ? group : GW_GROUP, kind, GW_GROUP, GW_GROUP);
     }
     if (kinds != NULL && seq_len(kinds) == 0)
         ERR(ld, npos(kinds, ap), "listener \"%s\": allowedRoutes.kinds is empty, so no route could attach "
@@ -331,12 +340,14 @@ void sg__config_apply_namespaces(loader_t *ld)
                 sg_backend_t *b = &rule->backends[k];
                 if (b->name == NULL || b->ns == NULL || strcmp(b->ns, rt->ns) == 0)
                     continue;
-                if (granted(ld, GW_GROUP, "HTTPRoute", rt->ns, b->ns, "", "Service", b->name))
+                const char *kind = rt->kind == SG_ROUTE_GRPC ? "GRPCRoute" : "HTTPRoute";
+                if (granted(ld, GW_GROUP, kind, rt->ns, b->ns, "", "Service", b->name))
                     continue;
                 b->not_permitted = true;
-                WARN(ld, ((pos_t){b->line, b->col}), "HTTPRoute %s/%s: backendRef to Service %s/%s is not permitted "
-                     "(RefNotPermitted): no ReferenceGrant in namespace \"%s\" lets HTTPRoutes of namespace \"%s\" "
-                     "refer to it; requests sent to it get 500", rt->ns, rt->name, b->ns, b->name, b->ns, rt->ns);
+                WARN(ld, ((pos_t){b->line, b->col}), "%s %s/%s: backendRef to Service %s/%s is not permitted "
+                     "(RefNotPermitted): no ReferenceGrant in namespace \"%s\" lets %ss of namespace \"%s\" "
+                     "refer to it; requests sent to it get %s", kind, rt->ns, rt->name, b->ns, b->name, b->ns, kind,
+                     rt->ns, rt->kind == SG_ROUTE_GRPC ? "grpc-status 14 (UNAVAILABLE)" : "500");
             }
         }
     }

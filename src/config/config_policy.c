@@ -206,8 +206,11 @@ void sg__config_parse_route_policy(loader_t *ld, struct fy_node *root, pos_t at)
         p->tns = md.ns;
     if (!group_ok(group, false))
         ERR(ld, npos(field(tr, "group"), tp), "targetRef group \"%s\" not supported", group);
-    if (kind && strcmp(kind, "HTTPRoute") != 0) {
-        ERR(ld, npos(field(tr, "kind"), tp), "targetRef kind \"%s\" not supported (only HTTPRoute)", kind);
+    if (kind && strcmp(kind, "GRPCRoute") == 0) {
+        p->tkind = SG_ROUTE_GRPC;
+    } else if (kind && strcmp(kind, "HTTPRoute") != 0) {
+        ERR(ld, npos(field(tr, "kind"), tp), "targetRef kind \"%s\" not supported (only HTTPRoute and GRPCRoute)",
+            kind);
         p->tname = NULL;
     }
     struct fy_node *def = get_map(ld, spec, "default", false, sp);
@@ -245,17 +248,19 @@ void sg__config_apply_route_policies(loader_t *ld)
             continue;
         sg_route_t *rt = NULL;
         for (size_t j = 0; j < ld->nroutes && rt == NULL; j++)
-            if (strcmp(ld->routes[j].name, p->tname) == 0 && strcmp(ld->routes[j].ns, p->tns) == 0)
+            if (ld->routes[j].kind == p->tkind && strcmp(ld->routes[j].name, p->tname) == 0 &&
+                strcmp(ld->routes[j].ns, p->tns) == 0)
                 rt = &ld->routes[j];
         if (rt == NULL) {
-            ERR(ld, p->tpos, "RoutePolicy %s/%s targets HTTPRoute %s/%s, which does not exist", p->ns, p->name,
-                p->tns, p->tname);
+            ERR(ld, p->tpos, "RoutePolicy %s/%s targets %s %s/%s, which does not exist", p->ns, p->name,
+                p->tkind == SG_ROUTE_GRPC ? "GRPCRoute" : "HTTPRoute", p->tns, p->tname);
             continue;
         }
         /* Several policies may target one route; each setting must then agree. */
         for (size_t j = 0; j < i; j++) {
             policy_t *q = &ld->pols[j];
-            if (q->tname == NULL || strcmp(q->tname, p->tname) != 0 || strcmp(q->tns, p->tns) != 0)
+            if (q->tname == NULL || q->tkind != p->tkind || strcmp(q->tname, p->tname) != 0 ||
+                strcmp(q->tns, p->tns) != 0)
                 continue;
             if (p->route_timeout_ms != SG_TIMEOUT_UNSET && q->route_timeout_ms != SG_TIMEOUT_UNSET &&
                 q->route_timeout_ms != p->route_timeout_ms)
@@ -273,6 +278,13 @@ void sg__config_apply_route_policies(loader_t *ld)
                     (long long)p->heartbeat_ms, p->tns, p->tname, q->ns, q->name, (long long)q->heartbeat_ms,
                     q->hpos.line);
         }
+        if (rt->kind == SG_ROUTE_GRPC && p->heartbeat_ms != SG_TIMEOUT_UNSET)
+            ERR(ld, p->hpos, "RoutePolicy %s/%s: sse.heartbeatInterval does not apply to GRPCRoute %s/%s (it writes SSE "
+                "comments); refused rather than ignored", p->ns, p->name, p->tns, p->tname);
+        if (rt->kind == SG_ROUTE_GRPC && p->affinity.type != SG_AFFINITY_NONE)
+            ERR(ld, p->apos, "RoutePolicy %s/%s: sessionAffinity is a cookie, which gRPC clients do not keep; not "
+                "supported for GRPCRoute %s/%s (use a BackendLoadBalancingPolicy ring-hash on a header instead)",
+                p->ns, p->name, p->tns, p->tname);
         if (p->route_timeout_ms != SG_TIMEOUT_UNSET)
             rt->policy_timeout_ms = p->route_timeout_ms;
         if (p->affinity.type != SG_AFFINITY_NONE)
@@ -510,8 +522,27 @@ void sg__config_parse_hc_policy(loader_t *ld, struct fy_node *root, pos_t at)
         hc->unhealthy_threshold = (int)v;
     if (get_int(ld, def, "port", 1, 65535, false, &v, dp))
         hc->port = (uint16_t)v;
-    if (field(def, "grpc") != NULL)
-        ERR(ld, npos(field(def, "grpc"), dp), "grpc health checks are not supported (only http)");
+    struct fy_node *grpc = field(def, "grpc");
+    if (grpc != NULL) {
+        /* grpc.health.v1.Health/Check over HTTP/2 (h2c, or h2 over TLS), SERVING = healthy. */
+        pos_t gp = npos(grpc, dp);
+        if (fy_node_get_type(grpc) != FYNT_MAPPING) {
+            ERR(ld, gp, "grpc: expected a mapping ({} for the defaults)");
+        } else {
+            check_keys(ld, grpc, "HealthCheckPolicy grpc", KEYS("authority", "service"));
+            hc->grpc = true;
+            hc->grpc_service = get_str(ld, grpc, "service", false, gp);
+            hc->grpc_authority = get_str(ld, grpc, "authority", false, gp);
+            if (hc->grpc_service && strlen(hc->grpc_service) > 1024)
+                ERR(ld, npos(field(grpc, "service"), gp), "grpc.service: at most 1024 characters");
+            if (hc->grpc_authority && !is_hostname(hc->grpc_authority, false))
+                ERR(ld, npos(field(grpc, "authority"), gp), "grpc.authority \"%s\" is not a valid host name",
+                    hc->grpc_authority);
+        }
+        if (field(def, "http") != NULL)
+            ERR(ld, key_pos(def, "http", dp), "HealthCheckPolicy: http and grpc cannot both be given (one probe per "
+                "endpoint)");
+    }
     struct fy_node *tls = field(def, "useTLS");
     if (tls != NULL) {
         const char *tv = fy_node_get_type(tls) == FYNT_SCALAR ? fy_node_get_scalar0(tls) : NULL;

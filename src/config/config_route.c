@@ -10,7 +10,7 @@
 
 /* ---- HTTPRoute ---- */
 
-static void *compile_re(loader_t *ld, const char *re, struct fy_node *n, pos_t at)
+void *compile_re(loader_t *ld, const char *re, struct fy_node *n, pos_t at)
 {
     int ec;
     PCRE2_SIZE off;
@@ -52,7 +52,7 @@ static bool valid_method(const char *m)
     return false;
 }
 
-static sg_header_mod_t *parse_header_mod(loader_t *ld, struct fy_node *n, pos_t at)
+sg_header_mod_t *parse_header_mod(loader_t *ld, struct fy_node *n, pos_t at)
 {
     sg_header_mod_t *hm = aalloc(ld, sizeof(*hm));
     check_keys(ld, n, "header modifier", KEYS("set", "add", "remove"));
@@ -403,8 +403,8 @@ static void parse_filters(loader_t *ld, struct fy_node *seq, pos_t at, sg_filter
         ERR(ld, at, "filters: RequestRedirect and URLRewrite cannot be combined");
 }
 
-static void parse_value_matches(loader_t *ld, struct fy_node *seq, pos_t at, bool header, sg_value_match_t **out,
-                                size_t *nout)
+void parse_value_matches(loader_t *ld, struct fy_node *seq, pos_t at, bool header, sg_value_match_t **out,
+                         size_t *nout)
 {
     size_t cnt = seq_len(seq), k = 0;
     sg_value_match_t *vm = aalloc(ld, (cnt + 1) * sizeof(*vm));
@@ -498,14 +498,13 @@ static void parse_match(loader_t *ld, struct fy_node *n, pos_t at, sg_match_t *m
     }
 }
 
-static void parse_backend(loader_t *ld, struct fy_node *n, pos_t at, const char *ns, bool prefix_ok,
-                          sg_backend_t *b)
+void parse_backend_ref(loader_t *ld, struct fy_node *n, pos_t at, const char *ns, sg_backend_t *b)
 {
     check_keys(ld, n, "backendRef", KEYS("group", "kind", "name", "namespace", "port", "weight", "filters"));
     char *group = get_str(ld, n, "group", false, at);
     char *kind = get_str(ld, n, "kind", false, at);
     if ((group && group[0] != '\0') || (kind && strcmp(kind, "Service") != 0))
-        ERR(ld, at, "backendRef kind %s/%s not supported (only core Service)", group ? group : "",
+        ERR(ld, at, "backendRef kind %s/%s not supported (InvalidKind): only core Service", group ? group : "",
             kind ? kind : "Service");
     b->line = at.line;
     b->col = at.col;
@@ -521,6 +520,12 @@ static void parse_backend(loader_t *ld, struct fy_node *n, pos_t at, const char 
     b->weight = 1;
     if (get_int(ld, n, "weight", 0, 1000000, false, &v, at))
         b->weight = (uint32_t)v;
+}
+
+static void parse_backend(loader_t *ld, struct fy_node *n, pos_t at, const char *ns, bool prefix_ok,
+                          sg_backend_t *b)
+{
+    parse_backend_ref(ld, n, at, ns, b);
     struct fy_node *fs = get_seq(ld, n, "filters", false, at);
     if (fs != NULL)
         parse_filters(ld, fs, npos(fs, at), &b->filters, prefix_ok, true);
@@ -604,20 +609,25 @@ static void parse_rule(loader_t *ld, struct fy_node *n, pos_t at, sg_route_t *rt
     }
 }
 
-void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at)
+sg_route_t *parse_route_head(loader_t *ld, struct fy_node *root, pos_t at, sg_route_kind_t kind,
+                             struct fy_node **specp)
 {
+    const char *kname = kind == SG_ROUTE_GRPC ? "GRPCRoute" : "HTTPRoute";
     meta_t md;
     if (!parse_meta(ld, root, at, &md))
-        return;
+        return NULL;
     for (size_t i = 0; i < ld->nroutes; i++)
-        if (strcmp(ld->routes[i].name, md.name) == 0 && strcmp(ld->routes[i].ns, md.ns) == 0)
-            ERR(ld, at, "duplicate HTTPRoute %s/%s (first at line %d)", md.ns, md.name, ld->routes[i].line);
+        if (ld->routes[i].kind == kind && strcmp(ld->routes[i].name, md.name) == 0 &&
+            strcmp(ld->routes[i].ns, md.ns) == 0)
+            ERR(ld, at, "duplicate %s %s/%s (first at line %d)", kname, md.ns, md.name, ld->routes[i].line);
     struct fy_node *spec = get_map(ld, root, "spec", true, at);
     if (spec == NULL)
-        return;
+        return NULL;
     pos_t sp = npos(spec, at);
-    check_keys(ld, spec, "HTTPRoute spec", KEYS("parentRefs", "hostnames", "rules"));
+    check_keys(ld, spec, kind == SG_ROUTE_GRPC ? "GRPCRoute spec" : "HTTPRoute spec",
+               KEYS("parentRefs", "hostnames", "rules"));
     sg_route_t *rt = VPUSH(ld, ld->routes, ld->nroutes, ld->caproutes);
+    rt->kind = kind;
     rt->ns = md.ns;
     rt->name = md.name;
     rt->order = ld->route_order++;
@@ -631,16 +641,19 @@ void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at)
     rt->parents = aalloc(ld, (seq_len(ps) + 1) * sizeof(*rt->parents));
     void *it = NULL;
     struct fy_node *e;
+    size_t pi = 0;
     while (ps && (e = fy_node_sequence_iterate(ps, &it)) != NULL) {
+        if (sg__config_dropped(ld, DX_PARENT, pi++))
+            continue;
         pos_t pp = npos(e, sp);
         if (fy_node_get_type(e) != FYNT_MAPPING) {
             ERR(ld, pp, "parentRefs[]: expected a mapping");
             continue;
         }
         check_keys(ld, e, "parentRef", KEYS("group", "kind", "name", "namespace", "sectionName", "port"));
-        char *kind = get_str(ld, e, "kind", false, pp);
-        if (kind && strcmp(kind, "Gateway") != 0) {
-            ERR(ld, pp, "parentRef kind \"%s\" not supported (only Gateway)", kind);
+        char *pkind = get_str(ld, e, "kind", false, pp);
+        if (pkind && strcmp(pkind, "Gateway") != 0) {
+            ERR(ld, pp, "parentRef kind \"%s\" not supported (only Gateway)", pkind);
             continue;
         }
         sg_parent_ref_t *pr = &rt->parents[rt->nparents];
@@ -670,11 +683,27 @@ void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at)
         }
         rt->hostnames[rt->nhostnames++] = h;
     }
+    *specp = spec;
+    return rt;
+}
+
+void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at)
+{
+    struct fy_node *spec;
+    sg_route_t *rt = parse_route_head(ld, root, at, SG_ROUTE_HTTP, &spec);
+    if (rt == NULL)
+        return;
+    pos_t sp = npos(spec, at);
+    void *it = NULL;
+    struct fy_node *e;
     struct fy_node *rs = get_seq(ld, spec, "rules", false, sp);
     size_t nr = seq_len(rs);
     rt->rules = aalloc(ld, (nr + 1) * sizeof(*rt->rules));
     it = NULL;
+    size_t ri = 0;
     while (rs && (e = fy_node_sequence_iterate(rs, &it)) != NULL) {
+        if (sg__config_dropped(ld, DX_RULE, ri++))
+            continue;
         sg_rule_t *r = &rt->rules[rt->nrules];
         r->index = rt->nrules++;
         parse_rule(ld, e, npos(e, sp), rt, r);

@@ -21,7 +21,7 @@
  * request path, plus the regex entries.
  */
 
-enum { CAT_EXACT = 0, CAT_REGEX = 1, CAT_PREFIX = 2 };
+enum { CAT_EXACT = 0, CAT_REGEX = 1, CAT_PREFIX = 2, CAT_GRPC = 3 };
 
 typedef struct entry {
     const sg_route_t *route;
@@ -31,6 +31,8 @@ typedef struct entry {
     uint32_t keylen;
     uint32_t rawlen;            /* path value length as written (precedence among equal keys) */
     int cat;
+    uint32_t slen, mlen;        /* CAT_GRPC: characters of the service and method matched (pattern lengths for
+                                 * RegularExpression), the spec's precedence */
 } entry_t;
 
 typedef struct bucket {
@@ -51,6 +53,7 @@ typedef struct group {
     size_t nentries, cap;
     htab_t exact, prefix;
     uint32_t regex_start, regex_count;
+    uint32_t grpc_start, grpc_count; /* GRPCRoute entries, tried in order before the others */
 } group_t;
 
 struct sg_route_table {
@@ -160,11 +163,40 @@ static const char *host_intersect(const char *route_h, const char *lis_h)
 
 /* ---- compile ---- */
 
+/* GRPCRoute precedence (within one hostname group): most characters of service, then of method (an Exact
+ * before a RegularExpression of the same length), most header matches; then the oldest route, namespace/name, rule
+ * and match order. */
+static int cmp_grpc(const entry_t *a, const entry_t *b)
+{
+    if (a->slen != b->slen)
+        return a->slen > b->slen ? -1 : 1;
+    if (a->mlen != b->mlen)
+        return a->mlen > b->mlen ? -1 : 1;
+    const sg_grpc_method_t *ga = a->match->grpc, *gb = b->match->grpc;
+    int ta = ga ? (int)ga->type : 0, tb = gb ? (int)gb->type : 0;
+    if (ta != tb)
+        return ta - tb;
+    if (a->match->nheaders != b->match->nheaders)
+        return a->match->nheaders > b->match->nheaders ? -1 : 1;
+    int c;
+    if (a->route->order != b->route->order)
+        return a->route->order < b->route->order ? -1 : 1;
+    if ((c = strcmp(a->route->ns, b->route->ns)) != 0 || (c = strcmp(a->route->name, b->route->name)) != 0)
+        return c;
+    if (a->rule->index != b->rule->index)
+        return a->rule->index < b->rule->index ? -1 : 1;
+    if (a->match->index != b->match->index)
+        return a->match->index < b->match->index ? -1 : 1;
+    return 0;
+}
+
 static int cmp_entries(const void *pa, const void *pb)
 {
     const entry_t *a = pa, *b = pb;
     if (a->cat != b->cat)
         return a->cat - b->cat;
+    if (a->cat == CAT_GRPC)
+        return cmp_grpc(a, b);
     if (a->cat != CAT_EXACT && a->keylen != b->keylen)
         return a->keylen > b->keylen ? -1 : 1;
     int c = a->keylen == b->keylen ? memcmp(a->key, b->key, a->keylen)
@@ -235,6 +267,12 @@ static int add_entries(group_t *g, const sg_route_t *rt)
             e->rawlen = e->keylen = (uint32_t)strlen(e->key);
             e->cat = mt->path_type == SG_MATCH_EXACT ? CAT_EXACT : mt->path_type == SG_MATCH_REGEX ? CAT_REGEX
                                                                                                   : CAT_PREFIX;
+            if (rt->kind == SG_ROUTE_GRPC) {
+                e->cat = CAT_GRPC;
+                e->slen = mt->grpc && mt->grpc->service ? (uint32_t)strlen(mt->grpc->service) : 0;
+                e->mlen = mt->grpc && mt->grpc->method ? (uint32_t)strlen(mt->grpc->method) : 0;
+                continue;
+            }
             /* "/foo/" matches what "/foo" matches (the spec ignores a trailing slash); "/" matches all. */
             if (e->cat == CAT_PREFIX && e->keylen > 0 && e->key[e->keylen - 1] == '/')
                 e->keylen--;
@@ -262,6 +300,11 @@ static int build_group(group_t *g)
     g->regex_count = 0;
     for (size_t i = 0; i < g->nentries; i++) {
         entry_t *e = &g->entries[i];
+        if (e->cat == CAT_GRPC) {
+            if (g->grpc_count++ == 0)
+                g->grpc_start = (uint32_t)i;
+            continue;
+        }
         if (e->cat == CAT_REGEX) {
             if (g->regex_count++ == 0)
                 g->regex_start = (uint32_t)i;
@@ -296,7 +339,7 @@ static bool parent_fits(const sg_parent_ref_t *p, const sg_listener_t *l)
 }
 
 /* Listener allowedRoutes.namespaces: may a route of namespace ns attach? */
-static bool admits(const sg_listener_t *l, const char *ns)
+static bool admits_ns(const sg_listener_t *l, const char *ns)
 {
     switch (l->allow_from) {
     case SG_ALLOW_ALL:
@@ -312,42 +355,131 @@ static bool admits(const sg_listener_t *l, const char *ns)
     }
 }
 
+static bool admits_kind(const sg_listener_t *l, const sg_route_t *rt)
+{
+    return (l->allow_kinds & (1u << rt->kind)) != 0;
+}
+
+/* allowedRoutes: namespaces and kinds. */
+static bool admits(const sg_listener_t *l, const sg_route_t *rt)
+{
+    return admits_kind(l, rt) && admits_ns(l, rt->ns);
+}
+
 static const char *allow_str(sg_allow_from_t a)
 {
     return a == SG_ALLOW_ALL ? "All" : a == SG_ALLOW_SELECTOR ? "Selector" : "Same";
 }
 
-static int compile_listener(const sg_config_t *cfg, sg_listener_t *l, size_t *attached)
+bool sg_route_parent_attaches(const sg_route_t *rt, const sg_parent_ref_t *p, const sg_listener_t *l)
+{
+    if (!parent_fits(p, l) || !admits(l, rt))
+        return false;
+    for (size_t h = 0; h < rt->nhostnames; h++)
+        if (host_intersect(rt->hostnames[h], l->hostname) != NULL)
+            return true;
+    return rt->nhostnames == 0;
+}
+
+static const char *kind_str(const sg_route_t *rt)
+{
+    return rt->kind == SG_ROUTE_GRPC ? "GRPCRoute" : "HTTPRoute";
+}
+
+/* Route hostname h on listener l: the intersection, l's own hostname (NULL: any) when the route has none. *ok is
+ * false when they are disjoint. */
+static const char *eff_host(const sg_route_t *rt, size_t h, const sg_listener_t *l, bool *ok)
+{
+    if (rt->nhostnames == 0) {
+        *ok = true;
+        return l->hostname;
+    }
+    const char *e = host_intersect(rt->hostnames[h], l->hostname);
+    *ok = e != NULL;
+    return e;
+}
+
+/* Do two routes on listener l serve a hostname in common? */
+static bool hosts_overlap(const sg_route_t *a, const sg_route_t *b, const sg_listener_t *l)
+{
+    size_t na = a->nhostnames ? a->nhostnames : 1, nb = b->nhostnames ? b->nhostnames : 1;
+    for (size_t i = 0; i < na; i++) {
+        bool oka, okb;
+        const char *ha = eff_host(a, i, l, &oka);
+        if (!oka)
+            continue;
+        for (size_t j = 0; j < nb; j++) {
+            const char *hb = eff_host(b, j, l, &okb);
+            if (okb && (ha == NULL || hb == NULL || host_intersect(ha, hb) != NULL))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Gateway API (GRPCRoute hostnames): an HTTPRoute and a GRPCRoute on one listener whose hostnames intersect
+ * cannot both be accepted; the older route (document order here), then the first by namespace/name, is. Routes
+ * are taken in document order, each refused when it meets an accepted route of the other kind. */
+static const sg_route_t *conflicting(const sg_config_t *cfg, const sg_listener_t *l, size_t i, const bool *taken)
+{
+    const sg_route_t *rt = &cfg->routes[i];
+    for (size_t j = 0; j < i; j++)
+        if (taken[j] && cfg->routes[j].kind != rt->kind && hosts_overlap(rt, &cfg->routes[j], l))
+            return &cfg->routes[j];
+    return NULL;
+}
+
+static int compile_listener(const sg_config_t *cfg, sg_listener_t *l, size_t *attached, FILE *errs)
 {
     sg_route_table_t *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return -ENOMEM;
     t->catchall = -1;
     l->table = t;
+    bool *taken = calloc(cfg->nroutes + 1, sizeof(bool));
+    if (taken == NULL)
+        return -ENOMEM;
     for (size_t i = 0; i < cfg->nroutes; i++) {
         const sg_route_t *rt = &cfg->routes[i];
         bool fits = false;
         for (size_t p = 0; p < rt->nparents && !fits; p++)
-            fits = parent_fits(&rt->parents[p], l) && admits(l, rt->ns);
+            fits = parent_fits(&rt->parents[p], l) && admits(l, rt);
         if (!fits)
             continue;
+        const sg_route_t *other = conflicting(cfg, l, i, taken);
+        if (other != NULL) {
+            if (errs)
+                sg_escape_fputline(errs, "%s:%d:%d: warning: %s %s/%s: not attached to listener %s/%s: its hostnames "
+                        "intersect those of %s %s/%s, which comes first (Accepted False: a listener serves a hostname "
+                        "with either HTTPRoutes or GRPCRoutes, the older route wins)", rt->file, rt->line, rt->col,
+                        kind_str(rt), rt->ns, rt->name, l->gateway, l->name, kind_str(other), other->ns, other->name);
+            attached[i]++; /* attached elsewhere in spirit: the NoMatchingListenerHostname warning would mislead */
+            continue;
+        }
+        taken[i] = true;
         size_t nh = rt->nhostnames ? rt->nhostnames : 1;
         for (size_t h = 0; h < nh; h++) {
-            const char *eff = rt->nhostnames ? host_intersect(rt->hostnames[h], l->hostname) : l->hostname;
-            if (rt->nhostnames && eff == NULL)
+            bool ok;
+            const char *eff = eff_host(rt, h, l, &ok);
+            if (!ok)
                 continue;
             /* a route listing both a name and a wildcard covering it yields the name once per group */
             group_t *g = get_group(t, eff);
-            if (g == NULL)
+            if (g == NULL) {
+                free(taken);
                 return -ENOMEM;
+            }
             bool dup = false;
             for (size_t k = 0; k < g->nentries && !dup; k++)
                 dup = g->entries[k].route == rt;
-            if (!dup && add_entries(g, rt) != 0)
+            if (!dup && add_entries(g, rt) != 0) {
+                free(taken);
                 return -ENOMEM;
+            }
             attached[i]++;
         }
     }
+    free(taken);
     size_t nexact = 0, nwild = 0;
     for (size_t i = 0; i < t->ngroups; i++) {
         if (build_group(&t->groups[i]) != 0)
@@ -389,7 +521,7 @@ int sg_route_compile(sg_config_t *cfg, FILE *errs)
                 if (!parent_fits(pr, l))
                     continue;
                 fits = true;
-                if (admits(l, rt->ns))
+                if (admits(l, rt))
                     allowed = true;
                 else if (refused == NULL)
                     refused = l;
@@ -399,25 +531,33 @@ int sg_route_compile(sg_config_t *cfg, FILE *errs)
             nerr++;
             if (errs == NULL)
                 continue;
-            if (fits)
-                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: not allowed by the listeners of Gateway %s/%s "
+            if (fits && !admits_kind(refused, rt))
+                sg_escape_fputline(errs, "%s:%d:%d: %s %s/%s: not allowed by the listeners of Gateway %s/%s "
+                        "(NotAllowedByListeners): listener \"%s\" admits only route kinds: %s%s%s", rt->file, pr->line,
+                        pr->col, kind_str(rt), rt->ns, rt->name, pr->ns, pr->name, refused->name,
+                        refused->allow_kinds & (1u << SG_ROUTE_HTTP) ? "HTTPRoute" : "",
+                        refused->allow_kinds == SG_ROUTE_KINDS_ALL ? ", " : "",
+                        refused->allow_kinds & (1u << SG_ROUTE_GRPC) ? "GRPCRoute" : "");
+            else if (fits)
+                sg_escape_fputline(errs, "%s:%d:%d: %s %s/%s: not allowed by the listeners of Gateway %s/%s "
                         "(NotAllowedByListeners): listener \"%s\" admits routes from namespaces: %s%s%s%s", rt->file,
-                        pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name, refused->name,
+                        pr->line, pr->col, kind_str(rt), rt->ns, rt->name, pr->ns, pr->name, refused->name,
                         allow_str(refused->allow_from), refused->allow_from == SG_ALLOW_SAME ? " (" : "",
                         refused->allow_from == SG_ALLOW_SAME ? refused->ns : "",
                         refused->allow_from == SG_ALLOW_SAME ? ")" : "");
             else if (!gw)
-                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: parentRef names Gateway %s/%s, which does not exist "
+                sg_escape_fputline(errs, "%s:%d:%d: %s %s/%s: parentRef names Gateway %s/%s, which does not exist "
                                    "(NoMatchingParent)",
-                                   rt->file, pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name);
+                                   rt->file, pr->line, pr->col, kind_str(rt), rt->ns, rt->name, pr->ns, pr->name);
             else if (pr->port == 0)
-                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: Gateway %s/%s has no listener named \"%s\" "
+                sg_escape_fputline(errs, "%s:%d:%d: %s %s/%s: Gateway %s/%s has no listener named \"%s\" "
                                    "(NoMatchingParent)",
-                                   rt->file, pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name, pr->section);
+                                   rt->file, pr->line, pr->col, kind_str(rt), rt->ns, rt->name, pr->ns, pr->name,
+                                   pr->section);
             else
-                sg_escape_fputline(errs, "%s:%d:%d: HTTPRoute %s/%s: Gateway %s/%s has no listener%s%s%s on port %u "
+                sg_escape_fputline(errs, "%s:%d:%d: %s %s/%s: Gateway %s/%s has no listener%s%s%s on port %u "
                                    "(NoMatchingParent)",
-                        rt->file, pr->line, pr->col, rt->ns, rt->name, pr->ns, pr->name,
+                        rt->file, pr->line, pr->col, kind_str(rt), rt->ns, rt->name, pr->ns, pr->name,
                         pr->section ? " named \"" : "", pr->section ? pr->section : "", pr->section ? "\"" : "",
                         pr->port);
         }
@@ -428,7 +568,7 @@ int sg_route_compile(sg_config_t *cfg, FILE *errs)
     if (attached == NULL)
         return -ENOMEM;
     for (size_t k = 0; k < cfg->nlisteners; k++) {
-        int rc = compile_listener(cfg, &cfg->listeners[k], attached);
+        int rc = compile_listener(cfg, &cfg->listeners[k], attached, errs);
         if (rc != 0) {
             free(attached);
             return rc;
@@ -444,9 +584,10 @@ int sg_route_compile(sg_config_t *cfg, FILE *errs)
     }
     for (size_t i = 0; i < cfg->nroutes && errs; i++)
         if (attached[i] == 0)
-            sg_escape_fputline(errs, "%s:%d:%d: warning: HTTPRoute %s/%s: none of its hostnames intersects the hostname "
-                    "of a listener it names; not attached (NoMatchingListenerHostname)", cfg->routes[i].file, cfg->routes[i].line,
-                    cfg->routes[i].col, cfg->routes[i].ns, cfg->routes[i].name);
+            sg_escape_fputline(errs, "%s:%d:%d: warning: %s %s/%s: none of its hostnames intersects the hostname "
+                    "of a listener it names; not attached (NoMatchingListenerHostname)", cfg->routes[i].file,
+                    cfg->routes[i].line, cfg->routes[i].col, kind_str(&cfg->routes[i]), cfg->routes[i].ns,
+                    cfg->routes[i].name);
     free(attached);
     return 0;
 }
@@ -546,6 +687,53 @@ static int conds_match(const sg_match_t *m, const sg_route_req_t *req)
     return 1;
 }
 
+/* A GRPCRoute method match against the request's service and method (valid = the path was "/service/method"). */
+static int grpc_match(const sg_grpc_method_t *gm, bool valid, sg_str_t svc, sg_str_t meth, const sg_route_req_t *req)
+{
+    if (gm == NULL)
+        return 1;
+    if (!valid)
+        return 0;
+    if (gm->type == SG_MATCH_REGEX) {
+        int rc = 1;
+        if (gm->service_re != NULL && (rc = re_match(gm->service_re, svc, req)) <= 0)
+            return rc;
+        if (gm->method_re != NULL && (rc = re_match(gm->method_re, meth, req)) <= 0)
+            return rc;
+        return 1;
+    }
+    return (gm->service == NULL || sg_str_eq(svc, sg_str_c(gm->service))) &&
+           (gm->method == NULL || sg_str_eq(meth, sg_str_c(gm->method)));
+}
+
+/* GRPCRoute entries, in their precedence order. The path of a gRPC call is "/service/method". */
+static int try_grpc(const group_t *g, const sg_route_req_t *req, sg_route_match_t *out)
+{
+    sg_str_t path = req->path, svc = {0}, meth = {0};
+    const char *slash = path.n > 1 && path.p[0] == '/' ? memchr(path.p + 1, '/', path.n - 1) : NULL;
+    bool valid = slash != NULL && slash > path.p + 1 && slash < path.p + path.n - 1 &&
+                 memchr(slash + 1, '/', (size_t)(path.p + path.n - slash - 1)) == NULL;
+    if (valid) {
+        svc = (sg_str_t){path.p + 1, (size_t)(slash - path.p - 1)};
+        meth = (sg_str_t){slash + 1, (size_t)(path.p + path.n - slash - 1)};
+    }
+    for (uint32_t i = g->grpc_start; i < g->grpc_start + g->grpc_count; i++) {
+        const entry_t *e = &g->entries[i];
+        int rc = grpc_match(e->match->grpc, valid, svc, meth, req);
+        if (rc > 0)
+            rc = conds_match(e->match, req);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
+            out->route = e->route;
+            out->rule = e->rule;
+            out->prefix_len = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int try_bucket(const group_t *g, const bucket_t *b, const sg_route_req_t *req, sg_route_match_t *out,
                       size_t plen)
 {
@@ -572,6 +760,10 @@ static int try_group(const group_t *g, const sg_route_req_t *req, sg_route_match
     uint32_t h = hash_bytes(path.p, path.n, false);
     const bucket_t *b = htab_get(&g->exact, path.p, path.n, h, false);
     int rc;
+    /* A hostname is served by HTTPRoutes or by GRPCRoutes, never both (compile_listener), but a group may still
+     * hold both kinds when one has no entry matching any request it could see; GRPCRoutes go first. */
+    if (g->grpc_count > 0 && (rc = try_grpc(g, req, out)) != 0)
+        return rc;
     if (b != NULL && (rc = try_bucket(g, b, req, out, path.n)) != 0)
         return rc;
     for (uint32_t i = g->regex_start; i < g->regex_start + g->regex_count; i++) {

@@ -116,13 +116,10 @@ static uint64_t route_value(const sg_route_metrics_t *rm, size_t offset)
     return ld((const sg_counter_t *)((const char *)rm + offset));
 }
 
-/* One family by route; extra (NULL: none) is one more label, `key="value"`, and then the HELP/TYPE lines are the
- * caller's. */
-static void route_family_x(FILE *f, const char *name, const char *type, const char *help,
-                           const sg_metrics_t *const *shards, size_t n, size_t offset, const char *extra)
+/* One sample per route; `extra` adds labels (",code=\"0\""), and with skip_zero zeros are left out. */
+static void route_samples(FILE *f, const char *name, const sg_metrics_t *const *shards, size_t n, size_t offset,
+                          const char *extra, bool skip_zero)
 {
-    if (extra == NULL)
-        head(f, name, type, help);
     /* Each worker slots routes in its own first-use order: merge by key. */
     for (size_t i = 0; i < n; i++) {
         for (size_t r = 0; r < SG_METRICS_ROUTES; r++) {
@@ -148,22 +145,25 @@ static void route_family_x(FILE *f, const char *name, const char *type, const ch
                     if (strcmp(o->key, rm->key) == 0)
                         v += route_value(o, offset);
                 }
+            if (skip_zero && v == 0)
+                continue;
             fprintf(f, "%s{route=\"", name);
             label(f, rm->key);
-            fprintf(f, "\"%s%s} %" PRIu64 "\n", extra ? "," : "", extra ? extra : "", v);
+            fprintf(f, "\"%s} %" PRIu64 "\n", extra ? extra : "", v);
         }
     }
     uint64_t other = 0;
     for (size_t i = 0; i < n; i++)
         other += route_value(&shards[i]->other, offset);
     if (other > 0)
-        fprintf(f, "%s{route=\"other\"%s%s} %" PRIu64 "\n", name, extra ? "," : "", extra ? extra : "", other);
+        fprintf(f, "%s{route=\"other\"%s} %" PRIu64 "\n", name, extra ? extra : "", other);
 }
 
 static void route_family(FILE *f, const char *name, const char *type, const char *help,
                          const sg_metrics_t *const *shards, size_t n, size_t offset)
 {
-    route_family_x(f, name, type, help, shards, n, offset, NULL);
+    head(f, name, type, help);
+    route_samples(f, name, shards, n, offset, NULL, false);
 }
 
 const char *const sg_metrics_ws_results[SG_WS_RESULTS] = {"switched", "rejected", "failed", "abandoned"};
@@ -178,9 +178,9 @@ static void ws_families(FILE *f, const sg_metrics_t *const *shards, size_t n)
          "abandoned (the client left first).");
     for (int r = 0; r < SG_WS_RESULTS; r++) {
         char extra[32];
-        snprintf(extra, sizeof(extra), "result=\"%s\"", sg_metrics_ws_results[r]);
-        route_family_x(f, "ssegate_websocket_upgrades_total", NULL, NULL, shards, n,
-                       offsetof(sg_route_metrics_t, ws_upgrades) + (size_t)r * sizeof(sg_counter_t), extra);
+        snprintf(extra, sizeof(extra), ",result=\"%s\"", sg_metrics_ws_results[r]);
+        route_samples(f, "ssegate_websocket_upgrades_total", shards, n,
+                      offsetof(sg_route_metrics_t, ws_upgrades) + (size_t)r * sizeof(sg_counter_t), extra, false);
     }
 }
 
@@ -253,6 +253,16 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
                  offsetof(sg_route_metrics_t, sse_total));
     route_family(f, "ssegate_sse_events_total", "counter", "SSE events relayed to clients.", shards, n,
                  offsetof(sg_route_metrics_t, sse_events));
+    route_family(f, "ssegate_grpc_calls_active", "gauge", "gRPC calls being relayed.", shards, n,
+                 offsetof(sg_route_metrics_t, grpc_active));
+    head(f, "ssegate_grpc_calls_total", "counter",
+         "gRPC calls ended, by grpc-status (the backend's, or the gateway's own error).");
+    for (int c = 0; c < SG_GRPC_CODES; c++) {
+        char extra[24];
+        snprintf(extra, sizeof(extra), ",code=\"%d\"", c);
+        route_samples(f, "ssegate_grpc_calls_total", shards, n,
+                      offsetof(sg_route_metrics_t, grpc_status) + (size_t)c * sizeof(sg_counter_t), extra, true);
+    }
     head(f, "ssegate_fanout_streams", "gauge", "Shared SSE upstream streams open (one per worker and sharing key).");
     fprintf(f, "ssegate_fanout_streams %" PRIu64 "\n", SUM(fanout_streams));
     head(f, "ssegate_fanout_subscribers", "gauge", "Clients subscribed to shared SSE streams.");

@@ -31,6 +31,8 @@ typedef struct sg_histogram {
     sg_counter_t sum_us;
 } sg_histogram_t;
 
+#define SG_GRPC_CODES 17            /* grpc-status 0 (OK) .. 16 (UNAUTHENTICATED) */
+
 typedef struct sg_route_metrics {
     char key[160];                  /* "namespace/name"; written once before `used` is published */
     atomic_bool used;
@@ -40,6 +42,8 @@ typedef struct sg_route_metrics {
     sg_counter_t sse_events;
     sg_counter_t ws_active;                     /* WebSockets open (after the switch) */
     sg_counter_t ws_upgrades[4];                /* WebSocket handshakes by result (sg_metrics_ws_results) */
+    sg_counter_t grpc_active;       /* gRPC calls (HTTP/2 requests with content-type application/grpc) open */
+    sg_counter_t grpc_status[SG_GRPC_CODES]; /* gRPC calls ended, by grpc-status (unknown values count as 2) */
 } sg_route_metrics_t;
 
 /* The results of a WebSocket handshake (ssegate_websocket_upgrades_total{result}). */

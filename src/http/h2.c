@@ -12,6 +12,7 @@
 #include "http/admit.h"
 #include "core/metrics.h"
 #include "http/stream.h"
+#include "http/h2trail.h"
 
 #define READ_ROUNDS 8
 #define MAX_RESP_HEADERS (SG_H1_MAX_HEADERS + 24)
@@ -65,6 +66,7 @@ struct h2s {
     size_t unconsumed;          /* received body bytes not yet given back to the flow-control windows */
     /* response */
     sg_h2segq_t out;                 /* DATA bytes waiting for the window */
+    sg_h2_trailers_t *trailers; /* send_trailers: HEADERS with END_STREAM after the queue, instead of an empty DATA */
     uint64_t progress_ms;       /* last time DATA left this stream's queue, or the queue became non-empty */
     int32_t id;
     uint32_t nhdrs;
@@ -234,6 +236,7 @@ static void stream_free(h2s_t *s, bool give_back)
         sg_list_remove(&s->wake_link);
     out_clear(s);
     free(s->hbuf);
+    free(s->trailers);
     free(s);
     h2->nstreams--;
 }
@@ -306,7 +309,15 @@ static ssize_t data_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size
     if (s->out.bytes == 0 && s->resp_abort)
         return n == 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE /* RST_STREAM INTERNAL_ERROR after what was relayed */
                       : (ssize_t)n;
-    return sg_h2io_provided(n, s->out.bytes, s->resp_eof, flags, &s->deferred);
+    ssize_t r = sg_h2io_provided(n, s->out.bytes, s->resp_eof, flags, &s->deferred);
+    if ((*flags & NGHTTP2_DATA_FLAG_EOF) && s->trailers != NULL) {
+        /* nghttp2 copies the pairs; END_STREAM then rides on the trailing HEADERS. */
+        if (nghttp2_submit_trailer(ses, s->id, s->trailers->nv, s->trailers->n) == 0)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        free(s->trailers);
+        s->trailers = NULL;
+    }
+    return r;
 }
 
 static void lower_copy(char *dst, sg_str_t src)
@@ -423,6 +434,18 @@ static int op_send_end(void *down)
     return 0;
 }
 
+static int op_send_trailers(void *down, const sg_h1_header_t *hdrs, size_t n)
+{
+    h2s_t *s = down;
+    if (s->h2->failed || s->resp_no_body || s->resp_eof)
+        return -EPIPE;
+    free(s->trailers);
+    s->trailers = sg_h2_trailers_new(hdrs, n);
+    if (s->trailers == NULL)
+        return -ENOMEM;
+    return op_send_end(s);
+}
+
 static void op_abort(void *down)
 {
     h2s_t *s = down;
@@ -491,6 +514,7 @@ static const sg_stream_ops_t h2_ops = {
     .send_body = op_send_body,
     .send_shared = op_send_shared,
     .send_end = op_send_end,
+    .send_trailers = op_send_trailers,
     .abort = op_abort,
     .resume_body = op_resume_body,
     .refuse = op_refuse,

@@ -32,6 +32,9 @@ typedef struct sg_stream_ops {
     int (*send_shared)(void *down, sg_rbuf_t *ev, sg_rbuf_t **h1_chunk);
     /* The response is complete. */
     int (*send_end)(void *down);
+    /* Optional (NULL: the protocol has no trailers, i.e. HTTP/1.x here): the response is complete, and these fields
+     * follow its body as trailers (h2: a HEADERS frame with END_STREAM). Instead of send_end. Returns 0 or -errno. */
+    int (*send_trailers)(void *down, const sg_h1_header_t *hdrs, size_t n);
     /* The response cannot complete: the client must see it cut (h1: close; h2: RST_STREAM). */
     void (*abort)(void *down);
     /* The upstream queue drained: read more of the request body. */

@@ -294,6 +294,12 @@ static bool same_settings(const sg_health_probe_t *p, const sg_healthcheck_t *hc
 /* Builds the probe request; returns its length, or 0 when it does not fit. */
 static size_t build_request(const sg_healthcheck_t *hc, char *out, size_t cap)
 {
+    if (hc->grpc) {
+        /* Sent as an HTTP/2 call (h2probe.c); this text only tells one probe's settings from another's. */
+        int g = snprintf(out, cap, "grpc.health.v1 service=%s authority=%s", hc->grpc_service ? hc->grpc_service : "",
+                         hc->grpc_authority ? hc->grpc_authority : hc->host ? hc->host : "localhost");
+        return g > 0 && (size_t)g < cap ? (size_t)g : 0;
+    }
     int n = snprintf(out, cap,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ssegate-health\r\nAccept: */*\r\n"
                      "Connection: close\r\n\r\n",
@@ -309,8 +315,9 @@ static sg_health_probe_t *probe_new(sg_health_entry_t *e, const sg_healthcheck_t
         return NULL;
     p->h2 = h2;
     if (h2) {
-        p->h2path = strdup(hc->path ? hc->path : "/");
-        p->h2host = strdup(hc->host ? hc->host : "localhost");
+        /* A gRPC probe keeps the service to ask about where an HTTP one keeps its path. */
+        p->h2path = strdup(hc->grpc ? (hc->grpc_service ? hc->grpc_service : "") : hc->path ? hc->path : "/");
+        p->h2host = strdup(hc->grpc && hc->grpc_authority ? hc->grpc_authority : hc->host ? hc->host : "localhost");
         if (p->h2path == NULL || p->h2host == NULL) {
             probe_free(p);
             return NULL;
@@ -324,6 +331,8 @@ static sg_health_probe_t *probe_new(sg_health_entry_t *e, const sg_healthcheck_t
     p->hc.path = NULL;
     p->hc.policy = NULL;
     p->hc.codes = NULL;
+    p->hc.grpc_service = NULL;
+    p->hc.grpc_authority = NULL;
     p->req = malloc(reqlen + 1);
     if (hc->ncodes > 0)
         p->hc.codes = malloc(hc->ncodes * sizeof(*hc->codes));
@@ -449,11 +458,15 @@ static void probe_io(sg_health_t *h, sg_health_probe_t *p, short revents, uint64
         if (p->ssl != NULL)
             SSL_get0_alpn_selected(p->ssl, &alpn, &alen);
         if (p->ssl == NULL || (alen == 2 && memcmp(alpn, "h2", 2) == 0)) {
-            p->h2p = sg_h2probe_new(p->h2path, p->h2host, p->ssl != NULL, &p->h2req, &p->h2len);
+            p->h2p = p->hc.grpc ? sg_h2probe_new_grpc(p->h2path, p->h2host, p->ssl != NULL, &p->h2req, &p->h2len)
+                                : sg_h2probe_new(p->h2path, p->h2host, p->ssl != NULL, &p->h2req, &p->h2len);
             if (p->h2p == NULL) {
                 probe_done(h, p, false, now, "out of memory");
                 return;
             }
+        } else if (p->hc.grpc) {
+            probe_done(h, p, false, now, "gRPC health: the backend did not choose h2 in ALPN");
+            return;
         }
     }
     if (p->state == P_SENDING) {
@@ -518,6 +531,11 @@ static void probe_io(sg_health_t *h, sg_health_probe_t *p, short revents, uint64
                 continue;
             if (st2 < 0) {
                 probe_done(h, p, false, now, r == 0 ? "closed before a status" : "HTTP/2 error");
+                return;
+            }
+            if (p->hc.grpc) {
+                bool ok = sg_h2probe_grpc_result(p->h2p, why, sizeof(why)) == 1;
+                probe_done(h, p, ok, now, why);
                 return;
             }
             snprintf(why, sizeof(why), "status %d", st2);
@@ -647,7 +665,7 @@ int sg_health_attach(sg_health_t *h, sg_config_t *cfg)
                 const sg_tls_client_t *tls =
                     hc != NULL && (hc->use_tls == 1 || (hc->use_tls == -1 && hc->port == 0)) ? be->tls : NULL;
                 /* A probe to another port (hc->port) speaks HTTP/1.1: appProtocol says what the Service port speaks. */
-                bool h2 = be->proto == SG_BACKEND_H2 && hc != NULL && hc->port == 0;
+                bool h2 = hc != NULL && ((be->proto == SG_BACKEND_H2 && hc->port == 0) || hc->grpc);
                 if (hc != NULL && reqlen == 0)
                     sg_log_error("health: %s: probe request too long; not probing", hc->policy ? hc->policy : "?");
                 for (size_t i = 0; i < be->nendpoints; i++) {

@@ -14,6 +14,8 @@
 #include "config/route.h"
 #include "codec/sse.h"
 #include "proxy/tunnel.h"
+#include "proxy/grpc.h"
+#include "proxy/reqhead.h"
 #include "proxy/upclient.h"
 #include "proxy/upstream.h"
 #include "proxy/wsproxy.h"
@@ -35,6 +37,12 @@ struct sg_stream {
     uint8_t retries;                /* HTTPRoute retries done */
     uint8_t mproto;
     bool set_affinity;              /* the response carries a Set-Cookie binding the client to s->ep */
+    bool grpc;                      /* a gRPC call over HTTP/2: the gateway's own answers are gRPC statuses */
+    bool grpc_counted;              /* counted in rm->grpc_active */
+    bool grpc_deadline;             /* the deadline is the client's grpc-timeout: it outlasts the response head */
+    bool trailers_sent;             /* the backend's trailers went to the client: they ended the response */
+    int8_t grpc_status;             /* the call's grpc-status once known, else -1 */
+    int8_t grpc_code;               /* >= 0: the status the next gateway answer gives (instead of the mapping) */
     int status;
     const sg_stream_ops_t *ops;
     void *down;
@@ -163,6 +171,10 @@ static void stream_free(sg_stream_t *s)
     sg_metrics_observe(&m->duration, (s->worker->loop.now_ms - s->start_ms) * 1000);
     if (s->sse && s->rm)
         sg_counter_sub(&s->rm->sse_active, 1);
+    if (s->grpc_counted) {
+        sg_counter_sub(&s->rm->grpc_active, 1);
+        sg_counter_add(&s->rm->grpc_status[s->grpc_status >= 0 ? s->grpc_status : SG_GRPC_UNKNOWN], 1);
+    }
     sg_timer_cancel(&s->worker->loop.wheel, &s->timer);
     if (s->sse)
         sg_timer_cancel(&s->worker->loop.wheel, &s->sse->hb);
@@ -195,6 +207,27 @@ static void finish(sg_stream_t *s, bool ok)
     stream_free(s);
 }
 
+/* A gRPC call gets the gateway's answer as a gRPC status (Trailers-Only), the body's line as grpc-message. */
+static void respond_grpc(sg_stream_t *s, int status, const char *body)
+{
+    int code = s->grpc_code >= 0 ? s->grpc_code : sg_grpc_code_for_http(status);
+    char msg[192];
+    const char *b = strncmp(body, "ssegate: ", 9) == 0 ? body + 9 : body;
+    size_t bl = strcspn(b, "\n");
+    snprintf(msg, sizeof(msg), "ssegate: %.*s", (int)SG_MIN(bl, sizeof(msg) - 10), b);
+    s->status = 200;
+    s->resp_started = true;
+    s->grpc_status = (int8_t)code;
+    finish(s, sg_grpc_answer(s->ops, s->down, code, msg) >= 0);
+}
+
+/* Ends a gRPC call whose response has started with a status of the gateway's (trailers). */
+static void end_grpc(sg_stream_t *s, int code, const char *msg)
+{
+    s->grpc_status = (int8_t)code;
+    finish(s, sg_grpc_end(s->ops, s->down, code, msg) >= 0);
+}
+
 /* Answers with a status and a one-line body (nothing of a response has been sent yet). */
 static void respond(sg_stream_t *s, int status, const char *body, const sg_h1_header_t *extra, size_t nextra)
 {
@@ -202,6 +235,10 @@ static void respond(sg_stream_t *s, int status, const char *body, const sg_h1_he
     size_t n = 0;
     size_t blen = strlen(body);
 
+    if (s->grpc) {
+        respond_grpc(s, status, body);
+        return;
+    }
     s->status = status;
     s->resp_started = true;
     hdrs[n++] = (sg_h1_header_t){SG_STR("Content-Type"), SG_STR("text/plain")};
@@ -287,6 +324,16 @@ static void timer_cb(sg_timer_t *t)
             end_at_boundary(s);
             return;
         }
+        if (s->grpc) {
+            /* A call still open at its drain moment (a stream, as long-lived as SSE) ends as UNAVAILABLE, which
+             * clients retry on another connection (this one has had its GOAWAY). */
+            s->grpc_code = SG_GRPC_UNAVAILABLE;
+            if (!s->resp_started)
+                respond(s, 503, "ssegate: the gateway is shutting down\n", NULL, 0);
+            else
+                end_grpc(s, SG_GRPC_UNAVAILABLE, "ssegate: the gateway is shutting down");
+            return;
+        }
         /* Not an event stream (yet): ordinary requests finish; the drain's hard deadline bounds them. */
         arm(s);
         return;
@@ -302,6 +349,11 @@ static void timer_cb(sg_timer_t *t)
     }
     if (s->tunnel != NULL) {
         sg_tunnel_close(s->tunnel, SG_WS_GOING_AWAY); /* an explicit route timeout, as it cuts SSE */
+        return;
+    }
+    if (s->grpc) {
+        end_grpc(s, SG_GRPC_DEADLINE_EXCEEDED, s->grpc_deadline ? "ssegate: deadline exceeded (grpc-timeout)"
+                                                                 : "ssegate: route timeout");
         return;
     }
     s->ops->abort(s->down);
@@ -340,142 +392,11 @@ void sg_proxy_drain(sg_stream_t *s, uint64_t at_ms)
 
 /* ---- request building ---- */
 
-typedef struct hbuf {
-    char *p;
-    size_t n, cap;
-    bool overflow;
-} hbuf_t;
-
-static void put(hbuf_t *b, const char *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->overflow = true;
-        return;
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void put_str(hbuf_t *b, sg_str_t s)
-{
-    put(b, s.p, s.n);
-}
-
-static void put_header(hbuf_t *b, sg_str_t name, sg_str_t value)
-{
-    put_str(b, name);
-    put(b, ": ", 2);
-    put_str(b, value);
-    put(b, "\r\n", 2);
-}
-
-/* Hop-by-hop headers (RFC 9110 7.6.1) and the ones we regenerate. */
-static bool is_hop_by_hop(sg_str_t name)
-{
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
-                                         "upgrade", "trailer", "proxy-authenticate", "proxy-authorization"};
-    for (size_t i = 0; i < SG_ARRAY_LEN(names); i++)
-        if (sg_str_ieq_lit(name, names[i]))
-            return true;
-    return false;
-}
-
-/* True when `name` is one of the comma-separated tokens of any Connection header. */
-static bool named_in_connection(const sg_h1_msg_t *msg, sg_str_t name)
-{
-    for (size_t i = 0; i < msg->nheaders; i++) {
-        if (!sg_str_ieq_lit(msg->headers[i].name, "connection"))
-            continue;
-        sg_str_t v = msg->headers[i].value;
-        size_t a = 0;
-        while (a < v.n) {
-            size_t e = a;
-            while (e < v.n && v.p[e] != ',')
-                e++;
-            size_t x = a, y = e;
-            while (x < y && (v.p[x] == ' ' || v.p[x] == '\t'))
-                x++;
-            while (y > x && (v.p[y - 1] == ' ' || v.p[y - 1] == '\t'))
-                y--;
-            if (sg_str_ieq((sg_str_t){v.p + x, y - x}, name))
-                return true;
-            a = e + 1;
-        }
-    }
-    return false;
-}
-
-static bool in_list(char *const *names, size_t n, sg_str_t name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (sg_str_ieq_lit(name, names[i]))
-            return true;
-    return false;
-}
-
-static bool in_kv(const sg_kv_t *kv, size_t n, sg_str_t name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (sg_str_ieq_lit(name, kv[i].name))
-            return true;
-    return false;
-}
-
-/* Whether a header modifier drops an incoming header (removed, or replaced by a `set`). */
-static bool mod_drops(const sg_header_mod_t *m, sg_str_t name)
-{
-    return m != NULL && (in_list(m->remove, m->nremove, name) || in_kv(m->set, m->nset, name));
-}
-
-static void mod_emit(hbuf_t *b, const sg_header_mod_t *m)
-{
-    if (m == NULL)
-        return;
-    for (size_t i = 0; i < m->nset; i++)
-        put_header(b, sg_str_c(m->set[i].name), sg_str_c(m->set[i].value));
-    for (size_t i = 0; i < m->nadd; i++)
-        put_header(b, sg_str_c(m->add[i].name), sg_str_c(m->add[i].value));
-}
-
-/* Applies ReplaceFullPath / ReplacePrefixMatch to path (no query), writing into b. */
-static void put_modified_path(hbuf_t *b, sg_pathmod_t kind, const char *repl, sg_str_t path, size_t prefix_len)
-{
-    if (kind == SG_PATHMOD_FULL) {
-        put_str(b, sg_str_c(repl));
-        return;
-    }
-    if (kind != SG_PATHMOD_PREFIX) {
-        put_str(b, path);
-        return;
-    }
-    sg_str_t rest = {path.p + SG_MIN(prefix_len, path.n), path.n - SG_MIN(prefix_len, path.n)};
-    sg_str_t r = sg_str_c(repl);
-    /* Join without doubling or losing the slash between the replacement and the rest. */
-    if (r.n > 0 && r.p[r.n - 1] == '/' && rest.n > 0 && rest.p[0] == '/')
-        r.n--;
-    if (r.n == 0 && (rest.n == 0 || rest.p[0] != '/'))
-        put(b, "/", 1);
-    put_str(b, r);
-    if (r.n > 0 && rest.n > 0 && rest.p[0] != '/' && r.p[r.n - 1] != '/')
-        put(b, "/", 1);
-    put_str(b, rest);
-}
-
-static sg_str_t host_without_port(sg_str_t host)
-{
-    if (host.n > 0 && host.p[0] == '[') {
-        const char *e = memchr(host.p, ']', host.n);
-        return e ? (sg_str_t){host.p, (size_t)(e - host.p) + 1} : host;
-    }
-    const char *c = memchr(host.p, ':', host.n);
-    return c ? (sg_str_t){host.p, (size_t)(c - host.p)} : host;
-}
-
 static void do_redirect(sg_stream_t *s, const sg_redirect_t *r, sg_str_t host, sg_str_t path, sg_str_t query,
                         size_t prefix_len, const sg_down_info_t *info)
 {
     char loc[4096];
-    hbuf_t b = {loc, 0, sizeof(loc), false};
+    sg_hbuf_t b = {loc, 0, sizeof(loc), false};
     const char *req_scheme = info->tls ? "https" : "http";
     const char *scheme = r->scheme ? r->scheme : req_scheme;
     int port;
@@ -486,19 +407,19 @@ static void do_redirect(sg_stream_t *s, const sg_redirect_t *r, sg_str_t host, s
         port = strcmp(scheme, "https") == 0 ? 443 : strcmp(scheme, "http") == 0 ? 80 : info->conn->port;
     else
         port = info->conn->port;
-    put_str(&b, sg_str_c(scheme));
-    put(&b, "://", 3);
-    put_str(&b, r->hostname ? sg_str_c(r->hostname) : host_without_port(host));
+    sg_hbuf_put_str(&b, sg_str_c(scheme));
+    sg_hbuf_put(&b, "://", 3);
+    sg_hbuf_put_str(&b, r->hostname ? sg_str_c(r->hostname) : sg_reqhead_host_only(host));
     bool default_port = (strcmp(scheme, "http") == 0 && port == 80) || (strcmp(scheme, "https") == 0 && port == 443);
     if (!default_port) {
         char pb[16];
         int k = snprintf(pb, sizeof(pb), ":%d", port);
-        put(&b, pb, (size_t)k);
+        sg_hbuf_put(&b, pb, (size_t)k);
     }
-    put_modified_path(&b, r->path_kind, r->path, path, prefix_len);
+    sg_reqhead_put_path(&b, r->path_kind, r->path, path, prefix_len);
     if (query.n > 0) {
-        put(&b, "?", 1);
-        put_str(&b, query);
+        sg_hbuf_put(&b, "?", 1);
+        sg_hbuf_put_str(&b, query);
     }
     if (b.overflow) {
         respond(s, 500, "ssegate: redirect location too long\n", NULL, 0);
@@ -585,24 +506,24 @@ static void split_target(sg_str_t t, sg_str_t *authority, sg_str_t *path, sg_str
 }
 
 static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_match_t *m, sg_str_t host,
-                         sg_str_t path, sg_str_t query, const sg_down_info_t *info, hbuf_t *b)
+                         sg_str_t path, sg_str_t query, const sg_down_info_t *info, sg_hbuf_t *b)
 {
     const sg_filters_t *rf = &m->rule->filters;
     const sg_filters_t *bf = &s->backend->filters;
     const sg_rewrite_t *rw = bf->rewrite ? bf->rewrite : rf->rewrite;
     char ip[INET6_ADDRSTRLEN];
 
-    put_str(b, s->ws != NULL ? SG_STR("GET") : msg->method); /* HTTP/2 extended CONNECT becomes an upgrade */
-    put(b, " ", 1);
+    sg_hbuf_put_str(b, s->ws != NULL ? SG_STR("GET") : msg->method); /* HTTP/2 extended CONNECT becomes an upgrade */
+    sg_hbuf_put(b, " ", 1);
     if (rw && rw->path_kind != SG_PATHMOD_NONE)
-        put_modified_path(b, rw->path_kind, rw->path, path, m->prefix_len);
+        sg_reqhead_put_path(b, rw->path_kind, rw->path, path, m->prefix_len);
     else
-        put_str(b, path);
+        sg_hbuf_put_str(b, path);
     if (query.n > 0 || (msg->target.n > 0 && msg->target.p[msg->target.n - 1] == '?')) {
-        put(b, "?", 1);
-        put_str(b, query);
+        sg_hbuf_put(b, "?", 1);
+        sg_hbuf_put_str(b, query);
     }
-    put(b, " HTTP/1.1\r\n", 11);
+    sg_hbuf_put(b, " HTTP/1.1\r\n", 11);
 
     bool have_host = false;
     sg_str_t xff = {0};
@@ -611,10 +532,10 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
         if (s->backend->proto == SG_BACKEND_H2 && sg_str_ieq_lit(name, "te") &&
             sg_str_ieq_lit(msg->headers[i].value, "trailers")) {
             /* The one TE an HTTP/2 request may carry (gRPC needs it): upclient_h2.c keeps it, drops Connection. */
-            put(b, "TE: trailers\r\nConnection: TE\r\n", 30);
+            sg_hbuf_put(b, "TE: trailers\r\nConnection: TE\r\n", 30);
             continue;
         }
-        if (is_hop_by_hop(name) || named_in_connection(msg, name))
+        if (sg_reqhead_hop_by_hop(name) || sg_reqhead_in_connection(msg, name))
             continue;
         if (sg_str_ieq_lit(name, "content-length") || sg_str_ieq_lit(name, "expect"))
             continue;
@@ -629,52 +550,52 @@ static int build_request(sg_stream_t *s, const sg_h1_msg_t *msg, const sg_route_
             continue;
         if (sg_str_ieq_lit(name, "host")) {
             have_host = true;
-            put_header(b, name, rw && rw->hostname ? sg_str_c(rw->hostname) : msg->headers[i].value);
+            sg_hbuf_put_header(b, name, rw && rw->hostname ? sg_str_c(rw->hostname) : msg->headers[i].value);
             continue;
         }
-        if (mod_drops(rf->req_headers, name) || mod_drops(bf->req_headers, name))
+        if (sg_reqhead_mod_drops(rf->req_headers, name) || sg_reqhead_mod_drops(bf->req_headers, name))
             continue;
         if (s->ws != NULL && sg_wsproxy_drop_header(s->ws, name))
             continue;
-        put_header(b, name, msg->headers[i].value);
+        sg_hbuf_put_header(b, name, msg->headers[i].value);
     }
     if (!have_host && host.n > 0)
-        put_header(b, SG_STR("Host"), rw && rw->hostname ? sg_str_c(rw->hostname) : host);
-    mod_emit(b, rf->req_headers);
-    mod_emit(b, bf->req_headers);
+        sg_hbuf_put_header(b, SG_STR("Host"), rw && rw->hostname ? sg_str_c(rw->hostname) : host);
+    sg_reqhead_mod_emit(b, rf->req_headers);
+    sg_reqhead_mod_emit(b, bf->req_headers);
 
     sg_conn_peer_ip(info->conn, ip, sizeof(ip));
-    put(b, "X-Forwarded-For: ", 17);
+    sg_hbuf_put(b, "X-Forwarded-For: ", 17);
     if (xff.n > 0) {
-        put_str(b, xff);
-        put(b, ", ", 2);
+        sg_hbuf_put_str(b, xff);
+        sg_hbuf_put(b, ", ", 2);
     }
-    put_str(b, sg_str_c(ip));
-    put(b, "\r\n", 2);
-    put_header(b, SG_STR("X-Forwarded-Proto"), info->tls ? SG_STR("https") : SG_STR("http"));
+    sg_hbuf_put_str(b, sg_str_c(ip));
+    sg_hbuf_put(b, "\r\n", 2);
+    sg_hbuf_put_header(b, SG_STR("X-Forwarded-Proto"), info->tls ? SG_STR("https") : SG_STR("http"));
     if (host.n > 0)
-        put_header(b, SG_STR("X-Forwarded-Host"), host);
-    put_header(b, SG_STR("X-Request-Id"), sg_str_c(s->rid));
+        sg_hbuf_put_header(b, SG_STR("X-Forwarded-Host"), host);
+    sg_hbuf_put_header(b, SG_STR("X-Request-Id"), sg_str_c(s->rid));
     if (info->client_cert_state != SG_TLS_CLIENT_NONE && info->client_cert != NULL) {
         /* Envoy's element (docs/operations.md), plus Verified: true only for a certificate that chains to the
          * listener's CAs; AllowInsecureFallback also lets in clients without one, or with one that did not. */
         bool ok = info->client_cert_state == SG_TLS_CLIENT_VERIFIED;
-        put(b, "X-Forwarded-Client-Cert: ", 25);
-        put_str(b, sg_str_c(info->client_cert));
+        sg_hbuf_put(b, "X-Forwarded-Client-Cert: ", 25);
+        sg_hbuf_put_str(b, sg_str_c(info->client_cert));
         if (info->client_cert[0] != '\0')
-            put(b, ";", 1);
-        put(b, ok ? "Verified=true\r\n" : "Verified=false\r\n", ok ? 15 : 16);
+            sg_hbuf_put(b, ";", 1);
+        sg_hbuf_put(b, ok ? "Verified=true\r\n" : "Verified=false\r\n", ok ? 15 : 16);
     }
     if (s->ws != NULL) {
         sg_wsproxy_put_upgrade(s->ws, b->p, &b->n, b->cap, &b->overflow);
     } else if (msg->body == SG_H1_BODY_LENGTH) {
         char cl[40];
         int k = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n", (unsigned long long)msg->content_length);
-        put(b, cl, (size_t)k);
+        sg_hbuf_put(b, cl, (size_t)k);
     } else if (msg->body == SG_H1_BODY_CHUNKED) {
-        put(b, "Transfer-Encoding: chunked\r\n", 28);
+        sg_hbuf_put(b, "Transfer-Encoding: chunked\r\n", 28);
     }
-    put(b, "\r\n", 2);
+    sg_hbuf_put(b, "\r\n", 2);
     return b->overflow ? -E2BIG : 0;
 }
 
@@ -777,10 +698,12 @@ static void fail_connect(sg_stream_t *s, int err)
     sg_counter_add(&s->worker->metrics.upstream_connect_errors, 1);
     if (s->ep)
         sg_health_report_failure(s->ep->health, s->worker->loop.now_ms);
-    if (err == -ECONNREFUSED)
+    if (err == -ECONNREFUSED) {
         respond(s, 502, "ssegate: upstream connection refused\n", NULL, 0);
-    else if (err == -ETIMEDOUT)
+    } else if (err == -ETIMEDOUT) {
+        s->grpc_code = SG_GRPC_UNAVAILABLE; /* the backend is unreachable: not the call's deadline */
         respond(s, 504, "ssegate: upstream connect timeout\n", NULL, 0);
+    }
     else
         respond(s, 502, "ssegate: upstream connect failed\n", NULL, 0);
 }
@@ -800,6 +723,8 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     s->has_body = has_body;
     s->body_chunked = has_body && body_len < 0;
     s->head_request = sg_str_eq(msg->method, SG_STR("HEAD"));
+    s->grpc_status = -1;
+    s->grpc_code = -1;
     sg_timer_init(&s->timer, timer_cb);
     s->mproto = info->conn->mproto;
     s->proto = info->proto ? info->proto : "-";
@@ -822,6 +747,14 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         sg_escape(s->reqinfo + o, cap - o, msg->target.p, tn, SG_ESC_FIELD);
     }
 
+    /* gRPC runs over HTTP/2 only (its status travels in trailers); over HTTP/1.x it is refused with a reason. */
+    sg_grpc_kind_t gk = sg_grpc_kind(msg);
+    s->grpc = gk == SG_GRPC_CALL && ops->send_trailers != NULL;
+    if (gk == SG_GRPC_CALL && !s->grpc) {
+        respond(s, 505, "ssegate: gRPC needs HTTP/2 (h2c with prior knowledge, or TLS with ALPN h2); this call "
+                "came over HTTP/1.x\n", NULL, 0);
+        return s;
+    }
     /* A gateway routes requests; it does not open tunnels. On both protocols, before any routing. (On
      * HTTP/2 a CONNECT has no :path, which nghttp2 requires of every other method.) */
     bool ext_connect = sg_wsproxy_is_ext_connect(msg, info);
@@ -874,6 +807,21 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     }
     if (s->ws != NULL)
         s->body_chunked = false; /* HTTP/2 DATA after the switch are the tunnel's bytes, not a chunked body */
+    if (s->grpc) {
+        s->grpc_counted = true;
+        sg_counter_add(&s->rm->grpc_active, 1);
+    }
+    if (m.rule->route->kind == SG_ROUTE_GRPC && !s->grpc && (gk == SG_GRPC_WEB || ops->send_trailers == NULL)) {
+        /* A GRPCRoute serves gRPC over HTTP/2; gRPC-Web would need translating (not built), and HTTP/1.x cannot
+         * carry a call. Other HTTP/2 requests go on: the backend answers them as a gRPC server does. */
+        if (gk == SG_GRPC_WEB)
+            respond(s, 415, "ssegate: gRPC-Web is not translated by this gateway; call the service with gRPC over "
+                    "HTTP/2, or put a gRPC-Web proxy in front of the backend\n", NULL, 0);
+        else
+            respond(s, 505, "ssegate: this route serves gRPC, which needs HTTP/2 (h2c with prior knowledge, or TLS "
+                    "with ALPN h2)\n", NULL, 0);
+        return s;
+    }
     if (keep_origin(s, msg) < 0) {
         respond(s, 503, "ssegate: out of memory\n", NULL, 0);
         return s;
@@ -898,7 +846,7 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     }
     pick_endpoint(s, msg, info);
 
-    hbuf_t b = {w->scratch, 0, sizeof(w->scratch), false};
+    sg_hbuf_t b = {w->scratch, 0, sizeof(w->scratch), false};
     if (build_request(s, msg, &m, host, path, query, info, &b) < 0) {
         respond(s, 431, "ssegate: request header fields too large\n", NULL, 0);
         return s;
@@ -945,8 +893,21 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     int64_t bt = m.rule->backend_timeout_ms;
     if (t == SG_TIMEOUT_UNSET || (bt > 0 && bt < t) || (t == 0 && bt > 0))
         t = bt;
+    if (s->grpc) {
+        /* The client's deadline bounds the whole call (the route's timeout still applies when shorter); without
+         * one, a call is as long-lived as an SSE stream: only the wait for its response head is bounded. */
+        size_t from = 0;
+        const sg_h1_header_t *gt = sg_h1parse_find(msg, "grpc-timeout", &from);
+        int64_t ms;
+        if (gt != NULL && sg_grpc_parse_timeout(gt->value, &ms) == 0 && (t == SG_TIMEOUT_UNSET || t == 0 || ms < t)) {
+            t = ms;
+            s->grpc_deadline = true;
+        }
+    }
     if (t == SG_TIMEOUT_UNSET)
         t = w->settings->response_timeout_ms;
+    if (s->grpc && w->draining)
+        sg_proxy_drain(s, sg_worker_drain_moment(w)); /* started on a connection that had its first GOAWAY */
     if (t > 0) {
         s->deadline_ms = w->loop.now_ms + (uint64_t)t;
         arm(s);
@@ -1007,6 +968,8 @@ void sg_proxy_down_closed(sg_stream_t *s)
     if (s->finished)
         return;
     s->finished = true;
+    if (s->grpc_status < 0)
+        s->grpc_status = SG_GRPC_CANCELLED;
     if (s->status == 0 || !s->resp_started)
         s->status = 499; /* client closed before the response (nginx's convention) */
     access_log(s);
@@ -1102,11 +1065,13 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     sg_health_report_success(s->ep->health);
     for (size_t i = 0; i < msg->nheaders; i++) {
         sg_str_t name = msg->headers[i].name;
-        if (is_hop_by_hop(name) || named_in_connection(msg, name) || sg_str_ieq_lit(name, "content-length"))
+        if (sg_reqhead_hop_by_hop(name) || sg_reqhead_in_connection(msg, name) ||
+            sg_str_ieq_lit(name, "content-length"))
             continue;
         if (sg_str_ieq_lit(name, "content-type") && is_event_stream(msg->headers[i].value))
             sse = true;
-        if (mod_drops(rm, name) || mod_drops(bm, name) || (cors != NULL && sg_cors_owns_header(name)))
+        if (sg_reqhead_mod_drops(rm, name) || sg_reqhead_mod_drops(bm, name) ||
+            (cors != NULL && sg_cors_owns_header(name)))
             continue;
         if (n < MAX_OUT_HEADERS)
             out[n++] = msg->headers[i];
@@ -1158,9 +1123,18 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     s->status = msg->status;
     s->resp_started = true;
     bool no_body = s->head_request || msg->status == 204 || msg->status == 304;
+    if (s->grpc) {
+        /* A head that carries grpc-status is a Trailers-Only response: it must reach the client with END_STREAM. */
+        int gs = sg_grpc_status_of(msg->headers, msg->nheaders);
+        if (gs >= 0) {
+            s->grpc_status = (int8_t)gs;
+            no_body = true;
+        }
+    }
     int64_t clen = msg->body == SG_H1_BODY_LENGTH ? (int64_t)msg->content_length : -1;
     /* The default timeout bounded only the wait for these headers; explicit route timeouts go on. */
-    if (s->rule->request_timeout_ms == SG_TIMEOUT_UNSET && s->rule->backend_timeout_ms == SG_TIMEOUT_UNSET) {
+    if (!s->grpc_deadline && s->rule->request_timeout_ms == SG_TIMEOUT_UNSET &&
+        s->rule->backend_timeout_ms == SG_TIMEOUT_UNSET) {
         s->deadline_ms = 0;
         arm(s);
     }
@@ -1291,7 +1265,12 @@ static void up_on_end(void *ctx)
         sg_tunnel_up_closed(s->tunnel, true);
         return;
     }
-    int rc = s->ops->send_end(s->down);
+    if (s->grpc && s->grpc_status < 0 && s->status == 200 && !s->trailers_sent) {
+        /* Ended without trailers (an HTTP/1.1 backend cannot send them): the client would see no status at all. */
+        end_grpc(s, SG_GRPC_INTERNAL, "ssegate: the backend ended the call without a grpc-status");
+        return;
+    }
+    int rc = s->trailers_sent ? 0 : s->ops->send_end(s->down);
     finish(s, (rc >= 0 || rc == SG_EAGAIN) && s->req_done);
 }
 
@@ -1368,18 +1347,35 @@ static void up_on_error(void *ctx, int err)
         finish(s, true);
         return;
     }
+    if (s->grpc) {
+        /* The call cannot complete; its status says so (a reset would read as INTERNAL to the client). */
+        end_grpc(s, SG_GRPC_UNAVAILABLE, "ssegate: the backend connection was lost");
+        return;
+    }
     /* Mid-response: never fake a complete response. */
     s->ops->abort(s->down);
     finish(s, false);
 }
 
-/* Response trailers (HTTP/2 backends): counted; relaying them downstream is gRPC's part (issue 13, point 4). */
+/* Response trailers (HTTP/2 backends), before on_end: relayed as trailers to an HTTP/2 client (the stream ops copy
+ * them), dropped for HTTP/1.x, which has no way to carry them here. */
 static void up_on_trailers(void *ctx, const sg_h1_header_t *h, size_t n)
 {
     sg_stream_t *s = ctx;
-    (void)h;
     if (n > 0)
         sg_counter_add(&s->worker->metrics.upstream_trailers, 1);
+    int gs = sg_grpc_status_of(h, n);
+    if (gs >= 0)
+        s->grpc_status = (int8_t)gs;
+    if (s->ops->send_trailers == NULL || s->trailers_sent || s->finished)
+        return;
+    int rc = s->ops->send_trailers(s->down, h, n);
+    if (rc < 0) {
+        s->ops->abort(s->down);
+        finish(s, false);
+        return;
+    }
+    s->trailers_sent = true;
 }
 
 static void up_on_drained(void *ctx)

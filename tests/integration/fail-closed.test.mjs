@@ -90,14 +90,37 @@ const refused = [
         marker: 'Passthrough', msg: /tls\.mode "Passthrough" not supported/,
     },
     {
-        what: 'listener allowedRoutes kinds: GRPCRoute',
-        edit: y => y.replace(/(\{name: http, protocol: HTTP, port: \d+)\}/, '$1, allowedRoutes: {kinds: [{kind: GRPCRoute}]}}'),
-        marker: 'GRPCRoute', msg: /InvalidRouteKinds/,
+        /* HTTPRoute and GRPCRoute are served (grpc.test.mjs); other route kinds are not. */
+        what: 'listener allowedRoutes kinds: TLSRoute',
+        edit: y => y.replace(/(\{name: http, protocol: HTTP, port: \d+)\}/, '$1, allowedRoutes: {kinds: [{kind: TLSRoute}]}}'),
+        marker: 'TLSRoute', msg: /InvalidRouteKinds/,
     },
     {
-        what: 'a GRPCRoute document',
-        edit: y => y + doc(`apiVersion: ${GW}/v1\nkind: GRPCRoute\nmetadata: {name: g}\nspec: {parentRefs: [{name: gw}]}\n`),
-        marker: 'kind: GRPCRoute', msg: /kind GRPCRoute .* is not supported; refused/,
+        /* GRPCRoute is served (grpc.test.mjs); its filters that ssegate does not build are refused, not ignored. */
+        what: 'a GRPCRoute with a RequestMirror filter',
+        edit: y => y + doc(`apiVersion: ${GW}/v1\nkind: GRPCRoute\nmetadata: {name: g}\nspec:\n  parentRefs: [{name: gw}]\n  hostnames: [grpc.test]\n  rules:\n  - filters:\n    - type: RequestMirror\n      requestMirror: {backendRef: {name: svc, port: 80}}\n    backendRefs: [{name: svc, port: 80}]\n`),
+        marker: 'type: RequestMirror', msg: /GRPCRoute filter type RequestMirror is not supported by ssegate; refused/,
+    },
+    {
+        what: 'a GRPCRoute with an ExtensionRef filter',
+        edit: y => y + doc(`apiVersion: ${GW}/v1\nkind: GRPCRoute\nmetadata: {name: g}\nspec:\n  parentRefs: [{name: gw}]\n  hostnames: [grpc.test]\n  rules:\n  - filters:\n    - type: ExtensionRef\n      extensionRef: {group: example.com, kind: GrpcWeb, name: w}\n    backendRefs: [{name: svc, port: 80}]\n`),
+        marker: 'type: ExtensionRef', msg: /GRPCRoute filter type ExtensionRef is not supported by ssegate; refused/,
+    },
+    {
+        what: 'a GRPCRoute rule with sessionPersistence',
+        edit: y => y + doc(`apiVersion: ${GW}/v1\nkind: GRPCRoute\nmetadata: {name: g}\nspec:\n  parentRefs: [{name: gw}]\n  hostnames: [grpc.test]\n  rules:\n  - sessionPersistence: {sessionName: s}\n    backendRefs: [{name: svc, port: 80}]\n`),
+        marker: 'sessionPersistence', msg: /sessionPersistence is not supported yet/,
+    },
+    {
+        /* grpc probes are served (grpc-health.test.mjs); one probe per endpoint, so not both kinds at once. */
+        what: 'a HealthCheckPolicy with both http and grpc probes',
+        edit: y => y + doc(`apiVersion: ${ALB}\nkind: HealthCheckPolicy\nmetadata: {name: h}\nspec:\n  targetRef: {group: "", kind: Service, name: svc}\n  default:\n    grpc: {}\n    http: {path: /healthz}\n`),
+        marker: 'http: {path', msg: /http and grpc cannot both be given/,
+    },
+    {
+        what: 'a GRPCRoute of the retired v1alpha2 API',
+        edit: y => y + doc(`apiVersion: ${GW}/v1alpha2\nkind: GRPCRoute\nmetadata: {name: g}\nspec: {parentRefs: [{name: gw}]}\n`),
+        marker: 'v1alpha2', msg: /GRPCRoute: apiVersion "gateway\.networking\.k8s\.io\/v1alpha2" not supported/,
     },
     {
         /* BackendTLSPolicy is served (backend-tls.test.mjs); options (TLS versions, ciphers) could not be honoured. */

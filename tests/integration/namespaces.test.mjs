@@ -159,9 +159,9 @@ test('allowedRoutes values that cannot be enforced are refused, each at its line
             msg: /applies only with from: Selector/,
         },
         {
-            ar: '    allowedRoutes: {kinds: [{group: gateway.networking.k8s.io, kind: GRPCRoute}]}\n',
-            marker: 'GRPCRoute',
-            msg: /allowedRoutes kind gateway\.networking\.k8s\.io\/GRPCRoute is not served \(InvalidRouteKinds\)/,
+            ar: '    allowedRoutes: {kinds: [{group: gateway.networking.k8s.io, kind: TLSRoute}]}\n',
+            marker: 'TLSRoute',
+            msg: /allowedRoutes kind gateway\.networking\.k8s\.io\/TLSRoute is not served \(InvalidRouteKinds\)/,
         },
         { ar: '    allowedRoutes: {kinds: []}\n', marker: 'kinds', msg: /allowedRoutes\.kinds is empty/ },
         {

@@ -368,11 +368,11 @@ static void test_unknown_kind_is_a_warning(void **state)
     assert_string_equal(r.errs, "c.yaml:9:7: warning: skipping kind TCPRoute: ssegate does not serve it\n");
     done(&r);
     /* ...but a kind that would route or secure traffic is refused (fail closed) */
-    r = load(GW80 "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: x}\n---\n"
+    r = load(GW80 "apiVersion: gateway.networking.k8s.io/v1\nkind: ListenerSet\nmetadata: {name: x}\n---\n"
              "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTrafficPolicy\nmetadata: {name: y}\n---\n"
              "apiVersion: alb.networking.azure.io/v1\nkind: WebApplicationFirewallPolicy\nmetadata: {name: z}\n");
     assert_int_equal(r.rc, -EINVAL);
-    HAS(r, "c.yaml:9:7: kind GRPCRoute (gateway.networking.k8s.io/v1) is not supported; refused");
+    HAS(r, "c.yaml:9:7: kind ListenerSet (gateway.networking.k8s.io/v1) is not supported; refused");
     HAS(r, "c.yaml:13:7: kind BackendTrafficPolicy (gateway.networking.k8s.io/v1) is not supported; refused");
     HAS(r, "c.yaml:17:7: kind WebApplicationFirewallPolicy (alb.networking.azure.io/v1) is not supported; refused");
     done(&r);
@@ -837,7 +837,8 @@ static void test_health_check_policy(void **state)
         {"    timeout: soon\n", 0, 14, "timeout: invalid duration \"soon\""},
         {"    healthyThreshold: 0\n", 0, 23, "healthyThreshold: 0 out of range 1..1000"},
         {"    port: 70000\n", 0, 11, "port: 70000 out of range 1..65535"},
-        {"    grpc: {}\n", 0, 5, "grpc health checks are not supported"},
+        {"    grpc: {authority: 'a b'}\n", 0, 24, "grpc.authority \"a b\" is not a valid host name"},
+        {"    grpc: on\n", 0, 11, "grpc: expected a mapping"},
         {"    useTLS: maybe\n", 0, 13, "useTLS: expected true or false"},
         /* probes over TLS verify like the data path: without a BackendTLSPolicy nothing says how */
         {"    useTLS: true\n", 0, 13,

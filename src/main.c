@@ -11,6 +11,7 @@
 
 #include "admin/admin.h"
 #include "config/config.h"
+#include "kube/krun.h"
 #include "kube/kube.h"
 #include "proxy/health.h"
 #include "net/hspool.h"
@@ -243,6 +244,7 @@ typedef struct metrics_ctx {
     const sg_health_t *health;
     const sg_admin_t *admin;
     sg_kube_t *kube;
+    sg_krun_t *krun;
 } metrics_ctx_t;
 
 typedef struct health_render {
@@ -274,6 +276,8 @@ static void render_metrics(FILE *f, void *ctx)
     sg_metrics_render(f, shards, n, &m->g);
     if (m->kube)
         sg_kube_render_metrics(m->kube, f);
+    if (m->krun)
+        sg_krun_render_metrics(m->krun, f);
     if (m->health) {
         health_render_t r = {f, 0, sg_now_ms()};
         fputs("# HELP ssegate_endpoint_healthy 1 when the endpoint passes active checks and is not ejected.\n"
@@ -366,6 +370,7 @@ int main(int argc, char **argv)
 
     sg_config_t *cfg = NULL;
     sg_kube_t *kube = NULL;
+    sg_krun_t *krun = NULL;
     int rc;
     if (o.kube_on) {
         char err[512];
@@ -488,6 +493,19 @@ int main(int argc, char **argv)
     cfg->generation = 1;
     metrics_ctx_t mctx = {.workers = workers, .nworkers = nworkers, .g = {.config_generation = 1}, .health = &health,
                           .admin = &admin, .kube = kube};
+    if (kube != NULL) {
+        /* The status thread: holds the Lease and, while leading, writes the status of what is published. */
+        char err[512];
+        sg_krun_opts_t ro = {.req = sg_kube_request, .req_ctx = kube, .controller = sg_kube_controller(kube),
+                             .lease_ns = sg_kube_lease_namespace(kube), .publish_service = o.kube.publish_service};
+        krun = sg_krun_start(&ro, err, sizeof(err));
+        if (krun == NULL) {
+            fprintf(stderr, "ssegate: cannot start the status thread: %s\n", err);
+            goto fail;
+        }
+        sg_kube_set_status(kube, krun);
+        mctx.krun = krun;
+    }
     admin.render_metrics = render_metrics;
     admin.ctx = &mctx;
     admin.ready = kube == NULL;
@@ -522,11 +540,15 @@ int main(int argc, char **argv)
         if (kube != NULL && (pfds[kfd].revents & POLLIN)) {
             /* Published exactly as a SIGHUP reload: open streams keep the generation they started with. While
              * draining nothing new is published (as SIGHUP is ignored then). */
-            sg_config_t *next = sg_kube_take(kube, NULL);
+            uint64_t build = 0;
+            sg_config_t *next = sg_kube_take(kube, &build);
             if (next != NULL && signals > 0) {
                 sg_config_unref(next);
             } else if (next != NULL && publish(next, &cfg, workers, nworkers, &mctx, &health) == 0) {
                 kube_published = true;
+                /* The workers open new listeners when they adopt it; a bind that fails there is logged by the worker
+                 * and not reported back here, so no port is named as unavailable. */
+                sg_krun_published(krun, build, NULL, 0);
             }
         }
         /* Ready once every worker has taken the first kube generation (and so opened its listeners). */
@@ -587,6 +609,8 @@ fail:
     for (int i = 0; i < started; i++)
         sg_serve_request_stop(&workers[i]);
 out:
+    sg_krun_stop(krun); /* gives the Lease up at once when leading; it sends through the watcher's client */
+    krun = NULL;
     sg_kube_free(kube); /* stops the watcher first: nothing new is built while the rest unwinds */
     kube = NULL;
     for (int i = 0; i < started; i++)

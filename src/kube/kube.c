@@ -13,10 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/diag.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "kube/kbuild.h"
 #include "kube/kclient.h"
+#include "kube/krun.h"
 #include "kube/kstore.h"
 #include "kube/kwatch.h"
 
@@ -74,6 +76,7 @@ struct sg_kube {
     uint64_t pending_build;     /* its build number */
     uint64_t builds;            /* generations built (kube thread) */
     sg_kstore_t *store;
+    struct sg_krun *krun;       /* the status runner, or NULL */
     sg_kdebounce_t deb;
     uint64_t last_hash;
     bool built_once;
@@ -153,6 +156,16 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
         sg_kframer_init(&w->fr, SG_KWATCH_MAX_LINE);
     }
     return k;
+}
+
+void sg_kube_set_status(sg_kube_t *k, struct sg_krun *r)
+{
+    k->krun = r;
+}
+
+const char *sg_kube_controller(const sg_kube_t *k)
+{
+    return k->controller;
 }
 
 const char *sg_kube_lease_namespace(const sg_kube_t *k)
@@ -619,7 +632,11 @@ static void build(sg_kube_t *k)
     size_t elen = 0;
     FILE *ef = open_memstream(&errs, &elen);
     sg_config_t *cfg = NULL;
-    int rc = sg_config_load_ex("kube", text, len, SG_CONFIG_NO_DNS, ef, &cfg);
+    /* Lenient: one object the loader refuses is dropped and reported on that object (status), not a reason to
+     * keep everyone's old config. */
+    sg_config_diag_t diag;
+    memset(&diag, 0, sizeof(diag));
+    int rc = sg_config_load_lenient("kube", text, len, SG_CONFIG_NO_DNS, ef, &diag, &cfg);
     if (ef)
         fclose(ef);
     free(text);
@@ -631,7 +648,10 @@ static void build(sg_kube_t *k)
     uint64_t us = sus > 0 ? (uint64_t)sus : 0;
     atomic_store(&k->build_us_last, us);
     atomic_fetch_add(&k->build_us_sum, us);
+    if (rc < 0 && diag.error != NULL)
+        sg_log_error("kube: config not built: %s", diag.error);
     if (rc < 0) {
+        sg_config_diag_free(&diag);
         atomic_fetch_add(&k->builds_failed, 1);
         /* The running generation stays in force. One line per problem, bounded, from the loader's own report. */
         const char *p = errs ? errs : "";
@@ -644,12 +664,26 @@ static void build(sg_kube_t *k)
         free(errs);
         return;
     }
+    /* What was dropped is logged (bounded); status says it on each object. */
+    size_t dropped = 0;
+    for (size_t i = 0; i < diag.nobjs; i++)
+        if (diag.objs[i].dropped) {
+            if (dropped++ < 10)
+                sg_log_error("kube: %s %s%s%s dropped: %s", diag.objs[i].kind, diag.objs[i].ns ? diag.objs[i].ns : "",
+                             diag.objs[i].ns ? "/" : "", diag.objs[i].name ? diag.objs[i].name : "",
+                             diag.objs[i].accepted.message ? diag.objs[i].accepted.message : "");
+        }
     free(errs);
     atomic_fetch_add(&k->builds_ok, 1);
+    /* The status runner hears of the build before the main thread can take it, so "published" never comes first. */
+    uint64_t build_no = ++k->builds;
+    if (k->krun != NULL)
+        sg_krun_built(k->krun, build_no, &diag);
+    sg_config_diag_free(&diag);
     pthread_mutex_lock(&k->lock);
     sg_config_t *old = k->pending;
     k->pending = cfg;
-    k->pending_build = ++k->builds;
+    k->pending_build = build_no;
     pthread_mutex_unlock(&k->lock);
     sg_config_unref(old); /* never published: a newer one replaces it */
     wake(k->ready_fd);

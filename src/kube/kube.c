@@ -79,6 +79,7 @@ struct sg_kube {
     uint64_t pending_build;     /* its build number */
     uint64_t builds;            /* generations built (kube thread) */
     sg_kstore_t *store;
+    struct sg_krun *krun;       /* the status runner, or NULL */
     sg_kdebounce_t deb;
     uint64_t last_hash;
     bool built_once;
@@ -160,6 +161,11 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
         sg_kframer_init(&w->fr, SG_KWATCH_MAX_LINE);
     }
     return k;
+}
+
+const char *sg_kube_controller(const sg_kube_t *k)
+{
+    return k->controller;
 }
 
 const char *sg_kube_lease_namespace(const sg_kube_t *k)
@@ -660,7 +666,10 @@ static void build(sg_kube_t *k)
     uint64_t us = sus > 0 ? (uint64_t)sus : 0;
     atomic_store(&k->build_us_last, us);
     atomic_fetch_add(&k->build_us_sum, us);
+    if (rc < 0 && diag.error != NULL)
+        sg_log_error("kube: config not built: %s", diag.error);
     if (rc < 0) {
+        sg_config_diag_free(&diag);
         atomic_fetch_add(&k->builds_failed, 1);
         /* The running generation stays in force. One line per problem, bounded, from the loader's own report. */
         const char *p = errs ? errs : "";

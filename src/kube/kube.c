@@ -79,7 +79,6 @@ struct sg_kube {
     uint64_t pending_build;     /* its build number */
     uint64_t builds;            /* generations built (kube thread) */
     sg_kstore_t *store;
-    struct sg_krun *krun;       /* the status runner, or NULL */
     sg_kdebounce_t deb;
     uint64_t last_hash;
     bool built_once;

@@ -162,6 +162,11 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
     return k;
 }
 
+const char *sg_kube_controller(const sg_kube_t *k)
+{
+    return k->controller;
+}
+
 const char *sg_kube_lease_namespace(const sg_kube_t *k)
 {
     return k->lease_ns;
@@ -660,7 +665,10 @@ static void build(sg_kube_t *k)
     uint64_t us = sus > 0 ? (uint64_t)sus : 0;
     atomic_store(&k->build_us_last, us);
     atomic_fetch_add(&k->build_us_sum, us);
+    if (rc < 0 && diag.error != NULL)
+        sg_log_error("kube: config not built: %s", diag.error);
     if (rc < 0) {
+        sg_config_diag_free(&diag);
         atomic_fetch_add(&k->builds_failed, 1);
         /* The running generation stays in force. One line per problem, bounded, from the loader's own report. */
         const char *p = errs ? errs : "";

@@ -20,6 +20,7 @@ typedef struct sg_kube_opts {
 } sg_kube_opts_t;
 
 typedef struct sg_kube sg_kube_t;
+struct sg_krun;
 
 /* Reads the connection settings and builds the client; starts nothing. NULL with a reason in err. */
 sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap);
@@ -51,6 +52,8 @@ void sg_kube_relist(sg_kube_t *k);
 int sg_kube_dump(sg_kube_t *k, FILE *out);
 /* Prometheus text for the ssegate_kube_* and config build metrics (main thread; reads the thread's atomics). */
 void sg_kube_render_metrics(sg_kube_t *k, FILE *f);
+/* --controller-name, or its default. */
+const char *sg_kube_controller(const sg_kube_t *k);
 /* --lease-namespace, else the pod's namespace (POD_NAMESPACE, or the service account's), else "default". */
 const char *sg_kube_lease_namespace(const sg_kube_t *k);
 

@@ -548,7 +548,8 @@ int main(int argc, char **argv)
                 kube_published = true;
                 /* The workers open new listeners when they adopt it; a bind that fails there is logged by the worker
                  * and not reported back here, so no port is named as unavailable. */
-                sg_krun_published(krun, build, NULL, 0);
+                static const uint16_t no_ports[1];
+                sg_krun_published(krun, build, no_ports, 0); /* not NULL: krun.c memcpy()s it even when empty */
             }
         }
         /* Ready once every worker has taken the first kube generation (and so opened its listeners). */

@@ -16,6 +16,7 @@ typedef struct sg_kube_opts {
     const char *watch_ns;       /* --watch-namespace, or NULL for all */
     const char *publish_service; /* --publish-service NS/NAME, or NULL */
     const char *lease_ns;       /* --lease-namespace, or NULL for the default (see sg_kube_lease_namespace) */
+    int64_t lease_duration_ms;  /* --lease-duration; 0: 15 s */
 } sg_kube_opts_t;
 
 typedef struct sg_kube sg_kube_t;
@@ -25,8 +26,6 @@ struct sg_krun;
 sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap);
 /* Stops the thread (if started) and frees everything, including a generation not taken. Accepts NULL. */
 void sg_kube_free(sg_kube_t *k);
-/* The status runner (krun.h) that hears of each build's diagnostics (sg_krun_built); set before sg_kube_start. */
-void sg_kube_set_status(sg_kube_t *k, struct sg_krun *r);
 /* Starts the watch thread. Returns 0 or -errno. */
 int sg_kube_start(sg_kube_t *k);
 /* Readable (an eventfd) when a new generation waits in sg_kube_take. */
@@ -40,6 +39,12 @@ sg_config_t *sg_kube_take(sg_kube_t *k, uint64_t *build);
  * or -errno. Thread-safe. */
 int sg_kube_request(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
                     size_t *resp_len);
+/* Every worker serves build `build` (from sg_kube_take): its status may now say Programmed; failed: the ports of its
+ * listeners that could not be bound (PortUnavailable). Main thread. */
+void sg_kube_published(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed);
+/* Stops writing status and gives the status Lease up (at drain, so another replica takes over at once). Idempotent;
+ * sg_kube_free does it too. */
+void sg_kube_release(sg_kube_t *k);
 /* Asks the thread to relist every kind (SIGHUP in kube mode). Any thread. */
 void sg_kube_relist(sg_kube_t *k);
 /* Lists every kind once (no watch, no thread) and writes what file mode would read to out. Returns 0, or -errno with

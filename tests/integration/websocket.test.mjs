@@ -401,3 +401,22 @@ test('ws: a client\'s half close reaches the backend, whose last bytes still rea
         assert.equal(down.subarray(2, 12).toString(), 'last words');
         await ctx.gw.stop();
     }));
+
+test('ws: a client that takes no bytes is closed by --stall-timeout, and its backend connection with it',
+    { timeout: 30000 * SLOW }, withLogs(logs, async () => {
+        const b = await wsBackend({ onConnection: () => {} });
+        ctx = await gateway([{ name: 'ws', path: '/', backends: [{ name: '127.0.0.1', port: b.port }] }], ['--stall-timeout', '1s']);
+        const ws = await wsConnect(`ws://127.0.0.1:${ctx.port}/stall`);
+        await sleep(50);
+        const srv = b.sockets[0];
+        ws._socket.pause();
+        for (let i = 0; i < 32; i++) srv.send(Buffer.alloc(1 << 20, i));
+        const info = await Promise.race([srv.closeInfo, sleep(15000 * SLOW).then(() => null)]);
+        assert.ok(info, 'the backend connection of a stalled WebSocket client was never closed');
+        assert.equal(info.code, 1006);
+        const m = await scrape(ctx.admin);
+        assert.equal(m.get('ssegate_slow_consumer_closes_total'), 1);
+        assert.equal(m.get('ssegate_websockets_active', { route: 'default/ws' }), 0);
+        assert.match(ctx.gw.stderr, /slow consumer/);
+        await ctx.gw.stop();
+    }));

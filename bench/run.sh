@@ -3,7 +3,7 @@
 # Usage: bench/run.sh BUILD_DIR     (make bench runs `bench/run.sh build`)
 # Figures, not pass/fail. The table is printed at the end and written to BUILD_DIR/bench-results.txt.
 # Knobs (environment): SG_BENCH_TARGETS="direct ssegate nginx haproxy",
-#   SG_BENCH_SCENARIOS="thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs" (also: upthr upidle, the thr and idle
+#   SG_BENCH_SCENARIOS="thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs fanout" (also: upthr upidle, the thr and idle
 #   scenarios with TLS from the proxy to the origin, verified against the test certificate; h2upthr h2upidle, the
 #   thr scenario and H2UP_STREAMS idle streams with HTTP/2 (h2c) from the proxy to bench/h2origin), SG_BENCH_REPEAT
 #   (rounds, default 3),
@@ -41,7 +41,7 @@ SSEGATE=$B/ssegate
 OUT=$B/bench-results.txt
 
 TARGETS=${SG_BENCH_TARGETS:-direct ssegate nginx haproxy}
-SCENARIOS=${SG_BENCH_SCENARIOS:-thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs}
+SCENARIOS=${SG_BENCH_SCENARIOS:-thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs fanout}
 WORKERS=${SG_BENCH_WORKERS:-2}
 THR_STREAMS=${THR_STREAMS:-1000}
 THR_INTERVAL_US=${THR_INTERVAL_US:-1000}
@@ -79,7 +79,7 @@ GRPC_WARMUP=${GRPC_WARMUP:-3}
 GRPC_DURATION=${GRPC_DURATION:-10}
 GRPCLOAD=$B/bench/grpcload
 
-for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD" "$WSECHO" "$WSLOAD"; do
+for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD" "$WSECHO" "$WSLOAD" "$GRPCLOAD"; do
     if [ ! -x "$f" ]; then
         echo "bench: $f is missing; run make first" >&2
         exit 1
@@ -382,7 +382,7 @@ run_grpc_case() {
     echo "bench: $t / grpc ..." >&2
     timeout $((GRPC_WARMUP + GRPC_DURATION + 30)) "$GRPCLOAD" --port "$PROXY_PORT" --label "$t-grpc" \
         --conns "$GRPC_CONNS" --streams $((GRPC_STREAMS / GRPC_CONNS)) --warmup "$GRPC_WARMUP" --duration "$GRPC_DURATION" \
-        --proxy-pids "${PROXY_PIDS:-$ORIGIN_PID}" --path /bench.Stream/Pull >"$log" 2>"$log.err"
+        --proxy-pids "${PROXY_PIDS:-$ORIGIN_PID}" --path /bench.Stream/Pull --size "$GRPC_SIZE" >"$log" 2>"$log.err"
     local rc=$? line
     line=$(grep '^RESULT ' "$log" | tail -n 1)
     if [ -z "$line" ]; then

@@ -418,6 +418,7 @@ bool parse_meta(loader_t *ld, struct fy_node *root, pos_t at, meta_t *m)
 
 static void parse_doc(loader_t *ld, struct fy_node *root)
 {
+    sg__config_index_doc(ld, root); /* lenient mode: every document, the empty ones too, keeps its number */
     pos_t at = npos(root, (pos_t){1, 1});
     if (root == NULL || nnull(root))
         return;
@@ -425,6 +426,8 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
         ERR(ld, at, "a document must be a mapping with apiVersion and kind");
         return;
     }
+    if (sg__config_dropped(ld, DX_DOC, 0))
+        return;
     char *kind = get_str(ld, root, "kind", true, at);
     char *api = get_str(ld, root, "apiVersion", true, at);
     if (kind == NULL || api == NULL)
@@ -536,7 +539,7 @@ static void report_yaml_errors(loader_t *ld)
 }
 
 /* Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or len. */
-static size_t utf8_bad(const unsigned char *s, size_t len)
+size_t utf8_bad(const unsigned char *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
@@ -596,6 +599,7 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
         parse_doc(ld, fy_document_root(ld->doc));
         fy_parse_document_destroy(ld->fyp, ld->doc);
         ld->doc = NULL;
+        ld->docno++;
     }
     if (fy_parser_get_stream_error(ld->fyp) || fy_diag_got_error(ld->diag))
         report_yaml_errors(ld);
@@ -631,6 +635,8 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
         free_tables(cfg);
         return -EINVAL;
     }
+    if (ld->dx != NULL)
+        sg__config_diag_fill(ld, cfg);
     *out = cfg;
     return 0;
 }
@@ -643,6 +649,12 @@ int sg_config_load_string(const char *name, const char *yaml, size_t len, FILE *
 int sg_config_load_ex(const char *name, const char *yaml, size_t len, unsigned flags, FILE *errs,
                       sg_config_t **out)
 {
+    return sg__config_load_dx(name, yaml, len, flags, NULL, errs, out);
+}
+
+int sg__config_load_dx(const char *name, const char *yaml, size_t len, unsigned flags, struct sg_dx *dx, FILE *errs,
+                       sg_config_t **out)
+{
     *out = NULL;
     loader_t *ld = calloc(1, sizeof(*ld));
     if (ld == NULL)
@@ -650,6 +662,7 @@ int sg_config_load_ex(const char *name, const char *yaml, size_t len, unsigned f
     ld->file = name;
     ld->errs = errs;
     ld->flags = flags;
+    ld->dx = dx;
     ld->priv = calloc(1, sizeof(priv_t));
     int rc = -ENOMEM;
     if (ld->priv != NULL) {

@@ -76,7 +76,10 @@ void parse_gateway(loader_t *ld, struct fy_node *root, pos_t at)
         ERR(ld, npos(ls, sp), "listeners: at least one listener is required");
     it = NULL;
     struct fy_node *l;
+    size_t li_no = 0;
     while (ls && (l = fy_node_sequence_iterate(ls, &it)) != NULL) {
+        if (sg__config_dropped(ld, DX_LISTENER, li_no++))
+            continue;
         pos_t lp = npos(l, sp);
         if (fy_node_get_type(l) != FYNT_MAPPING) {
             ERR(ld, lp, "listeners[]: expected a mapping");

@@ -242,6 +242,8 @@ typedef struct btpolicy {
     pos_t pos;
 } btpolicy_t;
 
+struct sg_dx;                   /* lenient mode's state (config_diag.c) */
+
 typedef struct loader {
     const char *file;
     FILE *errs;
@@ -253,6 +255,8 @@ typedef struct loader {
     struct fy_document *doc;
     struct fy_diag *diag;
     size_t route_order;
+    struct sg_dx *dx;           /* lenient mode (sg_config_load_lenient); NULL in file mode */
+    size_t docno;               /* index of the document being parsed, counting every document of the stream */
     /* collections, arena-backed growable arrays */
     gwdef_t *gws;
     size_t ngws, capgws;
@@ -466,5 +470,23 @@ void sg__config_apply_sse_policies(loader_t *ld, sg_config_t *cfg);
 
 /* Base64 with whitespace ignored, into the arena (config_tls.c). False when invalid. */
 bool sg__config_b64_decode(loader_t *ld, const char *in, char **out, size_t *out_len);
+
+/* ---- lenient mode (config_diag.c) ---- */
+
+/* Parts of a document lenient mode can drop. */
+enum { DX_DOC, DX_RULE, DX_PARENT, DX_LISTENER };
+/* Lenient mode: whether part `part` number idx (its position in the document's list) of the document being parsed
+ * (ld->docno) was dropped in an earlier pass, so the loader skips it. Always false in file mode. */
+bool sg__config_dropped(const loader_t *ld, int part, size_t idx);
+#define utf8_bad sg__config_utf8_bad
+/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or len. libfyaml must never see such bytes. */
+size_t utf8_bad(const unsigned char *s, size_t len);
+/* sg_config_load_ex with lenient mode's state (NULL: file mode). */
+int sg__config_load_dx(const char *name, const char *yaml, size_t len, unsigned flags, struct sg_dx *dx, FILE *errs,
+                       sg_config_t **out);
+/* Lenient mode, the first load: records the document (object, kind, name, generation, parts) in the index. */
+void sg__config_index_doc(loader_t *ld, struct fy_node *root);
+/* Lenient mode, after a load without errors: records what status needs from the finished generation. */
+void sg__config_diag_fill(loader_t *ld, const sg_config_t *cfg);
 
 #endif

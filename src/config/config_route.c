@@ -504,7 +504,7 @@ void parse_backend_ref(loader_t *ld, struct fy_node *n, pos_t at, const char *ns
     char *group = get_str(ld, n, "group", false, at);
     char *kind = get_str(ld, n, "kind", false, at);
     if ((group && group[0] != '\0') || (kind && strcmp(kind, "Service") != 0))
-        ERR(ld, at, "backendRef kind %s/%s not supported (only core Service)", group ? group : "",
+        ERR(ld, at, "backendRef kind %s/%s not supported (InvalidKind): only core Service", group ? group : "",
             kind ? kind : "Service");
     b->line = at.line;
     b->col = at.col;
@@ -641,7 +641,10 @@ sg_route_t *parse_route_head(loader_t *ld, struct fy_node *root, pos_t at, sg_ro
     rt->parents = aalloc(ld, (seq_len(ps) + 1) * sizeof(*rt->parents));
     void *it = NULL;
     struct fy_node *e;
+    size_t pi = 0;
     while (ps && (e = fy_node_sequence_iterate(ps, &it)) != NULL) {
+        if (sg__config_dropped(ld, DX_PARENT, pi++))
+            continue;
         pos_t pp = npos(e, sp);
         if (fy_node_get_type(e) != FYNT_MAPPING) {
             ERR(ld, pp, "parentRefs[]: expected a mapping");
@@ -697,7 +700,10 @@ void parse_httproute(loader_t *ld, struct fy_node *root, pos_t at)
     size_t nr = seq_len(rs);
     rt->rules = aalloc(ld, (nr + 1) * sizeof(*rt->rules));
     it = NULL;
+    size_t ri = 0;
     while (rs && (e = fy_node_sequence_iterate(rs, &it)) != NULL) {
+        if (sg__config_dropped(ld, DX_RULE, ri++))
+            continue;
         sg_rule_t *r = &rt->rules[rt->nrules];
         r->index = rt->nrules++;
         parse_rule(ld, e, npos(e, sp), rt, r);

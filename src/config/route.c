@@ -371,6 +371,16 @@ static const char *allow_str(sg_allow_from_t a)
     return a == SG_ALLOW_ALL ? "All" : a == SG_ALLOW_SELECTOR ? "Selector" : "Same";
 }
 
+bool sg_route_parent_attaches(const sg_route_t *rt, const sg_parent_ref_t *p, const sg_listener_t *l)
+{
+    if (!parent_fits(p, l) || !admits(l, rt))
+        return false;
+    for (size_t h = 0; h < rt->nhostnames; h++)
+        if (host_intersect(rt->hostnames[h], l->hostname) != NULL)
+            return true;
+    return rt->nhostnames == 0;
+}
+
 static const char *kind_str(const sg_route_t *rt)
 {
     return rt->kind == SG_ROUTE_GRPC ? "GRPCRoute" : "HTTPRoute";

@@ -42,6 +42,10 @@ void sg_route_scratch_free(void *scratch);
  * Problems are printed to errs as "FILE:LINE:COL: message". Returns 0, -EINVAL or -ENOMEM. */
 int sg_route_compile(sg_config_t *cfg, FILE *errs);
 
+/* Whether parentRef p of route rt attaches to listener l: p names l (Gateway, sectionName, port), l admits routes of
+ * rt's namespace, and one of rt's hostnames intersects l's (or either has none). Gateway API status counts it. */
+bool sg_route_parent_attaches(const sg_route_t *rt, const sg_parent_ref_t *p, const sg_listener_t *l);
+
 /* Frees a table built by sg_route_compile. Accepts NULL. */
 void sg_route_table_free(sg_route_table_t *t);
 

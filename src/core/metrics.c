@@ -253,6 +253,11 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
                  offsetof(sg_route_metrics_t, sse_total));
     route_family(f, "ssegate_sse_events_total", "counter", "SSE events relayed to clients.", shards, n,
                  offsetof(sg_route_metrics_t, sse_events));
+    route_family(f, "ssegate_fanout_route_streams", "gauge", "Shared SSE upstream streams, by route.", shards, n,
+                 offsetof(sg_route_metrics_t, shared_streams));
+    route_family(f, "ssegate_fanout_route_subscribers", "gauge", "Subscribers of shared SSE streams, by route "
+                 "(divided by ssegate_fanout_route_streams: subscribers per stream).", shards, n,
+                 offsetof(sg_route_metrics_t, shared_subscribers));
     route_family(f, "ssegate_grpc_calls_active", "gauge", "gRPC calls being relayed.", shards, n,
                  offsetof(sg_route_metrics_t, grpc_active));
     head(f, "ssegate_grpc_calls_total", "counter",
@@ -260,8 +265,9 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     for (int c = 0; c < SG_GRPC_CODES; c++) {
         char extra[24];
         snprintf(extra, sizeof(extra), ",code=\"%d\"", c);
+        /* 17 codes per route: code 0 always (the family is never empty), the others once they occurred. */
         route_samples(f, "ssegate_grpc_calls_total", shards, n,
-                      offsetof(sg_route_metrics_t, grpc_status) + (size_t)c * sizeof(sg_counter_t), extra, true);
+                      offsetof(sg_route_metrics_t, grpc_status) + (size_t)c * sizeof(sg_counter_t), extra, c != 0);
     }
     head(f, "ssegate_fanout_streams", "gauge", "Shared SSE upstream streams open (one per worker and sharing key).");
     fprintf(f, "ssegate_fanout_streams %" PRIu64 "\n", SUM(fanout_streams));

@@ -40,6 +40,8 @@ typedef struct sg_route_metrics {
     sg_counter_t sse_active;
     sg_counter_t sse_total;
     sg_counter_t sse_events;
+    sg_counter_t shared_streams;    /* gauge: shared upstream streams of this route (fanout/) */
+    sg_counter_t shared_subscribers; /* gauge: their subscribers */
     sg_counter_t ws_active;                     /* WebSockets open (after the switch) */
     sg_counter_t ws_upgrades[4];                /* WebSocket handshakes by result (sg_metrics_ws_results) */
     sg_counter_t grpc_active;       /* gRPC calls (HTTP/2 requests with content-type application/grpc) open */

@@ -48,6 +48,8 @@ typedef struct sub {
     struct catchup *cu;             /* a dedicated replay by the backend, until it meets the shared stream */
 } sub_t;
 
+_Static_assert(offsetof(sub_t, kind) == 0, "sg_stream_kind() reads the first byte");
+
 /* A subscriber whose Last-Event-ID the ring could not serve gets a dedicated exchange carrying it (the backend
  * replays); its events are relayed whole, and as soon as one of them is also in the shared stream (its id in the
  * ring, or the shared stream's next event carries the id it last got) it moves onto the shared stream at that
@@ -211,6 +213,7 @@ static void sub_free(sub_t *s)
     sg_list_remove(&s->link);
     h->nsubs--;
     sg_counter_sub(&w->metrics.fanout_subscribers, 1);
+    sg_counter_sub(&h->rm->shared_subscribers, 1);
     sg_counter_sub(&s->lm->streams_active[s->mproto], 1);
     if (s->head_sent && h->rm)
         sg_counter_sub(&h->rm->sse_active, 1);
@@ -711,6 +714,7 @@ static void hub_free(hub_t *h)
     publish_ring(h);
     sg_list_remove(&h->alink);
     sg_counter_sub(&w->metrics.fanout_streams, 1);
+    sg_counter_sub(&h->rm->shared_streams, 1);
     sg_config_unref(h->cfg);
     free(h->key);
     free(h->req);
@@ -916,6 +920,7 @@ static sub_t *sub_new(sg_worker_t *w, hub_t *h, const sg_stream_ops_t *ops, void
     sg_counter_add(&s->lm->streams_total[s->mproto], 1);
     sg_counter_add(&w->metrics.fanout_subscribers, 1);
     sg_counter_add(&w->metrics.fanout_subscribers_total, 1);
+    sg_counter_add(&h->rm->shared_subscribers, 1);
     if (h->rm)
         sg_counter_add(&h->rm->requests, 1);
     return s;
@@ -1042,6 +1047,7 @@ static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *
     h->in_table = true;
     w->fanout->nhubs++;
     sg_counter_add(&w->metrics.fanout_streams, 1);
+    sg_counter_add(&h->rm->shared_streams, 1);
     return h;
 }
 

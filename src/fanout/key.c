@@ -37,8 +37,9 @@ static bool has_header(const sg_h1_msg_t *msg, const char *name)
 bool sg_fanout_may_share(const sg_rule_t *rule, const sg_h1_msg_t *msg, bool has_body, bool client_cert)
 {
     const sg_sse_policy_t *p = rule->ssep;
-    if (p == NULL || !p->sharing || has_body || !sg_str_eq(msg->method, SG_STR("GET")) || msg->target.n == 0 ||
-        msg->target.p[0] != '/' || rule->filters.redirect != NULL)
+    /* A WebSocket upgrade is a GET too, but a tunnel of its own (proxy/), never an event stream to share. */
+    if (p == NULL || !p->sharing || has_body || !sg_str_eq(msg->method, SG_STR("GET")) || msg->upgrade ||
+        msg->target.n == 0 || msg->target.p[0] != '/' || rule->filters.redirect != NULL)
         return false;
     if (p->public_stream)
         return true;

@@ -13,8 +13,9 @@ typedef struct sg_fkey {
 } sg_fkey_t;
 
 /*
- * True when a GET for a rule whose SSEPolicy turns sharing on may share: no body, an origin-form target, and no
- * credentials (Authorization, Cookie, a client certificate: client_cert) unless the policy says the stream is public.
+ * True when a GET for a rule whose SSEPolicy turns sharing on may share: no body, no upgrade (WebSocket), an
+ * origin-form target, and no credentials (Authorization, Cookie, a client certificate: client_cert) unless the
+ * policy says the stream is public.
  */
 bool sg_fanout_may_share(const sg_rule_t *rule, const sg_h1_msg_t *msg, bool has_body, bool client_cert);
 

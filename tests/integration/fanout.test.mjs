@@ -3,12 +3,14 @@
 // the access log.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import { before, test } from 'node:test';
 import { sseBackend } from './lib/backends.mjs';
 import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
 import { SLOW, freePort, runGateway, setup, sleep, startGateway, waitFor, withLogs, writeTemp } from './lib/harness.mjs';
 import { scrape } from './lib/prod-util.mjs';
 import { openSse, waitEvents } from './lib/sseclient.mjs';
+import { wsBackend, wsConnect, wsMessages } from './lib/wsutil.mjs';
 
 setup();
 let gw, be, port, admin, logFile;
@@ -67,6 +69,8 @@ test(
         assert.equal(m.get('ssegate_fanout_streams'), 1);
         assert.equal(m.get('ssegate_fanout_subscribers'), 4);
         assert.equal(m.get('ssegate_fanout_ring_events'), 3);
+        assert.equal(m.get('ssegate_fanout_route_streams', { route: 'default/live' }), 1);
+        assert.equal(m.get('ssegate_fanout_route_subscribers', { route: 'default/live' }), 4);
         for (const c of cs) c.close();
 
         const pf = be.streams.length;
@@ -271,6 +275,65 @@ test(
         await waitFor(() => upstreams('/gone/x', from).length === 1, T, 'the /gone upstream');
         g.close();
         await waitFor(() => upstreams('/gone/x', from)[0].closed, T, 'linger 0s: the upstream closed with its last subscriber');
+    }),
+);
+
+test(
+    'a shared request answered with something else than an event stream: every waiting client gets that answer',
+    withLogs(logs, async () => {
+        const other = await sseBackend({ contentType: 'application/json', delayHeaders: 300 });
+        const p2 = await freePort();
+        const gw2 = await startGateway({
+            yaml: fanoutYaml({ port: p2, routes: [{ name: 'json', path: '/', backends: [{ service: '127.0.0.1', port: other.port }], policy: '{sharing: {enabled: true}}' }] }),
+            args: ['--access-log', 'off', '--workers', '1'],
+            waitPorts: [p2],
+        });
+        const get = () =>
+            new Promise((resolve, reject) => {
+                http.get({ host: '127.0.0.1', port: p2, path: '/j', agent: false }, res => {
+                    let body = '';
+                    res.setEncoding('utf8');
+                    res.on('data', d => (body += d));
+                    res.on('end', () => resolve({ status: res.statusCode, type: res.headers['content-type'], body, complete: res.complete }));
+                }).on('error', reject);
+            });
+        const waiting = [get(), get(), get()];
+        const st = await other.stream(0, T);
+        st.sendRaw('{"a": 1}');
+        st.end();
+        const got = await Promise.all(waiting);
+        for (const r of got) assert.deepEqual(r, { status: 200, type: 'application/json', body: '{"a": 1}', complete: true });
+        assert.equal(other.streams.length, 1, 'the waiting clients did not share the one exchange');
+        /* That answer is not kept: the next request asks the backend again. */
+        const next = get();
+        const st2 = await other.stream(1, T);
+        st2.sendRaw('{"a": 2}');
+        st2.end();
+        assert.equal((await next).body, '{"a": 2}');
+        await gw2.stop();
+    }),
+);
+
+test(
+    'a WebSocket upgrade on a shared route is a tunnel of its own, never a subscriber',
+    withLogs(logs, async () => {
+        const wb = await wsBackend();
+        const p3 = await freePort();
+        const gw3 = await startGateway({
+            yaml: fanoutYaml({ port: p3, routes: [{ name: 'mixed', path: '/', backends: [{ service: '127.0.0.1', port: wb.port }], policy: '{sharing: {enabled: true}}' }] }),
+            args: ['--access-log', 'off', '--workers', '1'],
+            waitPorts: [p3],
+        });
+        const a = await wsConnect(`ws://127.0.0.1:${p3}/room`);
+        const b = await wsConnect(`ws://127.0.0.1:${p3}/room`);
+        a.send('from a');
+        b.send('from b');
+        assert.equal((await wsMessages(a, 1))[0].data.toString(), 'from a');
+        assert.equal((await wsMessages(b, 1))[0].data.toString(), 'from b');
+        assert.equal(wb.handshakes.length, 2, 'two WebSockets, two handshakes at the backend');
+        a.close();
+        b.close();
+        await gw3.stop();
     }),
 );
 

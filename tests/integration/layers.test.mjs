@@ -83,3 +83,9 @@ test('the same-layer and downward includes of the real tree pass in the copy too
     const r = check(copyTree(t));
     assert.equal(r.status, 0, r.stdout);
 });
+
+test('no tracked file carries merge conflict markers', () => {
+    const r = spawnSync('git', ['grep', '-n', '-I', '-E', '^(<<<<<<< |>>>>>>> |=======$)'], { cwd: root, encoding: 'utf8' });
+    if (r.error || r.status === 128) return; /* not a git checkout (a tarball): nothing to check */
+    assert.equal(r.stdout, '', `conflict markers:\n${r.stdout}`);
+});

@@ -259,6 +259,9 @@ static void test_may_share(void **state)
     assert_true(sg_fanout_may_share(&rule, m, false, false));
     assert_false(sg_fanout_may_share(&rule, m, true, false));
     assert_false(sg_fanout_may_share(&rule, m, false, true));
+    m->upgrade = true; /* WebSocket: a tunnel, never shared */
+    assert_false(sg_fanout_may_share(&rule, m, false, false));
+    m->upgrade = false;
     m->method = SG_STR("POST");
     assert_false(sg_fanout_may_share(&rule, m, false, false));
     free(m);

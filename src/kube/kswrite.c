@@ -1,0 +1,304 @@
+/* kswrite.c: the status writer: GET, diff, PUT /status with the resourceVersion read; a 409 reads again; 5xx, 429 and
+ * transport errors wait and try again, a bounded number of times; a cache of what is in place skips objects whose
+ * desired status has not changed since. */
+#include "kube/kswrite.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const sg_kswrite_results[SG_KSW_N] = {"written", "unchanged", "conflict", "gone", "error"};
+
+typedef struct kentry {
+    char *key;                  /* "Kind/ns/name" */
+    uint64_t hash;              /* of the desired status (fixed time) in place */
+    char *path;                 /* to clean up our parents entries later (HTTPRoutes) */
+    bool route;
+    bool seen;                  /* in the current sync's diagnostics */
+} kentry_t;
+
+struct sg_kscache {
+    kentry_t *e;
+    size_t n, cap;
+};
+
+static uint64_t fnv(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+void sg_kswrite_init(sg_kswriter_t *w, const sg_kreq_t *req, const char *controller)
+{
+    memset(w, 0, sizeof(*w));
+    w->req = *req;
+    w->controller = controller;
+    w->max_attempts = 5;
+    w->backoff_ms = 100;
+    for (int i = 0; i < SG_KSW_N; i++)
+        atomic_init(&w->counts[i], 0);
+}
+
+static void clear(sg_kscache_t *c)
+{
+    for (size_t i = 0; c && i < c->n; i++) {
+        free(c->e[i].key);
+        free(c->e[i].path);
+    }
+    if (c)
+        c->n = 0;
+}
+
+void sg_kswrite_free(sg_kswriter_t *w)
+{
+    if (w->cache) {
+        clear(w->cache);
+        free(w->cache->e);
+        free(w->cache);
+    }
+    w->cache = NULL;
+}
+
+void sg_kswrite_forget(sg_kswriter_t *w)
+{
+    /* Keep the routes' paths (their cleanup must still happen), drop the hashes. */
+    for (size_t i = 0; w->cache && i < w->cache->n; i++)
+        w->cache->e[i].hash = 0;
+}
+
+static kentry_t *find(sg_kswriter_t *w, const char *key)
+{
+    for (size_t i = 0; w->cache && i < w->cache->n; i++)
+        if (strcmp(w->cache->e[i].key, key) == 0)
+            return &w->cache->e[i];
+    return NULL;
+}
+
+static kentry_t *remember(sg_kswriter_t *w, const char *key, const char *path, uint64_t hash)
+{
+    kentry_t *e = find(w, key);
+    if (e == NULL) {
+        if (w->cache == NULL && (w->cache = calloc(1, sizeof(*w->cache))) == NULL)
+            return NULL;
+        sg_kscache_t *c = w->cache;
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? c->cap * 2 : 64;
+            kentry_t *ne = realloc(c->e, cap * sizeof(*ne));
+            if (ne == NULL)
+                return NULL;
+            c->e = ne;
+            c->cap = cap;
+        }
+        e = &c->e[c->n];
+        memset(e, 0, sizeof(*e));
+        e->key = strdup(key);
+        e->path = strdup(path);
+        if (e->key == NULL || e->path == NULL) {
+            free(e->key);
+            free(e->path);
+            return NULL;
+        }
+        c->n++;
+    }
+    e->hash = hash;
+    e->route = strncmp(key, "HTTPRoute/", 10) == 0 || strncmp(key, "GRPCRoute/", 10) == 0;
+    return e;
+}
+
+static void plural(const char *kind, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *kind && n + 4 < cap; kind++)
+        out[n++] = (char)tolower((unsigned char)*kind);
+    out[n] = '\0';
+    if (n > 1 && out[n - 1] == 'y' && strchr("aeiou", out[n - 2]) == NULL) /* policy -> policies, gateway -> gateways */
+        snprintf(out + n - 1, cap - (n - 1), "ies");
+    else if (n > 0 && out[n - 1] == 's')
+        snprintf(out + n, cap - n, "es");
+    else
+        snprintf(out + n, cap - n, "s");
+}
+
+static bool path_safe(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '.' || *s == '_'))
+            return false;
+    return true;
+}
+
+int sg_kswrite_path(const char *api_version, const char *kind, const char *ns, const char *name, char *out,
+                    size_t cap)
+{
+    char pl[80];
+    if (api_version == NULL || kind == NULL || !path_safe(name) || (ns && *ns && !path_safe(ns)) ||
+        strlen(kind) > 60)
+        return -EINVAL;
+    plural(kind, pl, sizeof(pl));
+    bool core = strchr(api_version, '/') == NULL;
+    int n = (ns && *ns) ? snprintf(out, cap, "/%s/%s/namespaces/%s/%s/%s", core ? "api" : "apis", api_version, ns,
+                                   pl, name)
+                        : snprintf(out, cap, "/%s/%s/%s/%s", core ? "api" : "apis", api_version, pl, name);
+    return n > 0 && (size_t)n < cap ? n : -ENOSPC;
+}
+
+static int req(sg_kswriter_t *w, const char *method, const char *path, const char *body, char **resp, size_t *len)
+{
+    *resp = NULL;
+    *len = 0;
+    return w->req.fn(w->req.ctx, method, path, body, body ? strlen(body) : 0, resp, len);
+}
+
+static int count(sg_kswriter_t *w, int result)
+{
+    atomic_fetch_add_explicit(&w->counts[result], 1, memory_order_relaxed);
+    return result;
+}
+
+/* -EPERM and -ECANCELED are the runner's "no longer leading" and "stopping": nothing to wait out. */
+static bool retryable(int st)
+{
+    return (st < 0 && st != -EPERM && st != -ECANCELED) || st == 429 || st >= 500;
+}
+
+int sg_kswrite_object(sg_kswriter_t *w, const char *path, const char *key, const char *desired,
+                      const char *desired_key, sg_kstatus_shape_t shape)
+{
+    uint64_t h = fnv(desired_key);
+    kentry_t *e = find(w, key);
+    if (e != NULL) {
+        e->seen = true;
+        if (e->hash == h)
+            return SG_KSW_UNCHANGED; /* in place since we wrote or read it; not counted: no request was made */
+    }
+    char spath[1100];
+    if (snprintf(spath, sizeof(spath), "%s/status", path) >= (int)sizeof(spath))
+        return count(w, SG_KSW_ERROR);
+    int64_t wait = w->backoff_ms;
+    int conflicts = 0;
+    bool pause = false;         /* the last try failed in a way worth waiting out */
+    for (int attempt = 0; attempt < w->max_attempts; attempt++) {
+        if (pause && w->req.sleep_ms != NULL) {
+            if (!w->req.sleep_ms(w->req.ctx, wait))
+                break;
+            wait = wait * 2 > 2000 ? 2000 : wait * 2;
+        }
+        pause = true;
+        char *cur = NULL;
+        size_t clen = 0;
+        int st = req(w, "GET", path, NULL, &cur, &clen);
+        if (st == 404) {
+            free(cur);
+            return count(w, SG_KSW_GONE);
+        }
+        if (st != 200) {
+            free(cur);
+            if (retryable(st))
+                continue;
+            return count(w, SG_KSW_ERROR);
+        }
+        char *body = NULL;
+        int rc = cur ? sg_kstatus_merge(cur, clen, desired, shape, w->controller, &body) : -EINVAL;
+        free(cur);
+        if (rc == 1) {
+            kentry_t *ne = remember(w, key, path, h);
+            if (ne)
+                ne->seen = true;
+            return count(w, SG_KSW_UNCHANGED);
+        }
+        if (rc != 0)
+            return count(w, SG_KSW_ERROR);
+        char *resp = NULL;
+        size_t rlen = 0;
+        st = req(w, "PUT", spath, body, &resp, &rlen);
+        free(body);
+        free(resp);
+        if (st == 200 || st == 201) {
+            kentry_t *ne = remember(w, key, path, h);
+            if (ne)
+                ne->seen = true;
+            return count(w, SG_KSW_WRITTEN);
+        }
+        if (st == 409) {
+            count(w, SG_KSW_CONFLICT); /* someone wrote in between: read again at once, without waiting */
+            if (++conflicts > 16)
+                break;
+            attempt--;
+            pause = false;
+            continue;
+        }
+        if (st == 404)
+            return count(w, SG_KSW_GONE);
+        if (!retryable(st))
+            return count(w, SG_KSW_ERROR);
+    }
+    return count(w, SG_KSW_ERROR);
+}
+
+static void obj_key(const sg_diag_obj_t *o, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s/%s", o->kind, o->ns ? o->ns : "", o->name);
+}
+
+int sg_kswrite_sync(sg_kswriter_t *w, const sg_config_diag_t *d, const sg_kstatus_env_t *env)
+{
+    int failed = 0;
+    sg_kstatus_env_t fixed = *env;
+    fixed.now = "1970-01-01T00:00:00Z";
+    for (size_t i = 0; w->cache && i < w->cache->n; i++)
+        w->cache->e[i].seen = false;
+    for (size_t i = 0; i < d->nobjs; i++) {
+        const sg_diag_obj_t *o = &d->objs[i];
+        char *des = NULL, *des_key = NULL;
+        sg_kstatus_shape_t shape;
+        if (o->type == SG_DIAG_GATEWAYCLASS || o->type == SG_DIAG_OTHER)
+            continue;           /* GatewayClasses are written from the listed objects (krun.c) */
+        int rc = sg_kstatus_desired(d, o, env, &des, &shape);
+        if (rc == -ENOENT)
+            continue;
+        if (rc == 0)
+            rc = sg_kstatus_desired(d, o, &fixed, &des_key, &shape);
+        char key[800], path[1024];
+        obj_key(o, key, sizeof(key));
+        if (rc == 0 && sg_kswrite_path(o->api_version, o->kind, o->ns, o->name, path, sizeof(path)) < 0)
+            rc = -EINVAL;
+        if (rc == 0) {
+            int r = sg_kswrite_object(w, path, key, des, des_key, shape);
+            failed += r == SG_KSW_ERROR;
+        } else {
+            failed++;
+            count(w, SG_KSW_ERROR);
+        }
+        free(des);
+        free(des_key);
+    }
+    /* Routes we wrote before that the build no longer has (deleted, or naming none of our Gateways now): our entries
+     * go. A deleted one answers 404, and is forgotten either way. */
+    for (size_t i = 0; w->cache && i < w->cache->n;) {
+        kentry_t *e = &w->cache->e[i];
+        if (e->seen || !e->route) {
+            i++;
+            continue;
+        }
+        char *path = e->path, *key = e->key;
+        e->hash = 0;
+        e->seen = true;
+        int r = sg_kswrite_object(w, path, key, "{\"parents\":[]}", "{\"parents\":[]}#gone", SG_KSTATUS_PARENTS);
+        failed += r == SG_KSW_ERROR;
+        if (r == SG_KSW_ERROR) {
+            i++;
+            continue;           /* try again at the next sync */
+        }
+        /* Ours are gone from it (or it is): forget it. remember() found the entry, so it did not move. */
+        free(e->key);
+        free(e->path);
+        w->cache->e[i] = w->cache->e[--w->cache->n];
+    }
+    return failed;
+}

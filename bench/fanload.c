@@ -872,5 +872,22 @@ int main(int argc, char **argv)
            cpu_s >= 0 && thr.deliveries > 0 ? cpu_s / ((double)thr.deliveries / 1e6) : -1);
     fflush(stdout);
     bool ok = connected == o.subs && complete == o.subs && gaps == 0 && dups == 0;
+    for (int t = 0; t < o.threads; t++) {
+        worker_t *w = &ws[t];
+        for (int k = 0; k < w->n; k++) {
+            if (w->s[k].fd >= 0)
+                close(w->s[k].fd);
+            free(w->s[k].head);
+        }
+        close(w->epfd);
+        free(w->s);
+        free(w->hist);
+        free(w->rbuf);
+    }
+    free(ws);
+    free(hist);
+    free((void *)sh.ev_count);
+    free((void *)sh.ev_last);
+    free((void *)sh.ev_stamp);
     return ok ? 0 : 1;
 }

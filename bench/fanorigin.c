@@ -48,6 +48,7 @@ typedef struct stream {
     char *pend;               /* bytes a short write left behind */
     size_t plen, poff, pcap;
     struct stream *next_dead;
+    struct stream *prev, *next;  /* every stream not yet closed (freed at exit) */
     int pos;                  /* index in the live array, -1 if not live */
 } stream_t;
 
@@ -57,6 +58,7 @@ typedef struct origin {
     stream_t **live;
     size_t nlive, caplive;
     stream_t *dead;
+    stream_t *all;            /* streams not yet closed */
     uint64_t *stamps;         /* [seq]: the stamp of each event published so far */
     int seq;
     bool started;
@@ -139,6 +141,12 @@ static void kill_stream(origin_t *g, stream_t *s)
         return;
     s->dead = true;
     live_remove(g, s);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        g->all = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
     epoll_ctl(g->epfd, EPOLL_CTL_DEL, s->fd, NULL);
     close(s->fd);
     s->next_dead = g->dead;
@@ -336,6 +344,10 @@ static void on_accept(origin_t *g)
             continue;
         }
         g->accepted++;
+        s->next = g->all;
+        if (g->all)
+            g->all->prev = s;
+        g->all = s;
     }
 }
 
@@ -513,6 +525,18 @@ static int listen_on(int port)
     return fd;
 }
 
+/* Frees the streams closed in this round (an event later in the same epoll batch may still name one). */
+static void reap(origin_t *g)
+{
+    while (g->dead) {
+        stream_t *s = g->dead;
+        g->dead = s->next_dead;
+        free(s->head);
+        free(s->pend);
+        free(s);
+    }
+}
+
 static bool parse_num(const char *s, double lo, double hi, double *out)
 {
     char *e;
@@ -621,6 +645,11 @@ int main(int argc, char **argv)
                         start_ticks(&g);
                     } else {
                         write_stats(&g);
+                        while (g.all)
+                            kill_stream(&g, g.all);
+                        reap(&g);
+                        free(g.live);
+                        free(g.stamps);
                         return 0;
                     }
                 }
@@ -638,12 +667,6 @@ int main(int argc, char **argv)
                     on_read(&g, s);
             }
         }
-        while (g.dead) {
-            stream_t *s = g.dead;
-            g.dead = s->next_dead;
-            free(s->head);
-            free(s->pend);
-            free(s);
-        }
+        reap(&g);
     }
 }

@@ -3,7 +3,7 @@
 # Usage: bench/run.sh BUILD_DIR     (make bench runs `bench/run.sh build`)
 # Figures, not pass/fail. The table is printed at the end and written to BUILD_DIR/bench-results.txt.
 # Knobs (environment): SG_BENCH_TARGETS="direct ssegate nginx haproxy",
-#   SG_BENCH_SCENARIOS="thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs" (also: upthr upidle, the thr and idle
+#   SG_BENCH_SCENARIOS="thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs fanout" (also: upthr upidle, the thr and idle
 #   scenarios with TLS from the proxy to the origin, verified against the test certificate; h2upthr h2upidle, the
 #   thr scenario and H2UP_STREAMS idle streams with HTTP/2 (h2c) from the proxy to bench/h2origin), SG_BENCH_REPEAT
 #   (rounds, default 3),
@@ -41,7 +41,7 @@ SSEGATE=$B/ssegate
 OUT=$B/bench-results.txt
 
 TARGETS=${SG_BENCH_TARGETS:-direct ssegate nginx haproxy}
-SCENARIOS=${SG_BENCH_SCENARIOS:-thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs}
+SCENARIOS=${SG_BENCH_SCENARIOS:-thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs fanout}
 WORKERS=${SG_BENCH_WORKERS:-2}
 THR_STREAMS=${THR_STREAMS:-1000}
 THR_INTERVAL_US=${THR_INTERVAL_US:-1000}
@@ -511,9 +511,6 @@ run_case() {        # run_case TARGET SCENARIO
         NOTE[$t,$s]="$t exited during the run"
     fi
     stop_all
-    # Pushpin's runner stops its services on SIGTERM; any it left (it was killed) are stopped by their PIDs.
-    local p
-    for p in ${pids//,/ }; do [ "$p" != "$ORIGIN_PID" ] && stop_pid "$p"; done
 }
 
 # --- fanout: one stream to FAN_SUBS subscribers (bench/fanorigin.c publishes, bench/fanload.c subscribes) ---

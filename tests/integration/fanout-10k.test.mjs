@@ -1,5 +1,6 @@
 // fanout-10k.test.mjs: 10,000 subscribers on one shared SSE stream (an SSEPolicy with sharing on): each gets every
-// event of a bounded run, ids in order, none twice, and the backend sees one stream per worker at most.
+// event of a bounded run, ids in order, none twice; the backend sees one stream per worker at most, and the gateway's
+// metrics (ssegate_fanout_subscribers, ssegate_fanout_streams) count the same.
 // The subscribers are bench/fanload (C, source addresses over 127.0.0.2-250), the backend bench/fanorigin.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -7,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { BIN, SLOW, freePort, gatewayYaml, run, runGateway, setup, sleep, startGateway, track, withLogs, writeTemp } from './lib/harness.mjs';
+import { scrape } from './lib/prod-util.mjs';
 
 setup();
 const N = Number(process.env.SG_IT_FAN_SUBS || 10000);
@@ -68,19 +70,38 @@ test(
         }
 
         const port = await freePort();
+        const admin = await freePort();
         gw = await startGateway({
             yaml: yamlFor(port, originPort),
-            args: ['--access-log', 'off', '--workers', String(WORKERS)],
-            waitPorts: [port],
+            args: ['--access-log', 'off', '--workers', String(WORKERS), '--admin', `127.0.0.1:${admin}`],
+            waitPorts: [port, admin],
         });
+        /* The gateway's own view while the run goes on: subscribers and shared streams, at their highest. */
+        const seen = { subscribers: 0, streams: 0, scrapes: 0 };
+        let polling = true;
+        const poller = (async () => {
+            while (polling) {
+                try {
+                    const m = await scrape(admin);
+                    seen.subscribers = Math.max(seen.subscribers, m.get('ssegate_fanout_subscribers') || 0);
+                    seen.streams = Math.max(seen.streams, m.get('ssegate_fanout_streams') || 0);
+                    seen.scrapes++;
+                } catch {
+                    /* a scrape that times out on a busy machine is only a missed sample */
+                }
+                await sleep(200);
+            }
+        })();
 
         /* fanload subscribes N times, starts the origin (SIGUSR1) once all are in, and checks every id of every
          * subscriber; it exits 0 only if each got 1..EVENTS exactly once, in order. */
         const r = await run('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'fanload', FANLOAD, '--port', String(port),
             '--path', '/board/scores', '--subs', String(N), '--events', String(EVENTS), '--threads', '2',
-            '--src-first', '2', '--src-last', '250', '--start-pid', String(origin.pid), '--settle', '1',
+            '--src-first', '2', '--src-last', '250', '--start-pid', String(origin.pid), '--settle', '2',
             '--drain', String(5 * SLOW), '--connect-timeout', String(40 * SLOW), '--label', 'fanout-10k'],
         { timeout: 100000 * SLOW });
+        polling = false;
+        await poller;
         const line = r.stdout.split('\n').find(l => l.startsWith('RESULT ')) || '';
         const res = Object.fromEntries(line.split(' ').slice(1).map(kv => kv.split('=')));
         const st = Object.fromEntries(fs.readFileSync(stats, 'utf8').trim().split(' ').map(kv => kv.split('=')));
@@ -99,5 +120,9 @@ test(
         assert.ok(Number(st.max_live) >= 1 && Number(st.max_live) <= WORKERS, `backend streams open at most: ${st.max_live}; ${ctxt}`);
         assert.ok(Number(st.accepted) <= WORKERS, `backend connections accepted: ${st.accepted}; ${ctxt}`);
         assert.ok(gw.running(), 'ssegate exited');
+        /* ... and the gateway counted them: N subscribers on at most one shared stream per worker. */
+        assert.ok(seen.scrapes > 0, 'no /metrics scrape succeeded during the run');
+        assert.equal(seen.subscribers, N, `ssegate_fanout_subscribers at most ${seen.subscribers}`);
+        assert.ok(seen.streams >= 1 && seen.streams <= WORKERS, `ssegate_fanout_streams at most ${seen.streams}`);
     }),
 );

@@ -34,7 +34,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: ssegate -c FILE [options]\n"
-            "  -c, --config FILE         Gateway API YAML (Gateway, HTTPRoute, RoutePolicy, Service, EndpointSlice)\n"
+            "  -c, --config FILE         Gateway API YAML (Gateway, HTTPRoute, GRPCRoute, policies, Services, ...)\n"
             "      --check               validate the config, print problems as FILE:LINE:COL: message, exit\n"
             "  -w, --workers N           worker threads (default: number of cores)\n"
             "      --admin ADDR:PORT     admin listener: GET /healthz, GET /ready\n"

@@ -38,6 +38,8 @@ before(async () => {
                 { name: 'dead', rules: `  - matches: [{method: {service: sgtest.Echo}}]\n${be(deadPort)}` },
                 { name: 'slow', rules: `  - matches: [{method: {service: sgtest.Other, method: Unary}}]\n${be(silent.address().port)}` },
                 { name: 'nobackend', rules: '  - matches: [{method: {service: sgtest.Other, method: ListThings}}]\n' },
+                /* Conformance GRPCRouteAllBackendsWeightZero: every weight 0 answers UNAVAILABLE. */
+                { name: 'zero', hostnames: ['zero.example'], rules: `  - backendRefs: [{name: 127.0.0.1, port: ${deadPort}, weight: 0}]\n` },
             ],
             extra: `apiVersion: alb.networking.azure.io/v1
 kind: RoutePolicy
@@ -97,13 +99,16 @@ test('no route: UNIMPLEMENTED as a Trailers-Only response', withLogs(() => [gw],
     assert.equal(p.headers[':status'], 404);
 }));
 
-test('an unreachable backend: UNAVAILABLE; a rule with no backend: UNAVAILABLE', withLogs(() => [gw], async () => {
+test('an unreachable backend, a rule with no backend, all weights 0: UNAVAILABLE', withLogs(() => [gw], async () => {
     const r = await unary(client(Echo, port), 'Unary', { text: 'x' });
     assert.equal(r.err?.code, grpc.status.UNAVAILABLE, String(r.err));
     assert.match(r.err.details, /ssegate: upstream connection refused/);
     const n = await unary(client(Other, port), 'ListThings', { text: 'x' });
     assert.equal(n.err?.code, grpc.status.UNAVAILABLE, String(n.err));
     assert.match(n.err.details, /ssegate: no backend available/);
+    const z = await unary(client(Echo, port, { authority: 'zero.example' }), 'Unary', { text: 'x' });
+    assert.equal(z.err?.code, grpc.status.UNAVAILABLE, String(z.err));
+    assert.match(z.err.details, /ssegate: no backend available/);
 }));
 
 test('a route timeout: DEADLINE_EXCEEDED from the gateway (the client\'s deadline is far later)', withLogs(() => [gw], async () => {

@@ -79,7 +79,7 @@ GRPC_WARMUP=${GRPC_WARMUP:-3}
 GRPC_DURATION=${GRPC_DURATION:-10}
 GRPCLOAD=$B/bench/grpcload
 
-for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD" "$WSECHO" "$WSLOAD"; do
+for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD" "$WSECHO" "$WSLOAD" "$GRPCLOAD"; do
     if [ ! -x "$f" ]; then
         echo "bench: $f is missing; run make first" >&2
         exit 1
@@ -382,7 +382,7 @@ run_grpc_case() {
     echo "bench: $t / grpc ..." >&2
     timeout $((GRPC_WARMUP + GRPC_DURATION + 30)) "$GRPCLOAD" --port "$PROXY_PORT" --label "$t-grpc" \
         --conns "$GRPC_CONNS" --streams $((GRPC_STREAMS / GRPC_CONNS)) --warmup "$GRPC_WARMUP" --duration "$GRPC_DURATION" \
-        --proxy-pids "${PROXY_PIDS:-$ORIGIN_PID}" --path /bench.Stream/Pull >"$log" 2>"$log.err"
+        --proxy-pids "${PROXY_PIDS:-$ORIGIN_PID}" --path /bench.Stream/Pull --size "$GRPC_SIZE" >"$log" 2>"$log.err"
     local rc=$? line
     line=$(grep '^RESULT ' "$log" | tail -n 1)
     if [ -z "$line" ]; then
@@ -511,9 +511,6 @@ run_case() {        # run_case TARGET SCENARIO
         NOTE[$t,$s]="$t exited during the run"
     fi
     stop_all
-    # Pushpin's runner stops its services on SIGTERM; any it left (it was killed) are stopped by their PIDs.
-    local p
-    for p in ${pids//,/ }; do [ "$p" != "$ORIGIN_PID" ] && stop_pid "$p"; done
 }
 
 # --- fanout: one stream to FAN_SUBS subscribers (bench/fanorigin.c publishes, bench/fanload.c subscribes) ---

@@ -72,3 +72,14 @@ write('goaway-then-request', mode(), hello + frame(GOAWAY, 0, 0, struct.pack('>I
       frame(HEADERS, END_STREAM | END_HEADERS, 1, req('/x')))
 write('trailers-before-start', mode(), hello + frame(HEADERS, END_HEADERS, 1, req('/a/t', 'POST')) +
       frame(DATA, 0, 1, b'body') + frame(HEADERS, END_STREAM | END_HEADERS, 1, lit('x-trailer', 'v')))
+# WebSocket over HTTP/2 (RFC 8441): extended CONNECT with :protocol, with and without its version, then DATA.
+ws = [(':protocol', 'websocket'), ('sec-websocket-version', '13')]
+write('ws-connect-refused-backend', mode(piece=2), hello +
+      frame(HEADERS, END_HEADERS, 1, req('/a/ws', 'CONNECT', ws)) + frame(DATA, 0, 1, b'\x81\x85abcd\x09\x07\x0f\x08\x0e') +
+      frame(DATA, END_STREAM, 1, b'\x88\x80abcd'))
+write('ws-connect-no-route', mode(), hello + frame(HEADERS, END_HEADERS, 1, req('/x', 'CONNECT', ws)) +
+      frame(RST, 0, 1, struct.pack('>I', 8)))
+write('ws-connect-no-version', mode(), hello +
+      frame(HEADERS, END_HEADERS, 1, req('/a/ws', 'CONNECT', [(':protocol', 'websocket')])))
+write('ws-connect-other-protocol', mode(), hello +
+      frame(HEADERS, END_HEADERS, 1, req('/a/ws', 'CONNECT', [(':protocol', 'webtransport')])))

@@ -78,6 +78,7 @@ static void usage(FILE *f)
             "      --watch-namespace NS  watch namespaced kinds in NS only (default: all namespaces)\n"
             "      --publish-service NS/NAME  the Service whose addresses Gateway status reports\n"
             "      --lease-namespace NS  where the status writers' Lease lives (default: the pod's namespace)\n"
+            "      --lease-duration DUR  the status Lease's duration (default 15s; renew deadline 2/3, retry 1/7)\n"
             "      --dump-config         print what the watcher sees as the YAML that -c reads, then exit\n"
             "  -h, --help\n"
             "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
@@ -109,7 +110,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
            O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST, O_WSIDLE, O_KUBE, O_KSA,
-           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP };
+           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -127,6 +128,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"kubeconfig", required_argument, 0, O_KCFG}, {"controller-name", required_argument, 0, O_CTRL},
         {"watch-namespace", required_argument, 0, O_WNS}, {"publish-service", required_argument, 0, O_PUBSVC},
         {"lease-namespace", required_argument, 0, O_LEASENS}, {"dump-config", no_argument, 0, O_DUMP},
+        {"lease-duration", required_argument, 0, O_LEASEDUR},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -186,6 +188,17 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         case O_WNS: o->kube.watch_ns = optarg; break;
         case O_PUBSVC: o->kube.publish_service = optarg; break;
         case O_LEASENS: o->kube.lease_ns = optarg; break;
+        case O_LEASEDUR: {
+            int64_t ms;
+            if (parse_dur("--lease-duration", optarg, &ms) < 0)
+                return -1;
+            if (ms < 1000 || ms % 1000 != 0) {
+                fprintf(stderr, "ssegate: --lease-duration: whole seconds, at least 1s (the Lease says seconds)\n");
+                return -1;
+            }
+            o->kube.lease_duration_ms = ms;
+            break;
+        }
         case O_DUMP: o->dump_config = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -209,7 +222,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         return -1;
     }
     if (!o->kube_on && (o->dump_config || o->kube.controller || o->kube.watch_ns || o->kube.publish_service ||
-                        o->kube.lease_ns)) {
+                        o->kube.lease_ns || o->kube.lease_duration_ms)) {
         fprintf(stderr, "ssegate: --dump-config, --controller-name, --watch-namespace, --publish-service and "
                         "--lease-namespace need --kube or --kubeconfig\n");
         return -1;
@@ -499,6 +512,7 @@ int main(int argc, char **argv)
     /* Signals: the first SIGTERM/SIGINT drains, a second one (or the drain deadline) stops at once. */
     uint64_t next_report = 0;
     bool kube_published = false;
+    uint64_t status_build = 0;  /* a kube build published, not yet taken by every worker */
     for (;;) {
         struct pollfd pfds[3 + SG_ADMIN_MAX_CLIENTS + SG_HEALTH_MAX_INFLIGHT];
         pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
@@ -507,7 +521,7 @@ int main(int argc, char **argv)
         int nh = sg_health_pollfds(&health, pfds + 1 + na);
         int kfd = 1 + na + nh; /* the kube watcher's "a generation waits" */
         pfds[kfd] = (struct pollfd){.fd = kube ? sg_kube_fd(kube) : -1, .events = POLLIN};
-        int wait = signals ? 100 : kube_published && !admin.ready ? 5 : 1000;
+        int wait = signals ? 100 : (kube_published && !admin.ready) || status_build ? 5 : 1000;
         int await = sg_admin_next_timeout_ms(&admin, before);
         if (await >= 0 && await < wait)
             wait = await;
@@ -522,11 +536,34 @@ int main(int argc, char **argv)
         if (kube != NULL && (pfds[kfd].revents & POLLIN)) {
             /* Published exactly as a SIGHUP reload: open streams keep the generation they started with. While
              * draining nothing new is published (as SIGHUP is ignored then). */
-            sg_config_t *next = sg_kube_take(kube, NULL);
+            uint64_t build = 0;
+            sg_config_t *next = sg_kube_take(kube, &build);
             if (next != NULL && signals > 0) {
                 sg_config_unref(next);
             } else if (next != NULL && publish(next, &cfg, workers, nworkers, &mctx, &health) == 0) {
                 kube_published = true;
+                status_build = build;   /* Programmed once every worker serves it (below) */
+            }
+        }
+        /* A build's status may say Programmed once every worker has taken it (and so opened its listeners). */
+        if (status_build != 0) {
+            bool adopted = true;
+            for (int i = 0; i < nworkers; i++)
+                adopted &= atomic_load_explicit(&workers[i].adopted_gen, memory_order_acquire) == cfg->generation;
+            if (adopted) {
+                /* the ports some worker could not bind (SO_REUSEPORT: the same for all, unless one raced) */
+                uint16_t failed[SG_WORKER_MAX_BIND_FAILED];
+                size_t nf = 0;
+                for (int i = 0; i < nworkers; i++)
+                    for (size_t k = 0; k < workers[i].nbind_failed; k++) {
+                        bool dup = false;
+                        for (size_t j = 0; j < nf && !dup; j++)
+                            dup = failed[j] == workers[i].bind_failed[k];
+                        if (!dup && nf < SG_WORKER_MAX_BIND_FAILED)
+                            failed[nf++] = workers[i].bind_failed[k];
+                    }
+                sg_kube_published(kube, status_build, failed, nf);
+                status_build = 0;
             }
         }
         /* Ready once every worker has taken the first kube generation (and so opened its listeners). */
@@ -552,6 +589,8 @@ int main(int argc, char **argv)
                 if (signals++ == 0) {
                     admin.ready = false;
                     mctx.g.draining = true;
+                    if (kube != NULL)
+                        sg_kube_release(kube); /* another replica writes status from now on */
                     sg_log_info("signal %u: draining: listeners closed, %zu connections open, SSE streams close "
                                 "over the last %lld ms of a %lld ms window",
                                 si.ssi_signo, open_conns(workers, nworkers), (long long)st.drain_spread_ms,

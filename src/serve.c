@@ -53,8 +53,10 @@ static void adopt_config(sg_worker_t *w)
         return;
     sg_config_unref(w->cfg);
     w->cfg = next;
+    w->nbind_failed = 0;
     if (!w->draining && !atomic_load(&w->stop))
         reconcile_listeners(w, next);
+    atomic_store_explicit(&w->adopted_gen, next->generation, memory_order_release);
 }
 
 static void close_listener(sg_worker_t *w, sg_listen_sock_t *ls)
@@ -138,8 +140,8 @@ static void reconcile_listeners(sg_worker_t *w, const sg_config_t *cfg)
         bool have = false;
         for (size_t i = 0; i < w->nlisteners && !have; i++)
             have = same_bind(w->listeners[i], &cfg->binds[j]);
-        if (!have)
-            add_listener(w, &cfg->binds[j]);
+        if (!have && add_listener(w, &cfg->binds[j]) < 0 && w->nbind_failed < SG_WORKER_MAX_BIND_FAILED)
+            w->bind_failed[w->nbind_failed++] = cfg->binds[j].port;
     }
 }
 

@@ -418,6 +418,7 @@ bool parse_meta(loader_t *ld, struct fy_node *root, pos_t at, meta_t *m)
 
 static void parse_doc(loader_t *ld, struct fy_node *root)
 {
+    sg__config_index_doc(ld, root); /* lenient mode: every document, the empty ones too, keeps its number */
     pos_t at = npos(root, (pos_t){1, 1});
     if (root == NULL || nnull(root))
         return;

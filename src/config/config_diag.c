@@ -42,6 +42,10 @@ typedef struct drop {
 struct sg_dx {
     sg_config_diag_t *diag;
     jmp_buf oom;
+    jmp_buf *oomp;              /* where out of memory jumps: oom, or the loader's own while it runs */
+    bool indexed;               /* the objects are known (the first load read them) */
+    bool ranged;                /* and where they lie (read again only when a load has errors to blame) */
+    size_t capdocs;
     pdoc_t *docs;
     size_t ndocs;
     drop_t *drops;
@@ -54,7 +58,7 @@ static void *dalloc(struct sg_dx *dx, size_t n)
 {
     dblk_t *b = calloc(1, sizeof(*b) + n);
     if (b == NULL)
-        longjmp(dx->oom, 1);
+        longjmp(*dx->oomp, 1);
     b->next = dx->diag->mem;
     dx->diag->mem = b;
     return b->data;
@@ -172,13 +176,17 @@ static long lget(struct sg_dx *dx, struct fy_node *m, const char *key)
     return s ? strtol(s, NULL, 10) : 0;
 }
 
-/* The ranges of a list's items; *n items. */
-static rng_t *ranges(struct sg_dx *dx, struct fy_node *seq, size_t *n)
+/* The ranges of a list's items (only counted when !want); *n items. */
+static rng_t *ranges(struct sg_dx *dx, struct fy_node *seq, size_t *n, bool want)
 {
     *n = 0;
     if (seq == NULL || fy_node_get_type(seq) != FYNT_SEQUENCE)
         return NULL;
     int cnt = fy_node_sequence_item_count(seq);
+    if (!want) {
+        *n = cnt > 0 ? (size_t)cnt : 0;
+        return NULL;
+    }
     rng_t *r = dalloc(dx, (size_t)(cnt > 0 ? cnt : 0) * sizeof(*r) + 1);
     void *it = NULL;
     struct fy_node *e;
@@ -189,6 +197,8 @@ static rng_t *ranges(struct sg_dx *dx, struct fy_node *seq, size_t *n)
 
 static bool is_agc_policy(const char *kind, const char *api)
 {
+    if (strcmp(kind, "SSEPolicy") == 0 && api != NULL && strncmp(api, "ssegate.io/", 11) == 0)
+        return true;        /* ssegate's own: the same status.conditions */
     static const char *const kinds[] = {"RoutePolicy", "BackendLoadBalancingPolicy", "HealthCheckPolicy",
                                         "FrontendTLSPolicy", "BackendTLSPolicy"};
     if (api == NULL || strncmp(api, "alb.networking.azure.io/", 24) != 0)
@@ -199,9 +209,24 @@ static bool is_agc_policy(const char *kind, const char *api)
     return false;
 }
 
-static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_diag_obj_t *o)
+/* What the diagnostics need of one document; with want_ranges, where its parts lie (only the ranges are then
+ * filled: the rest was read by the first load). */
+static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_diag_obj_t *o, bool want_ranges)
 {
-    walk(root, &pd->r, 0);
+    if (want_ranges) {
+        walk(root, &pd->r, 0);
+        if (o->kind == NULL)
+            return;
+        struct fy_node *sp = get(root, "spec");
+        size_t n;
+        if (o->type == SG_DIAG_GATEWAY)
+            pd->lis = ranges(dx, get(sp, "listeners"), &n, true);
+        if (o->type == SG_DIAG_HTTPROUTE) {
+            pd->parents = ranges(dx, get(sp, "parentRefs"), &n, true);
+            pd->rules = ranges(dx, get(sp, "rules"), &n, true);
+        }
+        return;
+    }
     o->kind = sget(dx, root, "kind");
     o->api_version = sget(dx, root, "apiVersion");
     struct fy_node *md = get(root, "metadata"), *spec = get(root, "spec");
@@ -217,7 +242,7 @@ static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_dia
         o->type = SG_DIAG_GATEWAY;
         o->class_name = sget(dx, spec, "gatewayClassName");
         struct fy_node *ls = get(spec, "listeners");
-        pd->lis = ranges(dx, ls, &pd->nlis);
+        pd->lis = ranges(dx, ls, &pd->nlis, false);
         o->listeners = dalloc(dx, pd->nlis * sizeof(*o->listeners) + 1);
         o->nlisteners = pd->nlis;
         for (size_t i = 0; i < pd->nlis; i++) {
@@ -226,10 +251,10 @@ static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_dia
             o->listeners[i].port = lget(dx, l, "port");
             o->listeners[i].protocol = sget(dx, l, "protocol");
         }
-    } else if (strcmp(o->kind, "HTTPRoute") == 0) {
+    } else if (strcmp(o->kind, "HTTPRoute") == 0 || strcmp(o->kind, "GRPCRoute") == 0) {
         o->type = SG_DIAG_HTTPROUTE;
         struct fy_node *ps = get(spec, "parentRefs");
-        pd->parents = ranges(dx, ps, &pd->nparents);
+        pd->parents = ranges(dx, ps, &pd->nparents, false);
         o->parents = dalloc(dx, pd->nparents * sizeof(*o->parents) + 1);
         o->nparents = pd->nparents;
         for (size_t i = 0; i < pd->nparents; i++) {
@@ -242,7 +267,7 @@ static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_dia
             dp->section = sget(dx, p, "sectionName");
             dp->port = lget(dx, p, "port");
         }
-        pd->rules = ranges(dx, get(spec, "rules"), &pd->nrules);
+        pd->rules = ranges(dx, get(spec, "rules"), &pd->nrules, false);
         o->nrules = pd->nrules;
     } else if (is_agc_policy(o->kind, o->api_version) ||
                (strcmp(o->kind, "BackendTLSPolicy") == 0 && o->api_version &&
@@ -260,10 +285,46 @@ static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_dia
     }
 }
 
-/* Indexes every document of the stream the loader will read (same parser settings, so the same documents). */
-static int index_stream(struct sg_dx *dx, const char *yaml, size_t len)
+/* A new entry in the index, for the next document. */
+static void new_doc(struct sg_dx *dx, pdoc_t **pd, sg_diag_obj_t **o)
 {
-    /* The loader reports YAML errors; the index keeps quiet about them. */
+    sg_config_diag_t *d = dx->diag;
+    if (dx->ndocs == dx->capdocs) {
+        size_t cap = dx->capdocs ? dx->capdocs * 2 : 64;
+        pdoc_t *nd = dalloc(dx, cap * sizeof(*nd));
+        sg_diag_obj_t *no = dalloc(dx, cap * sizeof(*no));
+        if (dx->ndocs) {
+            memcpy(nd, dx->docs, dx->ndocs * sizeof(*nd));
+            memcpy(no, d->objs, d->nobjs * sizeof(*no));
+        }
+        dx->docs = nd;
+        d->objs = no;
+        dx->capdocs = cap;
+    }
+    *pd = &dx->docs[dx->ndocs++];
+    memset(*pd, 0, sizeof(**pd));
+    *o = &d->objs[d->nobjs++];
+    memset(*o, 0, sizeof(**o));
+}
+
+void sg__config_index_doc(loader_t *ld, struct fy_node *root)
+{
+    struct sg_dx *dx = ld->dx;
+    if (dx == NULL || dx->indexed)
+        return;
+    pdoc_t *pd;
+    sg_diag_obj_t *o;
+    dx->oomp = &ld->oom;        /* out of memory here is the loader's, which cleans up after itself */
+    new_doc(dx, &pd, &o);
+    index_doc(dx, root, pd, o, false);
+    dx->oomp = &dx->oom;
+}
+
+/* Where each indexed document and its parts lie: the stream parsed once more (same parser settings, so the same
+ * documents), only when a load had errors to blame. */
+static int range_stream(struct sg_dx *dx, const char *yaml, size_t len)
+{
+    /* The loader reports YAML errors; this parse keeps quiet about them. */
     struct fy_diag_cfg dcfg;
     memset(&dcfg, 0, sizeof(dcfg));
     dcfg.level = FYET_ERROR;
@@ -282,30 +343,10 @@ static int index_stream(struct sg_dx *dx, const char *yaml, size_t len)
         fy_diag_destroy(fyd);
         return -ENOMEM;
     }
-    size_t cap = 0;
     struct fy_document *doc;
-    sg_config_diag_t *d = dx->diag;
-    while ((doc = fy_parse_load_document(fyp)) != NULL) {
-        if (dx->ndocs == cap) {
-            cap = cap ? cap * 2 : 64;
-            pdoc_t *nd = realloc(dx->docs, cap * sizeof(*nd));
-            sg_diag_obj_t *no = nd ? dalloc(dx, cap * sizeof(*no)) : NULL;
-            if (nd == NULL) {
-                fy_parse_document_destroy(fyp, doc);
-                fy_parser_destroy(fyp);
-                fy_diag_destroy(fyd);
-                return -ENOMEM;
-            }
-            dx->docs = nd;
-            if (d->nobjs)
-                memcpy(no, d->objs, d->nobjs * sizeof(*no));
-            d->objs = no;
-        }
-        pdoc_t *pd = &dx->docs[dx->ndocs++];
-        memset(pd, 0, sizeof(*pd));
-        sg_diag_obj_t *o = &d->objs[d->nobjs++];
-        memset(o, 0, sizeof(*o));
-        index_doc(dx, fy_document_root(doc), pd, o);
+    for (size_t i = 0; (doc = fy_parse_load_document(fyp)) != NULL; i++) {
+        if (i < dx->ndocs)
+            index_doc(dx, fy_document_root(doc), &dx->docs[i], &dx->diag->objs[i], true);
         fy_parse_document_destroy(fyp, doc);
     }
     fy_parser_destroy(fyp);
@@ -518,8 +559,10 @@ static sg_diag_cond_t route_refs(struct sg_dx *dx, const loader_t *ld, const sg_
 
 static const sg_route_t *find_route(const sg_config_t *cfg, const sg_diag_obj_t *o)
 {
+    sg_route_kind_t kind = strcmp(o->kind, "GRPCRoute") == 0 ? SG_ROUTE_GRPC : SG_ROUTE_HTTP;
     for (size_t i = 0; i < cfg->nroutes; i++)
-        if (strcmp(cfg->routes[i].name, o->name) == 0 && strcmp(cfg->routes[i].ns, o->ns ? o->ns : "default") == 0)
+        if (cfg->routes[i].kind == kind && strcmp(cfg->routes[i].name, o->name) == 0 &&
+            strcmp(cfg->routes[i].ns, o->ns ? o->ns : "default") == 0)
             return &cfg->routes[i];
     return NULL;
 }
@@ -622,6 +665,7 @@ static void fill_gateway(struct sg_dx *dx, const sg_config_t *cfg, size_t doc, s
             continue;
         }
         dl->served = true;
+        dl->kinds = li->allow_kinds;
         nserved++;
         for (size_t r = 0; r < cfg->nroutes; r++) {
             bool att = false;
@@ -654,6 +698,7 @@ static void fill_gateway(struct sg_dx *dx, const sg_config_t *cfg, size_t doc, s
 void sg__config_diag_fill(loader_t *ld, const sg_config_t *cfg)
 {
     struct sg_dx *dx = ld->dx;
+    dx->oomp = &ld->oom;
     for (size_t i = 0; i < dx->diag->nobjs; i++) {
         sg_diag_obj_t *o = &dx->diag->objs[i];
         const drop_t *whole = find_drop(dx, i, DX_DOC, 0);
@@ -680,6 +725,7 @@ void sg__config_diag_fill(loader_t *ld, const sg_config_t *cfg)
             break;
         }
     }
+    dx->oomp = &dx->oom;
 }
 
 /* ---- the loop ---- */
@@ -688,9 +734,7 @@ static int passes(struct sg_dx *dx, const char *name, const char *yaml, size_t l
                   sg_config_t **out, char **bufp)
 {
     sg_config_diag_t *diag = dx->diag;
-    /* Invalid UTF-8 can hang libfyaml 0.7.12 (fuzz_config found it): the loader refuses it before parsing, and so
-     * does the index; the load's error then names no object, and the build fails as in file mode. */
-    int rc = utf8_bad((const unsigned char *)yaml, len) == len ? index_stream(dx, yaml, len) : 0;
+    int rc = 0;
     for (size_t pass = 0; rc == 0 && pass < MAX_PASSES; pass++) {
         size_t blen = 0;
         free(*bufp);
@@ -708,6 +752,12 @@ static int passes(struct sg_dx *dx, const char *name, const char *yaml, size_t l
         }
         if (rc != -EINVAL)
             return rc;
+        dx->indexed = true;     /* the first load read every document */
+        /* Invalid UTF-8 can hang libfyaml 0.7.12 (fuzz_config found it): the loader refused it before parsing, and
+         * so does this; its error then names no object, and the build fails as in file mode. */
+        if (!dx->ranged && utf8_bad((const unsigned char *)yaml, len) == len && (rc = range_stream(dx, yaml, len)) != 0)
+            return rc;
+        dx->ranged = true;
         int added = blame_errors(dx, *bufp ? *bufp : "", errs);
         if (added < 0)
             return -EINVAL;
@@ -736,6 +786,7 @@ int sg_config_load_lenient(const char *name, const char *yaml, size_t len, unsig
         rc = -ENOMEM;
     } else {
         dx->diag = diag;
+        dx->oomp = &dx->oom;
         /* Out of memory in the diagnostics jumps here (what a loader had allocated by then is lost). */
         if (setjmp(dx->oom) == 0)
             rc = passes(dx, name, yaml, len, flags, errs, out, bufp);
@@ -751,8 +802,6 @@ int sg_config_load_lenient(const char *name, const char *yaml, size_t len, unsig
     if (bufp != NULL)
         free(*bufp);
     free(bufp);
-    if (dx != NULL)
-        free(dx->docs);
     free(dx);
     return rc;
 }

@@ -219,8 +219,10 @@ void parse_grpcroute(loader_t *ld, struct fy_node *root, pos_t at)
     rt->rules = aalloc(ld, (nr + 1) * sizeof(*rt->rules));
     void *it = NULL;
     struct fy_node *e;
-    size_t total = 0;
+    size_t total = 0, ri = 0;
     while (rs && (e = fy_node_sequence_iterate(rs, &it)) != NULL) {
+        if (sg__config_dropped(ld, DX_RULE, ri++))
+            continue;
         sg_rule_t *r = &rt->rules[rt->nrules];
         r->index = rt->nrules++;
         parse_rule(ld, e, npos(e, sp), rt, r);

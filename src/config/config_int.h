@@ -484,6 +484,8 @@ size_t utf8_bad(const unsigned char *s, size_t len);
 /* sg_config_load_ex with lenient mode's state (NULL: file mode). */
 int sg__config_load_dx(const char *name, const char *yaml, size_t len, unsigned flags, struct sg_dx *dx, FILE *errs,
                        sg_config_t **out);
+/* Lenient mode, the first load: records the document (object, kind, name, generation, parts) in the index. */
+void sg__config_index_doc(loader_t *ld, struct fy_node *root);
 /* Lenient mode, after a load without errors: records what status needs from the finished generation. */
 void sg__config_diag_fill(loader_t *ld, const sg_config_t *cfg);
 

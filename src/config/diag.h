@@ -34,6 +34,7 @@ typedef struct sg_diag_listener {
     sg_diag_cond_t resolved;
     sg_diag_cond_t conflicted;  /* ok = Conflicted True (a conflict); normally False / NoConflicts */
     size_t attached;            /* attachedRoutes: routes with a parentRef attached to this listener */
+    unsigned kinds;             /* route kinds it admits: bits 1 << sg_route_kind_t (served listeners) */
 } sg_diag_listener_t;
 
 /* An HTTPRoute rule dropped from the generation. */
@@ -46,8 +47,8 @@ typedef enum sg_diag_kind {
     SG_DIAG_OTHER = 0,          /* Service, EndpointSlice, Secret...: no status of ours */
     SG_DIAG_GATEWAYCLASS,
     SG_DIAG_GATEWAY,
-    SG_DIAG_HTTPROUTE,
-    SG_DIAG_POLICY_AGC,         /* alb.networking.azure.io policies: status.conditions */
+    SG_DIAG_HTTPROUTE,          /* HTTPRoute or GRPCRoute (kind says which): status.parents */
+    SG_DIAG_POLICY_AGC,         /* alb.networking.azure.io policies and ssegate.io's SSEPolicy: status.conditions */
     SG_DIAG_POLICY_GW,          /* Gateway API policies (BackendTLSPolicy): status.ancestors (GEP-713) */
 } sg_diag_kind_t;
 

@@ -265,8 +265,9 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     for (int c = 0; c < SG_GRPC_CODES; c++) {
         char extra[24];
         snprintf(extra, sizeof(extra), ",code=\"%d\"", c);
+        /* 17 codes per route: code 0 always (the family is never empty), the others once they occurred. */
         route_samples(f, "ssegate_grpc_calls_total", shards, n,
-                      offsetof(sg_route_metrics_t, grpc_status) + (size_t)c * sizeof(sg_counter_t), extra, true);
+                      offsetof(sg_route_metrics_t, grpc_status) + (size_t)c * sizeof(sg_counter_t), extra, c != 0);
     }
     head(f, "ssegate_fanout_streams", "gauge", "Shared SSE upstream streams open (one per worker and sharing key).");
     fprintf(f, "ssegate_fanout_streams %" PRIu64 "\n", SUM(fanout_streams));

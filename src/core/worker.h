@@ -61,6 +61,13 @@ typedef struct sg_worker {
     atomic_bool drain;                    /* graceful drain requested */
     atomic_bool done;                     /* the loop has exited */
     atomic_size_t nconns_pub;             /* nconns, published for the main thread's drain log */
+    /* After adopting a handed-over generation and opening its listeners: the ports of its binds that could not be
+     * opened (the first SG_WORKER_MAX_BIND_FAILED), then that generation's number (release), so the main thread can
+     * tell when a generation serves and which listeners did not bind (Gateway status: Programmed, PortUnavailable). */
+#define SG_WORKER_MAX_BIND_FAILED 16
+    uint16_t bind_failed[SG_WORKER_MAX_BIND_FAILED];
+    size_t nbind_failed;
+    _Atomic uint64_t adopted_gen;
     bool draining;
     uint64_t drain_end_ms;                /* hard deadline of the drain */
     sg_timer_t drain_timer;

@@ -238,7 +238,7 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
             if (!ours)
                 continue;
         } else if ((o->kind == SG_KK_ROUTEPOLICY || o->kind == SG_KK_SSEPOLICY) && o->aux != NULL) {
-            /* A policy on a route we do not serve (another controller's) is not ours to call dangling. */
+            /* A policy on a route we do not serve (another controller's) is not ours to report on. */
             if (!sorted_has(&routes, o->aux))
                 continue;
         } else if (o->kind == SG_KK_SERVICE) {

@@ -43,6 +43,7 @@ struct sg_krun {
     uint16_t mine_failed[64];
     size_t mine_nfailed;
     _Atomic bool leader;
+    _Atomic bool stopping;      /* set first by sg_krun_stop: a sync in progress makes no further request */
     _Atomic uint64_t acquired, syncs;
 };
 
@@ -172,9 +173,25 @@ static void bundle_version(sg_krun_t *r, char *out, size_t cap, bool *known)
 {
     struct fy_document *doc =
         get_json(r, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gatewayclasses.gateway.networking.k8s.io");
-    *known = doc != NULL &&
-             scalar(fy_document_root(doc), "/metadata/annotations/gateway.networking.k8s.io~1bundle-version", out,
-                    cap) != NULL;
+    /* the annotation's key holds a '/', which a libfyaml path cannot name: look it up among the pairs */
+    static const char key[] = "gateway.networking.k8s.io/bundle-version";
+    struct fy_node *ann = doc ? fy_node_by_path(fy_document_root(doc), "/metadata/annotations", (size_t)-1,
+                                                FYNWF_DONT_FOLLOW) : NULL;
+    struct fy_node_pair *p;
+    void *it = NULL;
+    *known = false;
+    while (ann && fy_node_get_type(ann) == FYNT_MAPPING && !*known && (p = fy_node_mapping_iterate(ann, &it))) {
+        size_t kl = 0, vl = 0;
+        const char *k = fy_node_get_type(fy_node_pair_key(p)) == FYNT_SCALAR
+                            ? fy_node_get_scalar(fy_node_pair_key(p), &kl) : NULL;
+        struct fy_node *v = fy_node_pair_value(p);
+        const char *s = v && fy_node_get_type(v) == FYNT_SCALAR ? fy_node_get_scalar(v, &vl) : NULL;
+        if (k && s && kl == sizeof(key) - 1 && memcmp(k, key, kl) == 0 && vl > 0 && vl < cap) {
+            memcpy(out, s, vl);
+            out[vl] = '\0';
+            *known = true;
+        }
+    }
     if (doc)
         fy_document_destroy(doc);
 }
@@ -265,11 +282,23 @@ static void sync_all(sg_krun_t *r)
 
 /* ---- the thread ---- */
 
-/* The writer's requests go through the caller's function; its ctx is the runner (for nap). */
+static void lease_step(sg_krun_t *r, int64_t *wait);
+
+/* The writer's requests go through the caller's function; its ctx is the runner (for nap). A sync of a big cluster
+ * takes many requests: the Lease is renewed between them when due, and a write is not made by a replica that has
+ * stopped leading meanwhile. */
 static int via(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
                size_t *resp_len)
 {
     sg_krun_t *r = ctx;
+    if (atomic_load(&r->stopping))
+        return -ECANCELED;      /* stopping (drain): the main thread waits for this thread, so be quick */
+    int64_t wait;
+    lease_step(r, &wait);
+    bool lead = sg_klease_leader(&r->lease, mono_ms());
+    atomic_store(&r->leader, lead);
+    if (!lead && strcmp(method, "GET") != 0)
+        return -EPERM;
     return r->o.req(r->o.req_ctx, method, path, body, len, resp, resp_len);
 }
 
@@ -413,6 +442,7 @@ sg_krun_t *sg_krun_start(const sg_krun_opts_t *o, char *err, size_t cap)
     sg_kreq_t rq = {via, r, nap};
     sg_kswrite_init(&r->w, &rq, r->controller);
     atomic_init(&r->leader, false);
+    atomic_init(&r->stopping, false);
     atomic_init(&r->acquired, 0);
     atomic_init(&r->syncs, 0);
     pthread_mutex_init(&r->mu, NULL);
@@ -488,6 +518,7 @@ void sg_krun_stop(sg_krun_t *r)
 {
     if (r == NULL)
         return;
+    atomic_store(&r->stopping, true);
     pthread_mutex_lock(&r->mu);
     r->stop = true;
     pthread_cond_signal(&r->cv);

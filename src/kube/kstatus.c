@@ -187,8 +187,14 @@ static void gateway_status(FILE *f, const sg_diag_obj_t *o, const sg_kstatus_env
         fprintf(f, "%s{\"name\":", first ? "" : ",");
         first = false;
         jstr(f, l->name);
-        fprintf(f, ",\"supportedKinds\":[{\"group\":\"%s\",\"kind\":\"HTTPRoute\"}],\"attachedRoutes\":%zu,"
-                   "\"conditions\":[", GW_GROUP, l->attached);
+        /* supportedKinds: what allowedRoutes.kinds admits (both route kinds by default); a dropped listener's none */
+        unsigned kinds = l->served ? (l->kinds ? l->kinds : 3u) : 0u;
+        fputs(",\"supportedKinds\":[", f);
+        if (kinds & 1u)
+            fprintf(f, "{\"group\":\"%s\",\"kind\":\"HTTPRoute\"}", GW_GROUP);
+        if (kinds & 2u)
+            fprintf(f, "%s{\"group\":\"%s\",\"kind\":\"GRPCRoute\"}", kinds & 1u ? "," : "", GW_GROUP);
+        fprintf(f, "],\"attachedRoutes\":%zu,\"conditions\":[", l->attached);
         if (failed) {
             char msg[128];
             snprintf(msg, sizeof(msg), "port %ld could not be bound", l->port);

@@ -105,7 +105,7 @@ static kentry_t *remember(sg_kswriter_t *w, const char *key, const char *path, u
         c->n++;
     }
     e->hash = hash;
-    e->route = strncmp(key, "HTTPRoute/", 10) == 0;
+    e->route = strncmp(key, "HTTPRoute/", 10) == 0 || strncmp(key, "GRPCRoute/", 10) == 0;
     return e;
 }
 
@@ -161,9 +161,10 @@ static int count(sg_kswriter_t *w, int result)
     return result;
 }
 
+/* -EPERM and -ECANCELED are the runner's "no longer leading" and "stopping": nothing to wait out. */
 static bool retryable(int st)
 {
-    return st < 0 || st == 429 || st >= 500;
+    return (st < 0 && st != -EPERM && st != -ECANCELED) || st == 429 || st >= 500;
 }
 
 int sg_kswrite_object(sg_kswriter_t *w, const char *path, const char *key, const char *desired,

@@ -13,7 +13,8 @@
 #include "kube/kstatus.h"
 
 /* One request to the API server. path is absolute ("/apis/..."); body NULL for GET. Returns the HTTP status (> 0)
- * with *resp malloc'd (NULL when empty; the caller frees it) and *resp_len, or -errno when nothing was answered. */
+ * with *resp malloc'd (NULL when empty; the caller frees it) and *resp_len, or -errno when nothing was answered
+ * (-EPERM, -ECANCELED: refused before sending, as the replica stopped leading or is stopping; not retried). */
 typedef int (*sg_kreq_fn)(void *ctx, const char *method, const char *path, const char *body, size_t len,
                           char **resp, size_t *resp_len);
 

@@ -15,8 +15,10 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "config/diag.h"
 #include "kube/kbuild.h"
 #include "kube/kclient.h"
+#include "kube/krun.h"
 #include "kube/kstore.h"
 #include "kube/kwatch.h"
 
@@ -63,6 +65,9 @@ struct sg_kube {
     char *controller;
     char *watch_ns;
     char *lease_ns;
+    char *publish_service;
+    int64_t lease_duration_ms;
+    sg_krun_t *krun;            /* the status thread (Lease, status writes); NULL once released; under lock */
     pthread_t thread;
     bool started;
     atomic_bool stop;
@@ -132,6 +137,8 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
         return NULL;
     }
     k->controller = xdup(o->controller ? o->controller : "ssegate.io/gateway-controller");
+    k->publish_service = xdup(o->publish_service);
+    k->lease_duration_ms = o->lease_duration_ms;
     k->watch_ns = xdup(o->watch_ns);
     k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     k->ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -153,6 +160,11 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
         sg_kframer_init(&w->fr, SG_KWATCH_MAX_LINE);
     }
     return k;
+}
+
+const char *sg_kube_controller(const sg_kube_t *k)
+{
+    return k->controller;
 }
 
 const char *sg_kube_lease_namespace(const sg_kube_t *k)
@@ -187,6 +199,7 @@ void sg_kube_free(sg_kube_t *k)
         sg_kstream_close(k->kinds[i].st);
         sg_kframer_free(&k->kinds[i].fr);
     }
+    sg_kube_release(k);         /* before the client goes: the release is a request */
     sg_config_unref(k->pending);
     sg_kstore_free(k->store);
     sg_kclient_free(k->client);
@@ -198,6 +211,7 @@ void sg_kube_free(sg_kube_t *k)
     free(k->controller);
     free(k->watch_ns);
     free(k->lease_ns);
+    free(k->publish_service);
     free(k);
 }
 
@@ -231,6 +245,23 @@ int sg_kube_request(void *ctx, const char *method, const char *path, const char 
     *resp = r.body;
     *resp_len = r.len;
     return r.status;
+}
+
+void sg_kube_published(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed)
+{
+    pthread_mutex_lock(&k->lock);
+    if (k->krun != NULL)
+        sg_krun_published(k->krun, build, failed, nfailed);
+    pthread_mutex_unlock(&k->lock);
+}
+
+void sg_kube_release(sg_kube_t *k)
+{
+    pthread_mutex_lock(&k->lock);
+    sg_krun_t *r = k->krun;
+    k->krun = NULL;
+    pthread_mutex_unlock(&k->lock);
+    sg_krun_stop(r);
 }
 
 void sg_kube_relist(sg_kube_t *k)
@@ -619,7 +650,10 @@ static void build(sg_kube_t *k)
     size_t elen = 0;
     FILE *ef = open_memstream(&errs, &elen);
     sg_config_t *cfg = NULL;
-    int rc = sg_config_load_ex("kube", text, len, SG_CONFIG_NO_DNS, ef, &cfg);
+    /* Lenient: a bad object, rule, parentRef or listener is dropped and reported in diag (then in its status), and
+     * the rest is built; only an error no object holds fails the build. */
+    sg_config_diag_t diag;
+    int rc = sg_config_load_lenient("kube", text, len, SG_CONFIG_NO_DNS, ef, &diag, &cfg);
     if (ef)
         fclose(ef);
     free(text);
@@ -631,7 +665,10 @@ static void build(sg_kube_t *k)
     uint64_t us = sus > 0 ? (uint64_t)sus : 0;
     atomic_store(&k->build_us_last, us);
     atomic_fetch_add(&k->build_us_sum, us);
+    if (rc < 0 && diag.error != NULL)
+        sg_log_error("kube: config not built: %s", diag.error);
     if (rc < 0) {
+        sg_config_diag_free(&diag);
         atomic_fetch_add(&k->builds_failed, 1);
         /* The running generation stays in force. One line per problem, bounded, from the loader's own report. */
         const char *p = errs ? errs : "";
@@ -641,8 +678,20 @@ static void build(sg_kube_t *k)
             sg_log_error("kube: config not built: %.*s", n, p);
             p += n + (nl ? 1 : 0);
         }
+        if (diag.error != NULL)
+            sg_log_error("kube: config not built: %s", diag.error);
+        sg_config_diag_free(&diag);
         free(errs);
         return;
+    }
+    /* What was dropped: the errors' lines (warnings are not logged per build). Status says it per object too. */
+    const char *p = errs ? errs : "";
+    for (int i = 0; i < 20 && *p; i++) {
+        const char *nl = strchr(p, '\n');
+        int n = nl ? (int)(nl - p) : (int)strlen(p);
+        if (strstr(p, ": warning: ") == NULL || strstr(p, ": warning: ") > p + n)
+            sg_log_error("kube: dropped from the config: %.*s", n, p);
+        p += n + (nl ? 1 : 0);
     }
     free(errs);
     atomic_fetch_add(&k->builds_ok, 1);
@@ -650,7 +699,10 @@ static void build(sg_kube_t *k)
     sg_config_t *old = k->pending;
     k->pending = cfg;
     k->pending_build = ++k->builds;
+    if (k->krun != NULL)
+        sg_krun_built(k->krun, k->pending_build, &diag);
     pthread_mutex_unlock(&k->lock);
+    sg_config_diag_free(&diag);
     sg_config_unref(old); /* never published: a newer one replaces it */
     wake(k->ready_fd);
 }
@@ -740,6 +792,13 @@ static void *kube_main(void *arg)
 
 int sg_kube_start(sg_kube_t *k)
 {
+    sg_krun_opts_t ro = {.req = sg_kube_request, .req_ctx = k, .controller = k->controller,
+                         .lease_ns = k->lease_ns, .lease_duration_ms = k->lease_duration_ms,
+                         .publish_service = k->publish_service};
+    char err[256];
+    k->krun = sg_krun_start(&ro, err, sizeof(err));
+    if (k->krun == NULL)
+        sg_log_error("kube: the status writer did not start (%s): no status is written", err);
     int rc = pthread_create(&k->thread, NULL, kube_main, k);
     if (rc != 0)
         return -rc;
@@ -770,6 +829,10 @@ int sg_kube_dump(sg_kube_t *k, FILE *out)
 
 void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
 {
+    pthread_mutex_lock(&k->lock);
+    if (k->krun != NULL)
+        sg_krun_render_metrics(k->krun, f);
+    pthread_mutex_unlock(&k->lock);
     fputs("# HELP ssegate_kube_synced 1 once the kind's first LIST has completed (an unserved kind counts as synced).\n"
           "# TYPE ssegate_kube_synced gauge\n", f);
     for (int i = 0; i < SG_KK_N; i++)

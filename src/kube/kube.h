@@ -16,9 +16,11 @@ typedef struct sg_kube_opts {
     const char *watch_ns;       /* --watch-namespace, or NULL for all */
     const char *publish_service; /* --publish-service NS/NAME, or NULL */
     const char *lease_ns;       /* --lease-namespace, or NULL for the default (see sg_kube_lease_namespace) */
+    int64_t lease_duration_ms;  /* --lease-duration; 0: 15 s */
 } sg_kube_opts_t;
 
 typedef struct sg_kube sg_kube_t;
+struct sg_krun;
 
 /* Reads the connection settings and builds the client; starts nothing. NULL with a reason in err. */
 sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap);
@@ -37,6 +39,12 @@ sg_config_t *sg_kube_take(sg_kube_t *k, uint64_t *build);
  * or -errno. Thread-safe. */
 int sg_kube_request(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
                     size_t *resp_len);
+/* Every worker serves build `build` (from sg_kube_take): its status may now say Programmed; failed: the ports of its
+ * listeners that could not be bound (PortUnavailable). Main thread. */
+void sg_kube_published(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed);
+/* Stops writing status and gives the status Lease up (at drain, so another replica takes over at once). Idempotent;
+ * sg_kube_free does it too. */
+void sg_kube_release(sg_kube_t *k);
 /* Asks the thread to relist every kind (SIGHUP in kube mode). Any thread. */
 void sg_kube_relist(sg_kube_t *k);
 /* Lists every kind once (no watch, no thread) and writes what file mode would read to out. Returns 0, or -errno with
@@ -44,6 +52,8 @@ void sg_kube_relist(sg_kube_t *k);
 int sg_kube_dump(sg_kube_t *k, FILE *out);
 /* Prometheus text for the ssegate_kube_* and config build metrics (main thread; reads the thread's atomics). */
 void sg_kube_render_metrics(sg_kube_t *k, FILE *f);
+/* --controller-name, or its default. */
+const char *sg_kube_controller(const sg_kube_t *k);
 /* --lease-namespace, else the pod's namespace (POD_NAMESPACE, or the service account's), else "default". */
 const char *sg_kube_lease_namespace(const sg_kube_t *k);
 

@@ -131,12 +131,15 @@ static void access_log(sg_stream_t *s)
     /* The request id may be the client's own X-Request-Id: escaped like every field that comes from input. */
     char rid[4 * sizeof(s->rid)];
     sg_escape(rid, sizeof(rid), s->rid, strlen(s->rid), SG_ESC_FIELD);
+    char gs[16] = ""; /* a gRPC call's grpc-status (-1: none seen) */
+    if (s->grpc)
+        snprintf(gs, sizeof(gs), " grpc=%d", s->grpc_status);
     int k = snprintf(line + n, sizeof(line) - n,
-                     " client=%s proto=%s %s status=%d bytes=%llu dur_ms=%.0f route=%s%s%s backend=%s events=%llu "
+                     " client=%s proto=%s %s status=%d bytes=%llu dur_ms=%.0f route=%s%s%s backend=%s events=%llu%s "
                      "rid=%s\n",
                      s->client, s->proto, s->reqinfo ? s->reqinfo : "method=- path=-", s->status,
                      (unsigned long long)s->bytes_out, dur, r ? r->ns : "-", r ? "/" : "", r ? r->name : "",
-                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->p.events : 0), rid);
+                     s->ep ? s->ep->label : "-", (unsigned long long)(s->sse ? s->sse->p.events : 0), gs, rid);
     if (k < 0)
         return;
     n += (size_t)k;
@@ -209,25 +212,20 @@ static void finish(sg_stream_t *s, bool ok)
     stream_free(s);
 }
 
-/* A gRPC call gets the gateway's answer as a gRPC status (Trailers-Only), the body's line as grpc-message. */
-static void respond_grpc(sg_stream_t *s, int status, const char *body)
-{
-    int code = s->grpc_code >= 0 ? s->grpc_code : sg_grpc_code_for_http(status);
-    char msg[192];
-    const char *b = strncmp(body, "ssegate: ", 9) == 0 ? body + 9 : body;
-    size_t bl = strcspn(b, "\n");
-    snprintf(msg, sizeof(msg), "ssegate: %.*s", (int)SG_MIN(bl, sizeof(msg) - 10), b);
-    s->status = 200;
-    s->resp_started = true;
-    s->grpc_status = (int8_t)code;
-    finish(s, sg_grpc_answer(s->ops, s->down, code, msg) >= 0);
-}
-
-/* Ends a gRPC call whose response has started with a status of the gateway's (trailers). */
+/* Ends a gRPC call with a status of the gateway's: in trailers once the response has started, else Trailers-Only. */
 static void end_grpc(sg_stream_t *s, int code, const char *msg)
 {
     s->grpc_status = (int8_t)code;
-    finish(s, sg_grpc_end(s->ops, s->down, code, msg) >= 0);
+    int rc = s->resp_started ? sg_grpc_end(s->ops, s->down, code, msg) : sg_grpc_answer(s->ops, s->down, code, msg);
+    s->status = s->resp_started ? s->status : 200;
+    s->resp_started = true;
+    finish(s, rc >= 0);
+}
+
+/* A gRPC call gets the gateway's answer as a gRPC status (Trailers-Only), the body's line as grpc-message. */
+static void respond_grpc(sg_stream_t *s, int status, const char *body)
+{
+    end_grpc(s, s->grpc_code >= 0 ? s->grpc_code : sg_grpc_code_for_http(status), body);
 }
 
 /* Answers with a status and a one-line body (nothing of a response has been sent yet). */
@@ -326,14 +324,8 @@ static void timer_cb(sg_timer_t *t)
             end_at_boundary(s);
             return;
         }
-        if (s->grpc) {
-            /* A call still open at its drain moment (a stream, as long-lived as SSE) ends as UNAVAILABLE, which
-             * clients retry on another connection (this one has had its GOAWAY). */
-            s->grpc_code = SG_GRPC_UNAVAILABLE;
-            if (!s->resp_started)
-                respond(s, 503, "ssegate: the gateway is shutting down\n", NULL, 0);
-            else
-                end_grpc(s, SG_GRPC_UNAVAILABLE, "ssegate: the gateway is shutting down");
+        if (s->grpc) { /* UNAVAILABLE: clients retry on another connection (this one had its GOAWAY) */
+            end_grpc(s, SG_GRPC_UNAVAILABLE, "ssegate: the gateway is shutting down");
             return;
         }
         /* Not an event stream (yet): ordinary requests finish; the drain's hard deadline bounds them. */
@@ -751,10 +743,11 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
 
     /* gRPC runs over HTTP/2 only (its status travels in trailers); over HTTP/1.x it is refused with a reason. */
     sg_grpc_kind_t gk = sg_grpc_kind(msg);
+    const char *gwhy = NULL;
     s->grpc = gk == SG_GRPC_CALL && ops->send_trailers != NULL;
-    if (gk == SG_GRPC_CALL && !s->grpc) {
-        respond(s, 505, "ssegate: gRPC needs HTTP/2 (h2c with prior knowledge, or TLS with ALPN h2); this call "
-                "came over HTTP/1.x\n", NULL, 0);
+    int gr = sg_grpc_refusal(gk, ops->send_trailers != NULL, false, &gwhy);
+    if (gr != 0) {
+        respond(s, gr, gwhy, NULL, 0);
         return s;
     }
     /* A gateway routes requests; it does not open tunnels. On both protocols, before any routing. (On
@@ -813,15 +806,8 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         s->grpc_counted = true;
         sg_counter_add(&s->rm->grpc_active, 1);
     }
-    if (m.rule->route->kind == SG_ROUTE_GRPC && !s->grpc && (gk == SG_GRPC_WEB || ops->send_trailers == NULL)) {
-        /* A GRPCRoute serves gRPC over HTTP/2; gRPC-Web would need translating (not built), and HTTP/1.x cannot
-         * carry a call. Other HTTP/2 requests go on: the backend answers them as a gRPC server does. */
-        if (gk == SG_GRPC_WEB)
-            respond(s, 415, "ssegate: gRPC-Web is not translated by this gateway; call the service with gRPC over "
-                    "HTTP/2, or put a gRPC-Web proxy in front of the backend\n", NULL, 0);
-        else
-            respond(s, 505, "ssegate: this route serves gRPC, which needs HTTP/2 (h2c with prior knowledge, or TLS "
-                    "with ALPN h2)\n", NULL, 0);
+    if ((gr = sg_grpc_refusal(gk, ops->send_trailers != NULL, m.rule->route->kind == SG_ROUTE_GRPC, &gwhy)) != 0) {
+        respond(s, gr, gwhy, NULL, 0);
         return s;
     }
     if (keep_origin(s, msg) < 0) {
@@ -895,17 +881,10 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     int64_t bt = m.rule->backend_timeout_ms;
     if (t == SG_TIMEOUT_UNSET || (bt > 0 && bt < t) || (t == 0 && bt > 0))
         t = bt;
-    if (s->grpc) {
-        /* The client's deadline bounds the whole call (the route's timeout still applies when shorter); without
-         * one, a call is as long-lived as an SSE stream: only the wait for its response head is bounded. */
-        size_t from = 0;
-        const sg_h1_header_t *gt = sg_h1parse_find(msg, "grpc-timeout", &from);
-        int64_t ms;
-        if (gt != NULL && sg_grpc_parse_timeout(gt->value, &ms) == 0 && (t == SG_TIMEOUT_UNSET || t == 0 || ms < t)) {
-            t = ms;
-            s->grpc_deadline = true;
-        }
-    }
+    /* The client's deadline bounds a whole call (the route's timeout still applies when shorter); without one, a
+     * call is as long-lived as an SSE stream: only the wait for its response head is bounded. */
+    if (s->grpc)
+        t = sg_grpc_deadline(msg, t, &s->grpc_deadline);
     if (t == SG_TIMEOUT_UNSET)
         t = w->settings->response_timeout_ms;
     if (s->grpc && w->draining)
@@ -1125,14 +1104,9 @@ static void up_on_head(void *ctx, const sg_h1_msg_t *msg)
     s->status = msg->status;
     s->resp_started = true;
     bool no_body = s->head_request || msg->status == 204 || msg->status == 304;
-    if (s->grpc) {
-        /* A head that carries grpc-status is a Trailers-Only response: it must reach the client with END_STREAM. */
-        int gs = sg_grpc_status_of(msg->headers, msg->nheaders);
-        if (gs >= 0) {
-            s->grpc_status = (int8_t)gs;
-            no_body = true;
-        }
-    }
+    /* A head that carries grpc-status is a Trailers-Only response: it must reach the client with END_STREAM. */
+    if (s->grpc && (s->grpc_status = (int8_t)sg_grpc_status_of(msg->headers, msg->nheaders)) >= 0)
+        no_body = true;
     int64_t clen = msg->body == SG_H1_BODY_LENGTH ? (int64_t)msg->content_length : -1;
     /* The default timeout bounded only the wait for these headers; explicit route timeouts go on. */
     if (!s->grpc_deadline && s->rule->request_timeout_ms == SG_TIMEOUT_UNSET &&
@@ -1349,8 +1323,7 @@ static void up_on_error(void *ctx, int err)
         finish(s, true);
         return;
     }
-    if (s->grpc) {
-        /* The call cannot complete; its status says so (a reset would read as INTERNAL to the client). */
+    if (s->grpc) { /* its status says why (a reset would read as INTERNAL to the client) */
         end_grpc(s, SG_GRPC_UNAVAILABLE, "ssegate: the backend connection was lost");
         return;
     }

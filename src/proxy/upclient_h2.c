@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "codec/h1parse.h"
+#include "codec/h2req.h"
 #include "core/log.h"
 #include "net/h2io.h"
 #include "proxy/upclient_int.h"
@@ -198,16 +199,6 @@ static void stream_fail(uph2s_t *st, int err, const char *why)
 
 /* ---- request translation: HTTP/1.1 bytes -> HEADERS + DATA ---- */
 
-static bool skip_request_header(sg_str_t name, sg_str_t value)
-{
-    /* Connection-specific fields have no meaning in HTTP/2 (RFC 9113 8.2.2); TE may only say "trailers". */
-    if (sg_str_ieq_lit(name, "te"))
-        return !sg_str_ieq_lit(value, "trailers");
-    return sg_str_ieq_lit(name, "connection") || sg_str_ieq_lit(name, "keep-alive") ||
-           sg_str_ieq_lit(name, "proxy-connection") || sg_str_ieq_lit(name, "transfer-encoding") ||
-           sg_str_ieq_lit(name, "upgrade") || sg_str_ieq_lit(name, "host");
-}
-
 /* Appends the body bytes p[0..n) of the request to the DATA queue (dechunked). Returns 0, -EPROTO or -ENOMEM. */
 static int body_bytes(uph2s_t *st, const char *p, size_t n)
 {
@@ -246,9 +237,8 @@ static int body_bytes(uph2s_t *st, const char *p, size_t n)
 }
 
 /*
- * Turns the raw HTTP/1.1 bytes into the HEADERS fields (kept in st->nv) and the start of the DATA queue. proxy.c
- * wrote the head itself, from a request h1parse or nghttp2 had already checked, so the split is simple. Returns 0,
- * SG_EAGAIN (the head is not complete yet), -EPROTO or -ENOMEM.
+ * Turns the raw HTTP/1.1 bytes into the HEADERS fields (kept in st->nv, pointing into st->nvbuf) and the start of the
+ * DATA queue (codec/h2req.c). Returns 0, SG_EAGAIN (the head is not complete yet), -EPROTO or -ENOMEM.
  */
 static int translate(uph2s_t *st)
 {
@@ -256,110 +246,49 @@ static int translate(uph2s_t *st)
     char *buf = malloc(total + 1);
     if (buf == NULL)
         return -ENOMEM;
-    sg_h2segq_t copy = st->raw;
     size_t got = 0;
-    for (sg_h2seg_t *g = copy.head; g != NULL; g = g->next) {
+    for (sg_h2seg_t *g = st->raw.head; g != NULL; g = g->next) {
         memcpy(buf + got, g->data + g->off, g->len - g->off);
         got += g->len - g->off;
     }
-    buf[total] = '\0';
     const char *end = memmem(buf, total, "\r\n\r\n", 4);
     if (end == NULL) {
         free(buf);
+        st->why = "request head too large";
         return total > SG_H1_MAX_HEAD_BYTES + SG_H1_MAX_REQLINE ? -EPROTO : SG_EAGAIN;
     }
     size_t hlen = (size_t)(end - buf) + 4;
-    /* Lines: the request line, then fields. */
     size_t nlines = 0;
     for (size_t i = 0; i + 1 < hlen; i++)
-        if (buf[i] == '\r' && buf[i + 1] == '\n')
-            nlines++;
+        nlines += buf[i] == '\r' && buf[i + 1] == '\n';
+    /* The head and its lowercased names, side by side: the fields point into both. */
+    st->nvbuf = malloc(2 * hlen);
+    sg_h1_header_t *f = calloc(nlines + 4, sizeof(*f));
     st->nv = calloc(nlines + 4, sizeof(*st->nv));
-    st->nvbuf = malloc(hlen + 16);
-    if (st->nv == NULL || st->nvbuf == NULL) {
+    if (st->nvbuf == NULL || f == NULL || st->nv == NULL) {
+        free(f);
         free(buf);
         return -ENOMEM;
     }
-    char *nb = st->nvbuf;
-    size_t nbl = 0;
-    const char *line = buf;
-    const char *eol = memmem(line, hlen, "\r\n", 2);
-    const char *sp1 = memchr(line, ' ', (size_t)(eol - line));
-    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-    if (sp1 == NULL || sp2 == NULL) {
+    memcpy(st->nvbuf, buf, hlen);
+    sg_h2req_t r = {.fields = f, .cap = nlines + 4};
+    int rc = sg_h2req_from_h1(st->nvbuf, hlen, st->pool->tls, st->nvbuf + hlen, &r);
+    if (rc < 0) {
+        st->why = r.error ? r.error : "request head not understood";
+        free(f);
         free(buf);
-        st->why = "request line not understood";
         return -EPROTO;
     }
-    sg_str_t method = {line, (size_t)(sp1 - line)};
-    sg_str_t path = {sp1 + 1, (size_t)(sp2 - sp1 - 1)};
-    if (sg_str_eq(method, SG_STR("CONNECT"))) {
-        free(buf);
-        st->why = "CONNECT to an HTTP/2 backend is not supported";
-        return -EPROTO;
-    }
-    /* Copy method and path next to the fields: nv points into nvbuf only. */
-    memcpy(nb + nbl, method.p, method.n);
-    method.p = nb + nbl;
-    nbl += method.n;
-    memcpy(nb + nbl, path.p, path.n);
-    path.p = nb + nbl;
-    nbl += path.n;
-    size_t k = 0;
-    st->nv[k++] = (nghttp2_nv){(uint8_t *)":method", (uint8_t *)method.p, 7, method.n, NGHTTP2_NV_FLAG_NONE};
-    const char *scheme = st->pool->tls ? "https" : "http";
-    st->nv[k++] = (nghttp2_nv){(uint8_t *)":scheme", (uint8_t *)scheme, 7, strlen(scheme), NGHTTP2_NV_FLAG_NONE};
-    size_t authority_at = k++;
-    st->nv[authority_at].name = NULL;
-    st->nv[k++] = (nghttp2_nv){(uint8_t *)":path", (uint8_t *)path.p, 5, path.n, NGHTTP2_NV_FLAG_NONE};
-    st->req_body = SG_H1_BODY_NONE;
-    for (line = eol + 2; line < buf + hlen - 2; line = eol + 2) {
-        eol = memmem(line, (size_t)(buf + hlen - line), "\r\n", 2);
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon == NULL) {
-            free(buf);
-            st->why = "request field not understood";
-            return -EPROTO;
-        }
-        sg_str_t name = {line, (size_t)(colon - line)};
-        const char *v = colon + 1;
-        while (v < eol && (*v == ' ' || *v == '\t'))
-            v++;
-        sg_str_t value = {v, (size_t)(eol - v)};
-        if (sg_str_ieq_lit(name, "content-length")) {
-            st->req_body = SG_H1_BODY_LENGTH;
-            if (value.n == 1 && value.p[0] == '0')
-                st->req_body = SG_H1_BODY_NONE;
-        } else if (sg_str_ieq_lit(name, "transfer-encoding")) {
-            st->req_body = SG_H1_BODY_CHUNKED;
-        }
-        if (sg_str_ieq_lit(name, "host") && st->nv[authority_at].name == NULL) {
-            memcpy(nb + nbl, value.p, value.n);
-            st->nv[authority_at] = (nghttp2_nv){(uint8_t *)":authority", (uint8_t *)nb + nbl, 10, value.n,
-                                                NGHTTP2_NV_FLAG_NONE};
-            nbl += value.n;
-            continue;
-        }
-        if (skip_request_header(name, value))
-            continue;
-        char *n0 = nb + nbl;
-        for (size_t i = 0; i < name.n; i++)
-            n0[i] = sg_lower(name.p[i]);
-        nbl += name.n;
-        memcpy(nb + nbl, value.p, value.n);
-        st->nv[k++] = (nghttp2_nv){(uint8_t *)n0, (uint8_t *)nb + nbl, name.n, value.n, NGHTTP2_NV_FLAG_NONE};
-        nbl += value.n;
-    }
-    if (st->nv[authority_at].name == NULL) {
-        /* No Host (an HTTP/1.0 client): the field goes, as RFC 9113 8.3.1 allows without an authority. */
-        memmove(st->nv + authority_at, st->nv + authority_at + 1, (k - authority_at - 1) * sizeof(*st->nv));
-        k--;
-    }
-    st->nnv = k;
+    for (size_t i = 0; i < r.nfields; i++)
+        st->nv[i] = (nghttp2_nv){(uint8_t *)f[i].name.p, (uint8_t *)f[i].value.p, f[i].name.n, f[i].value.n,
+                                 NGHTTP2_NV_FLAG_NONE};
+    st->nnv = r.nfields;
+    st->req_body = r.body;
+    free(f);
     sg_h1_chunked_init(&st->dec);
     st->translated = true;
     sg_h2segq_clear(&st->raw);
-    int rc = body_bytes(st, buf + hlen, total - hlen);
+    rc = body_bytes(st, buf + hlen, total - hlen);
     free(buf);
     return rc;
 }

@@ -151,4 +151,7 @@ test('metrics count gRPC calls per route by grpc-status', withLogs(() => [gw], a
     assert.match(m, /^ssegate_grpc_calls_total\{route="default\/nobackend",code="14"\} [1-9]/m);
     assert.match(m, /^ssegate_grpc_calls_total\{route="default\/slow",code="4"\} [1-9]/m);
     assert.match(m, /^ssegate_grpc_calls_active\{route="default\/dead"\} 0$/m);
+    /* The access log says which status each call ended with (its HTTP status is 200 for all of them). */
+    assert.match(gw.stdout, /path=\/nope\.Missing\/Call status=200 .* grpc=12 rid=/);
+    assert.match(gw.stdout, /path=\/sgtest\.Echo\/Unary status=200 .* route=default\/dead .* grpc=14 rid=/);
 }));

@@ -3,6 +3,7 @@
 // h2-over-TLS backends; request metadata, response headers and custom trailing metadata; GRPCRoute matching on
 // service and method (Exact, RegularExpression) and on headers; the header filters; weighted backendRefs.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { before, test } from 'node:test';
 import { makeCert, secretYaml } from '../h2probe/tlsconf.mjs';
 import { Echo, Other, client, grpc, grpcServer, serverStream, unary } from './lib/grpc.mjs';
@@ -190,6 +191,39 @@ test('back-pressure: a client that stops reading stops the backend\'s writes; no
         await waitFor(() => got.length > 10 + held, 20000 * SLOW, 'the held messages delivered');
         got.forEach((n, i) => assert.equal(n, i + 1));
         call.cancel();
+    }));
+
+test('back-pressure on requests: a backend that stops reading holds the client back, not the gateway\'s memory',
+    withLogs(() => [gw], async () => {
+        const rss = () => Number(fs.readFileSync(`/proc/${gw.child.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+        const c = client(Echo, port);
+        const before = rss();
+        const r0 = b1.received;
+        let res;
+        const done = new Promise((resolve, reject) => {
+            const call = c.ClientStream((err, r) => (err ? reject(err) : resolve((res = r))));
+            const big = 'hold' + 'x'.repeat(16 * 1024);
+            /* 48 MiB offered; grpc-js keeps what the connection does not take in the client. */
+            for (let i = 1; i <= 3000; i++) call.write({ text: big, n: 1 });
+            call.end();
+        });
+        let last = -1;
+        await waitFor(async () => {
+            const now = b1.received;
+            const still = now === last && b1.release !== null;
+            last = now;
+            await new Promise(r => setTimeout(r, 300));
+            return still && b1.received === now;
+        }, 20000 * SLOW, 'the backend holding');
+        const held = b1.received - r0;
+        const grew = rss() - before;
+        /* Flow-control windows and the gateway's watermark bound what waits in between: a few MiB, not 48. */
+        assert.ok(held < 3000, `the backend got all ${held} messages while paused`);
+        assert.ok(grew < 16 * 1024, `the gateway grew by ${grew} KiB while the backend did not read`);
+        b1.release();
+        b1.release = null;
+        await done;
+        assert.equal(res.n, 3000);
     }));
 
 test('GRPCRoute matching: service Exact, method RegularExpression, headers, method-only', withLogs(() => [gw], async () => {

@@ -154,3 +154,23 @@ test('kube: EndpointSlice scale-out and scale-in reach the load balancer; termin
         assert.equal(gw.stderr.includes('reload'), false, 'no SIGHUP reload was involved');
         await gw.stop('SIGKILL');
     }));
+
+test('kube: --watch-namespace watches the namespaced kinds of one namespace only', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const be = await taggedBackends(2);
+        sim.apply([gatewayClass(), gateway('gw', port, { ns: 'team-a' }),
+            route('a', [{ path: '/a', service: 's' }], { ns: 'team-a', parents: [{ name: 'gw', namespace: 'team-a' }] }),
+            service('s', { ns: 'team-a' }), ...slices('s', [{ port: be.ports[0] }], { ns: 'team-a' }),
+            route('b', [{ path: '/b', service: 's' }], { ns: 'team-b', parents: [{ name: 'gw', namespace: 'team-a' }] }),
+            service('s', { ns: 'team-b' }), ...slices('s', [{ port: be.ports[1] }], { ns: 'team-b' })]);
+        gw = await startKubeGateway(sim, { args: ['--watch-namespace', 'team-a'] });
+        assert.equal(await body(port, '/a'), 'backend 0');
+        assert.equal(await body(port, '/b'), 'HTTP 404', 'a route of another namespace is not seen');
+        const paths = sim.requests({ method: 'GET' }).map(r => r.path);
+        assert.ok(paths.some(p => p === '/apis/gateway.networking.k8s.io/v1/namespaces/team-a/httproutes'), paths.join(' '));
+        assert.ok(!paths.some(p => p === '/apis/gateway.networking.k8s.io/v1/httproutes'));
+        assert.ok(paths.some(p => p === '/apis/gateway.networking.k8s.io/v1/gatewayclasses'), 'cluster-scoped kinds are cluster-wide');
+        await gw.stop('SIGKILL');
+    }));

@@ -190,3 +190,70 @@ test('ws over h2: the stream window is the back-pressure: a client that does not
         c.destroy();
         await gw.stop();
     }));
+
+test('ws over h2: a drain closes the tunnel with 1001 to both sides (the client\'s in DATA, then END_STREAM)',
+    { timeout: 60000 * SLOW }, withLogs(() => [gw], async () => {
+        const b = await wsBackend();
+        const port = await freePort();
+        gw = await startGateway({
+            yaml: gatewayYaml({ port, routes: [{ name: 'ws', path: '/', backends: [{ name: '127.0.0.1', port: b.port }] }] }),
+            args: ['--workers', '1', '--drain-timeout', '1500ms', '--drain-spread', '1000ms'],
+            waitPorts: [port],
+        });
+        const c = await session(port);
+        const st = open(c, '/drain');
+        await st.response;
+        st.write(frame(1, 'before'));
+        await until(() => st.got.length === 1, 5000, 'the echo');
+        gw.stopping = true;
+        gw.child.kill('SIGTERM');
+        await until(() => st.got.some(f => f.op === 8), 10000 * SLOW, 'a close frame');
+        const cf = st.got.find(f => f.op === 8);
+        assert.equal(cf.payload.readUInt16BE(0), 1001);
+        assert.equal(cf.payload.subarray(2).toString(), 'going away');
+        assert.equal((await b.sockets[0].closeInfo).code, 1001);
+        st.end(frame(8, cf.payload));
+        assert.equal((await st.ended).rst, 0);
+        const exit = await Promise.race([gw.exited, sleep(10000 * SLOW).then(() => null)]);
+        assert.ok(exit, 'the gateway did not exit after the drain');
+        assert.equal(exit.code, 0);
+    }));
+
+test('ws: a WebSocket to a Service port marked kubernetes.io/h2c goes as an HTTP/1.1 upgrade',
+    { timeout: 30000 * SLOW }, withLogs(() => [gw], async () => {
+        const b = await wsBackend();
+        const port = await freePort();
+        gw = await startGateway({
+            yaml: gatewayYaml({
+                port,
+                routes: [{ name: 'ws', path: '/', backends: [{ name: 'wsvc', port: 8080 }] }],
+                extra: [`apiVersion: v1
+kind: Service
+metadata: {name: wsvc}
+spec:
+  ports: [{name: web, port: 8080, appProtocol: kubernetes.io/h2c}]
+`, `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: wsvc-1
+  labels: {kubernetes.io/service-name: wsvc}
+addressType: IPv4
+endpoints: [{addresses: [127.0.0.1]}]
+ports: [{name: web, port: ${b.port}}]
+`].join('---\n'),
+            }),
+            args: ['--workers', '1'],
+            waitPorts: [port],
+        });
+        /* from an HTTP/2 client (extended CONNECT) */
+        const c = await session(port);
+        const st = open(c, '/h2c-port');
+        assert.equal((await st.response)[':status'], 200);
+        st.write(frame(1, 'via h2c port'));
+        await until(() => st.got.length === 1, 5000, 'the echo');
+        assert.equal(st.got[0].payload.toString(), 'via h2c port');
+        assert.equal(b.handshakes[0].headers.upgrade, 'websocket');
+        st.close(http2.constants.NGHTTP2_CANCEL);
+        c.close();
+        await gw.stop();
+    }));

@@ -380,3 +380,24 @@ test('ws: no default timeout cuts an idle WebSocket; --ws-idle-timeout and an ex
         busy.close();
         await ctx.gw.stop();
     }));
+
+test('ws: a client\'s half close reaches the backend, whose last bytes still reach the client', { timeout: 30000 * SLOW },
+    withLogs(logs, async () => {
+        const b = await wsBackend();
+        ctx = await gateway([{ name: 'ws', path: '/', backends: [{ name: '127.0.0.1', port: b.port }] }]);
+        const hs = await rawHandshake(ctx.port, ['GET /half HTTP/1.1', 'Host: gw.test', 'Upgrade: websocket', 'Connection: Upgrade',
+            `Sec-WebSocket-Key: ${KEY}`, 'Sec-WebSocket-Version: 13']);
+        assert.equal(hs.status, 101);
+        let down = hs.rest;
+        const closed = new Promise(r => hs.sock.on('close', r));
+        hs.sock.on('data', d => (down = Buffer.concat([down, d])));
+        /* a message, then FIN at once: the backend echoes it and, seeing the FIN, closes; the echo comes back first */
+        hs.sock.end(frame(1, 'last words'));
+        const info = await b.sockets[0].closeInfo;
+        assert.equal(info.code, 1006, 'the backend did not see the FIN as an abnormal close');
+        await Promise.race([closed, sleep(5000 * SLOW)]);
+        assert.ok(hs.sock.destroyed || hs.sock.readableEnded, 'the client connection was not closed after the backend closed');
+        assert.deepEqual([...down.subarray(0, 2)], [0x81, 10]);
+        assert.equal(down.subarray(2, 12).toString(), 'last words');
+        await ctx.gw.stop();
+    }));

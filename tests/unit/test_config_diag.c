@@ -320,6 +320,38 @@ static void test_unattributable(void **state)
     assert_null(d.objs);
 }
 
+/* A GRPCRoute is indexed and dropped per rule like an HTTPRoute, and told apart from an HTTPRoute of the same name;
+ * a listener admitting HTTPRoutes only says so, and does not count the GRPCRoute. */
+static void test_grpcroute(void **state)
+{
+    (void)state;
+    res_t r = lenient(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: apps}\n"
+        "spec:\n  gatewayClassName: ssegate\n  listeners:\n  - {name: http, protocol: HTTP, port: 8080}\n"
+        "  - {name: web, protocol: HTTP, port: 8081, allowedRoutes: {kinds: [{kind: HTTPRoute}]}}\n---\n"
+        SVC("a", "apps", "80")
+        ROUTE("r", "apps", "[{name: gw}]", RULE("/", "a"))
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: r, namespace: apps, generation: 4}\n"
+        "spec:\n  parentRefs: [{name: gw}]\n  rules:\n"
+        "  - matches: [{method: {service: pkg.Svc, method: Get}}]\n    backendRefs: [{name: a, port: 80}]\n"
+        "  - matches: [{method: {service: \"9bad\", method: Get}}]\n    backendRefs: [{name: a, port: 80}]\n");
+    assert_int_equal(r.rc, 0);
+    const sg_diag_obj_t *g = obj(&r, "GRPCRoute", "apps", "r");
+    assert_int_equal(g->type, SG_DIAG_HTTPROUTE);
+    assert_int_equal(g->generation, 4);
+    assert_int_equal(g->ndropped_rules, 1);
+    assert_int_equal(g->dropped_rules[0].index, 1);
+    assert_true(g->parents[0].accepted.ok);
+    const sg_diag_obj_t *h = obj(&r, "HTTPRoute", "apps", "r");
+    assert_int_equal(h->ndropped_rules, 0);
+    assert_true(h->parents[0].accepted.ok);
+    const sg_diag_obj_t *gw = obj(&r, "Gateway", "apps", "gw");
+    assert_int_equal(gw->listeners[0].attached, 2);
+    assert_int_equal(gw->listeners[1].attached, 1);
+    assert_int_equal(gw->listeners[1].kinds, 1u << SG_ROUTE_HTTP);
+    done(&r);
+}
+
 /* JSON-style input (one line per object) blames by column too. */
 static void test_flow_style(void **state)
 {
@@ -356,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_all_rules_bad),
         cmocka_unit_test(test_unattributable),
         cmocka_unit_test(test_flow_style),
+        cmocka_unit_test(test_grpcroute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -248,8 +248,8 @@ static void test_gateway(void **state)
     HAS(j, "{\"type\":\"Programmed\",\"status\":\"False\",\"reason\":\"Pending\"");
     HASNT(j, "\"status\":\"True\",\"reason\":\"Programmed\"");
     HAS(j, "{\"type\":\"Accepted\",\"status\":\"True\",\"reason\":\"Accepted\"");
-    HAS(j, "\"name\":\"http\",\"supportedKinds\":[{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"HTTPRoute\"}],"
-           "\"attachedRoutes\":1");
+    HAS(j, "\"name\":\"http\",\"supportedKinds\":[{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"HTTPRoute\"},"
+           "{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"GRPCRoute\"}],\"attachedRoutes\":1");
     HAS(j, "\"observedGeneration\":4");
     HASNT(j, "addresses");
     free(j);
@@ -265,9 +265,9 @@ static void test_gateway(void **state)
     HAS(j, "\"addresses\":[{\"type\":\"IPAddress\",\"value\":\"203.0.113.7\"},{\"type\":\"Hostname\",\"value\":"
            "\"gw.example.com\"}]");
     HAS(j, "{\"type\":\"Programmed\",\"status\":\"True\",\"reason\":\"Programmed\"");
-    HAS(j, "\"name\":\"alt\",\"supportedKinds\":[{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"HTTPRoute\"}],"
-           "\"attachedRoutes\":1,\"conditions\":[{\"type\":\"Accepted\",\"status\":\"False\",\"reason\":"
-           "\"PortUnavailable\"");
+    HAS(j, "\"name\":\"alt\",\"supportedKinds\":[{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"HTTPRoute\"},"
+           "{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"GRPCRoute\"}],\"attachedRoutes\":1,\"conditions\":["
+           "{\"type\":\"Accepted\",\"status\":\"False\",\"reason\":\"PortUnavailable\"");
     HAS(j, "\"reason\":\"ListenersNotValid\"");
     HAS(j, "{\"type\":\"Conflicted\",\"status\":\"False\",\"reason\":\"NoConflicts\"");
 

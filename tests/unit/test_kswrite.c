@@ -28,6 +28,7 @@ typedef struct fake {
     size_t nobjs;
     int gets, puts, sleeps;
     int fail_puts;              /* answer 500 to this many PUTs */
+    bool refuse_puts;           /* answer -EPERM to PUTs, as the runner does once it stopped leading */
     int race_puts;              /* before this many PUTs of a route, another controller writes it first */
 } fake_t;
 
@@ -96,6 +97,8 @@ static int fake_req(void *ctx, const char *method, const char *path, const char 
     assert_string_equal(method, "PUT");
     assert_true(status);
     f->puts++;
+    if (f->refuse_puts)
+        return -EPERM;
     if (f->fail_puts > 0) {
         f->fail_puts--;
         return 500;
@@ -275,6 +278,20 @@ static void test_retry_and_give_up(void **state)
     teardown(&x);
 }
 
+/* A write refused before it is sent (the replica stopped leading) is not retried: no waiting, one try each. */
+static void test_refused_not_retried(void **state)
+{
+    (void)state;
+    fx_t x;
+    setup(&x, ROUTES_YAML);
+    x.f.refuse_puts = true;
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 2);
+    assert_int_equal(x.f.puts, 2);
+    assert_int_equal(x.f.sleeps, 0);
+    assert_null(strstr(fobj(&x.f, RPATH)->json, CTL));
+    teardown(&x);
+}
+
 /* A route the build no longer has: our entry is removed, the other controller's stays; a deleted object is "gone". */
 static void test_cleanup(void **state)
 {
@@ -314,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_conflict_keeps_theirs),
         cmocka_unit_test(test_retry_and_give_up),
         cmocka_unit_test(test_cleanup),
+        cmocka_unit_test(test_refused_not_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

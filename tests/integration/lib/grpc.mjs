@@ -26,7 +26,7 @@ function seen(call) {
  */
 export async function grpcServer({ name = 'b1', tls = null, health = new Map([['', 'SERVING']]), host = '127.0.0.1', port = 0 } = {}) {
     const server = new grpc.Server();
-    const st = { name, health, streams: new Set(), calls: {}, server, sent: 0 };
+    const st = { name, health, streams: new Set(), calls: {}, server, sent: 0, received: 0, release: null };
     const count = m => (st.calls[m] = (st.calls[m] || 0) + 1);
     server.addService(Echo.service, {
         Unary(call, cb) {
@@ -92,7 +92,13 @@ export async function grpcServer({ name = 'b1', tls = null, health = new Map([['
             let texts = [];
             call.on('data', m => {
                 sum += m.n;
-                texts.push(m.text);
+                st.received++;
+                /* 'hold': stop reading until the test calls st.release() (request-side back-pressure). */
+                if (m.text.startsWith('hold') && texts.length === 0) {
+                    call.pause();
+                    st.release = () => call.resume();
+                }
+                texts.push(m.text.slice(0, 8));
             });
             call.on('end', () => cb(null, { text: texts.join(','), n: sum, server: name }));
         },

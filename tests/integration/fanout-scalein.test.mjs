@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import { EventSource } from 'eventsource';
 import { chromium } from 'playwright-core';
 import { SLOW, freePort, gatewayYaml, runGateway, setup, sleep, startGateway, track, withLogs, writeTemp } from './lib/harness.mjs';
+import { scrape } from './lib/prod-util.mjs';
 
 setup();
 const CHROMIUM = process.env.SG_CHROMIUM || '/usr/lib/chromium/chromium';
@@ -188,7 +189,12 @@ async function scaleIn(t, { replay, policy, shared }) {
     const cfgA = configFor(portA, be.port, shared);
     const cfgB = configFor(portB, be.port, shared);
     const A = await startGateway({ yaml: cfgA, args: ['--access-log', 'off', '--workers', '2', ...DRAIN], waitPorts: [portA] });
-    const B = await startGateway({ yaml: cfgB, args: ['--access-log', 'off', '--workers', '2', ...DRAIN], waitPorts: [portB] });
+    const adminB = await freePort();
+    const B = await startGateway({
+        yaml: cfgB,
+        args: ['--access-log', 'off', '--workers', '2', '--admin', `127.0.0.1:${adminB}`, ...DRAIN],
+        waitPorts: [portB, adminB],
+    });
     t.gws = [A, B];
     const fr = await front([portA, portB], policy);
     const url = `http://127.0.0.1:${fr.port}/feed`;
@@ -279,7 +285,8 @@ async function scaleIn(t, { replay, policy, shared }) {
     const reopened = nodes.filter(c => c.opens >= 2).length + bs.filter(s => s.opens >= 2).length;
     assert.equal(reopened, onA, `${reopened} clients reconnected; ${onA} were on A`);
     const resumed = be.requests.slice(upstreamBefore).filter(r => r.url.startsWith('/feed') && r.lastEventId !== undefined);
-    return { be, fr, A, B, onA, last, resumed };
+    const metricsB = await scrape(adminB);
+    return { be, fr, A, B, onA, last, resumed, metricsB };
 }
 
 const checkYaml = configFor(1, 2, true);
@@ -295,6 +302,10 @@ test(
         const r = await scaleIn(ctx, { replay: true, policy: 'first', shared });
         /* B had no stream of its own: what the clients missed came from the backend, asked with Last-Event-ID. */
         assert.ok(r.resumed.length >= 1, 'no request to the backend carried Last-Event-ID');
+        if (shared) {
+            const viaBackend = r.metricsB.get('ssegate_fanout_replays_total', { source: 'backend' });
+            assert.ok(viaBackend >= 1, `B counted ${viaBackend} replays through the backend`);
+        }
         await browser.close();
         browser = null;
     }),
@@ -312,6 +323,8 @@ test(
         const r = await scaleIn(ctx2, { replay: false, policy: 'alternate', shared: true });
         /* B held the stream for its own clients, so it answered the resumes from its ring without asking. */
         assert.equal(r.resumed.length, 0, `requests to the backend with Last-Event-ID: ${JSON.stringify(r.resumed)}`);
+        const fromRing = r.metricsB.get('ssegate_fanout_replays_total', { source: 'ring' });
+        assert.ok(fromRing >= r.onA, `B counted ${fromRing} replays from its ring; ${r.onA} clients came from A`);
         await browser.close();
         browser = null;
     }),

@@ -487,7 +487,8 @@ void sg_krun_published(sg_krun_t *r, uint64_t build, const uint16_t *failed, siz
         r->ready = r->built;
         memset(&r->built, 0, sizeof(r->built));
         r->nfailed = nfailed < SG_ARRAY_LEN(r->failed) ? nfailed : SG_ARRAY_LEN(r->failed);
-        memcpy(r->failed, failed, r->nfailed * sizeof(r->failed[0]));
+        if (r->nfailed > 0) /* failed may be NULL when the list is empty: memcpy from NULL is undefined */
+            memcpy(r->failed, failed, r->nfailed * sizeof(r->failed[0]));
         r->wake = true;
         pthread_cond_signal(&r->cv);
     }

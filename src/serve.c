@@ -20,6 +20,7 @@
 #include "config/route.h"
 #include "serve.h"
 #include "proxy/upclient.h"
+#include "proxy/epgone.h"
 
 static void listen_cb(sg_watcher_t *w, uint32_t events)
 {
@@ -53,6 +54,8 @@ static void adopt_config(sg_worker_t *w)
         return;
     sg_config_unref(w->cfg);
     w->cfg = next;
+    if (!w->draining)
+        sg_epgone_adopted(w, next);
     w->nbind_failed = 0;
     if (!w->draining && !atomic_load(&w->stop))
         reconcile_listeners(w, next);
@@ -205,6 +208,7 @@ int sg_serve_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_conf
     sg_list_init(&w->hs_done);
     w->settings = settings;
     sg_list_init(&w->conns);
+    sg_list_init(&w->streams);
     sg_timer_init(&w->drain_timer, drain_deadline);
     int rc = sg_loop_init(&w->loop);
     if (rc < 0)

@@ -239,6 +239,7 @@ typedef struct sg_affinity {
 /* ssegate.io/v1alpha1 SSEPolicy (config_ssepolicy.c): how a rule's event streams are shared (fanout/). */
 typedef enum { SG_SSE_TOO_OLD_BACKEND = 0, SG_SSE_TOO_OLD_LIVE } sg_sse_too_old_t;
 typedef enum { SG_SSE_SLOW_REPLAY = 0, SG_SSE_SLOW_CLOSE } sg_sse_slow_t;
+typedef enum { SG_SSE_EP_KEEP = 0, SG_SSE_EP_CLOSE } sg_sse_ep_removed_t;
 typedef struct sg_sse_policy {
     const char *ns, *name;
     bool sharing;               /* spec.default.sharing.enabled */
@@ -254,6 +255,8 @@ typedef struct sg_sse_policy {
     uint32_t max_lag_events;    /* slowSubscriber.maxLagEvents (action close; 0: none) */
     uint64_t max_lag_bytes;     /* slowSubscriber.maxLagBytes (action close; 0: none) */
     int64_t max_retry_ms;       /* failover.maxRetryDelay: bound on the backend's retry: */
+    sg_sse_ep_removed_t on_ep_removed; /* onEndpointRemoved.action (proxy/epgone.c) */
+    int64_t ep_removed_after_ms; /* onEndpointRemoved.after: the closes are spread over this */
 } sg_sse_policy_t;
 
 typedef struct sg_rule {

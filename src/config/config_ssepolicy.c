@@ -11,6 +11,8 @@
 #define DEFAULT_RING_BYTES (1024 * 1024)
 #define DEFAULT_RING_AGE_MS (5 * 60 * 1000)
 #define DEFAULT_MAX_RETRY_MS 10000
+#define DEFAULT_EP_REMOVED_AFTER_MS 10000
+#define MAX_EP_REMOVED_AFTER_MS (60 * 60 * 1000)
 #define MAX_RING_EVENTS 1000000
 #define MAX_KEY_HEADERS 16
 
@@ -116,6 +118,30 @@ static void parse_slow(loader_t *ld, struct fy_node *sl, pos_t at, sg_sse_policy
             "replay the ring's bounds (replay.maxEvents, maxBytes, maxAge) bound the lag");
 }
 
+static void parse_ep_removed(loader_t *ld, struct fy_node *er, pos_t at, sg_sse_policy_t *p)
+{
+    check_keys(ld, er, "SSEPolicy onEndpointRemoved", KEYS("action", "after"));
+    char *a = get_str(ld, er, "action", false, at);
+    if (a != NULL) {
+        if (strcmp(a, "Keep") == 0)
+            p->on_ep_removed = SG_SSE_EP_KEEP;
+        else if (strcmp(a, "Close") == 0)
+            p->on_ep_removed = SG_SSE_EP_CLOSE;
+        else
+            ERR(ld, npos(field(er, "action"), at), "SSEPolicy onEndpointRemoved.action: \"%s\" (expected Keep or "
+                "Close)", a);
+    }
+    int64_t d;
+    if (get_duration(ld, er, "after", &d, at)) {
+        if (d > MAX_EP_REMOVED_AFTER_MS)
+            ERR(ld, npos(field(er, "after"), at), "SSEPolicy onEndpointRemoved.after: at most 1h");
+        else
+            p->ep_removed_after_ms = d;
+        if (p->on_ep_removed != SG_SSE_EP_CLOSE)
+            ERR(ld, npos(field(er, "after"), at), "SSEPolicy onEndpointRemoved.after applies to action Close only");
+    }
+}
+
 void sg__config_parse_sse_policy(loader_t *ld, struct fy_node *root, pos_t at)
 {
     meta_t md;
@@ -146,6 +172,7 @@ void sg__config_parse_sse_policy(loader_t *ld, struct fy_node *root, pos_t at)
     p->replay_max_bytes = DEFAULT_RING_BYTES;
     p->replay_max_age_ms = DEFAULT_RING_AGE_MS;
     p->max_retry_ms = DEFAULT_MAX_RETRY_MS;
+    p->ep_removed_after_ms = DEFAULT_EP_REMOVED_AFTER_MS;
     e->tname = get_str(ld, tr, "name", true, tp);
     e->tns = get_str(ld, tr, "namespace", false, tp);
     if (e->tns == NULL)
@@ -163,7 +190,7 @@ void sg__config_parse_sse_policy(loader_t *ld, struct fy_node *root, pos_t at)
         return;
     pos_t dp = npos(def, sp);
     check_keys(ld, def, "SSEPolicy default", KEYS("sharing", "replay", "slowSubscriber", "heartbeatInterval",
-                                                  "failover"));
+                                                  "failover", "onEndpointRemoved"));
     if (get_duration(ld, def, "heartbeatInterval", &e->heartbeat_ms, dp))
         e->hpos = npos(field(def, "heartbeatInterval"), dp);
     struct fy_node *sh = get_map(ld, def, "sharing", false, dp);
@@ -183,6 +210,9 @@ void sg__config_parse_sse_policy(loader_t *ld, struct fy_node *root, pos_t at)
         if (get_duration(ld, fo, "maxRetryDelay", &d, fp))
             p->max_retry_ms = d;
     }
+    struct fy_node *er = get_map(ld, def, "onEndpointRemoved", false, dp);
+    if (er != NULL)
+        parse_ep_removed(ld, er, npos(er, dp), p);
     bool share_opts = sh != NULL && (field(sh, "keyHeaders") != NULL || field(sh, "public") != NULL ||
                                      field(sh, "lingerAfterLastSubscriber") != NULL);
     if (!p->sharing && (share_opts || rp != NULL || sl != NULL || fo != NULL))

@@ -76,6 +76,7 @@ typedef struct sg_worker {
     struct sg_uppool **pools;             /* stable pointers: pooled connections point at theirs (upclient.c) */
     size_t npools;
     sg_list_t conns;                      /* live downstream connections */
+    sg_list_t streams;                    /* live proxy streams (proxy.c), for proxy/epgone.c */
     size_t nconns;
     uint64_t rid_prefix;                  /* random per worker, for X-Request-Id */
     uint64_t rid_seq;

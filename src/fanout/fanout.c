@@ -663,7 +663,9 @@ static void hub_connect(hub_t *h)
     h->attempt = ATT_NONE;
     h->attempt_over = false;
     h->starting = true;
-    sg_stream_t *s = sg_proxy_start(w, &hub_ops, h, &any->info, msg, false, 0);
+    sg_down_info_t info = any->info;
+    info.shared_upstream = true;
+    sg_stream_t *s = sg_proxy_start(w, &hub_ops, h, &info, msg, false, 0);
     h->starting = false;
     free(msg);
     if (h->attempt_over)

@@ -56,6 +56,7 @@ typedef struct sg_down_info {
     uint8_t client_cert_state;
     const char *client_cert;
     sg_str_t protocol;          /* HTTP/2 extended CONNECT's :protocol (RFC 8441); empty otherwise */
+    bool shared_upstream;       /* the upstream exchange of a shared stream (fanout/), not a client's own */
 } sg_down_info_t;
 
 /* Implemented by proxy.c (sg_proxy_handler), called by h1.c and h2.c through w->handler. */

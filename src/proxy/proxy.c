@@ -32,6 +32,8 @@ struct sg_stream {
     bool head_request;
     bool close_at_boundary;         /* timeout hit mid-event: end at the next event boundary */
     bool retry_hint;                /* send a retry: hint before that end (draining) */
+    bool epgone;                    /* drain_at_ms is an end planned because the endpoint left (epgone.c) */
+    bool shared_up;                 /* feeds a shared stream (fanout/): such an end sends no retry: hint */
     bool finished;
     uint8_t attempts;               /* upstream connections tried for this request */
     uint8_t retries;                /* HTTPRoute retries done */
@@ -71,6 +73,7 @@ struct sg_stream {
     const char *proto;              /* "HTTP/1.1", "HTTP/1.0", "HTTP/2": a static string */
     char client[64];
     char rid[40];
+    sg_list_t wlink;                /* in w->streams */
 };
 
 _Static_assert(offsetof(struct sg_stream, kind) == 0, "sg_stream_kind() reads the first byte");
@@ -189,6 +192,8 @@ static void stream_free(sg_stream_t *s)
         sg_upclient_release(s->up);
         s->up = NULL;
     }
+    if (sg_list_linked(&s->wlink))
+        sg_list_remove(&s->wlink);
     sg_config_unref(s->cfg);
     free(s->sse);
     free(s->reqinfo);
@@ -320,7 +325,7 @@ static void timer_cb(sg_timer_t *t)
             return;
         }
         if (s->sse != NULL) {
-            s->retry_hint = true;
+            s->retry_hint = !(s->epgone && s->shared_up);
             end_at_boundary(s);
             return;
         }
@@ -381,6 +386,31 @@ void sg_proxy_drain(sg_stream_t *s, uint64_t at_ms)
     if (s->finished)
         return;
     s->drain_at_ms = at_ms ? at_ms : 1;
+    s->epgone = false;
+    arm(s);
+}
+
+bool sg_proxy_ep_of(const sg_stream_t *s, const sg_rule_t **rule, const sg_backend_t **be, const sg_endpoint_t **ep,
+                    bool *planned)
+{
+    *rule = s->rule;
+    *be = s->backend;
+    *ep = s->ep;
+    *planned = s->epgone;
+    return !s->finished && s->sse != NULL && s->rule != NULL && s->backend != NULL && s->ep != NULL;
+}
+
+sg_stream_t *sg_proxy_stream_of(sg_list_t *n)
+{
+    return SG_CONTAINER_OF(n, sg_stream_t, wlink);
+}
+
+void sg_proxy_plan_end(sg_stream_t *s, uint64_t at_ms)
+{
+    if (s->finished || s->worker->draining || (at_ms == 0 && !s->epgone))
+        return;
+    s->drain_at_ms = at_ms;
+    s->epgone = at_ms != 0;
     arm(s);
 }
 
@@ -719,6 +749,10 @@ sg_stream_t *sg_proxy_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     s->head_request = sg_str_eq(msg->method, SG_STR("HEAD"));
     s->grpc_status = -1;
     s->grpc_code = -1;
+    s->shared_up = info->shared_upstream;
+    if (w->streams.next == NULL) /* a worker not set up by serve.c (fuzz targets) */
+        sg_list_init(&w->streams);
+    sg_list_insert_tail(&w->streams, &s->wlink);
     sg_timer_init(&s->timer, timer_cb);
     s->mproto = info->conn->mproto;
     s->proto = info->proto ? info->proto : "-";

@@ -8,6 +8,7 @@
 #include "codec/h1parse.h"
 #include "http/stream.h"
 #include "core/worker.h"
+#include "config/config.h"
 
 /* The handler the worker gives the protocols: the functions below. */
 extern const sg_stream_handler_t sg_proxy_handler;
@@ -33,6 +34,15 @@ void sg_proxy_down_closed(sg_stream_t *s);
 /* The worker drains: an SSE stream ends at an event boundary at at_ms (after a retry: hint); other
  * streams finish on their own. */
 void sg_proxy_drain(sg_stream_t *s, uint64_t at_ms);
+/* The stream of a node of w->streams. */
+sg_stream_t *sg_proxy_stream_of(sg_list_t *n);
+/* epgone.c: a live SSE stream's rule, backend and endpoint (false: not such a stream), and whether an end is
+ * planned for it because its endpoint left the config. */
+bool sg_proxy_ep_of(const sg_stream_t *s, const sg_rule_t **rule, const sg_backend_t **be, const sg_endpoint_t **ep,
+                    bool *planned);
+/* epgone.c: end an SSE stream at an event boundary at at_ms, as a drain does (a shared stream's upstream with no
+ * retry: hint: fanout/ fails over); 0 cancels such a plan. Never ends the stream within the call. */
+void sg_proxy_plan_end(sg_stream_t *s, uint64_t at_ms);
 /* True when the stream relays an SSE response. */
 bool sg_proxy_is_sse(const sg_stream_t *s);
 

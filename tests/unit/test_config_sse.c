@@ -73,7 +73,52 @@ static void test_defaults_and_section(void **state)
     assert_int_equal(p->on_too_old, SG_SSE_TOO_OLD_BACKEND);
     assert_int_equal(p->slow_action, SG_SSE_SLOW_REPLAY);
     assert_int_equal(p->max_retry_ms, 10000);
+    assert_int_equal(p->on_ep_removed, SG_SSE_EP_KEEP);
+    assert_int_equal(p->ep_removed_after_ms, 10000);
     assert_int_equal(live->heartbeat_ms, SG_TIMEOUT_UNSET);
+    done(&r);
+}
+
+/* onEndpointRemoved: without sharing too; every refusal with its position. */
+static void test_endpoint_removed(void **state)
+{
+    (void)state;
+    result_t r = load(BASE SSEP("p", "", "{onEndpointRemoved: {action: Close, after: 2s}}"));
+    assert_int_equal(r.rc, 0);
+    const sg_sse_policy_t *p = r.cfg->routes[0].rules[1].ssep;
+    assert_non_null(p);
+    assert_false(p->sharing);
+    assert_int_equal(p->on_ep_removed, SG_SSE_EP_CLOSE);
+    assert_int_equal(p->ep_removed_after_ms, 2000);
+    done(&r);
+    r = load(BASE SSEP("p", "", "{onEndpointRemoved: {action: Close}}"));
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.cfg->routes[0].rules[1].ssep->ep_removed_after_ms, 10000);
+    done(&r);
+    r = load(BASE SSEP("p", "", "{onEndpointRemoved: {action: Keep}}"));
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.cfg->routes[0].rules[1].ssep->on_ep_removed, SG_SSE_EP_KEEP);
+    done(&r);
+    /* The unknown key is on line 25 (default:), at its column. */
+    r = load(BASE SSEP("p", "", "{onEndpointRemoved: {action: Close, delay: 2s}}"));
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "c.yaml:25:48: SSEPolicy onEndpointRemoved: unknown field");
+    HAS(r, "SSEPolicy onEndpointRemoved: unknown field \"delay\"");
+    done(&r);
+    r = load(BASE SSEP("p", "", "{onEndpointRemoved: {action: close}}"));
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "SSEPolicy onEndpointRemoved.action: \"close\" (expected Keep or Close)");
+    done(&r);
+    r = load(BASE SSEP("p", "", "{onEndpointRemoved: {after: 5s}}"));
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "SSEPolicy onEndpointRemoved.after applies to action Close only");
+    done(&r);
+    r = load(BASE SSEP("p", "", "{onEndpointRemoved: {action: Close, after: 2h}}"));
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "SSEPolicy onEndpointRemoved.after: at most 1h");
+    done(&r);
+    r = load(BASE SSEP("p", "", "{onEndpointRemoved: Close}"));
+    assert_int_equal(r.rc, -EINVAL);
     done(&r);
 }
 
@@ -223,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_every_field),
         cmocka_unit_test(test_precedence_and_conflicts),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_endpoint_removed),
         cmocka_unit_test(test_heartbeat_moved),
     };
     return cmocka_run_group_tests_name("config_sse", tests, NULL, NULL);

@@ -1,0 +1,92 @@
+/* epgone.c: SSE streams whose endpoint left the config (SSEPolicy onEndpointRemoved: Close). Endpoints are
+ * objects of one generation, so a stream's endpoint is looked for in the new one by address and port, among the
+ * endpoints of every backendRef to the same Service port. */
+#include <netinet/in.h>
+#include <string.h>
+
+#include "proxy/epgone.h"
+#include "proxy/proxy.h"
+
+static bool same_addr(const sg_endpoint_t *a, const sg_endpoint_t *b)
+{
+    if (a->addr.ss_family != b->addr.ss_family)
+        return false;
+    if (a->addr.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a->addr, *y = (const void *)&b->addr;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)&a->addr, *y = (const void *)&b->addr;
+        return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+/* Is ep an endpoint of backend be (its Service port) in cfg? A Service no route refers to any more has none. */
+static bool still_there(const sg_config_t *cfg, const sg_backend_t *be, const sg_endpoint_t *ep)
+{
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const sg_route_t *rt = &cfg->routes[i];
+        for (size_t j = 0; j < rt->nrules; j++) {
+            const sg_rule_t *r = &rt->rules[j];
+            for (size_t k = 0; k < r->nbackends; k++) {
+                const sg_backend_t *b = &r->backends[k];
+                if (b->port != be->port || strcmp(b->name, be->name) != 0 || strcmp(b->ns, be->ns) != 0)
+                    continue;
+                for (size_t e = 0; e < b->nendpoints; e++)
+                    if (same_addr(&b->endpoints[e], ep))
+                        return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The policy in force for rule now: that of the same rule (route kind, namespace, name, rule position) in cfg, so
+ * that a policy applied after a stream started governs it too; the stream's own when its route is gone. */
+static const sg_sse_policy_t *policy_now(const sg_config_t *cfg, const sg_rule_t *rule)
+{
+    const sg_route_t *rt = rule->route;
+    if (rt == NULL)
+        return rule->ssep;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const sg_route_t *o = &cfg->routes[i];
+        if (o->kind == rt->kind && strcmp(o->name, rt->name) == 0 && strcmp(o->ns, rt->ns) == 0)
+            return rule->index < o->nrules ? o->rules[rule->index].ssep : rule->ssep;
+    }
+    return rule->ssep;
+}
+
+void sg_epgone_adopted(sg_worker_t *w, const sg_config_t *next)
+{
+    if (w->streams.next == NULL)
+        return;
+    /* Planning never ends a stream within the call, so the walk is safe. */
+    for (sg_list_t *n = w->streams.next; n != &w->streams; n = n->next) {
+        sg_stream_t *s = sg_proxy_stream_of(n);
+        const sg_rule_t *rule;
+        const sg_backend_t *be;
+        const sg_endpoint_t *ep;
+        bool planned;
+        if (!sg_proxy_ep_of(s, &rule, &be, &ep, &planned))
+            continue;
+        const sg_sse_policy_t *p = policy_now(next, rule);
+        if (p == NULL || p->on_ep_removed != SG_SSE_EP_CLOSE) {
+            if (planned) /* the policy in force no longer asks for it */
+                sg_proxy_plan_end(s, 0);
+            continue;
+        }
+        bool there = still_there(next, be, ep);
+        if (there && planned) {
+            sg_proxy_plan_end(s, 0);
+        } else if (!there && !planned) {
+            /* In the second half of `after`: an endpoint that is back within the first half (an EndpointSlice
+             * briefly without it, a reload corrected at once) never costs a stream, and the ends are spread over
+             * the second half. */
+            uint64_t after = p->ep_removed_after_ms > 0 ? (uint64_t)p->ep_removed_after_ms : 0;
+            uint64_t half = after / 2, spread = after - half;
+            uint64_t at = w->loop.now_ms + half + (spread ? sg_worker_rand(w) % spread : 0);
+            sg_proxy_plan_end(s, at ? at : 1);
+        }
+    }
+}

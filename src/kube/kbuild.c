@@ -184,7 +184,7 @@ static int needed_services(const sg_kobj_t *const *v, size_t n, const names_t *g
     for (size_t i = 0; i < n; i++) {
         if (v[i]->refs == NULL)
             continue;
-        if (v[i]->kind == SG_KK_HTTPROUTE) {
+        if (v[i]->kind == SG_KK_HTTPROUTE || v[i]->kind == SG_KK_GRPCROUTE) {
             size_t ours, all;
             count_refs(v[i]->aux, gws, &ours, &all);
             if (ours == 0)
@@ -251,7 +251,7 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
         } else if (o->kind == SG_KK_FRONTENDTLSPOLICY && o->aux != NULL) {
             if (!names_has(&gws, o->aux, strlen(o->aux)))
                 continue; /* on another controller's Gateway */
-        } else if (o->kind == SG_KK_HTTPROUTE) {
+        } else if (o->kind == SG_KK_HTTPROUTE || o->kind == SG_KK_GRPCROUTE) {
             size_t ours, all;
             count_refs(o->aux, &gws, &ours, &all);
             if (ours == 0)

@@ -24,6 +24,7 @@ const sg_kkind_t sg_kkinds[SG_KK_N] = {
     [SG_KK_AGC_BACKENDTLSPOLICY] = {"BackendTLSPolicy", AGC, "v1", "backendtlspolicies", true, true},
     [SG_KK_FRONTENDTLSPOLICY] = {"FrontendTLSPolicy", AGC, "v1", "frontendtlspolicies", true, true},
     [SG_KK_SSEPOLICY] = {"SSEPolicy", "ssegate.io", "v1alpha1", "ssepolicies", true, true},
+    [SG_KK_GRPCROUTE] = {"GRPCRoute", GW, "v1", "grpcroutes", true, true},
 };
 
 struct sg_kstore {
@@ -276,7 +277,7 @@ static char *make_aux(int kind, struct fy_node *obj, const char *ns)
         snprintf(d, l, "%s/%s", tns ? tns : ns, tn);
         return d;
     }
-    if (kind != SG_KK_HTTPROUTE)
+    if (kind != SG_KK_HTTPROUTE && kind != SG_KK_GRPCROUTE)
         return NULL;
     struct fy_node *refs = spec ? fy_node_mapping_lookup_by_string(spec, "parentRefs", FY_NT) : NULL;
     char *buf = NULL;
@@ -331,7 +332,7 @@ static char *make_refs(int kind, struct fy_node *obj, const char *ns)
         snprintf(d, l, "%s/%s", ns, svc);
         return d;
     }
-    if (kind != SG_KK_HTTPROUTE && kind != SG_KK_HEALTHCHECKPOLICY && kind != SG_KK_BLBPOLICY &&
+    if (kind != SG_KK_HTTPROUTE && kind != SG_KK_GRPCROUTE && kind != SG_KK_HEALTHCHECKPOLICY && kind != SG_KK_BLBPOLICY &&
         kind != SG_KK_BACKENDTLSPOLICY && kind != SG_KK_AGC_BACKENDTLSPOLICY)
         return NULL;
     char *buf = NULL;
@@ -341,7 +342,7 @@ static char *make_refs(int kind, struct fy_node *obj, const char *ns)
         return (char *)-1;
     void *it = NULL, *it2;
     struct fy_node *e, *b;
-    if (kind == SG_KK_HTTPROUTE) {
+    if (kind == SG_KK_HTTPROUTE || kind == SG_KK_GRPCROUTE) {
         struct fy_node *rules = seq_of(spec, "rules");
         while (rules && (e = fy_node_sequence_iterate(rules, &it)) != NULL) {
             struct fy_node *brs = seq_of(e, "backendRefs");

@@ -34,6 +34,7 @@ enum {
     SG_KK_AGC_BACKENDTLSPOLICY,
     SG_KK_FRONTENDTLSPOLICY,
     SG_KK_SSEPOLICY,
+    SG_KK_GRPCROUTE,        /* optional: a cluster without the GRPCRoute CRD (or our RBAC on it) serves HTTPRoutes */
     SG_KK_N
 };
 extern const sg_kkind_t sg_kkinds[SG_KK_N];
@@ -47,10 +48,10 @@ typedef struct sg_kobj {
     char *json;
     size_t len;
     char *aux;             /* what the build filters by, without parsing json again: GatewayClass: its controllerName;
-                            * Gateway: its gatewayClassName; HTTPRoute: "ns/name\n" per parentRef of kind Gateway
+                            * Gateway: its gatewayClassName; HTTPRoute, GRPCRoute: "ns/name\n" per parentRef of kind Gateway
                             * ("\n" alone for a parentRef of another kind); RoutePolicy, SSEPolicy: "ns/name" of the
                             * HTTPRoute it targets; FrontendTLSPolicy: of its Gateway; NULL otherwise */
-    char *refs;            /* the Services it names, "ns/name\n" each: an HTTPRoute's backendRefs, a Service policy's
+    char *refs;            /* the Services it names, "ns/name\n" each: a route's backendRefs, a Service policy's
                             * targets (HealthCheckPolicy, BackendLoadBalancingPolicy, BackendTLSPolicy); NULL otherwise.
                             * An EndpointSlice's aux is "ns/service" */
     uint64_t hash;         /* of json */

@@ -255,6 +255,11 @@ static void test_build_serves_only_our_gateways(void **state)
     assert_int_equal(put_json(s, SG_KK_HTTPROUTE, buf), 1);
     snprintf(buf, sizeof(buf), rt, "theirsonly", "{\"name\":\"other\"}");
     assert_int_equal(put_json(s, SG_KK_HTTPROUTE, buf), 1);
+    /* GRPCRoutes are filtered the same way (a parentRef to their Gateway dropped, theirs alone left out). */
+    snprintf(buf, sizeof(buf), rt, "grpc-both", "{\"name\":\"other\"},{\"name\":\"mine\"}");
+    assert_int_equal(put_json(s, SG_KK_GRPCROUTE, buf), 1);
+    snprintf(buf, sizeof(buf), rt, "grpc-theirs", "{\"name\":\"other\"}");
+    assert_int_equal(put_json(s, SG_KK_GRPCROUTE, buf), 1);
     assert_int_equal(put_json(s, SG_KK_SERVICE, "{\"metadata\":{\"name\":\"svc\",\"namespace\":\"ns\"},\"spec\":"
                                                 "{\"ports\":[{\"port\":80,\"targetPort\":8080}]}}"), 1);
     /* Policies on their route and on ours: only ours is written (theirs would name a route the loader lacks). */
@@ -285,11 +290,13 @@ static void test_build_serves_only_our_gateways(void **state)
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    assert_int_equal(sg_kbuild_write(s, "ssegate.io/gateway-controller", f), 6);
+    assert_int_equal(sg_kbuild_write(s, "ssegate.io/gateway-controller", f), 7);
     fclose(f);
     assert_non_null(strstr(text, "\"name\": \"mine\""));
     assert_null(strstr(text, "\"name\": \"other\""));
     assert_null(strstr(text, "theirsonly"));
+    assert_non_null(strstr(text, "grpc-both"));
+    assert_null(strstr(text, "grpc-theirs"));
     assert_null(strstr(text, "GatewayClass"));
     assert_null(strstr(text, "pol-theirs"));
     assert_non_null(strstr(text, "pol-ours"));
@@ -307,7 +314,8 @@ static void test_build_serves_only_our_gateways(void **state)
         fprintf(stderr, "%s\n---\n%s\n", text, errs);
     assert_int_equal(rc, 0);
     assert_int_equal(cfg->nbinds, 1);
-    assert_int_equal(cfg->nroutes, 1);
+    assert_int_equal(cfg->nroutes, 2);
+    assert_int_equal(cfg->routes[0].kind + cfg->routes[1].kind, SG_ROUTE_HTTP + SG_ROUTE_GRPC);
     sg_config_unref(cfg);
     free(errs);
     free(text);

@@ -57,10 +57,27 @@ static const sg_sse_policy_t *policy_now(const sg_config_t *cfg, const sg_rule_t
     return rule->ssep;
 }
 
+static bool closes(const sg_sse_policy_t *p)
+{
+    return p != NULL && p->on_ep_removed == SG_SSE_EP_CLOSE;
+}
+
 void sg_epgone_adopted(sg_worker_t *w, const sg_config_t *next)
 {
     if (w->streams.next == NULL)
         return;
+    /* Without any Close in the new generation, a stream needs looking at only when its own rule said Close (its
+     * route may be gone) or an end is planned for it: a reload costs a walk of the list, no lookups. */
+    bool any_close = false;
+    for (size_t i = 0; i < next->nroutes && !any_close; i++)
+        for (size_t j = 0; j < next->routes[i].nrules && !any_close; j++)
+            any_close = closes(next->routes[i].rules[j].ssep);
+    /* Streams of one rule and one endpoint often follow each other: the last answers are kept. */
+    const sg_rule_t *last_rule = NULL;
+    const sg_sse_policy_t *last_p = NULL;
+    const sg_backend_t *last_be = NULL;
+    const sg_endpoint_t *last_ep = NULL;
+    bool last_there = false;
     /* Planning never ends a stream within the call, so the walk is safe. */
     for (sg_list_t *n = w->streams.next; n != &w->streams; n = n->next) {
         sg_stream_t *s = sg_proxy_stream_of(n);
@@ -70,13 +87,25 @@ void sg_epgone_adopted(sg_worker_t *w, const sg_config_t *next)
         bool planned;
         if (!sg_proxy_ep_of(s, &rule, &be, &ep, &planned))
             continue;
-        const sg_sse_policy_t *p = policy_now(next, rule);
-        if (p == NULL || p->on_ep_removed != SG_SSE_EP_CLOSE) {
+        const sg_sse_policy_t *p = NULL;
+        if (any_close || closes(rule->ssep)) {
+            if (rule != last_rule) {
+                last_rule = rule;
+                last_p = policy_now(next, rule);
+            }
+            p = last_p;
+        }
+        if (!closes(p)) {
             if (planned) /* the policy in force no longer asks for it */
                 sg_proxy_plan_end(s, 0);
             continue;
         }
-        bool there = still_there(next, be, ep);
+        if (be != last_be || ep != last_ep) {
+            last_be = be;
+            last_ep = ep;
+            last_there = still_there(next, be, ep);
+        }
+        bool there = last_there;
         if (there && planned) {
             sg_proxy_plan_end(s, 0);
         } else if (!there && !planned) {

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "proxy/epgone.h"
 #include "proxy/proxy.h"
 
@@ -78,6 +79,7 @@ void sg_epgone_adopted(sg_worker_t *w, const sg_config_t *next)
     const sg_backend_t *last_be = NULL;
     const sg_endpoint_t *last_ep = NULL;
     bool last_there = false;
+    size_t nplanned = 0, ncancelled = 0;
     /* Planning never ends a stream within the call, so the walk is safe. */
     for (sg_list_t *n = w->streams.next; n != &w->streams; n = n->next) {
         sg_stream_t *s = sg_proxy_stream_of(n);
@@ -108,6 +110,7 @@ void sg_epgone_adopted(sg_worker_t *w, const sg_config_t *next)
         bool there = last_there;
         if (there && planned) {
             sg_proxy_plan_end(s, 0);
+            ncancelled++;
         } else if (!there && !planned) {
             /* In the second half of `after`: an endpoint that is back within the first half (an EndpointSlice
              * briefly without it, a reload corrected at once) never costs a stream, and the ends are spread over
@@ -116,6 +119,13 @@ void sg_epgone_adopted(sg_worker_t *w, const sg_config_t *next)
             uint64_t half = after / 2, spread = after - half;
             uint64_t at = w->loop.now_ms + half + (spread ? sg_worker_rand(w) % spread : 0);
             sg_proxy_plan_end(s, at ? at : 1);
+            nplanned++;
         }
     }
+    if (nplanned > 0)
+        sg_log_info("worker %d: generation %llu: %zu SSE streams on removed endpoints end within onEndpointRemoved.after",
+                    w->id, (unsigned long long)next->generation, nplanned);
+    if (ncancelled > 0)
+        sg_log_info("worker %d: generation %llu: %zu SSE streams keep running (their endpoints are back)", w->id,
+                    (unsigned long long)next->generation, ncancelled);
 }

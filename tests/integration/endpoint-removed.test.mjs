@@ -144,6 +144,8 @@ test('file mode: streams keep running by default; Close ends those on a removed 
         /* B leaves and comes back before its streams' moments (within 2 s): they keep running. */
         await reload(conf([A.port], policy('r', 'Close', '2s')));
         await reload(conf([A.port, B.port], policy('r', 'Close', '2s')));
+        await waitLog(gw, new RegExp(`generation ${gen - 1}: ${onB.length} SSE streams on removed endpoints end within`), 3000 * SLOW);
+        await waitLog(gw, new RegExp(`generation ${gen}: ${onB.length} SSE streams keep running \\(their endpoints are back\\)`), 3000 * SLOW);
         lenB = onB.map(h => h.text.length);
         await sleep(2500);
         for (const h of streams) assert.ok(!h.ended && !h.error, 'a stream ended though its endpoint came back in time');

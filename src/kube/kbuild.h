@@ -28,9 +28,9 @@ void sg_kdebounce_done(sg_kdebounce_t *d);
  * Writes the documents the loader reads, in a stable order (kind, namespace, name), to f: the Gateways whose
  * GatewayClass names controller (GatewayClasses themselves are not written: the loader does not read them), the
  * HTTPRoutes and GRPCRoutes with a parentRef to one of those Gateways (their other parentRefs removed: another
- * controller's Gateway is not ours to report missing), the RoutePolicies and SSEPolicies that target those routes and the
- * FrontendTLSPolicies on those Gateways (a policy on another controller's object is not ours to call dangling),
- * the Services (and their EndpointSlices) that those routes or a Service policy name, and every other stored object.
+ * controller's Gateway is not ours to report missing), the RoutePolicies and SSEPolicies that target those routes
+ * and the FrontendTLSPolicies on those Gateways (a policy on another controller's object is not ours to call
+ * dangling), the Services (and their EndpointSlices) that those routes or a Service policy name, and every other stored object.
  * Returns the number of documents or -ENOMEM.
  */
 ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f);

@@ -332,8 +332,8 @@ static char *make_refs(int kind, struct fy_node *obj, const char *ns)
         snprintf(d, l, "%s/%s", ns, svc);
         return d;
     }
-    if (kind != SG_KK_HTTPROUTE && kind != SG_KK_GRPCROUTE && kind != SG_KK_HEALTHCHECKPOLICY && kind != SG_KK_BLBPOLICY &&
-        kind != SG_KK_BACKENDTLSPOLICY && kind != SG_KK_AGC_BACKENDTLSPOLICY)
+    if (kind != SG_KK_HTTPROUTE && kind != SG_KK_GRPCROUTE && kind != SG_KK_HEALTHCHECKPOLICY &&
+        kind != SG_KK_BLBPOLICY && kind != SG_KK_BACKENDTLSPOLICY && kind != SG_KK_AGC_BACKENDTLSPOLICY)
         return NULL;
     char *buf = NULL;
     size_t len = 0;

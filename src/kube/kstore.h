@@ -48,9 +48,9 @@ typedef struct sg_kobj {
     char *json;
     size_t len;
     char *aux;             /* what the build filters by, without parsing json again: GatewayClass: its controllerName;
-                            * Gateway: its gatewayClassName; HTTPRoute, GRPCRoute: "ns/name\n" per parentRef of kind Gateway
-                            * ("\n" alone for a parentRef of another kind); RoutePolicy, SSEPolicy: "ns/name" of the
-                            * HTTPRoute it targets; FrontendTLSPolicy: of its Gateway; NULL otherwise */
+                            * Gateway: its gatewayClassName; HTTPRoute, GRPCRoute: "ns/name\n" per parentRef of kind
+                            * Gateway ("\n" alone for a parentRef of another kind); RoutePolicy, SSEPolicy: "ns/name"
+                            * of the HTTPRoute it targets; FrontendTLSPolicy: of its Gateway; NULL otherwise */
     char *refs;            /* the Services it names, "ns/name\n" each: a route's backendRefs, a Service policy's
                             * targets (HealthCheckPolicy, BackendLoadBalancingPolicy, BackendTLSPolicy); NULL otherwise.
                             * An EndpointSlice's aux is "ns/service" */

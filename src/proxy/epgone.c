@@ -123,8 +123,8 @@ void sg_epgone_adopted(sg_worker_t *w, const sg_config_t *next)
         }
     }
     if (nplanned > 0)
-        sg_log_info("worker %d: generation %llu: %zu SSE streams on removed endpoints end within onEndpointRemoved.after",
-                    w->id, (unsigned long long)next->generation, nplanned);
+        sg_log_info("worker %d: generation %llu: %zu SSE streams on removed endpoints end within "
+                    "onEndpointRemoved.after", w->id, (unsigned long long)next->generation, nplanned);
     if (ncancelled > 0)
         sg_log_info("worker %d: generation %llu: %zu SSE streams keep running (their endpoints are back)", w->id,
                     (unsigned long long)next->generation, ncancelled);

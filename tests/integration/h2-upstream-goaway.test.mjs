@@ -22,6 +22,9 @@ function get(port, p) {
             res.setEncoding('utf8');
             res.on('data', d => (b += d));
             res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: b }));
+            /* A response that stops before its end fails the test here, with what had come, rather than hanging. */
+            res.on('error', e => reject(new Error(`GET ${p}: ${e.message} after ${b.length} bytes of the body`)));
+            res.on('aborted', () => reject(new Error(`GET ${p}: the response stopped after ${b.length} bytes of the body`)));
         });
         r.on('error', reject);
         r.setTimeout(10000, () => r.destroy(new Error('timeout')));

@@ -64,6 +64,11 @@ export async function h2Backend({ tls, maxConcurrentStreams, onStream, host = '1
             return;
         }
         if (p.includes('/big')) {
+            /* Read the (empty) request to its end. A Node stream whose readable side never ended is reset with
+             * NO_ERROR once its writable side finishes, and that RST_STREAM goes out ahead of the DATA still waiting
+             * for the gateway's window: the response would lose its END_STREAM, which the gateway rightly treats as
+             * a cut response. */
+            stream.resume();
             const kb = Number(url.searchParams.get('kb') || 1024);
             stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' });
             const chunk = Buffer.alloc(16384, 'x');

@@ -166,22 +166,7 @@ static void parse_rule(loader_t *ld, struct fy_node *n, pos_t at, sg_route_t *rt
         return;
     }
     check_keys(ld, n, "GRPCRoute rule", KEYS("name", "matches", "filters", "backendRefs", "sessionPersistence"));
-    if (field(n, "sessionPersistence") != NULL)
-        ERR(ld, npos(field(n, "sessionPersistence"), at), "sessionPersistence is not supported yet (use a "
-            "RoutePolicy sessionAffinity); refused rather than ignored");
-    r->name = get_str(ld, n, "name", false, at);
-    struct fy_node *ms = get_seq(ld, n, "matches", false, at);
-    size_t nm = seq_len(ms);
-    if (nm > 64)
-        ERR(ld, npos(ms, at), "matches: at most 64 entries");
-    r->matches = aalloc(ld, (nm + 1) * sizeof(*r->matches));
-    void *it = NULL;
-    struct fy_node *e;
-    while (ms && (e = fy_node_sequence_iterate(ms, &it)) != NULL) {
-        sg_match_t *m = &r->matches[r->nmatches];
-        m->index = r->nmatches++;
-        parse_match(ld, e, npos(e, at), m);
-    }
+    rule_common(ld, n, at, r, parse_match);
     struct fy_node *fs = get_seq(ld, n, "filters", false, at);
     if (fs != NULL)
         parse_filters(ld, fs, npos(fs, at), &r->filters);
@@ -190,7 +175,8 @@ static void parse_rule(loader_t *ld, struct fy_node *n, pos_t at, sg_route_t *rt
     if (nb > 16)
         ERR(ld, npos(bs, at), "backendRefs: at most 16 entries");
     r->backends = aalloc(ld, (nb + 1) * sizeof(*r->backends));
-    it = NULL;
+    void *it = NULL;
+    struct fy_node *e;
     while (bs && (e = fy_node_sequence_iterate(bs, &it)) != NULL) {
         pos_t bp = npos(e, at);
         if (fy_node_get_type(e) != FYNT_MAPPING) {

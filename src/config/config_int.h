@@ -300,6 +300,7 @@ typedef struct meta {
 
 /* Cross-file helpers keep their short names inside the loader; the linker sees sg__config_*. */
 #define aalloc sg__config_aalloc
+#define rule_common sg__config_rule_common
 #define astrndup sg__config_astrndup
 #define astrdup sg__config_astrdup
 #define vpush sg__config_vpush
@@ -467,6 +468,12 @@ void sg__config_apply_app_protocols(loader_t *ld);
  * (after the RoutePolicies: its heartbeatInterval and RoutePolicy's deprecated sse.heartbeatInterval must agree). */
 void sg__config_parse_sse_policy(loader_t *ld, struct fy_node *root, pos_t at);
 void sg__config_apply_sse_policies(loader_t *ld, sg_config_t *cfg);
+
+/* Reads one entry of a rule's `matches` (HTTPRoute and GRPCRoute each have their own). */
+typedef void (*match_parser_t)(loader_t *ld, struct fy_node *n, pos_t at, sg_match_t *m);
+/* What both route kinds read alike in a rule (config_route.c): sessionPersistence refused, `name`, and up to 64
+ * `matches`, each read by parse_one. */
+void rule_common(loader_t *ld, struct fy_node *n, pos_t at, sg_rule_t *r, match_parser_t parse_one);
 
 /* Base64 with whitespace ignored, into the arena (config_tls.c). False when invalid. */
 bool sg__config_b64_decode(loader_t *ld, const char *in, char **out, size_t *out_len);

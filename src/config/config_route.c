@@ -531,20 +531,9 @@ static void parse_backend(loader_t *ld, struct fy_node *n, pos_t at, const char 
         parse_filters(ld, fs, npos(fs, at), &b->filters, prefix_ok, true);
 }
 
-static void parse_rule(loader_t *ld, struct fy_node *n, pos_t at, sg_route_t *rt, sg_rule_t *r)
+
+void rule_common(loader_t *ld, struct fy_node *n, pos_t at, sg_rule_t *r, match_parser_t parse_one)
 {
-    r->request_timeout_ms = SG_TIMEOUT_UNSET;
-    r->backend_timeout_ms = SG_TIMEOUT_UNSET;
-    r->heartbeat_ms = SG_TIMEOUT_UNSET;
-    r->route = rt;
-    r->line = at.line;
-    r->col = at.col;
-    if (fy_node_get_type(n) != FYNT_MAPPING) {
-        ERR(ld, at, "rules[]: expected a mapping");
-        return;
-    }
-    check_keys(ld, n, "rule",
-               KEYS("name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"));
     if (field(n, "sessionPersistence") != NULL)
         ERR(ld, npos(field(n, "sessionPersistence"), at), "sessionPersistence is not supported yet (use a "
             "RoutePolicy sessionAffinity); refused rather than ignored");
@@ -559,8 +548,25 @@ static void parse_rule(loader_t *ld, struct fy_node *n, pos_t at, sg_route_t *rt
     while (ms && (e = fy_node_sequence_iterate(ms, &it)) != NULL) {
         sg_match_t *m = &r->matches[r->nmatches];
         m->index = r->nmatches++;
-        parse_match(ld, e, npos(e, at), m);
+        parse_one(ld, e, npos(e, at), m);
     }
+}
+
+static void parse_rule(loader_t *ld, struct fy_node *n, pos_t at, sg_route_t *rt, sg_rule_t *r)
+{
+    r->request_timeout_ms = SG_TIMEOUT_UNSET;
+    r->backend_timeout_ms = SG_TIMEOUT_UNSET;
+    r->heartbeat_ms = SG_TIMEOUT_UNSET;
+    r->route = rt;
+    r->line = at.line;
+    r->col = at.col;
+    if (fy_node_get_type(n) != FYNT_MAPPING) {
+        ERR(ld, at, "rules[]: expected a mapping");
+        return;
+    }
+    check_keys(ld, n, "rule",
+               KEYS("name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"));
+    rule_common(ld, n, at, r, parse_match);
     /* ReplacePrefixMatch needs the prefix it replaces: one match, of type PathPrefix (the default). */
     bool prefix_ok = r->nmatches == 0 || (r->nmatches == 1 && r->matches[0].path_type == SG_MATCH_PREFIX);
     struct fy_node *fs = get_seq(ld, n, "filters", false, at);
@@ -569,7 +575,8 @@ static void parse_rule(loader_t *ld, struct fy_node *n, pos_t at, sg_route_t *rt
     struct fy_node *bs = get_seq(ld, n, "backendRefs", false, at);
     size_t nb = seq_len(bs);
     r->backends = aalloc(ld, (nb + 1) * sizeof(*r->backends));
-    it = NULL;
+    void *it = NULL;
+    struct fy_node *e;
     while (bs && (e = fy_node_sequence_iterate(bs, &it)) != NULL) {
         pos_t bp = npos(e, at);
         if (fy_node_get_type(e) != FYNT_MAPPING) {

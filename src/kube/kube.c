@@ -80,8 +80,7 @@ struct sg_kube {
     uint64_t builds;            /* generations built (kube thread) */
     sg_kstore_t *store;
     sg_kdebounce_t deb;
-    uint64_t last_hash;
-    bool built_once;
+    sg_kbuild_t *kbuild;        /* the build's state between builds */
     uint64_t rng;
     kw_t kinds[SG_KK_N];
     /* metrics */
@@ -143,7 +142,8 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
     k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     k->ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     k->store = sg_kstore_new();
-    if (k->wake_fd < 0 || k->ready_fd < 0 || k->store == NULL) {
+    k->kbuild = sg_kbuild_new();
+    if (k->wake_fd < 0 || k->ready_fd < 0 || k->store == NULL || k->kbuild == NULL) {
         snprintf(err, cap, "cannot set up the kube thread: %s", strerror(errno));
         sg_kube_free(k);
         return NULL;
@@ -201,6 +201,7 @@ void sg_kube_free(sg_kube_t *k)
     }
     sg_kube_release(k);         /* before the client goes: the release is a request */
     sg_config_unref(k->pending);
+    sg_kbuild_free(k->kbuild);
     sg_kstore_free(k->store);
     sg_kclient_free(k->client);
     if (k->wake_fd >= 0)
@@ -631,32 +632,21 @@ static void build(sg_kube_t *k)
     struct timespec t0, t1, c0, c1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-    size_t len = 0;
-    char *text = write_text(k, &len);
-    if (text == NULL) {
-        atomic_fetch_add(&k->builds_failed, 1);
-        return;
-    }
-    uint64_t h = sg_kstore_hash(text, len, 0);
-    if (k->built_once && h == k->last_hash) {
-        /* Nothing the loader reads changed (a status write, an object of no interest): no new generation. */
-        free(text);
-        atomic_fetch_add(&k->builds_unchanged, 1);
-        return;
-    }
-    k->last_hash = h;
-    k->built_once = true;
     char *errs = NULL;
     size_t elen = 0;
     FILE *ef = open_memstream(&errs, &elen);
     sg_config_t *cfg = NULL;
-    /* Lenient: a bad object, rule, parentRef or listener is dropped and reported in diag (then in its status), and
-     * the rest is built; only an error no object holds fails the build. */
     sg_config_diag_t diag;
-    int rc = sg_config_load_lenient("kube", text, len, SG_CONFIG_NO_DNS, ef, &diag, &cfg);
+    int rc = sg_kbuild_load(k->kbuild, k->store, k->controller, ef, &diag, &cfg);
     if (ef)
         fclose(ef);
-    free(text);
+    if (rc == 0) {
+        /* Nothing the loader reads changed (a status write, an object of no interest): no new generation. */
+        sg_config_diag_free(&diag);
+        free(errs);
+        atomic_fetch_add(&k->builds_unchanged, 1);
+        return;
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
     int64_t cus = (int64_t)(c1.tv_sec - c0.tv_sec) * 1000000 + ((int64_t)c1.tv_nsec - (int64_t)c0.tv_nsec) / 1000;
@@ -678,9 +668,6 @@ static void build(sg_kube_t *k)
             sg_log_error("kube: config not built: %.*s", n, p);
             p += n + (nl ? 1 : 0);
         }
-        if (diag.error != NULL)
-            sg_log_error("kube: config not built: %s", diag.error);
-        sg_config_diag_free(&diag);
         free(errs);
         return;
     }

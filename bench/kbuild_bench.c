@@ -4,6 +4,7 @@
  * Prints the CPU time per build. For profiles: valgrind --tool=callgrind build/bench/kbuild_bench 1000 5000 3.
  * Usage: kbuild_bench [ROUTES [ENDPOINTS [REPEAT [route|slice]]]] */
 #include <libfyaml.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
     }
     sg_kbuild_t *b = sg_kbuild_new();
     double total = 0;
+    size_t heap0 = mallinfo2().uordblks;
     for (int r = 0; r < repeat; r++) {
         if (by_slice) {
             slice(s, "s0-0", "s0", 1, per < 100 ? per : 100, (unsigned)r % (per ? per : 1));
@@ -104,6 +106,9 @@ int main(int argc, char **argv)
         printf("build %d: rc %d, %zu routes, %.1f ms CPU\n", r, rc, cfg ? cfg->nroutes : 0, ms);
         sg_config_diag_free(&diag);
         sg_config_unref(cfg);
+        if (r == 0)
+            printf("heap in use: %zu KiB more after the first build (the parsed documents the store keeps)\n",
+                   (mallinfo2().uordblks - heap0) / 1024);
     }
     printf("store %zu KiB; mean %.1f ms CPU per build\n", sg_kstore_bytes(s) / 1024, repeat ? total / repeat : 0);
     sg_kbuild_free(b);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // kube-bench.mjs: ssegate --kubeconfig against kubesim. Figures, not pass/fail.
-//  build:  time from a changed object (an HTTPRoute applied to the simulator) to a request that the new route serves,
-//          at several store sizes; the config build time ssegate reports; the store's bytes and the process RSS.
+//  build:  time from a changed object to a request it changes: an HTTPRoute applied to the simulator (served once its
+//          path answers) and an EndpointSlice moved to another backend (served once the answer comes from it),
+//          interleaved, at several store sizes; the config build time ssegate reports; the store's bytes and the RSS.
 //  churn:  p99 event latency of open SSE streams (bench/loadgen against bench/origin through ssegate) with and without
 //          EndpointSlice changes at KB_CHURN_RATE per second, interleaved rounds.
 // Usage: node bench/kube-bench.mjs [BUILD_DIR]   knobs: KB_SIZES="10:10 1000:1000 1000:5000" (routes:endpoints),
@@ -35,6 +36,15 @@ function get(port, p) {
         const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, r => { r.resume(); r.on('end', () => resolve(r.statusCode)); });
         req.setTimeout(2000, () => req.destroy());
         req.on('error', () => resolve(0));
+    });
+}
+function body(port, p) {
+    return new Promise(resolve => {
+        const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, r => {
+            let b = ''; r.on('data', d => (b += d)); r.on('end', () => resolve(r.statusCode === 200 ? b : ''));
+        });
+        req.setTimeout(2000, () => req.destroy());
+        req.on('error', () => resolve(''));
     });
 }
 async function metrics(admin) {
@@ -81,10 +91,18 @@ async function buildPart() {
     const live = http.createServer((q, r) => r.end('ok')).listen(0, '127.0.0.1');
     await new Promise(r => live.once('listening', r));
     const livePort = live.address().port;
+    /* Two backends that say who they are: an EndpointSlice change moves Service "ep" from one to the other. */
+    const eps = await Promise.all(['A', 'B'].map(async id => {
+        const srv = http.createServer((q, r) => r.end(id)).listen(0, '127.0.0.1');
+        await new Promise(r => srv.once('listening', r));
+        return srv;
+    }));
+    const epPort = i => eps[i % 2].address().port;
     for (const [nroutes, neps] of SIZES) {
         const sim = await startApiServer({ bookmarkIntervalMs: 60000 });
         const port = await freePort();
-        const objs = [GC, gw(port), svc('live'), slice('live', 'live', ['127.0.0.1'], livePort)];
+        const objs = [GC, gw(port), svc('live'), slice('live', 'live', ['127.0.0.1'], livePort), route('ep', '/ep/', 'ep'),
+            svc('ep'), slice('ep', 'ep', ['127.0.0.1'], epPort(0))];
         /* nroutes routes over nroutes Services; neps endpoints spread over them in slices of at most 100. */
         const perSvc = Math.max(1, Math.floor(neps / nroutes));
         let n = 0;
@@ -100,30 +118,47 @@ async function buildPart() {
         }
         sim.apply(objs);
         const g = await startGate(sim);
-        const times = [];
-        let builds = [], cpus = [];
+        const m0 = await metrics(g.admin);
+        const row = { routes: nroutes, endpoints: neps, sync_ms: g.syncMs, store_kib: (mval(m0, 'ssegate_kube_store_bytes') / 1024).toFixed(0) };
+        /* change: an HTTPRoute added (served once its path answers), or the EndpointSlice of Service "ep" moved to the
+         * other backend (served once /ep/ answers from it). Interleaved, so both meet the same machine load. */
+        const res = { route: { times: [], builds: [], cpus: [] }, slice: { times: [], builds: [], cpus: [] } };
         for (let p = 0; p < PROBES; p++) {
-            const t0 = performance.now();
-            sim.apply(route(`probe${p}`, `/probe${p}`, 'live'));
-            while ((await get(port, `/probe${p}`)) !== 200) {
-                if (performance.now() - t0 > 20000) throw new Error(`probe ${p} not served\n${g.err()}`);
+            for (const kind of ['route', 'slice']) {
+                const t0 = performance.now();
+                let ok;
+                if (kind === 'route') {
+                    sim.apply(route(`probe${p}`, `/probe${p}`, 'live'));
+                    ok = async () => (await get(port, `/probe${p}`)) === 200;
+                } else {
+                    const want = p % 2 === 0 ? 'B' : 'A';
+                    sim.apply(slice('ep', 'ep', ['127.0.0.1'], epPort(p + 1)));
+                    ok = async () => (await body(port, '/ep/x')) === want;
+                }
+                while (!(await ok())) {
+                    if (performance.now() - t0 > 20000) throw new Error(`${kind} probe ${p} not served\n${g.err()}`);
+                }
+                res[kind].times.push(performance.now() - t0);
+                const mt = await metrics(g.admin);
+                res[kind].builds.push(mval(mt, 'ssegate_config_build_last_seconds') * 1000);
+                res[kind].cpus.push(mval(mt, 'ssegate_config_build_last_cpu_seconds') * 1000);
+                await sleep(150);
             }
-            times.push(performance.now() - t0);
-            const mt = await metrics(g.admin);
-            builds.push(mval(mt, 'ssegate_config_build_last_seconds') * 1000);
-            cpus.push(mval(mt, 'ssegate_config_build_last_cpu_seconds') * 1000);
-            await sleep(150);
         }
         const m = await metrics(g.admin);
-        rows.push({ routes: nroutes, endpoints: neps, sync_ms: g.syncMs, change_to_serving_p50_ms: pct(times, 0.5).toFixed(1),
-            change_to_serving_max_ms: Math.max(...times).toFixed(1), build_p50_ms: pct(builds, 0.5).toFixed(1),
-            build_max_ms: Math.max(...builds).toFixed(1), build_cpu_p50_ms: pct(cpus, 0.5).toFixed(1), store_kib: (mval(m, 'ssegate_kube_store_bytes') / 1024).toFixed(0),
-            rss_kib: rssKiB(g.child.pid) });
+        for (const kind of ['route', 'slice']) {
+            const r = res[kind];
+            rows.push({ ...row, change: kind, change_to_serving_p50_ms: pct(r.times, 0.5).toFixed(1),
+                change_to_serving_max_ms: Math.max(...r.times).toFixed(1), build_p50_ms: pct(r.builds, 0.5).toFixed(1),
+                build_max_ms: Math.max(...r.builds).toFixed(1), build_cpu_p50_ms: pct(r.cpus, 0.5).toFixed(1),
+                store_kib: (mval(m, 'ssegate_kube_store_bytes') / 1024).toFixed(0), rss_kib: rssKiB(g.child.pid) });
+        }
         g.child.kill('SIGKILL');
         kids.delete(g.child);
         await sim.close();
     }
     live.close();
+    for (const e of eps) e.close();
     return rows;
 }
 
@@ -203,7 +238,7 @@ if (process.argv[2] === '--churn-child') {
     const started = Date.now();
     if (PARTS.includes('build')) {
         const rows = await buildPart();
-        console.log('build: changed HTTPRoute -> served (includes the 100 ms quiet period of the debounce)');
+        console.log('build: changed object -> served (includes the 100 ms quiet period of the debounce); change: an HTTPRoute added, or an EndpointSlice moved to another backend');
         console.table(rows);
     }
     if (PARTS.includes('churn')) {

@@ -152,11 +152,22 @@ static void walk(struct fy_node *n, rng_t *r, int depth, int base)
     }
 }
 
+/* A mapping's value for a scalar key, compared as text (as the loader's field(), but a null value is returned). */
 static struct fy_node *get(struct fy_node *m, const char *key)
 {
     if (m == NULL || fy_node_get_type(m) != FYNT_MAPPING)
         return NULL;
-    return fy_node_mapping_lookup_by_string(m, key, strlen(key));
+    size_t klen = strlen(key);
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(m, &it)) != NULL) {
+        struct fy_node *k = fy_node_pair_key(pr);
+        size_t len;
+        const char *s = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &len) : NULL;
+        if (s != NULL && len == klen && memcmp(s, key, len) == 0)
+            return fy_node_pair_value(pr);
+    }
+    return NULL;
 }
 
 /* A scalar field as a string of the diag, or NULL. */

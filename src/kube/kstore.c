@@ -494,7 +494,7 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
 struct fy_document *sg_kstore_doc(const sg_kobj_t *o)
 {
     if (o->doc == NULL)
-        ((sg_kobj_t *)o)->doc = sg_kwatch_parse_json(o->json, o->len); /* a memo: the object's content is unchanged */
+        ((sg_kobj_t *)o)->doc = sg_kwatch_parse_json_ex(o->json, o->len, FYPCF_DISABLE_ACCELERATORS); /* a memo */
     return o->doc;
 }
 

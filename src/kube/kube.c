@@ -846,7 +846,8 @@ void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
             fprintf(f, "ssegate_kube_watch_restarts_total{kind=\"%s\",group=\"%s\",reason=\"%s\"} %llu\n",
                     kind_label(i), sg_kkinds[i].group, reason_names[r],
                     (unsigned long long)atomic_load_explicit(&k->kinds[i].restarts[r], memory_order_relaxed));
-    fprintf(f, "# HELP ssegate_kube_store_bytes Bytes of the stripped objects held.\n"
+    fprintf(f, "# HELP ssegate_kube_store_bytes Bytes of the stripped objects held as JSON (not their parsed "
+               "documents, kept for the build).\n"
                "# TYPE ssegate_kube_store_bytes gauge\nssegate_kube_store_bytes %llu\n",
             (unsigned long long)atomic_load(&k->store_bytes));
     fprintf(f, "# HELP ssegate_kube_builds_total Config builds from the store, by result (unchanged: the input was "
@@ -856,7 +857,7 @@ void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
             (unsigned long long)atomic_load(&k->builds_ok), (unsigned long long)atomic_load(&k->builds_failed),
             (unsigned long long)atomic_load(&k->builds_unchanged));
     uint64_t n = atomic_load(&k->builds_ok) + atomic_load(&k->builds_failed);
-    fprintf(f, "# HELP ssegate_config_build_seconds Time to write the store out and load it as a generation.\n"
+    fprintf(f, "# HELP ssegate_config_build_seconds Time to select the store's objects and load them as a generation.\n"
                "# TYPE ssegate_config_build_seconds summary\nssegate_config_build_seconds_sum %.6f\n"
                "ssegate_config_build_seconds_count %llu\n"
                "# HELP ssegate_config_build_last_seconds The last build's time.\n"

@@ -1,5 +1,5 @@
 /* kswrite.c: the status writer: GET, diff, PUT /status with the resourceVersion read; a 409 reads again; 5xx, 429 and
- * transport errors wait and try again, a bounded number of times; a cache of what is in place skips objects whose
+ * transport errors wait (a Retry-After as long as it says) and try again, a bounded number of times; a cache of what is in place skips objects whose
  * desired status has not changed since. */
 #include "kube/kswrite.h"
 
@@ -148,11 +148,24 @@ int sg_kswrite_path(const char *api_version, const char *kind, const char *ns, c
     return n > 0 && (size_t)n < cap ? n : -ENOSPC;
 }
 
-static int req(sg_kswriter_t *w, const char *method, const char *path, const char *body, char **resp, size_t *len)
+static int req(sg_kswriter_t *w, const char *method, const char *path, const char *body, char **resp, size_t *len,
+               int *retry_after_s)
 {
     *resp = NULL;
     *len = 0;
-    return w->req.fn(w->req.ctx, method, path, body, body ? strlen(body) : 0, resp, len);
+    *retry_after_s = -1;
+    return w->req.fn(w->req.ctx, method, path, body, body ? strlen(body) : 0, resp, len, retry_after_s);
+}
+
+/* The wait before the next try: the backoff, or the server's Retry-After on a 429 or 503 when that is longer. */
+static int64_t next_wait(int64_t backoff, int st, int retry_after_s)
+{
+    if ((st == 429 || st == 503) && retry_after_s > 0) {
+        int64_t ra = (int64_t)(retry_after_s < SG_KSW_RETRY_AFTER_MAX_S ? retry_after_s : SG_KSW_RETRY_AFTER_MAX_S);
+        if (ra * 1000 > backoff)
+            return ra * 1000;
+    }
+    return backoff;
 }
 
 static int count(sg_kswriter_t *w, int result)
@@ -183,16 +196,17 @@ int sg_kswrite_object(sg_kswriter_t *w, const char *path, const char *key, const
     int64_t wait = w->backoff_ms;
     int conflicts = 0;
     bool pause = false;         /* the last try failed in a way worth waiting out */
+    int st = 0, ra = -1;        /* the last answer, and its Retry-After */
     for (int attempt = 0; attempt < w->max_attempts; attempt++) {
         if (pause && w->req.sleep_ms != NULL) {
-            if (!w->req.sleep_ms(w->req.ctx, wait))
+            if (!w->req.sleep_ms(w->req.ctx, next_wait(wait, st, ra)))
                 break;
             wait = wait * 2 > 2000 ? 2000 : wait * 2;
         }
         pause = true;
         char *cur = NULL;
         size_t clen = 0;
-        int st = req(w, "GET", path, NULL, &cur, &clen);
+        st = req(w, "GET", path, NULL, &cur, &clen, &ra);
         if (st == 404) {
             free(cur);
             return count(w, SG_KSW_GONE);
@@ -216,7 +230,7 @@ int sg_kswrite_object(sg_kswriter_t *w, const char *path, const char *key, const
             return count(w, SG_KSW_ERROR);
         char *resp = NULL;
         size_t rlen = 0;
-        st = req(w, "PUT", spath, body, &resp, &rlen);
+        st = req(w, "PUT", spath, body, &resp, &rlen, &ra);
         free(body);
         free(resp);
         if (st == 200 || st == 201) {

@@ -30,6 +30,9 @@ typedef struct fake {
     int fail_puts;              /* answer 500 to this many PUTs */
     bool refuse_puts;           /* answer -EPERM to PUTs, as the runner does once it stopped leading */
     int race_puts;              /* before this many PUTs of a route, another controller writes it first */
+    int throttle;               /* answer 429 with Retry-After retry_after_s to this many requests */
+    int retry_after_s;
+    int64_t slept_ms;           /* the waits asked for, summed */
 } fake_t;
 
 static fobj_t *fobj(fake_t *f, const char *path)
@@ -74,10 +77,15 @@ static int body_rv(const char *b)
 }
 
 static int fake_req(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
-                    size_t *resp_len)
+                    size_t *resp_len, int *retry_after_s)
 {
     fake_t *f = ctx;
     (void)len;
+    if (f->throttle > 0) {
+        f->throttle--;
+        *retry_after_s = f->retry_after_s;
+        return 429;
+    }
     char p[300];
     snprintf(p, sizeof(p), "%s", path);
     size_t pl = strlen(p);
@@ -132,8 +140,9 @@ static int fake_req(void *ctx, const char *method, const char *path, const char 
 static bool fake_sleep(void *ctx, int64_t ms)
 {
     fake_t *f = ctx;
-    assert_true(ms > 0 && ms <= 2000);
+    assert_true(ms > 0 && ms <= (f->retry_after_s > 2 ? f->retry_after_s * 1000 : 2000));
     f->sleeps++;
+    f->slept_ms += ms;
     return true;
 }
 
@@ -278,6 +287,30 @@ static void test_retry_and_give_up(void **state)
     teardown(&x);
 }
 
+/* A 429 with Retry-After waits as long as the server says (longer than the backoff would), then writes. */
+static void test_retry_after(void **state)
+{
+    (void)state;
+    fx_t x;
+    setup(&x, ROUTES_YAML);
+    x.f.throttle = 2;
+    x.f.retry_after_s = 3;
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(x.f.sleeps, 2);
+    assert_int_equal(x.f.slept_ms, 2 * 3000);
+    assert_int_equal(cnt(&x, SG_KSW_WRITTEN), 2);
+    teardown(&x);
+
+    /* a Retry-After shorter than the backoff does not shorten it */
+    setup(&x, ROUTES_YAML);
+    x.w.backoff_ms = 1500;
+    x.f.throttle = 1;
+    x.f.retry_after_s = 1;
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(x.f.slept_ms, 1500);
+    teardown(&x);
+}
+
 /* A write refused before it is sent (the replica stopped leading) is not retried: no waiting, one try each. */
 static void test_refused_not_retried(void **state)
 {
@@ -330,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_sync_and_skip),
         cmocka_unit_test(test_conflict_keeps_theirs),
         cmocka_unit_test(test_retry_and_give_up),
+        cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_cleanup),
         cmocka_unit_test(test_refused_not_retried),
     };

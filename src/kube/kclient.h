@@ -50,8 +50,9 @@ void sg_kclient_token_expire(sg_kclient_t *c);
 
 /* The client-side rate limit of sg_kclient_do (watches are not counted), as client-go's QPS and Burst: a token bucket
  * of `burst` requests refilled at qps per second; a request beyond it waits its turn. qps <= 0: no limit. client-go's
- * own default (5 / 10) is for a human at a keyboard; ssegate's default is above what controllers commonly set (50 /
- * 100), as a new leader's first status sync is two requests per object. */
+ * own default (5 / 10) is for a human at a keyboard; kubelet and kube-scheduler use 50 / 100. ssegate's requests come
+ * in bursts (a new leader's first sync writes every object's status, one PUT each), so twice that; the server's own
+ * limit (API Priority and Fairness: 429 with Retry-After) is honoured on top. */
 #define SG_KCLIENT_QPS 100
 #define SG_KCLIENT_BURST 200
 void sg_kclient_set_rate(sg_kclient_t *c, double qps, int burst);

@@ -1,7 +1,8 @@
 // kube-keepalive.test.mjs: the kube client keeps its API-server connections alive: a status sync of many routes
 // goes over a few TLS connections (counted by kubesim), a POST (the Lease's creation) never rides a reused
-// connection, and a server that closes idle kept-alive connections (gracefully, abruptly, or just as a request
-// arrives) costs no status write. Behaviour only: nothing here asserts a duration.
+// connection, a server that closes idle kept-alive connections (gracefully, abruptly, or just as a request
+// arrives) costs no status write, a rotated token is sent on the kept-alive connections, and the client-side rate
+// limit delays requests without losing any. Behaviour only: nothing here asserts a duration.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SLOW, freePort, setup, withLogs } from './lib/harness.mjs';
@@ -30,14 +31,14 @@ function touchAll(sim, tag) {
     }
 }
 
-async function startAll() {
+async function startAll({ mode = 'kubeconfig', args = [] } = {}) {
     const sim = await startSim();
     const port = await freePort();
     const objs = [gatewayClass(), gateway('gw', port)];
     for (let i = 0; i < N; i++) objs.push(service(`s${i}`), route(`r${i}`, [{ path: `/r${i}/`, service: `s${i}` }]));
     sim.apply(objs);
-    const gw = await startKubeGateway(sim);
-    await waitFor(() => allAt(sim, 1), 30000 * SLOW, 'status of every route', gw);
+    const gw = await startKubeGateway(sim, { mode, args });
+    await waitFor(() => allAt(sim, 1), 60000 * SLOW, 'status of every route', gw);
     return { sim, gw };
 }
 
@@ -108,6 +109,36 @@ test('kube keep-alive: a server that closes idle kept-alive connections, or one 
         assert.notEqual(log[i + 1].conn, log[i].conn);
         assert.equal(log[i + 1].status, 200);
         assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_api_retries_total'), retries0 + 1);
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_status_writes_total', { result: 'error' }), 0);
+        await gw.stop();
+    }));
+
+test('kube keep-alive: a rotated token goes out on the kept-alive connections (the Authorization header is per request)',
+    { timeout: 90000 * SLOW }, withLogs(() => [gw], async () => {
+        let sim;
+        ({ sim, gw } = await startAll({ mode: 'incluster' }));
+        const old = sim.token;
+        sim.clearRequests();
+        const fresh = sim.rotateToken({ graceMs: 0 });
+        touchAll(sim, 't');
+        await waitFor(() => allAt(sim, 2), 30000 * SLOW, 'status at generation 2 after the rotation', gw);
+        const log = sim.requests().filter(e => !e.watch);
+        const refused = log.find(e => e.status === 401 && e.token === old);
+        assert.ok(refused, 'a request with the old token was refused');
+        /* the same connection carried requests with the new token after it: nothing was reconnected for the token */
+        assert.ok(log.some(e => e.conn === refused.conn && e.seq > refused.seq && e.token === fresh && e.status === 200),
+            'the new token on the connection that got the 401');
+        const puts = log.filter(e => e.method === 'PUT' && e.path.endsWith('/status'));
+        assert.ok(puts.length >= N && puts.every(e => e.token === fresh && e.status === 200));
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_status_writes_total', { result: 'error' }), 0);
+        await gw.stop();
+    }));
+
+test('kube keep-alive: --kube-api-qps makes requests wait their turn; every status is still written',
+    { timeout: 120000 * SLOW }, withLogs(() => [gw], async () => {
+        let sim;
+        ({ sim, gw } = await startAll({ args: ['--kube-api-qps', '20', '--kube-api-burst', '1'] }));
+        assert.ok(await kubeMetric(gw.admin, 'ssegate_kube_api_throttled_seconds_total') > 0, 'requests waited for the limit');
         assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_status_writes_total', { result: 'error' }), 0);
         await gw.stop();
     }));

@@ -505,7 +505,8 @@ static int send_request(sg_kclient_t *c, kconn_t *cn, const char *method, const 
                      "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUser-Agent: ssegate\r\nAccept: application/json\r\n"
                      "%s%s%s%s",
                      method, c->conf.base_path, path, v6 ? "[" : "", c->conf.host, v6 ? "]" : "", c->conf.port,
-                     close ? "Connection: close\r\n" : "", token[0] ? "Authorization: Bearer " : "", token, token[0] ? "\r\n" : "");
+                     close ? "Connection: close\r\n" : "", token[0] ? "Authorization: Bearer " : "", token,
+                     token[0] ? "\r\n" : "");
     free(token);
     if (n > 0 && (size_t)n < cap && (body != NULL || strcmp(method, "GET") != 0))
         n += snprintf(head + n, cap - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n",
@@ -645,6 +646,8 @@ static int read_head(kconn_t *cn, uint64_t deadline, bool head_req, sg_kstream_t
         rc = 0;
         if (!s->done && len > head_len)
             rc = body_feed(s, buf + head_len, len - head_len);
+        else if (len > head_len)
+            s->extra = true;    /* bytes after a response without a body */
     }
     free(msg);
     free(buf);

@@ -1,6 +1,7 @@
-/* kswrite.c: the status writer: GET, diff, PUT /status with the resourceVersion read; a 409 reads again; 5xx, 429 and
- * transport errors wait (a Retry-After as long as it says) and try again, a bounded number of times; a cache of what is in place skips objects whose
- * desired status has not changed since. */
+/* kswrite.c: the status writer: GET (or one paged LIST for many objects of a collection), diff, PUT /status with the
+ * resourceVersion read; a 409 reads again; 5xx, 429 and transport errors wait (a Retry-After as long as it says) and
+ * try again, a bounded number of times; a cache of what is in place skips objects whose desired status has not
+ * changed since. */
 #include "kube/kswrite.h"
 
 #include <ctype.h>
@@ -286,9 +287,9 @@ static void obj_key(const sg_diag_obj_t *o, char *out, size_t cap)
 
 /* ---- reading many objects with one LIST ----
  * A new leader (or the periodic resync) knows nothing of what is in place, and would GET every object before deciding
- * whether to write it: a thousand routes, a thousand GETs. Where a collection (a kind in a namespace) holds many objects
- * to read, a paged LIST reads them all instead, and each object's status is diffed against its listed copy; a copy
- * that has gone stale by the time of the PUT gets a 409, and the writer reads that object again. */
+ * whether to write it: a thousand routes, a thousand GETs. Where a collection (a kind in a namespace) holds many
+ * objects to read, a paged LIST reads them all instead, and each object's status is diffed against its listed copy; a
+ * copy that has gone stale by the time of the PUT gets a 409, and the writer reads that object again. */
 
 typedef struct pre {
     char *key;                  /* "Kind/ns/name" */

@@ -839,10 +839,11 @@ void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
     pthread_mutex_unlock(&k->lock);
     sg_kclient_stats_t cs;
     sg_kclient_stats(k->client, &cs);
-    fprintf(f, "# HELP ssegate_kube_api_connections_total TLS connections opened to the API server (watches included).\n"
-               "# TYPE ssegate_kube_api_connections_total counter\nssegate_kube_api_connections_total %llu\n"
-               "# HELP ssegate_kube_api_requests_total Requests to the API server (watches aside), by connection: a new "
-               "one, or one kept alive.\n# TYPE ssegate_kube_api_requests_total counter\n"
+    fprintf(f, "# HELP ssegate_kube_api_connections_total TLS connections opened to the API server (watches "
+               "included).\n# TYPE ssegate_kube_api_connections_total counter\n"
+               "ssegate_kube_api_connections_total %llu\n"
+               "# HELP ssegate_kube_api_requests_total Requests to the API server (watches aside), by connection: a "
+               "new one, or one kept alive.\n# TYPE ssegate_kube_api_requests_total counter\n"
                "ssegate_kube_api_requests_total{connection=\"new\"} %llu\n"
                "ssegate_kube_api_requests_total{connection=\"reused\"} %llu\n"
                "# HELP ssegate_kube_api_retries_total Requests sent again on a new connection because the kept-alive "

@@ -298,9 +298,9 @@ static void test_prefetch_list(void **state)
     int n = snprintf(yaml, sizeof(yaml), "%s", ROUTES_YAML);
     for (int i = 0; i < 9; i++)
         n += snprintf(yaml + n, sizeof(yaml) - (size_t)n,
-                      "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: q%d, namespace: "
-                      "apps, generation: 1}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - backendRefs: [{name: a, "
-                      "port: 80}]\n", i);
+                      "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: q%d, "
+                      "namespace: apps, generation: 1}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - backendRefs: "
+                      "[{name: a, port: 80}]\n", i);
     fx_t x;
     setup(&x, yaml);
     for (int i = 0; i < 9; i++) {

@@ -1,8 +1,9 @@
 // kube-keepalive.test.mjs: the kube client keeps its API-server connections alive: a status sync of many routes
 // goes over a few TLS connections (counted by kubesim), a POST (the Lease's creation) never rides a reused
 // connection, a server that closes idle kept-alive connections (gracefully, abruptly, or just as a request
-// arrives) costs no status write, a rotated token is sent on the kept-alive connections, and the client-side rate
-// limit delays requests without losing any. Behaviour only: nothing here asserts a duration.
+// arrives) costs no status write, a rotated token is sent on the kept-alive connections, the client-side rate
+// limit delays requests without losing any, and a 429 with Retry-After on a status write is waited out and the
+// write made. Behaviour only: nothing here asserts a duration.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SLOW, freePort, setup, withLogs } from './lib/harness.mjs';
@@ -139,6 +140,28 @@ test('kube keep-alive: --kube-api-qps makes requests wait their turn; every stat
         let sim;
         ({ sim, gw } = await startAll({ args: ['--kube-api-qps', '20', '--kube-api-burst', '1'] }));
         assert.ok(await kubeMetric(gw.admin, 'ssegate_kube_api_throttled_seconds_total') > 0, 'requests waited for the limit');
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_status_writes_total', { result: 'error' }), 0);
+        await gw.stop();
+    }));
+
+test('kube keep-alive: a status PUT answered 429 with Retry-After is read again and written; nothing is lost',
+    { timeout: 90000 * SLOW }, withLogs(() => [gw], async () => {
+        let sim;
+        ({ sim, gw } = await startAll());
+        sim.clearRequests();
+        const fault = sim.faults.add({ method: 'PUT', path: /\/httproutes\/r5\/status$/, action: 'status', code: 429, retryAfter: 1, times: 1 });
+        const r5 = sim.get('HTTPRoute', 'default', 'r5');
+        r5.spec.rules[0].matches[0].path.value = '/r5/throttled';
+        sim.update(r5);
+        await waitFor(() => ours(sim.get('HTTPRoute', 'default', 'r5'))?.conditions?.find(c => c.type === 'Accepted')?.observedGeneration === 2,
+            30000 * SLOW, 'r5 status at generation 2', gw);
+        assert.equal(fault.hits, 1);
+        const log = sim.requests().filter(e => !e.watch && e.path.includes('/httproutes/r5'));
+        const i = log.findIndex(e => e.method === 'PUT' && e.status === 429);
+        assert.ok(i >= 0, 'the PUT was throttled');
+        /* the writer waited, then read the route again and wrote it: a 429 is an answer, not a dead connection */
+        assert.deepEqual(log.slice(i + 1).map(e => `${e.method} ${e.status}`), ['GET 200', 'PUT 200']);
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_api_retries_total'), 0);
         assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_status_writes_total', { result: 'error' }), 0);
         await gw.stop();
     }));

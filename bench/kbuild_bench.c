@@ -100,7 +100,7 @@ int main(int argc, char **argv)
         double c0 = cpu_ms();
         sg_config_t *cfg = NULL;
         sg_config_diag_t diag;
-        int rc = sg_kbuild_load(b, s, "ssegate.io/gateway-controller", NULL, &diag, &cfg);
+        int rc = sg_kbuild_load(b, s, "ssegate.io/gateway-controller", getenv("KB_ERRS") ? stderr : NULL, &diag, &cfg);
         double ms = cpu_ms() - c0;
         total += ms;
         printf("build %d: rc %d, %zu routes, %.1f ms CPU\n", r, rc, cfg ? cfg->nroutes : 0, ms);

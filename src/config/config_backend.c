@@ -215,9 +215,26 @@ void set_label(sg_endpoint_t *ep)
         inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
         snprintf(ep->label, sizeof(ep->label), "[%s]:%u", ip, ntohs(s6->sin6_port));
     } else {
+        /* By hand: inet_ntop and snprintf were a tenth of a build at 5,000 endpoints. "a.b.c.d:port" fits the label
+         * (at most 21 bytes and its NUL). */
         struct sockaddr_in *s4 = (struct sockaddr_in *)&ep->addr;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-        snprintf(ep->label, sizeof(ep->label), "%s:%u", ip, ntohs(s4->sin_port));
+        const unsigned char *a = (const unsigned char *)&s4->sin_addr;
+        unsigned vals[5] = {a[0], a[1], a[2], a[3], ntohs(s4->sin_port)};
+        char *p = ep->label;
+        for (size_t k = 0; k < 5; k++) {
+            char d[5];
+            size_t n = 0;
+            unsigned v = vals[k];
+            do {
+                d[n++] = (char)('0' + v % 10);
+                v /= 10;
+            } while (v > 0);
+            while (n > 0)
+                *p++ = d[--n];
+            if (k < 4)
+                *p++ = k < 3 ? '.' : ':';
+        }
+        *p = '\0';
     }
 }
 

@@ -1345,6 +1345,8 @@ static void up_on_error(void *ctx, int err)
             fail_connect(s, err);
         else if (err == -EPROTO)
             respond(s, 502, "ssegate: invalid response from upstream\n", NULL, 0);
+        else if (err == -EBUSY) /* an HTTP/2 backend refused it unprocessed; the client may send it again */
+            respond(s, 503, "ssegate: the upstream refused the request without processing it\n", NULL, 0);
         else
             respond(s, 502, "ssegate: upstream closed the connection\n", NULL, 0);
         return;

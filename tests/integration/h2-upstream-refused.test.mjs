@@ -1,0 +1,210 @@
+// h2-upstream-refused.test.mjs: requests WITH A BODY that an HTTP/2 backend refuses unprocessed (RFC 9113 section 8.7:
+// RST_STREAM REFUSED_STREAM, or a stream above a GOAWAY's last stream id) after the body reached it are sent again
+// whole, on the same or a new session, and the client gets the retry's answer: a POST (with a length, and chunked) and
+// a gRPC unary call (@grpc/grpc-js through a real grpc-js server). A body larger than --h2-upstream-replay cannot be
+// sent again: the client gets a 503 that says so (gRPC: UNAVAILABLE, 14), never a hang.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import http2 from 'node:http2';
+import { before, test } from 'node:test';
+import { Echo, client, grpcServer, unary } from './lib/grpc.mjs';
+import { grpcYaml, h2cService } from './lib/grpcconf.mjs';
+import { h2Backend, h2Service } from './lib/h2backends.mjs';
+import { freePort, setup, startGateway, track, withLogs } from './lib/harness.mjs';
+
+setup();
+
+const { NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
+
+/* How the backends turn a stream away once its whole request body has arrived: path (or gRPC :path) -> a list of
+ * 'refuse' | 'goaway', one taken per stream. */
+const plan = new Map();
+const seen = { refused: 0, bodies: [] };
+
+/* Reads the stream's body to its end, then refuses it as planned. Returns true when it did. */
+function turnAway(stream, path) {
+    const todo = plan.get(path);
+    if (!todo || todo.length === 0) return false;
+    const how = todo.shift();
+    let n = 0;
+    stream.on('data', d => (n += d.length));
+    stream.on('end', () => {
+        seen.refused++;
+        seen.bodies.push(n);
+        if (how === 'refuse') stream.close(NGHTTP2_REFUSED_STREAM);
+        /* Nothing at or above this stream was processed: the gateway must not count on it. */
+        else stream.session.goaway(NGHTTP2_NO_ERROR, Math.max(0, stream.id - 2));
+    });
+    return true;
+}
+
+/* An h2c front for a gRPC server that turns streams away as planned and relays the others (headers, DATA both ways,
+ * trailers), so that a real grpc-js server answers the retry. */
+async function grpcFront(target) {
+    const up = http2.connect(`http://127.0.0.1:${target}`);
+    up.on('error', () => {});
+    const sessions = new Set();
+    const server = http2.createServer();
+    server.on('session', s => {
+        sessions.add(s);
+        s.on('close', () => sessions.delete(s));
+        s.on('error', () => {});
+    });
+    server.on('stream', (stream, headers) => {
+        stream.on('error', () => {});
+        if (turnAway(stream, headers[':path'])) return;
+        const h = {};
+        for (const [k, v] of Object.entries(headers)) if (k !== ':scheme' || v) h[k] = v;
+        const req = up.request(h);
+        req.on('error', () => stream.destroy());
+        stream.pipe(req);
+        let trailers = {};
+        req.on('response', rh => {
+            const out = { ...rh };
+            stream.respond(out, { waitForTrailers: true });
+            stream.on('wantTrailers', () => stream.sendTrailers(trailers));
+            req.pipe(stream);
+        });
+        req.on('trailers', t => (trailers = { ...t }));
+    });
+    await new Promise(r => server.listen(0, '127.0.0.1', r));
+    track(
+        () =>
+            new Promise(r => {
+                for (const s of sessions) s.destroy();
+                up.destroy();
+                server.close(() => r());
+            }),
+    );
+    return server.address().port;
+}
+
+let gw, port, grpcPort, admin, be;
+
+before(async () => {
+    be = await h2Backend({ onStream: (stream, headers, url) => turnAway(stream, url.pathname) });
+    const gs = await grpcServer({ name: 'g1' });
+    const front = await grpcFront(gs.port);
+    [port, admin] = await Promise.all([freePort(), freePort()]);
+    grpcPort = port;
+    gw = await startGateway({
+        yaml: grpcYaml({
+            listeners: [{ name: 'h', port }],
+            routes: [
+                {
+                    name: 'posts',
+                    kind: 'HTTPRoute',
+                    hostnames: ['web.test'], /* a hostname serves either HTTPRoutes or GRPCRoutes */
+                    rules: '  - matches: [{path: {type: PathPrefix, value: /echo}}]\n    backendRefs: [{name: h2be, port: 8080}]\n',
+                },
+                { name: 'echo', hostnames: ['grpc.test'], rules: `  - matches: [{method: {service: sgtest.Echo}}]\n    backendRefs: [{name: gfront, port: ${front}}]\n` },
+            ],
+            extra: `${h2Service('h2be', be.port)}---\n${h2cService('gfront', front)}`,
+        }),
+        args: ['--admin', `127.0.0.1:${admin}`, '--workers', '1'],
+        waitPorts: [port],
+    });
+});
+
+function request(method, path, body, { chunked = false } = {}) {
+    return new Promise((resolve, reject) => {
+        const headers = { 'content-type': 'text/plain', host: 'web.test' };
+        if (!chunked) headers['content-length'] = Buffer.byteLength(body);
+        const r = http.request({ host: '127.0.0.1', port, path, method, headers, agent: false }, res => {
+            let b = '';
+            res.setEncoding('utf8');
+            res.on('data', d => (b += d));
+            res.on('end', () => resolve({ status: res.statusCode, body: b }));
+            res.on('error', reject);
+        });
+        r.on('error', reject);
+        r.setTimeout(15000, () => r.destroy(new Error(`${method} ${path}: no answer`)));
+        if (chunked) {
+            /* Two chunks: the gateway dechunks them into DATA. */
+            r.write(body.slice(0, body.length >> 1));
+            r.end(body.slice(body.length >> 1));
+        } else {
+            r.end(body);
+        }
+    });
+}
+
+async function metric(name) {
+    const text = await new Promise((resolve, reject) =>
+        http.get({ host: '127.0.0.1', port: admin, path: '/metrics', agent: false }, res => {
+            let b = '';
+            res.on('data', d => (b += d));
+            res.on('end', () => resolve(b));
+        }).on('error', reject));
+    const m = text.split('\n').find(l => l.startsWith(name + ' '));
+    return m ? Number(m.slice(name.length + 1)) : NaN;
+}
+
+const bodyOf = (n, seed) => Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i * 7 + seed) % 26))).join('');
+
+test('a POST refused with REFUSED_STREAM after its body arrived is sent again, body and all', withLogs(() => [gw], async () => {
+    const r0 = await metric('ssegate_upstream_h2_retries_total');
+    const body = bodyOf(20000, 1);
+    plan.set('/echo/refused', ['refuse', 'refuse']);
+    const refused0 = seen.refused;
+    const r = await request('POST', '/echo/refused', body);
+    assert.equal(r.status, 200, r.body);
+    const j = JSON.parse(r.body);
+    assert.equal(j.method, 'POST');
+    assert.equal(j.length, body.length);
+    assert.equal(j.body, body, 'the retry carried the whole body, from its first byte');
+    assert.equal(seen.refused - refused0, 2, 'refused twice, answered the third time');
+    assert.deepEqual(seen.bodies.slice(-2), [body.length, body.length], 'the body had reached the backend each time');
+    assert.equal((await metric('ssegate_upstream_h2_retries_total')) - r0, 2);
+}));
+
+test('a chunked POST above a GOAWAY\'s last stream id goes again on a new session', withLogs(() => [gw], async () => {
+    const sessions0 = be.state.sessions;
+    const body = bodyOf(30000, 2);
+    plan.set('/echo/goaway', ['goaway']);
+    const r = await request('POST', '/echo/goaway', body, { chunked: true });
+    assert.equal(r.status, 200, r.body);
+    const j = JSON.parse(r.body);
+    assert.equal(j.body, body);
+    assert.equal(j.headers['content-length'], undefined, 'streamed as DATA without a length, as the client sent it');
+    assert.ok(be.state.sessions > sessions0, 'a new session took the stream the old one would not process');
+}));
+
+test('a body larger than --h2-upstream-replay cannot be sent again: 503 with a reason', withLogs(() => [gw], async () => {
+    const body = bodyOf(100 * 1024, 3);
+    plan.set('/echo/big', ['refuse']);
+    const r = await request('POST', '/echo/big', body);
+    assert.equal(r.status, 503, r.body);
+    assert.match(r.body, /refused the request without processing it/);
+    assert.deepEqual(plan.get('/echo/big'), [], 'it was refused once');
+    /* The session goes on: the same request, not refused this time, is answered. */
+    const r2 = await request('POST', '/echo/big', body);
+    assert.equal(r2.status, 200);
+    assert.equal(JSON.parse(r2.body).length, body.length);
+}));
+
+test('a gRPC unary call refused, then above a GOAWAY\'s last id, is answered by the retry', withLogs(() => [gw], async () => {
+    const c = client(Echo, grpcPort, { authority: 'grpc.test' });
+    const text = bodyOf(3000, 4);
+    plan.set('/sgtest.Echo/Unary', ['refuse', 'goaway']);
+    const refused0 = seen.refused;
+    const out = await unary(c, 'Unary', { text, n: 41 });
+    assert.equal(out.err, null, out.err && out.err.message);
+    assert.equal(out.res.text, text, 'the message reached the server intact');
+    assert.equal(out.res.n, 42);
+    assert.equal(out.res.server, 'g1');
+    assert.equal(seen.refused - refused0, 2);
+}));
+
+test('a gRPC call too large to send again gets UNAVAILABLE (14)', withLogs(() => [gw], async () => {
+    const c = client(Echo, grpcPort, { authority: 'grpc.test' });
+    plan.set('/sgtest.Echo/Unary', ['refuse']);
+    const out = await unary(c, 'Unary', { text: bodyOf(100 * 1024, 5), n: 1 });
+    assert.ok(out.err, 'the call failed');
+    assert.equal(out.status.code, 14, out.status.details);
+    assert.match(out.status.details, /refused the request without processing it/);
+    /* And the next call goes through. */
+    const ok = await unary(c, 'Unary', { text: 'after', n: 1 });
+    assert.equal(ok.err, null);
+    assert.equal(ok.res.text, 'after');
+}));

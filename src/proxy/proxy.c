@@ -1292,6 +1292,19 @@ static void up_on_error(void *ctx, int err)
         return;
     }
 
+    if (!s->resp_started && (err == -EBUSY || err == -ECONNREFUSED) && s->attempts < 2) {
+        /* An HTTP/2 stream its endpoint did not process (refused it, or refused the connection): another endpoint
+         * takes it, body and all, when the upstream still holds it whole. */
+        const sg_endpoint_t *ep = sg_upstream_pick_other(s->worker, s->backend, s->ep);
+        if (ep != NULL && sg_upclient_move(s->up, (const struct sockaddr *)&ep->addr, ep->addrlen) == 0) {
+            if (err == -ECONNREFUSED)
+                sg_health_report_failure(s->ep->health, s->worker->loop.now_ms);
+            s->ep = ep;
+            s->attempts++;
+            count_endpoint(s, ep);
+            return;
+        }
+    }
     bool stale = sg_upclient_reused(s->up) && err != -ECONNREFUSED && err != -ETIMEDOUT;
     if (!s->resp_started && s->head_copy != NULL && (stale || (err == -ECONNREFUSED && s->attempts < 2))) {
         /* A pooled connection the server had closed: retry on a fresh connection to the same endpoint.

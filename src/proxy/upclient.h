@@ -58,6 +58,11 @@ void sg_upclient_pause(sg_upclient_t *u, bool paused);
 /* The user is done: a clean, complete exchange goes back to the pool, anything else is closed.
  * No callback is called after this. */
 void sg_upclient_release(sg_upclient_t *u);
+/* From on_error(-EBUSY or -ECONNREFUSED): sends the same exchange, request body and all, to addr (another endpoint
+ * of the same backend: same protocol, same TLS policy) as if it had just been opened there; the callbacks stay.
+ * Only an HTTP/2 stream the backend never processed whose body is still held whole (--h2-upstream-replay) can go.
+ * Returns 0, -ENOTSUP (an HTTP/1.1 exchange), -EINVAL (it cannot go again) or -ENOMEM; on failure nothing changed. */
+int sg_upclient_move(sg_upclient_t *u, const struct sockaddr *addr, socklen_t alen);
 /* True when it came from the pool (a failure before any response byte may be a stale connection). */
 bool sg_upclient_reused(const sg_upclient_t *u);
 /* After on_error(-EPROTO): what was wrong with the response, a static string for the log; else NULL. */

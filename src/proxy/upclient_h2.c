@@ -1361,6 +1361,40 @@ void sg__uph2_release(sg_upclient_t *u)
     sg_loop_reap_later(&st->w->loop, &st->reap_d);
 }
 
+int sg__uph2_move(sg_upclient_t *u, const struct sockaddr *addr, socklen_t alen)
+{
+    uph2s_t *st = of(u);
+    /* Only a request the backend never processed (on_error -EBUSY or -ECONNREFUSED), which is still whole here. */
+    if (st->h1 != NULL || st->released || st->head_seen || st->body_sent || st->sess != NULL || !st->ended)
+        return -EINVAL;
+    sg_uppool_t *p = sg__uppool_get(st->w, addr, alen, ((uph2s_tls_t *)st)->tls);
+    if (p == NULL)
+        return -ENOMEM;
+    if (p->no_h2 && st->translated)
+        return -EINVAL; /* that endpoint chose HTTP/1.1, and the HTTP/1.1 bytes of this request are gone */
+    sg_loop_cancel(&st->ev_d);
+    if (sg_list_linked(&st->link)) {
+        sg_list_remove(&st->link);
+        sg_list_init(&st->link);
+    }
+    p->users++;
+    p->h2dispatch_d.cb = dispatch_cb;
+    sg__uppool_unuse(st->w, st->pool);
+    st->pool = p;
+    st->ended = st->closed = st->deferred = st->tls_failed = false;
+    st->err = 0;
+    st->why = NULL;
+    st->id = 0;
+    st->retries = 0;
+    st->rhlen = 0;
+    st->status = 0;
+    st->interim = 0;
+    sg_h2segq_prepend(&st->out, &st->replay);
+    sg_list_insert_tail(&p->h2wait, &st->link);
+    schedule_dispatch(p);
+    return 0;
+}
+
 bool sg__uph2_reused(const sg_upclient_t *u)
 {
     const uph2s_t *st = (const uph2s_t *)(const void *)u;

@@ -1,7 +1,8 @@
 // h2-upstream-refused.test.mjs: requests WITH A BODY that an HTTP/2 backend refuses unprocessed (RFC 9113 section 8.7:
 // RST_STREAM REFUSED_STREAM, or a stream above a GOAWAY's last stream id) after the body reached it are sent again
 // whole, on the same or a new session, and the client gets the retry's answer: a POST (with a length, and chunked) and
-// a gRPC unary call (@grpc/grpc-js through a real grpc-js server). A body larger than --h2-upstream-replay cannot be
+// a gRPC unary call (@grpc/grpc-js through a real grpc-js server); a backend that goes away (GOAWAY, then no new
+// connections) has the POST taken by another endpoint. A body larger than --h2-upstream-replay cannot be
 // sent again: the client gets a 503 that says so (gRPC: UNAVAILABLE, 14), never a hang.
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -10,7 +11,7 @@ import { before, test } from 'node:test';
 import { Echo, client, grpcServer, unary } from './lib/grpc.mjs';
 import { grpcYaml, h2cService } from './lib/grpcconf.mjs';
 import { h2Backend, h2Service } from './lib/h2backends.mjs';
-import { freePort, setup, startGateway, track, withLogs } from './lib/harness.mjs';
+import { freePort, setup, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
 
 setup();
 
@@ -32,8 +33,9 @@ function turnAway(stream, path) {
         seen.refused++;
         seen.bodies.push(n);
         if (how === 'refuse') stream.close(NGHTTP2_REFUSED_STREAM);
-        /* Nothing at or above this stream was processed: the gateway must not count on it. */
-        else stream.session.goaway(NGHTTP2_NO_ERROR, Math.max(0, stream.id - 2));
+        /* Nothing at or above this stream was processed. (Node replaces a last stream id of 0 with the last stream it
+         * processed, this one: the tests make sure an earlier stream came first.) */
+        else stream.session.goaway(NGHTTP2_NO_ERROR, stream.id - 2);
     });
     return true;
 }
@@ -79,7 +81,7 @@ async function grpcFront(target) {
     return server.address().port;
 }
 
-let gw, port, grpcPort, admin, be;
+let gw, gw2, port, grpcPort, admin, be;
 
 before(async () => {
     be = await h2Backend({ onStream: (stream, headers, url) => turnAway(stream, url.pathname) });
@@ -208,3 +210,75 @@ test('a gRPC call too large to send again gets UNAVAILABLE (14)', withLogs(() =>
     assert.equal(ok.err, null);
     assert.equal(ok.res.text, 'after');
 }));
+
+test('a backend going away (GOAWAY, then no new connections) loses no POST: another endpoint takes it, body and all',
+    withLogs(() => [gw2], async () => {
+        /* Two endpoints of one Service. Whichever gets the POST first reads its body, answers GOAWAY naming no
+         * stream processed, and stops listening: the refused stream finds its endpoint gone. */
+        let leaving = 1;
+        const gone = [];
+        const mk = async () => {
+            const b = await h2Backend({
+                onStream(stream, headers, url) {
+                    if (url.pathname !== '/echo/leaving' || leaving-- <= 0) return false;
+                    stream.resume();
+                    stream.on('end', () => {
+                        gone.push(b.port);
+                        /* The GETs before it were processed, this stream was not. */
+                        stream.session.goaway(NGHTTP2_NO_ERROR, stream.id - 2);
+                        b.server.close();
+                    });
+                    return true;
+                },
+            });
+            return b;
+        };
+        const [b1, b2] = [await mk(), await mk()];
+        const p2 = await freePort();
+        gw2 = await startGateway({
+            yaml: grpcYaml({
+                listeners: [{ name: 'h', port: p2 }],
+                routes: [{
+                    name: 'posts',
+                    kind: 'HTTPRoute',
+                    rules: '  - backendRefs: [{name: pair, port: 8080}]\n',
+                }],
+                extra: `apiVersion: v1
+kind: Service
+metadata: {name: pair}
+spec:
+  ports: [{name: web, port: 8080, appProtocol: kubernetes.io/h2c}]
+${[b1, b2].map((b, i) => `---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: pair-${i}, labels: {kubernetes.io/service-name: pair}}
+addressType: IPv4
+endpoints: [{addresses: [127.0.0.1]}]
+ports: [{name: web, port: ${b.port}}]
+`).join('')}`,
+            }),
+            args: ['--workers', '1'],
+            waitPorts: [p2],
+        });
+        const body = bodyOf(40000, 6);
+        const saved = port;
+        port = p2;
+        let r;
+        try {
+            /* A session to each endpoint, with a processed stream on it (bounded: the picks are random). */
+            for (let i = 0; i < 50 && !(b1.state.streams > 0 && b2.state.streams > 0); i++)
+                assert.equal((await request('GET', '/warm', '')).status, 200);
+            assert.ok(b1.state.streams > 0 && b2.state.streams > 0, 'both endpoints were used');
+            r = await request('POST', '/echo/leaving', body);
+        } finally {
+            port = saved;
+        }
+        assert.equal(r.status, 200, r.body);
+        assert.equal(JSON.parse(r.body).body, body);
+        assert.equal(gone.length, 1, 'one endpoint went away with the request');
+        const answered = [b1, b2].find(b => b.port !== gone[0]);
+        assert.ok(answered.state.paths.includes('/echo/leaving'), 'the other endpoint answered');
+        /* The access log names the endpoint that answered. */
+        const line = new RegExp(`path=/echo/leaving status=200 .*backend=127\\.0\\.0\\.1:${answered.port} `);
+        await waitFor(() => line.test(gw2.stdout), 5000, 'the access log line');
+    }));

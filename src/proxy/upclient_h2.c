@@ -1045,9 +1045,9 @@ static void timer_cb(sg_timer_t *t)
         sess_fail(ss, -ETIMEDOUT, NULL);
         return;
     }
-    /* Idle (or quiet): a PING says whether the backend is still there; one unanswered since the last round fails
-     * the session, and its streams end as they would on a reset connection. An idle session past the pool's idle
-     * timeout is closed. */
+    /* A PING says whether the backend is still there; one unanswered for --h2-upstream-ping-timeout fails the
+     * session, and its streams end as on a lost connection (SSE cleanly; a stream without its head gets 504). An
+     * idle session past the pool's idle timeout is closed. The timer may come early (re-armed): times decide. */
     sg_worker_t *w = ss->w;
     uint64_t now = w->loop.now_ms;
     if (ss->ping_out) {

@@ -23,7 +23,7 @@ const plan = new Map();
 const seen = { refused: 0, bodies: [] };
 
 /* Reads the stream's body to its end, then refuses it as planned. Returns true when it did. */
-function turnAway(stream, path) {
+function turnAway(stream, path, onLeave = null) {
     const todo = plan.get(path);
     if (!todo || todo.length === 0) return false;
     const how = todo.shift();
@@ -32,17 +32,21 @@ function turnAway(stream, path) {
     stream.on('end', () => {
         seen.refused++;
         seen.bodies.push(n);
-        if (how === 'refuse') stream.close(NGHTTP2_REFUSED_STREAM);
+        if (how === 'refuse') {
+            stream.close(NGHTTP2_REFUSED_STREAM);
+            return;
+        }
         /* Nothing at or above this stream was processed. (Node replaces a last stream id of 0 with the last stream it
-         * processed, this one: the tests make sure an earlier stream came first.) */
-        else stream.session.goaway(NGHTTP2_NO_ERROR, stream.id - 2);
+         * processed, this one: the tests make sure an earlier stream came first.) 'leave': and no new connections. */
+        stream.session.goaway(NGHTTP2_NO_ERROR, stream.id - 2);
+        if (how === 'leave') onLeave();
     });
     return true;
 }
 
 /* An h2c front for a gRPC server that turns streams away as planned and relays the others (headers, DATA both ways,
  * trailers), so that a real grpc-js server answers the retry. */
-async function grpcFront(target) {
+async function grpcFront(target, st = { served: 0, left: false }) {
     const up = http2.connect(`http://127.0.0.1:${target}`);
     up.on('error', () => {});
     const sessions = new Set();
@@ -54,7 +58,11 @@ async function grpcFront(target) {
     });
     server.on('stream', (stream, headers) => {
         stream.on('error', () => {});
-        if (turnAway(stream, headers[':path'])) return;
+        if (turnAway(stream, headers[':path'], () => {
+            st.left = true;
+            server.close();
+        })) return;
+        st.served++;
         const h = {};
         for (const [k, v] of Object.entries(headers)) if (k !== ':scheme' || v) h[k] = v;
         const req = up.request(h);
@@ -78,10 +86,11 @@ async function grpcFront(target) {
                 server.close(() => r());
             }),
     );
-    return server.address().port;
+    st.port = server.address().port;
+    return st.port;
 }
 
-let gw, gw2, port, grpcPort, admin, be;
+let gw, gw2, gw3, port, grpcPort, admin, be;
 
 before(async () => {
     be = await h2Backend({ onStream: (stream, headers, url) => turnAway(stream, url.pathname) });
@@ -281,4 +290,45 @@ ports: [{name: web, port: ${b.port}}]
         /* The access log names the endpoint that answered. */
         const line = new RegExp(`path=/echo/leaving status=200 .*backend=127\\.0\\.0\\.1:${answered.port} `);
         await waitFor(() => line.test(gw2.stdout), 5000, 'the access log line');
+    }));
+
+test('a gRPC call whose backend goes away (GOAWAY, then no new connections) is answered by another endpoint',
+    withLogs(() => [gw3], async () => {
+        const gs = await grpcServer({ name: 'g2' });
+        const fronts = [{ served: 0, left: false }, { served: 0, left: false }];
+        for (const f of fronts) await grpcFront(gs.port, f);
+        const p3 = await freePort();
+        gw3 = await startGateway({
+            yaml: grpcYaml({
+                listeners: [{ name: 'g', port: p3 }],
+                routes: [{ name: 'echo', rules: '  - backendRefs: [{name: gpair, port: 8080}]\n' }],
+                extra: `apiVersion: v1
+kind: Service
+metadata: {name: gpair}
+spec:
+  ports: [{name: grpc, port: 8080, appProtocol: kubernetes.io/h2c}]
+${fronts.map((f, i) => `---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: gpair-${i}, labels: {kubernetes.io/service-name: gpair}}
+addressType: IPv4
+endpoints: [{addresses: [127.0.0.1]}]
+ports: [{name: grpc, port: ${f.port}}]
+`).join('')}`,
+            }),
+            args: ['--workers', '1'],
+            waitPorts: [p3],
+        });
+        const c = client(Echo, p3);
+        /* A processed call on each endpoint first (bounded: the picks are random). */
+        for (let i = 0; i < 50 && !fronts.every(f => f.served > 0); i++)
+            assert.equal((await unary(c, 'Unary', { text: 'warm', n: 0 })).err, null);
+        assert.ok(fronts.every(f => f.served > 0), 'both endpoints were used');
+        plan.set('/sgtest.Echo/Unary', ['leave']);
+        const text = bodyOf(5000, 7);
+        const out = await unary(c, 'Unary', { text, n: 9 });
+        assert.equal(out.err, null, out.err && out.err.message);
+        assert.equal(out.res.text, text);
+        assert.equal(out.res.n, 10);
+        assert.equal(fronts.filter(f => f.left).length, 1, 'one endpoint went away with the call');
     }));

@@ -95,7 +95,7 @@ before(async () => {
             extra: h2Service('h2be', relay.port),
         }),
         args: ['--admin', `127.0.0.1:${admin}`, '--workers', '1', '--h2-upstream-ping', '200ms',
-            '--h2-upstream-ping-timeout', `${1000 * SLOW}ms`],
+            '--h2-upstream-ping-timeout', `${2000 * SLOW}ms`],
         waitPorts: [port],
     });
 });

@@ -1354,7 +1354,11 @@ static void up_on_error(void *ctx, int err)
         return;
     }
     if (!s->resp_started) {
-        if (err == -ECONNREFUSED || err == -ETIMEDOUT)
+        if (err == -ETIMEDOUT && sg_upclient_error(s->up) != NULL) { /* an HTTP/2 session failed its PING */
+            s->grpc_code = SG_GRPC_UNAVAILABLE;
+            sg_health_report_failure(s->ep->health, s->worker->loop.now_ms);
+            respond(s, 504, "ssegate: the upstream stopped answering\n", NULL, 0);
+        } else if (err == -ECONNREFUSED || err == -ETIMEDOUT)
             fail_connect(s, err);
         else if (err == -EPROTO)
             respond(s, 502, "ssegate: invalid response from upstream\n", NULL, 0);

@@ -16,7 +16,8 @@ typedef struct sg_upclient_cbs {
     void (*on_head)(void *ctx, const sg_h1_msg_t *msg);
     void (*on_body)(void *ctx, const char *p, size_t n);
     void (*on_end)(void *ctx);
-    /* err: -ECONNREFUSED, -ETIMEDOUT (connect timeout), -EPROTO (bad response: sg_upclient_error() says
+    /* err: -ECONNREFUSED, -ETIMEDOUT (connect timeout; or an HTTP/2 session's PING unanswered, when
+     * sg_upclient_error() says so), -EPROTO (bad response: sg_upclient_error() says
      * why), -EKEYREJECTED (the TLS handshake failed: sg_upclient_tls_error() says why), -EBUSY (an HTTP/2 backend
      * refused the stream unprocessed and it could not be sent again: sg_upclient_error() says why), -ECONNRESET or
      * another -errno. The exchange is over; release it. */

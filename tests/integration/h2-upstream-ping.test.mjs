@@ -129,6 +129,7 @@ test('a backend that stops reading is found by PING: its SSE stream ends cleanly
         assert.ok(sse.ended, 'the stuck session was found while requests kept coming');
         const answers = await Promise.all(caught);
         assert.equal(answers[0].status, 504, answers[0].body);
+        assert.match(answers[0].body, /the upstream stopped answering/);
         for (const a of answers) assert.ok(a.status === 504 || a.status === 200, `${a.status} ${a.body}`);
         const d = await sse.done;
         assert.equal(d.complete, true, 'the SSE stream ended with its terminator, not cut');

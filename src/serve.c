@@ -189,6 +189,7 @@ static void on_wake(sg_loop_t *loop)
 {
     sg_worker_t *w = loop->data;
     sg_conn_hs_collect(w);
+    sg_fanout_wake(w);
     adopt_config(w);
     if (atomic_load(&w->stop)) {
         hard_stop(w);
@@ -255,7 +256,8 @@ void *sg_serve_main(void *arg)
     while (!w->loop.stop) {
         sg_loop_run_once(&w->loop);
         atomic_store_explicit(&w->nconns_pub, w->nconns, memory_order_relaxed);
-        if (w->draining && w->nconns == 0) {
+        /* An upstream that other workers' subscribers still use keeps its worker up until they have left. */
+        if (w->draining && w->nconns == 0 && !sg_fanout_holds(w)) {
             sg_timer_cancel(&w->loop.wheel, &w->drain_timer);
             w->loop.stop = true;
         }

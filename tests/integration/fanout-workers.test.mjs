@@ -1,0 +1,156 @@
+// fanout-workers.test.mjs: one shared upstream per instance, whatever the worker count. With --workers 2 and 3 and
+// subscribers spread over every worker (source addresses over 127.0.0.x; ssegate_fanout_worker_subscribers shows
+// where each landed), the backend sees exactly one request for the key; every subscriber gets every event once and
+// in order, including one that arrives with Last-Event-ID on a worker that does not hold the upstream (served from
+// that worker's copy of the ring), across the owner worker losing all its own subscribers (the upstream stays for the
+// others, past the linger) and across a backend killed mid-event (failover with Last-Event-ID, driven by a worker with
+// no subscriber of its own). Once the last subscriber of the instance leaves, the upstream closes after the linger.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { sseBackend } from './lib/backends.mjs';
+import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
+import { SLOW, freePort, setup, sleep, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
+import { scrape } from './lib/prod-util.mjs';
+import { openSse, waitEvents } from './lib/sseclient.mjs';
+
+setup();
+const T = 5000 * SLOW;
+const LINGER_MS = 400;
+let gw;
+const logs = () => [gw];
+
+/* Subscribers per worker, from the gateway's own per-worker gauge. */
+async function perWorker(admin, n) {
+    const m = await scrape(admin);
+    const out = [];
+    for (let i = 0; i < n; i++) {
+        const v = m.get('ssegate_fanout_worker_subscribers', { worker: String(i) });
+        if (v === undefined) throw new Error(`no ssegate_fanout_worker_subscribers{worker="${i}"} in /metrics`);
+        out.push(v);
+    }
+    return out;
+}
+
+for (const WORKERS of [2, 3]) {
+    test(
+        `--workers ${WORKERS}: one upstream request for the key however the subscribers spread over the workers; ` +
+            'ring replay on a follower worker, the owner worker without subscribers, failover',
+        { timeout: 60000 * SLOW },
+        withLogs(logs, async () => {
+            const b1 = await sseBackend({ retry: 200 });
+            const b2 = await sseBackend({ retry: 200 });
+            const port = await freePort();
+            const admin = await freePort();
+            gw = await startGateway({
+                yaml: fanoutYaml({
+                    port,
+                    routes: [{
+                        name: 'live', path: '/live', backends: [{ service: 'svc', port: 80 }],
+                        policy: `{sharing: {enabled: true, lingerAfterLastSubscriber: ${LINGER_MS}ms}}`,
+                    }],
+                    services: [{ name: 'svc', endpoints: [b1.port, b2.port] }],
+                }),
+                args: ['--access-log', 'off', '--workers', String(WORKERS), '--admin', `127.0.0.1:${admin}`],
+                waitPorts: [port, admin],
+            });
+            const upstreams = () => b1.streams.length + b2.streams.length;
+            const subs = [];
+            let addr = 2;
+            /* Opens a subscriber from the next source address and says which worker took it. */
+            const open = async headers => {
+                const before = await perWorker(admin, WORKERS);
+                const h = openSse(port, '/live/board', { localAddress: `127.0.0.${addr++}`, headers });
+                track(() => h.close());
+                let after;
+                await waitFor(async () => {
+                    after = await perWorker(admin, WORKERS);
+                    return after.reduce((a, b) => a + b, 0) === before.reduce((a, b) => a + b, 0) + 1;
+                }, T, 'the new subscriber to be counted');
+                h.worker = after.findIndex((v, i) => v === before[i] + 1);
+                return h;
+            };
+
+            /* The first subscriber's worker holds the upstream (the owner). */
+            const first = await open();
+            subs.push(first);
+            const owner = first.worker;
+            await waitFor(() => upstreams() === 1, T, 'the shared upstream request');
+            await first.head;
+            const [A, B] = b1.streams.length ? [b1, b2] : [b2, b1];
+            const st = A.streams[0];
+            /* More subscribers until every worker serves some (bounded). */
+            for (let i = 0; i < 80; i++) {
+                const counts = await perWorker(admin, WORKERS);
+                if (counts.every(c => c >= 2)) break;
+                subs.push(await open());
+            }
+            const counts = await perWorker(admin, WORKERS);
+            assert.ok(counts.every(c => c >= 1), `subscribers did not reach every worker: ${counts}`);
+            for (const s of subs) await s.head;
+            assert.equal(upstreams(), 1, `the backend saw ${upstreams()} requests for one key`);
+            assert.equal(A.connections, 1, 'more than one backend connection');
+
+            for (let i = 1; i <= 5; i++) st.send(`event ${i}`);
+            for (const s of subs) await waitEvents(s, 5, T);
+
+            /* Last-Event-ID: 3 on a worker that does not hold the upstream: events 4 and 5 from that worker's ring,
+             * then live ones, without a second backend request. */
+            let lei = null;
+            let leiOpens = 0;
+            for (let i = 0; i < 40 && !lei; i++) {
+                const h = await open({ 'last-event-id': '3' });
+                leiOpens++;
+                if (h.worker !== owner) lei = h;
+                else h.close();
+            }
+            assert.ok(lei, 'no Last-Event-ID subscriber landed on a worker without the upstream');
+            await lei.head;
+            await waitEvents(lei, 2, T);
+            assert.deepEqual(ids(lei), [4, 5]);
+            assert.equal(upstreams(), 1, 'the replay cost a backend request');
+
+            /* Every subscriber of the owner worker leaves: the upstream stays (past the linger) for the others. */
+            const gone = subs.filter(s => s.worker === owner);
+            const kept = subs.filter(s => s.worker !== owner).concat([lei]);
+            for (const s of gone) s.close();
+            await waitFor(async () => (await perWorker(admin, WORKERS))[owner] === 0, T, 'the owner worker without subscribers');
+            await sleep(LINGER_MS * 3);
+            assert.equal(st.closed, false, 'the upstream closed while other workers had subscribers');
+            for (let i = 6; i <= 8; i++) st.send(`event ${i}`);
+            for (const s of kept) await waitEvents(s, s === lei ? 5 : 8, T);
+
+            /* The backend dies mid-event: the other endpoint resumes after the last complete event. */
+            st.sendRaw('id: 9\ndata: partial ');
+            await sleep(100);
+            await A.close();
+            const nb = await B.stream(0, T * 2);
+            assert.equal(nb.lastEventId, '8', 'the shared upstream did not resume after the last complete event');
+            for (let i = 9; i <= 11; i++) nb.send(`event ${i}`);
+            for (const s of kept) await waitEvents(s, s === lei ? 8 : 11, T);
+            await sleep(100);
+            for (const s of kept) {
+                assert.deepEqual(ids(s), s === lei ? range(4, 11) : range(1, 11), `subscriber on worker ${s.worker}`);
+                assert.ok(!s.text.includes('partial'), 'the partial event reached a subscriber');
+                assert.equal(s.ended, false, 'a subscriber\'s stream broke');
+            }
+            for (const s of gone) assert.deepEqual(ids(s), range(1, 5));
+            assert.equal(A.streams.length + B.streams.length, 2, 'one request, then one resume: nothing else');
+
+            const m = await scrape(admin);
+            assert.equal(m.get('ssegate_fanout_streams'), 1, 'shared upstreams open');
+            assert.equal(m.get('ssegate_fanout_follower_streams'), new Set(kept.map(s => s.worker)).size);
+            assert.equal(m.get('ssegate_fanout_failovers_total'), 1);
+            assert.equal(m.get('ssegate_fanout_replays_total', { source: 'ring' }), leiOpens);
+            assert.equal(m.get('ssegate_fanout_replays_total', { source: 'backend' }), 0);
+            assert.equal(m.get('ssegate_fanout_subscribers'), kept.length);
+
+            /* The last subscriber of the instance leaves: the upstream closes after the linger, not before. */
+            for (const s of kept) s.close();
+            await waitFor(() => nb.closed, T, 'the upstream to close after the last subscriber');
+            const m2 = await scrape(admin);
+            assert.equal(m2.get('ssegate_fanout_streams'), 0);
+            assert.equal(m2.get('ssegate_fanout_follower_streams'), 0);
+            await gw.stop();
+        }),
+    );
+}

@@ -57,7 +57,7 @@ typedef struct msg {
     struct msg *next;
     uint8_t type, end;
     int from;                       /* the sender's worker id */
-    sg_fxent_t *xe;                 /* ATTACH, DETACH: the key (the follower's reference keeps it) */
+    sg_fxent_t *xe;                 /* ATTACH, DETACH: the key, with a reference of the message's own */
     hub_t *fhub;                    /* the follower hub it is about (dereferenced only on the follower's worker) */
     sg_event_t *ev;                 /* EVENT: a reference */
     uint64_t at_ms;
@@ -94,8 +94,11 @@ struct follower {
 
 /* ---- messages ---- */
 
+static void xent_unref(sg_fxent_t *e);
+
 static void msg_free(msg_t *m)
 {
+    xent_unref(m->xe);
     sg_event_unref(m->ev);
     free(m->head);
     if (m->snap != NULL) {
@@ -205,6 +208,12 @@ static head_t *head_copy(const hub_t *h, bool body)
 
 /* ---- the key table ---- */
 
+static sg_fxent_t *xent_ref(sg_fxent_t *e)
+{
+    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+    return e;
+}
+
 static void xent_unref(sg_fxent_t *e)
 {
     if (e != NULL && atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) {
@@ -287,7 +296,7 @@ static void join(hub_t *h)
         set_owner(h);
         return;
     }
-    m->xe = e;
+    m->xe = xent_ref(e);
     post(fo, e->owner, m);
 }
 
@@ -532,9 +541,8 @@ static void handle(sg_fanout_t *fo, msg_t *m)
         sg__hub_free(h);
         break;
     case M_GONE:
-        if (h->detaching)
-            sg__hub_free(h);
-        else
+        /* A follower that already let go waits for the answer to its DETACH (posted after its ATTACH). */
+        if (!h->detaching)
             on_gone(h);
         break;
     }
@@ -548,7 +556,7 @@ void sg__share_leave(hub_t *h)
     msg_t *m = msg_new(M_DETACH, h);
     if (m == NULL)
         return; /* the owner keeps feeding a hub that ignores it; freed with the worker's table */
-    m->xe = h->xe;
+    m->xe = xent_ref(h->xe);
     post(h->fo, h->xe->owner, m);
 }
 

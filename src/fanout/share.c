@@ -130,8 +130,9 @@ static msg_t *msg_new(uint8_t type, hub_t *fhub)
     return m;
 }
 
-/* Queued for worker `to`; posted to its mailbox (one lock, one wakeup per worker) before this loop sleeps, so the
- * messages of one iteration travel together and in order. Takes m. */
+/* Queued for worker `to`; posted to its mailbox (one lock, one wakeup per worker) before this loop sleeps (events:
+ * once the upstream read that carried them is parsed), so the messages of one iteration or read travel together and
+ * in order. Takes m. */
 static void post(sg_fanout_t *fo, int to, msg_t *m)
 {
     if (m == NULL)
@@ -170,6 +171,11 @@ static void flush_now(sg_fanout_t *fo)
         if (was_empty)
             sg_loop_wake(b->loop);
     }
+}
+
+void sg__share_flush(sg_fanout_t *fo)
+{
+    flush_now(fo);
 }
 
 static void flush_cb(sg_deferred_t *d)

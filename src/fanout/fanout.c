@@ -404,13 +404,8 @@ static int up_send_head(void *down, int status, const sg_h1_header_t *hdrs, size
 static int up_send_body(void *down, const char *p, size_t n)
 {
     hub_t *h = down;
-    if (h->attempt == ATT_SSE) {
-        int rc = sg_seg_feed(&h->seg, p, n, on_event, h);
-        /* The other workers get this read's events now, and deliver them while this one does. */
-        if (h->nfol > 0)
-            sg__share_flush(h->fo);
-        return rc;
-    }
+    if (h->attempt == ATT_SSE)
+        return sg_seg_feed(&h->seg, p, n, on_event, h);
     if (h->attempt == ATT_PLAIN) {
         if (h->body_len + n > MAX_PLAIN_BODY)
             return -EMSGSIZE;

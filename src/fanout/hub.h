@@ -167,8 +167,6 @@ void sg__share_event(hub_t *h, sg_event_t *ev, const char *id, size_t id_len, bo
 void sg__share_live(hub_t *h);
 void sg__share_end(hub_t *h, bool ok, bool plain);
 void sg__share_withdraw(hub_t *h);
-/* Posts what this worker queued for the others now, rather than before its loop sleeps. */
-void sg__share_flush(sg_fanout_t *fo);
 /* A follower's last subscriber left: it lets the owner go and is freed once the owner has confirmed. */
 void sg__share_leave(hub_t *h);
 /* Drops what the hub holds of the sharing (its key entry, its followers' list). */

@@ -130,9 +130,8 @@ static msg_t *msg_new(uint8_t type, hub_t *fhub)
     return m;
 }
 
-/* Queued for worker `to`; posted to its mailbox (one lock, one wakeup per worker) before this loop sleeps (events:
- * once the upstream read that carried them is parsed), so the messages of one iteration or read travel together and
- * in order. Takes m. */
+/* Queued for worker `to`; posted to its mailbox (one lock, one wakeup per worker) before this loop sleeps (events: at
+ * once), so the messages of one iteration travel together, and always in order. Takes m. */
 static void post(sg_fanout_t *fo, int to, msg_t *m)
 {
     if (m == NULL)
@@ -171,11 +170,6 @@ static void flush_now(sg_fanout_t *fo)
         if (was_empty)
             sg_loop_wake(b->loop);
     }
-}
-
-void sg__share_flush(sg_fanout_t *fo)
-{
-    flush_now(fo);
 }
 
 static void flush_cb(sg_deferred_t *d)
@@ -361,6 +355,9 @@ void sg__share_event(hub_t *h, sg_event_t *ev, const char *id, size_t id_len, bo
         memcpy(m->id, id, m->id_len);
         post(h->fo, h->fol[i].worker, m);
     }
+    /* Posted now, before this worker hands the event to its own subscribers: the other workers deliver it
+     * meanwhile (an uncontended lock and at most one wakeup per follower worker and event). */
+    flush_now(h->fo);
 }
 
 void sg__share_live(hub_t *h)

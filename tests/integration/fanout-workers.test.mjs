@@ -100,8 +100,12 @@ for (const WORKERS of [2, 3]) {
             for (let i = 0; i < 40 && !lei; i++) {
                 const h = await open({ 'last-event-id': '3' });
                 leiOpens++;
-                if (h.worker !== owner) lei = h;
-                else h.close();
+                if (h.worker !== owner) {
+                    lei = h;
+                } else {
+                    h.head.catch(() => {}); /* closed before its head, maybe */
+                    h.close();
+                }
             }
             assert.ok(lei, 'no Last-Event-ID subscriber landed on a worker without the upstream');
             await lei.head;
@@ -154,3 +158,83 @@ for (const WORKERS of [2, 3]) {
         }),
     );
 }
+
+test(
+    '--workers 2: a Last-Event-ID that is the first subscriber of a follower worker waits for the owner\'s ring: ring ' +
+        'replay, and a dedicated backend replay that merges onto the shared stream',
+    { timeout: 60000 * SLOW },
+    withLogs(logs, async () => {
+        const be = await sseBackend();
+        const port = await freePort();
+        const admin = await freePort();
+        gw = await startGateway({
+            yaml: fanoutYaml({
+                port,
+                routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' }],
+            }),
+            args: ['--access-log', 'off', '--workers', '2', '--admin', `127.0.0.1:${admin}`],
+            waitPorts: [port, admin],
+        });
+        let addr = 2;
+        const open = async headers => {
+            const before = await perWorker(admin, 2);
+            const h = openSse(port, '/live/x', { localAddress: `127.0.0.${addr++}`, headers });
+            track(() => h.close());
+            let after;
+            await waitFor(async () => {
+                after = await perWorker(admin, 2);
+                return after[0] + after[1] === before[0] + before[1] + 1;
+            }, T, 'the new subscriber to be counted');
+            h.worker = after.findIndex((v, i) => v === before[i] + 1);
+            return h;
+        };
+        /* A subscriber on the other worker only, with that header; the ones that land on the owner are closed. */
+        const onFollower = async (headers, owner) => {
+            for (let i = 0; i < 40; i++) {
+                const h = await open(headers);
+                if (h.worker !== owner) return h;
+                h.head.catch(() => {}); /* closed before its head, maybe */
+                h.close();
+                await waitFor(async () => (await perWorker(admin, 2))[owner] === 1, T, 'the retry to leave');
+            }
+            throw new Error('no subscriber landed on the other worker');
+        };
+        const first = await open();
+        const owner = first.worker;
+        const st = await be.stream(0, T);
+        await first.head;
+        for (let i = 1; i <= 5; i++) st.send(`event ${i}`);
+        await waitEvents(first, 5, T);
+
+        const lei = await onFollower({ 'last-event-id': '3' }, owner);
+        await lei.head;
+        await waitEvents(lei, 2, T);
+        assert.deepEqual(ids(lei), [4, 5], 'replayed from the follower\'s copy of the ring');
+        assert.equal(be.streams.filter(s => !s.lastEventId).length, 1, 'a second shared upstream');
+        let m = await scrape(admin);
+        assert.equal(m.get('ssegate_fanout_follower_streams'), 1);
+        lei.close();
+        await waitFor(async () => (await scrape(admin)).get('ssegate_fanout_follower_streams') === 0, T, 'the follower to let go');
+
+        /* An id the ring does not know, on a fresh follower: a dedicated request carries it; when its backend replay
+         * reaches an event the ring holds (4), the client moves onto the shared stream (5 from the ring, 6 live). */
+        const unk = await onFollower({ 'last-event-id': 'zzz' }, owner);
+        const ded = await waitFor(() => be.streams.filter(s => s.lastEventId === 'zzz' && !s.closed).at(-1), T, 'the dedicated replay request');
+        await unk.head;
+        ded.send('replayed 4', { id: 4 });
+        await waitEvents(unk, 2, T);
+        await waitFor(() => ded.closed, T, 'the dedicated exchange to close after the merge');
+        st.send('event 6');
+        await waitEvents(unk, 3, T);
+        await waitEvents(first, 6, T);
+        assert.deepEqual(ids(unk), [4, 5, 6]);
+        assert.deepEqual(ids(first), range(1, 6));
+        m = await scrape(admin);
+        assert.equal(m.get('ssegate_fanout_merges_total'), 1);
+        assert.equal(m.get('ssegate_fanout_streams'), 1);
+        assert.equal(be.streams.filter(s => !s.lastEventId).length, 1, 'a second shared upstream');
+        first.close();
+        unk.close();
+        await gw.stop();
+    }),
+);

@@ -80,6 +80,9 @@ static void usage(FILE *f)
             "      --publish-service NS/NAME  the Service whose addresses Gateway status reports\n"
             "      --lease-namespace NS  where the status writers' Lease lives (default: the pod's namespace)\n"
             "      --lease-duration DUR  the status Lease's duration (default 15s; renew deadline 2/3, retry 1/7)\n"
+            "      --kube-api-qps N      requests per second to the API server, watches aside (default 100;\n"
+            "                            0: no limit); a 429's Retry-After is honoured either way\n"
+            "      --kube-api-burst N    requests allowed at once above that rate (default 200)\n"
             "      --dump-config         print what the watcher sees as the YAML that -c reads, then exit\n"
             "  -h, --help\n"
             "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
@@ -111,7 +114,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
            O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST, O_WSIDLE, O_KUBE, O_KSA,
-           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR };
+           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR, O_KQPS, O_KBURST };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -129,6 +132,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"kubeconfig", required_argument, 0, O_KCFG}, {"controller-name", required_argument, 0, O_CTRL},
         {"watch-namespace", required_argument, 0, O_WNS}, {"publish-service", required_argument, 0, O_PUBSVC},
         {"lease-namespace", required_argument, 0, O_LEASENS}, {"dump-config", no_argument, 0, O_DUMP},
+        {"kube-api-qps", required_argument, 0, O_KQPS}, {"kube-api-burst", required_argument, 0, O_KBURST},
         {"lease-duration", required_argument, 0, O_LEASEDUR},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -200,6 +204,15 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
             o->kube.lease_duration_ms = ms;
             break;
         }
+        case O_KQPS:
+            if (parse_u32("--kube-api-qps", optarg, 0, 100000, &o->kube.api_qps) < 0)
+                return -1;
+            o->kube.api_rate_set = true;
+            break;
+        case O_KBURST:
+            if (parse_u32("--kube-api-burst", optarg, 1, 100000, &o->kube.api_burst) < 0)
+                return -1;
+            break;
         case O_DUMP: o->dump_config = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -223,9 +236,10 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         return -1;
     }
     if (!o->kube_on && (o->dump_config || o->kube.controller || o->kube.watch_ns || o->kube.publish_service ||
-                        o->kube.lease_ns || o->kube.lease_duration_ms)) {
-        fprintf(stderr, "ssegate: --dump-config, --controller-name, --watch-namespace, --publish-service and "
-                        "--lease-namespace need --kube or --kubeconfig\n");
+                        o->kube.lease_ns || o->kube.lease_duration_ms || o->kube.api_rate_set ||
+                        o->kube.api_burst)) {
+        fprintf(stderr, "ssegate: --dump-config, --controller-name, --watch-namespace, --publish-service, "
+                        "--lease-namespace, --lease-duration and --kube-api-qps/-burst need --kube or --kubeconfig\n");
         return -1;
     }
     if (o->kube.publish_service && strchr(o->kube.publish_service, '/') == NULL) {

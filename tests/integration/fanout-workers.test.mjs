@@ -238,3 +238,70 @@ test(
         await gw.stop();
     }),
 );
+
+test(
+    '--workers 2: a drain while the owner worker has no subscriber left: it keeps the upstream up for the other ' +
+        'worker, whose subscribers end at their own drain moments, at event boundaries, with a retry: hint',
+    { timeout: 60000 * SLOW },
+    withLogs(logs, async () => {
+        const be = await sseBackend();
+        const port = await freePort();
+        const admin = await freePort();
+        gw = await startGateway({
+            yaml: fanoutYaml({
+                port,
+                routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' }],
+            }),
+            args: ['--access-log', 'off', '--workers', '2', '--admin', `127.0.0.1:${admin}`, '--drain-timeout', '2000ms',
+                '--drain-spread', '1500ms'],
+            waitPorts: [port, admin],
+        });
+        let addr = 2;
+        const subs = [];
+        for (let i = 0; i < 60; i++) {
+            const before = await perWorker(admin, 2);
+            const h = openSse(port, '/live/d', { localAddress: `127.0.0.${addr++}` });
+            track(() => h.close());
+            let after;
+            await waitFor(async () => {
+                after = await perWorker(admin, 2);
+                return after[0] + after[1] === before[0] + before[1] + 1;
+            }, T, 'the new subscriber to be counted');
+            h.worker = after.findIndex((v, j) => v === before[j] + 1);
+            subs.push(h);
+            if (subs.filter(s => s.worker !== subs[0].worker).length >= 3) break;
+        }
+        const owner = subs[0].worker;
+        const mine = subs.filter(s => s.worker === owner);
+        const others = subs.filter(s => s.worker !== owner);
+        assert.ok(others.length >= 3, 'subscribers did not reach the other worker');
+        const st = await be.stream(0, T);
+        for (const s of subs) await s.head;
+        for (const s of mine) {
+            s.head.catch(() => {});
+            s.close();
+        }
+        await waitFor(async () => (await perWorker(admin, 2))[owner] === 0, T, 'the owner worker without subscribers');
+        let n = 0;
+        const timer = setInterval(() => st.send(`tick ${++n}`), 30);
+        track(() => clearInterval(timer));
+        await waitEvents(others[0], 3, T);
+        gw.stopping = true;
+        gw.child.kill('SIGTERM');
+        await Promise.all(others.map(c => c.done));
+        clearInterval(timer);
+        const exit = await gw.exited;
+        assert.equal(exit.code, 0, `exit ${exit.code} ${exit.signal}`);
+        for (const c of others) {
+            assert.equal(c.complete, true, 'a subscriber was cut instead of ended');
+            /* Had the owner worker left with the upstream, its followers' subscribers would have ended then, without
+             * the hint their own drain moment sends. */
+            assert.match(c.text, /\n\nretry: \d+\n\n$/, `no retry: hint at an event boundary at the end: ${JSON.stringify(c.text.slice(-80))}`);
+            const got = ids(c);
+            assert.ok(got.length >= 3);
+            assert.deepEqual(got, range(1, got.length), 'events lost or repeated before the drain ended the stream');
+        }
+        assert.equal(be.streams.length, 1, 'more than one upstream request');
+        await waitFor(() => st.closed, T, 'the shared upstream closed once its subscribers were gone');
+    }),
+);

@@ -276,7 +276,8 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     fprintf(f, "ssegate_fanout_follower_streams %" PRIu64 "\n", SUM(fanout_followers));
     head(f, "ssegate_fanout_worker_subscribers", "gauge", "Clients subscribed to shared SSE streams, by worker.");
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "ssegate_fanout_worker_subscribers{worker=\"%zu\"} %" PRIu64 "\n", i, ld(&shards[i]->fanout_subscribers));
+        fprintf(f, "ssegate_fanout_worker_subscribers{worker=\"%zu\"} %" PRIu64 "\n", i,
+                ld(&shards[i]->fanout_subscribers));
     head(f, "ssegate_fanout_subscribers", "gauge", "Clients subscribed to shared SSE streams.");
     fprintf(f, "ssegate_fanout_subscribers %" PRIu64 "\n", SUM(fanout_subscribers));
     head(f, "ssegate_fanout_subscribers_total", "counter", "Clients that joined shared SSE streams.");

@@ -336,6 +336,9 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
          "Upstream HTTP/2 streams the backend refused unprocessed (REFUSED_STREAM, GOAWAY), sent again on another "
          "connection.");
     fprintf(f, "ssegate_upstream_h2_retries_total %" PRIu64 "\n", SUM(upstream_h2_retries));
+    head(f, "ssegate_upstream_h2_ping_timeouts_total", "counter",
+         "HTTP/2 backend sessions closed because a PING was not answered within --h2-upstream-ping-timeout.");
+    fprintf(f, "ssegate_upstream_h2_ping_timeouts_total %" PRIu64 "\n", SUM(upstream_h2_ping_timeouts));
     head(f, "ssegate_upstream_trailers_total", "counter", "Upstream responses that ended with trailers.");
     fprintf(f, "ssegate_upstream_trailers_total %" PRIu64 "\n", SUM(upstream_trailers));
     head(f, "ssegate_upstream_h2_alpn_fallbacks_total", "counter",

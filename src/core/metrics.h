@@ -90,6 +90,7 @@ typedef struct sg_metrics {
     sg_counter_t upstream_h2_streams;  /* gauge: streams on them (and waiting for one) */
     sg_counter_t upstream_h2_goaways;  /* GOAWAY frames received from backends */
     sg_counter_t upstream_h2_retries;  /* streams sent again: refused (REFUSED_STREAM, above a GOAWAY's last id) */
+    sg_counter_t upstream_h2_ping_timeouts; /* sessions failed: a PING unanswered within --h2-upstream-ping-timeout */
     sg_counter_t upstream_trailers;    /* responses that came with trailers (HTTP/2 backends) */
     sg_counter_t upstream_h2_alpn_h1;  /* TLS connections where an h2 port's backend chose http/1.1 (ALPN) */
     sg_counter_t h2_buffered_bytes;    /* gauge: response bytes queued on HTTP/2 streams (with segment headers) */

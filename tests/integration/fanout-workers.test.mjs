@@ -6,12 +6,13 @@
 // others, past the linger) and across a backend killed mid-event (failover with Last-Event-ID, driven by a worker with
 // no subscriber of its own). Once the last subscriber of the instance leaves, the upstream closes after the linger.
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { test } from 'node:test';
 import { sseBackend } from './lib/backends.mjs';
 import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
 import { SLOW, freePort, setup, sleep, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
 import { scrape } from './lib/prod-util.mjs';
-import { openSse, waitEvents } from './lib/sseclient.mjs';
+import { SseParser, openSse, waitEvents } from './lib/sseclient.mjs';
 
 setup();
 const T = 5000 * SLOW;
@@ -303,5 +304,59 @@ test(
         }
         assert.equal(be.streams.length, 1, 'more than one upstream request');
         await waitFor(() => st.closed, T, 'the shared upstream closed once its subscribers were gone');
+    }),
+);
+
+test(
+    '--workers 2: HTTP/2 subscribers on both workers share the one upstream; each event is queued by reference on ' +
+        'both workers (the atomic count of a buffer several threads hold)',
+    { timeout: 60000 * SLOW },
+    withLogs(logs, async () => {
+        const be = await sseBackend();
+        const port = await freePort();
+        const admin = await freePort();
+        gw = await startGateway({
+            yaml: fanoutYaml({
+                port,
+                routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' }],
+            }),
+            args: ['--access-log', 'off', '--workers', '2', '--admin', `127.0.0.1:${admin}`],
+            waitPorts: [port, admin],
+        });
+        const subs = [];
+        for (let i = 0; i < 60; i++) {
+            const counts = await perWorker(admin, 2);
+            if (counts.every(c => c >= 3)) break;
+            const ses = http2.connect(`http://127.0.0.1:${port}`, { localAddress: `127.0.0.${2 + i}` });
+            ses.on('error', () => {});
+            track(() => ses.destroy());
+            /* Two streams on each connection: they land on the connection's worker. */
+            for (let k = 0; k < 2; k++) {
+                const h = { events: [], status: 0, ses };
+                const p = new SseParser(ev => h.events.push(ev));
+                const req = ses.request({ ':path': '/live/h2', accept: 'text/event-stream' });
+                req.setEncoding('utf8');
+                req.on('response', hd => (h.status = hd[':status']));
+                req.on('data', d => p.push(d));
+                req.on('error', () => {});
+                subs.push(h);
+            }
+            await waitFor(async () => (await perWorker(admin, 2)).reduce((a, b) => a + b, 0) === subs.length, T, 'the streams to be counted');
+        }
+        const counts = await perWorker(admin, 2);
+        assert.ok(counts.every(c => c >= 1), `HTTP/2 subscribers did not reach both workers: ${counts}`);
+        const st = await be.stream(0, T);
+        await waitFor(() => subs.every(s => s.status === 200), T, 'h2 heads');
+        const big = 'x'.repeat(20000);
+        for (let i = 1; i <= 20; i++) st.send(i % 5 === 0 ? `h2 ${i} ${big}` : `h2 ${i}`);
+        await waitFor(() => subs.every(s => s.events.length >= 20), T, 'every event on every HTTP/2 stream');
+        for (const s of subs) assert.deepEqual(s.events.map(e => Number(e.id)), range(1, 20));
+        assert.ok(subs.every(s => s.events[4].data.endsWith(big)), 'a large event arrived altered');
+        assert.equal(be.streams.length, 1, 'more than one upstream request');
+        const m = await scrape(admin);
+        assert.equal(m.get('ssegate_fanout_streams'), 1);
+        assert.equal(m.get('ssegate_fanout_follower_streams'), 1);
+        for (const s of new Set(subs.map(x => x.ses))) s.destroy();
+        await gw.stop();
     }),
 );

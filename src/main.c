@@ -14,6 +14,7 @@
 #include "kube/kube.h"
 #include "proxy/health.h"
 #include "net/hspool.h"
+#include "fanout/fanout.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "serve.h"
@@ -552,6 +553,11 @@ int main(int argc, char **argv)
             goto fail;
         }
         nworkers++;
+    }
+    /* One upstream per sharing key for the whole instance: the workers' shared streams know each other. */
+    if (sg_fanout_link(workers, nworkers) < 0) {
+        fprintf(stderr, "ssegate: out of memory\n");
+        goto fail;
     }
     /* TLS handshakes run on their own threads, so a key exchange never holds up a loop's streams. */
     int ntls = o.tls_threads >= 0 ? o.tls_threads : nworkers;

@@ -107,7 +107,8 @@ typedef struct sg_metrics {
     sg_counter_t client_rate_refused;  /* exchanges refused by the per-client-address budget */
     sg_counter_t cors_preflights[2];   /* preflights the gateway answered: [0] refused, [1] allowed */
     /* shared SSE streams (fanout/) */
-    sg_counter_t fanout_streams;       /* gauge: shared upstream streams open */
+    sg_counter_t fanout_streams;       /* gauge: shared upstream streams open (held by this worker) */
+    sg_counter_t fanout_followers;     /* gauge: this worker's copies of shared streams held by another worker */
     sg_counter_t fanout_subscribers;   /* gauge: subscribers on shared streams */
     sg_counter_t fanout_subscribers_total;
     sg_counter_t fanout_ring_events;   /* gauge: events held in replay rings */

@@ -241,6 +241,71 @@ static int set_str(struct fy_node *map, const char *key, const char *val)
     return 0;
 }
 
+/* What the loader reads of a Service is spec.ports[]{name, port, targetPort, appProtocol}, and of an EndpointSlice's
+ * endpoints[] only addresses and conditions.ready (config_backend.c). Everything else is dropped before the object is
+ * stored: each JSON value a kept document holds costs about 0.4-0.5 KB in libfyaml (a node, its tokens and their
+ * marks), and a cluster's Services (clusterIP(s), ipFamilies, selector, sessionAffinity...) and endpoints (nodeName,
+ * zone, targetRef, hints, serving, terminating) are mostly what the loader never reads. For an endpoint, ready true
+ * (or absent, which the loader and Kubernetes take as ready) is written as no conditions, and an endpoint with ready
+ * false, which the loader skips, is not written: a slice keeps only its ready addresses. A ready of any other value
+ * is kept as it is, so the loader still reports it on this slice. */
+static const char *const svc_spec_keys[] = {"ports", NULL};
+static const char *const svc_port_keys[] = {"name", "port", "targetPort", "appProtocol", NULL};
+static const char *const ep_keys[] = {"addresses", "conditions", NULL};
+static const char *const ep_cond_keys[] = {"ready", NULL};
+
+static struct fy_node *seq_of(struct fy_node *map, const char *key);
+
+static void slim_service(struct fy_node *obj)
+{
+    struct fy_node *spec = mval(obj, "spec");
+    keep_only(spec, svc_spec_keys);
+    struct fy_node *ports = seq_of(spec, "ports"), *e;
+    void *it = NULL;
+    while (ports && (e = fy_node_sequence_iterate(ports, &it)) != NULL)
+        keep_only(e, svc_port_keys);
+}
+
+/* The endpoint's conditions.ready: 1 true (or no ready), 0 false, -1 anything else (left for the loader to report). */
+static int ep_ready(struct fy_node *cond)
+{
+    if (cond == NULL)
+        return 1;
+    if (fy_node_get_type(cond) != FYNT_MAPPING)
+        return -1;
+    struct fy_node *r = fy_node_mapping_lookup_by_string(cond, "ready", FY_NT);
+    if (r == NULL)
+        return 1;
+    const char *v = fy_node_get_type(r) == FYNT_SCALAR ? fy_node_get_scalar0(r) : NULL;
+    return v == NULL ? -1 : strcmp(v, "true") == 0 ? 1 : strcmp(v, "false") == 0 ? 0 : -1;
+}
+
+static void slim_slice(struct fy_node *obj)
+{
+    struct fy_node *eps = seq_of(obj, "endpoints"), *e;
+    struct fy_node *drop[64];
+    size_t n;
+    do {
+        void *it = NULL;
+        n = 0;
+        while (eps && n < SG_ARRAY_LEN(drop) && (e = fy_node_sequence_iterate(eps, &it)) != NULL) {
+            if (fy_node_get_type(e) != FYNT_MAPPING)
+                continue;
+            keep_only(e, ep_keys);
+            struct fy_node_pair *cp = fy_node_mapping_lookup_pair_by_string(e, "conditions", FY_NT);
+            struct fy_node *cond = cp ? fy_node_pair_value(cp) : NULL;
+            keep_only(cond, ep_cond_keys);
+            int ready = cp ? ep_ready(cond) : 1;
+            if (ready == 0)
+                drop[n++] = e;
+            else if (ready == 1 && cp != NULL)
+                fy_node_free(fy_node_mapping_remove_by_key(e, fy_node_pair_key(cp)));
+        }
+        for (size_t i = 0; i < n; i++)
+            fy_node_free(fy_node_sequence_remove(eps, drop[i]));
+    } while (n == SG_ARRAY_LEN(drop));
+}
+
 /* The top-level keys the loader reads, per kind (status is never among them: it is not ours to read). */
 static const char *const top_keys[] = {"apiVersion", "kind", "metadata", "spec", NULL};
 static const char *const top_keys_slice[] = {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports", NULL};
@@ -249,6 +314,10 @@ static const char *const top_keys_cm[] = {"apiVersion", "kind", "metadata", "dat
 /* annotations are dropped: none is read in a cluster, and the Secret file-path annotations of file mode must not
  * let an object in the cluster make the gateway read its own files. */
 static const char *const meta_keys[] = {"name", "namespace", "labels", "generation", "uid", NULL};
+/* Labels are read of a Namespace (allowedRoutes selectors) and of an EndpointSlice (its Service's name) only; a
+ * cluster copies a Service's labels onto each of its slices, and charts put a handful on every object. */
+static const char *const meta_keys_unlabelled[] = {"name", "namespace", "generation", "uid", NULL};
+static const char *const slice_labels[] = {"kubernetes.io/service-name", NULL};
 static const char *const secret_data[] = {"tls.crt", "tls.key", "ca.crt", NULL};
 static const char *const cm_data[] = {"ca.crt", NULL};
 
@@ -417,7 +486,13 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
         return -ENOMEM;
     }
     keep_only(obj, top);
-    keep_only(md, meta_keys);
+    keep_only(md, kind == SG_KK_NAMESPACE || kind == SG_KK_ENDPOINTSLICE ? meta_keys : meta_keys_unlabelled);
+    if (kind == SG_KK_ENDPOINTSLICE)
+        keep_only(mval(md, "labels"), slice_labels);
+    if (kind == SG_KK_SERVICE)
+        slim_service(obj);
+    else if (kind == SG_KK_ENDPOINTSLICE)
+        slim_slice(obj);
     const sg_kkind_t *k = &sg_kkinds[kind];
     char api[128];
     if (k->group[0])

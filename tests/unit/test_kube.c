@@ -169,6 +169,60 @@ static void test_store_strips_and_skips_noops(void **state)
     sg_kstore_free(s);
 }
 
+/* Services and EndpointSlices keep only what the loader reads: labels only on a slice (its Service's name) or a
+ * Namespace; a Service its spec.ports' name, port, targetPort and
+ * appProtocol; an endpoint its addresses, and conditions.ready only when it is neither true nor false (for the loader
+ * to report). A ready endpoint is written without conditions and a not-ready one not at all. */
+static void test_store_slims_services_and_slices(void **state)
+{
+    (void)state;
+    sg_kstore_t *s = sg_kstore_new();
+    assert_non_null(s);
+    assert_int_equal(put_json(s, SG_KK_SERVICE,
+                              "{\"metadata\":{\"name\":\"svc\",\"namespace\":\"ns\",\"labels\":{\"app\":\"a\"}},\"spec\":{\"clusterIP\":\"10.96.0.9\","
+                              "\"clusterIPs\":[\"10.96.0.9\"],\"ipFamilies\":[\"IPv4\"],\"selector\":{\"app\":\"a\"},"
+                              "\"type\":\"ClusterIP\",\"ports\":[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\","
+                              "\"targetPort\":8080,\"appProtocol\":\"kubernetes.io/h2c\"}]}}"),
+                     1);
+    const sg_kobj_t *o = sg_kstore_get(s, SG_KK_SERVICE, "ns", "svc");
+    assert_non_null(o);
+    assert_non_null(strstr(o->json, "\"spec\": {\"ports\": [{\"name\": \"http\", \"port\": 80, \"targetPort\": 8080, "
+                                    "\"appProtocol\": \"kubernetes.io/h2c\"}]}"));
+    assert_null(strstr(o->json, "clusterIP"));
+    assert_null(strstr(o->json, "labels"));
+    assert_null(strstr(o->json, "selector"));
+    assert_null(strstr(o->json, "TCP"));
+    assert_int_equal(put_json(s, SG_KK_ENDPOINTSLICE,
+                              "{\"metadata\":{\"name\":\"svc-1\",\"namespace\":\"ns\",\"labels\":{\"app\":\"a\","
+                              "\"kubernetes.io/service-name\":\"svc\",\"endpointslice.kubernetes.io/managed-by\":\"c\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":"
+                              "[\"10.0.0.1\"],\"conditions\":{\"ready\":true,\"serving\":true,\"terminating\":false},"
+                              "\"nodeName\":\"n1\",\"zone\":\"z\",\"targetRef\":{\"kind\":\"Pod\",\"name\":\"p1\","
+                              "\"namespace\":\"ns\",\"uid\":\"u1\"}},{\"addresses\":[\"10.0.0.2\"],\"conditions\":"
+                              "{\"ready\":false,\"serving\":true,\"terminating\":true}},{\"addresses\":[\"10.0.0.3\"],"
+                              "\"conditions\":{\"ready\":\"maybe\",\"serving\":true}},{\"addresses\":[\"10.0.0.4\"],"
+                              "\"conditions\":{\"serving\":true}},{\"addresses\":[\"10.0.0.5\"]},{\"addresses\":"
+                              "[\"10.0.0.6\"],\"conditions\":{\"ready\":\"true\"}}],\"ports\":[{\"name\":\"http\","
+                              "\"port\":8080,\"protocol\":\"TCP\"}]}"),
+                     1);
+    o = sg_kstore_get(s, SG_KK_ENDPOINTSLICE, "ns", "svc-1");
+    assert_non_null(o);
+    assert_non_null(strstr(o->json, "\"endpoints\": [{\"addresses\": [\"10.0.0.1\"]}, {\"addresses\": [\"10.0.0.3\"], "
+                                    "\"conditions\": {\"ready\": \"maybe\"}}, {\"addresses\": [\"10.0.0.4\"]}, "
+                                    "{\"addresses\": [\"10.0.0.5\"]}, {\"addresses\": [\"10.0.0.6\"]}]"));
+    assert_non_null(strstr(o->json, "\"labels\": {\"kubernetes.io/service-name\": \"svc\"}"));
+    assert_null(strstr(o->json, "10.0.0.2"));
+    assert_null(strstr(o->json, "nodeName"));
+    assert_null(strstr(o->json, "serving"));
+    /* The slice's ports are the loader's: kept whole. */
+    assert_non_null(strstr(o->json, "\"protocol\": \"TCP\""));
+    /* A Namespace keeps its labels: allowedRoutes selects on them. */
+    assert_int_equal(put_json(s, SG_KK_NAMESPACE, "{\"metadata\":{\"name\":\"ns\",\"labels\":{\"team\":\"a\"}}}"), 1);
+    o = sg_kstore_get(s, SG_KK_NAMESPACE, "", "ns");
+    assert_non_null(o);
+    assert_non_null(strstr(o->json, "\"labels\": {\"team\": \"a\"}"));
+    sg_kstore_free(s);
+}
+
 static void test_store_relist_replaces_with_deletes(void **state)
 {
     (void)state;
@@ -329,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_framer_line_cap),
         cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_store_strips_and_skips_noops),
+        cmocka_unit_test(test_store_slims_services_and_slices),
         cmocka_unit_test(test_store_relist_replaces_with_deletes),
         cmocka_unit_test(test_debounce),
         cmocka_unit_test(test_build_serves_only_our_gateways),

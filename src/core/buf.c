@@ -104,19 +104,26 @@ static void chunk_done(sg_pool_t *p, sg_chunk_t *c)
 
 int sg_outq_append_ref(sg_outq_t *q, sg_rbuf_t *b)
 {
-    if (b->len == 0)
+    return sg_outq_append_ref_range(q, b, 0, b->len);
+}
+
+int sg_outq_append_ref_range(sg_outq_t *q, sg_rbuf_t *b, size_t off, size_t n)
+{
+    if (n == 0)
         return 0;
+    if (off > b->len || n > b->len - off)
+        return -EINVAL;
     sg_chunk_t *c = malloc(sizeof(*c) + sizeof(b));
     if (c == NULL)
         return -ENOMEM;
     sg_list_init(&c->link);
-    c->rpos = 0;
-    c->wpos = b->len;
+    c->rpos = (uint32_t)off;
+    c->wpos = (uint32_t)(off + n);
     c->cap = 0;
     sg_rbuf_ref(b);
     memcpy(c->data, &b, sizeof(b));
     sg_list_insert_tail(&q->chunks, &c->link);
-    q->bytes += b->len;
+    q->bytes += n;
     return 0;
 }
 

@@ -71,6 +71,8 @@ void sg_outq_init(sg_outq_t *q);
 int sg_outq_append(sg_outq_t *q, sg_pool_t *p, const void *data, size_t n);
 /* Queues b by reference (takes a reference; no copy). Returns 0 or -ENOMEM (the queue is then unchanged). */
 int sg_outq_append_ref(sg_outq_t *q, sg_rbuf_t *b);
+/* Queues b->data[off..off+n) by reference. Returns 0, -EINVAL (not inside b) or -ENOMEM (queue unchanged). */
+int sg_outq_append_ref_range(sg_outq_t *q, sg_rbuf_t *b, size_t off, size_t n);
 /* Fills iov (up to max entries) with the queued bytes; returns the count. */
 int sg_outq_iov(const sg_outq_t *q, struct iovec *iov, int max);
 /* Drops n bytes from the head, returning emptied chunks to the pool. */

@@ -159,8 +159,14 @@ int sg_sock_writev(sg_sock_t *s, const struct iovec *iov, int n)
 
 int sg_sock_write_ref(sg_sock_t *s, sg_rbuf_t *b)
 {
-    if (sg_outq_append_ref(&s->out, b) < 0)
-        return -ENOMEM;
+    return sg_sock_write_ref_range(s, b, 0, b->len);
+}
+
+int sg_sock_write_ref_range(sg_sock_t *s, sg_rbuf_t *b, size_t off, size_t n)
+{
+    int rc = sg_outq_append_ref_range(&s->out, b, off, n);
+    if (rc < 0)
+        return rc;
     sg_loop_flush_later(s->loop, &s->flush_d);
     return 0;
 }

@@ -132,12 +132,12 @@ test(
         const subs = [];
         for (const [si, n] of [[0, 2], [1, 1]]) {
             for (let i = 0; i < n; i++) {
-                const h = { events: [], status: 0 };
+                const h = { events: [], status: 0, bytes: 0 };
                 const p = new SseParser(ev => h.events.push(ev));
                 const req = sessions[si].request({ ':path': '/replay/h2', accept: 'text/event-stream' });
                 req.setEncoding('utf8');
                 req.on('response', hd => (h.status = hd[':status']));
-                req.on('data', d => p.push(d));
+                req.on('data', d => ((h.bytes += Buffer.byteLength(d)), p.push(d)));
                 req.on('error', () => {});
                 subs.push(h);
             }
@@ -148,9 +148,19 @@ test(
         await sleep(200 * SLOW);
         assert.equal(be.streams.slice(from).filter(s => s.url === '/replay/h2').length, 1, 'h2 subscribers did not share');
         const st = be.streams.slice(from).find(s => s.url === '/replay/h2');
-        for (let i = 1; i <= 5; i++) st.send(`h2 ${i}`);
+        const m0 = await scrape(admin);
+        const b0 = subs.reduce((a, s) => a + s.bytes, 0);
+        for (let i = 1; i <= 5; i++) st.send(`h2 ${i} ${'y'.repeat(200 * i)}`);
         await waitEvents(h1, 5, T);
         await waitFor(() => subs.every(s => s.events.length >= 5), T, 'h2 events');
+        // Each HTTP/2 subscriber's DATA carries the shared event's bytes by reference: none is copied per subscriber.
+        const m1 = await scrape(admin);
+        const got = subs.reduce((a, s) => a + s.bytes, 0) - b0;
+        const ref = m1.get('ssegate_h2_data_bytes_total', { how: 'reference' }) - m0.get('ssegate_h2_data_bytes_total', { how: 'reference' });
+        const copied = m1.get('ssegate_h2_data_bytes_total', { how: 'copied' }) - m0.get('ssegate_h2_data_bytes_total', { how: 'copied' });
+        assert.ok(got > 3 * 5 * 200, `h2 subscribers got ${got} bytes`);
+        assert.ok(ref >= got, `${ref} DATA bytes by reference, the h2 subscribers received ${got}`);
+        assert.equal(copied, 0, 'DATA payload bytes were copied for shared events');
         for (const s of subs) assert.deepEqual(s.events.map(e => Number(e.id)), range(1, 5));
         assert.deepEqual(ids(h1), range(1, 5));
         h1.close();

@@ -111,25 +111,28 @@ int sg_h2io_send_data(sg_sock_t *sock, sg_h2segq_t *q, const uint8_t *framehd, s
     if (q->bytes < len || padlen > sizeof(zeros))
         return -ERANGE;
     uint8_t hd[10];
+    size_t hlen = padlen > 0 ? 10 : 9;
     memcpy(hd, framehd, 9);
     if (padlen > 0)
         hd[9] = (uint8_t)(padlen - 1);
-    if (sg_sock_write(sock, hd, padlen > 0 ? 10 : 9) < 0)
-        return -ENOMEM;
-    bool refs_ok = sock->ssl == NULL;
+    bool refs_ok = sock->ssl == NULL, hd_out = false;
     while (len > 0) {
         sg_h2seg_t *g = q->head;
         size_t k = SG_MIN(len, g->len - g->off);
         int rc;
         if (g->ref != NULL && refs_ok) {
-            rc = sg_sock_write_ref_range(sock, g->ref, g->off, k);
+            /* The header rides in the reference's own node: one queue node per frame, no copy of the payload. */
+            rc = sg_sock_write_ref_range(sock, hd_out ? NULL : hd, hd_out ? 0 : hlen, g->ref, g->off, k);
             *by_ref += k;
         } else {
+            if (!hd_out && sg_sock_write(sock, hd, hlen) < 0)
+                return -ENOMEM;
             rc = sg_sock_write(sock, (g->ref ? g->ref->data : g->data) + g->off, k);
             *copied += k;
         }
         if (rc < 0)
             return -ENOMEM;
+        hd_out = true;
         g->off += k;
         len -= k;
         q->bytes -= k;
@@ -141,6 +144,8 @@ int sg_h2io_send_data(sg_sock_t *sock, sg_h2segq_t *q, const uint8_t *framehd, s
             sg_h2seg_free(g);
         }
     }
+    if (!hd_out && sg_sock_write(sock, hd, hlen) < 0)
+        return -ENOMEM;
     if (padlen > 1 && sg_sock_write(sock, zeros, padlen - 1) < 0)
         return -ENOMEM;
     return 0;

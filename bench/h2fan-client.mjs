@@ -1,0 +1,44 @@
+// h2fan-client.mjs: HTTP/2 (h2c) subscribers for bench/h2fancpu.sh: CONNS connections x STREAMS streams, each a GET of
+// PATH on 127.0.0.1:PORT. Prints "ready" once every stream has its 200 head, then "done N" once every stream has
+// received EVENTS complete events (blank-line terminated), or "timeout" after LIMIT_S seconds (bounded).
+// Usage: node bench/h2fan-client.mjs PORT PATH CONNS STREAMS EVENTS LIMIT_S
+import http2 from 'node:http2';
+
+const [port, path, conns, streams, events, limitS] = process.argv.slice(2);
+const C = Number(conns), S = Number(streams), K = Number(events);
+let heads = 0, done = 0, total = 0;
+const sessions = [];
+for (let c = 0; c < C; c++) {
+    const ses = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 16 * 1024 * 1024 } });
+    ses.on('error', e => console.error(`session: ${e.message}`));
+    sessions.push(ses);
+    for (let s = 0; s < S; s++) {
+        const req = ses.request({ ':path': path, accept: 'text/event-stream' });
+        let tail = '', got = 0;
+        req.setEncoding('utf8');
+        req.on('response', h => {
+            if (h[':status'] !== 200) console.error(`status ${h[':status']}`);
+            if (++heads === C * S) console.log('ready');
+        });
+        req.on('data', d => {
+            const t = tail + d;
+            const parts = t.split('\n\n');
+            tail = parts.pop();
+            for (const p of parts) if (/^id: /m.test(p)) got++;
+            total += d.length;
+            if (got >= K && !req.counted) {
+                req.counted = true;
+                if (++done === C * S) {
+                    console.log(`done ${total}`);
+                    for (const x of sessions) x.destroy();
+                    process.exit(0);
+                }
+            }
+        });
+        req.on('error', e => console.error(`stream: ${e.message}`));
+    }
+}
+setTimeout(() => {
+    console.log(`timeout heads ${heads} done ${done}`);
+    process.exit(1);
+}, Number(limitS) * 1000).unref();

@@ -69,34 +69,51 @@ exec 3<"$TMP/out"
 read -r -t 300 line <&3 || { echo "h2fancpu: no ready line" >&2; cat "$TMP/client.err" >&2; exit 1; }
 [ "$line" = ready ] || { echo "h2fancpu: $line" >&2; exit 1; }
 sleep 2
+# cg_dump N: asks callgrind for dump N and waits until it is written. A process blocked in epoll_wait only takes
+# the request when it wakes, so the listener is poked (a bad request line: 400, closed) until the file is complete.
+cg_dump() {
+    callgrind_control -d "$vpid" >/dev/null 2>&1 &
+    for _ in $(seq 1 100); do
+        grep -q '^totals:' "$TMP/cg.$vpid.$1" 2>/dev/null && return 0
+        (exec 5<>"/dev/tcp/127.0.0.1/$port" && printf 'x\r\n\r\n' >&5 && timeout 1 cat <&5 >/dev/null) 2>/dev/null
+        sleep 0.2
+    done
+    echo "h2fancpu: callgrind dump $1 not written" >&2
+    exit 1
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$vpid/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$vpid/stat"; }
 if [ "$MODE" = cpu ]; then
-    t0=$(cpu_ticks)
+    t0=$(cpu_ticks) s0=$(sys_ticks)
     perf stat -e task-clock,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait -p "$vpid" -o "$TMP/perf.txt" &
     ppid=$!; pids+=("$ppid")
+    if [ -n "${SG_H2FANCPU_RECORD:-}" ]; then   # a cpu-clock profile of the window, to this file
+        perf record -q -e cpu-clock -F 4999 -p "$vpid" -o "$SG_H2FANCPU_RECORD" 2>/dev/null &
+        rpid=$!; pids+=("$rpid")
+    fi
     sleep 0.5
 else
-    callgrind_control -d "$vpid" >/dev/null 2>&1
+    cg_dump 1
 fi
 kill -USR1 "$opid"
 read -r -t 300 line <&3 || { echo "h2fancpu: no done line" >&2; exit 1; }
 case $line in done*) ;; *) echo "h2fancpu: $line" >&2; exit 1 ;; esac
 subs=$((CONNS * STREAMS))
 if [ "$MODE" = cpu ]; then
-    t1=$(cpu_ticks)
+    t1=$(cpu_ticks) s1=$(sys_ticks)
     kill -INT "$ppid"
     wait "$ppid" 2>/dev/null
+    if [ -n "${rpid:-}" ]; then kill -INT "$rpid"; wait "$rpid" 2>/dev/null; fi
     hz=$(getconf CLK_TCK)
     tc=$(awk '/task-clock/ {gsub(",", "", $1); print $1}' "$TMP/perf.txt")
     wv=$(awk '/sys_enter_writev/ {gsub(",", "", $1); print $1}' "$TMP/perf.txt")
     ew=$(awk '/sys_enter_epoll_wait/ {gsub(",", "", $1); print $1}' "$TMP/perf.txt")
-    echo "RESULT subscribers=$subs events=$EVENTS cpu_ms=$(((t1 - t0) * 1000 / hz)) task_clock_ms=$tc" \
+    echo "RESULT subscribers=$subs events=$EVENTS cpu_ms=$(((t1 - t0) * 1000 / hz)) sys_ms=$(((s1 - s0) * 1000 / hz)) task_clock_ms=$tc" \
         "ns_per_subscriber_event=$(awk -v t="$tc" -v n="$((EVENTS * subs))" 'BEGIN {printf "%.0f", t * 1e6 / n}')" \
         "writev=$wv epoll_wait=$ew"
     exit 0
 fi
-callgrind_control -d "$vpid" >/dev/null 2>&1
-sleep 1
+cg_dump 2
 ir=$(grep -h "^summary:" "$TMP"/cg.*.2 2>/dev/null | awk "{s += \$2} END {print s}")
 [ -n "$ir" ] && [ "$ir" != 0 ] || { echo "h2fancpu: no callgrind dump" >&2; ls "$TMP" >&2; exit 1; }
 echo "RESULT subscribers=$subs events=$EVENTS bytes_received=${line#done } Ir=$ir Ir_per_subscriber_event=$((ir / (EVENTS * subs)))"

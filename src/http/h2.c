@@ -308,7 +308,8 @@ static ssize_t data_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size
     h2s_t *s = src->ptr;
     size_t n, left;
 
-    if (s->out.head != NULL && s->out.head->ref != NULL) {
+    const sg_h2seg_t *g = s->out.head;
+    if (g != NULL && g->ref != NULL && g->len - g->off >= SG_H2_REF_MIN && s->h2->conn->sock.ssl == NULL) {
         /* A shared stream's event: send_data_cb writes the frame, its payload by reference to the event. */
         n = SG_MIN(len, s->out.bytes);
         left = s->out.bytes - n;

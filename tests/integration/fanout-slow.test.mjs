@@ -159,8 +159,9 @@ test(
         const st = be.streams.slice(from).find(s => s.url === '/replay/h2');
         const m0 = await scrape(admin);
         const b0 = subs.reduce((a, s) => a + s.bytes, 0);
-        /* The last event is larger than a DATA frame (16 KiB): its frames are ranges of it. */
-        const text = i => `h2 ${i} ${'y'.repeat(i === 5 ? 40000 : 200 * i)}`;
+        /* Events of at least SG_H2_REF_MIN (1 KiB) go by reference; the last one is larger than a DATA frame
+         * (16 KiB), so its frames are ranges of it. */
+        const text = i => `h2 ${i} ${'y'.repeat(i === 5 ? 40000 : 1100 * i)}`;
         for (let i = 1; i <= 5; i++) st.send(text(i));
         await waitEvents(h1, 5, T);
         await waitFor(() => subs.every(s => s.events.length >= 5), T, 'h2 events');
@@ -169,12 +170,20 @@ test(
         const got = subs.reduce((a, s) => a + s.bytes, 0) - b0;
         const ref = m1.get('ssegate_h2_data_bytes_total', { how: 'reference' }) - m0.get('ssegate_h2_data_bytes_total', { how: 'reference' });
         const copied = m1.get('ssegate_h2_data_bytes_total', { how: 'copied' }) - m0.get('ssegate_h2_data_bytes_total', { how: 'copied' });
-        assert.ok(got > 3 * 5 * 200, `h2 subscribers got ${got} bytes`);
+        assert.ok(got > 3 * 40000, `h2 subscribers got ${got} bytes`);
         assert.ok(ref >= got, `${ref} DATA bytes by reference, the h2 subscribers received ${got}`);
         assert.equal(copied, 0, 'DATA payload bytes were copied for shared events');
         for (const s of subs) assert.deepEqual(s.events.map(e => Number(e.id)), range(1, 5));
         for (const s of subs) s.events.forEach((e, i) => assert.equal(e.data, text(i + 1)));
         assert.deepEqual(ids(h1), range(1, 5));
+        // A small event is copied into the frame instead: many small references cost more than the copy.
+        const m2 = await scrape(admin);
+        st.send('small');
+        await waitFor(() => subs.every(s => s.events.length >= 6), T, 'the small event');
+        const m3 = await scrape(admin);
+        const dd = how => m3.get('ssegate_h2_data_bytes_total', { how }) - m2.get('ssegate_h2_data_bytes_total', { how });
+        assert.equal(dd('reference'), 0);
+        assert.ok(dd('copied') >= 3 * 'id: 6\ndata: small\n\n'.length, `${dd('copied')} bytes copied`);
         h1.close();
         for (const s of sessions) s.destroy();
     }),

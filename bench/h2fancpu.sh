@@ -6,6 +6,7 @@
 # is not counted by callgrind.
 # SG_H2FANCPU_MODE=cpu: ssegate runs natively instead, and the result is its CPU time (user + system, from
 # /proc/PID/stat) over the same window, per subscriber and event: kernel included, but noisy on a shared machine.
+# H1=1: HTTP/1.1 subscribers (CONNS x STREAMS connections) instead of HTTP/2.
 # Usage: bench/h2fancpu.sh SSEGATE_BINARY [CONNS STREAMS EVENTS SIZE RATE]   (needs `make` for build/bench/fanorigin)
 set -u
 BIN=$1 CONNS=${2:-10} STREAMS=${3:-100} EVENTS=${4:-20} SIZE=${5:-100} RATE=${6:-20}

@@ -77,7 +77,7 @@ sg_rbuf_t *sg_rbuf_new(const void *p, size_t n)
     sg_rbuf_t *b = malloc(sizeof(*b) + n);
     if (b == NULL)
         return NULL;
-    b->refs = 1;
+    atomic_init(&b->refs, 1);
     b->len = (uint32_t)n;
     if (p != NULL && n > 0)
         memcpy(b->data, p, n);
@@ -86,8 +86,20 @@ sg_rbuf_t *sg_rbuf_new(const void *p, size_t n)
 
 void sg_rbuf_unref(sg_rbuf_t *b)
 {
-    if (b != NULL && --b->refs == 0)
+    if (b == NULL)
+        return;
+    uint32_t r = atomic_load_explicit(&b->refs, memory_order_relaxed);
+    if (r & SG_RBUF_SHARED) {
+        if ((atomic_fetch_sub_explicit(&b->refs, 1, memory_order_release) & ~SG_RBUF_SHARED) == 1) {
+            atomic_thread_fence(memory_order_acquire);
+            free(b);
+        }
+        return;
+    }
+    if (r == 1)
         free(b);
+    else
+        atomic_store_explicit(&b->refs, r - 1, memory_order_relaxed);
 }
 
 /*

@@ -3,6 +3,7 @@
 #ifndef SG_BUF_H
 #define SG_BUF_H
 
+#include <stdatomic.h>
 #include <sys/uio.h>
 
 #include "core/list.h"
@@ -47,9 +48,16 @@ static inline size_t sg_chunk_len(const sg_chunk_t *c)
 }
 
 /* Refcounted bytes, shared by reference between output queues (an SSE event of a shared stream, framed once per
- * protocol, queued to thousands of clients without a copy each). */
+ * protocol, queued to thousands of clients without a copy each).
+ *
+ * A buffer starts as one thread's: its count moves with a plain load and store (relaxed atomics, which compile to
+ * ordinary moves), as cheap as a plain integer. Before a buffer is handed to another thread (a shared stream's event
+ * fed to the subscribers of another worker, fanout/), its owner calls sg_rbuf_share(); from then on every thread
+ * moves the count with atomic read-modify-writes. The mark is set only by the one thread that holds the buffer, before
+ * it is published (under the mailbox's lock), and never cleared, so no thread ever mixes the two ways on one buffer. */
+#define SG_RBUF_SHARED 0x80000000u
 typedef struct sg_rbuf {
-    uint32_t refs;
+    _Atomic uint32_t refs;      /* count, and SG_RBUF_SHARED once the buffer may be used by several threads */
     uint32_t len;
     char data[];
 } sg_rbuf_t;
@@ -58,8 +66,19 @@ typedef struct sg_rbuf {
 sg_rbuf_t *sg_rbuf_new(const void *p, size_t n);
 static inline sg_rbuf_t *sg_rbuf_ref(sg_rbuf_t *b)
 {
-    b->refs++;
+    uint32_t r = atomic_load_explicit(&b->refs, memory_order_relaxed);
+    if (r & SG_RBUF_SHARED)
+        atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    else
+        atomic_store_explicit(&b->refs, r + 1, memory_order_relaxed);
     return b;
+}
+/* Marks b as used by several threads from now on (see above). Called by the only thread that holds it. */
+static inline void sg_rbuf_share(sg_rbuf_t *b)
+{
+    uint32_t r = atomic_load_explicit(&b->refs, memory_order_relaxed);
+    if (!(r & SG_RBUF_SHARED)) /* once marked, other threads may hold it: only atomic read-modify-writes then */
+        atomic_store_explicit(&b->refs, r | SG_RBUF_SHARED, memory_order_relaxed);
 }
 /* Drops a reference; the last frees it. Accepts NULL. */
 void sg_rbuf_unref(sg_rbuf_t *b);

@@ -90,6 +90,7 @@ typedef struct sg_metrics {
     sg_counter_t upstream_h2_streams;  /* gauge: streams on them (and waiting for one) */
     sg_counter_t upstream_h2_goaways;  /* GOAWAY frames received from backends */
     sg_counter_t upstream_h2_retries;  /* streams sent again: refused (REFUSED_STREAM, above a GOAWAY's last id) */
+    sg_counter_t upstream_h2_ping_timeouts; /* sessions failed: a PING unanswered within --h2-upstream-ping-timeout */
     sg_counter_t upstream_trailers;    /* responses that came with trailers (HTTP/2 backends) */
     sg_counter_t upstream_h2_alpn_h1;  /* TLS connections where an h2 port's backend chose http/1.1 (ALPN) */
     sg_counter_t h2_buffered_bytes;    /* gauge: response bytes queued on HTTP/2 streams (with segment headers) */
@@ -107,7 +108,8 @@ typedef struct sg_metrics {
     sg_counter_t client_rate_refused;  /* exchanges refused by the per-client-address budget */
     sg_counter_t cors_preflights[2];   /* preflights the gateway answered: [0] refused, [1] allowed */
     /* shared SSE streams (fanout/) */
-    sg_counter_t fanout_streams;       /* gauge: shared upstream streams open */
+    sg_counter_t fanout_streams;       /* gauge: shared upstream streams open (held by this worker) */
+    sg_counter_t fanout_followers;     /* gauge: this worker's copies of shared streams held by another worker */
     sg_counter_t fanout_subscribers;   /* gauge: subscribers on shared streams */
     sg_counter_t fanout_subscribers_total;
     sg_counter_t fanout_ring_events;   /* gauge: events held in replay rings */

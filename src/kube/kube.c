@@ -136,6 +136,8 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
         sg_kube_free(k);
         return NULL;
     }
+    sg_kclient_set_rate(k->client, o->api_rate_set ? (double)o->api_qps : SG_KCLIENT_QPS,
+                        o->api_burst ? (int)o->api_burst : SG_KCLIENT_BURST);
     k->controller = xdup(o->controller ? o->controller : "ssegate.io/gateway-controller");
     k->publish_service = xdup(o->publish_service);
     k->lease_duration_ms = o->lease_duration_ms;
@@ -233,17 +235,19 @@ sg_config_t *sg_kube_take(sg_kube_t *k, uint64_t *build)
 }
 
 int sg_kube_request(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
-                    size_t *resp_len)
+                    size_t *resp_len, int *retry_after_s)
 {
     sg_kube_t *k = ctx;
     sg_kresp_t r;
     *resp = NULL;
     *resp_len = 0;
+    *retry_after_s = -1;
     int rc = sg_kclient_do(k->client, method, path, NULL, body, len, REQ_TIMEOUT_MS, &r);
     if (rc < 0)
         return rc == SG_EBADMSG ? -EPROTO : rc;
     *resp = r.body;
     *resp_len = r.len;
+    *retry_after_s = r.retry_after_s;
     return r.status;
 }
 
@@ -833,6 +837,23 @@ void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
     if (k->krun != NULL)
         sg_krun_render_metrics(k->krun, f);
     pthread_mutex_unlock(&k->lock);
+    sg_kclient_stats_t cs;
+    sg_kclient_stats(k->client, &cs);
+    fprintf(f, "# HELP ssegate_kube_api_connections_total TLS connections opened to the API server (watches "
+               "included).\n# TYPE ssegate_kube_api_connections_total counter\n"
+               "ssegate_kube_api_connections_total %llu\n"
+               "# HELP ssegate_kube_api_requests_total Requests to the API server (watches aside), by connection: a "
+               "new one, or one kept alive.\n# TYPE ssegate_kube_api_requests_total counter\n"
+               "ssegate_kube_api_requests_total{connection=\"new\"} %llu\n"
+               "ssegate_kube_api_requests_total{connection=\"reused\"} %llu\n"
+               "# HELP ssegate_kube_api_retries_total Requests sent again on a new connection because the kept-alive "
+               "one had been closed by the server.\n# TYPE ssegate_kube_api_retries_total counter\n"
+               "ssegate_kube_api_retries_total %llu\n"
+               "# HELP ssegate_kube_api_throttled_seconds_total Time requests waited for the client-side rate limit "
+               "(--kube-api-qps).\n# TYPE ssegate_kube_api_throttled_seconds_total counter\n"
+               "ssegate_kube_api_throttled_seconds_total %.3f\n",
+            (unsigned long long)cs.connections, (unsigned long long)(cs.requests - cs.reused),
+            (unsigned long long)cs.reused, (unsigned long long)cs.retried, (double)cs.throttled_ms / 1000.0);
     fputs("# HELP ssegate_kube_synced 1 once the kind's first LIST has completed (an unserved kind counts as synced).\n"
           "# TYPE ssegate_kube_synced gauge\n", f);
     for (int i = 0; i < SG_KK_N; i++)

@@ -77,6 +77,19 @@ size_t sg_h2segq_take(sg_h2segq_t *q, uint8_t *dst, size_t cap)
     return n;
 }
 
+void sg_h2segq_prepend(sg_h2segq_t *q, sg_h2segq_t *front)
+{
+    if (front->head == NULL)
+        return;
+    front->tail->next = q->head;
+    if (q->tail == NULL)
+        q->tail = front->tail;
+    q->head = front->head;
+    q->bytes += front->bytes;
+    q->mem += front->mem;
+    *front = (sg_h2segq_t){0};
+}
+
 sg_h2seg_t *sg_h2segq_pop(sg_h2segq_t *q)
 {
     sg_h2seg_t *g = q->head;

@@ -36,6 +36,8 @@ size_t sg_h2segq_take(sg_h2segq_t *q, uint8_t *dst, size_t cap);
 /* Takes the first segment out of q (the caller frees it); NULL when empty. */
 sg_h2seg_t *sg_h2segq_pop(sg_h2segq_t *q);
 void sg_h2segq_clear(sg_h2segq_t *q);
+/* Moves every segment of front, in order, ahead of q's (front is left empty). */
+void sg_h2segq_prepend(sg_h2segq_t *q, sg_h2segq_t *front);
 
 /* What a data provider returns after taking n bytes from a queue that now holds `left`: EOF when the producer
  * has ended (*flags gets NGHTTP2_DATA_FLAG_EOF), NGHTTP2_ERR_DEFERRED when nothing was taken and more will come

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <cmocka.h>
 
@@ -232,6 +233,44 @@ static void test_outq_reference_prefix_range(void **state)
     assert_int_equal(p.nreffree, 0);
 }
 
+/* A buffer marked shared is referenced and released by several threads at once (a shared stream's event on every
+ * worker's subscribers): no update is lost, and the last reference, wherever it is dropped, frees it. */
+#define RBUF_THREADS 4
+#define RBUF_ROUNDS 200000
+static void *rbuf_churn(void *arg)
+{
+    sg_rbuf_t *b = arg;
+    for (int i = 0; i < RBUF_ROUNDS; i++) {
+        sg_rbuf_ref(b);
+        sg_rbuf_ref(b);
+        sg_rbuf_unref(b);
+        sg_rbuf_unref(b);
+    }
+    for (int i = 0; i < 1000; i++)
+        sg_rbuf_unref(b); /* the references the main thread took for this one */
+    return NULL;
+}
+
+static void test_rbuf_shared_across_threads(void **state)
+{
+    (void)state;
+    sg_rbuf_t *b = sg_rbuf_new("id: 1\ndata: x\n\n", 15);
+    assert_non_null(b);
+    /* One thread's buffer: plain counting. */
+    for (int i = 0; i < RBUF_THREADS * 1000; i++)
+        sg_rbuf_ref(b);
+    assert_int_equal(atomic_load(&b->refs), 1 + RBUF_THREADS * 1000);
+    sg_rbuf_share(b);
+    sg_rbuf_share(b); /* idempotent */
+    pthread_t t[RBUF_THREADS];
+    for (int i = 0; i < RBUF_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, rbuf_churn, b), 0);
+    for (int i = 0; i < RBUF_THREADS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&b->refs), SG_RBUF_SHARED | 1);
+    sg_rbuf_unref(b); /* the last: freed (ASan would see a leak otherwise) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_pool_release),
         cmocka_unit_test(test_outq_references),
         cmocka_unit_test(test_outq_reference_prefix_range),
+        cmocka_unit_test(test_rbuf_shared_across_threads),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

@@ -168,6 +168,37 @@ static void test_segq_pop_after_partial_take(void **state)
     assert_null(q.head);
 }
 
+/* A refused stream's sent body goes back ahead of what was still queued: order, bytes and allocation kept. */
+static void test_segq_prepend(void **state)
+{
+    (void)state;
+    sg_h2segq_t q = {0}, front = {0};
+    sg_h2segq_prepend(&q, &front); /* both empty */
+    assert_null(q.head);
+    sg_h2segq_append(&q, "cd", 2);
+    sg_h2segq_append(&front, "a", 1);
+    sg_h2segq_append(&front, "b", 1);
+    sg_h2segq_prepend(&q, &front);
+    assert_null(front.head);
+    assert_null(front.tail);
+    assert_int_equal(front.bytes, 0);
+    assert_int_equal(front.mem, 0);
+    assert_int_equal(q.bytes, 4);
+    assert_int_equal(q.mem, 3 * sizeof(sg_h2seg_t) + 4);
+    uint8_t buf[8];
+    assert_int_equal(sg_h2segq_take(&q, buf, sizeof(buf)), 4);
+    assert_memory_equal(buf, "abcd", 4);
+    assert_null(q.tail);
+    /* Into an empty queue: the tail follows. */
+    sg_h2segq_append(&front, "xy", 2);
+    sg_h2segq_prepend(&q, &front);
+    assert_ptr_equal(q.head, q.tail);
+    sg_h2segq_append(&q, "z", 1);
+    assert_int_equal(sg_h2segq_take(&q, buf, sizeof(buf)), 3);
+    assert_memory_equal(buf, "xyz", 3);
+    assert_int_equal(q.mem, 0);
+}
+
 static void test_provided(void **state)
 {
     (void)state;
@@ -196,6 +227,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_segq_take_across_segments),
         cmocka_unit_test(test_segq_pop_after_partial_take),
+        cmocka_unit_test(test_segq_prepend),
         cmocka_unit_test(test_provided),
         cmocka_unit_test(test_send_data_by_reference),
         cmocka_unit_test(test_send_data_tls_copies_once),

@@ -12,6 +12,9 @@
 #define SG_CHUNK_SIZE (20 * 1024) /* fits a 16 KiB header section plus the request line */
 #define SG_POOL_KEEP 256          /* free chunks a pool keeps for reuse */
 
+#define SG_POOL_KEEP_REFS 4096   /* reference chunk nodes a pool keeps for reuse (about 60 bytes each) */
+#define SG_REF_PREFIX_MAX 15     /* bytes a reference chunk can carry ahead of the referenced ones (a frame header) */
+
 #define SG_SMALL_WRITE 1024   /* a write this small into an empty queue gets a chunk of its own size */
 
 typedef struct sg_chunk {
@@ -26,6 +29,8 @@ typedef struct sg_pool {
     size_t nfree;
     size_t in_use;      /* chunks handed out and not returned */
     bool dirty;         /* a chunk came back since the last sg_pool_release */
+    sg_list_t reffree;  /* reference chunk nodes kept for reuse: one is taken per event and subscriber */
+    size_t nreffree;
 } sg_pool_t;
 
 void sg_pool_init(sg_pool_t *p);
@@ -79,7 +84,8 @@ static inline void sg_rbuf_share(sg_rbuf_t *b)
 void sg_rbuf_unref(sg_rbuf_t *b);
 
 /* Output queue: chunks appended at the tail, written from the head. A chunk with cap == 0 holds no bytes of its
- * own but a reference to an sg_rbuf_t (rpos, wpos index into it). */
+ * own but a reference to a range of an sg_rbuf_t, after an optional short prefix of its own (rpos, wpos index into
+ * prefix + range). */
 typedef struct sg_outq {
     sg_list_t chunks;
     size_t bytes;
@@ -88,9 +94,14 @@ typedef struct sg_outq {
 void sg_outq_init(sg_outq_t *q);
 /* Copies n bytes to the tail. Returns 0 or -ENOMEM (the queue is then unchanged). */
 int sg_outq_append(sg_outq_t *q, sg_pool_t *p, const void *data, size_t n);
-/* Queues b by reference (takes a reference; no copy). Returns 0 or -ENOMEM (the queue is then unchanged). */
-int sg_outq_append_ref(sg_outq_t *q, sg_rbuf_t *b);
-/* Fills iov (up to max entries) with the queued bytes; returns the count. */
+/* Queues b by reference (takes a reference; no copy; the node comes from p). Returns 0 or -ENOMEM (the queue is
+ * then unchanged). */
+int sg_outq_append_ref(sg_outq_t *q, sg_pool_t *p, sg_rbuf_t *b);
+/* Queues prefix[0..plen) (copied into the node: plen <= SG_REF_PREFIX_MAX) followed by b->data[off..off+n) by
+ * reference, in one node. Returns 0, -EINVAL (plen too long, or the range not inside b) or -ENOMEM. */
+int sg_outq_append_ref_range(sg_outq_t *q, sg_pool_t *p, const void *prefix, size_t plen, sg_rbuf_t *b, size_t off,
+                             size_t n);
+/* Fills iov from the head of the queue; returns how many are set (a reference chunk with a prefix takes two). */
 int sg_outq_iov(const sg_outq_t *q, struct iovec *iov, int max);
 /* Drops n bytes from the head, returning emptied chunks to the pool. */
 void sg_outq_consume(sg_outq_t *q, sg_pool_t *p, size_t n);

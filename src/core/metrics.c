@@ -358,6 +358,11 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     head(f, "ssegate_h2_stall_closes_total", "counter",
          "HTTP/2 connections closed (GOAWAY) because every stream was blocked by flow control that long.");
     fprintf(f, "ssegate_h2_stall_closes_total %" PRIu64 "\n", SUM(h2_stall_closes));
+    head(f, "ssegate_h2_data_bytes_total", "counter",
+         "HTTP/2 DATA payload bytes sent to clients: copied into the output, or queued by reference to a shared "
+         "stream's event (no copy per subscriber).");
+    fprintf(f, "ssegate_h2_data_bytes_total{how=\"copied\"} %" PRIu64 "\n", SUM(h2_data_bytes[0]));
+    fprintf(f, "ssegate_h2_data_bytes_total{how=\"reference\"} %" PRIu64 "\n", SUM(h2_data_bytes[1]));
     head(f, "ssegate_tls_handshakes_total", "counter", "TLS handshakes by result (failed includes timed out).");
     fprintf(f, "ssegate_tls_handshakes_total{result=\"ok\"} %" PRIu64 "\n", SUM(tls_handshakes[0]));
     fprintf(f, "ssegate_tls_handshakes_total{result=\"failed\"} %" PRIu64 "\n", SUM(tls_handshakes[1]));

@@ -97,6 +97,7 @@ typedef struct sg_metrics {
     sg_counter_t h2_budget_pauses;     /* a connection's buffer budget was exceeded: its upstreams paused */
     sg_counter_t h2_stall_resets;      /* streams reset after --stall-timeout blocked by a zero window */
     sg_counter_t h2_stall_closes;      /* connections closed because every stream was so blocked */
+    sg_counter_t h2_data_bytes[2];     /* HTTP/2 DATA payload sent: [0] copied into the output, [1] by reference */
     sg_counter_t tls_handshakes[2];    /* [0] completed, [1] failed or timed out */
     sg_counter_t saturated_rounds;     /* loop iterations that found a full batch (then paused) */
     sg_counter_t log_dropped;

@@ -135,6 +135,8 @@ void sg_loop_run_once(sg_loop_t *loop)
         loop->flush_deferred = true;
     }
     run_list(&loop->reap_list);
+    if (n == SG_LOOP_BATCH && !saturated && loop->relay_full_count != NULL)
+        atomic_fetch_add_explicit(loop->relay_full_count, 1, memory_order_relaxed);
     if (saturated) {
         if (loop->saturated_count != NULL)
             atomic_fetch_add_explicit(loop->saturated_count, 1, memory_order_relaxed);

@@ -44,6 +44,7 @@ struct sg_loop {
     uint64_t busy_ms;       /* last iteration that had events */
     uint32_t pause_us;      /* pause after a saturated iteration (a full batch of events); 0: yield only */
     _Atomic uint64_t *saturated_count; /* counts saturated iterations, if set (read by the metrics) */
+    _Atomic uint64_t *relay_full_count; /* counts full batches not saturated (mostly interactive), if set */
     void *data;         /* the owning worker */
 };
 

@@ -25,6 +25,7 @@ typedef struct fixture {
     sg_deferred_t flush;
     int flushed;
     _Atomic uint64_t saturated;
+    _Atomic uint64_t relay_full;
 } fixture_t;
 
 static fixture_t *g_fx;
@@ -55,6 +56,7 @@ static fixture_t *setup_fx(int n, int interactive)
     assert_int_equal(sg_loop_init(&fx->loop), 0);
     fx->loop.pause_us = 1;
     fx->loop.saturated_count = &fx->saturated;
+    fx->loop.relay_full_count = &fx->relay_full;
     sg_deferred_init(&fx->flush, on_flush);
     fx->n = n;
     for (int i = 0; i < n; i++) {
@@ -107,6 +109,7 @@ static void test_full_plain_batch_defers_and_pauses(void **state)
     assert_int_equal(fx->flushed, 0);
     assert_true(fx->loop.flush_deferred);
     assert_int_equal(atomic_load(&fx->saturated), 1);
+    assert_int_equal(atomic_load(&fx->relay_full), 0);
     sg_loop_run_once(&fx->loop);   /* nothing ready: the deferred flush runs */
     assert_int_equal(fx->flushed, 1);
     assert_false(fx->loop.flush_deferred);
@@ -124,6 +127,7 @@ static void test_full_interactive_batch_flushes_at_once(void **state)
     assert_int_equal(fx->flushed, 1);
     assert_false(fx->loop.flush_deferred);
     assert_int_equal(atomic_load(&fx->saturated), 0);
+    assert_int_equal(atomic_load(&fx->relay_full), 1);
     teardown_fx(fx);
 }
 
@@ -153,6 +157,7 @@ static void test_partial_batch_flushes(void **state)
     assert_int_equal(calls(fx), BATCH - 1);
     assert_int_equal(fx->flushed, 1);
     assert_int_equal(atomic_load(&fx->saturated), 0);
+    assert_int_equal(atomic_load(&fx->relay_full), 0);
     teardown_fx(fx);
 }
 

@@ -68,6 +68,8 @@ static void usage(FILE *f)
             "      --saturation-pause-us N  when a worker is saturated (a full batch of ready sockets, most of them\n"
             "                            not WebSocket tunnels), it pauses N microseconds so that each read and\n"
             "                            write carries more events (default 500; 0 only yields the CPU)\n"
+            "      --saturation-tunnels MODE  relay (default): a full batch that is mostly WebSocket tunnels is\n"
+            "                            flushed at once and not paused; pause: tunnels count like SSE sockets\n"
             "Kubernetes (instead of -c): watch the API server and serve what it holds\n"
             "      --kube                in a pod: the service account's token and CA, KUBERNETES_SERVICE_HOST/_PORT\n"
             "      --kube-sa-dir DIR     the service account directory (default\n"
@@ -110,7 +112,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
            O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST, O_WSIDLE, O_KUBE, O_KSA,
-           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR };
+           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR, O_SATTUN };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -128,7 +130,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"kubeconfig", required_argument, 0, O_KCFG}, {"controller-name", required_argument, 0, O_CTRL},
         {"watch-namespace", required_argument, 0, O_WNS}, {"publish-service", required_argument, 0, O_PUBSVC},
         {"lease-namespace", required_argument, 0, O_LEASENS}, {"dump-config", no_argument, 0, O_DUMP},
-        {"lease-duration", required_argument, 0, O_LEASEDUR},
+        {"lease-duration", required_argument, 0, O_LEASEDUR}, {"saturation-tunnels", required_argument, 0, O_SATTUN},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -174,6 +176,13 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         case O_CRATE: if (parse_u32("--client-rate", optarg, 0, 1000000, &st->client_rate) < 0) return -1; break;
         case O_H2RST: if (parse_u32("--h2-reset-budget", optarg, 0, 1000000, &st->h2_reset_budget) < 0) return -1; break;
         case O_PAUSE: if (parse_u32("--saturation-pause-us", optarg, 0, 100000, &st->saturation_pause_us) < 0) return -1; break;
+        case O_SATTUN:
+            if (strcmp(optarg, "relay") != 0 && strcmp(optarg, "pause") != 0) {
+                fprintf(stderr, "ssegate: --saturation-tunnels: expected relay or pause, got '%s'\n", optarg);
+                return -1;
+            }
+            st->saturation_tunnels_pause = strcmp(optarg, "pause") == 0;
+            break;
         case O_TLSTH: {
             uint32_t n;
             if (parse_u32("--tls-threads", optarg, 0, 256, &n) < 0)

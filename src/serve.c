@@ -215,6 +215,7 @@ int sg_serve_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_conf
         return rc;
     w->loop.data = w;
     w->loop.pause_us = settings->saturation_pause_us;
+    w->loop.interactive_pause = settings->saturation_tunnels_pause;
     w->loop.saturated_count = &w->metrics.saturated_rounds;
     w->loop.relay_full_count = &w->metrics.relay_full_rounds;
     w->loop.on_wake = on_wake;

@@ -116,7 +116,7 @@ void sg_loop_run_once(sg_loop_t *loop)
         sg_watcher_t *w = evs[i].data.ptr;
         /* A watcher removed earlier in this batch has mask 0: its object may be on the reap list. */
         if (w->mask != 0) {
-            interactive += w->interactive;
+            interactive += w->interactive && !loop->interactive_pause;
             w->cb(w, evs[i].events);
         }
     }

@@ -43,6 +43,7 @@ struct sg_loop {
     bool flush_deferred;    /* the last (saturated) iteration left its flushes to this one */
     uint64_t busy_ms;       /* last iteration that had events */
     uint32_t pause_us;      /* pause after a saturated iteration (a full batch of events); 0: yield only */
+    bool interactive_pause; /* interactive watchers count like any other towards saturation (the old rule) */
     _Atomic uint64_t *saturated_count; /* counts saturated iterations, if set (read by the metrics) */
     _Atomic uint64_t *relay_full_count; /* counts full batches not saturated (mostly interactive), if set */
     void *data;         /* the owning worker */

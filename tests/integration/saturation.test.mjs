@@ -4,7 +4,7 @@
 // through one worker saturate it on any machine; the client de-chunks every stream and checks that ids have no gap.
 // WebSocket relays are the exception: a full batch of tunnels (the bench's echo origin and closed-loop client, 400
 // WebSockets with 4 messages in flight each) is flushed at once and never pauses
-// (ssegate_worker_relay_full_rounds_total counts those batches).
+// (ssegate_worker_relay_full_rounds_total counts those batches); --saturation-tunnels pause brings back the old rule.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -138,16 +138,18 @@ test('--saturation-pause-us 0 only yields, and out-of-range values are refused',
     }
 }));
 
-test('a full batch of WebSocket relays is flushed at once and never pauses, and every echo comes back', withLogs(() => [gw], async () => {
+/* 400 WebSockets in the bench's closed loop through one worker; the counters' movement once every one is open. */
+async function wsRun(extraArgs) {
     for (const b of ['wsecho', 'wsload']) assert.ok(fs.existsSync(path.join(BENCH, b)), `${b} not built (make all builds it)`);
     const origin = await freePort();
     const echo = spawn(path.join(BENCH, 'wsecho'), ['--port', String(origin)], { stdio: 'ignore' });
     track(() => new Promise(r => (echo.exitCode !== null ? r() : (echo.once('exit', r), echo.kill('SIGKILL')))));
     const port = await freePort();
     const admin = await freePort();
-    gw = await startGateway({
+    const g = await startGateway({
         yaml: gatewayYaml({ port, routes: [{ name: 'ws', path: '/', backends: [{ name: '127.0.0.1', port: origin }] }] }),
-        args: ['--access-log', 'off', '--workers', '1', '--admin', `127.0.0.1:${admin}`, '--saturation-pause-us', '2000'],
+        args: ['--access-log', 'off', '--workers', '1', '--admin', `127.0.0.1:${admin}`, '--saturation-pause-us', '2000',
+            ...extraArgs],
         waitPorts: [port, admin],
     });
     const load = spawn(path.join(BENCH, 'wsload'), ['--port', String(port), '--path', '/ws', '--conns', String(STREAMS),
@@ -166,9 +168,28 @@ test('a full batch of WebSocket relays is flushed at once and never pauses, and 
     assert.equal(r.connected, String(STREAMS), out);
     assert.equal(r.errors, '0', out);
     assert.ok(Number(r.rate) > 0, out);
-    const full = m1.get('ssegate_worker_relay_full_rounds_total') - m0.get('ssegate_worker_relay_full_rounds_total');
-    const paused = m1.get('ssegate_worker_saturated_rounds_total') - m0.get('ssegate_worker_saturated_rounds_total');
-    assert.equal(paused, 0, `pauses among relays: ${paused}`);
-    assert.ok(full > 0, `full batches of relays: ${full} (the load did not fill a batch)`);
+    const delta = name => m1.get(name) - m0.get(name);
+    return { gw: g, full: delta('ssegate_worker_relay_full_rounds_total'), paused: delta('ssegate_worker_saturated_rounds_total') };
+}
+
+test('a full batch of WebSocket relays is flushed at once and never pauses, and every echo comes back', withLogs(() => [gw], async () => {
+    const r = await wsRun([]);
+    gw = r.gw;
+    assert.equal(r.paused, 0, `pauses among relays: ${r.paused}`);
+    assert.ok(r.full > 0, `full batches of relays: ${r.full} (the load did not fill a batch)`);
     assert.ok(gw.running());
+}));
+
+test('--saturation-tunnels pause counts tunnels like any socket (the old rule); other values are refused', withLogs(() => [gw], async () => {
+    const r = await wsRun(['--saturation-tunnels', 'pause']);
+    gw = r.gw;
+    assert.ok(r.paused > 0, `pauses among relays: ${r.paused}`);
+    assert.equal(r.full, 0, `full batches relayed without a pause: ${r.full}`);
+    for (const v of ['', 'x', 'Relay', 'yes']) {
+        const b = spawnSync(BIN, ['-c', '/nonexistent.yaml', '--saturation-tunnels', v], { encoding: 'utf8' });
+        assert.equal(b.status, 2, v);
+        assert.match(b.stderr, /--saturation-tunnels: expected relay or pause/);
+    }
+    const ok = spawnSync(BIN, ['--check', '-c', '/nonexistent.yaml', '--saturation-tunnels', 'relay'], { encoding: 'utf8' });
+    assert.doesNotMatch(ok.stderr, /--saturation-tunnels/);
 }));

@@ -131,6 +131,19 @@ static void test_full_interactive_batch_flushes_at_once(void **state)
     teardown_fx(fx);
 }
 
+/* interactive_pause (--saturation-tunnels pause): tunnels count like any socket, as before the rule. */
+static void test_interactive_pause_restores_the_old_rule(void **state)
+{
+    (void)state;
+    fixture_t *fx = setup_fx(BATCH, BATCH);
+    fx->loop.interactive_pause = true;
+    sg_loop_run_once(&fx->loop);
+    assert_int_equal(fx->flushed, 0);
+    assert_int_equal(atomic_load(&fx->saturated), 1);
+    assert_int_equal(atomic_load(&fx->relay_full), 0);
+    teardown_fx(fx);
+}
+
 /* Mixed batches: the plain sockets' majority decides. */
 static void test_mixed_batches(void **state)
 {
@@ -167,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_rule),
         cmocka_unit_test(test_full_plain_batch_defers_and_pauses),
         cmocka_unit_test(test_full_interactive_batch_flushes_at_once),
+        cmocka_unit_test(test_interactive_pause_restores_the_old_rule),
         cmocka_unit_test(test_mixed_batches),
         cmocka_unit_test(test_partial_batch_flushes),
     };

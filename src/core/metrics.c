@@ -352,12 +352,11 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     fprintf(f, "ssegate_tls_handshakes_total{result=\"ok\"} %" PRIu64 "\n", SUM(tls_handshakes[0]));
     fprintf(f, "ssegate_tls_handshakes_total{result=\"failed\"} %" PRIu64 "\n", SUM(tls_handshakes[1]));
     head(f, "ssegate_worker_saturated_rounds_total", "counter",
-         "Loop rounds that found a full batch of ready sockets (most of them not tunnels), each followed by "
-         "--saturation-pause-us.");
+         "Loop rounds that found a full batch of ready sockets, each followed by --saturation-pause-us.");
     fprintf(f, "ssegate_worker_saturated_rounds_total %" PRIu64 "\n", SUM(saturated_rounds));
     head(f, "ssegate_worker_relay_full_rounds_total", "counter",
-         "Loop rounds that found a full batch of ready sockets, at least half of them tunnels (WebSocket relays): "
-         "flushed at once and not paused.");
+         "Loop rounds that found a full batch of ready sockets, at least half of them tunnels (WebSocket relays), "
+         "flushed at once and not paused (--saturation-tunnels relay).");
     fprintf(f, "ssegate_worker_relay_full_rounds_total %" PRIu64 "\n", SUM(relay_full_rounds));
     head(f, "ssegate_access_log_dropped_total", "counter", "Access log lines dropped (log pipe full).");
     fprintf(f, "ssegate_access_log_dropped_total %" PRIu64 "\n", SUM(log_dropped));

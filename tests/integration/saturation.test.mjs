@@ -2,9 +2,9 @@
 // (ssegate_worker_saturated_rounds_total); nothing is lost or reordered across those pauses, and a pause of 0 (yield
 // only) is accepted. The backend is the C bench origin (one write per event per stream, every 1 ms), so 400 streams
 // through one worker saturate it on any machine; the client de-chunks every stream and checks that ids have no gap.
-// WebSocket relays are the exception: a full batch of tunnels (the bench's echo origin and closed-loop client, 400
-// WebSockets with 4 messages in flight each) is flushed at once and never pauses
-// (ssegate_worker_relay_full_rounds_total counts those batches); --saturation-tunnels pause brings back the old rule.
+// With --saturation-tunnels relay, WebSocket relays are the exception: a full batch of tunnels (the bench's echo
+// origin and closed-loop client, 400 WebSockets with 4 messages in flight each) is flushed at once and never pauses
+// (ssegate_worker_relay_full_rounds_total counts those batches); by default (pause) they count like any socket.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -172,16 +172,16 @@ async function wsRun(extraArgs) {
     return { gw: g, full: delta('ssegate_worker_relay_full_rounds_total'), paused: delta('ssegate_worker_saturated_rounds_total') };
 }
 
-test('a full batch of WebSocket relays is flushed at once and never pauses, and every echo comes back', withLogs(() => [gw], async () => {
-    const r = await wsRun([]);
+test('--saturation-tunnels relay: a full batch of WebSocket relays is flushed at once and never pauses, and every echo comes back', withLogs(() => [gw], async () => {
+    const r = await wsRun(['--saturation-tunnels', 'relay']);
     gw = r.gw;
     assert.equal(r.paused, 0, `pauses among relays: ${r.paused}`);
     assert.ok(r.full > 0, `full batches of relays: ${r.full} (the load did not fill a batch)`);
     assert.ok(gw.running());
 }));
 
-test('--saturation-tunnels pause counts tunnels like any socket (the old rule); other values are refused', withLogs(() => [gw], async () => {
-    const r = await wsRun(['--saturation-tunnels', 'pause']);
+test('by default (--saturation-tunnels pause) tunnels count like any socket; other values are refused', withLogs(() => [gw], async () => {
+    const r = await wsRun([]);
     gw = r.gw;
     assert.ok(r.paused > 0, `pauses among relays: ${r.paused}`);
     assert.equal(r.full, 0, `full batches relayed without a pause: ${r.full}`);

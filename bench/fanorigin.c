@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #define MAX_EV 256
-#define EVENT_MAX 1024
+#define EVENT_MAX 8192
 #define HEAD_MAX 8192u
 #define PEND_MAX (1024 * 1024)   /* a stream that falls this far behind is closed */
 

@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // kube-bench.mjs: ssegate --kubeconfig against kubesim. Figures, not pass/fail.
-//  build:  time from a changed object (an HTTPRoute applied to the simulator) to a request that the new route serves,
-//          at several store sizes; the config build time ssegate reports; the store's bytes and the process RSS.
+//  build:  time from a changed object to a request it changes: an HTTPRoute applied to the simulator (served once its
+//          path answers) and an EndpointSlice moved to another backend (served once the answer comes from it),
+//          interleaved, at several store sizes; the config build time ssegate reports; the store's bytes and the RSS.
 //  churn:  p99 event latency of open SSE streams (bench/loadgen against bench/origin through ssegate) with and without
 //          EndpointSlice changes at KB_CHURN_RATE per second, interleaved rounds.
+//  status: a new leader's first status sync: KB_STATUS_ROUTES (1000) HTTPRoutes without status, one ssegate: time from
+//          its start until every route carries our status.parents entry, the requests and TLS connections it took;
+//          then a second ssegate takes over the released Lease and reads everything again (status in place: no
+//          writes): time until it has. KB_STATUS_ARGS: more ssegate arguments (e.g. "--kube-api-qps 0").
 // Usage: node bench/kube-bench.mjs [BUILD_DIR]   knobs: KB_SIZES="10:10 1000:1000 1000:5000" (routes:endpoints),
 //        KB_PROBES (changes timed per size, default 15), KB_STREAMS (200), KB_RATE (events/s, 2000), KB_DURATION (s, 10),
 //        KB_ROUNDS (2), KB_CHURN_RATE (50), KB_PARTS ("build churn"). Churn rounds come in three modes:
@@ -23,6 +28,7 @@ const env = process.env;
 const SIZES = (env.KB_SIZES || '10:10 1000:1000 1000:5000').split(/\s+/).filter(Boolean).map(s => s.split(':').map(Number));
 const PROBES = Number(env.KB_PROBES || 15);
 const PARTS = (env.KB_PARTS || 'build churn').split(/\s+/);
+const STATUS_ARGS = (env.KB_STATUS_ARGS || '').split(/\s+/).filter(Boolean);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const kids = new Set();
 process.on('exit', () => { for (const k of kids) try { k.kill('SIGKILL'); } catch { /* gone */ } });
@@ -35,6 +41,15 @@ function get(port, p) {
         const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, r => { r.resume(); r.on('end', () => resolve(r.statusCode)); });
         req.setTimeout(2000, () => req.destroy());
         req.on('error', () => resolve(0));
+    });
+}
+function body(port, p) {
+    return new Promise(resolve => {
+        const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, r => {
+            let b = ''; r.on('data', d => (b += d)); r.on('end', () => resolve(r.statusCode === 200 ? b : ''));
+        });
+        req.setTimeout(2000, () => req.destroy());
+        req.on('error', () => resolve(''));
     });
 }
 async function metrics(admin) {
@@ -59,9 +74,9 @@ const slice = (name, service, addrs, port, ready = () => true) => ({ apiVersion:
     endpoints: addrs.map((a, i) => ({ addresses: [a], conditions: { ready: ready(i) } })), ports: [{ name: 'http', port }] });
 const ip = n => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 
-async function startGate(sim) {
+async function startGate(sim, extra = []) {
     const admin = await freePort();
-    const child = spawn(SSEGATE, ['--kubeconfig', sim.kubeconfigPath, '--admin', `127.0.0.1:${admin}`, '--access-log', 'off', '--workers', '2'],
+    const child = spawn(SSEGATE, ['--kubeconfig', sim.kubeconfigPath, '--admin', `127.0.0.1:${admin}`, '--access-log', 'off', '--workers', '2', ...extra],
         { stdio: ['ignore', 'ignore', 'pipe'] });
     kids.add(child);
     let err = '';
@@ -81,10 +96,18 @@ async function buildPart() {
     const live = http.createServer((q, r) => r.end('ok')).listen(0, '127.0.0.1');
     await new Promise(r => live.once('listening', r));
     const livePort = live.address().port;
+    /* Two backends that say who they are: an EndpointSlice change moves Service "ep" from one to the other. */
+    const eps = await Promise.all(['A', 'B'].map(async id => {
+        const srv = http.createServer((q, r) => r.end(id)).listen(0, '127.0.0.1');
+        await new Promise(r => srv.once('listening', r));
+        return srv;
+    }));
+    const epPort = i => eps[i % 2].address().port;
     for (const [nroutes, neps] of SIZES) {
         const sim = await startApiServer({ bookmarkIntervalMs: 60000 });
         const port = await freePort();
-        const objs = [GC, gw(port), svc('live'), slice('live', 'live', ['127.0.0.1'], livePort)];
+        const objs = [GC, gw(port), svc('live'), slice('live', 'live', ['127.0.0.1'], livePort), route('ep', '/ep/', 'ep'),
+            svc('ep'), slice('ep', 'ep', ['127.0.0.1'], epPort(0))];
         /* nroutes routes over nroutes Services; neps endpoints spread over them in slices of at most 100. */
         const perSvc = Math.max(1, Math.floor(neps / nroutes));
         let n = 0;
@@ -100,30 +123,47 @@ async function buildPart() {
         }
         sim.apply(objs);
         const g = await startGate(sim);
-        const times = [];
-        let builds = [], cpus = [];
+        const m0 = await metrics(g.admin);
+        const row = { routes: nroutes, endpoints: neps, sync_ms: g.syncMs, store_kib: (mval(m0, 'ssegate_kube_store_bytes') / 1024).toFixed(0) };
+        /* change: an HTTPRoute added (served once its path answers), or the EndpointSlice of Service "ep" moved to the
+         * other backend (served once /ep/ answers from it). Interleaved, so both meet the same machine load. */
+        const res = { route: { times: [], builds: [], cpus: [] }, slice: { times: [], builds: [], cpus: [] } };
         for (let p = 0; p < PROBES; p++) {
-            const t0 = performance.now();
-            sim.apply(route(`probe${p}`, `/probe${p}`, 'live'));
-            while ((await get(port, `/probe${p}`)) !== 200) {
-                if (performance.now() - t0 > 20000) throw new Error(`probe ${p} not served\n${g.err()}`);
+            for (const kind of ['route', 'slice']) {
+                const t0 = performance.now();
+                let ok;
+                if (kind === 'route') {
+                    sim.apply(route(`probe${p}`, `/probe${p}`, 'live'));
+                    ok = async () => (await get(port, `/probe${p}`)) === 200;
+                } else {
+                    const want = p % 2 === 0 ? 'B' : 'A';
+                    sim.apply(slice('ep', 'ep', ['127.0.0.1'], epPort(p + 1)));
+                    ok = async () => (await body(port, '/ep/x')) === want;
+                }
+                while (!(await ok())) {
+                    if (performance.now() - t0 > 20000) throw new Error(`${kind} probe ${p} not served\n${g.err()}`);
+                }
+                res[kind].times.push(performance.now() - t0);
+                const mt = await metrics(g.admin);
+                res[kind].builds.push(mval(mt, 'ssegate_config_build_last_seconds') * 1000);
+                res[kind].cpus.push(mval(mt, 'ssegate_config_build_last_cpu_seconds') * 1000);
+                await sleep(150);
             }
-            times.push(performance.now() - t0);
-            const mt = await metrics(g.admin);
-            builds.push(mval(mt, 'ssegate_config_build_last_seconds') * 1000);
-            cpus.push(mval(mt, 'ssegate_config_build_last_cpu_seconds') * 1000);
-            await sleep(150);
         }
         const m = await metrics(g.admin);
-        rows.push({ routes: nroutes, endpoints: neps, sync_ms: g.syncMs, change_to_serving_p50_ms: pct(times, 0.5).toFixed(1),
-            change_to_serving_max_ms: Math.max(...times).toFixed(1), build_p50_ms: pct(builds, 0.5).toFixed(1),
-            build_max_ms: Math.max(...builds).toFixed(1), build_cpu_p50_ms: pct(cpus, 0.5).toFixed(1), store_kib: (mval(m, 'ssegate_kube_store_bytes') / 1024).toFixed(0),
-            rss_kib: rssKiB(g.child.pid) });
+        for (const kind of ['route', 'slice']) {
+            const r = res[kind];
+            rows.push({ ...row, change: kind, change_to_serving_p50_ms: pct(r.times, 0.5).toFixed(1),
+                change_to_serving_max_ms: Math.max(...r.times).toFixed(1), build_p50_ms: pct(r.builds, 0.5).toFixed(1),
+                build_max_ms: Math.max(...r.builds).toFixed(1), build_cpu_p50_ms: pct(r.cpus, 0.5).toFixed(1),
+                store_kib: (mval(m, 'ssegate_kube_store_bytes') / 1024).toFixed(0), rss_kib: rssKiB(g.child.pid) });
+        }
         g.child.kill('SIGKILL');
         kids.delete(g.child);
         await sim.close();
     }
     live.close();
+    for (const e of eps) e.close();
     return rows;
 }
 
@@ -177,6 +217,64 @@ async function churnPart() {
     return res;
 }
 
+async function statusPart() {
+    const nroutes = Number(env.KB_STATUS_ROUTES || 1000);
+    const sim = await startApiServer({ bookmarkIntervalMs: 60000 });
+    const port = await freePort();
+    const objs = [GC, gw(port)];
+    for (let i = 0; i < nroutes; i++) objs.push(route(`r${i}`, `/r${i}/`, `s${i}`), svc(`s${i}`));
+    sim.apply(objs);
+    const ours = o => (o.status?.parents || []).some(p => p.controllerName === 'ssegate.io/gateway-controller');
+    const count = () => {
+        const q = sim.requests().filter(e => !e.watch);
+        return { puts: q.filter(e => e.method === 'PUT').length, requests: q.length, conns: sim.connections().accepted };
+    };
+    const rows = [];
+    /* 1: the first leader, no status anywhere */
+    sim.clearRequests();
+    const c0 = sim.connections().accepted;
+    const t0 = Date.now();
+    const g1 = await startGate(sim, STATUS_ARGS);
+    let done;
+    for (;;) {
+        done = sim.list('HTTPRoute', 'default').filter(ours).length;
+        if (done === nroutes) break;
+        if (Date.now() - t0 > 600000) throw new Error(`status of ${done}/${nroutes} routes after 600 s\n${g1.err()}`);
+        await sleep(100);
+    }
+    const first = Date.now() - t0;
+    await sleep(500);
+    let k = count();
+    const m1 = await metrics(g1.admin);
+    rows.push({ sync: 'first leader', routes: nroutes, ready_ms: g1.syncMs, all_status_ms: first, requests: k.requests, puts: k.puts,
+        tls_connections: k.conns - c0, throttled_s: mval(m1, 'ssegate_kube_api_throttled_seconds_total') });
+    /* 2: the holder goes (SIGTERM releases the Lease); a second replica reads every object again */
+    g1.child.kill('SIGTERM');
+    await new Promise(r => g1.child.once('exit', r));
+    kids.delete(g1.child);
+    sim.clearRequests();
+    const c1 = sim.connections().accepted;
+    const t1 = Date.now();
+    const g2 = await startGate(sim, STATUS_ARGS);
+    let unchanged = 0;
+    for (;;) {
+        const m = await metrics(g2.admin);
+        unchanged = mval(m.replace(/\{result="unchanged"\}/, '_unchanged'), 'ssegate_kube_status_writes_total_unchanged');
+        if (unchanged >= nroutes + 2) break; /* the routes, the Gateway and the GatewayClass */
+        if (Date.now() - t1 > 600000) throw new Error(`handover: ${unchanged} read after 600 s\n${g2.err()}`);
+        await sleep(100);
+    }
+    const second = Date.now() - t1;
+    k = count();
+    const m2 = await metrics(g2.admin);
+    rows.push({ sync: 'next leader (status in place)', routes: nroutes, ready_ms: g2.syncMs, all_status_ms: second, requests: k.requests,
+        puts: k.puts, tls_connections: k.conns - c1, throttled_s: mval(m2, 'ssegate_kube_api_throttled_seconds_total') });
+    g2.child.kill('SIGKILL');
+    kids.delete(g2.child);
+    await sim.close();
+    return rows;
+}
+
 /* The churn child: applies the flipping slice through the API at RATE per second (its own event loop). */
 async function churnChild(kubeconfig, rate, name, service) {
     const kc = fs.readFileSync(kubeconfig, 'utf8');
@@ -203,7 +301,13 @@ if (process.argv[2] === '--churn-child') {
     const started = Date.now();
     if (PARTS.includes('build')) {
         const rows = await buildPart();
-        console.log('build: changed HTTPRoute -> served (includes the 100 ms quiet period of the debounce)');
+        console.log('build: changed object -> served (includes the 100 ms quiet period of the debounce); change: an HTTPRoute added, or an EndpointSlice moved to another backend');
+        console.table(rows);
+    }
+    if (PARTS.includes('status')) {
+        const rows = await statusPart();
+        console.log(`status: a new leader's status sync; ssegate args: ${STATUS_ARGS.join(' ') || '(none)'}; requests: every non-watch request ` +
+            'of the process (LISTs, Lease, status reads and writes); tls_connections: accepted by the simulator, watches included');
         console.table(rows);
     }
     if (PARTS.includes('churn')) {

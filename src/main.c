@@ -14,6 +14,7 @@
 #include "kube/kube.h"
 #include "proxy/health.h"
 #include "net/hspool.h"
+#include "fanout/fanout.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "serve.h"
@@ -59,6 +60,17 @@ static void usage(FILE *f)
             "                            past it the streams' upstream reads pause (default 1048576)\n"
             "      --h2-reset-budget N   HTTP/2: a connection that resets more than N started streams in 10 s gets\n"
             "                            GOAWAY ENHANCE_YOUR_CALM (default 100; 0: no limit)\n"
+            "HTTP/2 to backends (Service ports with appProtocol kubernetes.io/h2c, or https when ALPN picks h2):\n"
+            "      --h2-upstream-conns N  sessions per endpoint per worker (default 16; 1 to 1024)\n"
+            "      --h2-upstream-max-streams N  streams per session, below the backend's MAX_CONCURRENT_STREAMS\n"
+            "                            (default 10000; 1 to 1000000)\n"
+            "      --h2-upstream-window BYTES  stream window: response bytes a paused stream may hold\n"
+            "                            (default 131072; 65535 to 16777216)\n"
+            "      --h2-upstream-replay BYTES  request body kept until the response head, to send a stream the\n"
+            "                            backend refused again (default 65536; 0 to 16777216; 0: bodiless only)\n"
+            "      --h2-upstream-ping DUR  PING each session this often (default 30s; 100ms to 1h)\n"
+            "      --h2-upstream-ping-timeout DUR  close a session whose PING is unanswered this long; its\n"
+            "                            streams fail as on a lost connection (default 10s; 100ms to 1h)\n"
             "      --client-rate N       new upstream exchanges per second per client address (IPv6: per /64),\n"
             "                            per worker, with a burst of N; past it 503 (HTTP/2: REFUSED_STREAM)\n"
             "                            (default 1000; 0: no limit)\n"
@@ -82,6 +94,9 @@ static void usage(FILE *f)
             "      --publish-service NS/NAME  the Service whose addresses Gateway status reports\n"
             "      --lease-namespace NS  where the status writers' Lease lives (default: the pod's namespace)\n"
             "      --lease-duration DUR  the status Lease's duration (default 15s; renew deadline 2/3, retry 1/7)\n"
+            "      --kube-api-qps N      requests per second to the API server, watches aside (default 100;\n"
+            "                            0: no limit); a 429's Retry-After is honoured either way\n"
+            "      --kube-api-burst N    requests allowed at once above that rate (default 200)\n"
             "      --dump-config         print what the watcher sees as the YAML that -c reads, then exit\n"
             "  -h, --help\n"
             "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
@@ -93,6 +108,21 @@ static int parse_dur(const char *flag, const char *v, int64_t *out)
         fprintf(stderr, "ssegate: %s: invalid duration '%s' (e.g. 500ms, 10s, 1m)\n", flag, v);
         return -1;
     }
+    return 0;
+}
+
+/* A duration within [lo_ms, hi_ms]: a setting that cannot work at 0 (or at a day) is refused, not clamped. */
+static int parse_dur_range(const char *flag, const char *v, int64_t lo_ms, int64_t hi_ms, int64_t *out)
+{
+    int64_t ms;
+    if (parse_dur(flag, v, &ms) < 0)
+        return -1;
+    if (ms < lo_ms || ms > hi_ms) {
+        fprintf(stderr, "ssegate: %s: expected a duration from %lldms to %llds, got '%s'\n", flag, (long long)lo_ms,
+                (long long)(hi_ms / 1000), v);
+        return -1;
+    }
+    *out = ms;
     return 0;
 }
 
@@ -113,7 +143,8 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
            O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST, O_WSIDLE, O_KUBE, O_KSA,
-           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR, O_SATTUN };
+           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR, O_KQPS, O_KBURST, O_UPCONNS, O_UPSTREAMS,
+           O_UPWIN, O_UPREPLAY, O_UPPING, O_UPPINGTO, O_SATTUN };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -131,7 +162,14 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"kubeconfig", required_argument, 0, O_KCFG}, {"controller-name", required_argument, 0, O_CTRL},
         {"watch-namespace", required_argument, 0, O_WNS}, {"publish-service", required_argument, 0, O_PUBSVC},
         {"lease-namespace", required_argument, 0, O_LEASENS}, {"dump-config", no_argument, 0, O_DUMP},
+        {"kube-api-qps", required_argument, 0, O_KQPS}, {"kube-api-burst", required_argument, 0, O_KBURST},
         {"lease-duration", required_argument, 0, O_LEASEDUR}, {"saturation-tunnels", required_argument, 0, O_SATTUN},
+        {"h2-upstream-conns", required_argument, 0, O_UPCONNS},
+        {"h2-upstream-max-streams", required_argument, 0, O_UPSTREAMS},
+        {"h2-upstream-window", required_argument, 0, O_UPWIN},
+        {"h2-upstream-replay", required_argument, 0, O_UPREPLAY},
+        {"h2-upstream-ping", required_argument, 0, O_UPPING},
+        {"h2-upstream-ping-timeout", required_argument, 0, O_UPPINGTO},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -176,6 +214,28 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         case O_TLSHS: if (parse_dur("--tls-handshake-timeout", optarg, &st->tls_handshake_timeout_ms) < 0) return -1; break;
         case O_CRATE: if (parse_u32("--client-rate", optarg, 0, 1000000, &st->client_rate) < 0) return -1; break;
         case O_H2RST: if (parse_u32("--h2-reset-budget", optarg, 0, 1000000, &st->h2_reset_budget) < 0) return -1; break;
+        case O_UPCONNS: if (parse_u32("--h2-upstream-conns", optarg, 1, 1024, &st->h2_up_conns) < 0) return -1; break;
+        case O_UPSTREAMS:
+            if (parse_u32("--h2-upstream-max-streams", optarg, 1, 1000000, &st->h2_up_max_streams) < 0)
+                return -1;
+            break;
+        case O_UPWIN:
+            /* RFC 9113's initial window is the floor; a larger one is what each paused stream may hold. */
+            if (parse_u32("--h2-upstream-window", optarg, 65535, 16u << 20, &st->h2_up_window) < 0)
+                return -1;
+            break;
+        case O_UPREPLAY:
+            if (parse_u32("--h2-upstream-replay", optarg, 0, 16u << 20, &st->h2_up_replay) < 0)
+                return -1;
+            break;
+        case O_UPPING:
+            if (parse_dur_range("--h2-upstream-ping", optarg, 100, 3600000, &st->h2_up_ping_ms) < 0)
+                return -1;
+            break;
+        case O_UPPINGTO:
+            if (parse_dur_range("--h2-upstream-ping-timeout", optarg, 100, 3600000, &st->h2_up_ping_timeout_ms) < 0)
+                return -1;
+            break;
         case O_PAUSE: if (parse_u32("--saturation-pause-us", optarg, 0, 100000, &st->saturation_pause_us) < 0) return -1; break;
         case O_SATTUN:
             if (strcmp(optarg, "relay") != 0 && strcmp(optarg, "pause") != 0) {
@@ -209,6 +269,15 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
             o->kube.lease_duration_ms = ms;
             break;
         }
+        case O_KQPS:
+            if (parse_u32("--kube-api-qps", optarg, 0, 100000, &o->kube.api_qps) < 0)
+                return -1;
+            o->kube.api_rate_set = true;
+            break;
+        case O_KBURST:
+            if (parse_u32("--kube-api-burst", optarg, 1, 100000, &o->kube.api_burst) < 0)
+                return -1;
+            break;
         case O_DUMP: o->dump_config = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -232,9 +301,10 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         return -1;
     }
     if (!o->kube_on && (o->dump_config || o->kube.controller || o->kube.watch_ns || o->kube.publish_service ||
-                        o->kube.lease_ns || o->kube.lease_duration_ms)) {
-        fprintf(stderr, "ssegate: --dump-config, --controller-name, --watch-namespace, --publish-service and "
-                        "--lease-namespace need --kube or --kubeconfig\n");
+                        o->kube.lease_ns || o->kube.lease_duration_ms || o->kube.api_rate_set ||
+                        o->kube.api_burst)) {
+        fprintf(stderr, "ssegate: --dump-config, --controller-name, --watch-namespace, --publish-service, "
+                        "--lease-namespace, --lease-duration and --kube-api-qps/-burst need --kube or --kubeconfig\n");
         return -1;
     }
     if (o->kube.publish_service && strchr(o->kube.publish_service, '/') == NULL) {
@@ -384,6 +454,12 @@ int main(int argc, char **argv)
         .saturation_tunnels_pause = true,
         .client_rate = 1000,
         .h2_reset_budget = 100,
+        .h2_up_conns = 16,
+        .h2_up_max_streams = 10000,
+        .h2_up_window = 128 * 1024,
+        .h2_up_replay = 64 * 1024,
+        .h2_up_ping_ms = 30000,
+        .h2_up_ping_timeout_ms = 10000,
     };
     if (parse_args(argc, argv, &o, &st) < 0)
         return 2;
@@ -488,6 +564,11 @@ int main(int argc, char **argv)
             goto fail;
         }
         nworkers++;
+    }
+    /* One upstream per sharing key for the whole instance: the workers' shared streams know each other. */
+    if (sg_fanout_link(workers, nworkers) < 0) {
+        fprintf(stderr, "ssegate: out of memory\n");
+        goto fail;
     }
     /* TLS handshakes run on their own threads, so a key exchange never holds up a loop's streams. */
     int ntls = o.tls_threads >= 0 ? o.tls_threads : nworkers;

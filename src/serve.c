@@ -189,6 +189,7 @@ static void on_wake(sg_loop_t *loop)
 {
     sg_worker_t *w = loop->data;
     sg_conn_hs_collect(w);
+    sg_fanout_wake(w);
     adopt_config(w);
     if (atomic_load(&w->stop)) {
         hard_stop(w);
@@ -225,7 +226,7 @@ int sg_serve_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_conf
     w->protos = &sg_serve_protos;
     w->handler = &sg_fanout_handler;
     w->route_scratch = sg_route_scratch_new();
-    w->msg = malloc(sizeof(*w->msg));
+    w->msg = calloc(1, sizeof(*w->msg)); /* zeroed: h2.c resets only part of it per request (upgrade is not) */
     w->admit = sg_admit_new(settings->client_rate, w->rng * 0x9e3779b97f4a7c15ull);
     if (w->route_scratch == NULL || w->msg == NULL || w->admit == NULL || sg_fanout_init(w) < 0) {
         sg_fanout_free(w);
@@ -257,7 +258,8 @@ void *sg_serve_main(void *arg)
     while (!w->loop.stop) {
         sg_loop_run_once(&w->loop);
         atomic_store_explicit(&w->nconns_pub, w->nconns, memory_order_relaxed);
-        if (w->draining && w->nconns == 0) {
+        /* An upstream that other workers' subscribers still use keeps its worker up until they have left. */
+        if (w->draining && w->nconns == 0 && !sg_fanout_holds(w)) {
             sg_timer_cancel(&w->loop.wheel, &w->drain_timer);
             w->loop.stop = true;
         }

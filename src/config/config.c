@@ -7,12 +7,14 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <libfyaml.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "config/diag.h"
 #include "config/route.h"
 #include "core/escape.h"
 
@@ -96,7 +98,24 @@ SG_PRINTF(4, 5) void report(loader_t *ld, pos_t p, bool warn, const char *fmt, .
 }
 
 
-/* Position of a node: its scalar token, or for collections the first key / item; `fb` when empty. */
+int sg__config_line_base(struct fy_node *n)
+{
+    struct fy_document *d = n ? fy_node_document(n) : NULL;
+    struct fy_node *root = d ? fy_document_root(d) : NULL;
+    intptr_t line = root ? (intptr_t)fy_node_get_meta(root) : 0;
+    return line > 0 && line <= INT_MAX ? (int)line : 1;
+}
+
+int sg_config_doc_set_line(struct fy_document *doc, int line)
+{
+    struct fy_node *root = doc ? fy_document_root(doc) : NULL;
+    if (root == NULL || line < 1)
+        return -EINVAL;
+    return fy_node_set_meta(root, (void *)(intptr_t)line) == 0 ? 0 : -EINVAL;
+}
+
+/* Position of a node: its scalar token, or for collections the first key / item; `fb` when empty. A document given
+ * parsed (sg_config_load_docs_lenient) counts its lines from the line its root was given. */
 pos_t npos(struct fy_node *n, pos_t fb)
 {
     for (int depth = 0; n != NULL && depth < 64; depth++) {
@@ -107,7 +126,7 @@ pos_t npos(struct fy_node *n, pos_t fb)
             const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
             if (m == NULL)
                 return fb;
-            return (pos_t){m->line + 1, m->column + 1};
+            return (pos_t){m->line + sg__config_line_base(n), m->column + 1};
         }
         case FYNT_SEQUENCE:
             n = fy_node_sequence_iterate(n, &it);
@@ -137,12 +156,25 @@ bool nnull(struct fy_node *n)
     return s == NULL || len == 0 || (len == 1 && s[0] == '~') || (len == 4 && memcmp(s, "null", 4) == 0);
 }
 
+/* A mapping's value for a scalar key, compared as text. libfyaml's lookup by string parses the key as YAML: a whole
+ * document for each key that is not a plain word ("kubernetes.io/service-name"), most of a build's lookups' time. */
 struct fy_node *field(struct fy_node *m, const char *key)
 {
     if (m == NULL || fy_node_get_type(m) != FYNT_MAPPING)
         return NULL;
-    struct fy_node *v = fy_node_mapping_lookup_by_string(m, key, strlen(key));
-    return nnull(v) ? NULL : v;
+    size_t klen = strlen(key);
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(m, &it)) != NULL) {
+        struct fy_node *k = fy_node_pair_key(pr);
+        size_t len;
+        const char *s = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &len) : NULL;
+        if (s != NULL && len == klen && memcmp(s, key, len) == 0) {
+            struct fy_node *v = fy_node_pair_value(pr);
+            return nnull(v) ? NULL : v;
+        }
+    }
+    return NULL;
 }
 
 pos_t key_pos(struct fy_node *m, const char *key, pos_t fb)
@@ -559,7 +591,18 @@ size_t utf8_bad(const unsigned char *s, size_t len)
     return len;
 }
 
-static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
+/* Documents given parsed: read in order, as a stream's would be. They are the caller's (the loader only reads them). */
+static int load_docs(loader_t *ld, const cin_t *in)
+{
+    ld->file = astrdup(ld, ld->file);
+    for (size_t i = 0; i < in->ndocs; i++) {
+        parse_doc(ld, in->docs[i] ? fy_document_root(in->docs[i]) : NULL);
+        ld->docno++;
+    }
+    return 0;
+}
+
+static int load_text(loader_t *ld, const char *yaml, size_t len)
 {
     /* YAML streams here are UTF-8; libfyaml 0.7.12 also loops forever on some invalid bytes (found by
      * fuzz_config), so they are refused before it sees them. */
@@ -603,7 +646,15 @@ static int load(loader_t *ld, const char *yaml, size_t len, sg_config_t **out)
     }
     if (fy_parser_get_stream_error(ld->fyp) || fy_diag_got_error(ld->diag))
         report_yaml_errors(ld);
+    return 0;
+}
 
+static int load(loader_t *ld, const cin_t *in, sg_config_t **out)
+{
+    int lrc = in->docs != NULL ? load_docs(ld, in) : load_text(ld, in->yaml, in->len);
+    if (lrc != 0)
+        return lrc;
+    sg__config_index_services(ld);
     sg_config_t *cfg = aalloc(ld, sizeof(*cfg));
     atomic_init(&cfg->refs, 1);
     cfg->priv = ld->priv;
@@ -649,10 +700,11 @@ int sg_config_load_string(const char *name, const char *yaml, size_t len, FILE *
 int sg_config_load_ex(const char *name, const char *yaml, size_t len, unsigned flags, FILE *errs,
                       sg_config_t **out)
 {
-    return sg__config_load_dx(name, yaml, len, flags, NULL, errs, out);
+    cin_t in = {.yaml = yaml, .len = len};
+    return sg__config_load_dx(name, &in, flags, NULL, errs, out);
 }
 
-int sg__config_load_dx(const char *name, const char *yaml, size_t len, unsigned flags, struct sg_dx *dx, FILE *errs,
+int sg__config_load_dx(const char *name, const cin_t *in, unsigned flags, struct sg_dx *dx, FILE *errs,
                        sg_config_t **out)
 {
     *out = NULL;
@@ -667,7 +719,7 @@ int sg__config_load_dx(const char *name, const char *yaml, size_t len, unsigned 
     int rc = -ENOMEM;
     if (ld->priv != NULL) {
         if (setjmp(ld->oom) == 0)
-            rc = load(ld, yaml, len, out);
+            rc = load(ld, in, out);
         else
             rc = -ENOMEM;
     }

@@ -349,10 +349,7 @@ static const secret_t *resolve_cert(loader_t *ld, const certref_t *r, const char
 
 static const svc_t *find_svc(const loader_t *ld, const char *ns, const char *name)
 {
-    for (size_t i = 0; i < ld->nsvcs; i++)
-        if (strcmp(ld->svcs[i].ns, ns) == 0 && strcmp(ld->svcs[i].name, name) == 0)
-            return &ld->svcs[i];
-    return NULL;
+    return sg__config_find_svc(ld, ns, name);
 }
 
 /* The port number a sectionName names; 0 after an error. */

@@ -101,11 +101,11 @@ const sg_diag_obj_t *sg_config_diag_find(const sg_config_diag_t *diag, const cha
 
 /* ---- the index: where each object and part lies ---- */
 
-static void rng_add(rng_t *r, const struct fy_mark *m)
+static void rng_add(rng_t *r, const struct fy_mark *m, int base)
 {
     if (m == NULL)
         return;
-    int l = m->line + 1, c = m->column + 1;
+    int l = m->line + base, c = m->column + 1;
     if (!r->set || l < r->l0 || (l == r->l0 && c < r->c0)) {
         r->l0 = l;
         r->c0 = c;
@@ -117,8 +117,9 @@ static void rng_add(rng_t *r, const struct fy_mark *m)
     r->set = true;
 }
 
-/* The range of a node: from the first to the last scalar token of its subtree (keys included). */
-static void walk(struct fy_node *n, rng_t *r, int depth)
+/* The range of a node: from the first to the last scalar token of its subtree (keys included); base is the line its
+ * document starts on. */
+static void walk(struct fy_node *n, rng_t *r, int depth, int base)
 {
     void *it = NULL;
     if (n == NULL || depth > 256)
@@ -127,22 +128,22 @@ static void walk(struct fy_node *n, rng_t *r, int depth)
     case FYNT_SCALAR: {
         struct fy_token *t = fy_node_get_scalar_token(n);
         if (t != NULL) {
-            rng_add(r, fy_token_start_mark(t));
-            rng_add(r, fy_token_end_mark(t));
+            rng_add(r, fy_token_start_mark(t), base);
+            rng_add(r, fy_token_end_mark(t), base);
         }
         break;
     }
     case FYNT_SEQUENCE: {
         struct fy_node *e;
         while ((e = fy_node_sequence_iterate(n, &it)) != NULL)
-            walk(e, r, depth + 1);
+            walk(e, r, depth + 1, base);
         break;
     }
     case FYNT_MAPPING: {
         struct fy_node_pair *pr;
         while ((pr = fy_node_mapping_iterate(n, &it)) != NULL) {
-            walk(fy_node_pair_key(pr), r, depth + 1);
-            walk(fy_node_pair_value(pr), r, depth + 1);
+            walk(fy_node_pair_key(pr), r, depth + 1, base);
+            walk(fy_node_pair_value(pr), r, depth + 1, base);
         }
         break;
     }
@@ -151,11 +152,22 @@ static void walk(struct fy_node *n, rng_t *r, int depth)
     }
 }
 
+/* A mapping's value for a scalar key, compared as text (as the loader's field(), but a null value is returned). */
 static struct fy_node *get(struct fy_node *m, const char *key)
 {
     if (m == NULL || fy_node_get_type(m) != FYNT_MAPPING)
         return NULL;
-    return fy_node_mapping_lookup_by_string(m, key, strlen(key));
+    size_t klen = strlen(key);
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(m, &it)) != NULL) {
+        struct fy_node *k = fy_node_pair_key(pr);
+        size_t len;
+        const char *s = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &len) : NULL;
+        if (s != NULL && len == klen && memcmp(s, key, len) == 0)
+            return fy_node_pair_value(pr);
+    }
+    return NULL;
 }
 
 /* A scalar field as a string of the diag, or NULL. */
@@ -190,8 +202,9 @@ static rng_t *ranges(struct sg_dx *dx, struct fy_node *seq, size_t *n, bool want
     rng_t *r = dalloc(dx, (size_t)(cnt > 0 ? cnt : 0) * sizeof(*r) + 1);
     void *it = NULL;
     struct fy_node *e;
+    int base = sg__config_line_base(seq);
     while ((e = fy_node_sequence_iterate(seq, &it)) != NULL && *n < (size_t)cnt)
-        walk(e, &r[(*n)++], 0);
+        walk(e, &r[(*n)++], 0, base);
     return r;
 }
 
@@ -214,7 +227,7 @@ static bool is_agc_policy(const char *kind, const char *api)
 static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_diag_obj_t *o, bool want_ranges)
 {
     if (want_ranges) {
-        walk(root, &pd->r, 0);
+        walk(root, &pd->r, 0, sg__config_line_base(root));
         if (o->kind == NULL)
             return;
         struct fy_node *sp = get(root, "spec");
@@ -321,9 +334,17 @@ void sg__config_index_doc(loader_t *ld, struct fy_node *root)
 }
 
 /* Where each indexed document and its parts lie: the stream parsed once more (same parser settings, so the same
- * documents), only when a load had errors to blame. */
-static int range_stream(struct sg_dx *dx, const char *yaml, size_t len)
+ * documents), only when a load had errors to blame; documents given parsed are walked as they are. */
+static int range_stream(struct sg_dx *dx, const cin_t *in)
 {
+    if (in->docs != NULL) {
+        for (size_t i = 0; i < in->ndocs && i < dx->ndocs; i++)
+            if (in->docs[i] != NULL)
+                index_doc(dx, fy_document_root(in->docs[i]), &dx->docs[i], &dx->diag->objs[i], true);
+        return 0;
+    }
+    const char *yaml = in->yaml;
+    size_t len = in->len;
     /* The loader reports YAML errors; this parse keeps quiet about them. */
     struct fy_diag_cfg dcfg;
     memset(&dcfg, 0, sizeof(dcfg));
@@ -510,10 +531,7 @@ static sg_diag_cond_t cond(bool ok, const char *reason, const char *msg)
 
 static const svc_t *find_svc(const loader_t *ld, const char *ns, const char *name)
 {
-    for (size_t i = 0; i < ld->nsvcs; i++)
-        if (strcmp(ld->svcs[i].name, name) == 0 && strcmp(ld->svcs[i].ns, ns) == 0)
-            return &ld->svcs[i];
-    return NULL;
+    return sg__config_find_svc(ld, ns, name);
 }
 
 static bool numeric(const char *s)
@@ -557,20 +575,16 @@ static sg_diag_cond_t route_refs(struct sg_dx *dx, const loader_t *ld, const sg_
     return cond(true, "ResolvedRefs", "");
 }
 
-static const sg_route_t *find_route(const sg_config_t *cfg, const sg_diag_obj_t *o)
+static const sg_route_t *find_route(const loader_t *ld, const sg_diag_obj_t *o)
 {
     sg_route_kind_t kind = strcmp(o->kind, "GRPCRoute") == 0 ? SG_ROUTE_GRPC : SG_ROUTE_HTTP;
-    for (size_t i = 0; i < cfg->nroutes; i++)
-        if (cfg->routes[i].kind == kind && strcmp(cfg->routes[i].name, o->name) == 0 &&
-            strcmp(cfg->routes[i].ns, o->ns ? o->ns : "default") == 0)
-            return &cfg->routes[i];
-    return NULL;
+    return o->name ? sg__config_find_route(ld, kind, o->ns ? o->ns : "default", o->name) : NULL;
 }
 
 static void fill_route(struct sg_dx *dx, const loader_t *ld, const sg_config_t *cfg, size_t doc, sg_diag_obj_t *o)
 {
     const drop_t *whole = find_drop(dx, doc, DX_DOC, 0);
-    const sg_route_t *rt = whole ? NULL : find_route(cfg, o);
+    const sg_route_t *rt = whole ? NULL : find_route(ld, o);
     sg_diag_cond_t refs = route_refs(dx, ld, rt, doc);
     size_t ndropped = 0;
     for (size_t i = 0; i < dx->ndrops; i++)
@@ -730,7 +744,7 @@ void sg__config_diag_fill(loader_t *ld, const sg_config_t *cfg)
 
 /* ---- the loop ---- */
 
-static int passes(struct sg_dx *dx, const char *name, const char *yaml, size_t len, unsigned flags, FILE *errs,
+static int passes(struct sg_dx *dx, const char *name, const cin_t *in, unsigned flags, FILE *errs,
                   sg_config_t **out, char **bufp)
 {
     sg_config_diag_t *diag = dx->diag;
@@ -743,7 +757,7 @@ static int passes(struct sg_dx *dx, const char *name, const char *yaml, size_t l
         if (mem == NULL)
             return -ENOMEM;
         diag->passes = pass + 1;
-        rc = sg__config_load_dx(name, yaml, len, flags, dx, mem, out);
+        rc = sg__config_load_dx(name, in, flags, dx, mem, out);
         fclose(mem);
         if (rc == 0) {
             if (errs != NULL && *bufp != NULL)
@@ -755,7 +769,8 @@ static int passes(struct sg_dx *dx, const char *name, const char *yaml, size_t l
         dx->indexed = true;     /* the first load read every document */
         /* Invalid UTF-8 can hang libfyaml 0.7.12 (fuzz_config found it): the loader refused it before parsing, and
          * so does this; its error then names no object, and the build fails as in file mode. */
-        if (!dx->ranged && utf8_bad((const unsigned char *)yaml, len) == len && (rc = range_stream(dx, yaml, len)) != 0)
+        if (!dx->ranged && (in->docs != NULL || utf8_bad((const unsigned char *)in->yaml, in->len) == in->len) &&
+            (rc = range_stream(dx, in)) != 0)
             return rc;
         dx->ranged = true;
         int added = blame_errors(dx, *bufp ? *bufp : "", errs);
@@ -774,8 +789,8 @@ static int passes(struct sg_dx *dx, const char *name, const char *yaml, size_t l
     return rc;
 }
 
-int sg_config_load_lenient(const char *name, const char *yaml, size_t len, unsigned flags, FILE *errs,
-                           sg_config_diag_t *diag, sg_config_t **out)
+static int lenient(const char *name, const cin_t *in, unsigned flags, FILE *errs, sg_config_diag_t *diag,
+                   sg_config_t **out)
 {
     *out = NULL;
     memset(diag, 0, sizeof(*diag));
@@ -789,7 +804,7 @@ int sg_config_load_lenient(const char *name, const char *yaml, size_t len, unsig
         dx->oomp = &dx->oom;
         /* Out of memory in the diagnostics jumps here (what a loader had allocated by then is lost). */
         if (setjmp(dx->oom) == 0)
-            rc = passes(dx, name, yaml, len, flags, errs, out, bufp);
+            rc = passes(dx, name, in, flags, errs, out, bufp);
         else
             rc = -ENOMEM;
     }
@@ -804,4 +819,19 @@ int sg_config_load_lenient(const char *name, const char *yaml, size_t len, unsig
     free(bufp);
     free(dx);
     return rc;
+}
+
+int sg_config_load_lenient(const char *name, const char *yaml, size_t len, unsigned flags, FILE *errs,
+                           sg_config_diag_t *diag, sg_config_t **out)
+{
+    cin_t in = {.yaml = yaml, .len = len};
+    return lenient(name, &in, flags, errs, diag, out);
+}
+
+int sg_config_load_docs_lenient(const char *name, struct fy_document *const *docs, size_t ndocs, unsigned flags,
+                                FILE *errs, sg_config_diag_t *diag, sg_config_t **out)
+{
+    static struct fy_document *const none[1] = {NULL};
+    cin_t in = {.docs = ndocs ? docs : none, .ndocs = ndocs};
+    return lenient(name, &in, flags, errs, diag, out);
 }

@@ -266,6 +266,8 @@ typedef struct loader {
     size_t ngwaddr, capgwaddr;
     sg_route_t *routes;
     size_t nroutes, caproutes;
+    size_t *route_tab;          /* routes by kind, namespace and name: index + 1, 0 empty (open addressing) */
+    size_t route_tabcap;        /* a power of two, or 0 */
     policy_t *pols;
     size_t npols, cappols;
     lbpolicy_t *lbpols;
@@ -276,6 +278,8 @@ typedef struct loader {
     size_t nsvcs, capsvcs;
     slice_t *slices;
     size_t nslices, capslices;
+    svc_t **svc_by_name;        /* the Services sorted by namespace, name (then document order), and */
+    slice_t **slice_by_svc;     /* the EndpointSlices by namespace, Service: built once every document is read */
     resolved_t *res;
     size_t nres, capres;
     secret_t *secrets;
@@ -407,6 +411,12 @@ void parse_slice(loader_t *ld, struct fy_node *root, pos_t at);
 void set_label(sg_endpoint_t *ep);
 /* Fills every backend's endpoints and every rule's total_weight (may use DNS unless SG_CONFIG_NO_DNS). */
 void resolve_backends(loader_t *ld);
+/* The first route read with this kind, namespace and name, or NULL. */
+const sg_route_t *sg__config_find_route(const loader_t *ld, sg_route_kind_t kind, const char *ns, const char *name);
+/* Sorts the Services and EndpointSlices read for the lookups below (after the last document, before any lookup). */
+void sg__config_index_services(loader_t *ld);
+/* The first Service read with this namespace and name, or NULL. */
+const svc_t *sg__config_find_svc(const loader_t *ld, const char *ns, const char *name);
 
 /* config_policy.c: alb.networking.azure.io/v1 kinds, then their effect once every document is read. */
 void sg__config_parse_route_policy(loader_t *ld, struct fy_node *root, pos_t at);
@@ -488,9 +498,19 @@ bool sg__config_dropped(const loader_t *ld, int part, size_t idx);
 #define utf8_bad sg__config_utf8_bad
 /* Offset of the first byte that is not well-formed UTF-8 (RFC 3629), or len. libfyaml must never see such bytes. */
 size_t utf8_bad(const unsigned char *s, size_t len);
+/* The loader's input: YAML text, or (docs != NULL) documents already parsed, each root's line set with
+ * sg_config_doc_set_line (lenient mode's kube build). */
+typedef struct sg__cin {
+    const char *yaml;
+    size_t len;
+    struct fy_document *const *docs;
+    size_t ndocs;
+} cin_t;
 /* sg_config_load_ex with lenient mode's state (NULL: file mode). */
-int sg__config_load_dx(const char *name, const char *yaml, size_t len, unsigned flags, struct sg_dx *dx, FILE *errs,
+int sg__config_load_dx(const char *name, const cin_t *in, unsigned flags, struct sg_dx *dx, FILE *errs,
                        sg_config_t **out);
+/* The line a node's document starts on (1 for a document of a YAML stream: its marks count from there). */
+int sg__config_line_base(struct fy_node *n);
 /* Lenient mode, the first load: records the document (object, kind, name, generation, parts) in the index. */
 void sg__config_index_doc(loader_t *ld, struct fy_node *root);
 /* Lenient mode, after a load without errors: records what status needs from the finished generation. */

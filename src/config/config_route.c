@@ -616,6 +616,56 @@ static void parse_rule(loader_t *ld, struct fy_node *n, pos_t at, sg_route_t *rt
     }
 }
 
+static uint64_t route_key(sg_route_kind_t kind, const char *ns, const char *name)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+    for (const char *p = ns; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ '/') * 1099511628211ull;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h;
+}
+
+/* The first route read with this kind, namespace and name, or NULL: a hash table over ld->routes, so a thousand routes
+ * are not a million comparisons. */
+const sg_route_t *sg__config_find_route(const loader_t *ld, sg_route_kind_t kind, const char *ns, const char *name)
+{
+    if (ld->route_tabcap == 0)
+        return NULL;
+    size_t mask = ld->route_tabcap - 1;
+    for (size_t i = route_key(kind, ns, name) & mask; ld->route_tab[i] != 0; i = (i + 1) & mask) {
+        const sg_route_t *r = &ld->routes[ld->route_tab[i] - 1];
+        if (r->kind == kind && strcmp(r->name, name) == 0 && strcmp(r->ns, ns) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+static void route_tab_put(size_t *tab, size_t cap, const sg_route_t *r, size_t idx)
+{
+    size_t i = route_key(r->kind, r->ns, r->name) & (cap - 1);
+    while (tab[i] != 0)
+        i = (i + 1) & (cap - 1);
+    tab[i] = idx + 1;
+}
+
+/* Adds the last route read (a duplicate too: the first stays the one found). */
+static void route_tab_add(loader_t *ld)
+{
+    if (2 * ld->nroutes > ld->route_tabcap) {
+        size_t cap = ld->route_tabcap ? ld->route_tabcap * 2 : 64;
+        while (2 * ld->nroutes > cap)
+            cap *= 2;
+        size_t *tab = aalloc(ld, cap * sizeof(*tab)); /* zeroed; the old table stays in the arena until the unref */
+        for (size_t i = 0; i + 1 < ld->nroutes; i++)
+            route_tab_put(tab, cap, &ld->routes[i], i);
+        ld->route_tab = tab;
+        ld->route_tabcap = cap;
+    }
+    route_tab_put(ld->route_tab, ld->route_tabcap, &ld->routes[ld->nroutes - 1], ld->nroutes - 1);
+}
+
 sg_route_t *parse_route_head(loader_t *ld, struct fy_node *root, pos_t at, sg_route_kind_t kind,
                              struct fy_node **specp)
 {
@@ -623,10 +673,9 @@ sg_route_t *parse_route_head(loader_t *ld, struct fy_node *root, pos_t at, sg_ro
     meta_t md;
     if (!parse_meta(ld, root, at, &md))
         return NULL;
-    for (size_t i = 0; i < ld->nroutes; i++)
-        if (ld->routes[i].kind == kind && strcmp(ld->routes[i].name, md.name) == 0 &&
-            strcmp(ld->routes[i].ns, md.ns) == 0)
-            ERR(ld, at, "duplicate %s %s/%s (first at line %d)", kname, md.ns, md.name, ld->routes[i].line);
+    const sg_route_t *dup = sg__config_find_route(ld, kind, md.ns, md.name);
+    if (dup != NULL)
+        ERR(ld, at, "duplicate %s %s/%s (first at line %d)", kname, md.ns, md.name, dup->line);
     struct fy_node *spec = get_map(ld, root, "spec", true, at);
     if (spec == NULL)
         return NULL;
@@ -643,6 +692,7 @@ sg_route_t *parse_route_head(loader_t *ld, struct fy_node *root, pos_t at, sg_ro
     rt->file = ld->file;
     rt->line = at.line;
     rt->col = at.col;
+    route_tab_add(ld);
 
     struct fy_node *ps = get_seq(ld, spec, "parentRefs", true, sp);
     rt->parents = aalloc(ld, (seq_len(ps) + 1) * sizeof(*rt->parents));

@@ -91,6 +91,19 @@ typedef struct sg_config_diag {
 int sg_config_load_lenient(const char *name, const char *yaml, size_t len, unsigned flags, FILE *errs,
                            sg_config_diag_t *diag, sg_config_t **out);
 
+/*
+ * The same from documents already parsed, in this order, as if they were the documents of one YAML stream (the kube
+ * build keeps each object's parsed form, so a build parses only what changed). The loader only reads them. Positions
+ * in messages (and so the blame of errors on objects, rules, parentRefs and listeners) come from each document's
+ * marks, counted from the line sg_config_doc_set_line gave its root (1 when none): give each the line it would start
+ * on in the text, and the messages are those of that text.
+ */
+struct fy_document;
+int sg_config_load_docs_lenient(const char *name, struct fy_document *const *docs, size_t ndocs, unsigned flags,
+                                FILE *errs, sg_config_diag_t *diag, sg_config_t **out);
+/* Sets the line doc's marks count from (line >= 1; kept in its root node's meta pointer). 0, or -EINVAL. */
+int sg_config_doc_set_line(struct fy_document *doc, int line);
+
 /* Frees what a load put in *diag and zeroes it. Accepts a zeroed diag. */
 void sg_config_diag_free(sg_config_diag_t *diag);
 

@@ -420,9 +420,12 @@ static bool hosts_overlap(const sg_route_t *a, const sg_route_t *b, const sg_lis
 /* Gateway API (GRPCRoute hostnames): an HTTPRoute and a GRPCRoute on one listener whose hostnames intersect
  * cannot both be accepted; the older route (document order here), then the first by namespace/name, is. Routes
  * are taken in document order, each refused when it meets an accepted route of the other kind. */
-static const sg_route_t *conflicting(const sg_config_t *cfg, const sg_listener_t *l, size_t i, const bool *taken)
+static const sg_route_t *conflicting(const sg_config_t *cfg, const sg_listener_t *l, size_t i, const bool *taken,
+                                     const size_t *taken_kind)
 {
     const sg_route_t *rt = &cfg->routes[i];
+    if (taken_kind[rt->kind == SG_ROUTE_GRPC ? SG_ROUTE_HTTP : SG_ROUTE_GRPC] == 0)
+        return NULL; /* no route of the other kind yet: nothing to meet (and no scan of the ones before) */
     for (size_t j = 0; j < i; j++)
         if (taken[j] && cfg->routes[j].kind != rt->kind && hosts_overlap(rt, &cfg->routes[j], l))
             return &cfg->routes[j];
@@ -439,6 +442,7 @@ static int compile_listener(const sg_config_t *cfg, sg_listener_t *l, size_t *at
     bool *taken = calloc(cfg->nroutes + 1, sizeof(bool));
     if (taken == NULL)
         return -ENOMEM;
+    size_t taken_kind[2] = {0, 0}; /* taken routes by kind (SG_ROUTE_HTTP, SG_ROUTE_GRPC) */
     for (size_t i = 0; i < cfg->nroutes; i++) {
         const sg_route_t *rt = &cfg->routes[i];
         bool fits = false;
@@ -446,7 +450,7 @@ static int compile_listener(const sg_config_t *cfg, sg_listener_t *l, size_t *at
             fits = parent_fits(&rt->parents[p], l) && admits(l, rt);
         if (!fits)
             continue;
-        const sg_route_t *other = conflicting(cfg, l, i, taken);
+        const sg_route_t *other = conflicting(cfg, l, i, taken, taken_kind);
         if (other != NULL) {
             if (errs)
                 sg_escape_fputline(errs, "%s:%d:%d: warning: %s %s/%s: not attached to listener %s/%s: its hostnames "
@@ -457,6 +461,7 @@ static int compile_listener(const sg_config_t *cfg, sg_listener_t *l, size_t *at
             continue;
         }
         taken[i] = true;
+        taken_kind[rt->kind == SG_ROUTE_GRPC ? SG_ROUTE_GRPC : SG_ROUTE_HTTP]++;
         size_t nh = rt->nhostnames ? rt->nhostnames : 1;
         for (size_t h = 0; h < nh; h++) {
             bool ok;

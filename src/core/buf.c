@@ -1,5 +1,6 @@
 /* buf.c: chunk pool and output queues. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/buf.h"
 
@@ -9,6 +10,8 @@ void sg_pool_init(sg_pool_t *p)
     p->nfree = 0;
     p->in_use = 0;
     p->dirty = false;
+    sg_list_init(&p->reffree);
+    p->nreffree = 0;
 }
 
 void sg_pool_free(sg_pool_t *p)
@@ -17,6 +20,9 @@ void sg_pool_free(sg_pool_t *p)
     while ((n = sg_list_pop(&p->free)) != NULL)
         free(SG_CONTAINER_OF(n, sg_chunk_t, link));
     p->nfree = 0;
+    while ((n = sg_list_pop(&p->reffree)) != NULL)
+        free(SG_CONTAINER_OF(n, sg_chunk_t, link));
+    p->nreffree = 0;
 }
 
 void sg_pool_release(sg_pool_t *p)
@@ -71,7 +77,7 @@ sg_rbuf_t *sg_rbuf_new(const void *p, size_t n)
     sg_rbuf_t *b = malloc(sizeof(*b) + n);
     if (b == NULL)
         return NULL;
-    b->refs = 1;
+    atomic_init(&b->refs, 1);
     b->len = (uint32_t)n;
     if (p != NULL && n > 0)
         memcpy(b->data, p, n);
@@ -80,9 +86,31 @@ sg_rbuf_t *sg_rbuf_new(const void *p, size_t n)
 
 void sg_rbuf_unref(sg_rbuf_t *b)
 {
-    if (b != NULL && --b->refs == 0)
+    if (b == NULL)
+        return;
+    uint32_t r = atomic_load_explicit(&b->refs, memory_order_relaxed);
+    if (r & SG_RBUF_SHARED) {
+        if ((atomic_fetch_sub_explicit(&b->refs, 1, memory_order_release) & ~SG_RBUF_SHARED) == 1) {
+            atomic_thread_fence(memory_order_acquire);
+            free(b);
+        }
+        return;
+    }
+    if (r == 1)
         free(b);
+    else
+        atomic_store_explicit(&b->refs, r - 1, memory_order_relaxed);
 }
+
+/*
+ * A reference chunk (cap 0) holds no bytes of its own but a reference and an optional prefix. Its data[]:
+ * [sg_rbuf_t *b][uint32 off][uint8 plen][plen prefix bytes]. Its bytes are prefix, then b->data[off..): rpos and
+ * wpos index into that sequence, so consuming needs nothing special. (data[] is not pointer-aligned: memcpy.)
+ */
+#define REF_OFF sizeof(sg_rbuf_t *)
+#define REF_PLEN (REF_OFF + sizeof(uint32_t))
+#define REF_PREFIX (REF_PLEN + 1)
+#define REF_NODE_SIZE (sizeof(sg_chunk_t) + REF_PREFIX + SG_REF_PREFIX_MAX)
 
 static sg_rbuf_t *ref_of(const sg_chunk_t *c)
 {
@@ -91,32 +119,69 @@ static sg_rbuf_t *ref_of(const sg_chunk_t *c)
     return b;
 }
 
-/* Gives a chunk that left a queue back: a reference chunk drops its reference and its node. */
+static uint32_t ref_off(const sg_chunk_t *c)
+{
+    uint32_t off;
+    memcpy(&off, c->data + REF_OFF, sizeof(off));
+    return off;
+}
+
+/* Gives a chunk that left a queue back: a reference chunk drops its reference; its node is kept for reuse. */
 static void chunk_done(sg_pool_t *p, sg_chunk_t *c)
 {
     if (c->cap == 0) {
         sg_rbuf_unref(ref_of(c));
-        free(c);
+        if (p->nreffree < SG_POOL_KEEP_REFS) {
+            sg_list_insert_tail(&p->reffree, &c->link);
+            p->nreffree++;
+            p->dirty = true;
+        } else {
+            free(c);
+        }
         return;
     }
     sg_pool_put(p, c);
 }
 
-int sg_outq_append_ref(sg_outq_t *q, sg_rbuf_t *b)
+int sg_outq_append_ref(sg_outq_t *q, sg_pool_t *p, sg_rbuf_t *b)
 {
-    if (b->len == 0)
-        return 0;
-    sg_chunk_t *c = malloc(sizeof(*c) + sizeof(b));
-    if (c == NULL)
-        return -ENOMEM;
+    return sg_outq_append_ref_range(q, p, NULL, 0, b, 0, b->len);
+}
+
+int sg_outq_append_ref_range(sg_outq_t *q, sg_pool_t *p, const void *prefix, size_t plen, sg_rbuf_t *b, size_t off,
+                             size_t n)
+{
+    if (plen > SG_REF_PREFIX_MAX || off > b->len || n > b->len - off)
+        return -EINVAL;
+    if (n == 0) {
+        if (plen == 0)
+            return 0;
+        return sg_outq_append(q, p, prefix, plen);
+    }
+    sg_chunk_t *c;
+    sg_list_t *l = sg_list_pop(&p->reffree);
+    if (l != NULL) {
+        p->nreffree--;
+        c = SG_CONTAINER_OF(l, sg_chunk_t, link);
+    } else {
+        c = malloc(REF_NODE_SIZE);
+        if (c == NULL)
+            return -ENOMEM;
+    }
     sg_list_init(&c->link);
     c->rpos = 0;
-    c->wpos = b->len;
+    c->wpos = (uint32_t)(plen + n);
     c->cap = 0;
     sg_rbuf_ref(b);
+    uint32_t o = (uint32_t)off;
+    uint8_t pl = (uint8_t)plen;
     memcpy(c->data, &b, sizeof(b));
+    memcpy(c->data + REF_OFF, &o, sizeof(o));
+    memcpy(c->data + REF_PLEN, &pl, 1);
+    if (plen > 0)
+        memcpy(c->data + REF_PREFIX, prefix, plen);
     sg_list_insert_tail(&q->chunks, &c->link);
-    q->bytes += b->len;
+    q->bytes += plen + n;
     return 0;
 }
 
@@ -201,8 +266,26 @@ int sg_outq_iov(const sg_outq_t *q, struct iovec *iov, int max)
         const sg_chunk_t *c = SG_CONTAINER_OF(l, sg_chunk_t, link);
         if (sg_chunk_len(c) == 0)
             continue;
-        iov[n].iov_base = (void *)((c->cap == 0 ? ref_of(c)->data : c->data) + c->rpos);
-        iov[n].iov_len = sg_chunk_len(c);
+        if (c->cap != 0) {
+            iov[n].iov_base = (void *)(c->data + c->rpos);
+            iov[n].iov_len = sg_chunk_len(c);
+            n++;
+            continue;
+        }
+        uint32_t plen = (uint8_t)c->data[REF_PLEN];
+        const char *data = ref_of(c)->data + ref_off(c);
+        if (c->rpos < plen) {
+            iov[n].iov_base = (void *)(c->data + REF_PREFIX + c->rpos);
+            iov[n].iov_len = plen - c->rpos;
+            n++;
+            if (n == max)
+                break;
+            iov[n].iov_base = (void *)data;
+            iov[n].iov_len = c->wpos - plen;
+        } else {
+            iov[n].iov_base = (void *)(data + (c->rpos - plen));
+            iov[n].iov_len = sg_chunk_len(c);
+        }
         n++;
     }
     return n;

@@ -269,8 +269,15 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
         route_samples(f, "ssegate_grpc_calls_total", shards, n,
                       offsetof(sg_route_metrics_t, grpc_status) + (size_t)c * sizeof(sg_counter_t), extra, c != 0);
     }
-    head(f, "ssegate_fanout_streams", "gauge", "Shared SSE upstream streams open (one per worker and sharing key).");
+    head(f, "ssegate_fanout_streams", "gauge", "Shared SSE upstream streams open (one per instance and sharing key).");
     fprintf(f, "ssegate_fanout_streams %" PRIu64 "\n", SUM(fanout_streams));
+    head(f, "ssegate_fanout_follower_streams", "gauge", "Workers' local feeds of shared SSE streams whose upstream "
+         "another worker holds.");
+    fprintf(f, "ssegate_fanout_follower_streams %" PRIu64 "\n", SUM(fanout_followers));
+    head(f, "ssegate_fanout_worker_subscribers", "gauge", "Clients subscribed to shared SSE streams, by worker.");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "ssegate_fanout_worker_subscribers{worker=\"%zu\"} %" PRIu64 "\n", i,
+                ld(&shards[i]->fanout_subscribers));
     head(f, "ssegate_fanout_subscribers", "gauge", "Clients subscribed to shared SSE streams.");
     fprintf(f, "ssegate_fanout_subscribers %" PRIu64 "\n", SUM(fanout_subscribers));
     head(f, "ssegate_fanout_subscribers_total", "counter", "Clients that joined shared SSE streams.");
@@ -329,6 +336,9 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
          "Upstream HTTP/2 streams the backend refused unprocessed (REFUSED_STREAM, GOAWAY), sent again on another "
          "connection.");
     fprintf(f, "ssegate_upstream_h2_retries_total %" PRIu64 "\n", SUM(upstream_h2_retries));
+    head(f, "ssegate_upstream_h2_ping_timeouts_total", "counter",
+         "HTTP/2 backend sessions closed because a PING was not answered within --h2-upstream-ping-timeout.");
+    fprintf(f, "ssegate_upstream_h2_ping_timeouts_total %" PRIu64 "\n", SUM(upstream_h2_ping_timeouts));
     head(f, "ssegate_upstream_trailers_total", "counter", "Upstream responses that ended with trailers.");
     fprintf(f, "ssegate_upstream_trailers_total %" PRIu64 "\n", SUM(upstream_trailers));
     head(f, "ssegate_upstream_h2_alpn_fallbacks_total", "counter",
@@ -348,6 +358,11 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     head(f, "ssegate_h2_stall_closes_total", "counter",
          "HTTP/2 connections closed (GOAWAY) because every stream was blocked by flow control that long.");
     fprintf(f, "ssegate_h2_stall_closes_total %" PRIu64 "\n", SUM(h2_stall_closes));
+    head(f, "ssegate_h2_data_bytes_total", "counter",
+         "HTTP/2 DATA payload bytes sent to clients: copied into the output, or queued by reference to a shared "
+         "stream's event (no copy per subscriber).");
+    fprintf(f, "ssegate_h2_data_bytes_total{how=\"copied\"} %" PRIu64 "\n", SUM(h2_data_bytes[0]));
+    fprintf(f, "ssegate_h2_data_bytes_total{how=\"reference\"} %" PRIu64 "\n", SUM(h2_data_bytes[1]));
     head(f, "ssegate_tls_handshakes_total", "counter", "TLS handshakes by result (failed includes timed out).");
     fprintf(f, "ssegate_tls_handshakes_total{result=\"ok\"} %" PRIu64 "\n", SUM(tls_handshakes[0]));
     fprintf(f, "ssegate_tls_handshakes_total{result=\"failed\"} %" PRIu64 "\n", SUM(tls_handshakes[1]));

@@ -90,12 +90,14 @@ typedef struct sg_metrics {
     sg_counter_t upstream_h2_streams;  /* gauge: streams on them (and waiting for one) */
     sg_counter_t upstream_h2_goaways;  /* GOAWAY frames received from backends */
     sg_counter_t upstream_h2_retries;  /* streams sent again: refused (REFUSED_STREAM, above a GOAWAY's last id) */
+    sg_counter_t upstream_h2_ping_timeouts; /* sessions failed: a PING unanswered within --h2-upstream-ping-timeout */
     sg_counter_t upstream_trailers;    /* responses that came with trailers (HTTP/2 backends) */
     sg_counter_t upstream_h2_alpn_h1;  /* TLS connections where an h2 port's backend chose http/1.1 (ALPN) */
     sg_counter_t h2_buffered_bytes;    /* gauge: response bytes queued on HTTP/2 streams (with segment headers) */
     sg_counter_t h2_budget_pauses;     /* a connection's buffer budget was exceeded: its upstreams paused */
     sg_counter_t h2_stall_resets;      /* streams reset after --stall-timeout blocked by a zero window */
     sg_counter_t h2_stall_closes;      /* connections closed because every stream was so blocked */
+    sg_counter_t h2_data_bytes[2];     /* HTTP/2 DATA payload sent: [0] copied into the output, [1] by reference */
     sg_counter_t tls_handshakes[2];    /* [0] completed, [1] failed or timed out */
     sg_counter_t saturated_rounds;     /* loop iterations that found a full batch (then paused) */
     sg_counter_t relay_full_rounds;    /* full batches, mostly tunnel relays: flushed at once, no pause */
@@ -107,7 +109,8 @@ typedef struct sg_metrics {
     sg_counter_t client_rate_refused;  /* exchanges refused by the per-client-address budget */
     sg_counter_t cors_preflights[2];   /* preflights the gateway answered: [0] refused, [1] allowed */
     /* shared SSE streams (fanout/) */
-    sg_counter_t fanout_streams;       /* gauge: shared upstream streams open */
+    sg_counter_t fanout_streams;       /* gauge: shared upstream streams open (held by this worker) */
+    sg_counter_t fanout_followers;     /* gauge: this worker's copies of shared streams held by another worker */
     sg_counter_t fanout_subscribers;   /* gauge: subscribers on shared streams */
     sg_counter_t fanout_subscribers_total;
     sg_counter_t fanout_ring_events;   /* gauge: events held in replay rings */

@@ -47,6 +47,13 @@ typedef struct sg_settings {
                                      worker; past it: 503 / REFUSED_STREAM. 0: no limit */
     uint32_t h2_reset_budget;     /* HTTP/2: started streams a connection may reset per 10 s (burst) before
                                      GOAWAY ENHANCE_YOUR_CALM. 0: no limit */
+    /* HTTP/2 to backends (proxy/upclient_h2.c); 0 takes the default named, except h2_up_replay (0: none). */
+    uint32_t h2_up_conns;         /* sessions per endpoint per worker; 0: 16 */
+    uint32_t h2_up_max_streams;   /* streams per session, below the backend's own limit; 0: 10,000 */
+    uint32_t h2_up_window;        /* stream receive window: what a paused stream may hold; 0: 128 KiB */
+    uint32_t h2_up_replay;        /* request body bytes kept until the response head, to resend a refused stream */
+    int64_t h2_up_ping_ms;        /* a session is pinged this often; 0: 30 s */
+    int64_t h2_up_ping_timeout_ms; /* ... and fails when the PING's answer takes longer; 0: 10 s */
 } sg_settings_t;
 
 typedef struct sg_worker {

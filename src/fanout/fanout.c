@@ -1,6 +1,6 @@
-/* fanout.c: shared SSE streams (one upstream per worker and sharing key, N subscribers), their replay rings,
- * gapless failover of the shared upstream, slow subscribers, and the handler that passes every other stream to
- * the proxy. */
+/* fanout.c: shared SSE streams (one upstream per instance and sharing key, N subscribers; the other workers' side is
+ * share.c), their replay rings, gapless failover of the shared upstream, slow subscribers, and the handler that
+ * passes every other stream to the proxy. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,123 +13,8 @@
 #include "fanout/key.h"
 #include "fanout/segment.h"
 #include "fanout/ring.h"
+#include "fanout/hub.h"
 #include "proxy/proxy.h"
-
-#define HUB_BUCKETS 256
-#define MAX_EVENT_BYTES (1024 * 1024)   /* an event still open past this is a broken upstream: fail over */
-#define MAX_PLAIN_BODY (64 * 1024)      /* a non-SSE answer kept to give every waiting subscriber */
-#define MAX_HEAD_BYTES (16 * 1024)
-#define RETRY_BASE_MS 100
-
-typedef struct hub hub_t;
-
-/* One client of a shared stream. Small on purpose: thousands of these share one upstream. */
-typedef struct sub {
-    uint8_t kind;                   /* SG_STREAM_KIND_SHARED (stream.h): first */
-    bool head_sent;
-    bool blocked;                   /* its queue is above the watermark: fed from the ring once writable */
-    bool was_slow;
-    bool finished;
-    uint8_t replay;                 /* 0 none, 1 ring, 2 backend (the shared stream resumed), 3 live */
-    uint8_t mproto;
-    uint16_t status;                /* the response status its client got */
-    const sg_stream_ops_t *ops;
-    void *down;
-    sg_down_info_t info;
-    hub_t *hub;
-    sg_list_t link;
-    uint64_t next_seq;              /* the ring sequence number of the next event this client gets */
-    uint64_t start_ms;
-    uint64_t bytes_out;
-    uint64_t events;
-    uint64_t drain_at_ms;
-    sg_timer_t timer;               /* drain moment */
-    sg_listener_metrics_t *lm;
-    struct catchup *cu;             /* a dedicated replay by the backend, until it meets the shared stream */
-} sub_t;
-
-_Static_assert(offsetof(sub_t, kind) == 0, "sg_stream_kind() reads the first byte");
-
-/* A subscriber whose Last-Event-ID the ring could not serve gets a dedicated exchange carrying it (the backend
- * replays); its events are relayed whole, and as soon as one of them is also in the shared stream (its id in the
- * ring, or the shared stream's next event carries the id it last got) it moves onto the shared stream at that
- * point and the dedicated exchange closes. */
-typedef struct catchup {
-    sg_stream_t *own;               /* the dedicated proxy stream, or NULL once it is over */
-    sg_seg_t seg;
-    bool starting;                  /* inside sg_proxy_start: a detach is recorded, handled after it returns */
-    int8_t detached;                /* 0 none, 1 ok, -1 failed (while starting) */
-    bool failed;                    /* relaying to the client failed */
-    bool eagain_now;
-    bool sse;                       /* its response is an event stream (else relayed as it comes) */
-    bool merged;                    /* on the shared stream now: own is closed from the loop */
-    bool eagain;                    /* the client's queue passed the watermark during this delivery */
-    bool id_ok;
-    uint8_t id_len;
-    char id[SG_SSE_MAX_ID];         /* the id after the last event relayed */
-} catchup_t;
-
-typedef enum { ATT_NONE = 0, ATT_SSE, ATT_PLAIN, ATT_FAILED, ATT_STOP } attempt_t;
-
-struct hub {
-    hub_t *next;                    /* hash bucket chain */
-    sg_list_t alink;                /* in the worker's list of every hub, in the table or not */
-    bool in_table;
-    bool live;                      /* an event-stream head was received: subscribers have theirs */
-    bool starting;                  /* inside sg_proxy_start */
-    bool closing;
-    uint8_t attempt;                /* attempt_t of the current upstream exchange */
-    bool attempt_over;
-    bool last_id_ok;
-    uint8_t last_id_len;
-    uint32_t fails;                 /* consecutive attempts without an event stream */
-    sg_fanout_t *fo;
-    sg_worker_t *w;
-    sg_config_t *cfg;               /* the generation the shared stream started with */
-    const sg_rule_t *rule;
-    const sg_sse_policy_t *pol;
-    sg_route_metrics_t *rm;
-    uint64_t hash;
-    char *key;
-    size_t key_len;
-    /* the request, kept for every (re)connect */
-    char *req;                      /* target and header bytes */
-    sg_str_t target;
-    sg_h1_header_t *hdrs;
-    size_t nhdrs;
-    int host_index;
-    /* the response head given to subscribers, and a non-SSE answer's body */
-    int status;
-    sg_h1_header_t *rhdrs;
-    size_t nrhdrs;
-    char *rstore;
-    char *body;
-    size_t body_len;
-    sg_stream_t *up;                /* the proxy stream feeding this hub, or NULL between attempts */
-    sg_seg_t seg;                   /* the upstream bytes split into events */
-    char last_id[SG_SSE_MAX_ID];    /* id of the last complete event: a reconnect resumes there */
-    sg_ring_t ring;
-    sg_list_t subs;                 /* on the shared stream (head sent or waiting for it) */
-    sg_list_t catchup;              /* on a dedicated replay (sub_t.cu) */
-    size_t nsubs;                   /* both */
-    sg_timer_t t_reap;              /* closes the dedicated exchanges of subscribers that merged */
-    sg_timer_t t_retry;             /* end of an attempt, then the reconnect */
-    sg_timer_t t_linger;            /* close after the last subscriber left */
-    sg_timer_t t_hb;
-    uint64_t last_send_ms;
-    sg_rbuf_t *hb;                  /* the heartbeat comment, queued by reference like events */
-    sg_rbuf_t *hb_h1;
-    uint64_t ring_events_pub, ring_bytes_pub; /* what this ring adds to the worker's gauges */
-    char origin_id[SG_SSE_MAX_ID];  /* the Last-Event-ID the first subscriber brought */
-    uint8_t origin_len;
-};
-
-struct sg_fanout {
-    sg_worker_t *w;
-    hub_t *buckets[HUB_BUCKETS];
-    size_t nhubs;
-    sg_list_t all;
-};
 
 static void hub_close(hub_t *h);
 static void hub_connect(hub_t *h);
@@ -145,8 +30,11 @@ static int64_t hb_ms(const hub_t *h)
     return r == SG_TIMEOUT_UNSET ? h->w->settings->heartbeat_ms : r;
 }
 
+/* The ring gauges count the owner's ring: a follower's holds the same events by reference. */
 static void publish_ring(hub_t *h)
 {
+    if (h->role != HUB_OWNER)
+        return;
     sg_metrics_t *m = &h->w->metrics;
     sg_counter_sub(&m->fanout_ring_events, h->ring_events_pub);
     sg_counter_sub(&m->fanout_ring_bytes, h->ring_bytes_pub);
@@ -158,6 +46,8 @@ static void publish_ring(hub_t *h)
 
 static void table_remove(hub_t *h)
 {
+    if (h->role == HUB_OWNER)
+        sg__share_withdraw(h);
     if (!h->in_table)
         return;
     hub_t **pp = &h->fo->buckets[h->hash % HUB_BUCKETS];
@@ -218,11 +108,25 @@ static void sub_free(sub_t *s)
     if (s->head_sent && h->rm)
         sg_counter_sub(&h->rm->sse_active, 1);
     free(s);
-    if (h->nsubs == 0 && !h->closing) {
-        /* A drain, or a hub that can no longer serve (ended, never live), closes at once (next tick). */
-        int64_t linger = (w->draining || !h->in_table) ? 0 : h->pol->linger_ms;
-        sg_timer_arm(&w->loop.wheel, &h->t_linger, w->loop.now_ms + (uint64_t)linger);
+    sg__hub_check_unused(h);
+}
+
+/* The last subscriber of the instance left: a follower lets its owner go; an owner without followers lingers (a
+ * drain, or a hub that can no longer serve (ended, never live), closes at once: next tick). */
+void sg__hub_check_unused(hub_t *h)
+{
+    sg_worker_t *w = h->w;
+    if (h->nsubs > 0 || h->closing)
+        return;
+    if (h->role == HUB_FOLLOWER) {
+        if (!h->detaching)
+            sg__share_leave(h);
+        return;
     }
+    if (h->nfol > 0)
+        return;
+    int64_t linger = (w->draining || !h->in_table) ? 0 : h->pol->linger_ms;
+    sg_timer_arm(&w->loop.wheel, &h->t_linger, w->loop.now_ms + (uint64_t)linger);
 }
 
 /* Ends a subscriber's response: ok, or cut (abort) when it could not be completed. */
@@ -353,34 +257,43 @@ static void sub_start(sub_t *s)
 
 /* ---- the shared stream: events from upstream ---- */
 
-/* A complete event (or lines that set id or retry) goes into the ring and out to every subscriber at the live
- * edge; comment-only segments never get here (the hub sends its own heartbeats). */
+/* A complete event (or lines that set id or retry) from upstream; comment-only segments never get here (the hub
+ * sends its own heartbeats). */
 static void on_event(void *ctx, const sg_seg_event_t *se)
 {
     hub_t *h = ctx;
-    sg_worker_t *w = h->w;
     sg_event_t *ev = sg_event_new(se->p, se->n);
     if (ev == NULL)
         return; /* out of memory: this event is lost for everyone; the ring's sequence goes on without it */
+    sg_counter_add(&h->w->metrics.fanout_events, 1);
+    sg__hub_event(h, ev, se->id, se->id_len, se->id_set, se->id_ok, h->w->loop.now_ms);
+}
+
+/* An event (the owner's from upstream, or a follower's from its owner) goes into the ring, to the other workers'
+ * followers (owner), and out to every subscriber at the live edge. Takes over the caller's reference on ev. */
+void sg__hub_event(hub_t *h, sg_event_t *ev, const char *id, size_t id_len, bool id_set, bool id_ok, uint64_t at_ms)
+{
+    sg_worker_t *w = h->w;
     uint64_t seq = h->ring.head_seq;
-    sg_ring_push(&h->ring, w->loop.now_ms, ev, se->id, se->id_len, se->id_set, se->id_ok);
-    memcpy(h->last_id, se->id, se->id_len);
-    h->last_id_len = (uint8_t)se->id_len;
-    h->last_id_ok = se->id_ok;
+    sg_ring_push(&h->ring, at_ms, ev, id, id_len, id_set, id_ok);
+    memcpy(h->last_id, id, id_len);
+    h->last_id_len = (uint8_t)id_len;
+    h->last_id_ok = id_ok;
     publish_ring(h);
-    sg_counter_add(&w->metrics.fanout_events, 1);
+    if (h->nfol > 0)
+        sg__share_event(h, ev, id, id_len, id_set, id_ok, at_ms);
     h->last_send_ms = w->loop.now_ms;
     /* Framed once per protocol: the ring entry caches the HTTP/1.1 chunk (an event the ring could not keep gets a
      * local one, dropped after this round). */
     sg_ring_ent_t *ent = sg_ring_get(&h->ring, seq);
     sg_rbuf_t *local = NULL, **h1_chunk = ent ? &ent->h1_chunk : &local;
     /* A dedicated replay that got exactly this event already goes on from the next one, shared. */
-    if (se->id_set && se->id_ok)
+    if (id_set && id_ok)
         for (sg_list_t *n = h->catchup.next, *next; n != &h->catchup; n = next) {
             next = n->next;
             sub_t *s = SG_CONTAINER_OF(n, sub_t, link);
-            if (s->cu->sse && s->cu->id_ok && s->cu->id_len == se->id_len &&
-                memcmp(s->cu->id, se->id, se->id_len) == 0)
+            if (s->cu->sse && s->cu->id_ok && s->cu->id_len == id_len &&
+                memcmp(s->cu->id, id, id_len) == 0)
                 cu_merge(s, seq + 1);
         }
     for (sg_list_t *n = h->subs.next, *next; n != &h->subs; n = next) {
@@ -402,6 +315,18 @@ static void on_event(void *ctx, const sg_seg_event_t *se)
     sg_event_unref(ev);
 }
 
+/* The head is known: every subscriber waiting for it gets it, then what the ring holds for it. */
+void sg__hub_live(hub_t *h)
+{
+    h->live = true;
+    for (sg_list_t *q = h->subs.next, *next; q != &h->subs; q = next) {
+        next = q->next;
+        sub_t *s = SG_CONTAINER_OF(q, sub_t, link);
+        if (!s->head_sent)
+            sub_start(s);
+    }
+}
+
 /* ---- the shared stream as the proxy's downstream ---- */
 
 static bool is_event_stream(const sg_h1_header_t *hdrs, size_t n)
@@ -419,7 +344,7 @@ static bool is_event_stream(const sg_h1_header_t *hdrs, size_t n)
 }
 
 /* Keeps the head every subscriber gets. Set-Cookie is the first client's business only: dropped. */
-static int keep_head(hub_t *h, int status, const sg_h1_header_t *hdrs, size_t n)
+int sg__hub_keep_head(hub_t *h, int status, const sg_h1_header_t *hdrs, size_t n)
 {
     size_t bytes = 0, k = 0;
     for (size_t i = 0; i < n; i++)
@@ -460,15 +385,10 @@ static int up_send_head(void *down, int status, const sg_h1_header_t *hdrs, size
         h->fails = 0;
         if (h->live)
             return 0; /* a failover: subscribers already have their head */
-        if (keep_head(h, status, hdrs, n) < 0)
+        if (sg__hub_keep_head(h, status, hdrs, n) < 0)
             return -ENOMEM;
-        h->live = true;
-        for (sg_list_t *q = h->subs.next, *next; q != &h->subs; q = next) {
-            next = q->next;
-            sub_t *s = SG_CONTAINER_OF(q, sub_t, link);
-            if (!s->head_sent)
-                sub_start(s);
-        }
+        sg__share_live(h);
+        sg__hub_live(h);
         return 0;
     }
     if (h->live) {
@@ -478,7 +398,7 @@ static int up_send_head(void *down, int status, const sg_h1_header_t *hdrs, size
         return 0;
     }
     h->attempt = ATT_PLAIN;
-    return keep_head(h, status, hdrs, n);
+    return sg__hub_keep_head(h, status, hdrs, n);
 }
 
 static int up_send_body(void *down, const char *p, size_t n)
@@ -538,7 +458,7 @@ static const sg_stream_ops_t hub_ops = {
 };
 
 /* A non-SSE answer (an error, a redirect) goes to every subscriber still waiting for a head, as it came. */
-static void answer_plain(hub_t *h)
+void sg__hub_answer_plain(hub_t *h)
 {
     for (sg_list_t *q = h->subs.next, *next; q != &h->subs; q = next) {
         next = q->next;
@@ -576,6 +496,30 @@ static void end_everyone(hub_t *h, bool ok)
         sub_t *s = SG_CONTAINER_OF(h->catchup.next, sub_t, link);
         sub_end(s, ok && s->head_sent, false);
     }
+    while (!sg_list_empty(&h->waiting)) {
+        sub_t *s = SG_CONTAINER_OF(h->waiting.next, sub_t, link);
+        sub_end(s, false, false);
+    }
+}
+
+void sg__hub_end_all(hub_t *h, bool ok)
+{
+    end_all(h, ok);
+}
+
+void sg__hub_end_everyone(hub_t *h, bool ok)
+{
+    end_everyone(h, ok);
+}
+
+void sg__publish_ring(hub_t *h)
+{
+    publish_ring(h);
+}
+
+void sg__hub_table_remove(hub_t *h)
+{
+    table_remove(h);
 }
 
 static void retry_cb(sg_timer_t *t)
@@ -593,8 +537,9 @@ static void retry_cb(sg_timer_t *t)
         /* Never an event stream: every waiting subscriber gets the answer (or a cut), and the next request
          * starts a new shared stream. */
         table_remove(h);
+        sg__share_end(h, false, att == ATT_PLAIN);
         if (att == ATT_PLAIN)
-            answer_plain(h);
+            sg__hub_answer_plain(h);
         else
             end_all(h, false);
         if (h->nsubs == 0)
@@ -603,10 +548,11 @@ static void retry_cb(sg_timer_t *t)
     }
     if (att == ATT_STOP) {
         table_remove(h);
+        sg__share_end(h, true, false);
         end_all(h, true);
     }
-    if (att == ATT_STOP || h->nsubs == 0 || h->closing) {
-        if (h->nsubs == 0)
+    if (att == ATT_STOP || (h->nsubs == 0 && h->nfol == 0) || h->closing) {
+        if (h->nsubs == 0 && h->nfol == 0)
             sg_timer_arm(&w->loop.wheel, &h->t_linger, w->loop.now_ms);
         return;
     }
@@ -626,23 +572,13 @@ static void retry_cb(sg_timer_t *t)
     sg_timer_arm(&w->loop.wheel, &h->t_retry, w->loop.now_ms + delay);
 }
 
-/* Starts an upstream exchange for the hub through the proxy, as one of its subscribers would. */
-static void hub_connect(hub_t *h)
+/* The hub's request (as its first subscriber sent it, without Last-Event-ID), with Last-Event-ID: id when n > 0.
+ * Returns a message the caller frees (it points into h and id), or NULL. */
+static sg_h1_msg_t *hub_msg(const hub_t *h, const char *id, size_t n)
 {
-    sg_worker_t *w = h->w;
-    sub_t *any = NULL;
-    if (!sg_list_empty(&h->subs))
-        any = SG_CONTAINER_OF(h->subs.next, sub_t, link);
-    else if (!sg_list_empty(&h->catchup))
-        any = SG_CONTAINER_OF(h->catchup.next, sub_t, link);
-    if (any == NULL || h->closing)
-        return;
     sg_h1_msg_t *msg = calloc(1, sizeof(*msg));
-    if (msg == NULL) {
-        h->attempt_over = true;
-        sg_timer_arm(&w->loop.wheel, &h->t_retry, w->loop.now_ms + 1000);
-        return;
-    }
+    if (msg == NULL)
+        return NULL;
     msg->method = SG_STR("GET");
     msg->target = h->target;
     msg->minor_version = 1;
@@ -652,10 +588,26 @@ static void hub_connect(hub_t *h)
     size_t k = SG_MIN(h->nhdrs, (size_t)SG_H1_MAX_HEADERS - 1);
     memcpy(msg->headers, h->hdrs, k * sizeof(*h->hdrs));
     msg->nheaders = k;
+    if (n > 0)
+        msg->headers[msg->nheaders++] = (sg_h1_header_t){SG_STR("Last-Event-ID"), {id, n}};
+    return msg;
+}
+
+/* Starts an upstream exchange for the hub through the proxy, as one of its subscribers would. */
+static void hub_connect(hub_t *h)
+{
+    sg_worker_t *w = h->w;
+    /* Subscribers here or on other workers' followers: the upstream serves the instance. */
+    if ((h->nsubs == 0 && h->nfol == 0) || h->closing)
+        return;
     /* Resume after the last complete event (the first subscriber's Last-Event-ID before any): an empty id means
      * the backend starts afresh, as it would for an EventSource. */
-    if (h->last_id_len > 0 && h->last_id_ok)
-        msg->headers[msg->nheaders++] = (sg_h1_header_t){SG_STR("Last-Event-ID"), {h->last_id, h->last_id_len}};
+    sg_h1_msg_t *msg = hub_msg(h, h->last_id, h->last_id_ok ? h->last_id_len : 0);
+    if (msg == NULL) {
+        h->attempt_over = true;
+        sg_timer_arm(&w->loop.wheel, &h->t_retry, w->loop.now_ms + 1000);
+        return;
+    }
     if (h->live)
         sg_counter_add(&w->metrics.fanout_failovers, 1);
     /* The partial event of the last attempt is gone: the parser starts over, knowing the last id. */
@@ -663,9 +615,7 @@ static void hub_connect(hub_t *h)
     h->attempt = ATT_NONE;
     h->attempt_over = false;
     h->starting = true;
-    sg_down_info_t info = any->info;
-    info.shared_upstream = true;
-    sg_stream_t *s = sg_proxy_start(w, &hub_ops, h, &info, msg, false, 0);
+    sg_stream_t *s = sg_proxy_start(w, &hub_ops, h, &h->tinfo, msg, false, 0);
     h->starting = false;
     free(msg);
     if (h->attempt_over)
@@ -704,10 +654,11 @@ static void hb_cb(sg_timer_t *t)
     sg_timer_arm(&w->loop.wheel, &h->t_hb, h->last_send_ms + (uint64_t)every);
 }
 
-static void hub_free(hub_t *h)
+void sg__hub_free(hub_t *h)
 {
     sg_worker_t *w = h->w;
     table_remove(h);
+    sg__share_hub_free(h);
     sg_timer_cancel(&w->loop.wheel, &h->t_retry);
     sg_timer_cancel(&w->loop.wheel, &h->t_linger);
     sg_timer_cancel(&w->loop.wheel, &h->t_hb);
@@ -715,9 +666,8 @@ static void hub_free(hub_t *h)
     sg_ring_free(&h->ring);
     publish_ring(h);
     sg_list_remove(&h->alink);
-    sg_counter_sub(&w->metrics.fanout_streams, 1);
-    sg_counter_sub(&h->rm->shared_streams, 1);
     sg_config_unref(h->cfg);
+    free((char *)h->tinfo.client_cert);
     free(h->key);
     free(h->req);
     free(h->hdrs);
@@ -740,14 +690,19 @@ static void hub_close(hub_t *h)
         h->up = NULL;
         sg_proxy_down_closed(s);
     }
+    /* Another worker's subscribers of this stream end too (hard stop: every worker is closing). */
+    if (h->nfol > 0)
+        sg__share_end(h, true, false);
     end_everyone(h, true);
-    hub_free(h);
+    if (h->role == HUB_FOLLOWER && !h->detaching)
+        sg__share_leave(h);
+    sg__hub_free(h);
 }
 
 static void linger_cb(sg_timer_t *t)
 {
     hub_t *h = SG_CONTAINER_OF(t, hub_t, t_linger);
-    if (h->nsubs > 0)
+    if (h->nsubs > 0 || h->nfol > 0)
         return;
     hub_close(h);
 }
@@ -930,31 +885,38 @@ static sub_t *sub_new(sg_worker_t *w, hub_t *h, const sg_stream_ops_t *ops, void
 
 /* A Last-Event-ID the ring cannot serve: a dedicated exchange carries it (the backend replays what it can) until
  * its events meet the shared stream. */
+static sg_stream_t *cu_begin(sub_t *s, const sg_h1_msg_t *msg, sg_str_t lei, bool deferred);
+
 static sg_stream_t *cu_start(sg_worker_t *w, hub_t *h, const sg_stream_ops_t *ops, void *down,
                              const sg_down_info_t *info, const sg_h1_msg_t *msg, sg_str_t lei)
 {
     sub_t *s = sub_new(w, h, ops, down, info, &h->catchup);
-    catchup_t *cu = s ? calloc(1, sizeof(*cu)) : NULL;
-    if (cu == NULL) {
-        if (s != NULL) {
-            s->finished = true;
-            sub_free(s);
-        }
+    if (s == NULL)
         return NULL;
+    return cu_begin(s, msg, lei, false);
+}
+
+/* s (on h->catchup) gets its dedicated exchange. Returns what the protocol's start returns. */
+static sg_stream_t *cu_begin(sub_t *s, const sg_h1_msg_t *msg, sg_str_t lei, bool deferred)
+{
+    sg_worker_t *w = s->hub->w;
+    catchup_t *cu = calloc(1, sizeof(*cu));
+    if (cu != NULL) {
+        s->cu = cu;
+        s->replay = 2;
+        sg_seg_init(&cu->seg, MAX_EVENT_BYTES);
+        if (lei.n <= SG_SSE_MAX_ID) {
+            memcpy(cu->id, lei.p, lei.n);
+            cu->id_len = (uint8_t)lei.n;
+            cu->id_ok = true;
+            sg_seg_restart(&cu->seg, lei.p, lei.n);
+        }
+        cu->starting = true;
     }
-    s->cu = cu;
-    s->replay = 2;
-    sg_seg_init(&cu->seg, MAX_EVENT_BYTES);
-    if (lei.n <= SG_SSE_MAX_ID) {
-        memcpy(cu->id, lei.p, lei.n);
-        cu->id_len = (uint8_t)lei.n;
-        cu->id_ok = true;
-        sg_seg_restart(&cu->seg, lei.p, lei.n);
-    }
-    cu->starting = true;
-    sg_stream_t *o = sg_proxy_start(w, &cu_ops, s, info, msg, false, 0);
-    cu->starting = false;
-    if (cu->detached != 0) {
+    sg_stream_t *o = cu ? sg_proxy_start(w, &cu_ops, s, &s->info, msg, false, 0) : NULL;
+    if (cu != NULL)
+        cu->starting = false;
+    if (cu != NULL && cu->detached != 0) {
         /* Answered at once (refused, 502...): the client has its answer; the protocol expects the detach. */
         s->finished = true;
         access_log(s, s->status ? s->status : 502);
@@ -964,6 +926,12 @@ static sg_stream_t *cu_start(sg_worker_t *w, hub_t *h, const sg_stream_ops_t *op
     }
     if (o == NULL) {
         s->finished = true;
+        if (deferred) {
+            /* After the protocol's start returned: it must be told, as for any response that cannot complete. */
+            s->ops->abort(s->down);
+            access_log(s, 502);
+            s->ops->detach(s->down, false);
+        }
         sub_free(s);
         return NULL;
     }
@@ -971,14 +939,104 @@ static sg_stream_t *cu_start(sg_worker_t *w, hub_t *h, const sg_stream_ops_t *op
     return (sg_stream_t *)(void *)s;
 }
 
+void sg__hub_connect_soon(hub_t *h)
+{
+    sg_timer_arm(&h->w->loop.wheel, &h->t_retry, h->w->loop.now_ms);
+}
+
 /* ---- joining ---- */
 
+/* A subscriber of a follower that has not got its owner's ring yet: one with a Last-Event-ID waits for it to decide
+ * (sg__hub_replay_waiting); the others start at the live edge it will have. */
+static sg_stream_t *sub_wait(sg_worker_t *w, hub_t *h, const sg_stream_ops_t *ops, void *down,
+                             const sg_down_info_t *info, sg_str_t lei)
+{
+    sub_t *s = sub_new(w, h, ops, down, info, lei.n > 0 ? &h->waiting : &h->subs);
+    if (s == NULL) {
+        sg__hub_check_unused(h);
+        return NULL;
+    }
+    if (lei.n > 0) {
+        catchup_t *cu = calloc(1, sizeof(*cu));
+        if (cu == NULL) {
+            s->finished = true;
+            sub_free(s);
+            return NULL;
+        }
+        s->cu = cu;
+        if (lei.n <= SG_SSE_MAX_ID) {
+            memcpy(cu->id, lei.p, lei.n);
+            cu->id_len = (uint8_t)lei.n;
+            cu->id_ok = true;
+        }
+    }
+    return (sg_stream_t *)(void *)s;
+}
+
+/* The follower's ring arrived: the subscribers that joined before it start at its live edge, and those with a
+ * Last-Event-ID are served as on an owner (ring, backend or live). */
+void sg__hub_replay_waiting(hub_t *h)
+{
+    sg_worker_t *w = h->w;
+    for (sg_list_t *q = h->subs.next; q != &h->subs; q = q->next) {
+        sub_t *s = SG_CONTAINER_OF(q, sub_t, link);
+        if (!s->head_sent)
+            s->next_seq = h->ring.head_seq;
+    }
+    while (!sg_list_empty(&h->waiting)) {
+        sub_t *s = SG_CONTAINER_OF(h->waiting.next, sub_t, link);
+        catchup_t *cu = s->cu;
+        sg_list_remove(&s->link);
+        int64_t at = cu->id_ok ? sg_ring_find(&h->ring, cu->id, cu->id_len) : -1;
+        if (at >= 0 || h->pol->on_too_old == SG_SSE_TOO_OLD_LIVE) {
+            s->next_seq = at >= 0 ? (uint64_t)at : h->ring.head_seq;
+            s->replay = at >= 0 ? 1 : 3;
+            sg_counter_add(&w->metrics.fanout_replays[at >= 0 ? 0 : 2], 1);
+            s->cu = NULL;
+            free(cu);
+            sg_list_insert_tail(&h->subs, &s->link);
+            continue; /* its head goes with the others' (sg__hub_live) */
+        }
+        sg_counter_add(&w->metrics.fanout_replays[1], 1);
+        sg_list_insert_tail(&h->catchup, &s->link);
+        char id[SG_SSE_MAX_ID];
+        sg_str_t lei = {id, cu->id_ok ? cu->id_len : 0};
+        memcpy(id, cu->id, lei.n);
+        s->cu = NULL;
+        free(cu);
+        sg_h1_msg_t *msg = hub_msg(h, lei.p, lei.n);
+        if (msg == NULL) {
+            sub_end(s, false, false);
+            continue;
+        }
+        cu_begin(s, msg, lei, true); /* on failure the client's response ends there */
+        free(msg);
+    }
+}
+
 static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *msg, sg_fkey_t *key, uint64_t hash,
-                      sg_str_t lei)
+                      sg_str_t lei, const sg_down_info_t *info)
 {
     hub_t *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
+    /* The upstream exchange is the first subscriber's request, whether or not that subscriber is still here (its
+     * address for X-Forwarded-For, its listener's port for routing and counters). */
+    h->tconn.worker = w;
+    h->tconn.peer = info->conn->peer;
+    h->tconn.port = info->conn->port;
+    h->tconn.scheme = info->conn->scheme;
+    h->tconn.mproto = info->conn->mproto;
+    h->tconn.lm = info->conn->lm;
+    h->tinfo = *info;
+    h->tinfo.conn = &h->tconn;
+    h->tinfo.protocol = (sg_str_t){NULL, 0};
+    h->tinfo.shared_upstream = true;
+    h->tinfo.client_cert = info->client_cert ? strdup(info->client_cert) : NULL;
+    if (info->client_cert != NULL && h->tinfo.client_cert == NULL) {
+        free(h);
+        return NULL;
+    }
     size_t bytes = msg->target.n;
     for (size_t i = 0; i < msg->nheaders; i++)
         bytes += msg->headers[i].name.n + msg->headers[i].value.n;
@@ -988,6 +1046,7 @@ static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *
     h->req = malloc(bytes ? bytes : 1);
     h->hdrs = malloc((msg->nheaders ? msg->nheaders : 1) * sizeof(*h->hdrs));
     if (h->req == NULL || h->hdrs == NULL || h->hb == NULL) {
+        free((char *)h->tinfo.client_cert);
         sg_rbuf_unref(h->hb);
         free(h->req);
         free(h->hdrs);
@@ -1026,6 +1085,7 @@ static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *
     h->hash = hash;
     sg_list_init(&h->subs);
     sg_list_init(&h->catchup);
+    sg_list_init(&h->waiting);
     sg_seg_init(&h->seg, MAX_EVENT_BYTES);
     sg_ring_init(&h->ring, h->pol->replay_max_events, h->pol->replay_max_bytes, h->pol->replay_max_age_ms);
     if (lei.n > 0 && lei.n <= SG_SSE_MAX_ID) {
@@ -1048,8 +1108,7 @@ static hub_t *hub_new(sg_worker_t *w, const sg_rule_t *rule, const sg_h1_msg_t *
     w->fanout->buckets[hash % HUB_BUCKETS] = h;
     h->in_table = true;
     w->fanout->nhubs++;
-    sg_counter_add(&w->metrics.fanout_streams, 1);
-    sg_counter_add(&h->rm->shared_streams, 1);
+    sg__share_join(h);
     return h;
 }
 
@@ -1110,6 +1169,8 @@ static sg_stream_t *h_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
     bool fresh = h == NULL;
     if (h != NULL) {
         free(k.p);
+        if (h->role == HUB_FOLLOWER && !h->synced)
+            return sub_wait(w, h, ops, down, info, lei);
         next_seq = h->ring.head_seq;
         if (lei.n > 0) {
             sg_ring_expire(&h->ring, w->loop.now_ms);
@@ -1130,10 +1191,12 @@ static sg_stream_t *h_start(sg_worker_t *w, const sg_stream_ops_t *ops, void *do
         }
     }
     if (fresh) {
-        h = hub_new(w, rule, msg, &k, hash, lei);
+        h = hub_new(w, rule, msg, &k, hash, lei, info);
         free(k.p);
         if (h == NULL)
             return NULL;
+        if (h->role == HUB_FOLLOWER)
+            return sub_wait(w, h, ops, down, info, lei);
         if (lei.n > 0) {
             replay = 2;
             sg_counter_add(&w->metrics.fanout_replays[1], 1);
@@ -1252,6 +1315,7 @@ int sg_fanout_init(sg_worker_t *w)
         return -ENOMEM;
     fo->w = w;
     sg_list_init(&fo->all);
+    sg__share_init(fo);
     w->fanout = fo;
     return 0;
 }
@@ -1261,13 +1325,17 @@ void sg_fanout_close_all(sg_worker_t *w)
     sg_fanout_t *fo = w->fanout;
     if (fo == NULL)
         return;
+    fo->closed = true; /* from here on, what other workers post here is dropped unread */
     while (!sg_list_empty(&fo->all))
         hub_close(SG_CONTAINER_OF(fo->all.next, hub_t, alink));
+    sg__share_close(fo);
 }
 
 void sg_fanout_free(sg_worker_t *w)
 {
     sg_fanout_close_all(w);
+    if (w->fanout != NULL)
+        sg__share_unlink(w->fanout);
     free(w->fanout);
     w->fanout = NULL;
 }

@@ -289,27 +289,42 @@ static void consume(h2s_t *s, size_t n)
 
 /* ---- stream ops (called by proxy.c) ---- */
 
+/* n bytes (mem_before - s->out.mem of budget) left the stream's queue. */
+static void out_taken(h2s_t *s, size_t n, size_t mem_before)
+{
+    sg_h2_t *h2 = s->h2;
+    if (n > 0)
+        s->progress_ms = h2->conn->worker->loop.now_ms;
+    budget_sub(h2, mem_before - s->out.mem);
+    if (s->blocked && !sg_list_linked(&s->wake_link) && s->out.bytes <= h2->conn->worker->settings->out_low_wm)
+        sg_list_insert_tail(&h2->wake, &s->wake_link);
+}
+
 static ssize_t data_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
                             nghttp2_data_source *src, void *ud)
 {
-    (void)ses;
     (void)id;
     (void)ud;
     h2s_t *s = src->ptr;
-    sg_h2_t *h2 = s->h2;
-    size_t n = 0;
+    size_t n, left;
 
-    size_t mem = s->out.mem;
-    n = sg_h2segq_take(&s->out, buf, len);
-    if (n > 0)
-        s->progress_ms = h2->conn->worker->loop.now_ms;
-    budget_sub(h2, mem - s->out.mem);
-    if (s->blocked && !sg_list_linked(&s->wake_link) && s->out.bytes <= h2->conn->worker->settings->out_low_wm)
-        sg_list_insert_tail(&h2->wake, &s->wake_link);
-    if (s->out.bytes == 0 && s->resp_abort)
+    const sg_h2seg_t *g = s->out.head;
+    if (g != NULL && g->ref != NULL && g->len - g->off >= SG_H2_REF_MIN && s->h2->conn->sock.ssl == NULL) {
+        /* A shared stream's event: send_data_cb writes the frame, its payload by reference to the event. */
+        n = SG_MIN(len, s->out.bytes);
+        left = s->out.bytes - n;
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    } else {
+        size_t mem = s->out.mem;
+        n = sg_h2segq_take(&s->out, buf, len);
+        left = s->out.bytes;
+        out_taken(s, n, mem);
+        sg_counter_add(&s->h2->conn->worker->metrics.h2_data_bytes[0], n);
+    }
+    if (left == 0 && s->resp_abort)
         return n == 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE /* RST_STREAM INTERNAL_ERROR after what was relayed */
                       : (ssize_t)n;
-    ssize_t r = sg_h2io_provided(n, s->out.bytes, s->resp_eof, flags, &s->deferred);
+    ssize_t r = sg_h2io_provided(n, left, s->resp_eof, flags, &s->deferred);
     if ((*flags & NGHTTP2_DATA_FLAG_EOF) && s->trailers != NULL) {
         /* nghttp2 copies the pairs; END_STREAM then rides on the trailing HEADERS. */
         if (nghttp2_submit_trailer(ses, s->id, s->trailers->nv, s->trailers->n) == 0)
@@ -318,6 +333,29 @@ static ssize_t data_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size
         s->trailers = NULL;
     }
     return r;
+}
+
+/* A NGHTTP2_DATA_FLAG_NO_COPY frame (see data_read_cb), written into the connection's output queue when nghttp2
+ * serializes it: flow control, priorities and the frame header are nghttp2's as for any DATA. */
+static int send_data_cb(nghttp2_session *ses, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
+                        nghttp2_data_source *src, void *ud)
+{
+    (void)ses;
+    sg_h2_t *h2 = ud;
+    h2s_t *s = src->ptr;
+    sg_conn_t *c = h2->conn;
+    if (c->sock.out.bytes > c->worker->settings->out_high_wm)
+        return NGHTTP2_ERR_WOULDBLOCK; /* mem_send returns; this frame is written when the socket drained */
+    size_t mem = s->out.mem, by_ref, copied;
+    int rc = sg_h2io_send_data(&c->sock, &s->out, framehd, length, frame->data.padlen, &by_ref, &copied);
+    if (rc == -ERANGE)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the queue was cleared meanwhile: reset the stream */
+    if (rc < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    out_taken(s, length, mem);
+    sg_counter_add(&c->worker->metrics.h2_data_bytes[0], copied);
+    sg_counter_add(&c->worker->metrics.h2_data_bytes[1], by_ref);
+    return 0;
 }
 
 static void lower_copy(char *dst, sg_str_t src)
@@ -411,8 +449,8 @@ static int op_send_body(void *down, const char *p, size_t n)
     return queue_body(down, p, n, NULL);
 }
 
-/* A shared stream's event: DATA frames are per stream, so the payload is what is shared (copied into the frame
- * when nghttp2 asks for it, as for every DATA). */
+/* A shared stream's event: DATA frames are per stream (the header names it), so each subscriber gets its own 9-byte
+ * header and a reference to the event's bytes (data_read_cb, send_data_cb). */
 static int op_send_shared(void *down, sg_rbuf_t *ev, sg_rbuf_t **h1_chunk)
 {
     (void)h1_chunk;
@@ -1191,6 +1229,7 @@ static int session_new(sg_h2_t *h2)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, send_data_cb);
     /* Request bodies give their window back only once the upstream has taken them. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_stream_reset_rate_limit(opt, RST_BURST, RST_RATE);

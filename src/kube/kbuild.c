@@ -3,6 +3,7 @@
 #include "kube/kbuild.h"
 
 #include <libfyaml.h>
+#include <limits.h>
 #include <stdlib.h>
 
 #include "kube/kwatch.h"
@@ -100,12 +101,12 @@ static void count_refs(const char *aux, const names_t *gws, size_t *ours, size_t
     }
 }
 
-/* A route attached to our Gateways and others': written with only our parentRefs. */
-static int write_route_filtered(const sg_kobj_t *o, const names_t *gws, FILE *f)
+/* A route attached to our Gateways and others': its JSON with only our parentRefs (malloc'd), or NULL. */
+static char *route_filtered(const sg_kobj_t *o, const names_t *gws)
 {
     struct fy_document *d = sg_kwatch_parse_json(o->json, o->len);
     if (d == NULL)
-        return -ENOMEM;
+        return NULL;
     struct fy_node *refs = fy_node_by_path(fy_document_root(d), "/spec/parentRefs", FY_NT, FYNWF_DONT_FOLLOW);
     const char *aux = o->aux;
     struct fy_node *drop[64];
@@ -123,11 +124,7 @@ static int write_route_filtered(const sg_kobj_t *o, const names_t *gws, FILE *f)
         fy_node_free(fy_node_sequence_remove(refs, drop[i]));
     char *json = fy_emit_node_to_string(fy_document_root(d), FYECF_MODE_JSON_ONELINE | FYECF_NO_ENDING_NEWLINE);
     fy_document_destroy(d);
-    if (json == NULL)
-        return -ENOMEM;
-    fprintf(f, "---\n%s\n", json);
-    free(json);
-    return 0;
+    return json;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -210,7 +207,12 @@ static void names_free(names_t *s)
     free(s->v);
 }
 
-ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
+/* Called for each document of the build, in order: the object, and for a route written with only some of its
+ * parentRefs, that JSON (else NULL: the object's own). Returns 0 or a negative error, which stops the walk. */
+typedef int (*visit_fn)(void *ctx, const sg_kobj_t *o, const char *filtered);
+
+/* The selection sg_kbuild_write documents. Returns the number of documents or a negative error. */
+static ssize_t select_docs(const sg_kstore_t *s, const char *controller, visit_fn visit, void *ctx)
 {
     const sg_kobj_t **v = NULL;
     ssize_t n = sg_kstore_sorted(s, &v);
@@ -224,8 +226,6 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
         rc = needed_services(v, (size_t)n, &gws, &svcs);
     char svckey[640];
     ssize_t docs = 0;
-    fprintf(f, "# ssegate: the objects of the API server that controller %s serves, as file mode reads them\n",
-            controller);
     for (ssize_t i = 0; rc == 0 && i < n; i++) {
         const sg_kobj_t *o = v[i];
         if (o->kind == SG_KK_GATEWAYCLASS)
@@ -257,12 +257,14 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
             if (ours == 0)
                 continue;
             if (ours < all) {
-                rc = write_route_filtered(o, &gws, f);
+                char *json = route_filtered(o, &gws);
+                rc = json ? visit(ctx, o, json) : -ENOMEM;
+                free(json);
                 docs++;
                 continue;
             }
         }
-        fprintf(f, "---\n%.*s\n", (int)o->len, o->json);
+        rc = visit(ctx, o, NULL);
         docs++;
     }
     names_free(&gws);
@@ -271,4 +273,122 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
     free(classes.v);
     free(v);
     return rc < 0 ? rc : docs;
+}
+
+static int write_doc(void *ctx, const sg_kobj_t *o, const char *filtered)
+{
+    FILE *f = ctx;
+    if (filtered != NULL)
+        fprintf(f, "---\n%s\n", filtered);
+    else
+        fprintf(f, "---\n%.*s\n", (int)o->len, o->json);
+    return 0;
+}
+
+#define HEADER "# ssegate: the objects of the API server that controller %s serves, as file mode reads them\n"
+
+ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
+{
+    fprintf(f, HEADER, controller);
+    return select_docs(s, controller, write_doc, f);
+}
+
+/* ---- the build ---- */
+
+/* A build reads the documents the text would hold, parsed, without the text: each object's parsed form is kept with it
+ * in the store (sg_kstore_doc), so only what changed since the last build is parsed. Each document's root is given the
+ * line its JSON has in the text (the header is line 1; document i's "---" is line 2 + 2i and its JSON line 3 + 2i),
+ * so the loader's messages, and the blame of errors on objects, are those of --dump-config's text. */
+struct sg_kbuild {
+    uint64_t last_hash;
+    bool built_once;
+    struct fy_document **docs;  /* this build's documents */
+    bool *owned;                /* docs[i] was made for this build (a filtered route) and is destroyed after it */
+    size_t n, cap;
+    uint64_t hash;              /* of what the loader reads: each document's JSON */
+};
+
+sg_kbuild_t *sg_kbuild_new(void)
+{
+    return calloc(1, sizeof(sg_kbuild_t));
+}
+
+static void drop_docs(sg_kbuild_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->owned[i])
+            fy_document_destroy(b->docs[i]);
+    b->n = 0;
+}
+
+void sg_kbuild_free(sg_kbuild_t *b)
+{
+    if (b == NULL)
+        return;
+    drop_docs(b);
+    free(b->docs);
+    free(b->owned);
+    free(b);
+}
+
+static int collect_doc(void *ctx, const sg_kobj_t *o, const char *filtered)
+{
+    sg_kbuild_t *b = ctx;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        struct fy_document **d = realloc(b->docs, cap * sizeof(*d));
+        if (d == NULL)
+            return -ENOMEM;
+        b->docs = d;
+        bool *w = realloc(b->owned, cap * sizeof(*w));
+        if (w == NULL)
+            return -ENOMEM;
+        b->owned = w;
+        b->cap = cap;
+    }
+    struct fy_document *d;
+    if (filtered != NULL) {
+        size_t len = strlen(filtered);
+        b->hash = sg_kstore_hash(filtered, len, b->hash);
+        d = sg_kwatch_parse_json(filtered, len);
+    } else {
+        b->hash = sg_kstore_hash(o->json, o->len, b->hash);
+        d = sg_kstore_doc(o);
+    }
+    if (d == NULL)
+        return -ENOMEM;
+    b->owned[b->n] = filtered != NULL;
+    b->docs[b->n] = d;
+    if (sg_config_doc_set_line(d, 3 + 2 * (int)SG_MIN(b->n, (size_t)(INT_MAX / 2 - 2))) < 0) {
+        b->n++;
+        return -EINVAL;
+    }
+    b->n++;
+    return 0;
+}
+
+int sg_kbuild_load(sg_kbuild_t *b, const sg_kstore_t *s, const char *controller, FILE *errs, sg_config_diag_t *diag,
+                   sg_config_t **out)
+{
+    *out = NULL;
+    memset(diag, 0, sizeof(*diag));
+    drop_docs(b);
+    b->hash = sg_kstore_hash(controller, strlen(controller) + 1, 0);
+    ssize_t n = select_docs(s, controller, collect_doc, b);
+    if (n < 0) {
+        drop_docs(b);
+        diag->error = n == -ENOMEM ? "out of memory" : "a stored object cannot be read back";
+        return n == -ENOMEM ? -ENOMEM : -EINVAL;
+    }
+    if (b->built_once && b->hash == b->last_hash) {
+        drop_docs(b);
+        return 0;
+    }
+    b->last_hash = b->hash;
+    b->built_once = true;
+    /* Lenient: a bad object, rule, parentRef or listener is dropped and reported in diag (then in its status), and
+     * the rest is built; only an error no object holds fails the build. */
+    int rc = sg_config_load_docs_lenient("kube", b->docs, b->n, SG_CONFIG_NO_DNS, errs, diag, out);
+    drop_docs(b);
+    return rc < 0 ? rc : 1;
 }

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 
+#include "config/diag.h"
 #include "core/sg.h"
 #include "kube/kstore.h"
 
@@ -34,5 +35,20 @@ void sg_kdebounce_done(sg_kdebounce_t *d);
  * Returns the number of documents or -ENOMEM.
  */
 ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f);
+
+/* The build's state kept from one build to the next. */
+typedef struct sg_kbuild sg_kbuild_t;
+
+sg_kbuild_t *sg_kbuild_new(void);
+void sg_kbuild_free(sg_kbuild_t *b);
+
+/*
+ * Builds a generation from the store: the documents sg_kbuild_write selects, loaded leniently (diag.h). Returns 1 and
+ * *out (refs = 1) with *diag filled; 0 when nothing the loader reads changed since the last build that returned 1 or
+ * failed (no load; *out NULL, *diag zeroed); -EINVAL when the load failed (diag->error); -ENOMEM. The loader's
+ * messages go to errs. *diag must be freed with sg_config_diag_free in every case.
+ */
+int sg_kbuild_load(sg_kbuild_t *b, const sg_kstore_t *s, const char *controller, FILE *errs, sg_config_diag_t *diag,
+                   sg_config_t **out);
 
 #endif

@@ -1,6 +1,7 @@
 /* kclient.c: HTTPS/1.1 to the API server: connect with a deadline, OpenSSL verification against the cluster CA
- * (SNI and host name, or the IP SAN for an IP), bearer token re-read from its file, one exchange per connection,
- * and a streaming body for watches (chunked decoding by codec/h1parse). */
+ * (SNI and host name, or the IP SAN for an IP), bearer token re-read from its file, a small pool of kept-alive
+ * connections for requests (an idempotent one retried once when a reused connection turns out dead), a token-bucket
+ * rate limit, and a streaming body for watches on connections of their own (chunked decoding by codec/h1parse). */
 #include "kube/kclient.h"
 
 #include <fcntl.h>
@@ -10,9 +11,11 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -25,20 +28,29 @@
 #define TOKEN_MAX 16384
 #define TOKEN_REREAD_MS 60000 /* client-go re-reads projected tokens every minute */
 #define HEAD_MAX (SG_H1_MAX_HEAD_BYTES + SG_H1_MAX_REQLINE)
+#define POOL_MAX 4            /* idle connections kept: the kube thread's LISTs and the status thread take one each */
+#define IDLE_MAX_MS 90000     /* an idle connection older than this is closed, not reused (client-go: 90 s) */
+
+typedef struct kconn {
+    int fd;
+    SSL *ssl;
+    bool reused;              /* taken from the idle pool (it carried an exchange before) */
+    uint64_t idle_ms;         /* when it went idle (in the pool) */
+} kconn_t;
 
 struct sg_kclient {
     sg_kconf_t conf;
     SSL_CTX *ctx;
     bool name_is_ip;
-    pthread_mutex_t lock; /* guards the token cache */
+    pthread_mutex_t lock; /* guards the token cache, the idle pool and the rate limiter */
     char *token;
     uint64_t token_read_ms;
+    kconn_t idle[POOL_MAX];   /* kept-alive connections, newest last */
+    size_t nidle;
+    double qps, burst, tokens; /* the rate limit (qps 0: none) and the bucket */
+    uint64_t tokens_ms;       /* when the bucket was last filled */
+    _Atomic uint64_t opened, requests, reused, retried, throttled_ms;
 };
-
-typedef struct kconn {
-    int fd;
-    SSL *ssl;
-} kconn_t;
 
 struct sg_kstream {
     kconn_t cn;
@@ -48,6 +60,8 @@ struct sg_kstream {
     char *dec;                /* decoded bytes not yet handed out */
     size_t dec_off, dec_len, dec_cap;
     bool done;                /* the body ended */
+    bool keep;                /* the server keeps the connection open after this response (HTTP/1.1, framed body) */
+    bool extra;               /* bytes arrived past the body: the connection cannot carry another exchange */
     int error;                /* sticky error */
 };
 
@@ -71,6 +85,8 @@ static bool is_ip(const char *s)
     unsigned char b[sizeof(struct in6_addr)];
     return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
 }
+
+static void conn_close(kconn_t *cn);
 
 /* ---- client ---- */
 
@@ -100,6 +116,7 @@ sg_kclient_t *sg_kclient_new(const sg_kconf_t *kc, char *err, size_t cap)
         return NULL;
     }
     pthread_mutex_init(&c->lock, NULL);
+    sg_kclient_set_rate(c, SG_KCLIENT_QPS, SG_KCLIENT_BURST);
     c->conf.host = dups(kc->host);
     c->conf.port = dups(kc->port ? kc->port : "443");
     c->conf.base_path = dups(kc->base_path ? kc->base_path : "");
@@ -143,6 +160,8 @@ void sg_kclient_free(sg_kclient_t *c)
 {
     if (c == NULL)
         return;
+    for (size_t i = 0; i < c->nidle; i++)
+        conn_close(&c->idle[i]);
     SSL_CTX_free(c->ctx);
     sg_kconf_free(&c->conf);
     free(c->token);
@@ -153,6 +172,26 @@ void sg_kclient_free(sg_kclient_t *c)
 const char *sg_kclient_namespace(const sg_kclient_t *c)
 {
     return c->conf.namespace;
+}
+
+void sg_kclient_set_rate(sg_kclient_t *c, double qps, int burst)
+{
+    pthread_mutex_lock(&c->lock);
+    c->qps = qps > 0 ? qps : 0;
+    c->burst = burst > 1 ? burst : 1;
+    c->tokens = c->burst;
+    c->tokens_ms = sg_now_ms();
+    pthread_mutex_unlock(&c->lock);
+}
+
+void sg_kclient_stats(const sg_kclient_t *c, sg_kclient_stats_t *out)
+{
+    sg_kclient_t *m = (sg_kclient_t *)c;
+    out->connections = atomic_load_explicit(&m->opened, memory_order_relaxed);
+    out->requests = atomic_load_explicit(&m->requests, memory_order_relaxed);
+    out->reused = atomic_load_explicit(&m->reused, memory_order_relaxed);
+    out->retried = atomic_load_explicit(&m->retried, memory_order_relaxed);
+    out->throttled_ms = atomic_load_explicit(&m->throttled_ms, memory_order_relaxed);
 }
 
 void sg_kclient_token_expire(sg_kclient_t *c)
@@ -281,9 +320,11 @@ static int conn_open(sg_kclient_t *c, uint64_t deadline, kconn_t *cn)
 {
     cn->fd = -1;
     cn->ssl = NULL;
+    cn->reused = false;
     int fd = tcp_connect(c, deadline);
     if (fd < 0)
         return fd;
+    atomic_fetch_add_explicit(&c->opened, 1, memory_order_relaxed);
     cn->fd = fd;
     cn->ssl = SSL_new(c->ctx);
     if (cn->ssl == NULL) {
@@ -318,6 +359,69 @@ static int conn_open(sg_kclient_t *c, uint64_t deadline, kconn_t *cn)
             return rc;
         }
     }
+}
+
+/* Whether an idle kept-alive connection can carry another request: not too old, and the server has neither closed it
+ * (FIN, close_notify, RST) nor sent anything. A TLS 1.3 server may send session tickets after the handshake; reading
+ * them leaves nothing for the application, and the connection stays usable. */
+static bool conn_alive(kconn_t *cn, uint64_t now)
+{
+    if (now - cn->idle_ms > IDLE_MAX_MS)
+        return false;
+    struct pollfd p = {.fd = cn->fd, .events = POLLIN};
+    int n = poll(&p, 1, 0);
+    if (n == 0)
+        return true;
+    if (n < 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL)))
+        return false;
+    char b[1];
+    ERR_clear_error();
+    int r = SSL_read(cn->ssl, b, 1);
+    if (r > 0)
+        return false;           /* bytes no request asked for */
+    int e = SSL_get_error(cn->ssl, r);
+    ERR_clear_error();
+    return e == SSL_ERROR_WANT_READ;
+}
+
+/* A connection for one exchange: the newest idle one still alive when may_reuse (closing the dead ones met on the
+ * way), else a new one. */
+static int conn_get(sg_kclient_t *c, bool may_reuse, uint64_t deadline, kconn_t *cn)
+{
+    while (may_reuse) {
+        pthread_mutex_lock(&c->lock);
+        bool got = c->nidle > 0;
+        if (got)
+            *cn = c->idle[--c->nidle];
+        pthread_mutex_unlock(&c->lock);
+        if (!got)
+            break;
+        if (conn_alive(cn, sg_now_ms())) {
+            cn->reused = true;
+            return 0;
+        }
+        conn_close(cn);
+    }
+    return conn_open(c, deadline, cn);
+}
+
+/* Keeps a connection whose exchange ended cleanly for the next request; the oldest idle one goes when the pool is
+ * full. */
+static void conn_put(sg_kclient_t *c, kconn_t *cn)
+{
+    kconn_t old = {.fd = -1};
+    cn->idle_ms = sg_now_ms();
+    pthread_mutex_lock(&c->lock);
+    if (c->nidle == POOL_MAX) {
+        old = c->idle[0];
+        memmove(&c->idle[0], &c->idle[1], (POOL_MAX - 1) * sizeof(c->idle[0]));
+        c->nidle--;
+    }
+    c->idle[c->nidle++] = *cn;
+    pthread_mutex_unlock(&c->lock);
+    conn_close(&old);
+    cn->fd = -1;
+    cn->ssl = NULL;
 }
 
 static int conn_write(kconn_t *cn, const char *p, size_t n, uint64_t deadline)
@@ -384,7 +488,7 @@ static const char *content_type_or(const char *ct)
 }
 
 static int send_request(sg_kclient_t *c, kconn_t *cn, const char *method, const char *path, const char *ctype,
-                        const char *body, size_t body_len, uint64_t deadline)
+                        const char *body, size_t body_len, bool close, uint64_t deadline)
 {
     char *token = malloc(TOKEN_MAX);
     if (token == NULL)
@@ -399,9 +503,10 @@ static int send_request(sg_kclient_t *c, kconn_t *cn, const char *method, const 
     bool v6 = strchr(c->conf.host, ':') != NULL;
     int n = snprintf(head, cap,
                      "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUser-Agent: ssegate\r\nAccept: application/json\r\n"
-                     "Connection: close\r\n%s%s%s",
+                     "%s%s%s%s",
                      method, c->conf.base_path, path, v6 ? "[" : "", c->conf.host, v6 ? "]" : "", c->conf.port,
-                     token[0] ? "Authorization: Bearer " : "", token, token[0] ? "\r\n" : "");
+                     close ? "Connection: close\r\n" : "", token[0] ? "Authorization: Bearer " : "", token,
+                     token[0] ? "\r\n" : "");
     free(token);
     if (n > 0 && (size_t)n < cap && (body != NULL || strcmp(method, "GET") != 0))
         n += snprintf(head + n, cap - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n",
@@ -454,6 +559,7 @@ static int body_feed(sg_kstream_t *s, const char *p, size_t n)
         return dec_append(s, p, n);
     if (s->body == SG_H1_BODY_LENGTH) {
         size_t take = (size_t)SG_MIN((uint64_t)n, s->remaining);
+        s->extra |= take < n;
         s->remaining -= take;
         if (s->remaining == 0)
             s->done = true;
@@ -474,12 +580,16 @@ static int body_feed(sg_kstream_t *s, const char *p, size_t n)
         if (r == 0)
             break;
     }
+    s->extra |= s->done && n > 0;
     return 0;
 }
 
-/* Reads and parses a response head; leftover body bytes go to the stream's decoder. Skips 1xx. */
-static int read_head(kconn_t *cn, uint64_t deadline, bool head_req, sg_kstream_t *s, int *status, int *retry_after)
+/* Reads and parses a response head; leftover body bytes go to the stream's decoder. Skips 1xx. *got says whether any
+ * byte of a response arrived (a reused connection that answers nothing was closed by the server). */
+static int read_head(kconn_t *cn, uint64_t deadline, bool head_req, sg_kstream_t *s, int *status, int *retry_after,
+                     bool *got)
 {
+    *got = false;
     char *buf = malloc(HEAD_MAX);
     if (buf == NULL)
         return -ENOMEM;
@@ -508,6 +618,7 @@ static int read_head(kconn_t *cn, uint64_t deadline, bool head_req, sg_kstream_t
             rc = n == 0 ? -ECONNRESET : (int)n;
             break;
         }
+        *got = true;
         len += (size_t)n;
     }
     if (rc > 0) {
@@ -526,6 +637,7 @@ static int read_head(kconn_t *cn, uint64_t deadline, bool head_req, sg_kstream_t
                 *retry_after = v;
         }
         s->body = msg->body;
+        s->keep = msg->keep_alive && msg->body != SG_H1_BODY_UNTIL_CLOSE;
         s->remaining = msg->content_length;
         sg_h1_chunked_init(&s->dech);
         if (s->body == SG_H1_BODY_NONE || (s->body == SG_H1_BODY_LENGTH && s->remaining == 0))
@@ -534,6 +646,8 @@ static int read_head(kconn_t *cn, uint64_t deadline, bool head_req, sg_kstream_t
         rc = 0;
         if (!s->done && len > head_len)
             rc = body_feed(s, buf + head_len, len - head_len);
+        else if (len > head_len)
+            s->extra = true;    /* bytes after a response without a body */
     }
     free(msg);
     free(buf);
@@ -574,18 +688,27 @@ static ssize_t stream_read(sg_kstream_t *s, char *buf, size_t cap, uint64_t dead
     }
 }
 
+/* Sends a request and reads its response head. keep: a kept-alive exchange (else the server is asked to close the
+ * connection after the response: a watch); reuse: it may take an idle connection. *dead_reused says that the failure
+ * was a reused connection that gave no response at all: the server had closed it. */
 static int open_exchange(sg_kclient_t *c, const char *method, const char *path, const char *ctype, const char *body,
-                         size_t body_len, uint64_t deadline, sg_kstream_t **out, int *status, int *retry_after)
+                         size_t body_len, bool keep, bool reuse, uint64_t deadline, sg_kstream_t **out, int *status,
+                         int *retry_after, bool *dead_reused)
 {
+    *dead_reused = false;
     sg_kstream_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
-    int rc = conn_open(c, deadline, &s->cn);
+    bool got = false;
+    int rc = conn_get(c, reuse, deadline, &s->cn);
+    if (rc == 0 && s->cn.reused)
+        atomic_fetch_add_explicit(&c->reused, 1, memory_order_relaxed);
     if (rc == 0)
-        rc = send_request(c, &s->cn, method, path, ctype, body, body_len, deadline);
+        rc = send_request(c, &s->cn, method, path, ctype, body, body_len, !keep, deadline);
     if (rc == 0)
-        rc = read_head(&s->cn, deadline, strcmp(method, "HEAD") == 0, s, status, retry_after);
+        rc = read_head(&s->cn, deadline, strcmp(method, "HEAD") == 0, s, status, retry_after, &got);
     if (rc < 0) {
+        *dead_reused = s->cn.reused && !got && rc != -ETIMEDOUT && rc != -ENOMEM && rc != -ENOSPC;
         sg_kstream_close(s);
         return rc;
     }
@@ -631,26 +754,77 @@ void sg_kresp_free(sg_kresp_t *r)
     r->len = 0;
 }
 
+/* Methods a server may see twice with no harm (RFC 9110 9.2.2). Our PUTs carry the resourceVersion read, so a PUT
+ * that did land answers its repeat with 409 Conflict, which the writer reads again on. */
+static bool idempotent(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "DELETE") == 0;
+}
+
+/* One exchange, kept alive. An idempotent request takes an idle connection when there is one; when that connection
+ * turns out to have been closed by the server (no response at all), it is sent once more on a new connection. A
+ * non-idempotent request (POST, PATCH) always opens a new connection, so it is never sent twice. */
 static int do_once(sg_kclient_t *c, const char *method, const char *path, const char *ctype, const char *body,
                    size_t body_len, uint64_t deadline, sg_kresp_t *resp)
 {
-    memset(resp, 0, sizeof(*resp));
-    sg_kstream_t *s = NULL;
-    int rc = open_exchange(c, method, path, ctype, body, body_len, deadline, &s, &resp->status, &resp->retry_after_s);
-    if (rc == 0)
-        rc = read_all(s, deadline, resp);
-    sg_kstream_close(s);
-    if (rc < 0) {
-        sg_kresp_free(resp);
+    bool idem = idempotent(method);
+    for (int attempt = 0;; attempt++) {
         memset(resp, 0, sizeof(*resp));
+        sg_kstream_t *s = NULL;
+        bool dead_reused = false;
+        atomic_fetch_add_explicit(&c->requests, 1, memory_order_relaxed);
+        int rc = open_exchange(c, method, path, ctype, body, body_len, true, idem && attempt == 0, deadline, &s,
+                               &resp->status, &resp->retry_after_s, &dead_reused);
+        if (rc == 0)
+            rc = read_all(s, deadline, resp);
+        if (rc == 0 && s->keep && s->done && !s->extra && !s->error)
+            conn_put(c, &s->cn);
+        sg_kstream_close(s);
+        if (rc < 0) {
+            sg_kresp_free(resp);
+            memset(resp, 0, sizeof(*resp));
+            if (dead_reused && attempt == 0) {
+                atomic_fetch_add_explicit(&c->retried, 1, memory_order_relaxed);
+                continue;
+            }
+        }
+        return rc;
     }
-    return rc;
+}
+
+/* The rate limit: a token bucket of `burst` tokens filled at qps per second; a request without a token waits for the
+ * one it reserved (as client-go's token-bucket limiter), at most until its deadline. */
+static void throttle(sg_kclient_t *c, uint64_t deadline)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->qps <= 0) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    uint64_t now = sg_now_ms();
+    c->tokens += (double)(now - c->tokens_ms) * c->qps / 1000.0;
+    if (c->tokens > c->burst)
+        c->tokens = c->burst;
+    c->tokens_ms = now;
+    c->tokens -= 1.0;
+    double wait = c->tokens < 0 ? -c->tokens * 1000.0 / c->qps : 0;
+    pthread_mutex_unlock(&c->lock);
+    uint64_t ms = (uint64_t)(wait + 0.999);
+    if (ms == 0)
+        return;
+    ms = SG_MIN(ms, (uint64_t)remaining_ms(deadline));
+    atomic_fetch_add_explicit(&c->throttled_ms, ms, memory_order_relaxed);
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }
 
 int sg_kclient_do(sg_kclient_t *c, const char *method, const char *path, const char *content_type,
                   const char *body, size_t body_len, int timeout_ms, sg_kresp_t *resp)
 {
     uint64_t deadline = sg_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
+    throttle(c, deadline);
     int rc = do_once(c, method, path, content_type, body, body_len, deadline, resp);
     if (rc == 0 && resp->status == 401 && c->conf.token_file != NULL) {
         /* The token may have rotated since we last read it: read it again and try once more. */
@@ -667,7 +841,9 @@ int sg_kclient_stream(sg_kclient_t *c, const char *path, int timeout_ms, sg_kstr
     memset(err_resp, 0, sizeof(*err_resp));
     *out = NULL;
     sg_kstream_t *s = NULL;
-    int rc = open_exchange(c, "GET", path, NULL, NULL, 0, deadline, &s, &err_resp->status, &err_resp->retry_after_s);
+    bool dead_reused;
+    int rc = open_exchange(c, "GET", path, NULL, NULL, 0, false, false, deadline, &s, &err_resp->status,
+                           &err_resp->retry_after_s, &dead_reused);
     if (rc < 0)
         return rc;
     if (err_resp->status != 200) {

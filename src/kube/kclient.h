@@ -1,7 +1,8 @@
 /* kclient.h: a small HTTPS/1.1 client for the Kubernetes API server: where the server is (in-cluster or a
- * kubeconfig), OpenSSL with the cluster CA and SNI / IP-SAN checks, a bearer token re-read from its file, one
- * request/response, and a streaming GET for watches. Blocking I/O bounded by poll timeouts; for the kube threads
- * (never a worker). */
+ * kubeconfig), OpenSSL with the cluster CA and SNI / IP-SAN checks, a bearer token re-read from its file, requests on
+ * kept-alive connections (a small pool shared by the kube threads) under a client-side rate limit, and a streaming
+ * GET for watches on connections of their own. Blocking I/O bounded by poll timeouts; for the kube threads (never a
+ * worker). */
 #ifndef SG_KCLIENT_H
 #define SG_KCLIENT_H
 
@@ -47,6 +48,25 @@ const char *sg_kclient_namespace(const sg_kclient_t *c);
 /* Re-read the token file before the next request (after a 401). Any thread. */
 void sg_kclient_token_expire(sg_kclient_t *c);
 
+/* The client-side rate limit of sg_kclient_do (watches are not counted), as client-go's QPS and Burst: a token bucket
+ * of `burst` requests refilled at qps per second; a request beyond it waits its turn. qps <= 0: no limit. client-go's
+ * own default (5 / 10) is for a human at a keyboard; kubelet and kube-scheduler use 50 / 100. ssegate's requests come
+ * in bursts (a new leader's first sync writes every object's status, one PUT each), so twice that; the server's own
+ * limit (API Priority and Fairness: 429 with Retry-After) is honoured on top. */
+#define SG_KCLIENT_QPS 100
+#define SG_KCLIENT_BURST 200
+void sg_kclient_set_rate(sg_kclient_t *c, double qps, int burst);
+
+/* Counters since the client was made. */
+typedef struct sg_kclient_stats {
+    uint64_t connections;   /* TLS connections opened (requests and watches) */
+    uint64_t requests;      /* request exchanges started by sg_kclient_do, retries included */
+    uint64_t reused;        /* of them, sent on a kept-alive connection */
+    uint64_t retried;       /* sent again on a new connection as the kept-alive one had been closed by the server */
+    uint64_t throttled_ms;  /* time requests waited for the rate limit */
+} sg_kclient_stats_t;
+void sg_kclient_stats(const sg_kclient_t *c, sg_kclient_stats_t *out);
+
 /* A complete response. body is malloc'd and NUL-terminated (len excludes the NUL); NULL when empty. */
 typedef struct sg_kresp {
     int status;
@@ -60,8 +80,11 @@ void sg_kresp_free(sg_kresp_t *r);
 #define SG_KCLIENT_MAX_BODY (256u << 20) /* a larger response body fails with -EMSGSIZE */
 
 /*
- * One request on a fresh connection (Connection: close), thread-safe: several threads may call it on one
- * client. path is the absolute path with its query ("/api/v1/namespaces/x/leases/y"), URL-encoded by the caller;
+ * One request, thread-safe: several threads may call it on one client. It waits for the rate limit, then takes a
+ * kept-alive connection when one is idle (GET, HEAD, PUT, DELETE; a POST or PATCH opens a new one, so it is never sent
+ * twice) and leaves it idle after a complete, framed response the server did not end with Connection: close. An
+ * idempotent request whose reused connection turns out closed (no response at all) is sent once more on a new
+ * connection. path is the absolute path with its query ("/api/v1/namespaces/x/leases/y"), URL-encoded by the caller;
  * the config's base path is prepended. method is "GET", "PUT", "POST", "PATCH" or "DELETE"; body (may be NULL)
  * is sent with content_type (NULL: "application/json"). The whole exchange is bounded by timeout_ms. A 401
  * re-reads the token file and tries once more. Any HTTP status fills resp and returns 0 (the caller reads

@@ -105,7 +105,8 @@ static struct fy_document *get_json(sg_krun_t *r, const char *path)
 {
     char *body = NULL;
     size_t len = 0;
-    int st = r->o.req(r->o.req_ctx, "GET", path, NULL, 0, &body, &len);
+    int ra;
+    int st = r->o.req(r->o.req_ctx, "GET", path, NULL, 0, &body, &len, &ra);
     struct fy_document *doc = NULL;
     if (st == 200 && body != NULL) {
         struct fy_diag_cfg dcfg;
@@ -288,7 +289,7 @@ static void lease_step(sg_krun_t *r, int64_t *wait);
  * takes many requests: the Lease is renewed between them when due, and a write is not made by a replica that has
  * stopped leading meanwhile. */
 static int via(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
-               size_t *resp_len)
+               size_t *resp_len, int *retry_after_s)
 {
     sg_krun_t *r = ctx;
     if (atomic_load(&r->stopping))
@@ -299,27 +300,41 @@ static int via(void *ctx, const char *method, const char *path, const char *body
     atomic_store(&r->leader, lead);
     if (!lead && strcmp(method, "GET") != 0)
         return -EPERM;
-    return r->o.req(r->o.req_ctx, method, path, body, len, resp, resp_len);
+    return r->o.req(r->o.req_ctx, method, path, body, len, resp, resp_len, retry_after_s);
 }
 
-/* Waits for ms or until woken; false when stopping. */
+/* Waits for ms or until woken; false when stopping. The Lease is renewed meanwhile when due, so a long wait (a
+ * server's Retry-After) does not cost the leadership. */
 static bool nap(void *ctx, int64_t ms)
 {
     sg_krun_t *r = ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
+    int64_t end = mono_ms() + ms;
+    for (;;) {
+        int64_t now = mono_ms(), lw = ms;
+        if (now >= end)
+            return !atomic_load(&r->stopping);
+        lease_step(r, &lw);
+        int64_t step = end - now < lw ? end - now : lw;
+        if (step < 1)
+            step = 1;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += step / 1000;
+        ts.tv_nsec += (step % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&r->mu);
+        while (!r->stop && !r->wake && pthread_cond_timedwait(&r->cv, &r->mu, &ts) == 0)
+            ;
+        bool stop = r->stop, woken = r->wake;
+        pthread_mutex_unlock(&r->mu);
+        if (stop)
+            return false;
+        if (woken)
+            return true;
     }
-    pthread_mutex_lock(&r->mu);
-    while (!r->stop && !r->wake && pthread_cond_timedwait(&r->cv, &r->mu, &ts) == 0)
-        ;
-    bool go = !r->stop;
-    pthread_mutex_unlock(&r->mu);
-    return go;
 }
 
 static void lease_step(sg_krun_t *r, int64_t *wait)
@@ -335,9 +350,10 @@ static void lease_step(sg_krun_t *r, int64_t *wait)
         snprintf(coll, sizeof(coll), "/apis/coordination.k8s.io/v1/namespaces/%s/leases", r->lease_ns);
         char *resp = NULL;
         size_t len = 0;
+        int ra;
         int st = r->o.req(r->o.req_ctx, op == SG_KLEASE_GET ? "GET" : op == SG_KLEASE_CREATE ? "POST" : "PUT",
                           op == SG_KLEASE_CREATE ? coll : path, op == SG_KLEASE_GET ? NULL : body,
-                          op == SG_KLEASE_GET ? 0 : strlen(body), &resp, &len);
+                          op == SG_KLEASE_GET ? 0 : strlen(body), &resp, &len, &ra);
         sg_klease_done(&r->lease, mono_ms(), st > 0 ? st : 0, resp, len);
         free(resp);
     }
@@ -532,7 +548,8 @@ void sg_krun_stop(sg_krun_t *r)
         sg_kswrite_path("coordination.k8s.io/v1", "Lease", r->lease_ns, r->lease_name, path, sizeof(path)) > 0) {
         char *resp = NULL;
         size_t len = 0;
-        int st = r->o.req(r->o.req_ctx, "PUT", path, body, strlen(body), &resp, &len);
+        int ra;
+        int st = r->o.req(r->o.req_ctx, "PUT", path, body, strlen(body), &resp, &len, &ra);
         sg_klease_done(&r->lease, mono_ms(), st > 0 ? st : 0, resp, len);
         free(resp);
         sg_log_info("kube: released Lease %s/%s (%d)", r->lease_ns, r->lease_name, st);

@@ -681,6 +681,11 @@ static char *to_json(struct fy_node *root)
     return out;
 }
 
+char *sg_kstatus_node_json(struct fy_node *n)
+{
+    return to_json(n);
+}
+
 int sg_kstatus_merge(const char *cur, size_t cur_len, const char *desired, sg_kstatus_shape_t shape,
                      const char *controller, char **out)
 {

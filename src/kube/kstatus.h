@@ -71,6 +71,11 @@ int sg_kstatus_desired(const sg_config_diag_t *d, const sg_diag_obj_t *o, const 
  * PUT to /status); 1 when the status would not change (*out NULL: nothing to write); -EINVAL when cur or desired is
  * not a JSON object; -ENOMEM.
  */
+/* JSON text of a libfyaml node tree (malloc'd), or NULL for no memory. The status writer uses it for the items of a
+ * LIST. */
+struct fy_node;
+char *sg_kstatus_node_json(struct fy_node *n);
+
 int sg_kstatus_merge(const char *cur, size_t cur_len, const char *desired, sg_kstatus_shape_t shape,
                      const char *controller, char **out);
 

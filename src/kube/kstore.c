@@ -4,6 +4,8 @@
 #include <libfyaml.h>
 #include <stdlib.h>
 
+#include "kube/kwatch.h"
+
 #define GW "gateway.networking.k8s.io"
 #define AGC "alb.networking.azure.io"
 
@@ -75,6 +77,8 @@ static size_t obj_bytes(const sg_kobj_t *o)
 
 static void obj_free(sg_kobj_t *o)
 {
+    if (o->doc != NULL)
+        fy_document_destroy(o->doc);
     free(o->aux);
     free(o->refs);
     free(o->ns);
@@ -446,6 +450,9 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
             return 0;
         }
         s->bytes -= obj_bytes(o);
+        if (o->doc != NULL)
+            fy_document_destroy(o->doc);
+        o->doc = NULL;
         free(o->json);
         free(o->aux);
         free(o->refs);
@@ -482,6 +489,13 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
     if (s->count > s->nbuckets)
         grow(s);
     return 1;
+}
+
+struct fy_document *sg_kstore_doc(const sg_kobj_t *o)
+{
+    if (o->doc == NULL)
+        ((sg_kobj_t *)o)->doc = sg_kwatch_parse_json_ex(o->json, o->len, FYPCF_DISABLE_ACCELERATORS); /* a memo */
+    return o->doc;
 }
 
 static int cmp_obj(const void *a, const void *b)

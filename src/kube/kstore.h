@@ -6,6 +6,7 @@
 #include "core/sg.h"
 
 struct fy_node;
+struct fy_document;
 
 /* One watched kind (a collection of the API). */
 typedef struct sg_kkind {
@@ -56,6 +57,8 @@ typedef struct sg_kobj {
                             * An EndpointSlice's aux is "ns/service" */
     uint64_t hash;         /* of json */
     uint32_t mark;         /* the relist epoch that last saw it */
+    struct fy_document *doc; /* json parsed, made by the first build that reads it (sg_kstore_doc) and kept until json
+                              * changes: a build then parses only the objects that changed since the last one */
 } sg_kobj_t;
 
 typedef struct sg_kstore sg_kstore_t;
@@ -84,6 +87,10 @@ size_t sg_kstore_bytes(const sg_kstore_t *s);
 /* Every object sorted by kind, namespace, name, into a malloc'd array (*out; the caller frees the array only). Returns
  * the count, or -ENOMEM. */
 ssize_t sg_kstore_sorted(const sg_kstore_t *s, const sg_kobj_t ***out);
+
+/* The object's json as a parsed document (made on first use, then kept with the object; the build's, which only reads
+ * it and sets its root's meta pointer), or NULL when out of memory. */
+struct fy_document *sg_kstore_doc(const sg_kobj_t *o);
 
 uint64_t sg_kstore_hash(const char *p, size_t n, uint64_t seed);
 

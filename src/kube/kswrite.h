@@ -13,10 +13,11 @@
 #include "kube/kstatus.h"
 
 /* One request to the API server. path is absolute ("/apis/..."); body NULL for GET. Returns the HTTP status (> 0)
- * with *resp malloc'd (NULL when empty; the caller frees it) and *resp_len, or -errno when nothing was answered
- * (-EPERM, -ECANCELED: refused before sending, as the replica stopped leading or is stopping; not retried). */
+ * with *resp malloc'd (NULL when empty; the caller frees it), *resp_len and *retry_after_s (the Retry-After header in
+ * seconds, -1 without one), or -errno when nothing was answered (-EPERM, -ECANCELED: refused before sending, as the
+ * replica stopped leading or is stopping; not retried). */
 typedef int (*sg_kreq_fn)(void *ctx, const char *method, const char *path, const char *body, size_t len,
-                          char **resp, size_t *resp_len);
+                          char **resp, size_t *resp_len, int *retry_after_s);
 
 typedef struct sg_kreq {
     sg_kreq_fn fn;
@@ -24,6 +25,8 @@ typedef struct sg_kreq {
     /* Waits between retries; returns false when the writer should give up now (shutdown). NULL: no waiting. */
     bool (*sleep_ms)(void *ctx, int64_t ms);
 } sg_kreq_t;
+
+#define SG_KSW_RETRY_AFTER_MAX_S 60 /* a longer Retry-After is waited this long */
 
 enum { SG_KSW_WRITTEN = 0, SG_KSW_UNCHANGED, SG_KSW_CONFLICT, SG_KSW_GONE, SG_KSW_ERROR, SG_KSW_N };
 /* Labels of ssegate_kube_status_writes_total{result}: "written", "unchanged", "conflict" (each 409 met),
@@ -36,7 +39,8 @@ typedef struct sg_kswriter {
     sg_kreq_t req;
     const char *controller;
     int max_attempts;           /* per object; default 5 */
-    int64_t backoff_ms;         /* first wait after a failure, doubled up to 2 s; default 100 */
+    int64_t backoff_ms;         /* first wait after a failure, doubled up to 2 s; default 100 (a 429 or 503 with
+                                 * Retry-After waits that long instead, up to SG_KSW_RETRY_AFTER_MAX_S) */
     _Atomic uint64_t counts[SG_KSW_N];
     sg_kscache_t *cache;        /* what we last wrote or found in place, per object */
 } sg_kswriter_t;

@@ -80,8 +80,7 @@ struct sg_kube {
     uint64_t builds;            /* generations built (kube thread) */
     sg_kstore_t *store;
     sg_kdebounce_t deb;
-    uint64_t last_hash;
-    bool built_once;
+    sg_kbuild_t *kbuild;        /* the build's state between builds */
     uint64_t rng;
     kw_t kinds[SG_KK_N];
     /* metrics */
@@ -136,6 +135,8 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
         sg_kube_free(k);
         return NULL;
     }
+    sg_kclient_set_rate(k->client, o->api_rate_set ? (double)o->api_qps : SG_KCLIENT_QPS,
+                        o->api_burst ? (int)o->api_burst : SG_KCLIENT_BURST);
     k->controller = xdup(o->controller ? o->controller : "ssegate.io/gateway-controller");
     k->publish_service = xdup(o->publish_service);
     k->lease_duration_ms = o->lease_duration_ms;
@@ -143,7 +144,8 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
     k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     k->ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     k->store = sg_kstore_new();
-    if (k->wake_fd < 0 || k->ready_fd < 0 || k->store == NULL) {
+    k->kbuild = sg_kbuild_new();
+    if (k->wake_fd < 0 || k->ready_fd < 0 || k->store == NULL || k->kbuild == NULL) {
         snprintf(err, cap, "cannot set up the kube thread: %s", strerror(errno));
         sg_kube_free(k);
         return NULL;
@@ -201,6 +203,7 @@ void sg_kube_free(sg_kube_t *k)
     }
     sg_kube_release(k);         /* before the client goes: the release is a request */
     sg_config_unref(k->pending);
+    sg_kbuild_free(k->kbuild);
     sg_kstore_free(k->store);
     sg_kclient_free(k->client);
     if (k->wake_fd >= 0)
@@ -233,17 +236,19 @@ sg_config_t *sg_kube_take(sg_kube_t *k, uint64_t *build)
 }
 
 int sg_kube_request(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
-                    size_t *resp_len)
+                    size_t *resp_len, int *retry_after_s)
 {
     sg_kube_t *k = ctx;
     sg_kresp_t r;
     *resp = NULL;
     *resp_len = 0;
+    *retry_after_s = -1;
     int rc = sg_kclient_do(k->client, method, path, NULL, body, len, REQ_TIMEOUT_MS, &r);
     if (rc < 0)
         return rc == SG_EBADMSG ? -EPROTO : rc;
     *resp = r.body;
     *resp_len = r.len;
+    *retry_after_s = r.retry_after_s;
     return r.status;
 }
 
@@ -631,32 +636,21 @@ static void build(sg_kube_t *k)
     struct timespec t0, t1, c0, c1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-    size_t len = 0;
-    char *text = write_text(k, &len);
-    if (text == NULL) {
-        atomic_fetch_add(&k->builds_failed, 1);
-        return;
-    }
-    uint64_t h = sg_kstore_hash(text, len, 0);
-    if (k->built_once && h == k->last_hash) {
-        /* Nothing the loader reads changed (a status write, an object of no interest): no new generation. */
-        free(text);
-        atomic_fetch_add(&k->builds_unchanged, 1);
-        return;
-    }
-    k->last_hash = h;
-    k->built_once = true;
     char *errs = NULL;
     size_t elen = 0;
     FILE *ef = open_memstream(&errs, &elen);
     sg_config_t *cfg = NULL;
-    /* Lenient: a bad object, rule, parentRef or listener is dropped and reported in diag (then in its status), and
-     * the rest is built; only an error no object holds fails the build. */
     sg_config_diag_t diag;
-    int rc = sg_config_load_lenient("kube", text, len, SG_CONFIG_NO_DNS, ef, &diag, &cfg);
+    int rc = sg_kbuild_load(k->kbuild, k->store, k->controller, ef, &diag, &cfg);
     if (ef)
         fclose(ef);
-    free(text);
+    if (rc == 0) {
+        /* Nothing the loader reads changed (a status write, an object of no interest): no new generation. */
+        sg_config_diag_free(&diag);
+        free(errs);
+        atomic_fetch_add(&k->builds_unchanged, 1);
+        return;
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
     int64_t cus = (int64_t)(c1.tv_sec - c0.tv_sec) * 1000000 + ((int64_t)c1.tv_nsec - (int64_t)c0.tv_nsec) / 1000;
@@ -678,9 +672,6 @@ static void build(sg_kube_t *k)
             sg_log_error("kube: config not built: %.*s", n, p);
             p += n + (nl ? 1 : 0);
         }
-        if (diag.error != NULL)
-            sg_log_error("kube: config not built: %s", diag.error);
-        sg_config_diag_free(&diag);
         free(errs);
         return;
     }
@@ -833,6 +824,23 @@ void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
     if (k->krun != NULL)
         sg_krun_render_metrics(k->krun, f);
     pthread_mutex_unlock(&k->lock);
+    sg_kclient_stats_t cs;
+    sg_kclient_stats(k->client, &cs);
+    fprintf(f, "# HELP ssegate_kube_api_connections_total TLS connections opened to the API server (watches "
+               "included).\n# TYPE ssegate_kube_api_connections_total counter\n"
+               "ssegate_kube_api_connections_total %llu\n"
+               "# HELP ssegate_kube_api_requests_total Requests to the API server (watches aside), by connection: a "
+               "new one, or one kept alive.\n# TYPE ssegate_kube_api_requests_total counter\n"
+               "ssegate_kube_api_requests_total{connection=\"new\"} %llu\n"
+               "ssegate_kube_api_requests_total{connection=\"reused\"} %llu\n"
+               "# HELP ssegate_kube_api_retries_total Requests sent again on a new connection because the kept-alive "
+               "one had been closed by the server.\n# TYPE ssegate_kube_api_retries_total counter\n"
+               "ssegate_kube_api_retries_total %llu\n"
+               "# HELP ssegate_kube_api_throttled_seconds_total Time requests waited for the client-side rate limit "
+               "(--kube-api-qps).\n# TYPE ssegate_kube_api_throttled_seconds_total counter\n"
+               "ssegate_kube_api_throttled_seconds_total %.3f\n",
+            (unsigned long long)cs.connections, (unsigned long long)(cs.requests - cs.reused),
+            (unsigned long long)cs.reused, (unsigned long long)cs.retried, (double)cs.throttled_ms / 1000.0);
     fputs("# HELP ssegate_kube_synced 1 once the kind's first LIST has completed (an unserved kind counts as synced).\n"
           "# TYPE ssegate_kube_synced gauge\n", f);
     for (int i = 0; i < SG_KK_N; i++)
@@ -859,7 +867,8 @@ void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
             fprintf(f, "ssegate_kube_watch_restarts_total{kind=\"%s\",group=\"%s\",reason=\"%s\"} %llu\n",
                     kind_label(i), sg_kkinds[i].group, reason_names[r],
                     (unsigned long long)atomic_load_explicit(&k->kinds[i].restarts[r], memory_order_relaxed));
-    fprintf(f, "# HELP ssegate_kube_store_bytes Bytes of the stripped objects held.\n"
+    fprintf(f, "# HELP ssegate_kube_store_bytes Bytes of the stripped objects held as JSON (not their parsed "
+               "documents, kept for the build).\n"
                "# TYPE ssegate_kube_store_bytes gauge\nssegate_kube_store_bytes %llu\n",
             (unsigned long long)atomic_load(&k->store_bytes));
     fprintf(f, "# HELP ssegate_kube_builds_total Config builds from the store, by result (unchanged: the input was "
@@ -869,7 +878,7 @@ void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
             (unsigned long long)atomic_load(&k->builds_ok), (unsigned long long)atomic_load(&k->builds_failed),
             (unsigned long long)atomic_load(&k->builds_unchanged));
     uint64_t n = atomic_load(&k->builds_ok) + atomic_load(&k->builds_failed);
-    fprintf(f, "# HELP ssegate_config_build_seconds Time to write the store out and load it as a generation.\n"
+    fprintf(f, "# HELP ssegate_config_build_seconds Time to select the store's objects and load them as a generation.\n"
                "# TYPE ssegate_config_build_seconds summary\nssegate_config_build_seconds_sum %.6f\n"
                "ssegate_config_build_seconds_count %llu\n"
                "# HELP ssegate_config_build_last_seconds The last build's time.\n"

@@ -17,6 +17,9 @@ typedef struct sg_kube_opts {
     const char *publish_service; /* --publish-service NS/NAME, or NULL */
     const char *lease_ns;       /* --lease-namespace, or NULL for the default (see sg_kube_lease_namespace) */
     int64_t lease_duration_ms;  /* --lease-duration; 0: 15 s */
+    bool api_rate_set;          /* --kube-api-qps given (else SG_KCLIENT_QPS) */
+    uint32_t api_qps;           /* --kube-api-qps; 0: no limit */
+    uint32_t api_burst;         /* --kube-api-burst; 0: SG_KCLIENT_BURST */
 } sg_kube_opts_t;
 
 typedef struct sg_kube sg_kube_t;
@@ -38,7 +41,7 @@ sg_config_t *sg_kube_take(sg_kube_t *k, uint64_t *build);
  * sg_kreq_fn): ctx is the sg_kube_t. Returns the HTTP status with *resp malloc'd (NULL when empty) and *resp_len,
  * or -errno. Thread-safe. */
 int sg_kube_request(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
-                    size_t *resp_len);
+                    size_t *resp_len, int *retry_after_s);
 /* Every worker serves build `build` (from sg_kube_take): its status may now say Programmed; failed: the ports of its
  * listeners that could not be bound (PortUnavailable). Main thread. */
 void sg_kube_published(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed);

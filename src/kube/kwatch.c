@@ -87,6 +87,11 @@ int sg_kframer_next(sg_kframer_t *f, sg_str_t *line)
 
 struct fy_document *sg_kwatch_parse_json(const char *text, size_t len)
 {
+    return sg_kwatch_parse_json_ex(text, len, 0);
+}
+
+struct fy_document *sg_kwatch_parse_json_ex(const char *text, size_t len, unsigned flags)
+{
     char *copy = malloc(len + 1);
     if (copy == NULL)
         return NULL;
@@ -102,7 +107,7 @@ struct fy_document *sg_kwatch_parse_json(const char *text, size_t len)
         return NULL;
     }
     fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE | FYPCF_DISABLE_RECYCLING, .diag = diag};
+    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE | FYPCF_DISABLE_RECYCLING | flags, .diag = diag};
     /* Takes ownership of copy, even when it fails. */
     struct fy_document *d = fy_document_build_from_malloc_string(&cfg, copy, len);
     fy_diag_destroy(diag);

@@ -57,5 +57,7 @@ void sg_kevent_free(sg_kevent_t *ev);
 bool sg_kevent_expired(const sg_kevent_t *ev);
 /* Parses JSON text into a document (NULL if it is not JSON). The text is copied. */
 struct fy_document *sg_kwatch_parse_json(const char *text, size_t len);
+/* The same with more libfyaml parse flags (FYPCF_*). */
+struct fy_document *sg_kwatch_parse_json_ex(const char *text, size_t len, unsigned flags);
 
 #endif

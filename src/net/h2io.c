@@ -77,6 +77,19 @@ size_t sg_h2segq_take(sg_h2segq_t *q, uint8_t *dst, size_t cap)
     return n;
 }
 
+void sg_h2segq_prepend(sg_h2segq_t *q, sg_h2segq_t *front)
+{
+    if (front->head == NULL)
+        return;
+    front->tail->next = q->head;
+    if (q->tail == NULL)
+        q->tail = front->tail;
+    q->head = front->head;
+    q->bytes += front->bytes;
+    q->mem += front->mem;
+    *front = (sg_h2segq_t){0};
+}
+
 sg_h2seg_t *sg_h2segq_pop(sg_h2segq_t *q)
 {
     sg_h2seg_t *g = q->head;
@@ -101,6 +114,54 @@ void sg_h2segq_clear(sg_h2segq_t *q)
     q->tail = NULL;
     q->bytes = 0;
     q->mem = 0;
+}
+
+int sg_h2io_send_data(sg_sock_t *sock, sg_h2segq_t *q, const uint8_t *framehd, size_t len, size_t padlen,
+                      size_t *by_ref, size_t *copied)
+{
+    static const uint8_t zeros[256];
+    *by_ref = *copied = 0;
+    if (q->bytes < len || padlen > sizeof(zeros))
+        return -ERANGE;
+    uint8_t hd[10];
+    size_t hlen = padlen > 0 ? 10 : 9;
+    memcpy(hd, framehd, 9);
+    if (padlen > 0)
+        hd[9] = (uint8_t)(padlen - 1);
+    bool refs_ok = sock->ssl == NULL, hd_out = false;
+    while (len > 0) {
+        sg_h2seg_t *g = q->head;
+        size_t k = SG_MIN(len, g->len - g->off);
+        int rc;
+        if (g->ref != NULL && refs_ok) {
+            /* The header rides in the reference's own node: one queue node per frame, no copy of the payload. */
+            rc = sg_sock_write_ref_range(sock, hd_out ? NULL : hd, hd_out ? 0 : hlen, g->ref, g->off, k);
+            *by_ref += k;
+        } else {
+            if (!hd_out && sg_sock_write(sock, hd, hlen) < 0)
+                return -ENOMEM;
+            rc = sg_sock_write(sock, (g->ref ? g->ref->data : g->data) + g->off, k);
+            *copied += k;
+        }
+        if (rc < 0)
+            return -ENOMEM;
+        hd_out = true;
+        g->off += k;
+        len -= k;
+        q->bytes -= k;
+        if (g->off == g->len) {
+            q->head = g->next;
+            if (q->head == NULL)
+                q->tail = NULL;
+            q->mem -= seg_mem(g);
+            sg_h2seg_free(g);
+        }
+    }
+    if (!hd_out && sg_sock_write(sock, hd, hlen) < 0)
+        return -ENOMEM;
+    if (padlen > 1 && sg_sock_write(sock, zeros, padlen - 1) < 0)
+        return -ENOMEM;
+    return 0;
 }
 
 ssize_t sg_h2io_provided(size_t n, size_t left, bool eof, uint32_t *flags, bool *deferred)

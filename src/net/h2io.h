@@ -36,11 +36,32 @@ size_t sg_h2segq_take(sg_h2segq_t *q, uint8_t *dst, size_t cap);
 /* Takes the first segment out of q (the caller frees it); NULL when empty. */
 sg_h2seg_t *sg_h2segq_pop(sg_h2segq_t *q);
 void sg_h2segq_clear(sg_h2segq_t *q);
+/* Moves every segment of front, in order, ahead of q's (front is left empty). */
+void sg_h2segq_prepend(sg_h2segq_t *q, sg_h2segq_t *front);
 
 /* What a data provider returns after taking n bytes from a queue that now holds `left`: EOF when the producer
  * has ended (*flags gets NGHTTP2_DATA_FLAG_EOF), NGHTTP2_ERR_DEFERRED when nothing was taken and more will come
  * (*deferred set: resume the stream when bytes arrive), else n. */
 ssize_t sg_h2io_provided(size_t n, size_t left, bool eof, uint32_t *flags, bool *deferred);
+
+/* A shared event goes by reference into an HTTP/2 DATA frame (see sg_h2io_send_data) when at least this many of
+ * its bytes are left to send, on a plain connection. Below it, copying is cheaper (docs/benchmarks.md, "HTTP/2
+ * fan-out by reference"). */
+#ifndef SG_H2_REF_MIN
+#define SG_H2_REF_MIN 1024
+#endif
+
+/*
+ * The DATA frame nghttp2 asked a send_data_callback for (NGHTTP2_DATA_FLAG_NO_COPY): writes its 9-byte header
+ * framehd, the pad length byte when padlen > 0, len payload bytes taken from the head of q, then the padding, into
+ * sock's output queue. On a plain socket a segment held by reference is queued as a reference to its shared buffer
+ * (no copy of the payload; the header rides in that queue node); on TLS, and for copied segments, the bytes are
+ * copied once into the output queue. Returns 0 (*by_ref: payload bytes queued by reference, *copied: copied),
+ * -ERANGE when q holds fewer than len bytes (nothing written), or -ENOMEM (the output holds a partial frame: the
+ * connection must close).
+ */
+int sg_h2io_send_data(sg_sock_t *sock, sg_h2segq_t *q, const uint8_t *framehd, size_t len, size_t padlen,
+                      size_t *by_ref, size_t *copied);
 
 /*
  * Serializes what the session has to send into sock's output queue while it holds at most high_wm bytes. Returns 0,

@@ -9,7 +9,10 @@
 
 #include "net/sock.h"
 
-#define IOV_MAX_BATCH 64
+/* iovecs per writev: the kernel's limit (UIO_MAXIOV). A connection carrying many HTTP/2 streams of a shared stream
+ * queues two per DATA frame (the header, then a reference to the event), so a small batch would cost a system call
+ * per 32 frames. 16 KiB of stack. */
+#define IOV_MAX_BATCH 1024
 
 void sg_sock_init(sg_sock_t *s, sg_loop_t *loop, int fd, sg_io_cb cb, void (*flush_cb)(sg_deferred_t *d))
 {
@@ -159,8 +162,14 @@ int sg_sock_writev(sg_sock_t *s, const struct iovec *iov, int n)
 
 int sg_sock_write_ref(sg_sock_t *s, sg_rbuf_t *b)
 {
-    if (sg_outq_append_ref(&s->out, b) < 0)
-        return -ENOMEM;
+    return sg_sock_write_ref_range(s, NULL, 0, b, 0, b->len);
+}
+
+int sg_sock_write_ref_range(sg_sock_t *s, const void *prefix, size_t plen, sg_rbuf_t *b, size_t off, size_t n)
+{
+    int rc = sg_outq_append_ref_range(&s->out, &s->loop->pool, prefix, plen, b, off, n);
+    if (rc < 0)
+        return rc;
     sg_loop_flush_later(s->loop, &s->flush_d);
     return 0;
 }

@@ -35,6 +35,9 @@ int sg_sock_write(sg_sock_t *s, const void *p, size_t n);
 int sg_sock_writev(sg_sock_t *s, const struct iovec *iov, int n);
 /* Queues b by reference (no copy; takes a reference). Returns 0 or -ENOMEM. */
 int sg_sock_write_ref(sg_sock_t *s, sg_rbuf_t *b);
+/* Queues prefix[0..plen) (copied, at most SG_REF_PREFIX_MAX bytes) and b->data[off..off+n) by reference, in one
+ * queue node. Returns 0, -EINVAL or -ENOMEM. */
+int sg_sock_write_ref_range(sg_sock_t *s, const void *prefix, size_t plen, sg_rbuf_t *b, size_t off, size_t n);
 /* Writes what is queued. Returns 0 when drained, SG_EAGAIN when EPOLLOUT was armed, or -errno. */
 int sg_sock_flush(sg_sock_t *s);
 /* Releases buffers, deregisters and closes the fd. */

@@ -1292,6 +1292,19 @@ static void up_on_error(void *ctx, int err)
         return;
     }
 
+    if (!s->resp_started && (err == -EBUSY || err == -ECONNREFUSED) && s->attempts < 2) {
+        /* An HTTP/2 stream its endpoint did not process (refused it, or refused the connection): another endpoint
+         * takes it, body and all, when the upstream still holds it whole. */
+        const sg_endpoint_t *ep = sg_upstream_pick_other(s->worker, s->backend, s->ep);
+        if (ep != NULL && sg_upclient_move(s->up, (const struct sockaddr *)&ep->addr, ep->addrlen) == 0) {
+            if (err == -ECONNREFUSED)
+                sg_health_report_failure(s->ep->health, s->worker->loop.now_ms);
+            s->ep = ep;
+            s->attempts++;
+            count_endpoint(s, ep);
+            return;
+        }
+    }
     bool stale = sg_upclient_reused(s->up) && err != -ECONNREFUSED && err != -ETIMEDOUT;
     if (!s->resp_started && s->head_copy != NULL && (stale || (err == -ECONNREFUSED && s->attempts < 2))) {
         /* A pooled connection the server had closed: retry on a fresh connection to the same endpoint.
@@ -1341,10 +1354,16 @@ static void up_on_error(void *ctx, int err)
         return;
     }
     if (!s->resp_started) {
-        if (err == -ECONNREFUSED || err == -ETIMEDOUT)
+        if (err == -ETIMEDOUT && sg_upclient_error(s->up) != NULL) { /* an HTTP/2 session failed its PING */
+            s->grpc_code = SG_GRPC_UNAVAILABLE;
+            sg_health_report_failure(s->ep->health, s->worker->loop.now_ms);
+            respond(s, 504, "ssegate: the upstream stopped answering\n", NULL, 0);
+        } else if (err == -ECONNREFUSED || err == -ETIMEDOUT)
             fail_connect(s, err);
         else if (err == -EPROTO)
             respond(s, 502, "ssegate: invalid response from upstream\n", NULL, 0);
+        else if (err == -EBUSY) /* an HTTP/2 backend refused it unprocessed; the client may send it again */
+            respond(s, 503, "ssegate: the upstream refused the request without processing it\n", NULL, 0);
         else
             respond(s, 502, "ssegate: upstream closed the connection\n", NULL, 0);
         return;

@@ -733,6 +733,11 @@ void sg_upclient_pause(sg_upclient_t *u, bool paused)
     }
 }
 
+int sg_upclient_move(sg_upclient_t *u, const struct sockaddr *addr, socklen_t alen)
+{
+    return u->kind.h2 ? sg__uph2_move(u, addr, alen) : -ENOTSUP;
+}
+
 bool sg_upclient_reused(const sg_upclient_t *u)
 {
     if (u->kind.h2)

@@ -16,9 +16,11 @@ typedef struct sg_upclient_cbs {
     void (*on_head)(void *ctx, const sg_h1_msg_t *msg);
     void (*on_body)(void *ctx, const char *p, size_t n);
     void (*on_end)(void *ctx);
-    /* err: -ECONNREFUSED, -ETIMEDOUT (connect timeout), -EPROTO (bad response: sg_upclient_error() says
-     * why), -EKEYREJECTED (the TLS handshake failed: sg_upclient_tls_error() says why), -ECONNRESET or another
-     * -errno. The exchange is over; release it. */
+    /* err: -ECONNREFUSED, -ETIMEDOUT (connect timeout; or an HTTP/2 session's PING unanswered, when
+     * sg_upclient_error() says so), -EPROTO (bad response: sg_upclient_error() says
+     * why), -EKEYREJECTED (the TLS handshake failed: sg_upclient_tls_error() says why), -EBUSY (an HTTP/2 backend
+     * refused the stream unprocessed and it could not be sent again: sg_upclient_error() says why), -ECONNRESET or
+     * another -errno. The exchange is over; release it. */
     void (*on_error)(void *ctx, int err);
     /* The request queue fell below the low watermark. */
     void (*on_drained)(void *ctx);
@@ -57,6 +59,11 @@ void sg_upclient_pause(sg_upclient_t *u, bool paused);
 /* The user is done: a clean, complete exchange goes back to the pool, anything else is closed.
  * No callback is called after this. */
 void sg_upclient_release(sg_upclient_t *u);
+/* From on_error(-EBUSY or -ECONNREFUSED): sends the same exchange, request body and all, to addr (another endpoint
+ * of the same backend: same protocol, same TLS policy) as if it had just been opened there; the callbacks stay.
+ * Only an HTTP/2 stream the backend never processed whose body is still held whole (--h2-upstream-replay) can go.
+ * Returns 0, -ENOTSUP (an HTTP/1.1 exchange), -EINVAL (it cannot go again) or -ENOMEM; on failure nothing changed. */
+int sg_upclient_move(sg_upclient_t *u, const struct sockaddr *addr, socklen_t alen);
 /* True when it came from the pool (a failure before any response byte may be a stale connection). */
 bool sg_upclient_reused(const sg_upclient_t *u);
 /* After on_error(-EPROTO): what was wrong with the response, a static string for the log; else NULL. */

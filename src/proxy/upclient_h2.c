@@ -16,9 +16,12 @@
 #include "net/h2io.h"
 #include "proxy/upclient_int.h"
 
-#define MAX_CONNS 16                 /* sessions per endpoint per worker */
-#define MAX_STREAMS_CAP 10000        /* streams per session, whatever the backend allows */
-#define STREAM_WINDOW (128 * 1024)   /* per stream: what a paused stream may hold unconsumed */
+/* The operator's settings (main.c's --h2-upstream-* flags) when a worker's are left at 0. */
+#define DEF_CONNS 16                 /* sessions per endpoint per worker */
+#define DEF_STREAMS_CAP 10000        /* streams per session, whatever the backend allows */
+#define DEF_WINDOW (128 * 1024)      /* per stream: what a paused stream may hold unconsumed */
+#define DEF_PING_MS 30000            /* a session is pinged this often... */
+#define DEF_PING_TIMEOUT_MS 10000    /* ...and fails when the answer takes longer */
 #define CONN_WINDOW (1 << 30)        /* per session: large, so that paused streams never block the others */
 /* Reads per wakeup. A session carries hundreds of streams, so its socket gets the budget of many: with 8 (the
  * downstream h2 side's) a saturated worker left events queued in the kernel and p50/p99 rose to 0.3-0.9 s in the
@@ -27,7 +30,8 @@
 #define MAX_RETRIES 3
 #define MAX_HEADER_BYTES (64 * 1024) /* decoded response header (or trailer) section */
 #define MAX_INTERIM 16
-#define PING_IDLE_MS 30000           /* an idle session is pinged this often; a PING unanswered by the next fails it */
+
+#define SETTING(w, f, def) ((w)->settings->f > 0 ? (w)->settings->f : (def))
 
 typedef enum sstate {
     S_CONNECTING = 0,
@@ -50,10 +54,11 @@ typedef struct h2sess {
     sg_list_t streams;          /* uph2s_t.link: assigned to this session (released ones until nghttp2 closes them) */
     size_t nstreams;            /* of them, counting against the backend's limit */
     uint64_t idle_since_ms;     /* when nstreams fell to 0 */
+    uint64_t ping_at_ms;        /* when the last PING went (or the backend's SETTINGS came) */
     sstate_t state;
     bool settings_seen;         /* the backend's SETTINGS arrived: its MAX_CONCURRENT_STREAMS is known */
     bool goaway;                /* GOAWAY received (or ids ran out): no new streams */
-    bool ping_out;              /* a liveness PING is unanswered */
+    bool ping_out;              /* a liveness PING is unanswered (since ping_at_ms) */
     bool used;                  /* a stream has ended on it: a failure before any response byte may be staleness */
 } h2sess_t;
 
@@ -79,6 +84,7 @@ typedef struct uph2s {
     char *pend;                 /* chunked framing not decoded yet (a partial size line) */
     size_t npend;
     sg_h2segq_t out;            /* request body DATA for the data provider */
+    sg_h2segq_t replay;         /* DATA nghttp2 took, kept until the response head to send a refused stream again */
     /* response */
     char *rh;                   /* header records [u32 nlen][u32 vlen][name][value] of the head, then trailers */
     size_t rhlen, rhcap;
@@ -92,7 +98,7 @@ typedef struct uph2s {
     bool translated;            /* the head is in nv; raw is empty from now on */
     bool req_done;
     bool req_eof_sent;
-    bool body_sent;             /* DATA left: the request cannot be sent again */
+    bool body_sent;             /* DATA left and replay does not hold it all: the request cannot be sent again */
     bool deferred;
     bool above_wm;
     bool drained;               /* for ev_d: on_drained */
@@ -144,6 +150,7 @@ static void stream_reap(sg_deferred_t *d)
     uph2s_t *st = SG_CONTAINER_OF(d, uph2s_t, reap_d);
     sg_h2segq_clear(&st->raw);
     sg_h2segq_clear(&st->out);
+    sg_h2segq_clear(&st->replay);
     sg_h2segq_clear(&st->in);
     free(st->nvbuf);
     free(st->nv);
@@ -298,6 +305,18 @@ static int translate(uph2s_t *st)
 
 /* ---- the request's data provider ---- */
 
+/* DATA handed to nghttp2 is kept (up to --h2-upstream-replay bytes) until the response head says the backend took the
+ * stream: a stream refused after its body began (REFUSED_STREAM, or above a GOAWAY's last stream id, which RFC 9113
+ * section 8.7 says was not processed) can then be sent again whole. Past the bound it cannot. */
+static void keep_for_replay(uph2s_t *st, const uint8_t *p, size_t n)
+{
+    if (!st->body_sent && !st->head_seen && st->replay.bytes + n <= st->w->settings->h2_up_replay &&
+        sg_h2segq_append(&st->replay, (const char *)p, n) == 0)
+        return;
+    sg_h2segq_clear(&st->replay);
+    st->body_sent = true;
+}
+
 static ssize_t req_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
                            nghttp2_data_source *src, void *ud)
 {
@@ -307,7 +326,7 @@ static ssize_t req_read_cb(nghttp2_session *ses, int32_t id, uint8_t *buf, size_
     uph2s_t *st = src->ptr;
     size_t n = sg_h2segq_take(&st->out, buf, len);
     if (n > 0)
-        st->body_sent = true;
+        keep_for_replay(st, buf, n);
     if (st->above_wm && st->out.bytes <= st->w->settings->out_low_wm && !st->released) {
         st->above_wm = false;
         st->drained = true;
@@ -385,20 +404,24 @@ static bool sess_usable(const h2sess_t *ss)
 static size_t sess_capacity(const h2sess_t *ss)
 {
     uint32_t max = nghttp2_session_get_remote_settings(ss->ses, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-    return max < MAX_STREAMS_CAP ? max : MAX_STREAMS_CAP;
+    uint32_t cap = SETTING(ss->w, h2_up_max_streams, DEF_STREAMS_CAP);
+    return max < cap ? max : cap;
 }
 
-/* The session's timer: a PING every PING_IDLE_MS (liveness of quiet streams), sooner when an idle session's
- * timeout (--upstream-idle) ends first. */
+/* The session's timer, from the times kept (so arming it again never puts a deadline off): the answer to an
+ * outstanding PING is due --h2-upstream-ping-timeout after it went; otherwise the next PING --h2-upstream-ping after
+ * the last, or an idle session's end (--upstream-idle) when that comes first. A PING goes whether or not streams are
+ * busy: a backend that stops reading while it still sends is stuck all the same. */
 static void arm_idle(h2sess_t *ss)
 {
-    sg_loop_t *loop = &ss->w->loop;
+    sg_worker_t *w = ss->w;
     if (ss->state != S_OPEN || !ss->settings_seen)
         return;
-    uint64_t at = loop->now_ms + PING_IDLE_MS;
-    if (ss->nstreams == 0 && ss->idle_since_ms + (uint64_t)ss->w->settings->upstream_idle_ms < at)
-        at = ss->idle_since_ms + (uint64_t)ss->w->settings->upstream_idle_ms;
-    sg_timer_arm(&loop->wheel, &ss->timer, at);
+    uint64_t at = ss->ping_at_ms + (uint64_t)(ss->ping_out ? SETTING(w, h2_up_ping_timeout_ms, DEF_PING_TIMEOUT_MS)
+                                                           : SETTING(w, h2_up_ping_ms, DEF_PING_MS));
+    if (!ss->ping_out && ss->nstreams == 0 && ss->idle_since_ms + (uint64_t)w->settings->upstream_idle_ms < at)
+        at = ss->idle_since_ms + (uint64_t)w->settings->upstream_idle_ms;
+    sg_timer_arm(&w->loop.wheel, &ss->timer, at);
 }
 
 /* Whether an idle session should go now: it can take nothing more, or the worker is ending. */
@@ -636,6 +659,7 @@ static void deliver_head(uph2s_t *st, bool end_stream)
     free(st->nvbuf);
     st->nv = NULL;
     st->nvbuf = NULL;
+    sg_h2segq_clear(&st->replay);
 }
 
 static int on_frame_recv(nghttp2_session *ses, const nghttp2_frame *f, void *ud)
@@ -644,6 +668,7 @@ static int on_frame_recv(nghttp2_session *ses, const nghttp2_frame *f, void *ud)
     if (f->hd.stream_id == 0) {
         if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK) && !ss->settings_seen) {
             ss->settings_seen = true;
+            ss->ping_at_ms = ss->w->loop.now_ms;
             sg_timer_cancel(&ss->w->loop.wheel, &ss->timer);
             maybe_idle(ss);
             schedule_dispatch(ss->pool);
@@ -653,8 +678,9 @@ static int on_frame_recv(nghttp2_session *ses, const nghttp2_frame *f, void *ud)
             ss->goaway = true;
             sg_counter_add(&ss->w->metrics.upstream_h2_goaways, 1);
             schedule_dispatch(ss->pool);
-        } else if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        } else if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK) && ss->ping_out) {
             ss->ping_out = false;
+            arm_idle(ss);
         }
         return 0;
     }
@@ -713,6 +739,17 @@ static bool can_retry(const uph2s_t *st)
     return !st->head_seen && !st->body_sent && st->translated && st->retries < MAX_RETRIES && !st->released;
 }
 
+/* Why a stream the backend did not process is not sent again (proxy.c answers 503, gRPC UNAVAILABLE). */
+static const char *refused_why(const uph2s_t *st)
+{
+    if (st->body_sent)
+        return "the backend refused the stream after more of its request body had gone than --h2-upstream-replay "
+               "keeps to send it again";
+    if (st->retries >= MAX_RETRIES)
+        return "the backend refused the stream each time it was sent";
+    return "the backend refused the stream";
+}
+
 /* The backend did not process st (REFUSED_STREAM, or above a GOAWAY's last stream id): it goes to the pool again
  * as it was, for another session. */
 static void retry(uph2s_t *st)
@@ -725,6 +762,7 @@ static void retry(uph2s_t *st)
     st->status = 0;
     st->interim = 0;
     st->retries++;
+    sg_h2segq_prepend(&st->out, &st->replay); /* the body goes again from its first byte */
     sg_counter_add(&st->w->metrics.upstream_h2_retries, 1);
     sg_list_insert_tail(&st->pool->h2wait, &st->link);
     schedule_dispatch(st->pool);
@@ -761,7 +799,9 @@ static int on_stream_close(nghttp2_session *ses, int32_t id, uint32_t code, void
         ss->used = true;
     st->closed = true;
     detach(st);
-    if (!st->end_seen && !st->ended)
+    if (code == NGHTTP2_REFUSED_STREAM && !st->head_seen && !st->ended)
+        stream_fail(st, -EBUSY, refused_why(st));
+    else if (!st->end_seen && !st->ended)
         stream_fail(st, -ECONNRESET, code == NGHTTP2_NO_ERROR ? NULL : nghttp2_http2_strerror(code));
     if (ss != NULL)
         maybe_idle(ss);
@@ -788,7 +828,7 @@ static int on_frame_not_send(nghttp2_session *ses, const nghttp2_frame *f, int l
         } else {
             st->closed = true;
             detach(st);
-            stream_fail(st, -ECONNRESET, NULL);
+            stream_fail(st, -EBUSY, refused_why(st));
         }
         break;
     }
@@ -825,7 +865,7 @@ static int start_session(h2sess_t *ss)
         return -ENOMEM;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, SETTING(ss->w, h2_up_window, DEF_WINDOW)},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_BYTES},
     };
     rc = nghttp2_submit_settings(ss->ses, NGHTTP2_FLAG_NONE, iv, SG_ARRAY_LEN(iv));
@@ -1005,21 +1045,29 @@ static void timer_cb(sg_timer_t *t)
         sess_fail(ss, -ETIMEDOUT, NULL);
         return;
     }
-    /* Idle (or quiet): a PING says whether the backend is still there; one unanswered since the last round fails
-     * the session, and its streams end as they would on a reset connection. An idle session past the pool's idle
-     * timeout is closed. */
+    /* A PING says whether the backend is still there; one unanswered for --h2-upstream-ping-timeout fails the
+     * session, and its streams end as on a lost connection (SSE cleanly; a stream without its head gets 504). An
+     * idle session past the pool's idle timeout is closed. The timer may come early (re-armed): times decide. */
+    sg_worker_t *w = ss->w;
+    uint64_t now = w->loop.now_ms;
     if (ss->ping_out) {
-        sess_fail(ss, -ETIMEDOUT, "the backend did not answer a PING");
-        return;
-    }
-    if (ss->nstreams == 0 && ss->w->loop.now_ms >= ss->idle_since_ms + (uint64_t)ss->w->settings->upstream_idle_ms) {
+        if (now >= ss->ping_at_ms + (uint64_t)SETTING(w, h2_up_ping_timeout_ms, DEF_PING_TIMEOUT_MS)) {
+            sg_counter_add(&w->metrics.upstream_h2_ping_timeouts, 1);
+            sg_log_info("upstream h2: a backend did not answer a PING within --h2-upstream-ping-timeout: closing its "
+                        "session (%zu streams)", ss->nstreams);
+            sess_fail(ss, -ETIMEDOUT, "the backend did not answer a PING");
+            return;
+        }
+    } else if (ss->nstreams == 0 && now >= ss->idle_since_ms + (uint64_t)w->settings->upstream_idle_ms) {
         nghttp2_session_terminate_session(ss->ses, NGHTTP2_NO_ERROR);
         sess_fail(ss, 0, NULL);
         return;
+    } else if (now >= ss->ping_at_ms + (uint64_t)SETTING(w, h2_up_ping_ms, DEF_PING_MS)) {
+        ss->ping_out = true;
+        ss->ping_at_ms = now;
+        nghttp2_submit_ping(ss->ses, NGHTTP2_FLAG_NONE, NULL);
+        schedule_send(ss);
     }
-    ss->ping_out = true;
-    nghttp2_submit_ping(ss->ses, NGHTTP2_FLAG_NONE, NULL);
-    schedule_send(ss);
     arm_idle(ss);
 }
 
@@ -1138,7 +1186,7 @@ static void dispatch_cb(sg_deferred_t *d)
             assign(pick, st);
             continue;
         }
-        if (pending || p->nh2sess >= MAX_CONNS)
+        if (pending || p->nh2sess >= SETTING(p->worker, h2_up_conns, DEF_CONNS))
             return; /* a session on its way, or a slot, takes it */
         int err = sess_open(p, tls);
         if (err < 0) {
@@ -1311,6 +1359,40 @@ void sg__uph2_release(sg_upclient_t *u)
         sg_list_init(&st->link);
     }
     sg_loop_reap_later(&st->w->loop, &st->reap_d);
+}
+
+int sg__uph2_move(sg_upclient_t *u, const struct sockaddr *addr, socklen_t alen)
+{
+    uph2s_t *st = of(u);
+    /* Only a request the backend never processed (on_error -EBUSY or -ECONNREFUSED), which is still whole here. */
+    if (st->h1 != NULL || st->released || st->head_seen || st->body_sent || st->sess != NULL || !st->ended)
+        return -EINVAL;
+    sg_uppool_t *p = sg__uppool_get(st->w, addr, alen, ((uph2s_tls_t *)st)->tls);
+    if (p == NULL)
+        return -ENOMEM;
+    if (p->no_h2 && st->translated)
+        return -EINVAL; /* that endpoint chose HTTP/1.1, and the HTTP/1.1 bytes of this request are gone */
+    sg_loop_cancel(&st->ev_d);
+    if (sg_list_linked(&st->link)) {
+        sg_list_remove(&st->link);
+        sg_list_init(&st->link);
+    }
+    p->users++;
+    p->h2dispatch_d.cb = dispatch_cb;
+    sg__uppool_unuse(st->w, st->pool);
+    st->pool = p;
+    st->ended = st->closed = st->deferred = st->tls_failed = false;
+    st->err = 0;
+    st->why = NULL;
+    st->id = 0;
+    st->retries = 0;
+    st->rhlen = 0;
+    st->status = 0;
+    st->interim = 0;
+    sg_h2segq_prepend(&st->out, &st->replay);
+    sg_list_insert_tail(&p->h2wait, &st->link);
+    schedule_dispatch(p);
+    return 0;
 }
 
 bool sg__uph2_reused(const sg_upclient_t *u)

@@ -62,6 +62,7 @@ int sg__uph2_send(sg_upclient_t *u, const struct iovec *iov, int n);
 void sg__uph2_request_done(sg_upclient_t *u);
 void sg__uph2_pause(sg_upclient_t *u, bool paused);
 void sg__uph2_release(sg_upclient_t *u);
+int sg__uph2_move(sg_upclient_t *u, const struct sockaddr *addr, socklen_t alen);
 bool sg__uph2_reused(const sg_upclient_t *u);
 const char *sg__uph2_error(const sg_upclient_t *u);
 const char *sg__uph2_tls_error(const sg_upclient_t *u);

@@ -13,7 +13,7 @@ import { gateway, gatewayClass, route, service, slices, startKubeGateway, startS
 
 setup();
 
-/* An SSE backend named `name`: every 30 ms an event in two writes 10 ms apart (so a cut at a random moment would
+/* An SSE backend named `name`: about every 30 ms an event in two writes 10 ms apart (so a cut at a random moment would
  * often fall inside one), ids counting on from the request's Last-Event-ID. */
 async function sseBackend(name) {
     const timers = new Set();
@@ -21,20 +21,28 @@ async function sseBackend(name) {
         let n = Number(req.headers['last-event-id'] || 0);
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
         res.flushHeaders();
-        const t = setInterval(() => {
+        /* One chain of timers, so that an event's second write always comes before the next event's first, even
+         * when a loaded machine runs the timers late (an interval and a timeout could then fire out of order). */
+        let stopped = false;
+        const arm = (fn, ms) => {
+            const t = setTimeout(() => {
+                timers.delete(t);
+                if (!stopped) fn();
+            }, ms);
+            timers.add(t);
+        };
+        const first = () => {
             n++;
-            const id = n;
-            res.write(`id: ${id}\ndata: ${name} ${id} first\n`);
-            const t2 = setTimeout(() => {
-                timers.delete(t2);
-                res.write('data: second\n\n');
-            }, 10);
-            timers.add(t2);
-        }, 30);
-        timers.add(t);
+            res.write(`id: ${n}\ndata: ${name} ${n} first\n`);
+            arm(second, 10);
+        };
+        const second = () => {
+            res.write('data: second\n\n');
+            arm(first, 20);
+        };
+        arm(first, 30);
         const stop = () => {
-            clearInterval(t);
-            timers.delete(t);
+            stopped = true;
         };
         res.on('close', stop);
     });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { before, test } from 'node:test';
+import { makeCert, secretYaml } from '../h2probe/tlsconf.mjs';
 import { sseBackend } from './lib/backends.mjs';
 import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
 import { SLOW, freePort, setup, sleep, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
@@ -15,24 +16,32 @@ setup();
 const T = 10000 * SLOW;
 const N = 300;
 const PAD = 'x'.repeat(32 * 1024);
-let gw, be, port, admin;
+let gw, be, port, admin, tport, cert;
 const logs = () => [gw];
 
 before(async () => {
     be = await sseBackend();
     port = await freePort();
     admin = await freePort();
+    tport = await freePort();
+    cert = makeCert('fan.test');
     const b = [{ service: '127.0.0.1', port: be.port }];
+    /* A second listener, HTTPS (h2 by ALPN), for the TLS subscribers. */
+    const withTls = y =>
+        y.replace(
+            `  - {name: http, protocol: HTTP, port: ${port}}\n`,
+            `  - {name: http, protocol: HTTP, port: ${port}}\n  - {name: https, protocol: HTTPS, port: ${tport}, tls: {mode: Terminate, certificateRefs: [{kind: Secret, name: fancert}]}}\n`,
+        ) + `---\n${secretYaml('fancert', cert)}`;
     gw = await startGateway({
-        yaml: fanoutYaml({
+        yaml: withTls(fanoutYaml({
             port,
             routes: [
                 { name: 'replay', path: '/replay', backends: b, policy: '{sharing: {enabled: true}, replay: {maxEvents: 2000, maxBytes: 67108864}, slowSubscriber: {action: replay}}' },
                 { name: 'close', path: '/close', backends: b, policy: '{sharing: {enabled: true}, replay: {maxEvents: 2000, maxBytes: 67108864}, slowSubscriber: {action: close, maxLagEvents: 50}}' },
             ],
-        }),
+        })),
         args: ['--access-log', 'off', '--workers', '1', '--admin', `127.0.0.1:${admin}`],
-        waitPorts: [port, admin],
+        waitPorts: [port, tport, admin],
     });
 });
 
@@ -132,12 +141,12 @@ test(
         const subs = [];
         for (const [si, n] of [[0, 2], [1, 1]]) {
             for (let i = 0; i < n; i++) {
-                const h = { events: [], status: 0 };
+                const h = { events: [], status: 0, bytes: 0 };
                 const p = new SseParser(ev => h.events.push(ev));
                 const req = sessions[si].request({ ':path': '/replay/h2', accept: 'text/event-stream' });
                 req.setEncoding('utf8');
                 req.on('response', hd => (h.status = hd[':status']));
-                req.on('data', d => p.push(d));
+                req.on('data', d => ((h.bytes += Buffer.byteLength(d)), p.push(d)));
                 req.on('error', () => {});
                 subs.push(h);
             }
@@ -148,12 +157,77 @@ test(
         await sleep(200 * SLOW);
         assert.equal(be.streams.slice(from).filter(s => s.url === '/replay/h2').length, 1, 'h2 subscribers did not share');
         const st = be.streams.slice(from).find(s => s.url === '/replay/h2');
-        for (let i = 1; i <= 5; i++) st.send(`h2 ${i}`);
+        const m0 = await scrape(admin);
+        const b0 = subs.reduce((a, s) => a + s.bytes, 0);
+        /* Events of at least SG_H2_REF_MIN (1 KiB) go by reference; the last one is larger than a DATA frame
+         * (16 KiB), so its frames are ranges of it. */
+        const text = i => `h2 ${i} ${'y'.repeat(i === 5 ? 40000 : 1100 * i)}`;
+        for (let i = 1; i <= 5; i++) st.send(text(i));
         await waitEvents(h1, 5, T);
         await waitFor(() => subs.every(s => s.events.length >= 5), T, 'h2 events');
+        // Each HTTP/2 subscriber's DATA carries the shared event's bytes by reference: none is copied per subscriber.
+        const m1 = await scrape(admin);
+        const got = subs.reduce((a, s) => a + s.bytes, 0) - b0;
+        const ref = m1.get('ssegate_h2_data_bytes_total', { how: 'reference' }) - m0.get('ssegate_h2_data_bytes_total', { how: 'reference' });
+        const copied = m1.get('ssegate_h2_data_bytes_total', { how: 'copied' }) - m0.get('ssegate_h2_data_bytes_total', { how: 'copied' });
+        assert.ok(got > 3 * 40000, `h2 subscribers got ${got} bytes`);
+        assert.ok(ref >= got, `${ref} DATA bytes by reference, the h2 subscribers received ${got}`);
+        assert.equal(copied, 0, 'DATA payload bytes were copied for shared events');
         for (const s of subs) assert.deepEqual(s.events.map(e => Number(e.id)), range(1, 5));
+        for (const s of subs) s.events.forEach((e, i) => assert.equal(e.data, text(i + 1)));
         assert.deepEqual(ids(h1), range(1, 5));
+        // A small event is copied into the frame instead: many small references cost more than the copy.
+        const m2 = await scrape(admin);
+        st.send('small');
+        await waitFor(() => subs.every(s => s.events.length >= 6), T, 'the small event');
+        const m3 = await scrape(admin);
+        const dd = how => m3.get('ssegate_h2_data_bytes_total', { how }) - m2.get('ssegate_h2_data_bytes_total', { how });
+        assert.equal(dd('reference'), 0);
+        assert.ok(dd('copied') >= 3 * 'id: 6\ndata: small\n\n'.length, `${dd('copied')} bytes copied`);
         h1.close();
+        for (const s of sessions) s.destroy();
+    }),
+);
+
+test(
+    'HTTP/2 subscribers over TLS share the stream; the event is copied once into each connection\'s output (the records are made from it), never by reference',
+    { timeout: 30000 * SLOW },
+    withLogs(logs, async () => {
+        const from = be.streams.length;
+        const sessions = [0, 1].map(() => http2.connect(`https://127.0.0.1:${tport}`, { ca: cert.crt, servername: 'fan.test' }));
+        for (const s of sessions) track(() => s.destroy());
+        const subs = [];
+        for (const ses of sessions) {
+            for (let i = 0; i < 2; i++) {
+                const h = { events: [], status: 0, bytes: 0 };
+                const p = new SseParser(ev => h.events.push(ev));
+                const req = ses.request({ ':path': '/replay/tls', accept: 'text/event-stream' });
+                req.setEncoding('utf8');
+                req.on('response', hd => (h.status = hd[':status']));
+                req.on('data', d => ((h.bytes += Buffer.byteLength(d)), p.push(d)));
+                req.on('error', () => {});
+                subs.push(h);
+            }
+        }
+        await waitFor(() => subs.every(s => s.status === 200), T, 'h2 heads');
+        await sleep(200 * SLOW);
+        assert.equal(be.streams.slice(from).filter(s => s.url === '/replay/tls').length, 1, 'TLS h2 subscribers did not share');
+        const st = be.streams.slice(from).find(s => s.url === '/replay/tls');
+        const m0 = await scrape(admin);
+        const b0 = subs.reduce((a, s) => a + s.bytes, 0);
+        /* Events of 20 KiB: frames are split by the 16 KiB frame size, so a frame starts inside an event. */
+        for (let i = 1; i <= 5; i++) st.send(`tls ${i} ${'z'.repeat(20000)}`);
+        await waitFor(() => subs.every(s => s.events.length >= 5), T, 'TLS h2 events');
+        for (const s of subs) {
+            assert.deepEqual(s.events.map(e => Number(e.id)), range(1, 5));
+            s.events.forEach((e, i) => assert.equal(e.data, `tls ${i + 1} ${'z'.repeat(20000)}`));
+        }
+        const m1 = await scrape(admin);
+        const got = subs.reduce((a, s) => a + s.bytes, 0) - b0;
+        const d = how => m1.get('ssegate_h2_data_bytes_total', { how }) - m0.get('ssegate_h2_data_bytes_total', { how });
+        assert.ok(got >= 4 * 5 * 20000, `TLS subscribers got ${got} bytes`);
+        assert.ok(d('copied') >= got, `${d('copied')} DATA bytes copied, the TLS subscribers received ${got}`);
+        assert.equal(d('reference'), 0, 'a reference chunk per frame on TLS would cost a record each');
         for (const s of sessions) s.destroy();
     }),
 );

@@ -22,6 +22,8 @@
 //       maxHistory: 200000,           // events kept before automatic compaction
 //       tokenMode: 'inline',          // kubeconfig user: 'inline' (token:) or 'file' (tokenFile:)
 //       http2: false,                 // also offer HTTP/2 by ALPN, as kube-apiserver does (default: env KUBESIM_HTTP2=1)
+//       keepAliveTimeoutMs: 60000,    // an idle kept-alive HTTP/1.1 connection is closed after this long (Node's
+//                                     //   keepAliveTimeout; kube-apiserver's Go server keeps idle ones longer)
 //       log: false,                   // print each request to stderr
 //   });
 //   sim.url, sim.port, sim.caPath, sim.caPem, sim.token, sim.tokenPath, sim.kubeconfigPath, sim.dir,
@@ -49,6 +51,11 @@
 //                                       //   status, watch, contentType, accept, httpVersion, conn}]
 //                                       //   (conn: a number per TCP connection); filter: {method, path, watch}
 //   sim.clearRequests(), sim.waitForRequest(pred, timeoutMs)
+//   sim.connections()                   // {accepted: TLS connections accepted since start (a handshake each), open,
+//                                       //   idle: open HTTP/1.1 connections between requests (kept alive)}
+//   sim.closeIdleConnections({graceful = true})  // close every kept-alive connection between requests, as a server's
+//                                       //   idle timeout does (graceful: TLS close_notify and FIN; else the socket is just
+//                                       //   closed, no close_notify) -> how many
 //   await sim.stop()                    // stop listening and cut every connection (objects are kept)
 //   await sim.start({loseHistory})      // listen again on the same port with the same CA and certificate
 //   await sim.close()
@@ -145,6 +152,8 @@ export async function startApiServer(opts = {}) {
     const sessions = new Set();
     const connIds = new WeakMap();
     let connSeq = 0;
+    let accepted = 0;               // TLS connections accepted (handshakes completed)
+    const busy = new WeakMap();     // socket -> requests in progress on it (0: idle, kept alive)
     const useH2 = opts.http2 ?? process.env.KUBESIM_HTTP2 === '1';
     const hung = new Set();
     const bookmarkMs = opts.bookmarkIntervalMs ?? 60000;
@@ -264,11 +273,20 @@ export async function startApiServer(opts = {}) {
     };
 
     /* ---------- HTTP ---------- */
+    const req2 = res => res.req?.httpVersionMajor === 2 || !!res.stream;
     const send = (res, code, body, headers = {}) => {
         if (res.headersSent || res.destroyed || res.writableEnded || res.stream?.destroyed) return;
         const text = JSON.stringify(body);
-        res.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Audit-Id': crypto.randomUUID(), ...headers, 'Content-Length': Buffer.byteLength(text) });
-        res.end(text);
+        /* As kube-apiserver's Go server: a body that fits its 2 KiB buffer gets a Content-Length, a longer one is sent
+         * chunked (over HTTP/1.1), so a client meets both framings on one kept-alive connection. */
+        const len = Buffer.byteLength(text);
+        res.writeHead(code, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Audit-Id': crypto.randomUUID(), ...headers,
+            ...(len <= 2048 || req2(res) ? { 'Content-Length': len } : {}) });
+        if (len > 2048 && !req2(res)) {
+            const b = Buffer.from(text);
+            res.write(b.subarray(0, len >> 1));
+            res.end(b.subarray(len >> 1));
+        } else res.end(text);
     };
 
     const readBody = req => new Promise((resolve, reject) => {
@@ -365,6 +383,13 @@ export async function startApiServer(opts = {}) {
         const isWatch = q.watch === 'true' || q.watch === '1' || /\/watch\//.test(p);
         const sock = req.httpVersionMajor === 2 ? req.stream.session : req.socket;
         if (!connIds.has(sock)) connIds.set(sock, ++connSeq);
+        if (req.httpVersionMajor !== 2) {
+            busy.set(sock, (busy.get(sock) || 0) + 1);
+            let done = false;
+            const idle = () => { if (!done) { done = true; busy.set(sock, busy.get(sock) - 1); } };
+            res.on('finish', idle);
+            res.on('close', idle);
+        }
         const entry = { seq: ++seq, time: Date.now(), method: req.method, path: p, query: q, userAgent: req.headers['user-agent'] || '', token: tok, auth: null, status: null, watch: isWatch, contentType: req.headers['content-type'] || '', accept: req.headers.accept || '', httpVersion: req.httpVersion, conn: connIds.get(sock) };
         log.push(entry);
         if (log.length > 100000) log.splice(0, 50000);
@@ -527,12 +552,13 @@ export async function startApiServer(opts = {}) {
         const onReq = (req, res) => { handle(req, res); };
         server = useH2
             ? http2.createSecureServer({ key: certs.key, cert: certs.cert, allowHTTP1: true }, onReq)
-            : https.createServer({ key: certs.key, cert: certs.cert, requestTimeout: 0, keepAliveTimeout: 60000 }, onReq);
+            : https.createServer({ key: certs.key, cert: certs.cert, requestTimeout: 0, keepAliveTimeout: opts.keepAliveTimeoutMs ?? 60000 }, onReq);
         server.on('session', sess => {
             sessions.add(sess);
             sess.on('close', () => sessions.delete(sess));
         });
         server.on('secureConnection', s => {
+            accepted++;
             sockets.add(s);
             s.on('close', () => sockets.delete(s));
         });
@@ -622,6 +648,20 @@ export async function startApiServer(opts = {}) {
             return log.filter(e => (!filter.method || e.method === filter.method) && (!filter.path || (filter.path instanceof RegExp ? filter.path.test(e.path) : e.path.startsWith(filter.path))) && (filter.watch === undefined || e.watch === filter.watch)).map(e => ({ ...e }));
         },
         clearRequests: () => { log.length = 0; },
+        connections() {
+            const tls = [...sockets].filter(so => so.encrypted);
+            return { accepted, open: tls.length, idle: tls.filter(so => !busy.get(so)).length };
+        },
+        closeIdleConnections({ graceful = true } = {}) {
+            let n = 0;
+            for (const so of sockets) {
+                if (!so.encrypted || busy.get(so) || so.destroyed) continue;
+                if (graceful) so.end();
+                else so.destroy();
+                n++;
+            }
+            return n;
+        },
         async waitForRequest(pred, timeoutMs = 10000) {
             const end = Date.now() + timeoutMs;
             let from = 0;

@@ -1,7 +1,9 @@
 /* test_buf.c: chunk pool reuse and bounds, output queue append/iov/consume across chunk edges. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <cmocka.h>
 
@@ -165,9 +167,9 @@ static void test_outq_references(void **state)
     sg_rbuf_t *ev = sg_rbuf_new("data: shared\n\n", 14);
     assert_non_null(ev);
     assert_int_equal(sg_outq_append(&q, &p, "ab", 2), 0);
-    assert_int_equal(sg_outq_append_ref(&q, ev), 0);
+    assert_int_equal(sg_outq_append_ref(&q, &p, ev), 0);
     assert_int_equal(sg_outq_append(&q, &p, "cd", 2), 0);
-    assert_int_equal(sg_outq_append_ref(&q, ev), 0);
+    assert_int_equal(sg_outq_append_ref(&q, &p, ev), 0);
     assert_int_equal(ev->refs, 3);
     assert_int_equal(q.bytes, 2 + 14 + 2 + 14);
     struct iovec iov[8];
@@ -189,6 +191,86 @@ static void test_outq_references(void **state)
     sg_pool_free(&p);
 }
 
+/* A reference chunk with a prefix (an HTTP/2 frame header) and a range of the buffer: two iovs from one node,
+ * consumed across the boundary; its node is kept by the pool and reused. */
+static void test_outq_reference_prefix_range(void **state)
+{
+    (void)state;
+    sg_pool_t p;
+    sg_outq_t q;
+    sg_pool_init(&p);
+    sg_outq_init(&q);
+    sg_rbuf_t *ev = sg_rbuf_new("0123456789", 10);
+    assert_int_equal(sg_outq_append_ref_range(&q, &p, "HDR", 3, ev, 2, 5), 0);
+    assert_int_equal(sg_outq_append_ref_range(&q, &p, "x", 1, ev, 8, 3), -EINVAL); /* past the end */
+    assert_int_equal(sg_outq_append_ref_range(&q, &p, "0123456789abcdef", 16, ev, 0, 1), -EINVAL);
+    assert_int_equal(q.bytes, 8);
+    struct iovec iov[4];
+    assert_int_equal(sg_outq_iov(&q, iov, 4), 2);
+    assert_memory_equal(iov[0].iov_base, "HDR", 3);
+    assert_int_equal(iov[0].iov_len, 3);
+    assert_ptr_equal(iov[1].iov_base, ev->data + 2);
+    assert_int_equal(iov[1].iov_len, 5);
+    assert_int_equal(sg_outq_iov(&q, iov, 1), 1); /* room for the prefix only */
+    sg_outq_consume(&q, &p, 2);
+    assert_int_equal(sg_outq_iov(&q, iov, 4), 2);
+    assert_memory_equal(iov[0].iov_base, "R", 1);
+    sg_outq_consume(&q, &p, 3);
+    assert_int_equal(sg_outq_iov(&q, iov, 4), 1);
+    assert_ptr_equal(iov[0].iov_base, ev->data + 4);
+    assert_int_equal(iov[0].iov_len, 3);
+    assert_int_equal(ev->refs, 2);
+    sg_outq_consume(&q, &p, 3);
+    assert_int_equal(q.bytes, 0);
+    assert_int_equal(ev->refs, 1);
+    assert_int_equal(p.nreffree, 1);
+    assert_int_equal(sg_outq_append_ref_range(&q, &p, NULL, 0, ev, 0, 10), 0);
+    assert_int_equal(p.nreffree, 0); /* the node was reused */
+    sg_outq_clear(&q, &p);
+    assert_int_equal(p.nreffree, 1);
+    sg_rbuf_unref(ev);
+    sg_pool_release(&p);
+    assert_int_equal(p.nreffree, 0);
+}
+
+/* A buffer marked shared is referenced and released by several threads at once (a shared stream's event on every
+ * worker's subscribers): no update is lost, and the last reference, wherever it is dropped, frees it. */
+#define RBUF_THREADS 4
+#define RBUF_ROUNDS 200000
+static void *rbuf_churn(void *arg)
+{
+    sg_rbuf_t *b = arg;
+    for (int i = 0; i < RBUF_ROUNDS; i++) {
+        sg_rbuf_ref(b);
+        sg_rbuf_ref(b);
+        sg_rbuf_unref(b);
+        sg_rbuf_unref(b);
+    }
+    for (int i = 0; i < 1000; i++)
+        sg_rbuf_unref(b); /* the references the main thread took for this one */
+    return NULL;
+}
+
+static void test_rbuf_shared_across_threads(void **state)
+{
+    (void)state;
+    sg_rbuf_t *b = sg_rbuf_new("id: 1\ndata: x\n\n", 15);
+    assert_non_null(b);
+    /* One thread's buffer: plain counting. */
+    for (int i = 0; i < RBUF_THREADS * 1000; i++)
+        sg_rbuf_ref(b);
+    assert_int_equal(atomic_load(&b->refs), 1 + RBUF_THREADS * 1000);
+    sg_rbuf_share(b);
+    sg_rbuf_share(b); /* idempotent */
+    pthread_t t[RBUF_THREADS];
+    for (int i = 0; i < RBUF_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, rbuf_churn, b), 0);
+    for (int i = 0; i < RBUF_THREADS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&b->refs), SG_RBUF_SHARED | 1);
+    sg_rbuf_unref(b); /* the last: freed (ASan would see a leak otherwise) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +280,8 @@ int main(void)
         cmocka_unit_test(test_small_write_is_right_sized),
         cmocka_unit_test(test_pool_release),
         cmocka_unit_test(test_outq_references),
+        cmocka_unit_test(test_outq_reference_prefix_range),
+        cmocka_unit_test(test_rbuf_shared_across_threads),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

@@ -67,8 +67,9 @@ static int answer(const char *s, char **resp, size_t *len)
 }
 
 static int fake_req(void *ctx, const char *method, const char *path, const char *body, size_t blen, char **resp,
-                    size_t *len)
+                    size_t *len, int *retry_after_s)
 {
+    *retry_after_s = -1;
     conn_t *c = ctx;
     fake_t *f = c->f;
     (void)blen;

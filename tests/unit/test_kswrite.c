@@ -26,10 +26,14 @@ typedef struct fobj {
 typedef struct fake {
     fobj_t objs[16];
     size_t nobjs;
-    int gets, puts, sleeps;
+    int gets, puts, sleeps, lists;
+    int list_page;              /* items per LIST page (0: all in one) */
     int fail_puts;              /* answer 500 to this many PUTs */
     bool refuse_puts;           /* answer -EPERM to PUTs, as the runner does once it stopped leading */
     int race_puts;              /* before this many PUTs of a route, another controller writes it first */
+    int throttle;               /* answer 429 with Retry-After retry_after_s to this many requests */
+    int retry_after_s;
+    int64_t slept_ms;           /* the waits asked for, summed */
 } fake_t;
 
 static fobj_t *fobj(fake_t *f, const char *path)
@@ -74,16 +78,62 @@ static int body_rv(const char *b)
 }
 
 static int fake_req(void *ctx, const char *method, const char *path, const char *body, size_t len, char **resp,
-                    size_t *resp_len)
+                    size_t *resp_len, int *retry_after_s)
 {
     fake_t *f = ctx;
     (void)len;
+    if (f->throttle > 0) {
+        f->throttle--;
+        *retry_after_s = f->retry_after_s;
+        return 429;
+    }
     char p[300];
     snprintf(p, sizeof(p), "%s", path);
     size_t pl = strlen(p);
     bool status = pl > 7 && strcmp(p + pl - 7, "/status") == 0;
     if (status)
         p[pl - 7] = '\0';
+    char *q = strchr(p, '?');
+    if (q != NULL && strcmp(method, "GET") == 0) {
+        /* a LIST: the collection's objects (those whose path is coll/<name>), paged by a continue token "<index>" */
+        *q = '\0';
+        const char *c = strstr(q + 1, "continue=");
+        size_t from = c ? (size_t)atoi(c + 9) : 0, n = 0, coll = strlen(p);
+        char *out = NULL;
+        size_t olen = 0;
+        FILE *m = open_memstream(&out, &olen);
+        fprintf(m, "{\"kind\":\"List\",\"metadata\":{");
+        size_t i = 0, next = 0;
+        fputs("},\"items\":[", m);
+        for (size_t j = 0; j < f->nobjs; j++) {
+            fobj_t *e = &f->objs[j];
+            if (strncmp(e->path, p, coll) != 0 || e->path[coll] != '/' || strchr(e->path + coll + 1, '/'))
+                continue;
+            if (i++ < from)
+                continue;
+            if (f->list_page && n == (size_t)f->list_page) {
+                next = i - 1;
+                break;
+            }
+            /* as a list of a built-in kind: items without apiVersion and kind */
+            const char *meta = strstr(e->json, "\"metadata\"");
+            fprintf(m, "%s{%s", n++ ? "," : "", meta);
+        }
+        fputs("]}", m);
+        fclose(m);
+        if (next) {
+            /* put the continue token into metadata: rebuild with it */
+            char *with = malloc(olen + 64);
+            snprintf(with, olen + 64, "{\"kind\":\"List\",\"metadata\":{\"continue\":\"%zu\"%s", next,
+                     out + strlen("{\"kind\":\"List\",\"metadata\":{"));
+            free(out);
+            out = with;
+        }
+        f->lists++;
+        *resp = out;
+        *resp_len = strlen(out);
+        return 200;
+    }
     fobj_t *o = fobj(f, p);
     if (strcmp(method, "GET") == 0) {
         f->gets++;
@@ -132,8 +182,9 @@ static int fake_req(void *ctx, const char *method, const char *path, const char 
 static bool fake_sleep(void *ctx, int64_t ms)
 {
     fake_t *f = ctx;
-    assert_true(ms > 0 && ms <= 2000);
+    assert_true(ms > 0 && ms <= (f->retry_after_s > 2 ? f->retry_after_s * 1000 : 2000));
     f->sleeps++;
+    f->slept_ms += ms;
     return true;
 }
 
@@ -238,6 +289,55 @@ static void test_sync_and_skip(void **state)
     teardown(&x);
 }
 
+/* Nine routes in one namespace: a first sync reads them with one LIST (paged), not nine GETs, and writes each with the
+ * resourceVersion listed; a listed copy gone stale by the PUT gets a 409 and is read again. */
+static void test_prefetch_list(void **state)
+{
+    (void)state;
+    char yaml[8192];
+    int n = snprintf(yaml, sizeof(yaml), "%s", ROUTES_YAML);
+    for (int i = 0; i < 9; i++)
+        n += snprintf(yaml + n, sizeof(yaml) - (size_t)n,
+                      "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: q%d, "
+                      "namespace: apps, generation: 1}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - backendRefs: "
+                      "[{name: a, port: 80}]\n", i);
+    fx_t x;
+    setup(&x, yaml);
+    for (int i = 0; i < 9; i++) {
+        char path[256], json[512];
+        snprintf(path, sizeof(path), "/apis/gateway.networking.k8s.io/v1/namespaces/apps/httproutes/q%d", i);
+        snprintf(json, sizeof(json), "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
+                 "\"metadata\":{\"name\":\"q%d\",\"namespace\":\"apps\",\"resourceVersion\":\"1\",\"generation\":1},"
+                 "\"spec\":{}}", i);
+        fadd(&x.f, path, json);
+    }
+    x.f.list_page = 4;
+    x.f.race_puts = 1;          /* the first route PUT meets another writer's newer version */
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(cnt(&x, SG_KSW_WRITTEN), 11);     /* 10 routes and the Gateway */
+    assert_int_equal(x.f.lists, 3);                     /* 10 routes in pages of 4 */
+    assert_int_equal(x.f.gets, 1 + 1);                  /* the Gateway (alone in its collection), the raced route */
+    assert_int_equal(cnt(&x, SG_KSW_CONFLICT), 1);
+    for (int i = 0; i < 9; i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "/apis/gateway.networking.k8s.io/v1/namespaces/apps/httproutes/q%d", i);
+        const char *j = fobj(&x.f, path)->json;
+        assert_non_null(strstr(j, CTL));
+        assert_non_null(strstr(j, "\"kind\":\"HTTPRoute\""));   /* added back to the listed copy */
+    }
+    assert_non_null(strstr(fobj(&x.f, RPATH)->json, "example.com/other"));
+    /* nothing changed: no request; after a forget, one LIST again and no write */
+    int lists = x.f.lists, gets = x.f.gets, puts = x.f.puts;
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(x.f.lists + x.f.gets + x.f.puts, lists + gets + puts);
+    sg_kswrite_forget(&x.w);
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(x.f.lists, lists + 3);
+    assert_int_equal(x.f.gets, gets + 1);
+    assert_int_equal(x.f.puts, puts);
+    teardown(&x);
+}
+
 /* Another controller writes the route between our GET and PUT: 409, read again, and the result has both entries. */
 static void test_conflict_keeps_theirs(void **state)
 {
@@ -275,6 +375,30 @@ static void test_retry_and_give_up(void **state)
     x.f.fail_puts = 0;
     assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
     assert_int_equal(cnt(&x, SG_KSW_WRITTEN), 2);
+    teardown(&x);
+}
+
+/* A 429 with Retry-After waits as long as the server says (longer than the backoff would), then writes. */
+static void test_retry_after(void **state)
+{
+    (void)state;
+    fx_t x;
+    setup(&x, ROUTES_YAML);
+    x.f.throttle = 2;
+    x.f.retry_after_s = 3;
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(x.f.sleeps, 2);
+    assert_int_equal(x.f.slept_ms, 2 * 3000);
+    assert_int_equal(cnt(&x, SG_KSW_WRITTEN), 2);
+    teardown(&x);
+
+    /* a Retry-After shorter than the backoff does not shorten it */
+    setup(&x, ROUTES_YAML);
+    x.w.backoff_ms = 1500;
+    x.f.throttle = 1;
+    x.f.retry_after_s = 1;
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(x.f.slept_ms, 1500);
     teardown(&x);
 }
 
@@ -330,6 +454,8 @@ int main(void)
         cmocka_unit_test(test_sync_and_skip),
         cmocka_unit_test(test_conflict_keeps_theirs),
         cmocka_unit_test(test_retry_and_give_up),
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_prefetch_list),
         cmocka_unit_test(test_cleanup),
         cmocka_unit_test(test_refused_not_retried),
     };

@@ -1,0 +1,362 @@
+// fanout-workers.test.mjs: one shared upstream per instance, whatever the worker count. With --workers 2 and 3 and
+// subscribers spread over every worker (source addresses over 127.0.0.x; ssegate_fanout_worker_subscribers shows
+// where each landed), the backend sees exactly one request for the key; every subscriber gets every event once and
+// in order, including one that arrives with Last-Event-ID on a worker that does not hold the upstream (served from
+// that worker's copy of the ring), across the owner worker losing all its own subscribers (the upstream stays for the
+// others, past the linger) and across a backend killed mid-event (failover with Last-Event-ID, driven by a worker with
+// no subscriber of its own). Once the last subscriber of the instance leaves, the upstream closes after the linger.
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import { test } from 'node:test';
+import { sseBackend } from './lib/backends.mjs';
+import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
+import { SLOW, freePort, setup, sleep, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
+import { scrape } from './lib/prod-util.mjs';
+import { SseParser, openSse, waitEvents } from './lib/sseclient.mjs';
+
+setup();
+const T = 5000 * SLOW;
+const LINGER_MS = 400;
+let gw;
+const logs = () => [gw];
+
+/* Subscribers per worker, from the gateway's own per-worker gauge. */
+async function perWorker(admin, n) {
+    const m = await scrape(admin);
+    const out = [];
+    for (let i = 0; i < n; i++) {
+        const v = m.get('ssegate_fanout_worker_subscribers', { worker: String(i) });
+        if (v === undefined) throw new Error(`no ssegate_fanout_worker_subscribers{worker="${i}"} in /metrics`);
+        out.push(v);
+    }
+    return out;
+}
+
+for (const WORKERS of [2, 3]) {
+    test(
+        `--workers ${WORKERS}: one upstream request for the key however the subscribers spread over the workers; ` +
+            'ring replay on a follower worker, the owner worker without subscribers, failover',
+        { timeout: 60000 * SLOW },
+        withLogs(logs, async () => {
+            const b1 = await sseBackend({ retry: 200 });
+            const b2 = await sseBackend({ retry: 200 });
+            const port = await freePort();
+            const admin = await freePort();
+            gw = await startGateway({
+                yaml: fanoutYaml({
+                    port,
+                    routes: [{
+                        name: 'live', path: '/live', backends: [{ service: 'svc', port: 80 }],
+                        policy: `{sharing: {enabled: true, lingerAfterLastSubscriber: ${LINGER_MS}ms}}`,
+                    }],
+                    services: [{ name: 'svc', endpoints: [b1.port, b2.port] }],
+                }),
+                args: ['--access-log', 'off', '--workers', String(WORKERS), '--admin', `127.0.0.1:${admin}`],
+                waitPorts: [port, admin],
+            });
+            const upstreams = () => b1.streams.length + b2.streams.length;
+            const subs = [];
+            let addr = 2;
+            /* Opens a subscriber from the next source address and says which worker took it. */
+            const open = async headers => {
+                const before = await perWorker(admin, WORKERS);
+                const h = openSse(port, '/live/board', { localAddress: `127.0.0.${addr++}`, headers });
+                track(() => h.close());
+                let after;
+                await waitFor(async () => {
+                    after = await perWorker(admin, WORKERS);
+                    return after.reduce((a, b) => a + b, 0) === before.reduce((a, b) => a + b, 0) + 1;
+                }, T, 'the new subscriber to be counted');
+                h.worker = after.findIndex((v, i) => v === before[i] + 1);
+                return h;
+            };
+
+            /* The first subscriber's worker holds the upstream (the owner). */
+            const first = await open();
+            subs.push(first);
+            const owner = first.worker;
+            await waitFor(() => upstreams() === 1, T, 'the shared upstream request');
+            await first.head;
+            const [A, B] = b1.streams.length ? [b1, b2] : [b2, b1];
+            const st = A.streams[0];
+            /* More subscribers until every worker serves some (bounded). */
+            for (let i = 0; i < 80; i++) {
+                const counts = await perWorker(admin, WORKERS);
+                if (counts.every(c => c >= 2)) break;
+                subs.push(await open());
+            }
+            const counts = await perWorker(admin, WORKERS);
+            assert.ok(counts.every(c => c >= 1), `subscribers did not reach every worker: ${counts}`);
+            for (const s of subs) await s.head;
+            assert.equal(upstreams(), 1, `the backend saw ${upstreams()} requests for one key`);
+            assert.equal(A.connections, 1, 'more than one backend connection');
+
+            for (let i = 1; i <= 5; i++) st.send(`event ${i}`);
+            for (const s of subs) await waitEvents(s, 5, T);
+
+            /* Last-Event-ID: 3 on a worker that does not hold the upstream: events 4 and 5 from that worker's ring,
+             * then live ones, without a second backend request. */
+            let lei = null;
+            let leiOpens = 0;
+            for (let i = 0; i < 40 && !lei; i++) {
+                const h = await open({ 'last-event-id': '3' });
+                leiOpens++;
+                if (h.worker !== owner) {
+                    lei = h;
+                } else {
+                    h.head.catch(() => {}); /* closed before its head, maybe */
+                    h.close();
+                }
+            }
+            assert.ok(lei, 'no Last-Event-ID subscriber landed on a worker without the upstream');
+            await lei.head;
+            await waitEvents(lei, 2, T);
+            assert.deepEqual(ids(lei), [4, 5]);
+            assert.equal(upstreams(), 1, 'the replay cost a backend request');
+
+            /* Every subscriber of the owner worker leaves: the upstream stays (past the linger) for the others. */
+            const gone = subs.filter(s => s.worker === owner);
+            const kept = subs.filter(s => s.worker !== owner).concat([lei]);
+            for (const s of gone) s.close();
+            await waitFor(async () => (await perWorker(admin, WORKERS))[owner] === 0, T, 'the owner worker without subscribers');
+            await sleep(LINGER_MS * 3);
+            assert.equal(st.closed, false, 'the upstream closed while other workers had subscribers');
+            for (let i = 6; i <= 8; i++) st.send(`event ${i}`);
+            for (const s of kept) await waitEvents(s, s === lei ? 5 : 8, T);
+
+            /* The backend dies mid-event: the other endpoint resumes after the last complete event. */
+            st.sendRaw('id: 9\ndata: partial ');
+            await sleep(100);
+            await A.close();
+            const nb = await B.stream(0, T * 2);
+            assert.equal(nb.lastEventId, '8', 'the shared upstream did not resume after the last complete event');
+            for (let i = 9; i <= 11; i++) nb.send(`event ${i}`);
+            for (const s of kept) await waitEvents(s, s === lei ? 8 : 11, T);
+            await sleep(100);
+            for (const s of kept) {
+                assert.deepEqual(ids(s), s === lei ? range(4, 11) : range(1, 11), `subscriber on worker ${s.worker}`);
+                assert.ok(!s.text.includes('partial'), 'the partial event reached a subscriber');
+                assert.equal(s.ended, false, 'a subscriber\'s stream broke');
+            }
+            for (const s of gone) assert.deepEqual(ids(s), range(1, 5));
+            assert.equal(A.streams.length + B.streams.length, 2, 'one request, then one resume: nothing else');
+
+            const m = await scrape(admin);
+            assert.equal(m.get('ssegate_fanout_streams'), 1, 'shared upstreams open');
+            assert.equal(m.get('ssegate_fanout_follower_streams'), new Set(kept.map(s => s.worker)).size);
+            assert.equal(m.get('ssegate_fanout_failovers_total'), 1);
+            assert.equal(m.get('ssegate_fanout_replays_total', { source: 'ring' }), leiOpens);
+            assert.equal(m.get('ssegate_fanout_replays_total', { source: 'backend' }), 0);
+            assert.equal(m.get('ssegate_fanout_subscribers'), kept.length);
+
+            /* The last subscriber of the instance leaves: the upstream closes after the linger, not before. */
+            for (const s of kept) s.close();
+            await waitFor(() => nb.closed, T, 'the upstream to close after the last subscriber');
+            const m2 = await scrape(admin);
+            assert.equal(m2.get('ssegate_fanout_streams'), 0);
+            assert.equal(m2.get('ssegate_fanout_follower_streams'), 0);
+            await gw.stop();
+        }),
+    );
+}
+
+test(
+    '--workers 2: a Last-Event-ID that is the first subscriber of a follower worker waits for the owner\'s ring: ring ' +
+        'replay, and a dedicated backend replay that merges onto the shared stream',
+    { timeout: 60000 * SLOW },
+    withLogs(logs, async () => {
+        const be = await sseBackend();
+        const port = await freePort();
+        const admin = await freePort();
+        gw = await startGateway({
+            yaml: fanoutYaml({
+                port,
+                routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' }],
+            }),
+            args: ['--access-log', 'off', '--workers', '2', '--admin', `127.0.0.1:${admin}`],
+            waitPorts: [port, admin],
+        });
+        let addr = 2;
+        const open = async headers => {
+            const before = await perWorker(admin, 2);
+            const h = openSse(port, '/live/x', { localAddress: `127.0.0.${addr++}`, headers });
+            track(() => h.close());
+            let after;
+            await waitFor(async () => {
+                after = await perWorker(admin, 2);
+                return after[0] + after[1] === before[0] + before[1] + 1;
+            }, T, 'the new subscriber to be counted');
+            h.worker = after.findIndex((v, i) => v === before[i] + 1);
+            return h;
+        };
+        /* A subscriber on the other worker only, with that header; the ones that land on the owner are closed. */
+        const onFollower = async (headers, owner) => {
+            for (let i = 0; i < 40; i++) {
+                const h = await open(headers);
+                if (h.worker !== owner) return h;
+                h.head.catch(() => {}); /* closed before its head, maybe */
+                h.close();
+                await waitFor(async () => (await perWorker(admin, 2))[owner] === 1, T, 'the retry to leave');
+            }
+            throw new Error('no subscriber landed on the other worker');
+        };
+        const first = await open();
+        const owner = first.worker;
+        const st = await be.stream(0, T);
+        await first.head;
+        for (let i = 1; i <= 5; i++) st.send(`event ${i}`);
+        await waitEvents(first, 5, T);
+
+        const lei = await onFollower({ 'last-event-id': '3' }, owner);
+        await lei.head;
+        await waitEvents(lei, 2, T);
+        assert.deepEqual(ids(lei), [4, 5], 'replayed from the follower\'s copy of the ring');
+        assert.equal(be.streams.filter(s => !s.lastEventId).length, 1, 'a second shared upstream');
+        let m = await scrape(admin);
+        assert.equal(m.get('ssegate_fanout_follower_streams'), 1);
+        lei.close();
+        await waitFor(async () => (await scrape(admin)).get('ssegate_fanout_follower_streams') === 0, T, 'the follower to let go');
+
+        /* An id the ring does not know, on a fresh follower: a dedicated request carries it; when its backend replay
+         * reaches an event the ring holds (4), the client moves onto the shared stream (5 from the ring, 6 live). */
+        const unk = await onFollower({ 'last-event-id': 'zzz' }, owner);
+        const ded = await waitFor(() => be.streams.filter(s => s.lastEventId === 'zzz' && !s.closed).at(-1), T, 'the dedicated replay request');
+        await unk.head;
+        ded.send('replayed 4', { id: 4 });
+        await waitEvents(unk, 2, T);
+        await waitFor(() => ded.closed, T, 'the dedicated exchange to close after the merge');
+        st.send('event 6');
+        await waitEvents(unk, 3, T);
+        await waitEvents(first, 6, T);
+        assert.deepEqual(ids(unk), [4, 5, 6]);
+        assert.deepEqual(ids(first), range(1, 6));
+        m = await scrape(admin);
+        assert.equal(m.get('ssegate_fanout_merges_total'), 1);
+        assert.equal(m.get('ssegate_fanout_streams'), 1);
+        assert.equal(be.streams.filter(s => !s.lastEventId).length, 1, 'a second shared upstream');
+        first.close();
+        unk.close();
+        await gw.stop();
+    }),
+);
+
+test(
+    '--workers 2: a drain while the owner worker has no subscriber left: it keeps the upstream up for the other ' +
+        'worker, whose subscribers end at their own drain moments, at event boundaries, with a retry: hint',
+    { timeout: 60000 * SLOW },
+    withLogs(logs, async () => {
+        const be = await sseBackend();
+        const port = await freePort();
+        const admin = await freePort();
+        gw = await startGateway({
+            yaml: fanoutYaml({
+                port,
+                routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' }],
+            }),
+            args: ['--access-log', 'off', '--workers', '2', '--admin', `127.0.0.1:${admin}`, '--drain-timeout', '2000ms',
+                '--drain-spread', '1500ms'],
+            waitPorts: [port, admin],
+        });
+        let addr = 2;
+        const subs = [];
+        for (let i = 0; i < 60; i++) {
+            const before = await perWorker(admin, 2);
+            const h = openSse(port, '/live/d', { localAddress: `127.0.0.${addr++}` });
+            track(() => h.close());
+            let after;
+            await waitFor(async () => {
+                after = await perWorker(admin, 2);
+                return after[0] + after[1] === before[0] + before[1] + 1;
+            }, T, 'the new subscriber to be counted');
+            h.worker = after.findIndex((v, j) => v === before[j] + 1);
+            subs.push(h);
+            if (subs.filter(s => s.worker !== subs[0].worker).length >= 3) break;
+        }
+        const owner = subs[0].worker;
+        const mine = subs.filter(s => s.worker === owner);
+        const others = subs.filter(s => s.worker !== owner);
+        assert.ok(others.length >= 3, 'subscribers did not reach the other worker');
+        const st = await be.stream(0, T);
+        for (const s of subs) await s.head;
+        for (const s of mine) {
+            s.head.catch(() => {});
+            s.close();
+        }
+        await waitFor(async () => (await perWorker(admin, 2))[owner] === 0, T, 'the owner worker without subscribers');
+        let n = 0;
+        const timer = setInterval(() => st.send(`tick ${++n}`), 30);
+        track(() => clearInterval(timer));
+        await waitEvents(others[0], 3, T);
+        gw.stopping = true;
+        gw.child.kill('SIGTERM');
+        await Promise.all(others.map(c => c.done));
+        clearInterval(timer);
+        const exit = await gw.exited;
+        assert.equal(exit.code, 0, `exit ${exit.code} ${exit.signal}`);
+        for (const c of others) {
+            assert.equal(c.complete, true, 'a subscriber was cut instead of ended');
+            /* Had the owner worker left with the upstream, its followers' subscribers would have ended then, without
+             * the hint their own drain moment sends. */
+            assert.match(c.text, /\n\nretry: \d+\n\n$/, `no retry: hint at an event boundary at the end: ${JSON.stringify(c.text.slice(-80))}`);
+            const got = ids(c);
+            assert.ok(got.length >= 3);
+            assert.deepEqual(got, range(1, got.length), 'events lost or repeated before the drain ended the stream');
+        }
+        assert.equal(be.streams.length, 1, 'more than one upstream request');
+        await waitFor(() => st.closed, T, 'the shared upstream closed once its subscribers were gone');
+    }),
+);
+
+test(
+    '--workers 2: HTTP/2 subscribers on both workers share the one upstream; each event is queued by reference on ' +
+        'both workers (the atomic count of a buffer several threads hold)',
+    { timeout: 60000 * SLOW },
+    withLogs(logs, async () => {
+        const be = await sseBackend();
+        const port = await freePort();
+        const admin = await freePort();
+        gw = await startGateway({
+            yaml: fanoutYaml({
+                port,
+                routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' }],
+            }),
+            args: ['--access-log', 'off', '--workers', '2', '--admin', `127.0.0.1:${admin}`],
+            waitPorts: [port, admin],
+        });
+        const subs = [];
+        for (let i = 0; i < 60; i++) {
+            const counts = await perWorker(admin, 2);
+            if (counts.every(c => c >= 3)) break;
+            const ses = http2.connect(`http://127.0.0.1:${port}`, { localAddress: `127.0.0.${2 + i}` });
+            ses.on('error', () => {});
+            track(() => ses.destroy());
+            /* Two streams on each connection: they land on the connection's worker. */
+            for (let k = 0; k < 2; k++) {
+                const h = { events: [], status: 0, ses };
+                const p = new SseParser(ev => h.events.push(ev));
+                const req = ses.request({ ':path': '/live/h2', accept: 'text/event-stream' });
+                req.setEncoding('utf8');
+                req.on('response', hd => (h.status = hd[':status']));
+                req.on('data', d => p.push(d));
+                req.on('error', () => {});
+                subs.push(h);
+            }
+            await waitFor(async () => (await perWorker(admin, 2)).reduce((a, b) => a + b, 0) === subs.length, T, 'the streams to be counted');
+        }
+        const counts = await perWorker(admin, 2);
+        assert.ok(counts.every(c => c >= 1), `HTTP/2 subscribers did not reach both workers: ${counts}`);
+        const st = await be.stream(0, T);
+        await waitFor(() => subs.every(s => s.status === 200), T, 'h2 heads');
+        const big = 'x'.repeat(20000);
+        for (let i = 1; i <= 20; i++) st.send(i % 5 === 0 ? `h2 ${i} ${big}` : `h2 ${i}`);
+        await waitFor(() => subs.every(s => s.events.length >= 20), T, 'every event on every HTTP/2 stream');
+        for (const s of subs) assert.deepEqual(s.events.map(e => Number(e.id)), range(1, 20));
+        assert.ok(subs.every(s => s.events[4].data.endsWith(big)), 'a large event arrived altered');
+        assert.equal(be.streams.length, 1, 'more than one upstream request');
+        const m = await scrape(admin);
+        assert.equal(m.get('ssegate_fanout_streams'), 1);
+        assert.equal(m.get('ssegate_fanout_follower_streams'), 1);
+        for (const s of new Set(subs.map(x => x.ses))) s.destroy();
+        await gw.stop();
+    }),
+);

@@ -1,0 +1,274 @@
+/* test_kbuild.c: the kube build from the store's parsed documents (sg_kbuild_load) against the text it replaces: the
+ * same store written as --dump-config's YAML and loaded leniently must give the same generation, the same messages
+ * (line and column included) and the same per-object blame (object, rule, parentRef, listener); and a build parses
+ * only the objects that changed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config/diag.h"
+#include "kube/kbuild.h"
+#include "kube/kstore.h"
+#include "kube/kwatch.h"
+
+#define CTL "ssegate.io/gateway-controller"
+
+static void put(sg_kstore_t *s, int kind, const char *json)
+{
+    struct fy_document *d = sg_kwatch_parse_json(json, strlen(json));
+    assert_non_null(d);
+    assert_true(sg_kstore_put(s, kind, fy_document_root(d)) >= 0);
+    fy_document_destroy(d);
+}
+
+#define RT(name, body) "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":" \
+    "\"" name "\",\"namespace\":\"ns\"},\"spec\":" body "}"
+
+/* A store with a problem of every kind lenient mode blames, and objects it must not (a route half another
+ * controller's, written filtered). */
+static sg_kstore_t *store_with_errors(void)
+{
+    sg_kstore_t *s = sg_kstore_new();
+    assert_non_null(s);
+    put(s, SG_KK_GATEWAYCLASS, "{\"metadata\":{\"name\":\"ours\"},\"spec\":{\"controllerName\":\"" CTL "\"}}");
+    put(s, SG_KK_GATEWAYCLASS, "{\"metadata\":{\"name\":\"theirs\"},\"spec\":{\"controllerName\":\"x.io/other\"}}");
+    /* listener "tcp" is bad (UnsupportedProtocol), "http" serves */
+    put(s, SG_KK_GATEWAY, "{\"metadata\":{\"name\":\"gw\",\"namespace\":\"ns\"},\"spec\":{\"gatewayClassName\":\"ours\","
+                          "\"listeners\":[{\"name\":\"tcp\",\"port\":9000,\"protocol\":\"TCP\"},{\"name\":\"http\","
+                          "\"port\":8080,\"protocol\":\"HTTP\"}]}}");
+    put(s, SG_KK_GATEWAY, "{\"metadata\":{\"name\":\"other\",\"namespace\":\"ns\"},\"spec\":{\"gatewayClassName\":"
+                          "\"theirs\",\"listeners\":[{\"name\":\"http\",\"port\":8081,\"protocol\":\"HTTP\"}]}}");
+    put(s, SG_KK_SERVICE, "{\"metadata\":{\"name\":\"svc\",\"namespace\":\"ns\"},\"spec\":{\"ports\":[{\"name\":\"http\","
+                          "\"port\":80}]}}");
+    put(s, SG_KK_ENDPOINTSLICE, "{\"metadata\":{\"name\":\"svc-1\",\"namespace\":\"ns\",\"labels\":{\"kubernetes.io/"
+                                "service-name\":\"svc\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":"
+                                "[\"10.0.0.1\"],\"conditions\":{\"ready\":true}},{\"addresses\":[\"10.0.0.2\"]}],"
+                                "\"ports\":[{\"name\":\"http\",\"port\":8080}]}");
+    put(s, SG_KK_HTTPROUTE, RT("good", "{\"parentRefs\":[{\"name\":\"gw\"}],\"rules\":[{\"matches\":[{\"path\":{\"type\":"
+                                       "\"PathPrefix\",\"value\":\"/good\"}}],\"backendRefs\":[{\"name\":\"svc\","
+                                       "\"port\":80}]}]}"));
+    /* rule 1 of 2 is bad */
+    put(s, SG_KK_HTTPROUTE, RT("badrule", "{\"parentRefs\":[{\"name\":\"gw\"}],\"rules\":[{\"matches\":[{\"path\":{"
+                                          "\"type\":\"PathPrefix\",\"value\":\"/ok\"}}],\"backendRefs\":[{\"name\":"
+                                          "\"svc\",\"port\":80}]},{\"matches\":[{\"path\":{\"type\":\"Nonsense\","
+                                          "\"value\":\"/bad\"}}],\"backendRefs\":[{\"name\":\"svc\",\"port\":80}]}]}"));
+    /* parentRef 0 of 2 is bad */
+    put(s, SG_KK_HTTPROUTE, RT("badparent", "{\"parentRefs\":[{\"name\":\"gw\",\"port\":99999},{\"name\":\"gw\"}],"
+                                            "\"rules\":[{\"matches\":[{\"path\":{\"type\":\"PathPrefix\",\"value\":"
+                                            "\"/bp\"}}],\"backendRefs\":[{\"name\":\"svc\",\"port\":80}]}]}"));
+    /* bad as a whole (hostnames is not a list) */
+    put(s, SG_KK_HTTPROUTE, RT("badwhole", "{\"parentRefs\":[{\"name\":\"gw\"}],\"hostnames\":\"a.example\",\"rules\":"
+                                           "[{\"backendRefs\":[{\"name\":\"svc\",\"port\":80}]}]}"));
+    /* to a Service that does not exist: kept, ResolvedRefs False */
+    put(s, SG_KK_HTTPROUTE, RT("nosvc", "{\"parentRefs\":[{\"name\":\"gw\"}],\"rules\":[{\"matches\":[{\"path\":{"
+                                        "\"type\":\"PathPrefix\",\"value\":\"/nosvc\"}}],\"backendRefs\":[{\"name\":"
+                                        "\"missing\",\"port\":80}]}]}"));
+    /* ours and theirs: written with only our parentRef; its bad rule is still blamed on it */
+    put(s, SG_KK_HTTPROUTE, RT("both", "{\"parentRefs\":[{\"name\":\"other\"},{\"name\":\"gw\"}],\"rules\":[{"
+                                       "\"matches\":[{\"path\":{\"type\":\"Nonsense\",\"value\":\"/x\"}}]},{\"matches\":"
+                                       "[{\"path\":{\"type\":\"PathPrefix\",\"value\":\"/both\"}}],\"backendRefs\":[{"
+                                       "\"name\":\"svc\",\"port\":80}]}]}"));
+    return s;
+}
+
+typedef struct result {
+    int rc;
+    sg_config_t *cfg;
+    sg_config_diag_t d;
+    char *errs;
+} result_t;
+
+static void from_text(sg_kstore_t *s, result_t *r)
+{
+    char *text = NULL, *errs = NULL;
+    size_t len = 0, elen = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_true(sg_kbuild_write(s, CTL, f) > 0);
+    fclose(f);
+    FILE *ef = open_memstream(&errs, &elen);
+    r->rc = sg_config_load_lenient("kube", text, len, SG_CONFIG_NO_DNS, ef, &r->d, &r->cfg);
+    fclose(ef);
+    r->errs = errs;
+    free(text);
+}
+
+static void from_docs(sg_kbuild_t *b, sg_kstore_t *s, result_t *r, int want)
+{
+    char *errs = NULL;
+    size_t elen = 0;
+    FILE *ef = open_memstream(&errs, &elen);
+    int rc = sg_kbuild_load(b, s, CTL, ef, &r->d, &r->cfg);
+    fclose(ef);
+    assert_int_equal(rc, want);
+    r->rc = rc == 1 ? 0 : rc;
+    r->errs = errs;
+}
+
+static void result_free(result_t *r)
+{
+    sg_config_unref(r->cfg);
+    sg_config_diag_free(&r->d);
+    free(r->errs);
+}
+
+static void same_cond(const sg_diag_cond_t *a, const sg_diag_cond_t *b)
+{
+    assert_int_equal(a->ok, b->ok);
+    assert_string_equal(a->reason ? a->reason : "", b->reason ? b->reason : "");
+    assert_string_equal(a->message ? a->message : "", b->message ? b->message : "");
+}
+
+static void same(const result_t *t, const result_t *d)
+{
+    assert_int_equal(t->rc, d->rc);
+    assert_string_equal(t->errs ? t->errs : "", d->errs ? d->errs : "");
+    assert_int_equal(t->d.nobjs, d->d.nobjs);
+    assert_int_equal(t->d.passes, d->d.passes);
+    for (size_t i = 0; i < t->d.nobjs; i++) {
+        const sg_diag_obj_t *a = &t->d.objs[i], *b = &d->d.objs[i];
+        assert_string_equal(a->kind, b->kind);
+        assert_string_equal(a->name, b->name);
+        assert_int_equal(a->dropped, b->dropped);
+        same_cond(&a->accepted, &b->accepted);
+        assert_int_equal(a->nparents, b->nparents);
+        for (size_t j = 0; j < a->nparents; j++) {
+            same_cond(&a->parents[j].accepted, &b->parents[j].accepted);
+            same_cond(&a->parents[j].resolved, &b->parents[j].resolved);
+        }
+        assert_int_equal(a->ndropped_rules, b->ndropped_rules);
+        for (size_t j = 0; j < a->ndropped_rules; j++) {
+            assert_int_equal(a->dropped_rules[j].index, b->dropped_rules[j].index);
+            assert_string_equal(a->dropped_rules[j].message, b->dropped_rules[j].message);
+        }
+        assert_int_equal(a->nlisteners, b->nlisteners);
+        for (size_t j = 0; j < a->nlisteners; j++) {
+            assert_int_equal(a->listeners[j].served, b->listeners[j].served);
+            assert_int_equal(a->listeners[j].attached, b->listeners[j].attached);
+            same_cond(&a->listeners[j].accepted, &b->listeners[j].accepted);
+        }
+    }
+    assert_int_equal(t->cfg != NULL, d->cfg != NULL);
+    if (t->cfg != NULL) {
+        assert_int_equal(t->cfg->nroutes, d->cfg->nroutes);
+        assert_int_equal(t->cfg->nlisteners, d->cfg->nlisteners);
+    }
+}
+
+static const sg_diag_obj_t *obj(const result_t *r, const char *kind, const char *name)
+{
+    const sg_diag_obj_t *o = sg_config_diag_find(&r->d, kind, "ns", name);
+    assert_non_null(o);
+    return o;
+}
+
+/* The documents give what the text gives, and every error is blamed where it lies. */
+static void test_docs_blame_as_text(void **state)
+{
+    (void)state;
+    sg_kstore_t *s = store_with_errors();
+    sg_kbuild_t *b = sg_kbuild_new();
+    assert_non_null(b);
+    result_t t = {0}, d = {0};
+    from_text(s, &t);
+    from_docs(b, s, &d, 1);
+    assert_int_equal(d.rc, 0);
+    assert_true(d.d.passes > 1); /* errors were found and blamed, then dropped */
+    same(&t, &d);
+    /* and blamed on the right parts, with lines of the --dump-config text (line 1 the header, document i on 3 + 2i) */
+    const sg_diag_obj_t *gw = obj(&d, "Gateway", "gw");
+    assert_false(gw->dropped);
+    assert_false(gw->listeners[0].accepted.ok);
+    assert_true(gw->listeners[1].served);
+    const sg_diag_obj_t *br = obj(&d, "HTTPRoute", "badrule");
+    assert_false(br->dropped);
+    assert_int_equal(br->ndropped_rules, 1);
+    assert_int_equal(br->dropped_rules[0].index, 1);
+    const sg_diag_obj_t *bp = obj(&d, "HTTPRoute", "badparent");
+    assert_false(bp->dropped);
+    assert_false(bp->parents[0].accepted.ok);
+    assert_true(bp->parents[1].accepted.ok);
+    assert_true(obj(&d, "HTTPRoute", "badwhole")->dropped);
+    const sg_diag_obj_t *ns = obj(&d, "HTTPRoute", "nosvc");
+    assert_false(ns->dropped);
+    assert_false(ns->parents[0].resolved.ok);
+    assert_string_equal(ns->parents[0].resolved.reason, "BackendNotFound");
+    const sg_diag_obj_t *both = obj(&d, "HTTPRoute", "both");
+    assert_false(both->dropped);
+    assert_int_equal(both->nparents, 1); /* theirs was filtered out */
+    assert_int_equal(both->ndropped_rules, 1);
+    assert_int_equal(both->dropped_rules[0].index, 0);
+    assert_false(obj(&d, "HTTPRoute", "good")->dropped);
+    /* the messages carry the lines of the text: the header is line 1, document i's JSON line 3 + 2i, in the order
+     * kind, namespace, name: Gateway gw, then HTTPRoutes badparent, badrule, badwhole, both, ... */
+    assert_non_null(strstr(d.errs, "kube:3:"));
+    assert_non_null(strstr(d.errs, "kube:5:"));
+    assert_non_null(strstr(d.errs, "kube:7:"));
+    assert_non_null(strstr(d.errs, "kube:9:"));
+    assert_non_null(strstr(d.errs, "kube:11:"));
+    result_free(&t);
+    result_free(&d);
+    sg_kbuild_free(b);
+    sg_kstore_free(s);
+}
+
+/* An unchanged store is not rebuilt; a change rebuilds, and re-parses only the changed object. */
+static void test_docs_kept_and_reparsed_on_change(void **state)
+{
+    (void)state;
+    sg_kstore_t *s = store_with_errors();
+    sg_kbuild_t *b = sg_kbuild_new();
+    result_t r = {0};
+    from_docs(b, s, &r, 1);
+    result_free(&r);
+    const sg_kobj_t *good = sg_kstore_get(s, SG_KK_HTTPROUTE, "ns", "good");
+    const sg_kobj_t *slice = sg_kstore_get(s, SG_KK_ENDPOINTSLICE, "ns", "svc-1");
+    assert_non_null(good->doc);
+    assert_non_null(slice->doc);
+    struct fy_document *gdoc = good->doc;
+    memset(&r, 0, sizeof(r));
+    from_docs(b, s, &r, 0); /* nothing changed */
+    assert_null(r.cfg);
+    result_free(&r);
+    /* the slice changes: its endpoint 10.0.0.2 goes not ready and 10.0.0.3 comes */
+    put(s, SG_KK_ENDPOINTSLICE, "{\"metadata\":{\"name\":\"svc-1\",\"namespace\":\"ns\",\"labels\":{\"kubernetes.io/"
+                                "service-name\":\"svc\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":"
+                                "[\"10.0.0.1\"]},{\"addresses\":[\"10.0.0.3\"],\"conditions\":{\"ready\":true}},{\"addresses\":[\"10.0.0.2\"],"
+                                "\"conditions\":{\"ready\":false}}],\"ports\":[{\"name\":\"http\",\"port\":8080}]}");
+    slice = sg_kstore_get(s, SG_KK_ENDPOINTSLICE, "ns", "svc-1");
+    assert_null(slice->doc); /* dropped with its old JSON */
+    memset(&r, 0, sizeof(r));
+    from_docs(b, s, &r, 1);
+    assert_non_null(r.cfg);
+    assert_ptr_equal(sg_kstore_get(s, SG_KK_HTTPROUTE, "ns", "good")->doc, gdoc); /* not parsed again */
+    assert_non_null(slice->doc);
+    /* the generation has the new endpoints */
+    const sg_route_t *rt = NULL;
+    for (size_t i = 0; i < r.cfg->nroutes; i++)
+        if (strcmp(r.cfg->routes[i].name, "good") == 0)
+            rt = &r.cfg->routes[i];
+    assert_non_null(rt);
+    assert_int_equal(rt->rules[0].backends[0].nendpoints, 2);
+    assert_string_equal(rt->rules[0].backends[0].endpoints[0].label, "10.0.0.1:8080");
+    assert_string_equal(rt->rules[0].backends[0].endpoints[1].label, "10.0.0.3:8080");
+    result_t t = {0};
+    from_text(s, &t);
+    same(&t, &r);
+    result_free(&t);
+    result_free(&r);
+    sg_kbuild_free(b);
+    sg_kstore_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_docs_blame_as_text),
+        cmocka_unit_test(test_docs_kept_and_reparsed_on_change),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

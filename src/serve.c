@@ -226,7 +226,7 @@ int sg_serve_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_conf
     w->protos = &sg_serve_protos;
     w->handler = &sg_fanout_handler;
     w->route_scratch = sg_route_scratch_new();
-    w->msg = calloc(1, sizeof(*w->msg)); /* zeroed: h2.c resets only part of it per request (upgrade is not) */
+    w->msg = calloc(1, sizeof(*w->msg));
     w->admit = sg_admit_new(settings->client_rate, w->rng * 0x9e3779b97f4a7c15ull);
     if (w->route_scratch == NULL || w->msg == NULL || w->admit == NULL || sg_fanout_init(w) < 0) {
         sg_fanout_free(w);

@@ -7,6 +7,8 @@
 // no subscriber of its own). Once the last subscriber of the instance leaves, the upstream closes after the linger.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import net from 'node:net';
+import { WebSocketServer } from 'ws';
 import { test } from 'node:test';
 import { sseBackend } from './lib/backends.mjs';
 import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
@@ -357,6 +359,74 @@ test(
         assert.equal(m.get('ssegate_fanout_streams'), 1);
         assert.equal(m.get('ssegate_fanout_follower_streams'), 1);
         for (const s of new Set(subs.map(x => x.ses))) s.destroy();
+        await gw.stop();
+    }),
+);
+
+test(
+    'HTTP/2 subscribers share after a WebSocket handshake on the same worker (the request state the two ' +
+        'protocols share is reset for each HTTP/2 request)',
+    { timeout: 60000 * SLOW },
+    withLogs(logs, async () => {
+        const be = await sseBackend();
+        const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+        await new Promise(r => wss.on('listening', r));
+        track(() => new Promise(r => wss.close(() => r())));
+        const port = await freePort();
+        gw = await startGateway({
+            yaml: fanoutYaml({
+                port,
+                routes: [
+                    { name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' },
+                    { name: 'ws', path: '/ws', backends: [{ service: '127.0.0.1', port: wss.address().port }] },
+                ],
+            }),
+            args: ['--access-log', 'off', '--workers', '1'],
+            waitPorts: [port],
+        });
+        /* A WebSocket handshake on the one worker: the client's request and the backend's 101 both carry the upgrade
+         * headers through the worker's request state. */
+        const answer = await new Promise((resolve, reject) => {
+            const s = net.connect(port, '127.0.0.1');
+            track(() => s.destroy());
+            let got = '';
+            s.setEncoding('latin1');
+            s.on('data', d => {
+                got += d;
+                if (got.includes('\r\n\r\n')) {
+                    s.destroy();
+                    resolve(got);
+                }
+            });
+            s.on('error', reject);
+            s.on('close', () => resolve(got));
+            s.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+                'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+        });
+        assert.match(answer, /^HTTP\/1\.1 101 /, 'the WebSocket handshake failed');
+        const before = be.streams.length;
+        const ses = http2.connect(`http://127.0.0.1:${port}`);
+        ses.on('error', () => {});
+        track(() => ses.destroy());
+        const subs = [];
+        for (let k = 0; k < 2; k++) {
+            const h = { events: [], status: 0 };
+            const p = new SseParser(ev => h.events.push(ev));
+            const req = ses.request({ ':path': '/live/h2', accept: 'text/event-stream' });
+            req.setEncoding('utf8');
+            req.on('response', hd => (h.status = hd[':status']));
+            req.on('data', d => p.push(d));
+            req.on('error', () => {});
+            subs.push(h);
+        }
+        const st = await be.stream(before, T);
+        await waitFor(() => subs.every(s => s.status === 200), T, 'h2 heads');
+        for (let i = 1; i <= 3; i++) st.send(`e ${i}`);
+        await waitFor(() => subs.every(s => s.events.length >= 3), T, 'every event on both streams');
+        /* Give a second, unshared upstream request the time to arrive, were there one. */
+        await sleep(300);
+        assert.equal(be.streams.length, before + 1, 'an HTTP/2 request after an upgrade was not shared');
+        ses.destroy();
         await gw.stop();
     }),
 );

@@ -11,7 +11,10 @@
 #   IDLE_STREAMS IDLE_SETTLE, SG_BENCH_WORKERS (proxy workers/threads, default 2),
 #   H2_CONNS H2_STREAMS (h2thr, h2tlsthr, hs), H2IDLE_CONNS H2IDLE_STREAMS, HS_RATE HS_WARMUP,
 #   SG_BENCH_CERT=rsa|ec (the TLS certificate's key: RSA 2048, the default, or ECDSA P-256),
-#   SG_BENCH_REV (what the table calls the ssegate build; default: this checkout's commit).
+#   SG_BENCH_REV (what the table calls the ssegate build; default: this checkout's commit),
+#   SG_BENCH_PIN=1 (the proxy's own efficiency, apart from its share of shared cores: every proxy runs with one
+#   worker/thread on CPU SG_BENCH_PIN_PROXY_CPU (default 0), the origin and the load generator on CPU
+#   SG_BENCH_PIN_PEER_CPU (default 1); "direct" puts both on the latter. Not for fanout. Default: unpinned).
 # The fanout scenario (bench/fanload.c, bench/fanorigin.c): one stream, FAN_SUBS subscribers (default 10,000), its
 #   own targets SG_BENCH_FAN_TARGETS (default "direct ssegate ssegate-unshared nginx pushpin nchan"; ssegate is the
 #   route shared by an SSEPolicy, ssegate-unshared the same route without it), FAN_LAT_EVENTS at FAN_LAT_RATE/s
@@ -43,6 +46,9 @@ OUT=$B/bench-results.txt
 TARGETS=${SG_BENCH_TARGETS:-direct ssegate nginx haproxy}
 SCENARIOS=${SG_BENCH_SCENARIOS:-thr lat idle h2thr h2tlsthr h2idle h2tlsidle hs fanout}
 WORKERS=${SG_BENCH_WORKERS:-2}
+PIN=${SG_BENCH_PIN:-0}
+PIN_PROXY=()        # taskset prefixes when pinned (SG_BENCH_PIN=1); empty otherwise
+PIN_PEERS=()
 THR_STREAMS=${THR_STREAMS:-1000}
 THR_INTERVAL_US=${THR_INTERVAL_US:-1000}
 THR_WARMUP=${THR_WARMUP:-3}
@@ -85,6 +91,23 @@ for f in "$ORIGIN" "$LOADGEN" "$FANORIGIN" "$FANLOAD" "$WSECHO" "$WSLOAD" "$GRPC
         exit 1
     fi
 done
+
+if [ "$PIN" = 1 ]; then
+    if ! command -v taskset >/dev/null; then
+        echo "bench: SG_BENCH_PIN=1 needs taskset (util-linux)" >&2
+        exit 1
+    fi
+    if [[ " ${SG_BENCH_SCENARIOS:-fanout} " == *" fanout "* ]]; then
+        echo "bench: SG_BENCH_PIN=1 does not apply to the fanout scenario; leave it out of SG_BENCH_SCENARIOS" >&2
+        exit 1
+    fi
+    WORKERS=1
+    PIN_PROXY=(taskset -c "${SG_BENCH_PIN_PROXY_CPU:-0}")
+    PIN_PEERS=(taskset -c "${SG_BENCH_PIN_PEER_CPU:-1}")
+elif [ "$PIN" != 0 ]; then
+    echo "bench: SG_BENCH_PIN must be 0 or 1, not '$PIN'" >&2
+    exit 1
+fi
 
 # 9,000 streams through a proxy need 18,000 descriptors in it; the hard limit here is 20,000.
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -158,7 +181,7 @@ PROXY_PORT=""
 start_origin() {    # start_origin PORT ARGS... (ORIGIN_BIN: which origin; bench/origin by default)
     local port=$1
     shift
-    "${ORIGIN_BIN:-$ORIGIN}" --port "$port" "$@" 2>>"$TMP/origin.log" &
+    "${PIN_PEERS[@]}" "${ORIGIN_BIN:-$ORIGIN}" --port "$port" "$@" 2>>"$TMP/origin.log" &
     ORIGIN_PID=$!
     STARTED+=("$ORIGIN_PID")
     wait_listen "$port" "$ORIGIN_PID"
@@ -278,7 +301,7 @@ $btls
 EOF
         # grpc: the same route as a GRPCRoute (its backends speak h2c without being told).
         [ "$mode" = grpc ] && sed -i 's/kind: HTTPRoute/kind: GRPCRoute/' "$dir/gateway.yaml"
-        "$SSEGATE" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off ${SG_SSEGATE_ARGS:-} 2>>"$dir/stderr.log" &
+        "${PIN_PROXY[@]}" "$SSEGATE" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off ${SG_SSEGATE_ARGS:-} 2>>"$dir/stderr.log" &
         PROXY_PID=$!
         ;;
     nginx)
@@ -306,7 +329,7 @@ EOF
         sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" -e "s|@DIR@|$dir|g" \
             -e "s|@LISTEN_OPTS@|$listen_opts|" -e "s|@SERVER_EXTRA@|$server_extra|" -e "s|proxy_pass http://origin;|$pass|" \
             -e "s|worker_processes 2;|worker_processes $WORKERS;|" bench/nginx.conf.in >"$dir/nginx.conf"
-        nginx -p "$dir" -c "$dir/nginx.conf" \
+        "${PIN_PROXY[@]}" nginx -p "$dir" -c "$dir/nginx.conf" \
             -g "daemon off; master_process on; pid $dir/nginx.pid; error_log $dir/error.log warn;" \
             2>>"$dir/stderr.log" &
         PROXY_PID=$!
@@ -327,7 +350,7 @@ EOF
         sed -e "s|@PORT@|$PROXY_PORT|g" -e "s|@ORIGIN_PORT@|$oport|g" \
             -e "s|@BIND_OPTS@|$bind_opts|" -e "s|@GLOBAL_EXTRA@|$global_extra|" -e "s|@SERVER_OPTS@|$server_opts|" \
             -e "s|nbthread 2|nbthread $WORKERS|" bench/haproxy.cfg.in >"$dir/haproxy.cfg"
-        haproxy -db -f "$dir/haproxy.cfg" 2>>"$dir/stderr.log" &
+        "${PIN_PROXY[@]}" haproxy -db -f "$dir/haproxy.cfg" 2>>"$dir/stderr.log" &
         PROXY_PID=$!
         ;;
     esac
@@ -365,7 +388,7 @@ record() {
 run_grpc_case() {
     local t=$1 oport log="$TMP/$1-grpc.log"
     oport=$(free_port) || return
-    "$GRPCLOAD" --serve "$oport" --size "$GRPC_SIZE" 2>>"$TMP/origin.log" &
+    "${PIN_PEERS[@]}" "$GRPCLOAD" --serve "$oport" --size "$GRPC_SIZE" 2>>"$TMP/origin.log" &
     ORIGIN_PID=$!
     STARTED+=("$ORIGIN_PID")
     if ! wait_listen "$oport" "$ORIGIN_PID"; then
@@ -380,7 +403,7 @@ run_grpc_case() {
         return
     fi
     echo "bench: $t / grpc ..." >&2
-    timeout $((GRPC_WARMUP + GRPC_DURATION + 30)) "$GRPCLOAD" --port "$PROXY_PORT" --label "$t-grpc" \
+    timeout $((GRPC_WARMUP + GRPC_DURATION + 30)) "${PIN_PEERS[@]}" "$GRPCLOAD" --port "$PROXY_PORT" --label "$t-grpc" \
         --conns "$GRPC_CONNS" --streams $((GRPC_STREAMS / GRPC_CONNS)) --warmup "$GRPC_WARMUP" --duration "$GRPC_DURATION" \
         --proxy-pids "${PROXY_PIDS:-$ORIGIN_PID}" --path /bench.Stream/Pull --size "$GRPC_SIZE" >"$log" 2>"$log.err"
     local rc=$? line
@@ -496,7 +519,7 @@ run_case() {        # run_case TARGET SCENARIO
     local pids_arg=()
     [ -n "$PROXY_PIDS" ] && pids_arg=(--proxy-pids "$PROXY_PIDS")
     echo "bench: $t / $s ..." >&2
-    timeout "$limit" "$lg_bin" --port "$PROXY_PORT" --path "$lg_path" --label "$t-$s" --origin-pid "$ORIGIN_PID" \
+    timeout "$limit" "${PIN_PEERS[@]}" "$lg_bin" --port "$PROXY_PORT" --path "$lg_path" --label "$t-$s" --origin-pid "$ORIGIN_PID" \
         "${pids_arg[@]}" "${lg_args[@]}" >"$log" 2>"$log.err"
     local rc=$? line
     line=$(grep '^RESULT ' "$log" | tail -n 1)
@@ -847,9 +870,10 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
 
 {
     echo "ssegate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(uname -r)), proxies with $WORKERS workers/threads"
+    [ "$PIN" = 1 ] && echo "Pinned (SG_BENCH_PIN=1): each proxy on CPU ${SG_BENCH_PIN_PROXY_CPU:-0} alone, the origin and the load generator on CPU ${SG_BENCH_PIN_PEER_CPU:-1}"
     # SG_BENCH_REV names the ssegate build when it is not this checkout's (e.g. a `git archive` export).
     echo "ssegate ${SG_BENCH_REV:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo '+local changes')}; load average at start: $LOAD_AT_START"
-    echo "Origin, load generator and proxy share these cores: the figures compare proxies on the same machine."
+    [ "$PIN" = 1 ] || echo "Origin, load generator and proxy share these cores: the figures compare proxies on the same machine."
     if [ "$(echo $SCENARIOS)" != fanout ]; then
         printf '  %-34s' ""
         for t in $TARGETS; do printf ' %-16s' "$t"; done
@@ -975,6 +999,8 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         row "proxy CPU (% of one core)" wsthr proxy_cpu_pct
         row "origin CPU (% of one core)" wsthr origin_cpu_pct
         row "client CPU (% of one core)" wsthr client_cpu_pct
+        row "machine CPU, all (% of one core)" wsthr machine_cpu_pct
+        row "proxy CPU us per message" wsthr proxy_us_per_msg
     fi
     if has wslat; then
         echo "WebSocket latency: $WS_CONNS WebSockets, $WS_RATE messages/s of $WS_SIZE bytes in total, ${LAT_DURATION} s (median of $REPEAT rounds)"
@@ -986,6 +1012,7 @@ best_peer() {       # best_peer SCENARIO KEY: "name value" of the highest figure
         row "messages/s echoed" wslat rate
         row "errors" wslat errors
         row "proxy CPU (% of one core)" wslat proxy_cpu_pct
+        row "proxy CPU us per message" wslat proxy_us_per_msg
     fi
     if [[ " $TARGETS " == *" ssegate "* && " $TARGETS " == *" haproxy "* ]] && { has wsthr || has wslat; }; then
         echo "Against issue 13's WebSocket targets (ssegate vs haproxy, same run, medians):"

@@ -99,6 +99,19 @@ static long long cpu_ticks(pid_t pid)
     return ut + st;
 }
 
+/* Idle + iowait time of the whole machine (all CPUs), in clock ticks (as bench/loadgen.c): busy = CPUs x elapsed -
+ * idle, so a closed loop that leaves the CPUs idle shows it. */
+static long long machine_idle(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    long long v[5] = {0};
+    int n = fscanf(f, "cpu %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3], &v[4]);
+    fclose(f);
+    return n == 5 ? v[3] + v[4] : -1;
+}
+
 static long long cpu_proxy(const opts_t *o)
 {
     long long s = 0;
@@ -473,11 +486,13 @@ int main(int argc, char **argv)
     uint64_t s = now_ns() + (uint64_t)(o.warmup * 1e9);
     sleep_until(s);
     long long p0 = cpu_proxy(&o), g0 = o.origin_pid ? cpu_ticks(o.origin_pid) : -1, c0 = cpu_ticks(getpid());
+    long long i0 = machine_idle();
     atomic_store(&g_start, s);
     uint64_t e = s + (uint64_t)(o.duration * 1e9);
     atomic_store(&g_end, e);
     sleep_until(e);
     long long p1 = cpu_proxy(&o), g1 = o.origin_pid ? cpu_ticks(o.origin_pid) : -1, c1 = cpu_ticks(getpid());
+    long long i1 = machine_idle();
     int open = 0, errors = 0;
     for (int t = 0; t < o.threads; t++) {
         open += ws[t].open;
@@ -507,6 +522,12 @@ int main(int argc, char **argv)
         printf(" proxy_cpu_pct=%.0f", (double)(p1 - p0) * 100.0 / tick / o.duration);
     if (g0 >= 0 && g1 >= 0)
         printf(" origin_cpu_pct=%.0f", (double)(g1 - g0) * 100.0 / tick / o.duration);
-    printf(" client_cpu_pct=%.0f\n", (double)(c1 - c0) * 100.0 / tick / o.duration);
+    printf(" client_cpu_pct=%.0f", (double)(c1 - c0) * 100.0 / tick / o.duration);
+    if (i0 >= 0 && i1 >= 0)
+        printf(" machine_cpu_pct=%.0f",
+               ((double)sysconf(_SC_NPROCESSORS_ONLN) * o.duration - (double)(i1 - i0) / tick) * 100.0 / o.duration);
+    if (p0 >= 0 && p1 >= 0 && m.n > 0)
+        printf(" proxy_us_per_msg=%.1f", (double)(p1 - p0) / tick * 1e6 / (double)m.n);
+    printf("\n");
     return 0;
 }

@@ -80,6 +80,9 @@ static void usage(FILE *f)
             "      --saturation-pause-us N  when a worker is saturated (a full batch of ready sockets), it pauses\n"
             "                            N microseconds so that each read and write carries more events\n"
             "                            (default 500; 0 only yields the CPU)\n"
+            "      --saturation-tunnels MODE  pause (default): WebSocket tunnels count towards saturation like any\n"
+            "                            socket; relay: a full batch that is mostly tunnels is flushed at once\n"
+            "                            and not paused (see docs/benchmarks.md before choosing it)\n"
             "Kubernetes (instead of -c): watch the API server and serve what it holds\n"
             "      --kube                in a pod: the service account's token and CA, KUBERNETES_SERVICE_HOST/_PORT\n"
             "      --kube-sa-dir DIR     the service account directory (default\n"
@@ -141,7 +144,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
            O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST, O_WSIDLE, O_KUBE, O_KSA,
            O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR, O_KQPS, O_KBURST, O_UPCONNS, O_UPSTREAMS,
-           O_UPWIN, O_UPREPLAY, O_UPPING, O_UPPINGTO };
+           O_UPWIN, O_UPREPLAY, O_UPPING, O_UPPINGTO, O_SATTUN };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -160,7 +163,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"watch-namespace", required_argument, 0, O_WNS}, {"publish-service", required_argument, 0, O_PUBSVC},
         {"lease-namespace", required_argument, 0, O_LEASENS}, {"dump-config", no_argument, 0, O_DUMP},
         {"kube-api-qps", required_argument, 0, O_KQPS}, {"kube-api-burst", required_argument, 0, O_KBURST},
-        {"lease-duration", required_argument, 0, O_LEASEDUR},
+        {"lease-duration", required_argument, 0, O_LEASEDUR}, {"saturation-tunnels", required_argument, 0, O_SATTUN},
         {"h2-upstream-conns", required_argument, 0, O_UPCONNS},
         {"h2-upstream-max-streams", required_argument, 0, O_UPSTREAMS},
         {"h2-upstream-window", required_argument, 0, O_UPWIN},
@@ -234,6 +237,13 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
                 return -1;
             break;
         case O_PAUSE: if (parse_u32("--saturation-pause-us", optarg, 0, 100000, &st->saturation_pause_us) < 0) return -1; break;
+        case O_SATTUN:
+            if (strcmp(optarg, "relay") != 0 && strcmp(optarg, "pause") != 0) {
+                fprintf(stderr, "ssegate: --saturation-tunnels: expected relay or pause, got '%s'\n", optarg);
+                return -1;
+            }
+            st->saturation_tunnels_pause = strcmp(optarg, "pause") == 0;
+            break;
         case O_TLSTH: {
             uint32_t n;
             if (parse_u32("--tls-threads", optarg, 0, 256, &n) < 0)
@@ -441,6 +451,7 @@ int main(int argc, char **argv)
         .heartbeat_ms = 0,
         .stall_timeout_ms = 60000,
         .saturation_pause_us = 500,
+        .saturation_tunnels_pause = true,
         .client_rate = 1000,
         .h2_reset_budget = 100,
         .h2_up_conns = 16,

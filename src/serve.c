@@ -216,7 +216,9 @@ int sg_serve_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_conf
         return rc;
     w->loop.data = w;
     w->loop.pause_us = settings->saturation_pause_us;
+    w->loop.interactive_pause = settings->saturation_tunnels_pause;
     w->loop.saturated_count = &w->metrics.saturated_rounds;
+    w->loop.relay_full_count = &w->metrics.relay_full_rounds;
     w->loop.on_wake = on_wake;
     if (getrandom(&w->rid_prefix, sizeof(w->rid_prefix), 0) != sizeof(w->rid_prefix))
         w->rid_prefix = (uint64_t)sg_now_ms() * 2654435761u + (uint64_t)id;

@@ -9,8 +9,6 @@
 
 #include "core/loop.h"
 
-#define MAX_EVENTS 128
-
 uint64_t sg_now_ms(void)
 {
     struct timespec ts;
@@ -97,11 +95,11 @@ static void run_list(sg_list_t *list)
 
 void sg_loop_run_once(sg_loop_t *loop)
 {
-    struct epoll_event evs[MAX_EVENTS];
+    struct epoll_event evs[SG_LOOP_BATCH];
     int timeout = (loop->stop || !sg_list_empty(&loop->flush_list)) ? 0 : sg_wheel_timeout(&loop->wheel);
     if (loop->pool.dirty && (timeout < 0 || timeout > SG_IDLE_TRIM_MS))
         timeout = SG_IDLE_TRIM_MS;
-    int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, timeout);
+    int n = epoll_wait(loop->epfd, evs, SG_LOOP_BATCH, timeout);
 
     loop->now_ms = sg_now_ms();
     if (n > 0) {
@@ -113,17 +111,23 @@ void sg_loop_run_once(sg_loop_t *loop)
         sg_pool_release(&loop->pool);
         malloc_trim(0);
     }
+    int interactive = 0;
     for (int i = 0; i < n; i++) {
         sg_watcher_t *w = evs[i].data.ptr;
         /* A watcher removed earlier in this batch has mask 0: its object may be on the reap list. */
-        if (w->mask != 0)
+        if (w->mask != 0) {
+            interactive += w->interactive && !loop->interactive_pause;
             w->cb(w, evs[i].events);
+        }
     }
     sg_wheel_advance(&loop->wheel, loop->now_ms);
     /* Saturated (a full batch of events): let the queues fill for one more batch before flushing, so each
      * client gets fewer, larger writes, and yield once so that co-located processes run. Below saturation
-     * every iteration flushes: latency first. */
-    bool saturated = n == MAX_EVENTS;
+     * every iteration flushes: latency first. A batch that is mostly interactive relays (tunnels, where each
+     * message waits for the last answer) is not treated as saturated: nothing gathers in those sockets
+     * while the worker waits, the peers wait for what it holds back, and the pause only gives the worker's
+     * CPU share away (docs/benchmarks.md, the WebSocket closed loop). */
+    bool saturated = sg_loop_saturated(n, SG_LOOP_BATCH, interactive);
     if (!saturated || loop->flush_deferred || loop->stop) {
         loop->flush_deferred = false;
         run_list(&loop->flush_list);
@@ -131,6 +135,8 @@ void sg_loop_run_once(sg_loop_t *loop)
         loop->flush_deferred = true;
     }
     run_list(&loop->reap_list);
+    if (n == SG_LOOP_BATCH && !saturated && loop->relay_full_count != NULL)
+        atomic_fetch_add_explicit(loop->relay_full_count, 1, memory_order_relaxed);
     if (saturated) {
         if (loop->saturated_count != NULL)
             atomic_fetch_add_explicit(loop->saturated_count, 1, memory_order_relaxed);

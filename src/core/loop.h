@@ -10,6 +10,7 @@
 #include "core/timer.h"
 
 #define SG_IDLE_TRIM_MS 1000 /* a loop this long without events gives its spare memory back */
+#define SG_LOOP_BATCH 128    /* events taken per epoll_wait; a full batch is saturation */
 
 typedef struct sg_loop sg_loop_t;
 typedef struct sg_watcher sg_watcher_t;
@@ -18,6 +19,7 @@ typedef void (*sg_io_cb)(sg_watcher_t *w, uint32_t events);
 struct sg_watcher {
     int fd;
     uint32_t mask;      /* events registered with epoll; 0 = not registered */
+    bool interactive;   /* an interactive relay (a tunnel): its events do not count towards saturation */
     sg_io_cb cb;
 };
 
@@ -41,7 +43,9 @@ struct sg_loop {
     bool flush_deferred;    /* the last (saturated) iteration left its flushes to this one */
     uint64_t busy_ms;       /* last iteration that had events */
     uint32_t pause_us;      /* pause after a saturated iteration (a full batch of events); 0: yield only */
+    bool interactive_pause; /* interactive watchers count like any other towards saturation (the old rule) */
     _Atomic uint64_t *saturated_count; /* counts saturated iterations, if set (read by the metrics) */
+    _Atomic uint64_t *relay_full_count; /* counts full batches not saturated (mostly interactive), if set */
     void *data;         /* the owning worker */
 };
 
@@ -83,6 +87,14 @@ static inline void sg_loop_cancel(sg_deferred_t *d)
 
 /* Wakes the loop from another thread. */
 void sg_loop_wake(sg_loop_t *loop);
+
+/* Whether a batch of n ready events, interactive of them on interactive watchers, saturates the worker: a full
+ * batch (n == max) of which fewer than half are interactive. A saturated iteration leaves its flushes to the
+ * next one and then pauses (pause_us). */
+static inline bool sg_loop_saturated(int n, int max, int interactive)
+{
+    return n >= max && interactive * 2 < n;
+}
 
 /* One iteration: wait, dispatch I/O, run timers, flush, reap. */
 void sg_loop_run_once(sg_loop_t *loop);

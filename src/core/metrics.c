@@ -369,6 +369,10 @@ void sg_metrics_render(FILE *f, const sg_metrics_t *const *shards, size_t n, con
     head(f, "ssegate_worker_saturated_rounds_total", "counter",
          "Loop rounds that found a full batch of ready sockets, each followed by --saturation-pause-us.");
     fprintf(f, "ssegate_worker_saturated_rounds_total %" PRIu64 "\n", SUM(saturated_rounds));
+    head(f, "ssegate_worker_relay_full_rounds_total", "counter",
+         "Loop rounds that found a full batch of ready sockets, at least half of them tunnels (WebSocket relays), "
+         "flushed at once and not paused (--saturation-tunnels relay).");
+    fprintf(f, "ssegate_worker_relay_full_rounds_total %" PRIu64 "\n", SUM(relay_full_rounds));
     head(f, "ssegate_access_log_dropped_total", "counter", "Access log lines dropped (log pipe full).");
     fprintf(f, "ssegate_access_log_dropped_total %" PRIu64 "\n", SUM(log_dropped));
     head(f, "ssegate_accept_fd_limit_total", "counter",

@@ -100,6 +100,7 @@ typedef struct sg_metrics {
     sg_counter_t h2_data_bytes[2];     /* HTTP/2 DATA payload sent: [0] copied into the output, [1] by reference */
     sg_counter_t tls_handshakes[2];    /* [0] completed, [1] failed or timed out */
     sg_counter_t saturated_rounds;     /* loop iterations that found a full batch (then paused) */
+    sg_counter_t relay_full_rounds;    /* full batches, mostly tunnel relays: flushed at once, no pause */
     sg_counter_t log_dropped;
     sg_counter_t accept_fd_limit;      /* accepts that failed for want of a descriptor (each pauses the listener) */
     sg_counter_t h2_reset_unstarted;   /* HTTP/2 streams reset by the client before any work started */

@@ -151,6 +151,7 @@ static int op_send_head(void *down, int status, const sg_h1_header_t *hdrs, size
         struct iovec iov = {b, len};
         int rc = sg_conn_send(h->conn, &iov, 1);
         h->state = H1_TUNNEL;
+        h->conn->sock.w.interactive = true; /* a relay: a full batch of these does not pause the loop */
         sg_conn_set_reading(h->conn, true);
         if (h->conn->sock.in != NULL)
             sg_loop_flush_later(&w->loop, &h->feed_d);

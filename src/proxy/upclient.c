@@ -315,6 +315,7 @@ static void parse_head(sg_upclient_t *u)
             u->body = SG_H1_BODY_UNTIL_CLOSE;
             u->keep_alive = false;
             u->state = UP_BODY;
+            u->sock.w.interactive = true; /* a tunnel's relay: a full batch of these does not pause the loop */
             u->cbs->on_head(u->ctx, msg);
             sg_sock_consume(&u->sock, (size_t)rc);
             if (!u->released && u->state == UP_BODY)

@@ -2,6 +2,9 @@
 // (ssegate_worker_saturated_rounds_total); nothing is lost or reordered across those pauses, and a pause of 0 (yield
 // only) is accepted. The backend is the C bench origin (one write per event per stream, every 1 ms), so 400 streams
 // through one worker saturate it on any machine; the client de-chunks every stream and checks that ids have no gap.
+// With --saturation-tunnels relay, WebSocket relays are the exception: a full batch of tunnels (the bench's echo
+// origin and closed-loop client, 400 WebSockets with 4 messages in flight each) is flushed at once and never pauses
+// (ssegate_worker_relay_full_rounds_total counts those batches); by default (pause) they count like any socket.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,7 +16,8 @@ import { scrape } from './lib/prod-util.mjs';
 
 setup();
 const STREAMS = 400;
-const ORIGIN = path.join(process.env.SG_BUILD_DIR || path.join(path.dirname(BIN), 'build'), 'bench/origin');
+const BENCH = path.join(process.env.SG_BUILD_DIR || path.join(path.dirname(BIN), 'build'), 'bench');
+const ORIGIN = path.join(BENCH, 'origin');
 
 async function startOrigin() {
     assert.ok(fs.existsSync(ORIGIN), `${ORIGIN} not built (make all builds it)`);
@@ -132,4 +136,60 @@ test('--saturation-pause-us 0 only yields, and out-of-range values are refused',
         assert.equal(b.status, 2, v);
         assert.match(b.stderr, /--saturation-pause-us: expected a number from 0 to 100000/);
     }
+}));
+
+/* 400 WebSockets in the bench's closed loop through one worker; the counters' movement once every one is open. */
+async function wsRun(extraArgs) {
+    for (const b of ['wsecho', 'wsload']) assert.ok(fs.existsSync(path.join(BENCH, b)), `${b} not built (make all builds it)`);
+    const origin = await freePort();
+    const echo = spawn(path.join(BENCH, 'wsecho'), ['--port', String(origin)], { stdio: 'ignore' });
+    track(() => new Promise(r => (echo.exitCode !== null ? r() : (echo.once('exit', r), echo.kill('SIGKILL')))));
+    const port = await freePort();
+    const admin = await freePort();
+    const g = await startGateway({
+        yaml: gatewayYaml({ port, routes: [{ name: 'ws', path: '/', backends: [{ name: '127.0.0.1', port: origin }] }] }),
+        args: ['--access-log', 'off', '--workers', '1', '--admin', `127.0.0.1:${admin}`, '--saturation-pause-us', '2000',
+            ...extraArgs],
+        waitPorts: [port, admin],
+    });
+    const load = spawn(path.join(BENCH, 'wsload'), ['--port', String(port), '--path', '/ws', '--conns', String(STREAMS),
+        '--window', '4', '--warmup', '1', '--duration', String(3 * SLOW)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    load.stdout.on('data', d => (out += d));
+    const done = new Promise(r => (load.exitCode !== null ? r() : load.once('exit', r)));
+    track(() => (load.kill('SIGKILL'), done));
+    /* Once every WebSocket is open the handshakes are over: what the worker sees from then on is relays. */
+    await waitFor(async () => (await scrape(admin)).get('ssegate_websockets_active') === STREAMS, 20000 * SLOW,
+        `${STREAMS} WebSockets open`);
+    const m0 = await scrape(admin);
+    await done;
+    const m1 = await scrape(admin);
+    const r = Object.fromEntries([...out.matchAll(/(\w+)=(\S+)/g)].map(m => [m[1], m[2]]));
+    assert.equal(r.connected, String(STREAMS), out);
+    assert.equal(r.errors, '0', out);
+    assert.ok(Number(r.rate) > 0, out);
+    const delta = name => m1.get(name) - m0.get(name);
+    return { gw: g, full: delta('ssegate_worker_relay_full_rounds_total'), paused: delta('ssegate_worker_saturated_rounds_total') };
+}
+
+test('--saturation-tunnels relay: a full batch of WebSocket relays is flushed at once and never pauses, and every echo comes back', withLogs(() => [gw], async () => {
+    const r = await wsRun(['--saturation-tunnels', 'relay']);
+    gw = r.gw;
+    assert.equal(r.paused, 0, `pauses among relays: ${r.paused}`);
+    assert.ok(r.full > 0, `full batches of relays: ${r.full} (the load did not fill a batch)`);
+    assert.ok(gw.running());
+}));
+
+test('by default (--saturation-tunnels pause) tunnels count like any socket; other values are refused', withLogs(() => [gw], async () => {
+    const r = await wsRun([]);
+    gw = r.gw;
+    assert.ok(r.paused > 0, `pauses among relays: ${r.paused}`);
+    assert.equal(r.full, 0, `full batches relayed without a pause: ${r.full}`);
+    for (const v of ['', 'x', 'Relay', 'yes']) {
+        const b = spawnSync(BIN, ['-c', '/nonexistent.yaml', '--saturation-tunnels', v], { encoding: 'utf8' });
+        assert.equal(b.status, 2, v);
+        assert.match(b.stderr, /--saturation-tunnels: expected relay or pause/);
+    }
+    const ok = spawnSync(BIN, ['--check', '-c', '/nonexistent.yaml', '--saturation-tunnels', 'relay'], { encoding: 'utf8' });
+    assert.doesNotMatch(ok.stderr, /--saturation-tunnels/);
 }));

@@ -158,7 +158,7 @@ bool nnull(struct fy_node *n)
 
 /* A mapping's value for a scalar key, compared as text. libfyaml's lookup by string parses the key as YAML: a whole
  * document for each key that is not a plain word ("kubernetes.io/service-name"), most of a build's lookups' time. */
-struct fy_node *field(struct fy_node *m, const char *key)
+struct fy_node *field_raw(struct fy_node *m, const char *key)
 {
     if (m == NULL || fy_node_get_type(m) != FYNT_MAPPING)
         return NULL;
@@ -169,12 +169,16 @@ struct fy_node *field(struct fy_node *m, const char *key)
         struct fy_node *k = fy_node_pair_key(pr);
         size_t len;
         const char *s = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &len) : NULL;
-        if (s != NULL && len == klen && memcmp(s, key, len) == 0) {
-            struct fy_node *v = fy_node_pair_value(pr);
-            return nnull(v) ? NULL : v;
-        }
+        if (s != NULL && len == klen && memcmp(s, key, len) == 0)
+            return fy_node_pair_value(pr);
     }
     return NULL;
+}
+
+struct fy_node *field(struct fy_node *m, const char *key)
+{
+    struct fy_node *v = field_raw(m, key);
+    return nnull(v) ? NULL : v;
 }
 
 pos_t key_pos(struct fy_node *m, const char *key, pos_t fb)

@@ -152,28 +152,11 @@ static void walk(struct fy_node *n, rng_t *r, int depth, int base)
     }
 }
 
-/* A mapping's value for a scalar key, compared as text (as the loader's field(), but a null value is returned). */
-static struct fy_node *get(struct fy_node *m, const char *key)
-{
-    if (m == NULL || fy_node_get_type(m) != FYNT_MAPPING)
-        return NULL;
-    size_t klen = strlen(key);
-    void *it = NULL;
-    struct fy_node_pair *pr;
-    while ((pr = fy_node_mapping_iterate(m, &it)) != NULL) {
-        struct fy_node *k = fy_node_pair_key(pr);
-        size_t len;
-        const char *s = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &len) : NULL;
-        if (s != NULL && len == klen && memcmp(s, key, len) == 0)
-            return fy_node_pair_value(pr);
-    }
-    return NULL;
-}
 
 /* A scalar field as a string of the diag, or NULL. */
 static const char *sget(struct sg_dx *dx, struct fy_node *m, const char *key)
 {
-    struct fy_node *v = get(m, key);
+    struct fy_node *v = field_raw(m, key);
     size_t len;
     const char *s = v && fy_node_get_type(v) == FYNT_SCALAR ? fy_node_get_scalar(v, &len) : NULL;
     if (s == NULL || (fy_node_get_style(v) == FYNS_PLAIN && ((len == 4 && memcmp(s, "null", 4) == 0) ||
@@ -230,19 +213,19 @@ static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_dia
         walk(root, &pd->r, 0, sg__config_line_base(root));
         if (o->kind == NULL)
             return;
-        struct fy_node *sp = get(root, "spec");
+        struct fy_node *sp = field_raw(root, "spec");
         size_t n;
         if (o->type == SG_DIAG_GATEWAY)
-            pd->lis = ranges(dx, get(sp, "listeners"), &n, true);
+            pd->lis = ranges(dx, field_raw(sp, "listeners"), &n, true);
         if (o->type == SG_DIAG_HTTPROUTE) {
-            pd->parents = ranges(dx, get(sp, "parentRefs"), &n, true);
-            pd->rules = ranges(dx, get(sp, "rules"), &n, true);
+            pd->parents = ranges(dx, field_raw(sp, "parentRefs"), &n, true);
+            pd->rules = ranges(dx, field_raw(sp, "rules"), &n, true);
         }
         return;
     }
     o->kind = sget(dx, root, "kind");
     o->api_version = sget(dx, root, "apiVersion");
-    struct fy_node *md = get(root, "metadata"), *spec = get(root, "spec");
+    struct fy_node *md = field_raw(root, "metadata"), *spec = field_raw(root, "spec");
     o->name = sget(dx, md, "name");
     o->ns = sget(dx, md, "namespace");
     o->generation = lget(dx, md, "generation");
@@ -254,7 +237,7 @@ static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_dia
     } else if (strcmp(o->kind, "Gateway") == 0) {
         o->type = SG_DIAG_GATEWAY;
         o->class_name = sget(dx, spec, "gatewayClassName");
-        struct fy_node *ls = get(spec, "listeners");
+        struct fy_node *ls = field_raw(spec, "listeners");
         pd->lis = ranges(dx, ls, &pd->nlis, false);
         o->listeners = dalloc(dx, pd->nlis * sizeof(*o->listeners) + 1);
         o->nlisteners = pd->nlis;
@@ -266,7 +249,7 @@ static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_dia
         }
     } else if (strcmp(o->kind, "HTTPRoute") == 0 || strcmp(o->kind, "GRPCRoute") == 0) {
         o->type = SG_DIAG_HTTPROUTE;
-        struct fy_node *ps = get(spec, "parentRefs");
+        struct fy_node *ps = field_raw(spec, "parentRefs");
         pd->parents = ranges(dx, ps, &pd->nparents, false);
         o->parents = dalloc(dx, pd->nparents * sizeof(*o->parents) + 1);
         o->nparents = pd->nparents;
@@ -280,13 +263,13 @@ static void index_doc(struct sg_dx *dx, struct fy_node *root, pdoc_t *pd, sg_dia
             dp->section = sget(dx, p, "sectionName");
             dp->port = lget(dx, p, "port");
         }
-        pd->rules = ranges(dx, get(spec, "rules"), &pd->nrules, false);
+        pd->rules = ranges(dx, field_raw(spec, "rules"), &pd->nrules, false);
         o->nrules = pd->nrules;
     } else if (is_agc_policy(o->kind, o->api_version) ||
                (strcmp(o->kind, "BackendTLSPolicy") == 0 && o->api_version &&
                 strncmp(o->api_version, "gateway.networking.k8s.io/", 26) == 0)) {
         o->type = is_agc_policy(o->kind, o->api_version) ? SG_DIAG_POLICY_AGC : SG_DIAG_POLICY_GW;
-        struct fy_node *t = get(spec, "targetRef"), *ts = get(spec, "targetRefs");
+        struct fy_node *t = field_raw(spec, "targetRef"), *ts = field_raw(spec, "targetRefs");
         if (t == NULL && ts != NULL && fy_node_get_type(ts) == FYNT_SEQUENCE)
             t = fy_node_sequence_get_by_index(ts, 0);
         o->target_group = sget(dx, t, "group");

@@ -359,6 +359,8 @@ bool nnull(struct fy_node *n);
 pos_t key_pos(struct fy_node *m, const char *key, pos_t fb);
 /* A mapping's value for key; NULL when absent or null. */
 struct fy_node *field(struct fy_node *m, const char *key);
+/* As field(), but a null value is returned as it is. */
+struct fy_node *field_raw(struct fy_node *m, const char *key);
 /* Warns about keys not in known (NULL-terminated). */
 void check_keys(loader_t *ld, struct fy_node *m, const char *what, const char *const *known);
 #define KEYS(...) ((const char *const[]){__VA_ARGS__, NULL})

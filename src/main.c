@@ -80,9 +80,9 @@ static void usage(FILE *f)
             "      --saturation-pause-us N  when a worker is saturated (a full batch of ready sockets), it pauses\n"
             "                            N microseconds so that each read and write carries more events\n"
             "                            (default 500; 0 only yields the CPU)\n"
-            "      --saturation-tunnels MODE  pause (default): WebSocket tunnels count towards saturation like any\n"
-            "                            socket; relay: a full batch that is mostly tunnels is flushed at once\n"
-            "                            and not paused (see docs/benchmarks.md before choosing it)\n"
+            "      --saturation-tunnels MODE  relay (default): a full batch that is mostly WebSocket tunnels is flushed\n"
+            "                            at once and not paused; pause: tunnels count towards saturation like\n"
+            "                            any socket (see docs/benchmarks.md)\n"
             "Kubernetes (instead of -c): watch the API server and serve what it holds\n"
             "      --kube                in a pod: the service account's token and CA, KUBERNETES_SERVICE_HOST/_PORT\n"
             "      --kube-sa-dir DIR     the service account directory (default\n"
@@ -451,7 +451,7 @@ int main(int argc, char **argv)
         .heartbeat_ms = 0,
         .stall_timeout_ms = 60000,
         .saturation_pause_us = 500,
-        .saturation_tunnels_pause = true,
+        .saturation_tunnels_pause = false,
         .client_rate = 1000,
         .h2_reset_budget = 100,
         .h2_up_conns = 16,

@@ -42,7 +42,8 @@ typedef struct sg_settings {
     size_t h2_conn_buffer;        /* HTTP/2 response bytes queued across a connection's streams; 0: 1 MiB */
     int64_t tls_handshake_timeout_ms; /* a TLS handshake must finish within; 0: 10 s */
     uint32_t saturation_pause_us; /* a worker's pause after a full batch of events; 0: yield only */
-    bool saturation_tunnels_pause; /* --saturation-tunnels pause (default): tunnel events count towards saturation */
+    bool saturation_tunnels_pause; /* --saturation-tunnels pause: tunnel events count towards saturation
+                                    * (default relay: a batch mostly of tunnels is flushed, never paused) */
     uint32_t client_rate;         /* new upstream exchanges per second (and burst) per client address per
                                      worker; past it: 503 / REFUSED_STREAM. 0: no limit */
     uint32_t h2_reset_budget;     /* HTTP/2: started streams a connection may reset per 10 s (burst) before

@@ -2,9 +2,10 @@
 // (ssegate_worker_saturated_rounds_total); nothing is lost or reordered across those pauses, and a pause of 0 (yield
 // only) is accepted. The backend is the C bench origin (one write per event per stream, every 1 ms), so 400 streams
 // through one worker saturate it on any machine; the client de-chunks every stream and checks that ids have no gap.
-// With --saturation-tunnels relay, WebSocket relays are the exception: a full batch of tunnels (the bench's echo
+// By default (--saturation-tunnels relay), WebSocket relays are the exception: a full batch of tunnels (the bench's echo
 // origin and closed-loop client, 400 WebSockets with 4 messages in flight each) is flushed at once and never pauses
-// (ssegate_worker_relay_full_rounds_total counts those batches); by default (pause) they count like any socket.
+// (ssegate_worker_relay_full_rounds_total counts those batches); with --saturation-tunnels pause they count like
+// any socket.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -172,16 +173,16 @@ async function wsRun(extraArgs) {
     return { gw: g, full: delta('ssegate_worker_relay_full_rounds_total'), paused: delta('ssegate_worker_saturated_rounds_total') };
 }
 
-test('--saturation-tunnels relay: a full batch of WebSocket relays is flushed at once and never pauses, and every echo comes back', withLogs(() => [gw], async () => {
-    const r = await wsRun(['--saturation-tunnels', 'relay']);
+test('by default (--saturation-tunnels relay) a full batch of WebSocket relays is flushed at once and never pauses, and every echo comes back', withLogs(() => [gw], async () => {
+    const r = await wsRun([]);
     gw = r.gw;
     assert.equal(r.paused, 0, `pauses among relays: ${r.paused}`);
     assert.ok(r.full > 0, `full batches of relays: ${r.full} (the load did not fill a batch)`);
     assert.ok(gw.running());
 }));
 
-test('by default (--saturation-tunnels pause) tunnels count like any socket; other values are refused', withLogs(() => [gw], async () => {
-    const r = await wsRun([]);
+test('--saturation-tunnels pause: tunnels count like any socket; other values are refused', withLogs(() => [gw], async () => {
+    const r = await wsRun(['--saturation-tunnels', 'pause']);
     gw = r.gw;
     assert.ok(r.paused > 0, `pauses among relays: ${r.paused}`);
     assert.equal(r.full, 0, `full batches relayed without a pause: ${r.full}`);
@@ -190,6 +191,6 @@ test('by default (--saturation-tunnels pause) tunnels count like any socket; oth
         assert.equal(b.status, 2, v);
         assert.match(b.stderr, /--saturation-tunnels: expected relay or pause/);
     }
-    const ok = spawnSync(BIN, ['--check', '-c', '/nonexistent.yaml', '--saturation-tunnels', 'relay'], { encoding: 'utf8' });
+    const ok = spawnSync(BIN, ['--check', '-c', '/nonexistent.yaml', '--saturation-tunnels', 'pause'], { encoding: 'utf8' });
     assert.doesNotMatch(ok.stderr, /--saturation-tunnels/);
 }));

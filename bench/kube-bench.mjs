@@ -13,10 +13,13 @@
 //        KB_PROBES (changes timed per size, default 15), KB_STREAMS (200), KB_RATE (events/s, 2000), KB_DURATION (s, 10),
 //        KB_ROUNDS (2), KB_CHURN_RATE (50), KB_PARTS ("build churn"). Churn rounds come in three modes:
 //        quiet (no change), sham (the same updates to a Service no route names: API load, no rebuild), churn.
+//        KB_API_NICE=19: the simulator and the updater at that nice level. KB_PIN=1 with `taskset -c 1 node bench/kube-
+//        bench.mjs`: the streams' processes on CPU 0, the simulator and the updater on CPU 1.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startApiServer } from '../tests/kube/apiserver.mjs';
@@ -28,6 +31,13 @@ const env = process.env;
 const SIZES = (env.KB_SIZES || '10:10 1000:1000 1000:5000').split(/\s+/).filter(Boolean).map(s => s.split(':').map(Number));
 const PROBES = Number(env.KB_PROBES || 15);
 const PARTS = (env.KB_PARTS || 'build churn').split(/\s+/);
+/* KB_API_NICE=N (churn): the simulator (this process) and the updater run at nice N, ssegate, the origin and the load
+ * generator at 0, as if the API server were on another machine: its CPU then no longer competes with the streams. */
+const API_NICE = env.KB_API_NICE === undefined ? null : Number(env.KB_API_NICE);
+const unNice = child => { if (API_NICE !== null) os.setPriority(child.pid, 0); };
+/* KB_PIN=1 (churn; run the bench itself under `taskset -c 1`): ssegate, the origin and the load generator run on CPU 0,
+ * the simulator and the updater stay on CPU 1: the API load cannot take the streams' core. */
+const pinned = (bin, args) => (env.KB_PIN ? ['taskset', ['-c', '0', bin, ...args]] : [bin, args]);
 const STATUS_ARGS = (env.KB_STATUS_ARGS || '').split(/\s+/).filter(Boolean);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const kids = new Set();
@@ -76,9 +86,10 @@ const ip = n => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 
 async function startGate(sim, extra = []) {
     const admin = await freePort();
-    const child = spawn(SSEGATE, ['--kubeconfig', sim.kubeconfigPath, '--admin', `127.0.0.1:${admin}`, '--access-log', 'off', '--workers', '2', ...extra],
+    const child = spawn(...pinned(SSEGATE, ['--kubeconfig', sim.kubeconfigPath, '--admin', `127.0.0.1:${admin}`, '--access-log', 'off', '--workers', '2', ...extra]),
         { stdio: ['ignore', 'ignore', 'pipe'] });
     kids.add(child);
+    unNice(child);
     let err = '';
     child.stderr.on('data', d => (err += d));
     const t0 = Date.now();
@@ -169,8 +180,12 @@ async function buildPart() {
 
 async function churnPart() {
     const oport = await freePort();
-    const origin = spawn(path.join(B, 'bench/origin'), ['--port', String(oport), '--rate', String(env.KB_RATE || 2000)], { stdio: 'ignore' });
+    const origin = spawn(...pinned(path.join(B, 'bench/origin'), ['--port', String(oport), '--rate', String(env.KB_RATE || 2000)]), { stdio: 'ignore' });
     kids.add(origin);
+    if (API_NICE !== null) {
+        os.setPriority(0, API_NICE);
+        unNice(origin);
+    }
     await sleep(300);
     const sim = await startApiServer({ bookmarkIntervalMs: 60000 });
     const port = await freePort();
@@ -197,8 +212,9 @@ async function churnPart() {
                 kids.add(child);
             }
             const out = await new Promise((resolve, reject) => {
-                const lg = spawn(path.join(B, 'bench/loadgen'), ['--port', String(port), '--path', '/sse', '--streams', String(streams), '--warmup', '2', '--duration', String(dur)], { stdio: ['ignore', 'pipe', 'ignore'] });
+                const lg = spawn(...pinned(path.join(B, 'bench/loadgen'), ['--port', String(port), '--path', '/sse', '--streams', String(streams), '--warmup', '2', '--duration', String(dur)]), { stdio: ['ignore', 'pipe', 'ignore'] });
                 kids.add(lg);
+                unNice(lg);
                 let o = '';
                 lg.stdout.on('data', d => (o += d));
                 lg.on('exit', () => { kids.delete(lg); resolve(o); });

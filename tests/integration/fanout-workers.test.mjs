@@ -107,7 +107,10 @@ for (const WORKERS of [2, 3]) {
                     lei = h;
                 } else {
                     h.head.catch(() => {}); /* closed before its head, maybe */
+                    const was = (await perWorker(admin, WORKERS))[owner];
                     h.close();
+                    /* Counted out before the next open() takes its "before", or that one would never see its +1. */
+                    await waitFor(async () => (await perWorker(admin, WORKERS))[owner] === was - 1, T, 'the closed subscriber to be counted out');
                 }
             }
             assert.ok(lei, 'no Last-Event-ID subscriber landed on a worker without the upstream');

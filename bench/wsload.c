@@ -529,5 +529,15 @@ int main(int argc, char **argv)
     if (p0 >= 0 && p1 >= 0 && m.n > 0)
         printf(" proxy_us_per_msg=%.1f", (double)(p1 - p0) / tick * 1e6 / (double)m.n);
     printf("\n");
+    fflush(stdout); /* before a leak checker's exit handler can end the process */
+    for (int t = 0; t < o.threads; t++) {
+        for (int i = 0; i < ws[t].n; i++)
+            free(ws[t].c[i].out);
+        free(ws[t].c);
+        free(ws[t].m.hus);
+        free(ws[t].m.hms);
+    }
+    free(m.hus);
+    free(m.hms);
     return 0;
 }

@@ -71,11 +71,14 @@ void parse_slice(loader_t *ld, struct fy_node *root, pos_t at)
     while (eps && (e = fy_node_sequence_iterate(eps, &it)) != NULL) {
         pos_t ep = npos(e, at);
         struct fy_node *cond = get_map(ld, e, "conditions", false, ep);
+        /* A missing or null ready is ready: discovery/v1 says a nil ready is an unknown state that consumers should
+         * in most cases take as ready (field() returns NULL for both). serving and terminating are not read: ready is
+         * already false on a terminating endpoint, and a nil serving defers to ready. */
         struct fy_node *ready = field(cond, "ready");
         if (ready != NULL) {
             const char *rv = fy_node_get_type(ready) == FYNT_SCALAR ? fy_node_get_scalar0(ready) : NULL;
             if (rv == NULL || (strcmp(rv, "true") != 0 && strcmp(rv, "false") != 0)) {
-                ERR(ld, npos(ready, ep), "conditions.ready: expected true or false");
+                ERR(ld, npos(ready, ep), "conditions.ready: expected true, false or null");
                 continue;
             }
             if (strcmp(rv, "false") == 0)

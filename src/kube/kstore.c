@@ -246,9 +246,11 @@ static int set_str(struct fy_node *map, const char *key, const char *val)
  * stored: each JSON value a kept document holds costs about 0.4-0.5 KB in libfyaml (a node, its tokens and their
  * marks), and a cluster's Services (clusterIP(s), ipFamilies, selector, sessionAffinity...) and endpoints (nodeName,
  * zone, targetRef, hints, serving, terminating) are mostly what the loader never reads. For an endpoint, ready true
- * (or absent, which the loader and Kubernetes take as ready) is written as no conditions, and an endpoint with ready
- * false, which the loader skips, is not written: a slice keeps only its ready addresses. A ready of any other value
- * is kept as it is, so the loader still reports it on this slice. */
+ * (or absent or null: discovery/v1 says a nil ready is an unknown state consumers should take as ready, and the
+ * loader does) is written as no conditions, and an endpoint with ready false, which the loader skips, is not
+ * written: a slice keeps only its ready addresses. A ready of any other value is kept as it is, so the loader still
+ * reports it on this slice. serving and terminating are dropped: ready is false on a terminating endpoint (unless its
+ * Service publishes not-ready addresses, when Kubernetes means it to get traffic), and a nil serving defers to it. */
 static const char *const svc_spec_keys[] = {"ports", NULL};
 static const char *const svc_port_keys[] = {"name", "port", "targetPort", "appProtocol", NULL};
 static const char *const ep_keys[] = {"addresses", "conditions", NULL};
@@ -266,15 +268,28 @@ static void slim_service(struct fy_node *obj)
         keep_only(e, svc_port_keys);
 }
 
-/* The endpoint's conditions.ready: 1 true (or no ready), 0 false, -1 anything else (left for the loader to report). */
+/* The endpoint's conditions.ready: 1 true (or no ready, or null), 0 false, -1 anything else (left for the loader to
+ * report). null is the JSON the API server writes for a nil *bool. */
+/* A YAML or JSON null, as the loader reads one (config.c nnull): a plain null, ~ or nothing. */
+static bool is_null(struct fy_node *n)
+{
+    if (fy_node_get_type(n) != FYNT_SCALAR || fy_node_get_style(n) != FYNS_PLAIN)
+        return false;
+    size_t len;
+    const char *s = fy_node_get_scalar(n, &len);
+    return s == NULL || len == 0 || (len == 1 && s[0] == '~') || (len == 4 && memcmp(s, "null", 4) == 0);
+}
+
 static int ep_ready(struct fy_node *cond)
 {
     if (cond == NULL)
         return 1;
+    if (is_null(cond))
+        return 1;
     if (fy_node_get_type(cond) != FYNT_MAPPING)
         return -1;
     struct fy_node *r = fy_node_mapping_lookup_by_string(cond, "ready", FY_NT);
-    if (r == NULL)
+    if (r == NULL || is_null(r))
         return 1;
     const char *v = fy_node_get_type(r) == FYNT_SCALAR ? fy_node_get_scalar0(r) : NULL;
     return v == NULL ? -1 : strcmp(v, "true") == 0 ? 1 : strcmp(v, "false") == 0 ? 0 : -1;

@@ -171,7 +171,7 @@ static void test_store_strips_and_skips_noops(void **state)
 
 /* Services and EndpointSlices keep only what the loader reads: labels only on a slice (its Service's name) or a
  * Namespace; a Service its spec.ports' name, port, targetPort and
- * appProtocol; an endpoint its addresses, and conditions.ready only when it is neither true nor false (for the loader
+ * appProtocol; an endpoint its addresses, and conditions.ready only when it is not true, false or null (for the loader
  * to report). A ready endpoint is written without conditions and a not-ready one not at all. */
 static void test_store_slims_services_and_slices(void **state)
 {

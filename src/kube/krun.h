@@ -35,6 +35,9 @@ void sg_krun_built(sg_krun_t *r, uint64_t build, sg_config_diag_t *diag);
 /* The main thread published generation `build` (and every earlier one is gone); failed: ports whose socket did not
  * bind. Status for that build is written (Programmed) from here on. Any thread. */
 void sg_krun_published(sg_krun_t *r, uint64_t build, const uint16_t *failed, size_t nfailed);
+/* Build `build` is still the one serving, and a bind retry changed its unbound ports to failed: its status is
+ * synced again with them. Ignored when a newer build was published (that one carries its own). Any thread. */
+void sg_krun_rebound(sg_krun_t *r, uint64_t build, const uint16_t *failed, size_t nfailed);
 /* Whether this replica leads now. Any thread. */
 bool sg_krun_leader(const sg_krun_t *r);
 /* Prometheus text: ssegate_kube_leader, ssegate_kube_leader_acquired_total, ssegate_kube_status_writes_total{result}.

@@ -260,6 +260,14 @@ void sg_kube_published(sg_kube_t *k, uint64_t build, const uint16_t *failed, siz
     pthread_mutex_unlock(&k->lock);
 }
 
+void sg_kube_rebound(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed)
+{
+    pthread_mutex_lock(&k->lock);
+    if (k->krun != NULL)
+        sg_krun_rebound(k->krun, build, failed, nfailed);
+    pthread_mutex_unlock(&k->lock);
+}
+
 void sg_kube_release(sg_kube_t *k)
 {
     pthread_mutex_lock(&k->lock);

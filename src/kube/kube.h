@@ -45,6 +45,10 @@ int sg_kube_request(void *ctx, const char *method, const char *path, const char 
 /* Every worker serves build `build` (from sg_kube_take): its status may now say Programmed; failed: the ports of its
  * listeners that could not be bound (PortUnavailable). Main thread. */
 void sg_kube_published(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed);
+/* Build `build` still serves, and a retry changed which of its listeners' ports are unbound (now failed): its
+ * status is written again (a port that bound turns Programmed). Ignored once a newer build is published. Main
+ * thread. */
+void sg_kube_rebound(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed);
 /* Stops writing status and gives the status Lease up (at drain, so another replica takes over at once). Idempotent;
  * sg_kube_free does it too. */
 void sg_kube_release(sg_kube_t *k);

@@ -12,7 +12,7 @@
 #include "admin/admin.h"
 #include "config/config.h"
 #include "kube/kube.h"
-#include "rebind.h"
+#include "kube/krebind.h"
 #include "proxy/health.h"
 #include "net/hspool.h"
 #include "fanout/fanout.h"
@@ -606,7 +606,7 @@ int main(int argc, char **argv)
     uint64_t next_report = 0;
     bool kube_published = false;
     uint64_t status_build = 0;  /* a kube build published, not yet taken by every worker */
-    sg_rebind_t rebind = {0};   /* kube mode: listeners whose port did not bind, retried with backoff */
+    sg_krebind_t rebind = {0};   /* kube mode: listeners whose port did not bind, retried with backoff */
     for (;;) {
         struct pollfd pfds[3 + SG_ADMIN_MAX_CLIENTS + SG_HEALTH_MAX_INFLIGHT];
         pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
@@ -619,7 +619,7 @@ int main(int argc, char **argv)
         int await = sg_admin_next_timeout_ms(&admin, before);
         if (await >= 0 && await < wait)
             wait = await;
-        int rwait = sg_rebind_wait_ms(&rebind, before);
+        int rwait = sg_krebind_wait_ms(&rebind, before);
         if (rwait >= 0 && rwait < wait)
             wait = rwait;
         int hwait = sg_health_next_timeout_ms(&health, before);
@@ -640,7 +640,7 @@ int main(int argc, char **argv)
             } else if (next != NULL && publish(next, &cfg, workers, nworkers, &mctx, &health) == 0) {
                 kube_published = true;
                 status_build = build;   /* Programmed once every worker serves it (below) */
-                sg_rebind_reset(&rebind);
+                sg_krebind_reset(&rebind);
             }
         }
         /* A build's status may say Programmed once every worker has taken it (and so opened its listeners). */
@@ -650,15 +650,15 @@ int main(int argc, char **argv)
                 adopted &= atomic_load_explicit(&workers[i].adopted_gen, memory_order_acquire) == cfg->generation;
             if (adopted) {
                 uint16_t failed[SG_WORKER_MAX_BIND_FAILED];
-                size_t nf = sg_rebind_collect(workers, nworkers, failed);
+                size_t nf = sg_krebind_collect(workers, nworkers, failed);
                 sg_kube_published(kube, status_build, failed, nf);
-                sg_rebind_start(&rebind, status_build, cfg->generation, failed, nf, now);
+                sg_krebind_start(&rebind, status_build, cfg->generation, failed, nf, now);
                 status_build = 0;
             }
         }
         /* Listeners whose port was taken are tried again until they bind, without a config change. */
         if (kube != NULL && status_build == 0 && signals == 0 &&
-            sg_rebind_tick(&rebind, workers, nworkers, now))
+            sg_krebind_tick(&rebind, workers, nworkers, now))
             sg_kube_rebound(kube, rebind.build, rebind.failed, rebind.nfailed);
         /* Ready once every worker has taken the first kube generation (and so opened its listeners). */
         if (kube_published && !admin.ready && signals == 0) {

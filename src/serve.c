@@ -186,7 +186,7 @@ static void start_drain(sg_worker_t *w)
     }
 }
 
-/* The main thread asks for another try at this generation's binds that failed (src/rebind.c). Run before
+/* The main thread asks for another try at this generation's binds that failed (src/kube/krebind.c). Run before
  * adopt_config: a request made for the generation being left is answered before it is left, so bind_failed is
  * never written after a newer generation's adopted_gen. */
 static void retry_binds(sg_worker_t *w)

@@ -202,7 +202,7 @@ static void gateway_status(FILE *f, const sg_diag_obj_t *o, const sg_kstatus_env
         } else {
             jdcond(f, true, "Accepted", &l->accepted, g, env->now);
         }
-        /* A port that did not bind is retried (rebind.c): Pending, "not yet online and ready to accept client
+        /* A port that did not bind is retried (krebind.c): Pending, "not yet online and ready to accept client
          * traffic", rather than Invalid, which says the listener itself is wrong. */
         char pmsg[128];
         if (failed)

@@ -1,6 +1,6 @@
-/* rebind.c: kube mode's retry of listeners whose port could not be bound (see rebind.h). The workers own their
+/* krebind.c: kube mode's retry of listeners whose port could not be bound (see krebind.h). The workers own their
  * sockets, so a round is a request to each (core/worker.h rebind_*) and an answer from each. */
-#include "rebind.h"
+#include "kube/krebind.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,7 +8,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 
-size_t sg_rebind_collect(const sg_worker_t *ws, int n, uint16_t *out)
+size_t sg_krebind_collect(const sg_worker_t *ws, int n, uint16_t *out)
 {
     size_t nf = 0;
     for (int i = 0; i < n; i++)
@@ -34,30 +34,30 @@ static void ports_text(const uint16_t *p, size_t n, char *out, size_t cap)
     }
 }
 
-void sg_rebind_reset(sg_rebind_t *rb)
+void sg_krebind_reset(sg_krebind_t *rb)
 {
     uint64_t seq = rb->seq; /* rounds keep counting up: a late answer to an old one is never taken for a new one */
     memset(rb, 0, sizeof(*rb));
     rb->seq = seq;
 }
 
-void sg_rebind_start(sg_rebind_t *rb, uint64_t build, uint64_t gen, const uint16_t *failed, size_t nfailed,
+void sg_krebind_start(sg_krebind_t *rb, uint64_t build, uint64_t gen, const uint16_t *failed, size_t nfailed,
                      uint64_t now)
 {
-    sg_rebind_reset(rb);
+    sg_krebind_reset(rb);
     if (nfailed == 0)
         return;
     rb->build = build;
     rb->gen = gen;
     rb->nfailed = nfailed < SG_WORKER_MAX_BIND_FAILED ? nfailed : SG_WORKER_MAX_BIND_FAILED;
     memcpy(rb->failed, failed, rb->nfailed * sizeof(*failed));
-    rb->delay_ms = SG_REBIND_FIRST_MS;
+    rb->delay_ms = SG_KREBIND_FIRST_MS;
     rb->due_ms = now + rb->delay_ms;
     char ports[128];
     ports_text(rb->failed, rb->nfailed, ports, sizeof(ports));
     sg_log_error("kube: %s %s could not be bound (Gateway status: PortUnavailable); retrying after %u ms, then "
                  "backing off to every %u ms until %s",
-                 rb->nfailed > 1 ? "ports" : "port", ports, (unsigned)SG_REBIND_FIRST_MS, (unsigned)SG_REBIND_MAX_MS,
+                 rb->nfailed > 1 ? "ports" : "port", ports, (unsigned)SG_KREBIND_FIRST_MS, (unsigned)SG_KREBIND_MAX_MS,
                  rb->nfailed > 1 ? "they bind" : "it binds");
 }
 
@@ -69,7 +69,7 @@ static bool has(const uint16_t *p, size_t n, uint16_t v)
     return false;
 }
 
-bool sg_rebind_tick(sg_rebind_t *rb, sg_worker_t *ws, int n, uint64_t now)
+bool sg_krebind_tick(sg_krebind_t *rb, sg_worker_t *ws, int n, uint64_t now)
 {
     if (rb->nfailed == 0)
         return false;
@@ -91,7 +91,7 @@ bool sg_rebind_tick(sg_rebind_t *rb, sg_worker_t *ws, int n, uint64_t now)
     rb->inflight = false;
     rb->tries++;
     uint16_t now_failed[SG_WORKER_MAX_BIND_FAILED];
-    size_t nf = sg_rebind_collect(ws, n, now_failed);
+    size_t nf = sg_krebind_collect(ws, n, now_failed);
     bool changed = nf != rb->nfailed;
     for (size_t i = 0; i < rb->nfailed; i++)
         if (!has(now_failed, nf, rb->failed[i])) {
@@ -101,12 +101,12 @@ bool sg_rebind_tick(sg_rebind_t *rb, sg_worker_t *ws, int n, uint64_t now)
         }
     memcpy(rb->failed, now_failed, nf * sizeof(*now_failed));
     rb->nfailed = nf;
-    rb->delay_ms = rb->delay_ms * 2 > SG_REBIND_MAX_MS ? SG_REBIND_MAX_MS : rb->delay_ms * 2;
+    rb->delay_ms = rb->delay_ms * 2 > SG_KREBIND_MAX_MS ? SG_KREBIND_MAX_MS : rb->delay_ms * 2;
     rb->due_ms = now + rb->delay_ms;
     return changed;
 }
 
-int sg_rebind_wait_ms(const sg_rebind_t *rb, uint64_t now)
+int sg_krebind_wait_ms(const sg_krebind_t *rb, uint64_t now)
 {
     if (rb->nfailed == 0)
         return -1;

@@ -1,11 +1,13 @@
-// fanout-reset.test.mjs: a client that resets its connection (TCP RST) while its subscriber waits is counted out at
-// once, on whichever worker it landed, in every waiting state: the shared stream's head not yet in, a Last-Event-ID
-// on a dedicated replay whose head is not in, on a follower worker before the owner's ring arrived, and live ones
-// (ring replay, live edge). The follower lets go, the dedicated requests close, and the upstream closes after the
-// linger once the last one is gone. A reset after the request head, with nothing to write, raises only EPOLLERR and
-// EPOLLHUP: the connection code used to hand those to a protocol that was not reading, which ignored them; the
-// subscriber was never counted out and its worker spun on the level-triggered error. HTTP/2 subscribers (a stream
-// reset, a connection reset) and an ordinary proxied SSE stream of a route without sharing are covered too.
+// fanout-reset.test.mjs: a client that resets its connection (TCP RST) while its subscriber waits is counted out
+// (ssegate_fanout_worker_subscribers) on whichever worker it landed, in each state, on the owner worker and on a
+// follower: the shared stream's head not in yet; a Last-Event-ID the ring cannot serve, on a dedicated replay whose
+// head is not in; a ring replay and the live edge once live. Each follower subscriber is reset as soon as it is
+// counted, often before its fresh follower hub has the owner's ring (that moment is not forced). The follower lets
+// go, the dedicated requests close, and the upstream closes after the linger once the last one is gone.
+// Why: a reset after the request head, with nothing to write, raises only EPOLLERR and EPOLLHUP, and the connection
+// code handed those to the protocol's read, which does nothing while the protocol is not reading (its request is
+// in): the subscriber was never counted out, and its worker spun on the level-triggered error. HTTP/2 subscribers
+// (a stream reset, a connection reset) and an ordinary proxied SSE stream of a route without sharing are covered too.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -78,8 +80,8 @@ async function perWorker(admin, n) {
 }
 
 test(
-    '--workers 2: subscribers reset by their clients while waiting (head not in, dedicated replay, the owner\'s ring, ' +
-        'ring replay, live) are counted out on their worker; the follower lets go; the upstream closes after the linger',
+    '--workers 2: subscribers reset by their clients (head not in, dedicated replay, ring replay, live; on the owner ' +
+        'and on a follower) are counted out on their worker; the follower lets go; the upstream closes after the linger',
     { timeout: 120000 * SLOW },
     withLogs(logs, async () => {
         const be = await gatedBackend();

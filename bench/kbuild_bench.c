@@ -19,12 +19,12 @@
 
 static void put(sg_kstore_t *s, int kind, const char *json)
 {
-    struct fy_document *d = sg_kwatch_parse_json(json, strlen(json));
-    if (d == NULL || sg_kstore_put(s, kind, fy_document_root(d)) < 0) {
+    sg_kjson_t d;
+    if (sg_kjson_parse(&d, json, strlen(json)) != 0 || sg_kstore_put(s, kind, &d, 1) < 0) {
         fprintf(stderr, "kbuild_bench: cannot store %s\n", json);
         exit(1);
     }
-    fy_document_destroy(d);
+    sg_kjson_free(&d);
 }
 
 static bool cluster_shape;

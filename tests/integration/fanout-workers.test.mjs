@@ -14,7 +14,7 @@ import { sseBackend } from './lib/backends.mjs';
 import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
 import { SLOW, freePort, setup, sleep, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
 import { scrape } from './lib/prod-util.mjs';
-import { SseParser, openSse, waitEvents } from './lib/sseclient.mjs';
+import { h2Sse, openSse, waitEvents } from './lib/sseclient.mjs';
 
 setup();
 const T = 5000 * SLOW;
@@ -79,18 +79,6 @@ async function onOtherWorker(open, admin, workers, headers, owner) {
             'the closed subscriber to be counted out');
     }
     throw new Error(`no subscriber landed on a worker other than ${owner}`);
-}
-
-/* An SSE request on the HTTP/2 session ses: {events, status, ses}. */
-function h2Sse(ses, path) {
-    const h = { events: [], status: 0, ses };
-    const p = new SseParser(ev => h.events.push(ev));
-    const req = ses.request({ ':path': path, accept: 'text/event-stream' });
-    req.setEncoding('utf8');
-    req.on('response', hd => (h.status = hd[':status']));
-    req.on('data', d => p.push(d));
-    req.on('error', () => {});
-    return h;
 }
 
 for (const WORKERS of [2, 3]) {

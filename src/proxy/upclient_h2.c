@@ -620,7 +620,7 @@ static int on_header(nghttp2_session *ses, const nghttp2_frame *f, const uint8_t
 static void deliver_head(uph2s_t *st, bool end_stream)
 {
     sg_h1_msg_t msg;
-    memset(&msg, 0, offsetof(sg_h1_msg_t, headers));
+    sg_h1parse_reset(&msg);
     int n = rh_fields(st, msg.headers, SG_H1_MAX_HEADERS);
     if (n < 0) {
         stream_fail(st, -EPROTO, "too many response header fields");

@@ -307,6 +307,10 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
                         "--lease-namespace, --lease-duration and --kube-api-qps/-burst need --kube or --kubeconfig\n");
         return -1;
     }
+    if (o->kube.api_rate_set && o->kube.api_qps == 0 && o->kube.api_burst) {
+        fprintf(stderr, "ssegate: --kube-api-burst: no rate limit to burst above (--kube-api-qps 0)\n");
+        return -1;
+    }
     if (o->kube.publish_service && strchr(o->kube.publish_service, '/') == NULL) {
         fprintf(stderr, "ssegate: --publish-service: expected NAMESPACE/NAME, got '%s'\n", o->kube.publish_service);
         return -1;

@@ -375,18 +375,20 @@ static int list_kind(sg_kube_t *k, kw_t *w, int *retry_after)
             sg_kresp_free(&r);
             return st == 403 ? -EPERM : st == 401 ? -EACCES : -EAGAIN;
         }
-        struct fy_document *d = sg_kwatch_parse_json(r.body ? r.body : "", r.len);
-        sg_kresp_free(&r);
-        struct fy_node *root = d ? fy_document_root(d) : NULL;
-        struct fy_node *items = root ? fy_node_by_path(root, "/items", FY_NT, FYNWF_DONT_FOLLOW) : NULL;
-        struct fy_node *rvn = root ? fy_node_by_path(root, "/metadata/resourceVersion", FY_NT, FYNWF_DONT_FOLLOW)
-                                   : NULL;
-        struct fy_node *cn = root ? fy_node_by_path(root, "/metadata/continue", FY_NT, FYNWF_DONT_FOLLOW) : NULL;
-        const char *rv = rvn && fy_node_get_type(rvn) == FYNT_SCALAR ? fy_node_get_scalar0(rvn) : NULL;
-        if (rv == NULL || (items != NULL && fy_node_get_type(items) != FYNT_SEQUENCE)) {
+        sg_kjson_t d;
+        int prc = sg_kjson_parse(&d, r.body ? r.body : "", r.len);
+        if (prc == -ENOMEM) {
+            sg_kresp_free(&r);
+            return -ENOMEM;
+        }
+        uint32_t md = prc == 0 ? sg_kjson_get_type(&d, 1, "metadata", SG_KJSON_OBJECT) : 0;
+        uint32_t items = prc == 0 ? sg_kjson_get(&d, 1, "items") : 0;
+        int itype = sg_kjson_type(&d, items);
+        const char *rv = sg_kjson_get_str(&d, md, "resourceVersion");
+        if (rv == NULL || (items != 0 && itype != SG_KJSON_ARRAY && itype != SG_KJSON_NULL)) {
             sg_log_error("kube: LIST %s: not a list", base);
-            if (d)
-                fy_document_destroy(d);
+            sg_kjson_free(&d);
+            sg_kresp_free(&r);
             return SG_EBADMSG;
         }
         if (!begun) {
@@ -394,27 +396,29 @@ static int list_kind(sg_kube_t *k, kw_t *w, int *retry_after)
             begun = true;
         }
         bool any = false;
-        void *it = NULL;
-        struct fy_node *item;
-        while (items && (item = fy_node_sequence_iterate(items, &it)) != NULL) {
-            int prc = sg_kstore_put(k->store, w->kind, item);
+        for (uint32_t it = itype == SG_KJSON_ARRAY ? sg_kjson_first(&d, items) : 0; it;
+             it = sg_kjson_next_elem(&d, items, it)) {
+            prc = sg_kstore_put(k->store, w->kind, &d, it);
             if (prc == -ENOMEM) {
-                fy_document_destroy(d);
+                sg_kjson_free(&d);
+                sg_kresp_free(&r);
                 return -ENOMEM;
             }
             any |= prc == 1;
         }
         snprintf(w->rv, sizeof(w->rv), "%s", rv);
-        const char *c = cn && fy_node_get_type(cn) == FYNT_SCALAR ? fy_node_get_scalar0(cn) : NULL;
+        const char *c = sg_kjson_get_str(&d, md, "continue");
         if (c != NULL && c[0] != '\0') {
             if (sg_kclient_query_escape(c, cont, sizeof(cont)) < 0) {
-                fy_document_destroy(d);
+                sg_kjson_free(&d);
+                sg_kresp_free(&r);
                 return -ENOSPC;
             }
         } else {
             cont[0] = '\0';
         }
-        fy_document_destroy(d);
+        sg_kjson_free(&d);
+        sg_kresp_free(&r);
         if (any)
             changed(k, w);
         if (cont[0] == '\0')
@@ -509,7 +513,7 @@ static void do_list(sg_kube_t *k, kw_t *w, uint64_t now)
     open_watch(k, w, sg_now_ms());
 }
 
-static bool apply_event(sg_kube_t *k, kw_t *w, const sg_kevent_t *ev)
+static bool apply_event(sg_kube_t *k, kw_t *w, sg_kevent_t *ev)
 {
     atomic_fetch_add_explicit(&w->events, 1, memory_order_relaxed);
     /* A watch that delivers is healthy: its next failure starts the backoff over (client-go waits for 2 minutes
@@ -522,12 +526,13 @@ static bool apply_event(sg_kube_t *k, kw_t *w, const sg_kevent_t *ev)
         snprintf(w->rv, sizeof(w->rv), "%s", ev->rv);
     int rc = 0;
     if (ev->type == SG_KEV_ADDED || ev->type == SG_KEV_MODIFIED) {
-        rc = sg_kstore_put(k->store, w->kind, ev->object);
+        rc = sg_kstore_put(k->store, w->kind, &ev->doc, ev->object);
     } else if (ev->type == SG_KEV_DELETED) {
-        struct fy_node *n = fy_node_by_path(ev->object, "/metadata/name", FY_NT, FYNWF_DONT_FOLLOW);
-        struct fy_node *ns = fy_node_by_path(ev->object, "/metadata/namespace", FY_NT, FYNWF_DONT_FOLLOW);
-        const char *name = n && fy_node_get_type(n) == FYNT_SCALAR ? fy_node_get_scalar0(n) : NULL;
-        const char *nss = ns && fy_node_get_type(ns) == FYNT_SCALAR ? fy_node_get_scalar0(ns) : "";
+        uint32_t md = sg_kjson_get_type(&ev->doc, ev->object, "metadata", SG_KJSON_OBJECT);
+        const char *name = sg_kjson_get_str(&ev->doc, md, "name");
+        const char *nss = sg_kjson_get_str(&ev->doc, md, "namespace");
+        if (nss == NULL)
+            nss = "";
         if (name != NULL)
             rc = sg_kstore_delete(k->store, w->kind, sg_kkinds[w->kind].namespaced ? nss : "", name);
     }

@@ -11,8 +11,10 @@
 //          writes): time until it has. KB_STATUS_ARGS: more ssegate arguments (e.g. "--kube-api-qps 0").
 // Usage: node bench/kube-bench.mjs [BUILD_DIR]   knobs: KB_SIZES="10:10 1000:1000 1000:5000" (routes:endpoints),
 //        KB_PROBES (changes timed per size, default 15), KB_STREAMS (200), KB_RATE (events/s, 2000), KB_DURATION (s, 10),
-//        KB_ROUNDS (2), KB_CHURN_RATE (50), KB_PARTS ("build churn"). Churn rounds come in three modes:
-//        quiet (no change), sham (the same updates to a Service no route names: API load, no rebuild), churn.
+//        KB_ROUNDS (2), KB_CHURN_RATE (50), KB_PARTS ("build churn"). Churn rounds come in four modes (KB_MODES):
+//        quiet (no change), ext (the same updates in a namespace ssegate does not watch: the API's load without
+//        ssegate's), sham (the same updates to a Service no route names: watched, no rebuild), churn (rebuilds).
+//        KB_CHURN_SIZE=1000:5000: that many more routes and endpoints in the churn config (each rebuild costs more).
 //        KB_API_NICE=19: the simulator and the updater at that nice level. KB_PIN=1 with `taskset -c 1 node bench/kube-
 //        bench.mjs`: the streams' processes on CPU 0, the simulator and the updater on CPU 1.
 import { spawn } from 'node:child_process';
@@ -38,6 +40,9 @@ const unNice = child => { if (API_NICE !== null) os.setPriority(child.pid, 0); }
 /* KB_PIN=1 (churn; run the bench itself under `taskset -c 1`): ssegate, the origin and the load generator run on CPU 0,
  * the simulator and the updater stay on CPU 1: the API load cannot take the streams' core. */
 const pinned = (bin, args) => (env.KB_PIN ? ['taskset', ['-c', '0', bin, ...args]] : [bin, args]);
+/* KB_CHURN_SIZE=routes:endpoints: churn with that many more routes and endpoints in the config, so that every rebuild
+ * costs what it does at that size (default none). */
+const CHURN_SIZE = (env.KB_CHURN_SIZE || '0:0').split(':').map(Number);
 const MODES = (env.KB_MODES || 'quiet ext sham churn').split(/\s+/).filter(Boolean);
 const STATUS_ARGS = (env.KB_STATUS_ARGS || '').split(/\s+/).filter(Boolean);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
@@ -124,6 +129,24 @@ async function startGate(sim, extra = []) {
     return { child, admin, syncMs: Date.now() - t0, err: () => err };
 }
 
+/* nroutes routes over nroutes Services; neps endpoints spread over them in slices of at most 100. */
+function bulk(nroutes, neps) {
+    const objs = [];
+    const perSvc = Math.max(1, Math.floor(neps / Math.max(1, nroutes)));
+    let n = 0;
+    for (let i = 0; i < nroutes; i++) {
+        objs.push(route(`r${i}`, `/r${i}/`, `s${i}`), svc(`s${i}`));
+        const cnt = i === nroutes - 1 ? neps - n : Math.min(perSvc, neps - n);
+        for (let k = 0; k < cnt; k += 100) {
+            const addrs = [];
+            for (let j = k; j < Math.min(cnt, k + 100); j++) addrs.push(ip(n + j + 1));
+            objs.push(slice(`s${i}-${k / 100}`, `s${i}`, addrs, 8080));
+        }
+        n += Math.max(0, cnt);
+    }
+    return objs;
+}
+
 async function buildPart() {
     const rows = [];
     const live = http.createServer((q, r) => r.end('ok')).listen(0, '127.0.0.1');
@@ -141,19 +164,7 @@ async function buildPart() {
         const port = await freePort();
         const objs = [GC, gw(port), svc('live'), slice('live', 'live', ['127.0.0.1'], livePort), route('ep', '/ep/', 'ep'),
             svc('ep'), slice('ep', 'ep', ['127.0.0.1'], epPort(0))];
-        /* nroutes routes over nroutes Services; neps endpoints spread over them in slices of at most 100. */
-        const perSvc = Math.max(1, Math.floor(neps / nroutes));
-        let n = 0;
-        for (let i = 0; i < nroutes; i++) {
-            objs.push(route(`r${i}`, `/r${i}/`, `s${i}`), svc(`s${i}`));
-            const cnt = i === nroutes - 1 ? neps - n : Math.min(perSvc, neps - n);
-            for (let k = 0; k < cnt; k += 100) {
-                const addrs = [];
-                for (let j = k; j < Math.min(cnt, k + 100); j++) addrs.push(ip(n + j + 1));
-                objs.push(slice(`s${i}-${k / 100}`, `s${i}`, addrs, 8080));
-            }
-            n += Math.max(0, cnt);
-        }
+        objs.push(...bulk(nroutes, neps));
         sim.apply(objs);
         const g = await startGate(sim);
         const m0 = await metrics(g.admin);
@@ -216,7 +227,8 @@ async function churnPart() {
      * do to them too (an open stream keeps its generation); new streams never meet the unroutable 10.x addresses. */
     const flip = i => slice('c-extra', 'c', Array.from({ length: 99 }, (_, j) => ip(j + 1)), 8080, j => (j + i) % 3 !== 0);
     sim.apply([GC, gw(port), route('o', '/', 'o'), svc('o'), slice('o', 'o', ['127.0.0.1'], oport), route('c', '/c/', 'c'), svc('c'), flip(0),
-        svc('unused'), slice('u-extra', 'unused', Array.from({ length: 99 }, (_, j) => ip(j + 1)), 8080, () => true), otherNs(slice('x-extra', 'unused', [ip(1)], 8080))]);
+        svc('unused'), slice('u-extra', 'unused', Array.from({ length: 99 }, (_, j) => ip(j + 1)), 8080, () => true), otherNs(slice('x-extra', 'unused', [ip(1)], 8080)),
+        ...bulk(CHURN_SIZE[0], CHURN_SIZE[1])]);
     /* Only "default" is watched, so that mode ext's updates (namespace "other") reach ssegate not at all. */
     const g = await startGate(sim, ['--watch-namespace', 'default']);
     const rate = Number(env.KB_CHURN_RATE || 50), rounds = Number(env.KB_ROUNDS || 2), dur = Number(env.KB_DURATION || 10);
@@ -373,7 +385,8 @@ if (process.argv[2] === '--churn-child') {
     }
     if (PARTS.includes('churn')) {
         const r = await churnPart();
-        console.log(`churn: ${env.KB_STREAMS || 200} SSE streams at ${env.KB_RATE || 2000} events/s; EndpointSlice changes at ${env.KB_CHURN_RATE || 50}/s`);
+        console.log(`churn: ${env.KB_STREAMS || 200} SSE streams at ${env.KB_RATE || 2000} events/s; EndpointSlice changes at ${env.KB_CHURN_RATE || 50}/s; ` +
+            `${CHURN_SIZE[0]} more routes and ${CHURN_SIZE[1]} more endpoints in the config`);
         console.table(MODES.flatMap(m => r[m].map(x => ({ mode: m, ...x }))));
     }
     console.log(`kube-bench: ${((Date.now() - started) / 1000).toFixed(0)} s`);

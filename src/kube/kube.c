@@ -67,6 +67,7 @@ struct sg_kube {
     char *lease_ns;
     char *publish_service;
     int64_t lease_duration_ms;
+    int nice; /* the watch and status threads' */
     sg_krun_t *krun;            /* the status thread (Lease, status writes); NULL once released; under lock */
     pthread_t thread;
     bool started;
@@ -140,6 +141,7 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
     k->controller = xdup(o->controller ? o->controller : "ssegate.io/gateway-controller");
     k->publish_service = xdup(o->publish_service);
     k->lease_duration_ms = o->lease_duration_ms;
+    k->nice = o->nice_set ? (int)o->nice : SG_KUBE_NICE;
     k->watch_ns = xdup(o->watch_ns);
     k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     k->ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -730,7 +732,9 @@ static void step_kind(sg_kube_t *k, kw_t *w, uint64_t now)
 static void *kube_main(void *arg)
 {
     sg_kube_t *k = arg;
-    pthread_setname_np(pthread_self(), "ssegate-kube");
+    int nrc = sg_krun_thread_init("ssegate-kube", k->nice);
+    if (nrc < 0)
+        sg_log_error("kube: watch thread: cannot set nice %d: %s", k->nice, strerror(-nrc));
     while (!atomic_load(&k->stop)) {
         uint64_t now = sg_now_ms();
         if (atomic_exchange(&k->relist_all, false))
@@ -790,7 +794,7 @@ int sg_kube_start(sg_kube_t *k)
 {
     sg_krun_opts_t ro = {.req = sg_kube_request, .req_ctx = k, .controller = k->controller,
                          .lease_ns = k->lease_ns, .lease_duration_ms = k->lease_duration_ms,
-                         .publish_service = k->publish_service};
+                         .publish_service = k->publish_service, .nice = k->nice};
     char err[256];
     k->krun = sg_krun_start(&ro, err, sizeof(err));
     if (k->krun == NULL)

@@ -98,6 +98,8 @@ static void usage(FILE *f)
             "      --kube-api-qps N      requests per second to the API server, watches aside (default 100;\n"
             "                            0: no limit); a 429's Retry-After is honoured either way\n"
             "      --kube-api-burst N    requests allowed at once above that rate (default 200)\n"
+            "      --kube-nice N         nice value of the watch and status threads, 0-19 (default 10: config\n"
+            "                            work yields the CPU to the workers' streams)\n"
             "      --dump-config         print what the watcher sees as the YAML that -c reads, then exit\n"
             "  -h, --help\n"
             "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
@@ -144,7 +146,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
            O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST, O_WSIDLE, O_KUBE, O_KSA,
-           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR, O_KQPS, O_KBURST, O_UPCONNS, O_UPSTREAMS,
+           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR, O_KQPS, O_KBURST, O_KNICE, O_UPCONNS, O_UPSTREAMS,
            O_UPWIN, O_UPREPLAY, O_UPPING, O_UPPINGTO, O_SATTUN };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
@@ -164,6 +166,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"watch-namespace", required_argument, 0, O_WNS}, {"publish-service", required_argument, 0, O_PUBSVC},
         {"lease-namespace", required_argument, 0, O_LEASENS}, {"dump-config", no_argument, 0, O_DUMP},
         {"kube-api-qps", required_argument, 0, O_KQPS}, {"kube-api-burst", required_argument, 0, O_KBURST},
+        {"kube-nice", required_argument, 0, O_KNICE},
         {"lease-duration", required_argument, 0, O_LEASEDUR}, {"saturation-tunnels", required_argument, 0, O_SATTUN},
         {"h2-upstream-conns", required_argument, 0, O_UPCONNS},
         {"h2-upstream-max-streams", required_argument, 0, O_UPSTREAMS},
@@ -279,6 +282,11 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
             if (parse_u32("--kube-api-burst", optarg, 1, 100000, &o->kube.api_burst) < 0)
                 return -1;
             break;
+        case O_KNICE:
+            if (parse_u32("--kube-nice", optarg, 0, 19, &o->kube.nice) < 0)
+                return -1;
+            o->kube.nice_set = true;
+            break;
         case O_DUMP: o->dump_config = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -303,9 +311,14 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
     }
     if (!o->kube_on && (o->dump_config || o->kube.controller || o->kube.watch_ns || o->kube.publish_service ||
                         o->kube.lease_ns || o->kube.lease_duration_ms || o->kube.api_rate_set ||
-                        o->kube.api_burst)) {
+                        o->kube.api_burst || o->kube.nice_set)) {
         fprintf(stderr, "ssegate: --dump-config, --controller-name, --watch-namespace, --publish-service, "
-                        "--lease-namespace, --lease-duration and --kube-api-qps/-burst need --kube or --kubeconfig\n");
+                        "--lease-namespace, --lease-duration, --kube-api-qps/-burst and --kube-nice need --kube or "
+                        "--kubeconfig\n");
+        return -1;
+    }
+    if (o->kube.api_rate_set && o->kube.api_qps == 0 && o->kube.api_burst) {
+        fprintf(stderr, "ssegate: --kube-api-burst: no rate limit to burst above (--kube-api-qps 0)\n");
         return -1;
     }
     if (o->kube.publish_service && strchr(o->kube.publish_service, '/') == NULL) {

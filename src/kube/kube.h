@@ -20,7 +20,13 @@ typedef struct sg_kube_opts {
     bool api_rate_set;          /* --kube-api-qps given (else SG_KCLIENT_QPS) */
     uint32_t api_qps;           /* --kube-api-qps; 0: no limit */
     uint32_t api_burst;         /* --kube-api-burst; 0: SG_KCLIENT_BURST */
+    bool nice_set;              /* --kube-nice given (else SG_KUBE_NICE) */
+    uint32_t nice;              /* --kube-nice: the watch and status threads' nice value, 0..19 */
 } sg_kube_opts_t;
+
+/* The watch and status threads run below the workers: a rebuild (tens of ms of CPU at a thousand routes) or a burst of
+ * events must not hold a core that a worker's stream wakes up on (docs/ARCHITECTURE.md). */
+#define SG_KUBE_NICE 10
 
 typedef struct sg_kube sg_kube_t;
 struct sg_krun;

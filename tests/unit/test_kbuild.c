@@ -20,10 +20,10 @@
 
 static void put(sg_kstore_t *s, int kind, const char *json)
 {
-    struct fy_document *d = sg_kwatch_parse_json(json, strlen(json));
-    assert_non_null(d);
-    assert_true(sg_kstore_put(s, kind, fy_document_root(d)) >= 0);
-    fy_document_destroy(d);
+    sg_kjson_t d;
+    assert_int_equal(sg_kjson_parse(&d, json, strlen(json)), 0);
+    assert_true(sg_kstore_put(s, kind, &d, 1) >= 0);
+    sg_kjson_free(&d);
 }
 
 #define RT(name, body) "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":" \

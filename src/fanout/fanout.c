@@ -205,7 +205,8 @@ static bool lag_exceeded(const sub_t *s)
     return p->max_lag_bytes && sg_ring_bytes_from(&h->ring, s->next_seq) > p->max_lag_bytes;
 }
 
-/* Feeds a subscriber from the ring up to the live edge, until its queue fills. */
+/* Feeds a subscriber from the ring up to the live edge, until its queue fills. On a stream that ended for good (one
+ * that moved here from a dedicated replay after the end), the live edge is the end: it gets the end the others got. */
 static void sub_pump(sub_t *s)
 {
     hub_t *h = s->hub;
@@ -219,6 +220,8 @@ static void sub_pump(sub_t *s)
         if (sub_send(s, e->ev, &e->h1_chunk) < 0)
             return;
     }
+    if (h->ended && s->head_sent && s->next_seq >= h->ring.head_seq)
+        sub_end(s, true, h->end_hint);
 }
 
 static void sub_drain_cb(sg_timer_t *t)
@@ -479,12 +482,21 @@ void sg__hub_answer_plain(hub_t *h)
     }
 }
 
+/* The shared stream ended for good (ok: cleanly, a 204): its subscribers end. A subscriber on a dedicated replay
+ * stays on it (its events come from its own exchange); if it meets the ring later, it gets the ring's rest and then
+ * this end (sub_pump). One that has an event-stream head from its replay although the stream never went live (it met
+ * the ring's base) cannot be given the others' answer: it ends cleanly with a retry: hint, as it will after a merge. */
 static void end_all(hub_t *h, bool ok)
 {
+    h->ended = true;
+    h->end_hint = !(ok && h->live);
     for (sg_list_t *q = h->subs.next, *next; q != &h->subs; q = next) {
         next = q->next;
         sub_t *s = SG_CONTAINER_OF(q, sub_t, link);
-        sub_end(s, ok && s->head_sent, false);
+        if (s->head_sent && !h->live)
+            sub_end(s, true, true);
+        else
+            sub_end(s, ok && s->head_sent, false);
     }
 }
 
@@ -539,9 +551,8 @@ static void retry_cb(sg_timer_t *t)
         table_remove(h);
         sg__share_end(h, false, att == ATT_PLAIN);
         if (att == ATT_PLAIN)
-            sg__hub_answer_plain(h);
-        else
-            end_all(h, false);
+            sg__hub_answer_plain(h); /* those still waiting for a head; end_all ends the others */
+        end_all(h, false);
         if (h->nsubs == 0)
             sg_timer_arm(&w->loop.wheel, &h->t_linger, w->loop.now_ms);
         return;

@@ -71,6 +71,9 @@ struct hub {
     bool live;                      /* an event-stream head was received: subscribers have theirs */
     bool starting;                  /* inside sg_proxy_start */
     bool closing;
+    bool ended;                     /* ended for good (end_all): a dedicated replay that meets its ring gets the rest
+                                     * of the ring, then ends there (end_hint: with a retry: hint) */
+    bool end_hint;
     uint8_t attempt;                /* attempt_t of the current upstream exchange */
     bool attempt_over;
     bool last_id_ok;

@@ -6,8 +6,8 @@
 // stream head of its own, so the others' error answer cannot be given). Its EventSource then reconnects and joins
 // the key's current stream. Covered: --workers 1 and 2 (subscribers on the owner and on a follower worker, whose
 // follower hub ends by the owner's message), HTTP/2, a new shared stream opened for the key meanwhile (the
-// subscriber does not attach to the dead one, the new one keeps serving its own), and a replay that merged before
-// the stream failed to go live.
+// subscriber does not attach to the dead one, the new one keeps serving its own), and, on 1 and 2 workers, a replay
+// that merged before the stream failed to go live (it was left without an end too) and one that merged after.
 // Why: the end of a shared stream ended its subscribers on the shared list only; one still on its dedicated replay
 // later moved onto the dead stream's ring, and its client waited forever on an open stream with no event and no end.
 import assert from 'node:assert/strict';
@@ -190,47 +190,75 @@ for (const workers of [1, 2]) {
     );
 }
 
-test(
-    'a shared stream that never goes live (its first answer is a 503): a subscriber whose replay meets its ring ' +
-        '(the id it was opened with) ends cleanly with a retry: hint, before and after the 503',
-    { timeout: 60000 * SLOW },
-    withLogs(logs, async () => {
-        const be = await gatedBackend();
-        const gwp = await start(1, be);
-        const open = opener(gwp, 1);
-        /* The stream is opened with Last-Event-ID 7: its ring's base is 7. */
-        const a = await open('7');
-        const up = await waitFor(() => be.reqs.find(r => r.lei === '7'), T, 'the shared upstream request');
-        const early = await open('old1');
-        const d1 = await waitFor(() => be.reqs.find(r => r.lei === 'old1'), T, 'the first dedicated replay request');
-        /* This one meets the ring (its base) before the stream has answered. */
-        d1.answer();
-        d1.send(7);
-        await waitFor(() => evIds(early).length === 1, T, 'the first replay\'s event');
-        await waitFor(() => d1.closed, T, 'the merged replay\'s dedicated request to close');
-        const late = await open('old2');
-        const d2 = await waitFor(() => be.reqs.find(r => r.lei === 'old2'), T, 'the second dedicated replay request');
+for (const workers of [1, 2]) {
+    test(
+        `--workers ${workers}: a shared stream that never goes live (its first answer is a 503): subscribers (on every ` +
+            'worker) whose replay met its ring (the id it was opened with) before the 503, and after it, end ' +
+            'cleanly with a retry: hint',
+        { timeout: 120000 * SLOW },
+        withLogs(logs, async () => {
+            const be = await gatedBackend();
+            const gwp = await start(workers, be);
+            const open = opener(gwp, workers);
+            /* Opens subscribers with Last-Event-ID lei until one landed on each worker (bounded). */
+            const onEach = async lei => {
+                const l = [];
+                for (let i = 0; i < 40 && new Set(l.map(h => h.worker)).size < workers; i++) l.push(await open(lei));
+                assert.equal(new Set(l.map(h => h.worker)).size, workers, `no subscriber (${lei}) on some worker`);
+                return l;
+            };
+            const dedicated = (lei, n) => waitFor(() => {
+                const l = be.reqs.filter(r => r.lei === lei);
+                return l.length === n && l;
+            }, T, `a dedicated replay request per subscriber (${lei})`);
+            /* The stream is opened with Last-Event-ID 7: its ring's base is 7, on the owner and on a follower. */
+            const plain = await onEach('7');
+            const up = await waitFor(() => be.reqs.find(r => r.lei === '7'), T, 'the shared upstream request');
 
-        up.fail();
-        await waitFor(() => a.ended, T, 'the first subscriber\'s answer');
-        assert.equal(a.status, 503);
-        await endsCleanly(early, 'the subscriber that merged before the 503');
-        assert.match(early.text, /retry: \d+/);
+            /* These meet the ring (its base) before the stream has answered. */
+            const early = await onEach('old1');
+            const d1 = await dedicated('old1', early.length);
+            for (const d of d1) {
+                d.answer();
+                d.send(7);
+            }
+            for (const h of early) await waitFor(() => evIds(h).length === 1, T, 'an early replay\'s event');
+            await waitFor(() => d1.every(d => d.closed), T, 'the merged replays\' dedicated requests to close');
+            const late = await onEach('old2');
+            const d2 = await dedicated('old2', late.length);
 
-        d2.answer();
-        d2.send(6);
-        d2.send(7);
-        await endsCleanly(late, 'the subscriber that merged after the 503');
-        assert.deepEqual(evIds(late), ['6', '7']);
-        assert.match(late.text, /retry: \d+/);
-        await waitFor(() => d2.closed, T, 'the second dedicated request to close');
-        await waitFor(async () => {
-            const m = await scrape(gwp.admin);
-            return m.get('ssegate_fanout_subscribers') === 0 && m.get('ssegate_fanout_streams') === 0;
-        }, T, 'every subscriber and stream to be gone');
-        await gw.stop();
-    }),
-);
+            up.fail();
+            for (const h of plain) {
+                await waitFor(() => h.ended, T, 'a waiting subscriber\'s answer');
+                assert.equal(h.status, 503);
+            }
+            for (const h of early) {
+                await endsCleanly(h, `a subscriber that merged before the 503 (worker ${h.worker})`);
+                assert.match(h.text, /retry: \d+/);
+                assert.deepEqual(evIds(h), ['7']);
+            }
+
+            for (const d of d2) {
+                d.answer();
+                d.send(6);
+                d.send(7);
+            }
+            for (const h of late) {
+                await endsCleanly(h, `a subscriber that merged after the 503 (worker ${h.worker})`);
+                assert.deepEqual(evIds(h), ['6', '7']);
+                assert.match(h.text, /retry: \d+/);
+            }
+            await waitFor(() => d2.every(d => d.closed), T, 'the late dedicated requests to close');
+            assert.equal(be.reqs.filter(r => r.lei === '7').length, 1, 'a second shared upstream request');
+            await waitFor(async () => {
+                const m = await scrape(gwp.admin);
+                return m.get('ssegate_fanout_subscribers') === 0 && m.get('ssegate_fanout_streams') === 0 &&
+                    m.get('ssegate_fanout_follower_streams') === 0;
+            }, T, 'every subscriber, stream and follower to be gone');
+            await gw.stop();
+        }),
+    );
+}
 
 test(
     'HTTP/2: a subscriber on a dedicated replay of a stream ended by a 204 ends cleanly once its replay meets the ring',

@@ -76,7 +76,7 @@ $(B)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(OPT) $(SANFL) -o $@ $< $(LDFLAGS)
 
-$(B)/bench/%: bench/%.c $(LIB_OBJS)
+$(B)/bench/%: bench/%.c bench/proc.h $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS)
 

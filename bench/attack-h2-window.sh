@@ -21,38 +21,9 @@ SIZE=${ZW_SIZE:-1000}
 WORKERS=2
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-TMP=$(mktemp -d /tmp/ssegate-zw.XXXXXX)
-STARTED=()
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    return 0
-}
-cleanup() {
-    local p
-    for p in "${STARTED[@]}"; do stop_pid "$p"; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+. bench/lib.sh
+bench_init ssegate-zw
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_listen() {
-    local port=$1 pid=$2 i
-    for i in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
 # rss_kib PIDS...: summed VmRSS of the processes (nginx: master + workers).
 rss_kib() {
     local p t=0 v

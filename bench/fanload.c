@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
+
 #define MAX_EV 1024
 #define RBUF (64 * 1024)
 #define HEAD_MAX 4096
@@ -110,79 +112,6 @@ static void usage(void)
             "  With --phase-at K1, events 1..K1 give the fan-out times (fan_*) and K1+1..K the throughput figures\n"
             "  (thr_*: delivered/s, proxy CPU per million deliveries, fan-out times under that load).\n"
             "  Prints `RESULT key=value ...` as its last line; exit 0 if every subscriber got every event.\n");
-}
-
-/* --- /proc sampling --- */
-
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long v = -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            v = strtol(line + 6, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-static long rss_sum(const opts_t *o)
-{
-    long sum = 0;
-    for (int i = 0; i < o->nproxy; i++) {
-        long v = rss_kib(o->proxy_pids[i]);
-        if (v < 0)
-            return -1;
-        sum += v;
-    }
-    return sum;
-}
-
-/* utime + stime of a process (all its threads), in clock ticks. */
-static long long cpu_ticks(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    long long ut = 0, st = 0;
-    int field = 2;
-    char *save = NULL;
-    for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        field++;
-        if (field == 14)
-            ut = atoll(tok);
-        if (field == 15) {
-            st = atoll(tok);
-            break;
-        }
-    }
-    return ut + st;
-}
-
-static long long cpu_sum(const opts_t *o)
-{
-    long long sum = 0;
-    for (int i = 0; i < o->nproxy; i++) {
-        long long v = cpu_ticks(o->proxy_pids[i]);
-        if (v < 0)
-            return -1;
-        sum += v;
-    }
-    return sum;
 }
 
 /* --- SSE --- */
@@ -757,7 +686,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fanload: out of memory\n");
         return 1;
     }
-    long rss_base = o.nproxy ? rss_sum(&o) : -1;
+    long rss_base = o.nproxy ? rss_sum(o.proxy_pids, o.nproxy) : -1;
     uint64_t t0 = now_ns();
     for (int t = 0; t < o.threads; t++) {
         worker_t *w = &ws[t];
@@ -790,9 +719,9 @@ int main(int argc, char **argv)
     fprintf(stderr, "fanload: %d of %d subscribed in %.1f s (%d failed)\n", connected, o.subs, connect_s,
             atomic_load(&sh.failed));
     usleep((useconds_t)(o.settle_s * 1e6));
-    long rss_subs = o.nproxy ? rss_sum(&o) : -1;
+    long rss_subs = o.nproxy ? rss_sum(o.proxy_pids, o.nproxy) : -1;
 
-    long long cpu0 = o.nproxy ? cpu_sum(&o) : -1;
+    long long cpu0 = o.nproxy ? cpu_sum(o.proxy_pids, o.nproxy) : -1;
     uint64_t start = now_ns();
     if (o.start_pid > 0 && kill(o.start_pid, SIGUSR1) != 0)
         fprintf(stderr, "fanload: cannot signal the publisher %d: %s\n", (int)o.start_pid, strerror(errno));
@@ -804,7 +733,7 @@ int main(int argc, char **argv)
         uint64_t now = now_ns(), tot = 0;
         if (o.phase_at > 0 && mid == 0 && atomic_load_explicit(&sh.ev_count[o.phase_at + 1], memory_order_relaxed)) {
             mid = now;
-            cpu_mid = o.nproxy ? cpu_sum(&o) : -1;
+            cpu_mid = o.nproxy ? cpu_sum(o.proxy_pids, o.nproxy) : -1;
         }
         for (int e = 1; e <= o.events; e++)
             tot += atomic_load_explicit(&sh.ev_count[e], memory_order_relaxed);
@@ -819,7 +748,7 @@ int main(int argc, char **argv)
             break;
     }
     uint64_t end = now_ns();
-    long long cpu1 = o.nproxy ? cpu_sum(&o) : -1;
+    long long cpu1 = o.nproxy ? cpu_sum(o.proxy_pids, o.nproxy) : -1;
     atomic_store(&sh.stop, true);
     for (int t = 0; t < o.threads; t++)
         pthread_join(ws[t].th, NULL);

@@ -11,37 +11,8 @@ TARGETS=${2:-ssegate nginx haproxy}
 FDS=${FDS:-200}
 CONNS=${CONNS:-400}
 WINDOW=${WINDOW:-5}
-TMP=$(mktemp -d /tmp/ssegate-fdlimit.XXXXXX)
-STARTED=()
-
-cleanup() {
-    local p
-    for p in "${STARTED[@]}"; do
-        kill -TERM "$p" 2>/dev/null
-        sleep 0.2
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000))
-        [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
-    done
-    return 1
-}
-
-wait_listen() {
-    for _ in $(seq 1 100); do
-        [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
+. bench/lib.sh
+bench_init ssegate-fdlimit
 
 OPORT=$(free_port)
 "$B/bench/origin" --port "$OPORT" --idle 2>"$TMP/origin.log" &
@@ -139,8 +110,5 @@ EOF
         --conns "$CONNS" --window "$WINDOW"
     echo "   log: $(wc -l <"$LOG") lines in total; the last distinct ones:"
     tail -c 100000 "$LOG" | cut -c1-160 | sed -E 's/^[0-9T:.-]+Z? ?//' | sort | uniq -c | sort -rn | head -3 | sed 's/^/   /'
-    kill -TERM "$PID" 2>/dev/null
-    sleep 0.5
-    kill -KILL "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
+    stop_pid "$PID"
 done

@@ -13,13 +13,11 @@ BIN=$1 CONNS=${2:-10} STREAMS=${3:-100} EVENTS=${4:-20} SIZE=${5:-100} RATE=${6:
 MODE=${SG_H2FANCPU_MODE:-callgrind}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ORIGIN=${SG_FANORIGIN:-$HERE/../build/bench/fanorigin}
-TMP=$(mktemp -d /tmp/h2fancpu.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMP"; }
-trap cleanup EXIT
-[ -n "${SG_H2FANCPU_KEEP:-}" ] && trap "for p in \"\${pids[@]}\"; do kill \$p 2>/dev/null; done" EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-oport=$(free_port) port=$(free_port)
+. "$HERE/lib.sh"
+bench_init h2fancpu
+# SG_H2FANCPU_KEEP=1: the directory (callgrind's files) stays.
+[ -n "${SG_H2FANCPU_KEEP:-}" ] && trap 'for p in "${STARTED[@]}"; do stop_pid "$p"; done; echo "h2fancpu: kept $TMP" >&2' EXIT
+oport=$(free_port) && port=$(free_port) || exit 1
 cat >"$TMP/gw.yaml" <<EOC
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -51,21 +49,18 @@ spec:
   default: {heartbeatInterval: 0s, sharing: {enabled: true}}
 EOC
 "$ORIGIN" --port "$oport" --events "$EVENTS" --rate "$RATE" --size "$SIZE" 2>"$TMP/origin.log" &
-opid=$!; pids+=("$opid")
+opid=$!; STARTED+=("$opid")
 if [ "$MODE" = cpu ]; then
     "$BIN" -c "$TMP/gw.yaml" --workers 1 --access-log off 2>"$TMP/vg.log" &
 else
     valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.%p" "$BIN" -c "$TMP/gw.yaml" --workers 1 --access-log off \
         2>"$TMP/vg.log" &
 fi
-vpid=$!; pids+=("$vpid")
-for _ in $(seq 1 300); do
-    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-done
+vpid=$!; STARTED+=("$vpid")
+wait_listen "$port" "$vpid" 600 || { echo "h2fancpu: ssegate did not listen within 30 s" >&2; cat "$TMP/vg.log" >&2; exit 1; }
 mkfifo "$TMP/out"
 node "$HERE/h2fan-client.mjs" "$port" /sse "$CONNS" "$STREAMS" "$EVENTS" 300 >"$TMP/out" 2>"$TMP/client.err" &
-cpid=$!; pids+=("$cpid")
+cpid=$!; STARTED+=("$cpid")
 exec 3<"$TMP/out"
 read -r -t 300 line <&3 || { echo "h2fancpu: no ready line" >&2; cat "$TMP/client.err" >&2; exit 1; }
 [ "$line" = ready ] || { echo "h2fancpu: $line" >&2; exit 1; }
@@ -87,10 +82,10 @@ sys_ticks() { awk '{print $15}' "/proc/$vpid/stat"; }
 if [ "$MODE" = cpu ]; then
     t0=$(cpu_ticks) s0=$(sys_ticks)
     perf stat -e task-clock,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait -p "$vpid" -o "$TMP/perf.txt" &
-    ppid=$!; pids+=("$ppid")
+    ppid=$!; STARTED+=("$ppid")
     if [ -n "${SG_H2FANCPU_RECORD:-}" ]; then   # a cpu-clock profile of the window, to this file
         perf record -q -e cpu-clock -F 4999 -p "$vpid" -o "$SG_H2FANCPU_RECORD" 2>/dev/null &
-        rpid=$!; pids+=("$rpid")
+        rpid=$!; STARTED+=("$rpid")
     fi
     sleep 0.5
 else

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "proc.h"
 #include "config/diag.h"
 #include "kube/kbuild.h"
 #include "kube/kstore.h"
@@ -19,12 +21,12 @@
 
 static void put(sg_kstore_t *s, int kind, const char *json)
 {
-    struct fy_document *d = sg_kwatch_parse_json(json, strlen(json));
-    if (d == NULL || sg_kstore_put(s, kind, fy_document_root(d)) < 0) {
+    sg_kjson_t d;
+    if (sg_kjson_parse(&d, json, strlen(json)) != 0 || sg_kstore_put(s, kind, &d, 1) < 0) {
         fprintf(stderr, "kbuild_bench: cannot store %s\n", json);
         exit(1);
     }
-    fy_document_destroy(d);
+    sg_kjson_free(&d);
 }
 
 static bool cluster_shape;
@@ -66,20 +68,6 @@ static void slice(sg_kstore_t *s, const char *name, const char *svc, unsigned fi
     snprintf(j + len, cap - len, "],\"ports\":[{\"name\":\"http\",\"port\":8080}]}");
     put(s, SG_KK_ENDPOINTSLICE, j);
     free(j);
-}
-
-/* The process's resident set now, from /proc/self/status (KiB), or 0. */
-static unsigned long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    unsigned long kib = 0;
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmRSS: %lu", &kib) == 1)
-            break;
-    if (f != NULL)
-        fclose(f);
-    return kib;
 }
 
 static double cpu_ms(void)
@@ -152,8 +140,8 @@ int main(int argc, char **argv)
                    (mallinfo2().uordblks - heap0) / 1024);
     }
     printf("store %zu KiB; mean %.1f ms CPU per build\n", sg_kstore_bytes(s) / 1024, repeat ? total / repeat : 0);
-    printf("after the builds: heap %zu KiB in use (%zu KiB more than before the first), RSS %lu KiB\n",
-           mallinfo2().uordblks / 1024, (mallinfo2().uordblks - heap0) / 1024, rss_kib());
+    printf("after the builds: heap %zu KiB in use (%zu KiB more than before the first), RSS %ld KiB\n",
+           mallinfo2().uordblks / 1024, (mallinfo2().uordblks - heap0) / 1024, rss_kib(getpid()));
     sg_kbuild_free(b);
     sg_kstore_free(s);
     return 0;

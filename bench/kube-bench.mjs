@@ -11,8 +11,10 @@
 //          writes): time until it has. KB_STATUS_ARGS: more ssegate arguments (e.g. "--kube-api-qps 0").
 // Usage: node bench/kube-bench.mjs [BUILD_DIR]   knobs: KB_SIZES="10:10 1000:1000 1000:5000" (routes:endpoints),
 //        KB_PROBES (changes timed per size, default 15), KB_STREAMS (200), KB_RATE (events/s, 2000), KB_DURATION (s, 10),
-//        KB_ROUNDS (2), KB_CHURN_RATE (50), KB_PARTS ("build churn"). Churn rounds come in three modes:
-//        quiet (no change), sham (the same updates to a Service no route names: API load, no rebuild), churn.
+//        KB_ROUNDS (2), KB_CHURN_RATE (50), KB_PARTS ("build churn"). Churn rounds come in four modes (KB_MODES):
+//        quiet (no change), ext (the same updates in a namespace ssegate does not watch: the API's load without
+//        ssegate's), sham (the same updates to a Service no route names: watched, no rebuild), churn (rebuilds).
+//        KB_CHURN_SIZE=1000:5000: that many more routes and endpoints in the churn config (each rebuild costs more).
 //        KB_API_NICE=19: the simulator and the updater at that nice level. KB_PIN=1 with `taskset -c 1 node bench/kube-
 //        bench.mjs`: the streams' processes on CPU 0, the simulator and the updater on CPU 1.
 import { spawn } from 'node:child_process';
@@ -38,6 +40,10 @@ const unNice = child => { if (API_NICE !== null) os.setPriority(child.pid, 0); }
 /* KB_PIN=1 (churn; run the bench itself under `taskset -c 1`): ssegate, the origin and the load generator run on CPU 0,
  * the simulator and the updater stay on CPU 1: the API load cannot take the streams' core. */
 const pinned = (bin, args) => (env.KB_PIN ? ['taskset', ['-c', '0', bin, ...args]] : [bin, args]);
+/* KB_CHURN_SIZE=routes:endpoints: churn with that many more routes and endpoints in the config, so that every rebuild
+ * costs what it does at that size (default none). */
+const CHURN_SIZE = (env.KB_CHURN_SIZE || '0:0').split(':').map(Number);
+const MODES = (env.KB_MODES || 'quiet ext sham churn').split(/\s+/).filter(Boolean);
 const STATUS_ARGS = (env.KB_STATUS_ARGS || '').split(/\s+/).filter(Boolean);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const kids = new Set();
@@ -71,6 +77,26 @@ async function metrics(admin) {
 }
 const mval = (text, name) => { const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text); return m ? Number(m[1]) : NaN; };
 const rssKiB = pid => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+/* CPU ms of each thread of a process, by thread name (summed over threads of the same name) */
+function threadCpu(pid) {
+    const hz = 100, out = {};
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+        try {
+            const st = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+            const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+            const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+            out[name] = (out[name] || 0) + (Number(f[11]) + Number(f[12])) * 1000 / hz;
+        } catch { /* thread gone */ }
+    }
+    return out;
+}
+function procCpu(pid) {
+    try {
+        const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        return (Number(f[11]) + Number(f[12])) * 10;
+    } catch { return NaN; }
+}
 const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
 
 const GC = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'ssegate' }, spec: { controllerName: 'ssegate.io/gateway-controller' } };
@@ -82,6 +108,7 @@ const svc = name => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, name
 const slice = (name, service, addrs, port, ready = () => true) => ({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
     metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': service } }, addressType: 'IPv4',
     endpoints: addrs.map((a, i) => ({ addresses: [a], conditions: { ready: ready(i) } })), ports: [{ name: 'http', port }] });
+const otherNs = o => ({ ...o, metadata: { ...o.metadata, namespace: 'other' } });
 const ip = n => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 
 async function startGate(sim, extra = []) {
@@ -102,6 +129,24 @@ async function startGate(sim, extra = []) {
     return { child, admin, syncMs: Date.now() - t0, err: () => err };
 }
 
+/* nroutes routes over nroutes Services; neps endpoints spread over them in slices of at most 100. */
+function bulk(nroutes, neps) {
+    const objs = [];
+    const perSvc = Math.max(1, Math.floor(neps / Math.max(1, nroutes)));
+    let n = 0;
+    for (let i = 0; i < nroutes; i++) {
+        objs.push(route(`r${i}`, `/r${i}/`, `s${i}`), svc(`s${i}`));
+        const cnt = i === nroutes - 1 ? neps - n : Math.min(perSvc, neps - n);
+        for (let k = 0; k < cnt; k += 100) {
+            const addrs = [];
+            for (let j = k; j < Math.min(cnt, k + 100); j++) addrs.push(ip(n + j + 1));
+            objs.push(slice(`s${i}-${k / 100}`, `s${i}`, addrs, 8080));
+        }
+        n += Math.max(0, cnt);
+    }
+    return objs;
+}
+
 async function buildPart() {
     const rows = [];
     const live = http.createServer((q, r) => r.end('ok')).listen(0, '127.0.0.1');
@@ -119,19 +164,7 @@ async function buildPart() {
         const port = await freePort();
         const objs = [GC, gw(port), svc('live'), slice('live', 'live', ['127.0.0.1'], livePort), route('ep', '/ep/', 'ep'),
             svc('ep'), slice('ep', 'ep', ['127.0.0.1'], epPort(0))];
-        /* nroutes routes over nroutes Services; neps endpoints spread over them in slices of at most 100. */
-        const perSvc = Math.max(1, Math.floor(neps / nroutes));
-        let n = 0;
-        for (let i = 0; i < nroutes; i++) {
-            objs.push(route(`r${i}`, `/r${i}/`, `s${i}`), svc(`s${i}`));
-            const cnt = i === nroutes - 1 ? neps - n : Math.min(perSvc, neps - n);
-            for (let k = 0; k < cnt; k += 100) {
-                const addrs = [];
-                for (let j = k; j < Math.min(cnt, k + 100); j++) addrs.push(ip(n + j + 1));
-                objs.push(slice(`s${i}-${k / 100}`, `s${i}`, addrs, 8080));
-            }
-            n += Math.max(0, cnt);
-        }
+        objs.push(...bulk(nroutes, neps));
         sim.apply(objs);
         const g = await startGate(sim);
         const m0 = await metrics(g.admin);
@@ -194,23 +227,37 @@ async function churnPart() {
      * do to them too (an open stream keeps its generation); new streams never meet the unroutable 10.x addresses. */
     const flip = i => slice('c-extra', 'c', Array.from({ length: 99 }, (_, j) => ip(j + 1)), 8080, j => (j + i) % 3 !== 0);
     sim.apply([GC, gw(port), route('o', '/', 'o'), svc('o'), slice('o', 'o', ['127.0.0.1'], oport), route('c', '/c/', 'c'), svc('c'), flip(0),
-        svc('unused'), slice('u-extra', 'unused', Array.from({ length: 99 }, (_, j) => ip(j + 1)), 8080, () => true)]);
-    const g = await startGate(sim);
+        svc('unused'), slice('u-extra', 'unused', Array.from({ length: 99 }, (_, j) => ip(j + 1)), 8080, () => true), otherNs(slice('x-extra', 'unused', [ip(1)], 8080)),
+        ...bulk(CHURN_SIZE[0], CHURN_SIZE[1])]);
+    /* Only "default" is watched, so that mode ext's updates (namespace "other") reach ssegate not at all. */
+    const g = await startGate(sim, ['--watch-namespace', 'default']);
+    /* The first leader writes every route's status (at --kube-api-qps): rounds start once that is over. */
+    const writes = async () => [...(await metrics(g.admin)).matchAll(/^ssegate_kube_status_writes_total\{[^}]*\} (\d+)$/mg)]
+        .reduce((a, m) => a + Number(m[1]), 0);
+    for (let last = -1, t0 = Date.now(); Date.now() - t0 < 120000;) {
+        const now = await writes();
+        if (now === last && now > 0) break;
+        last = now;
+        await sleep(2000);
+    }
     const rate = Number(env.KB_CHURN_RATE || 50), rounds = Number(env.KB_ROUNDS || 2), dur = Number(env.KB_DURATION || 10);
     const streams = Number(env.KB_STREAMS || 200);
     /* sham: the same updates through the API, to a slice of a Service no route names: the watcher filters it out of the
      * build, so the API traffic, the simulator's and the updater's CPU are there and the rebuilds are not. */
-    const res = { quiet: [], sham: [], churn: [] };
+    /* ext: the same updates in namespace "other", which ssegate does not watch, read by a watch of the churn child's
+     * own: the simulator's and the updater's work (and a consumer's) with none of ssegate's. */
+    const res = { quiet: [], ext: [], sham: [], churn: [] };
     for (let r = 0; r < rounds; r++) {
-        for (const mode of ['quiet', 'sham', 'churn']) {
+        for (const mode of MODES) {
             const gen0 = mval(await metrics(g.admin), 'ssegate_config_generation');
             /* The changes come from another process, through the API, as kubectl's would. */
             let child = null;
             if (mode !== 'quiet') {
-                const [name, service] = mode === 'churn' ? ['c-extra', 'c'] : ['u-extra', 'unused'];
-                child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--churn-child', sim.kubeconfigPath, String(rate), name, service], { stdio: 'ignore' });
+                const [name, service, ns] = mode === 'churn' ? ['c-extra', 'c', 'default'] : mode === 'sham' ? ['u-extra', 'unused', 'default'] : ['x-extra', 'unused', 'other'];
+                child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--churn-child', sim.kubeconfigPath, String(rate), name, service, ns], { stdio: 'ignore' });
                 kids.add(child);
             }
+            const cpu0 = threadCpu(g.child.pid), sim0 = process.cpuUsage();
             const out = await new Promise((resolve, reject) => {
                 const lg = spawn(...pinned(path.join(B, 'bench/loadgen'), ['--port', String(port), '--path', '/sse', '--streams', String(streams), '--warmup', '2', '--duration', String(dur)]), { stdio: ['ignore', 'pipe', 'ignore'] });
                 kids.add(lg);
@@ -220,11 +267,14 @@ async function churnPart() {
                 lg.on('exit', () => { kids.delete(lg); resolve(o); });
                 lg.on('error', reject);
             });
+            const cpu1 = threadCpu(g.child.pid), sim1 = process.cpuUsage(sim0), childMs = child ? procCpu(child.pid) : 0;
             if (child) { child.kill('SIGKILL'); kids.delete(child); }
+            const d = k => Object.keys(cpu1).filter(n => n.startsWith(k)).reduce((a, n) => a + cpu1[n] - (cpu0[n] || 0), 0);
             const line = out.trim().split('\n').pop();
             const kv = Object.fromEntries(line.split(' ').slice(1).map(x => x.split('=')));
             const gens = mval(await metrics(g.admin), 'ssegate_config_generation') - gen0;
-            res[mode].push({ p50_us: Number(kv.p50_us), p99_us: Number(kv.p99_us), gaps: kv.gaps, closed: kv.closed, events: kv.events, generations: gens });
+            res[mode].push({ p50_us: Number(kv.p50_us), p99_us: Number(kv.p99_us), gaps: kv.gaps, closed: kv.closed, events: kv.events, generations: gens,
+                kube_thread_ms: d('ssegate-kube'), status_thread_ms: d('ssegate-kstatus'), workers_ms: d('ssegate-w'), simulator_ms: Math.round((sim1.user + sim1.system) / 1000), updater_ms: childMs });
         }
     }
     g.child.kill('SIGKILL');
@@ -292,7 +342,7 @@ async function statusPart() {
 }
 
 /* The churn child: applies the flipping slice through the API at RATE per second (its own event loop). */
-async function churnChild(kubeconfig, rate, name, service) {
+async function churnChild(kubeconfig, rate, name, service, ns) {
     const kc = fs.readFileSync(kubeconfig, 'utf8');
     const server = /server: (\S+)/.exec(kc)[1], token = /token: (\S+)/.exec(kc)[1];
     const ca = fs.readFileSync(/certificate-authority: (\S+)/.exec(kc)[1]);
@@ -301,18 +351,34 @@ async function churnChild(kubeconfig, rate, name, service) {
     let i = 0;
     const put = () => {
         const obj = slice(name, service, Array.from({ length: 99 }, (_, j) => ip(j + 1)), 8080, j => (j + i) % 3 !== 0);
+        obj.metadata.namespace = ns;
         i++;
         const body = JSON.stringify(obj);
-        const req = https.request(`${server}/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/${name}`,
+        const req = https.request(`${server}/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/${name}`,
             { method: 'PUT', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, r => r.resume());
         req.on('error', () => {});
         req.end(body);
     };
     setInterval(put, 1000 / rate);
+    if (ns !== 'default') {
+        /* Mode ext: a consumer of our own reads the watch stream as a controller would (a JSON parse per event). */
+        const w = https.request(`${server}/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?watch=1`,
+            { agent, headers: { authorization: `Bearer ${token}` } }, r => {
+                let buf = '';
+                r.setEncoding('utf8');
+                r.on('data', d => {
+                    buf += d;
+                    let nl;
+                    while ((nl = buf.indexOf('\n')) >= 0) { JSON.parse(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
+                });
+            });
+        w.on('error', () => {});
+        w.end();
+    }
 }
 
 if (process.argv[2] === '--churn-child') {
-    churnChild(process.argv[3], Number(process.argv[4]), process.argv[5], process.argv[6]);
+    churnChild(process.argv[3], Number(process.argv[4]), process.argv[5], process.argv[6], process.argv[7]);
 } else {
     const started = Date.now();
     if (PARTS.includes('build')) {
@@ -328,8 +394,9 @@ if (process.argv[2] === '--churn-child') {
     }
     if (PARTS.includes('churn')) {
         const r = await churnPart();
-        console.log(`churn: ${env.KB_STREAMS || 200} SSE streams at ${env.KB_RATE || 2000} events/s; EndpointSlice changes at ${env.KB_CHURN_RATE || 50}/s`);
-        console.table(['quiet', 'sham', 'churn'].flatMap(m => r[m].map(x => ({ mode: m, ...x }))));
+        console.log(`churn: ${env.KB_STREAMS || 200} SSE streams at ${env.KB_RATE || 2000} events/s; EndpointSlice changes at ${env.KB_CHURN_RATE || 50}/s; ` +
+            `${CHURN_SIZE[0]} more routes and ${CHURN_SIZE[1]} more endpoints in the config`);
+        console.table(MODES.flatMap(m => r[m].map(x => ({ mode: m, ...x }))));
     }
     console.log(`kube-bench: ${((Date.now() - started) / 1000).toFixed(0)} s`);
     process.exit(0);

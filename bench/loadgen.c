@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
+
 #define MAX_EV 512
 #define RBUF (256 * 1024)      /* one read drains many events at once */
 #define HEAD_MAX 4096
@@ -168,79 +170,6 @@ static void usage(void)
             "  the server's SETTINGS, close) from --handshake-threads threads against the same port, and after\n"
             "  --handshake-warmup the measured window (the usual keys, plus hs_*). --handshake-port sends\n"
             "  the handshakes to another server instead (CPU contention without the proxy doing them).\n");
-}
-
-/* --- /proc sampling of the proxy under test --- */
-
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long v = -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            v = strtol(line + 6, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-static long rss_sum(const opts_t *o)
-{
-    long sum = 0;
-    for (int i = 0; i < o->nproxy; i++) {
-        long v = rss_kib(o->proxy_pids[i]);
-        if (v < 0)
-            return -1;
-        sum += v;
-    }
-    return sum;
-}
-
-/* utime + stime of a process (all its threads), in clock ticks. */
-static long long cpu_ticks(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    /* After ")": state(3) ppid(4) ... utime(14) stime(15). */
-    long long ut = 0, stt = 0;
-    int field = 2;
-    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
-        field++;
-        if (field == 14)
-            ut = atoll(tok);
-        if (field == 15) {
-            stt = atoll(tok);
-            break;
-        }
-    }
-    return ut + stt;
-}
-
-static long long cpu_sum(const pid_t *pids, int n)
-{
-    long long sum = 0;
-    for (int i = 0; i < n; i++) {
-        long long v = cpu_ticks(pids[i]);
-        if (v < 0)
-            return -1;
-        sum += v;
-    }
-    return sum;
 }
 
 /* --- latency histogram --- */
@@ -1239,20 +1168,6 @@ typedef struct cpu_win {
     double window;
 } cpu_win_t;
 
-/* Idle + iowait time of the whole machine (all CPUs), in clock ticks. The busy fields of /proc/stat are
- * sampled at ticks and miss short runs on a tickless kernel; the idle time is measured, so busy time is
- * taken as CPUs x elapsed - idle. */
-static long long machine_idle(void)
-{
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f)
-        return -1;
-    long long v[5] = {0};
-    int n = fscanf(f, "cpu %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3], &v[4]);
-    fclose(f);
-    return n == 5 ? v[3] + v[4] : -1;
-}
-
 static void cpu_sample(const opts_t *o, cpu_win_t *c, bool end)
 {
     long long proxy = o->nproxy ? cpu_sum(o->proxy_pids, o->nproxy) : -1;
@@ -1402,7 +1317,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "loadgen: nghttp2 setup failed\n");
         return 1;
     }
-    long base_rss = o.nproxy ? rss_sum(&o) : -1;
+    long base_rss = o.nproxy ? rss_sum(o.proxy_pids, o.nproxy) : -1;
     worker_t *ws = calloc((size_t)o.threads, sizeof(*ws));
     if (!ws) {
         fprintf(stderr, "loadgen: out of memory\n");
@@ -1478,7 +1393,7 @@ int main(int argc, char **argv)
         }
         sleep_s(o.settle_s);
         connected = atomic_load(&sh.connected);
-        rss = o.nproxy ? rss_sum(&o) : -1;
+        rss = o.nproxy ? rss_sum(o.proxy_pids, o.nproxy) : -1;
         printf("READY connected=%d\n", connected);
         fflush(stdout);
         sleep_s(o.duration_s);

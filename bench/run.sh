@@ -115,60 +115,10 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 18100 ]; then
     echo "bench: warning: open-file limit is $(ulimit -n); the idle scenario needs about 18,100 in the proxy" >&2
 fi
 
-TMP=$(mktemp -d /tmp/ssegate-bench.XXXXXX)
-STARTED=()   # PIDs this script started; killed by PID on exit
+. bench/lib.sh
+bench_init ssegate-bench   # TMP; STARTED: PIDs this script started, stopped by PID on exit
 CERT=""      # self-signed certificate for the TLS scenarios, made below in $TMP when one of them runs
-
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    return 0
-}
-
-cleanup() {
-    local p
-    for p in "${STARTED[@]}"; do
-        stop_pid "$p"
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
-
-# A free port below the ephemeral range (so 18,000 outgoing connections never collide with it).
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000))
-        if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
-            echo "$p"
-            return 0
-        fi
-    done
-    echo "bench: no free port" >&2
-    return 1
-}
-
-# wait_listen PORT PID: until something listens on 127.0.0.1:PORT (5 s), or PID dies.
-wait_listen() {
-    local port=$1 pid=$2 i
-    for i in $(seq 1 100); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            return 1
-        fi
-        if [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    return 1
-}
 
 declare -A R        # R[target,scenario,key] = value
 declare -A NOTE     # NOTE[target,scenario] = why there is no figure

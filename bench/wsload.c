@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
+
 #define US_BUCKETS 100000   /* 1 us buckets up to 100 ms */
 #define MS_BUCKETS 10000    /* then 1 ms buckets up to 10 s */
 #define IN_CAP (64 * 1024)
@@ -71,57 +73,9 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static long long cpu_ticks(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    long long ut = 0, st = 0;
-    int field = 2;
-    char *save = NULL;
-    for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        field++;
-        if (field == 14)
-            ut = atoll(tok);
-        if (field == 15) {
-            st = atoll(tok);
-            break;
-        }
-    }
-    return ut + st;
-}
-
-/* Idle + iowait time of the whole machine (all CPUs), in clock ticks (as bench/loadgen.c): busy = CPUs x elapsed -
- * idle, so a closed loop that leaves the CPUs idle shows it. */
-static long long machine_idle(void)
-{
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f)
-        return -1;
-    long long v[5] = {0};
-    int n = fscanf(f, "cpu %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3], &v[4]);
-    fclose(f);
-    return n == 5 ? v[3] + v[4] : -1;
-}
-
 static long long cpu_proxy(const opts_t *o)
 {
-    long long s = 0;
-    for (int i = 0; i < o->nproxy; i++) {
-        long long v = cpu_ticks(o->proxy_pids[i]);
-        if (v < 0)
-            return -1;
-        s += v;
-    }
-    return o->nproxy ? s : -1;
+    return o->nproxy ? cpu_sum(o->proxy_pids, o->nproxy) : -1;
 }
 
 static void hist_add(meas_t *m, uint64_t ns)

@@ -35,7 +35,7 @@ static void drain(sg_kframer_t *f, obs_t *o)
         int rc = sg_kwatch_decode(line.p, line.n, &ev);
         o->sum = mix(o->sum, &rc, sizeof(rc));
         if (rc == 0) {
-            if (ev.object == NULL || (ev.type != SG_KEV_ERROR && ev.rv == NULL))
+            if (ev.object == 0 || (ev.type != SG_KEV_ERROR && ev.rv == NULL))
                 abort();
             int t = (int)ev.type;
             o->sum = mix(o->sum, &t, sizeof(t));

@@ -12,6 +12,7 @@
 #include "admin/admin.h"
 #include "config/config.h"
 #include "kube/kube.h"
+#include "kube/krebind.h"
 #include "proxy/health.h"
 #include "net/hspool.h"
 #include "fanout/fanout.h"
@@ -97,6 +98,8 @@ static void usage(FILE *f)
             "      --kube-api-qps N      requests per second to the API server, watches aside (default 100;\n"
             "                            0: no limit); a 429's Retry-After is honoured either way\n"
             "      --kube-api-burst N    requests allowed at once above that rate (default 200)\n"
+            "      --kube-nice N         nice value of the watch and status threads, 0-19 (default 10: config\n"
+            "                            work yields the CPU to the workers' streams)\n"
             "      --dump-config         print what the watcher sees as the YAML that -c reads, then exit\n"
             "  -h, --help\n"
             "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
@@ -143,7 +146,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
 {
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
            O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST, O_WSIDLE, O_KUBE, O_KSA,
-           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR, O_KQPS, O_KBURST, O_UPCONNS, O_UPSTREAMS,
+           O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR, O_KQPS, O_KBURST, O_KNICE, O_UPCONNS, O_UPSTREAMS,
            O_UPWIN, O_UPREPLAY, O_UPPING, O_UPPINGTO, O_SATTUN };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
@@ -163,6 +166,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"watch-namespace", required_argument, 0, O_WNS}, {"publish-service", required_argument, 0, O_PUBSVC},
         {"lease-namespace", required_argument, 0, O_LEASENS}, {"dump-config", no_argument, 0, O_DUMP},
         {"kube-api-qps", required_argument, 0, O_KQPS}, {"kube-api-burst", required_argument, 0, O_KBURST},
+        {"kube-nice", required_argument, 0, O_KNICE},
         {"lease-duration", required_argument, 0, O_LEASEDUR}, {"saturation-tunnels", required_argument, 0, O_SATTUN},
         {"h2-upstream-conns", required_argument, 0, O_UPCONNS},
         {"h2-upstream-max-streams", required_argument, 0, O_UPSTREAMS},
@@ -278,6 +282,11 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
             if (parse_u32("--kube-api-burst", optarg, 1, 100000, &o->kube.api_burst) < 0)
                 return -1;
             break;
+        case O_KNICE:
+            if (parse_u32("--kube-nice", optarg, 0, 19, &o->kube.nice) < 0)
+                return -1;
+            o->kube.nice_set = true;
+            break;
         case O_DUMP: o->dump_config = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -302,9 +311,14 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
     }
     if (!o->kube_on && (o->dump_config || o->kube.controller || o->kube.watch_ns || o->kube.publish_service ||
                         o->kube.lease_ns || o->kube.lease_duration_ms || o->kube.api_rate_set ||
-                        o->kube.api_burst)) {
+                        o->kube.api_burst || o->kube.nice_set)) {
         fprintf(stderr, "ssegate: --dump-config, --controller-name, --watch-namespace, --publish-service, "
-                        "--lease-namespace, --lease-duration and --kube-api-qps/-burst need --kube or --kubeconfig\n");
+                        "--lease-namespace, --lease-duration, --kube-api-qps/-burst and --kube-nice need --kube or "
+                        "--kubeconfig\n");
+        return -1;
+    }
+    if (o->kube.api_rate_set && o->kube.api_qps == 0 && o->kube.api_burst) {
+        fprintf(stderr, "ssegate: --kube-api-burst: no rate limit to burst above (--kube-api-qps 0)\n");
         return -1;
     }
     if (o->kube.publish_service && strchr(o->kube.publish_service, '/') == NULL) {
@@ -605,6 +619,7 @@ int main(int argc, char **argv)
     uint64_t next_report = 0;
     bool kube_published = false;
     uint64_t status_build = 0;  /* a kube build published, not yet taken by every worker */
+    sg_krebind_t rebind = {0};   /* kube mode: listeners whose port did not bind, retried with backoff */
     for (;;) {
         struct pollfd pfds[3 + SG_ADMIN_MAX_CLIENTS + SG_HEALTH_MAX_INFLIGHT];
         pfds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
@@ -617,6 +632,9 @@ int main(int argc, char **argv)
         int await = sg_admin_next_timeout_ms(&admin, before);
         if (await >= 0 && await < wait)
             wait = await;
+        int rwait = sg_krebind_wait_ms(&rebind, before);
+        if (rwait >= 0 && rwait < wait)
+            wait = rwait;
         int hwait = sg_health_next_timeout_ms(&health, before);
         int n = poll(pfds, (nfds_t)(kfd + 1), hwait >= 0 && hwait < wait ? hwait : wait);
         if (n < 0 && errno != EINTR)
@@ -635,6 +653,7 @@ int main(int argc, char **argv)
             } else if (next != NULL && publish(next, &cfg, workers, nworkers, &mctx, &health) == 0) {
                 kube_published = true;
                 status_build = build;   /* Programmed once every worker serves it (below) */
+                sg_krebind_reset(&rebind);
             }
         }
         /* A build's status may say Programmed once every worker has taken it (and so opened its listeners). */
@@ -643,21 +662,17 @@ int main(int argc, char **argv)
             for (int i = 0; i < nworkers; i++)
                 adopted &= atomic_load_explicit(&workers[i].adopted_gen, memory_order_acquire) == cfg->generation;
             if (adopted) {
-                /* the ports some worker could not bind (SO_REUSEPORT: the same for all, unless one raced) */
                 uint16_t failed[SG_WORKER_MAX_BIND_FAILED];
-                size_t nf = 0;
-                for (int i = 0; i < nworkers; i++)
-                    for (size_t k = 0; k < workers[i].nbind_failed; k++) {
-                        bool dup = false;
-                        for (size_t j = 0; j < nf && !dup; j++)
-                            dup = failed[j] == workers[i].bind_failed[k];
-                        if (!dup && nf < SG_WORKER_MAX_BIND_FAILED)
-                            failed[nf++] = workers[i].bind_failed[k];
-                    }
+                size_t nf = sg_krebind_collect(workers, nworkers, failed);
                 sg_kube_published(kube, status_build, failed, nf);
+                sg_krebind_start(&rebind, status_build, cfg->generation, failed, nf, now);
                 status_build = 0;
             }
         }
+        /* Listeners whose port was taken are tried again until they bind, without a config change. */
+        if (kube != NULL && status_build == 0 && signals == 0 &&
+            sg_krebind_tick(&rebind, workers, nworkers, now))
+            sg_kube_rebound(kube, rebind.build, rebind.failed, rebind.nfailed);
         /* Ready once every worker has taken the first kube generation (and so opened its listeners). */
         if (kube_published && !admin.ready && signals == 0) {
             bool adopted = true;

@@ -44,7 +44,7 @@ static int open_listener(const sg_bind_t *b)
     return fd;
 }
 
-static void reconcile_listeners(sg_worker_t *w, const sg_config_t *cfg);
+static void reconcile_listeners(sg_worker_t *w, const sg_config_t *cfg, bool quiet);
 
 /* Takes the generation the main thread handed over, if any. */
 static void adopt_config(sg_worker_t *w)
@@ -58,7 +58,7 @@ static void adopt_config(sg_worker_t *w)
         sg_epgone_adopted(w, next);
     w->nbind_failed = 0;
     if (!w->draining && !atomic_load(&w->stop))
-        reconcile_listeners(w, next);
+        reconcile_listeners(w, next, false);
     atomic_store_explicit(&w->adopted_gen, next->generation, memory_order_release);
 }
 
@@ -78,8 +78,8 @@ static void close_listeners(sg_worker_t *w)
         close_listener(w, w->listeners[i]);
 }
 
-/* Opens a listener for b and adds it to the worker. Returns 0 or -errno (logged). */
-static int add_listener(sg_worker_t *w, const sg_bind_t *b)
+/* Opens a listener for b and adds it to the worker. Returns 0 or -errno (logged unless quiet). */
+static int add_listener(sg_worker_t *w, const sg_bind_t *b, bool quiet)
 {
     sg_listen_sock_t **nl = realloc(w->listeners, (w->nlisteners + 1) * sizeof(*nl));
     if (nl == NULL)
@@ -90,7 +90,8 @@ static int add_listener(sg_worker_t *w, const sg_bind_t *b)
         return -ENOMEM;
     int fd = open_listener(b);
     if (fd < 0) {
-        sg_log_error("cannot listen on %s: %s", b->label, strerror(-fd));
+        if (!quiet)
+            sg_log_error("cannot listen on %s: %s", b->label, strerror(-fd));
         free(ls);
         return fd;
     }
@@ -119,8 +120,8 @@ static bool same_bind(const sg_listen_sock_t *ls, const sg_bind_t *b)
 }
 
 /* After a reload: listeners that appeared are opened, those that vanished are closed for new connections
- * (connections they accepted live on). */
-static void reconcile_listeners(sg_worker_t *w, const sg_config_t *cfg)
+ * (connections they accepted live on). Also a bind retry: the same cfg opens only what is missing. */
+static void reconcile_listeners(sg_worker_t *w, const sg_config_t *cfg, bool quiet)
 {
     size_t keep = 0;
     for (size_t i = 0; i < w->nlisteners; i++) {
@@ -143,7 +144,7 @@ static void reconcile_listeners(sg_worker_t *w, const sg_config_t *cfg)
         bool have = false;
         for (size_t i = 0; i < w->nlisteners && !have; i++)
             have = same_bind(w->listeners[i], &cfg->binds[j]);
-        if (!have && add_listener(w, &cfg->binds[j]) < 0 && w->nbind_failed < SG_WORKER_MAX_BIND_FAILED)
+        if (!have && add_listener(w, &cfg->binds[j], quiet) < 0 && w->nbind_failed < SG_WORKER_MAX_BIND_FAILED)
             w->bind_failed[w->nbind_failed++] = cfg->binds[j].port;
     }
 }
@@ -185,11 +186,29 @@ static void start_drain(sg_worker_t *w)
     }
 }
 
+/* The main thread asks for another try at this generation's binds that failed (src/kube/krebind.c). Run before
+ * adopt_config: a request made for the generation being left is answered before it is left, so bind_failed is
+ * never written after a newer generation's adopted_gen. */
+static void retry_binds(sg_worker_t *w)
+{
+    uint64_t seq = atomic_load_explicit(&w->rebind_seq, memory_order_acquire);
+    if (seq == w->rebind_seen)
+        return;
+    w->rebind_seen = seq;
+    if (w->nbind_failed > 0 && !w->draining && !atomic_load(&w->stop) &&
+        atomic_load(&w->rebind_gen) == w->cfg->generation) {
+        w->nbind_failed = 0;
+        reconcile_listeners(w, w->cfg, true);
+    }
+    atomic_store_explicit(&w->rebind_ack, seq, memory_order_release);
+}
+
 static void on_wake(sg_loop_t *loop)
 {
     sg_worker_t *w = loop->data;
     sg_conn_hs_collect(w);
     sg_fanout_wake(w);
+    retry_binds(w);
     adopt_config(w);
     if (atomic_load(&w->stop)) {
         hard_stop(w);
@@ -240,7 +259,7 @@ int sg_serve_init(sg_worker_t *w, int id, const sg_settings_t *settings, sg_conf
     sg_config_ref(cfg);
     w->cfg = cfg;
     for (size_t i = 0; i < cfg->nbinds; i++) {
-        rc = add_listener(w, &cfg->binds[i]);
+        rc = add_listener(w, &cfg->binds[i], false);
         if (rc < 0) {
             sg_serve_free(w);
             return rc;

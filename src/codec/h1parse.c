@@ -428,7 +428,7 @@ static void set_connection(sg_h1_msg_t *msg, const fields_t *f)
     msg->upgrade = (f->conn & CONN_UPGRADE) && f->has_upgrade;
 }
 
-static void msg_reset(sg_h1_msg_t *msg)
+void sg_h1parse_reset(sg_h1_msg_t *msg)
 {
     msg->method = (sg_str_t){NULL, 0};
     msg->target = (sg_str_t){NULL, 0};
@@ -511,7 +511,7 @@ int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg)
     const char *p = buf, *end = buf + len;
     int skipped = 0;
 
-    msg_reset(msg);
+    sg_h1parse_reset(msg);
 
     /* Empty lines before the request line (left over after a previous body) are skipped, a few. */
     for (;;) {
@@ -613,7 +613,7 @@ int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1
 {
     const char *p = buf, *end = buf + len;
 
-    msg_reset(msg);
+    sg_h1parse_reset(msg);
 
     /* HTTP-version SP 3DIGIT SP reason CRLF; the SP before an empty reason may be missing. */
     int r = parse_version(p, end, &msg->minor_version);

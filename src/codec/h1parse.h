@@ -74,6 +74,10 @@ int sg_h1parse_request(const char *buf, size_t len, sg_h1_msg_t *msg);
  */
 int sg_h1parse_response(const char *buf, size_t len, bool is_head_request, sg_h1_msg_t *msg);
 
+/* Gives every field of msg but the header array its empty value (no headers, host_index -1, no body), as the parsers
+ * do before they fill it: for a message built by hand (HTTP/2) in storage that held another. */
+void sg_h1parse_reset(sg_h1_msg_t *msg);
+
 /* Finds a header by name, case-insensitively, starting at index *from (updated past the hit). */
 const sg_h1_header_t *sg_h1parse_find(const sg_h1_msg_t *msg, const char *name, size_t *from);
 

@@ -71,11 +71,14 @@ void parse_slice(loader_t *ld, struct fy_node *root, pos_t at)
     while (eps && (e = fy_node_sequence_iterate(eps, &it)) != NULL) {
         pos_t ep = npos(e, at);
         struct fy_node *cond = get_map(ld, e, "conditions", false, ep);
+        /* A missing or null ready is ready: discovery/v1 says a nil ready is an unknown state that consumers should
+         * in most cases take as ready (field() returns NULL for both). serving and terminating are not read: ready is
+         * already false on a terminating endpoint, and a nil serving defers to ready. */
         struct fy_node *ready = field(cond, "ready");
         if (ready != NULL) {
             const char *rv = fy_node_get_type(ready) == FYNT_SCALAR ? fy_node_get_scalar0(ready) : NULL;
             if (rv == NULL || (strcmp(rv, "true") != 0 && strcmp(rv, "false") != 0)) {
-                ERR(ld, npos(ready, ep), "conditions.ready: expected true or false");
+                ERR(ld, npos(ready, ep), "conditions.ready: expected true, false or null");
                 continue;
             }
             if (strcmp(rv, "false") == 0)
@@ -146,47 +149,57 @@ void sg__config_index_services(loader_t *ld)
     qsort(ld->slice_by_svc, ld->nslices, sizeof(*ld->slice_by_svc), cmp_slicep);
 }
 
-/* Index of the first of n sorted (ns, name) pairs that is not below (ns, name); get(i) gives pair i. */
-#define LOWER_BOUND(n, NS, NAME, ns, name)                                                                          \
-    ({                                                                                                              \
-        size_t lo_ = 0, hi_ = (n);                                                                                  \
-        while (lo_ < hi_) {                                                                                         \
-            size_t mid_ = lo_ + (hi_ - lo_) / 2;                                                                    \
-            int c_ = strcmp(NS(mid_), (ns));                                                                        \
-            if (c_ == 0)                                                                                            \
-                c_ = strcmp(NAME(mid_), (name));                                                                    \
-            if (c_ < 0)                                                                                             \
-                lo_ = mid_ + 1;                                                                                     \
-            else                                                                                                    \
-                hi_ = mid_;                                                                                         \
-        }                                                                                                           \
-        lo_;                                                                                                        \
-    })
+/* Entry i of a sorted index, as its namespace and name. */
+typedef void name_at_fn(const loader_t *ld, size_t i, const char **ns, const char **name);
+
+static void svc_name_at(const loader_t *ld, size_t i, const char **ns, const char **name)
+{
+    *ns = ld->svc_by_name[i]->ns;
+    *name = ld->svc_by_name[i]->name;
+}
+
+static void slice_name_at(const loader_t *ld, size_t i, const char **ns, const char **name)
+{
+    *ns = ld->slice_by_svc[i]->ns;
+    *name = ld->slice_by_svc[i]->svc;
+}
+
+/* The entries named ns/name of an index sorted by (namespace, name), n long, whose entry i name_at gives: *first, and
+ * how many (in document order). */
+static size_t name_range(const loader_t *ld, size_t n, name_at_fn *name_at, const char *ns, const char *name,
+                         size_t *first)
+{
+    const char *ins, *iname;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        name_at(ld, mid, &ins, &iname);
+        int c = strcmp(ins, ns);
+        if (c == 0)
+            c = strcmp(iname, name);
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    for (; end < n; end++) {
+        name_at(ld, end, &ins, &iname);
+        if (strcmp(ins, ns) != 0 || strcmp(iname, name) != 0)
+            break;
+    }
+    *first = lo;
+    return end - lo;
+}
 
 /* The Services named ns/name, in document order: *first in svc_by_name, and how many. */
 static size_t svc_range(const loader_t *ld, const char *ns, const char *name, size_t *first)
 {
-#define SNS(i) ld->svc_by_name[i]->ns
-#define SNAME(i) ld->svc_by_name[i]->name
-    size_t i = LOWER_BOUND(ld->nsvcs, SNS, SNAME, ns, name);
-#undef SNS
-#undef SNAME
-    size_t n = 0;
-    while (i + n < ld->nsvcs && strcmp(ld->svc_by_name[i + n]->ns, ns) == 0 &&
-           strcmp(ld->svc_by_name[i + n]->name, name) == 0)
-        n++;
-    *first = i;
-    return n;
+    return name_range(ld, ld->nsvcs, svc_name_at, ns, name, first);
 }
 
 const svc_t *sg__config_find_svc(const loader_t *ld, const char *ns, const char *name)
 {
-    if (ld->svc_by_name == NULL) { /* not indexed yet: a scan */
-        for (size_t i = 0; i < ld->nsvcs; i++)
-            if (strcmp(ld->svcs[i].ns, ns) == 0 && strcmp(ld->svcs[i].name, name) == 0)
-                return &ld->svcs[i];
-        return NULL;
-    }
     size_t first;
     return svc_range(ld, ns, name, &first) > 0 ? ld->svc_by_name[first] : NULL;
 }
@@ -194,17 +207,7 @@ const svc_t *sg__config_find_svc(const loader_t *ld, const char *ns, const char 
 /* The EndpointSlices of Service ns/name, in document order: *first in slice_by_svc, and how many. */
 static size_t find_slices(const loader_t *ld, const char *ns, const char *name, size_t *first)
 {
-#define LNS(i) ld->slice_by_svc[i]->ns
-#define LNAME(i) ld->slice_by_svc[i]->svc
-    size_t i = LOWER_BOUND(ld->nslices, LNS, LNAME, ns, name);
-#undef LNS
-#undef LNAME
-    size_t n = 0;
-    while (i + n < ld->nslices && strcmp(ld->slice_by_svc[i + n]->ns, ns) == 0 &&
-           strcmp(ld->slice_by_svc[i + n]->svc, name) == 0)
-        n++;
-    *first = i;
-    return n;
+    return name_range(ld, ld->nslices, slice_name_at, ns, name, first);
 }
 
 void set_label(sg_endpoint_t *ep)

@@ -347,15 +347,10 @@ static const secret_t *resolve_cert(loader_t *ld, const certref_t *r, const char
     return s;
 }
 
-static const svc_t *find_svc(const loader_t *ld, const char *ns, const char *name)
-{
-    return sg__config_find_svc(ld, ns, name);
-}
-
 /* The port number a sectionName names; 0 after an error. */
 static int section_port(loader_t *ld, const btpolicy_t *p, const bttarget_t *t)
 {
-    const svc_t *s = find_svc(ld, t->ns, t->name);
+    const svc_t *s = sg__config_find_svc(ld, t->ns, t->name);
     if (s == NULL) {
         ERR(ld, t->pos, "%s: targetRef sectionName \"%s\" names a port of Service %s/%s, which is not in the config "
             "(TargetNotFound)", p->label, t->section, t->ns, t->name);

@@ -512,11 +512,6 @@ static sg_diag_cond_t cond(bool ok, const char *reason, const char *msg)
     return (sg_diag_cond_t){ok, reason, msg};
 }
 
-static const svc_t *find_svc(const loader_t *ld, const char *ns, const char *name)
-{
-    return sg__config_find_svc(ld, ns, name);
-}
-
 static bool numeric(const char *s)
 {
     unsigned char buf[sizeof(struct in6_addr)];
@@ -537,7 +532,7 @@ static sg_diag_cond_t route_refs(struct sg_dx *dx, const loader_t *ld, const sg_
                          b->ns, b->name);
                 return cond(false, "RefNotPermitted", dstrdup(dx, msg));
             }
-            const svc_t *s = find_svc(ld, b->ns, b->name);
+            const svc_t *s = sg__config_find_svc(ld, b->ns, b->name);
             bool port = false;
             for (size_t p = 0; s != NULL && p < s->nports; p++)
                 port |= s->ports[p].port == b->port;
@@ -711,7 +706,7 @@ void sg__config_diag_fill(loader_t *ld, const sg_config_t *cfg)
                 o->dropped = true;
                 o->accepted = cond(false, whole->reason, whole->msg);
             } else if (o->target_kind && strcmp(o->target_kind, "Service") == 0 && o->target_name &&
-                       find_svc(ld, o->target_ns ? o->target_ns : "default", o->target_name) == NULL) {
+                       sg__config_find_svc(ld, o->target_ns ? o->target_ns : "default", o->target_name) == NULL) {
                 char msg[256];
                 snprintf(msg, sizeof(msg), "Service %s/%s not found", o->target_ns ? o->target_ns : "default",
                          o->target_name);

@@ -77,6 +77,12 @@ typedef struct sg_worker {
     uint16_t bind_failed[SG_WORKER_MAX_BIND_FAILED];
     size_t nbind_failed;
     _Atomic uint64_t adopted_gen;
+    /* Another try at the binds that failed (src/kube/krebind.c, kube mode): the main thread stores rebind_gen, then
+     * rebind_seq, and wakes the loop; a worker still on generation rebind_gen opens its missing listeners again
+     * (quietly: the main thread logs the changes), rewrites bind_failed, then stores rebind_ack = rebind_seq
+     * (release). */
+    _Atomic uint64_t rebind_gen, rebind_seq, rebind_ack;
+    uint64_t rebind_seen;
     bool draining;
     uint64_t drain_end_ms;                /* hard deadline of the drain */
     sg_timer_t drain_timer;

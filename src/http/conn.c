@@ -367,13 +367,17 @@ static void conn_io_cb(sg_watcher_t *w, uint32_t events)
         if (c->closed)
             return;
     }
-    if (events & (EPOLLIN | EPOLLERR)) {
+    /* An error goes to the read that reports it, but only while the protocol reads: one that is not reading (its
+     * request is in, the response under way) would ignore it, and EPOLLERR is level-triggered: a client that reset
+     * its connection was then reported on every loop iteration and its stream (a quiet SSE subscriber) never ended.
+     * It goes to on_hup instead, as a hang-up does. */
+    if ((events & EPOLLIN) || ((events & EPOLLERR) && c->sock.reading)) {
         c->proto->on_readable(c);
         tls_check_pending(c);
         return;
     }
     /* The protocol decides: an SSE stream ends at once, an ordinary request may still be answered. */
-    if (events & (EPOLLHUP | EPOLLRDHUP))
+    if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))
         c->proto->on_hup(c);
 }
 

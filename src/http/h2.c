@@ -613,17 +613,9 @@ static void start_request(h2s_t *s, bool end_stream)
         local_response(s, 431, "ssegate: request header fields too large\n");
         return;
     }
-    /* The worker's message is shared with HTTP/1.1 parsing: every field is set here, so none of an earlier
-     * request's (an upgrade, an Expect, an error) carries over. The header array is filled below. */
-    memset(msg, 0, offsetof(sg_h1_msg_t, headers));
-    msg->nheaders = 0;
-    msg->head_len = 0;
-    msg->body = SG_H1_BODY_NONE;
-    msg->content_length = 0;
-    msg->expect_continue = false;
-    msg->upgrade = false;
-    msg->error = NULL;
-    msg->host_index = -1;
+    /* The worker's message is shared with HTTP/1.1 parsing: every field is reset, so none of an earlier request's
+     * (an upgrade, an Expect, an error) carries over. The header array is filled below. */
+    sg_h1parse_reset(msg);
     msg->minor_version = 1;
     msg->keep_alive = true;
     size_t ncookies = 0;

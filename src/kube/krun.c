@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,8 +35,10 @@ struct sg_krun {
     bool stop, wake;
     slot_t built;               /* the newest build, not yet published */
     slot_t ready;               /* published, not yet taken by the thread */
-    uint16_t failed[64];
+    uint16_t failed[64];        /* ready's unbound ports; or, with refailed, mine's after a bind retry */
     size_t nfailed;
+    bool refailed;              /* a bind retry changed the unbound ports of build refailed_build */
+    uint64_t refailed_build;
     /* the thread's */
     sg_klease_t lease;
     sg_kswriter_t w;
@@ -359,9 +362,21 @@ static void lease_step(sg_krun_t *r, int64_t *wait)
     }
 }
 
+int sg_krun_thread_init(const char *name, int nice)
+{
+    pthread_setname_np(pthread_self(), name);
+    /* Linux: a thread's nice value is its own (PRIO_PROCESS with a thread id); raising it needs no privilege. */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), nice) != 0)
+        return -errno;
+    return 0;
+}
+
 static void *run(void *arg)
 {
     sg_krun_t *r = arg;
+    int nrc = sg_krun_thread_init("ssegate-kstatus", r->o.nice);
+    if (nrc < 0)
+        sg_log_error("kube: status thread: cannot set nice %d: %s", r->o.nice, strerror(-nrc));
     int64_t last_sync = 0;
     bool was_leader = false;
     for (;;) {
@@ -392,7 +407,12 @@ static void *run(void *arg)
             memcpy(r->mine_failed, r->failed, r->nfailed * sizeof(r->failed[0]));
             r->mine_nfailed = r->nfailed;
             fresh = true;
+        } else if (r->refailed && r->mine.set && r->mine.build == r->refailed_build) {
+            memcpy(r->mine_failed, r->failed, r->nfailed * sizeof(r->failed[0]));
+            r->mine_nfailed = r->nfailed;
+            fresh = true;
         }
+        r->refailed = false;
         pthread_mutex_unlock(&r->mu);
         if (lead && (fresh || !was_leader || now - last_sync >= r->o.resync_ms)) {
             if (now - last_sync >= r->o.resync_ms)
@@ -507,6 +527,24 @@ void sg_krun_published(sg_krun_t *r, uint64_t build, const uint16_t *failed, siz
             memcpy(r->failed, failed, r->nfailed * sizeof(r->failed[0]));
         r->wake = true;
         pthread_cond_signal(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void sg_krun_rebound(sg_krun_t *r, uint64_t build, const uint16_t *failed, size_t nfailed)
+{
+    pthread_mutex_lock(&r->mu);
+    bool waiting = r->ready.set && r->ready.build == build; /* published, not yet taken: it takes these */
+    if (waiting || (!r->ready.set && !(r->built.set && r->built.build <= build))) {
+        r->nfailed = nfailed < SG_ARRAY_LEN(r->failed) ? nfailed : SG_ARRAY_LEN(r->failed);
+        if (r->nfailed > 0)
+            memcpy(r->failed, failed, r->nfailed * sizeof(r->failed[0]));
+        if (!waiting) {
+            r->refailed = true;
+            r->refailed_build = build;
+            r->wake = true;
+            pthread_cond_signal(&r->cv);
+        }
     }
     pthread_mutex_unlock(&r->mu);
 }

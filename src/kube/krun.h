@@ -23,7 +23,11 @@ typedef struct sg_krun_opts {
     int64_t retry_ms;           /* 0: a seventh of the duration, at least 100 ms (2 s for 15 s) */
     const char *publish_service; /* --publish-service NS/NAME, or NULL */
     int64_t resync_ms;          /* re-read every object's status this often while leading; 0: 5 min */
+    int nice;                   /* the status thread's nice value (sg_krun_thread_init) */
 } sg_krun_opts_t;
+
+/* Names the calling thread and sets its nice value (a background thread of the kube source). Returns 0 or -errno. */
+int sg_krun_thread_init(const char *name, int nice);
 
 typedef struct sg_krun sg_krun_t;
 
@@ -35,6 +39,9 @@ void sg_krun_built(sg_krun_t *r, uint64_t build, sg_config_diag_t *diag);
 /* The main thread published generation `build` (and every earlier one is gone); failed: ports whose socket did not
  * bind. Status for that build is written (Programmed) from here on. Any thread. */
 void sg_krun_published(sg_krun_t *r, uint64_t build, const uint16_t *failed, size_t nfailed);
+/* Build `build` is still the one serving, and a bind retry changed its unbound ports to failed: its status is
+ * synced again with them. Ignored when a newer build was published (that one carries its own). Any thread. */
+void sg_krun_rebound(sg_krun_t *r, uint64_t build, const uint16_t *failed, size_t nfailed);
 /* Whether this replica leads now. Any thread. */
 bool sg_krun_leader(const sg_krun_t *r);
 /* Prometheus text: ssegate_kube_leader, ssegate_kube_leader_acquired_total, ssegate_kube_status_writes_total{result}.

@@ -202,10 +202,15 @@ static void gateway_status(FILE *f, const sg_diag_obj_t *o, const sg_kstatus_env
         } else {
             jdcond(f, true, "Accepted", &l->accepted, g, env->now);
         }
+        /* A port that did not bind is retried (krebind.c): Pending, "not yet online and ready to accept client
+         * traffic", rather than Invalid, which says the listener itself is wrong. */
+        char pmsg[128];
+        if (failed)
+            snprintf(pmsg, sizeof(pmsg), "port %ld could not be bound; retrying", l->port);
         jcond(f, false, "Programmed", prog ? "True" : "False",
-              prog ? "Programmed" : l->served && !failed ? "Pending" : "Invalid",
-              prog ? "listener is serving" : l->served && !failed ? "the configuration is not serving yet"
-                                                                  : "listener is not served",
+              prog ? "Programmed" : l->served ? "Pending" : "Invalid",
+              prog ? "listener is serving" : failed ? pmsg : l->served ? "the configuration is not serving yet"
+                                                                       : "listener is not served",
               g, env->now);
         jdcond(f, false, "ResolvedRefs", &l->resolved, g, env->now);
         jcond(f, false, "Conflicted", l->conflicted.ok ? "True" : "False", l->conflicted.reason,
@@ -222,6 +227,9 @@ static void gateway_status(FILE *f, const sg_diag_obj_t *o, const sg_kstatus_env
         jcond(f, false, "Programmed", "True", "Programmed", "the Gateway is serving", g, env->now);
     else if (!o->dropped && o->accepted.ok && !env->programmed)
         jcond(f, false, "Programmed", "False", "Pending", "the configuration is not serving yet", g, env->now);
+    else if (!o->dropped && o->accepted.ok && nbound_bad > 0)
+        jcond(f, false, "Programmed", "False", "Pending", "no listener is serving yet: their ports could not be bound; "
+              "retrying", g, env->now);
     else
         jcond(f, false, "Programmed", "False", "Invalid", "no listener is serving", g, env->now);
     fputs("]}", f);

@@ -2,7 +2,9 @@
 #include "kube/kstore.h"
 
 #include <libfyaml.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kube/kwatch.h"
 
@@ -183,62 +185,44 @@ size_t sg_kstore_relist_end(sg_kstore_t *s, int kind)
     return n;
 }
 
-/* ---- stripping ---- */
+/* ---- stripping ----
+ * The object is a node of a parsed event or list page (kube/kjson.c). Nothing is removed from it: what the
+ * loader never reads is flagged SG_KJSON_DROP, and the object is written back without it. */
 
-static const char *sval(struct fy_node *map, const char *key)
+static const char *sval(const sg_kjson_t *d, uint32_t map, const char *key)
 {
-    struct fy_node *v = map && fy_node_get_type(map) == FYNT_MAPPING ? fy_node_mapping_lookup_by_string(map, key, FY_NT)
-                                                                     : NULL;
-    return v && fy_node_get_type(v) == FYNT_SCALAR ? fy_node_get_scalar0(v) : NULL;
+    return sg_kjson_get_str(d, map, key);
 }
 
-static struct fy_node *mval(struct fy_node *map, const char *key)
+static uint32_t mval(const sg_kjson_t *d, uint32_t map, const char *key)
 {
-    struct fy_node *v = map && fy_node_get_type(map) == FYNT_MAPPING ? fy_node_mapping_lookup_by_string(map, key, FY_NT)
-                                                                     : NULL;
-    return v && fy_node_get_type(v) == FYNT_MAPPING ? v : NULL;
+    return sg_kjson_get_type(d, map, key, SG_KJSON_OBJECT);
 }
 
-/* Removes every key of map not in keep (a NULL-terminated list). */
-static void keep_only(struct fy_node *map, const char *const *keep)
+static uint32_t seq_of(const sg_kjson_t *d, uint32_t map, const char *key)
 {
-    if (map == NULL || fy_node_get_type(map) != FYNT_MAPPING)
+    return sg_kjson_get_type(d, map, key, SG_KJSON_ARRAY);
+}
+
+/* Flags every key of map not in keep (a NULL-terminated list). */
+static void keep_only(sg_kjson_t *d, uint32_t map, const char *const *keep)
+{
+    if (sg_kjson_type(d, map) != SG_KJSON_OBJECT)
         return;
-    void *it = NULL;
-    struct fy_node_pair *p;
-    struct fy_node *drop[64];
-    size_t n;
-    do {
-        n = 0;
-        it = NULL;
-        while (n < SG_ARRAY_LEN(drop) && (p = fy_node_mapping_iterate(map, &it)) != NULL) {
-            struct fy_node *k = fy_node_pair_key(p);
-            const char *ks = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar0(k) : NULL;
-            bool keepit = false;
-            for (size_t i = 0; ks && keep[i] && !keepit; i++)
-                keepit = strcmp(ks, keep[i]) == 0;
-            if (!keepit)
-                drop[n++] = k;
-        }
-        for (size_t i = 0; i < n; i++)
-            fy_node_free(fy_node_mapping_remove_by_key(map, drop[i]));
-    } while (n == SG_ARRAY_LEN(drop));
+    for (uint32_t k = sg_kjson_first(d, map); k; k = sg_kjson_next_key(d, map, k)) {
+        bool keepit = false;
+        for (size_t i = 0; keep[i] && !keepit; i++)
+            keepit = sg_kjson_is(d, k, keep[i]);
+        if (!keepit)
+            d->n[k].flags |= SG_KJSON_DROP;
+    }
 }
 
-static int set_str(struct fy_node *map, const char *key, const char *val)
+static void drop_key(sg_kjson_t *d, uint32_t map, const char *key)
 {
-    struct fy_document *d = fy_node_document(map);
-    struct fy_node_pair *p = fy_node_mapping_lookup_pair_by_string(map, key, FY_NT);
-    if (p != NULL)
-        fy_node_free(fy_node_mapping_remove_by_key(map, fy_node_pair_key(p)));
-    struct fy_node *k = fy_node_create_scalar_copy(d, key, strlen(key));
-    struct fy_node *v = fy_node_create_scalar_copy(d, val, strlen(val));
-    if (k == NULL || v == NULL || fy_node_mapping_prepend(map, k, v) != 0) {
-        fy_node_free(k);
-        fy_node_free(v);
-        return -ENOMEM;
-    }
-    return 0;
+    uint32_t k = sg_kjson_key(d, map, key);
+    if (k)
+        d->n[k].flags |= SG_KJSON_DROP;
 }
 
 /* What the loader reads of a Service is spec.ports[]{name, port, targetPort, appProtocol}, and of an EndpointSlice's
@@ -246,64 +230,58 @@ static int set_str(struct fy_node *map, const char *key, const char *val)
  * stored: each JSON value a kept document holds costs about 0.4-0.5 KB in libfyaml (a node, its tokens and their
  * marks), and a cluster's Services (clusterIP(s), ipFamilies, selector, sessionAffinity...) and endpoints (nodeName,
  * zone, targetRef, hints, serving, terminating) are mostly what the loader never reads. For an endpoint, ready true
- * (or absent, which the loader and Kubernetes take as ready) is written as no conditions, and an endpoint with ready
+ * (or absent or null, which the loader and Kubernetes take as ready: discovery/v1 says a nil ready is an unknown
+ * state consumers should in most cases take as ready) is written as no conditions, and an endpoint with ready
  * false, which the loader skips, is not written: a slice keeps only its ready addresses. A ready of any other value
- * is kept as it is, so the loader still reports it on this slice. */
+ * is kept as it is, so the loader still reports it on this slice. serving and terminating are dropped: ready is
+ * false on a terminating endpoint (unless its Service publishes not-ready addresses, when Kubernetes means it to get
+ * traffic), and a nil serving defers to ready. */
 static const char *const svc_spec_keys[] = {"ports", NULL};
 static const char *const svc_port_keys[] = {"name", "port", "targetPort", "appProtocol", NULL};
 static const char *const ep_keys[] = {"addresses", "conditions", NULL};
 static const char *const ep_cond_keys[] = {"ready", NULL};
 
-static struct fy_node *seq_of(struct fy_node *map, const char *key);
-
-static void slim_service(struct fy_node *obj)
+static void slim_service(sg_kjson_t *d, uint32_t obj)
 {
-    struct fy_node *spec = mval(obj, "spec");
-    keep_only(spec, svc_spec_keys);
-    struct fy_node *ports = seq_of(spec, "ports"), *e;
-    void *it = NULL;
-    while (ports && (e = fy_node_sequence_iterate(ports, &it)) != NULL)
-        keep_only(e, svc_port_keys);
+    uint32_t spec = mval(d, obj, "spec");
+    keep_only(d, spec, svc_spec_keys);
+    uint32_t ports = seq_of(d, spec, "ports");
+    for (uint32_t e = sg_kjson_first(d, ports); e; e = sg_kjson_next_elem(d, ports, e))
+        keep_only(d, e, svc_port_keys);
 }
 
-/* The endpoint's conditions.ready: 1 true (or no ready), 0 false, -1 anything else (left for the loader to report). */
-static int ep_ready(struct fy_node *cond)
+/* The endpoint's conditions.ready: 1 true (or no ready, or null: Kubernetes reads an unknown state as ready; or
+ * conditions itself null), 0 false, -1 anything else (left for the loader to report). */
+static int ep_ready(const sg_kjson_t *d, uint32_t cond)
 {
-    if (cond == NULL)
+    if (cond == 0)
         return 1;
-    if (fy_node_get_type(cond) != FYNT_MAPPING)
+    if (sg_kjson_type(d, cond) == SG_KJSON_NULL)
+        return 1;
+    if (sg_kjson_type(d, cond) != SG_KJSON_OBJECT)
         return -1;
-    struct fy_node *r = fy_node_mapping_lookup_by_string(cond, "ready", FY_NT);
-    if (r == NULL)
+    uint32_t r = sg_kjson_get(d, cond, "ready");
+    if (r == 0 || sg_kjson_type(d, r) == SG_KJSON_NULL)
         return 1;
-    const char *v = fy_node_get_type(r) == FYNT_SCALAR ? fy_node_get_scalar0(r) : NULL;
-    return v == NULL ? -1 : strcmp(v, "true") == 0 ? 1 : strcmp(v, "false") == 0 ? 0 : -1;
+    return sg_kjson_is(d, r, "true") ? 1 : sg_kjson_is(d, r, "false") ? 0 : -1;
 }
 
-static void slim_slice(struct fy_node *obj)
+static void slim_slice(sg_kjson_t *d, uint32_t obj)
 {
-    struct fy_node *eps = seq_of(obj, "endpoints"), *e;
-    struct fy_node *drop[64];
-    size_t n;
-    do {
-        void *it = NULL;
-        n = 0;
-        while (eps && n < SG_ARRAY_LEN(drop) && (e = fy_node_sequence_iterate(eps, &it)) != NULL) {
-            if (fy_node_get_type(e) != FYNT_MAPPING)
-                continue;
-            keep_only(e, ep_keys);
-            struct fy_node_pair *cp = fy_node_mapping_lookup_pair_by_string(e, "conditions", FY_NT);
-            struct fy_node *cond = cp ? fy_node_pair_value(cp) : NULL;
-            keep_only(cond, ep_cond_keys);
-            int ready = cp ? ep_ready(cond) : 1;
-            if (ready == 0)
-                drop[n++] = e;
-            else if (ready == 1 && cp != NULL)
-                fy_node_free(fy_node_mapping_remove_by_key(e, fy_node_pair_key(cp)));
-        }
-        for (size_t i = 0; i < n; i++)
-            fy_node_free(fy_node_sequence_remove(eps, drop[i]));
-    } while (n == SG_ARRAY_LEN(drop));
+    uint32_t eps = seq_of(d, obj, "endpoints");
+    for (uint32_t e = sg_kjson_first(d, eps); e; e = sg_kjson_next_elem(d, eps, e)) {
+        if (sg_kjson_type(d, e) != SG_KJSON_OBJECT)
+            continue;
+        keep_only(d, e, ep_keys);
+        uint32_t cp = sg_kjson_key(d, e, "conditions");
+        uint32_t cond = cp ? cp + 1 : 0;
+        keep_only(d, cond, ep_cond_keys);
+        int ready = ep_ready(d, cond);
+        if (ready == 0)
+            d->n[e].flags |= SG_KJSON_DROP;
+        else if (ready == 1 && cp != 0)
+            d->n[cp].flags |= SG_KJSON_DROP;
+    }
 }
 
 /* The top-level keys the loader reads, per kind (status is never among them: it is not ours to read). */
@@ -325,43 +303,42 @@ static const char *const cm_data[] = {"ca.crt", NULL};
 
 /* The filter facts of an object (see sg_kobj_t.aux). Returns a malloc'd string, NULL when the kind has none, or
  * (char *)-1 when out of memory. */
-static char *make_aux(int kind, struct fy_node *obj, const char *ns)
+static char *make_aux(int kind, const sg_kjson_t *d, uint32_t obj, const char *ns)
 {
-    struct fy_node *spec = mval(obj, "spec");
+    uint32_t spec = mval(d, obj, "spec");
     const char *v = NULL;
     if (kind == SG_KK_GATEWAYCLASS)
-        v = sval(spec, "controllerName");
+        v = sval(d, spec, "controllerName");
     else if (kind == SG_KK_GATEWAY)
-        v = sval(spec, "gatewayClassName");
+        v = sval(d, spec, "gatewayClassName");
     if (kind == SG_KK_GATEWAYCLASS || kind == SG_KK_GATEWAY) {
-        char *d = strdup(v ? v : "");
-        return d ? d : (char *)-1;
+        char *c = strdup(v ? v : "");
+        return c ? c : (char *)-1;
     }
     if (kind == SG_KK_ROUTEPOLICY || kind == SG_KK_SSEPOLICY || kind == SG_KK_FRONTENDTLSPOLICY) {
-        struct fy_node *tr = mval(spec, "targetRef");
-        const char *tk = sval(tr, "kind"), *tn = sval(tr, "name"), *tns = sval(tr, "namespace");
+        uint32_t tr = mval(d, spec, "targetRef");
+        const char *tk = sval(d, tr, "kind"), *tn = sval(d, tr, "name"), *tns = sval(d, tr, "namespace");
         const char *want = kind == SG_KK_FRONTENDTLSPOLICY ? "Gateway" : "HTTPRoute";
         if (tn == NULL || (tk != NULL && strcmp(tk, want) != 0))
             return NULL; /* the loader says what is wrong with it */
         size_t l = strlen(tns ? tns : ns) + strlen(tn) + 2;
-        char *d = malloc(l);
-        if (d == NULL)
+        char *c = malloc(l);
+        if (c == NULL)
             return (char *)-1;
-        snprintf(d, l, "%s/%s", tns ? tns : ns, tn);
-        return d;
+        snprintf(c, l, "%s/%s", tns ? tns : ns, tn);
+        return c;
     }
     if (kind != SG_KK_HTTPROUTE && kind != SG_KK_GRPCROUTE)
         return NULL;
-    struct fy_node *refs = spec ? fy_node_mapping_lookup_by_string(spec, "parentRefs", FY_NT) : NULL;
+    uint32_t refs = seq_of(d, spec, "parentRefs");
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (f == NULL)
         return (char *)-1;
-    void *it = NULL;
-    struct fy_node *e;
-    while (refs && fy_node_get_type(refs) == FYNT_SEQUENCE && (e = fy_node_sequence_iterate(refs, &it)) != NULL) {
-        const char *group = sval(e, "group"), *k = sval(e, "kind"), *n = sval(e, "name"), *rns = sval(e, "namespace");
+    for (uint32_t e = sg_kjson_first(d, refs); e; e = sg_kjson_next_elem(d, refs, e)) {
+        const char *group = sval(d, e, "group"), *k = sval(d, e, "kind"), *n = sval(d, e, "name"),
+                   *rns = sval(d, e, "namespace");
         bool gw = (group == NULL || strcmp(group, GW_GROUP) == 0) && (k == NULL || strcmp(k, "Gateway") == 0);
         if (gw && n != NULL)
             fprintf(f, "%s/%s\n", rns ? rns : ns, n);
@@ -376,34 +353,28 @@ static char *make_aux(int kind, struct fy_node *obj, const char *ns)
 }
 
 /* Appends "ns/name\n" for a reference to a core Service (group "" and kind Service, or absent). */
-static void ref_service(FILE *f, struct fy_node *ref, const char *ns)
+static void ref_service(FILE *f, const sg_kjson_t *d, uint32_t ref, const char *ns)
 {
-    const char *group = sval(ref, "group"), *k = sval(ref, "kind"), *n = sval(ref, "name"), *rns = sval(ref, "namespace");
+    const char *group = sval(d, ref, "group"), *k = sval(d, ref, "kind"), *n = sval(d, ref, "name"),
+               *rns = sval(d, ref, "namespace");
     if (n != NULL && (group == NULL || group[0] == '\0') && (k == NULL || strcmp(k, "Service") == 0))
         fprintf(f, "%s/%s\n", rns ? rns : ns, n);
 }
 
-static struct fy_node *seq_of(struct fy_node *map, const char *key)
-{
-    struct fy_node *v = map && fy_node_get_type(map) == FYNT_MAPPING ? fy_node_mapping_lookup_by_string(map, key, FY_NT)
-                                                                     : NULL;
-    return v && fy_node_get_type(v) == FYNT_SEQUENCE ? v : NULL;
-}
-
 /* The Services an object names (see sg_kobj_t.refs): a malloc'd string, NULL for none, (char *)-1 when out of memory. */
-static char *make_refs(int kind, struct fy_node *obj, const char *ns)
+static char *make_refs(int kind, const sg_kjson_t *d, uint32_t obj, const char *ns)
 {
-    struct fy_node *spec = mval(obj, "spec");
+    uint32_t spec = mval(d, obj, "spec");
     if (kind == SG_KK_ENDPOINTSLICE) {
-        const char *svc = sval(mval(mval(obj, "metadata"), "labels"), "kubernetes.io/service-name");
+        const char *svc = sval(d, mval(d, mval(d, obj, "metadata"), "labels"), "kubernetes.io/service-name");
         if (svc == NULL)
             return NULL;
         size_t l = strlen(ns) + strlen(svc) + 2;
-        char *d = malloc(l);
-        if (d == NULL)
+        char *c = malloc(l);
+        if (c == NULL)
             return (char *)-1;
-        snprintf(d, l, "%s/%s", ns, svc);
-        return d;
+        snprintf(c, l, "%s/%s", ns, svc);
+        return c;
     }
     if (kind != SG_KK_HTTPROUTE && kind != SG_KK_GRPCROUTE && kind != SG_KK_HEALTHCHECKPOLICY &&
         kind != SG_KK_BLBPOLICY && kind != SG_KK_BACKENDTLSPOLICY && kind != SG_KK_AGC_BACKENDTLSPOLICY)
@@ -413,22 +384,19 @@ static char *make_refs(int kind, struct fy_node *obj, const char *ns)
     FILE *f = open_memstream(&buf, &len);
     if (f == NULL)
         return (char *)-1;
-    void *it = NULL, *it2;
-    struct fy_node *e, *b;
     if (kind == SG_KK_HTTPROUTE || kind == SG_KK_GRPCROUTE) {
-        struct fy_node *rules = seq_of(spec, "rules");
-        while (rules && (e = fy_node_sequence_iterate(rules, &it)) != NULL) {
-            struct fy_node *brs = seq_of(e, "backendRefs");
-            it2 = NULL;
-            while (brs && (b = fy_node_sequence_iterate(brs, &it2)) != NULL)
-                ref_service(f, b, ns);
+        uint32_t rules = seq_of(d, spec, "rules");
+        for (uint32_t e = sg_kjson_first(d, rules); e; e = sg_kjson_next_elem(d, rules, e)) {
+            uint32_t brs = seq_of(d, e, "backendRefs");
+            for (uint32_t b = sg_kjson_first(d, brs); b; b = sg_kjson_next_elem(d, brs, b))
+                ref_service(f, d, b, ns);
         }
     } else {
-        if (mval(spec, "targetRef"))
-            ref_service(f, mval(spec, "targetRef"), ns);
-        struct fy_node *trs = seq_of(spec, "targetRefs");
-        while (trs && (e = fy_node_sequence_iterate(trs, &it)) != NULL)
-            ref_service(f, e, ns);
+        if (mval(d, spec, "targetRef"))
+            ref_service(f, d, mval(d, spec, "targetRef"), ns);
+        uint32_t trs = seq_of(d, spec, "targetRefs");
+        for (uint32_t e = sg_kjson_first(d, trs); e; e = sg_kjson_next_elem(d, trs, e))
+            ref_service(f, d, e, ns);
     }
     if (fclose(f) != 0 || buf == NULL) {
         free(buf);
@@ -441,41 +409,41 @@ static char *make_refs(int kind, struct fy_node *obj, const char *ns)
     return buf;
 }
 
-int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
+int sg_kstore_put(sg_kstore_t *s, int kind, sg_kjson_t *d, uint32_t obj)
 {
-    if (obj == NULL || fy_node_get_type(obj) != FYNT_MAPPING)
+    if (sg_kjson_type(d, obj) != SG_KJSON_OBJECT)
         return SG_EBADMSG;
-    struct fy_node *md = mval(obj, "metadata");
-    const char *name = sval(md, "name");
+    uint32_t md = mval(d, obj, "metadata");
+    const char *name = sval(d, md, "name");
     if (name == NULL || name[0] == '\0')
         return SG_EBADMSG;
-    const char *ns = sg_kkinds[kind].namespaced ? sval(md, "namespace") : "";
+    const char *ns = sg_kkinds[kind].namespaced ? sval(d, md, "namespace") : "";
     if (ns == NULL)
         ns = "";
     if (kind == SG_KK_SECRET || kind == SG_KK_CONFIGMAP) {
-        const char *type = kind == SG_KK_SECRET ? sval(obj, "type") : NULL;
+        const char *type = kind == SG_KK_SECRET ? sval(d, obj, "type") : NULL;
         bool tls = type != NULL && strcmp(type, "kubernetes.io/tls") == 0;
         /* A CA bundle in a Secret is an Opaque (or TLS) one; service-account token Secrets carry a ca.crt too, one per
          * service account in legacy clusters, and are nobody's caCertificateRef. */
         bool ca_type = kind == SG_KK_CONFIGMAP || type == NULL || tls || strcmp(type, "Opaque") == 0;
-        bool ca = ca_type && sval(mval(obj, "data"), "ca.crt") != NULL;
+        bool ca = ca_type && sval(d, mval(d, obj, "data"), "ca.crt") != NULL;
         if (!tls && !ca)
             return sg_kstore_delete(s, kind, ns, name);
-        keep_only(mval(obj, "data"), kind == SG_KK_SECRET ? secret_data : cm_data);
+        keep_only(d, mval(d, obj, "data"), kind == SG_KK_SECRET ? secret_data : cm_data);
     }
     const char *const *top = kind == SG_KK_ENDPOINTSLICE ? top_keys_slice
                              : kind == SG_KK_SECRET      ? top_keys_secret
                              : kind == SG_KK_CONFIGMAP   ? top_keys_cm
                                                          : top_keys;
-    /* name and ns point into obj: copy them before the keys around them are edited. */
+    /* name and ns point into the parsed document: the object keeps its own copies. */
     char *cns = strdup(ns), *cname = strdup(name);
     if (cns == NULL || cname == NULL) {
         free(cns);
         free(cname);
         return -ENOMEM;
     }
-    char *aux = kind == SG_KK_ENDPOINTSLICE ? make_refs(kind, obj, cns) : make_aux(kind, obj, cns);
-    char *refs = kind == SG_KK_ENDPOINTSLICE ? NULL : make_refs(kind, obj, cns);
+    char *aux = kind == SG_KK_ENDPOINTSLICE ? make_refs(kind, d, obj, cns) : make_aux(kind, d, obj, cns);
+    char *refs = kind == SG_KK_ENDPOINTSLICE ? NULL : make_refs(kind, d, obj, cns);
     if (aux == (char *)-1 || refs == (char *)-1) {
         if (aux != (char *)-1)
             free(aux);
@@ -485,32 +453,31 @@ int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj)
         free(cname);
         return -ENOMEM;
     }
-    keep_only(obj, top);
-    keep_only(md, kind == SG_KK_NAMESPACE || kind == SG_KK_ENDPOINTSLICE ? meta_keys : meta_keys_unlabelled);
+    keep_only(d, obj, top);
+    keep_only(d, md, kind == SG_KK_NAMESPACE || kind == SG_KK_ENDPOINTSLICE ? meta_keys : meta_keys_unlabelled);
     if (kind == SG_KK_ENDPOINTSLICE)
-        keep_only(mval(md, "labels"), slice_labels);
+        keep_only(d, mval(d, md, "labels"), slice_labels);
     if (kind == SG_KK_SERVICE)
-        slim_service(obj);
+        slim_service(d, obj);
     else if (kind == SG_KK_ENDPOINTSLICE)
-        slim_slice(obj);
+        slim_slice(d, obj);
     const sg_kkind_t *k = &sg_kkinds[kind];
-    char api[128];
-    if (k->group[0])
-        snprintf(api, sizeof(api), "%s/%s", k->group, k->version);
-    else
-        snprintf(api, sizeof(api), "%s", k->version);
     /* LIST items carry no kind or apiVersion; a watch event's object does, and may carry the version the server
-     * was asked for: either way the one we asked for is written. */
-    char *json = NULL;
-    if (set_str(obj, "kind", k->kind) < 0 || set_str(obj, "apiVersion", api) < 0 || /* prepended: apiVersion first */
-        (json = fy_emit_node_to_string(obj, FYECF_MODE_JSON_ONELINE | FYECF_NO_ENDING_NEWLINE)) == NULL) {
+     * was asked for: either way the one we asked for is written, first. */
+    char head[160];
+    snprintf(head, sizeof(head), "\"apiVersion\": \"%s%s%s\", \"kind\": \"%s\"", k->group, k->group[0] ? "/" : "",
+             k->version, k->kind);
+    drop_key(d, obj, "kind");
+    drop_key(d, obj, "apiVersion");
+    size_t len = 0;
+    char *json = sg_kjson_emit(d, obj, head, &len);
+    if (json == NULL) {
         free(cns);
         free(cname);
         free(aux);
         free(refs);
         return -ENOMEM;
     }
-    size_t len = strlen(json);
     uint64_t h = sg_kstore_hash(json, len, 0);
     sg_kobj_t **pp = find(s, kind, cns, cname);
     sg_kobj_t *o = *pp;

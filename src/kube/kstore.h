@@ -3,6 +3,7 @@
 #ifndef SG_KSTORE_H
 #define SG_KSTORE_H
 
+#include "kube/kjson.h"
 #include "core/sg.h"
 
 struct fy_node;
@@ -67,13 +68,13 @@ sg_kstore_t *sg_kstore_new(void);
 void sg_kstore_free(sg_kstore_t *s);
 
 /*
- * Stores obj (a mapping; modified in place: stripped of managedFields, annotations, resourceVersion, status and, for
+ * Stores object obj of d (written back without managedFields, annotations, resourceVersion, status and, for
  * Secrets and ConfigMaps, the keys ssegate does not read; kind and apiVersion filled in for LIST items). Secrets that
  * are neither kubernetes.io/tls nor hold a ca.crt, and ConfigMaps without ca.crt, are not kept (a stored one is
  * deleted). Returns 1 when what the loader would read changed, 0 when not (a status-only or resourceVersion-only
  * update), SG_EBADMSG when obj has no metadata.name, -ENOMEM.
  */
-int sg_kstore_put(sg_kstore_t *s, int kind, struct fy_node *obj);
+int sg_kstore_put(sg_kstore_t *s, int kind, sg_kjson_t *d, uint32_t obj);
 /* Returns 1 when the object was stored (and is now gone), else 0. */
 int sg_kstore_delete(sg_kstore_t *s, int kind, const char *ns, const char *name);
 /* A relist of kind begins: objects it does not put again before sg_kstore_sweep are deleted by the sweep. */

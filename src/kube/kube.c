@@ -67,6 +67,7 @@ struct sg_kube {
     char *lease_ns;
     char *publish_service;
     int64_t lease_duration_ms;
+    int nice; /* the watch and status threads' */
     sg_krun_t *krun;            /* the status thread (Lease, status writes); NULL once released; under lock */
     pthread_t thread;
     bool started;
@@ -140,6 +141,7 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
     k->controller = xdup(o->controller ? o->controller : "ssegate.io/gateway-controller");
     k->publish_service = xdup(o->publish_service);
     k->lease_duration_ms = o->lease_duration_ms;
+    k->nice = o->nice_set ? (int)o->nice : SG_KUBE_NICE;
     k->watch_ns = xdup(o->watch_ns);
     k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     k->ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -260,6 +262,14 @@ void sg_kube_published(sg_kube_t *k, uint64_t build, const uint16_t *failed, siz
     pthread_mutex_unlock(&k->lock);
 }
 
+void sg_kube_rebound(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed)
+{
+    pthread_mutex_lock(&k->lock);
+    if (k->krun != NULL)
+        sg_krun_rebound(k->krun, build, failed, nfailed);
+    pthread_mutex_unlock(&k->lock);
+}
+
 void sg_kube_release(sg_kube_t *k)
 {
     pthread_mutex_lock(&k->lock);
@@ -375,18 +385,20 @@ static int list_kind(sg_kube_t *k, kw_t *w, int *retry_after)
             sg_kresp_free(&r);
             return st == 403 ? -EPERM : st == 401 ? -EACCES : -EAGAIN;
         }
-        struct fy_document *d = sg_kwatch_parse_json(r.body ? r.body : "", r.len);
-        sg_kresp_free(&r);
-        struct fy_node *root = d ? fy_document_root(d) : NULL;
-        struct fy_node *items = root ? fy_node_by_path(root, "/items", FY_NT, FYNWF_DONT_FOLLOW) : NULL;
-        struct fy_node *rvn = root ? fy_node_by_path(root, "/metadata/resourceVersion", FY_NT, FYNWF_DONT_FOLLOW)
-                                   : NULL;
-        struct fy_node *cn = root ? fy_node_by_path(root, "/metadata/continue", FY_NT, FYNWF_DONT_FOLLOW) : NULL;
-        const char *rv = rvn && fy_node_get_type(rvn) == FYNT_SCALAR ? fy_node_get_scalar0(rvn) : NULL;
-        if (rv == NULL || (items != NULL && fy_node_get_type(items) != FYNT_SEQUENCE)) {
+        sg_kjson_t d;
+        int prc = sg_kjson_parse(&d, r.body ? r.body : "", r.len);
+        if (prc == -ENOMEM) {
+            sg_kresp_free(&r);
+            return -ENOMEM;
+        }
+        uint32_t md = prc == 0 ? sg_kjson_get_type(&d, 1, "metadata", SG_KJSON_OBJECT) : 0;
+        uint32_t items = prc == 0 ? sg_kjson_get(&d, 1, "items") : 0;
+        int itype = sg_kjson_type(&d, items);
+        const char *rv = sg_kjson_get_str(&d, md, "resourceVersion");
+        if (rv == NULL || (items != 0 && itype != SG_KJSON_ARRAY && itype != SG_KJSON_NULL)) {
             sg_log_error("kube: LIST %s: not a list", base);
-            if (d)
-                fy_document_destroy(d);
+            sg_kjson_free(&d);
+            sg_kresp_free(&r);
             return SG_EBADMSG;
         }
         if (!begun) {
@@ -394,27 +406,29 @@ static int list_kind(sg_kube_t *k, kw_t *w, int *retry_after)
             begun = true;
         }
         bool any = false;
-        void *it = NULL;
-        struct fy_node *item;
-        while (items && (item = fy_node_sequence_iterate(items, &it)) != NULL) {
-            int prc = sg_kstore_put(k->store, w->kind, item);
+        for (uint32_t it = itype == SG_KJSON_ARRAY ? sg_kjson_first(&d, items) : 0; it;
+             it = sg_kjson_next_elem(&d, items, it)) {
+            prc = sg_kstore_put(k->store, w->kind, &d, it);
             if (prc == -ENOMEM) {
-                fy_document_destroy(d);
+                sg_kjson_free(&d);
+                sg_kresp_free(&r);
                 return -ENOMEM;
             }
             any |= prc == 1;
         }
         snprintf(w->rv, sizeof(w->rv), "%s", rv);
-        const char *c = cn && fy_node_get_type(cn) == FYNT_SCALAR ? fy_node_get_scalar0(cn) : NULL;
+        const char *c = sg_kjson_get_str(&d, md, "continue");
         if (c != NULL && c[0] != '\0') {
             if (sg_kclient_query_escape(c, cont, sizeof(cont)) < 0) {
-                fy_document_destroy(d);
+                sg_kjson_free(&d);
+                sg_kresp_free(&r);
                 return -ENOSPC;
             }
         } else {
             cont[0] = '\0';
         }
-        fy_document_destroy(d);
+        sg_kjson_free(&d);
+        sg_kresp_free(&r);
         if (any)
             changed(k, w);
         if (cont[0] == '\0')
@@ -509,7 +523,7 @@ static void do_list(sg_kube_t *k, kw_t *w, uint64_t now)
     open_watch(k, w, sg_now_ms());
 }
 
-static bool apply_event(sg_kube_t *k, kw_t *w, const sg_kevent_t *ev)
+static bool apply_event(sg_kube_t *k, kw_t *w, sg_kevent_t *ev)
 {
     atomic_fetch_add_explicit(&w->events, 1, memory_order_relaxed);
     /* A watch that delivers is healthy: its next failure starts the backoff over (client-go waits for 2 minutes
@@ -522,12 +536,13 @@ static bool apply_event(sg_kube_t *k, kw_t *w, const sg_kevent_t *ev)
         snprintf(w->rv, sizeof(w->rv), "%s", ev->rv);
     int rc = 0;
     if (ev->type == SG_KEV_ADDED || ev->type == SG_KEV_MODIFIED) {
-        rc = sg_kstore_put(k->store, w->kind, ev->object);
+        rc = sg_kstore_put(k->store, w->kind, &ev->doc, ev->object);
     } else if (ev->type == SG_KEV_DELETED) {
-        struct fy_node *n = fy_node_by_path(ev->object, "/metadata/name", FY_NT, FYNWF_DONT_FOLLOW);
-        struct fy_node *ns = fy_node_by_path(ev->object, "/metadata/namespace", FY_NT, FYNWF_DONT_FOLLOW);
-        const char *name = n && fy_node_get_type(n) == FYNT_SCALAR ? fy_node_get_scalar0(n) : NULL;
-        const char *nss = ns && fy_node_get_type(ns) == FYNT_SCALAR ? fy_node_get_scalar0(ns) : "";
+        uint32_t md = sg_kjson_get_type(&ev->doc, ev->object, "metadata", SG_KJSON_OBJECT);
+        const char *name = sg_kjson_get_str(&ev->doc, md, "name");
+        const char *nss = sg_kjson_get_str(&ev->doc, md, "namespace");
+        if (nss == NULL)
+            nss = "";
         if (name != NULL)
             rc = sg_kstore_delete(k->store, w->kind, sg_kkinds[w->kind].namespaced ? nss : "", name);
     }
@@ -725,7 +740,9 @@ static void step_kind(sg_kube_t *k, kw_t *w, uint64_t now)
 static void *kube_main(void *arg)
 {
     sg_kube_t *k = arg;
-    pthread_setname_np(pthread_self(), "ssegate-kube");
+    int nrc = sg_krun_thread_init("ssegate-kube", k->nice);
+    if (nrc < 0)
+        sg_log_error("kube: watch thread: cannot set nice %d: %s", k->nice, strerror(-nrc));
     while (!atomic_load(&k->stop)) {
         uint64_t now = sg_now_ms();
         if (atomic_exchange(&k->relist_all, false))
@@ -785,7 +802,7 @@ int sg_kube_start(sg_kube_t *k)
 {
     sg_krun_opts_t ro = {.req = sg_kube_request, .req_ctx = k, .controller = k->controller,
                          .lease_ns = k->lease_ns, .lease_duration_ms = k->lease_duration_ms,
-                         .publish_service = k->publish_service};
+                         .publish_service = k->publish_service, .nice = k->nice};
     char err[256];
     k->krun = sg_krun_start(&ro, err, sizeof(err));
     if (k->krun == NULL)

@@ -20,7 +20,13 @@ typedef struct sg_kube_opts {
     bool api_rate_set;          /* --kube-api-qps given (else SG_KCLIENT_QPS) */
     uint32_t api_qps;           /* --kube-api-qps; 0: no limit */
     uint32_t api_burst;         /* --kube-api-burst; 0: SG_KCLIENT_BURST */
+    bool nice_set;              /* --kube-nice given (else SG_KUBE_NICE) */
+    uint32_t nice;              /* --kube-nice: the watch and status threads' nice value, 0..19 */
 } sg_kube_opts_t;
+
+/* The watch and status threads run below the workers: a rebuild (tens of ms of CPU at a thousand routes) or a burst of
+ * events must not hold a core that a worker's stream wakes up on (docs/ARCHITECTURE.md). */
+#define SG_KUBE_NICE 10
 
 typedef struct sg_kube sg_kube_t;
 struct sg_krun;
@@ -45,6 +51,10 @@ int sg_kube_request(void *ctx, const char *method, const char *path, const char 
 /* Every worker serves build `build` (from sg_kube_take): its status may now say Programmed; failed: the ports of its
  * listeners that could not be bound (PortUnavailable). Main thread. */
 void sg_kube_published(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed);
+/* Build `build` still serves, and a retry changed which of its listeners' ports are unbound (now failed): its
+ * status is written again (a port that bound turns Programmed). Ignored once a newer build is published. Main
+ * thread. */
+void sg_kube_rebound(sg_kube_t *k, uint64_t build, const uint16_t *failed, size_t nfailed);
 /* Stops writing status and gives the status Lease up (at drain, so another replica takes over at once). Idempotent;
  * sg_kube_free does it too. */
 void sg_kube_release(sg_kube_t *k);

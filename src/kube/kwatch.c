@@ -1,5 +1,5 @@
-/* kwatch.c: watch stream framing (bytes -> lines) and event decoding (line -> type, object, RV, Status) with
- * libfyaml in JSON mode. */
+/* kwatch.c: watch stream framing (bytes -> lines), event decoding (line -> type, object, RV, Status) with
+ * kube/kjson.c, and libfyaml's JSON mode for the documents a build reads. */
 #include "kube/kwatch.h"
 
 #include <libfyaml.h>
@@ -114,40 +114,36 @@ struct fy_document *sg_kwatch_parse_json_ex(const char *text, size_t len, unsign
     return d;
 }
 
-static const char *str_at(struct fy_node *n, const char *path)
-{
-    struct fy_node *v = n ? fy_node_by_path(n, path, FY_NT, FYNWF_DONT_FOLLOW) : NULL;
-    return v && fy_node_get_type(v) == FYNT_SCALAR ? fy_node_get_scalar0(v) : NULL;
-}
-
 int sg_kwatch_decode(const char *line, size_t len, sg_kevent_t *ev)
 {
     memset(ev, 0, sizeof(*ev));
-    ev->doc = sg_kwatch_parse_json(line, len);
-    if (ev->doc == NULL)
-        return SG_EBADMSG;
-    struct fy_node *root = fy_document_root(ev->doc);
-    const char *type = root && fy_node_get_type(root) == FYNT_MAPPING ? str_at(root, "/type") : NULL;
-    struct fy_node *obj = root && fy_node_get_type(root) == FYNT_MAPPING
-                              ? fy_node_mapping_lookup_by_string(root, "object", FY_NT)
-                              : NULL;
+    /* A watch line is parsed by kube/kjson.c, not libfyaml: at about 1 ms per 6 KB EndpointSlice in libfyaml, the
+     * watch thread's parsing took a worker's core for long enough to show in open streams' latency under endpoint
+     * churn (docs/ARCHITECTURE.md). */
+    int rc = sg_kjson_parse(&ev->doc, line, len);
+    if (rc < 0)
+        return rc == -ENOMEM ? rc : SG_EBADMSG;
+    const sg_kjson_t *d = &ev->doc;
+    const uint32_t root = 1;
+    const char *type = sg_kjson_get_str(d, root, "type");
+    uint32_t obj = sg_kjson_get_type(d, root, "object", SG_KJSON_OBJECT);
     static const char *const names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
     int t = -1;
     for (size_t i = 0; type && i < SG_ARRAY_LEN(names); i++)
         if (strcmp(type, names[i]) == 0)
             t = (int)i;
-    if (t < 0 || obj == NULL || fy_node_get_type(obj) != FYNT_MAPPING) {
+    if (t < 0 || obj == 0) {
         sg_kevent_free(ev);
         return SG_EBADMSG;
     }
     ev->type = (sg_kev_type_t)t;
     ev->object = obj;
-    ev->rv = str_at(obj, "/metadata/resourceVersion");
+    ev->rv = sg_kjson_get_str(d, sg_kjson_get_type(d, obj, "metadata", SG_KJSON_OBJECT), "resourceVersion");
     if (ev->type == SG_KEV_ERROR) {
-        const char *code = str_at(obj, "/code");
+        const char *code = sg_kjson_get_str(d, obj, "code");
         ev->code = code ? atoi(code) : 0;
-        ev->reason = str_at(obj, "/reason");
-        ev->message = str_at(obj, "/message");
+        ev->reason = sg_kjson_get_str(d, obj, "reason");
+        ev->message = sg_kjson_get_str(d, obj, "message");
     } else if (ev->rv == NULL || ev->rv[0] == '\0') {
         sg_kevent_free(ev); /* an object event without a resourceVersion cannot be resumed from */
         return SG_EBADMSG;
@@ -157,8 +153,7 @@ int sg_kwatch_decode(const char *line, size_t len, sg_kevent_t *ev)
 
 void sg_kevent_free(sg_kevent_t *ev)
 {
-    if (ev->doc != NULL)
-        fy_document_destroy(ev->doc);
+    sg_kjson_free(&ev->doc);
     memset(ev, 0, sizeof(*ev));
 }
 

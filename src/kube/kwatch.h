@@ -3,6 +3,7 @@
 #ifndef SG_KWATCH_H
 #define SG_KWATCH_H
 
+#include "kube/kjson.h"
 #include "core/sg.h"
 
 struct fy_document;
@@ -39,11 +40,12 @@ typedef enum sg_kev_type {
     SG_KEV_ERROR,
 } sg_kev_type_t;
 
-/* One decoded event. Strings and nodes point into doc, which the event owns. */
+/* One decoded event. Strings and nodes point into doc, which the event owns, and doc into the decoded line, which
+ * must outlive the event. */
 typedef struct sg_kevent {
     sg_kev_type_t type;
-    struct fy_document *doc;
-    struct fy_node *object;   /* the object (ERROR: the Status) */
+    sg_kjson_t doc;
+    uint32_t object;          /* the object's node (ERROR: the Status) */
     const char *rv;           /* object.metadata.resourceVersion, or NULL */
     int code;                 /* ERROR: Status.code (410 for Expired/Gone), else 0 */
     const char *reason;       /* ERROR: Status.reason, or NULL */

@@ -620,7 +620,7 @@ static int on_header(nghttp2_session *ses, const nghttp2_frame *f, const uint8_t
 static void deliver_head(uph2s_t *st, bool end_stream)
 {
     sg_h1_msg_t msg;
-    memset(&msg, 0, offsetof(sg_h1_msg_t, headers));
+    sg_h1parse_reset(&msg);
     int n = rh_fields(st, msg.headers, SG_H1_MAX_HEADERS);
     if (n < 0) {
         stream_fail(st, -EPROTO, "too many response header fields");
@@ -1063,10 +1063,13 @@ static void timer_cb(sg_timer_t *t)
         sess_fail(ss, 0, NULL);
         return;
     } else if (now >= ss->ping_at_ms + (uint64_t)SETTING(w, h2_up_ping_ms, DEF_PING_MS)) {
-        ss->ping_out = true;
+        /* Out of memory for the PING (its only failure): no answer is awaited, and a missing one is not blamed on
+         * the backend; the next round tries again. */
         ss->ping_at_ms = now;
-        nghttp2_submit_ping(ss->ses, NGHTTP2_FLAG_NONE, NULL);
-        schedule_send(ss);
+        if (nghttp2_submit_ping(ss->ses, NGHTTP2_FLAG_NONE, NULL) == 0) {
+            ss->ping_out = true;
+            schedule_send(ss);
+        }
     }
     arm_idle(ss);
 }

@@ -10,7 +10,7 @@ import { sseBackend } from './lib/backends.mjs';
 import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
 import { SLOW, freePort, setup, sleep, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
 import { scrape } from './lib/prod-util.mjs';
-import { SseParser, openSse, waitEvents } from './lib/sseclient.mjs';
+import { SseParser, h2Sse, openSse, waitEvents } from './lib/sseclient.mjs';
 
 setup();
 const T = 10000 * SLOW;
@@ -140,16 +140,7 @@ test(
         for (const s of sessions) track(() => s.destroy());
         const subs = [];
         for (const [si, n] of [[0, 2], [1, 1]]) {
-            for (let i = 0; i < n; i++) {
-                const h = { events: [], status: 0, bytes: 0 };
-                const p = new SseParser(ev => h.events.push(ev));
-                const req = sessions[si].request({ ':path': '/replay/h2', accept: 'text/event-stream' });
-                req.setEncoding('utf8');
-                req.on('response', hd => (h.status = hd[':status']));
-                req.on('data', d => ((h.bytes += Buffer.byteLength(d)), p.push(d)));
-                req.on('error', () => {});
-                subs.push(h);
-            }
+            for (let i = 0; i < n; i++) subs.push(h2Sse(sessions[si], '/replay/h2'));
         }
         const h1 = openSse(port, '/replay/h2');
         await h1.head;
@@ -198,16 +189,7 @@ test(
         for (const s of sessions) track(() => s.destroy());
         const subs = [];
         for (const ses of sessions) {
-            for (let i = 0; i < 2; i++) {
-                const h = { events: [], status: 0, bytes: 0 };
-                const p = new SseParser(ev => h.events.push(ev));
-                const req = ses.request({ ':path': '/replay/tls', accept: 'text/event-stream' });
-                req.setEncoding('utf8');
-                req.on('response', hd => (h.status = hd[':status']));
-                req.on('data', d => ((h.bytes += Buffer.byteLength(d)), p.push(d)));
-                req.on('error', () => {});
-                subs.push(h);
-            }
+            for (let i = 0; i < 2; i++) subs.push(h2Sse(ses, '/replay/tls'));
         }
         await waitFor(() => subs.every(s => s.status === 200), T, 'h2 heads');
         await sleep(200 * SLOW);

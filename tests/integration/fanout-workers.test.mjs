@@ -14,7 +14,7 @@ import { sseBackend } from './lib/backends.mjs';
 import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
 import { SLOW, freePort, setup, sleep, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
 import { scrape } from './lib/prod-util.mjs';
-import { SseParser, openSse, waitEvents } from './lib/sseclient.mjs';
+import { h2Sse, openSse, waitEvents } from './lib/sseclient.mjs';
 
 setup();
 const T = 5000 * SLOW;
@@ -34,6 +34,53 @@ async function perWorker(admin, n) {
     return out;
 }
 
+const total = counts => counts.reduce((a, b) => a + b, 0);
+
+/* A gateway with one route /live shared by an SSEPolicy (policy), on `workers` workers, with an admin port. */
+async function startShared({ workers, backends, services = [], policy = '{sharing: {enabled: true}}', args = [] }) {
+    const port = await freePort();
+    const admin = await freePort();
+    gw = await startGateway({
+        yaml: fanoutYaml({ port, routes: [{ name: 'live', path: '/live', backends, policy }], services }),
+        args: ['--access-log', 'off', '--workers', String(workers), '--admin', `127.0.0.1:${admin}`, ...args],
+        waitPorts: [port, admin],
+    });
+    return { port, admin };
+}
+
+/* open(headers): a subscriber to path from the next source address (127.0.0.2 on); h.worker is the worker that took
+ * it, from the per-worker gauge before (h.before) and after. */
+function subscriberOpener({ port, admin }, workers, path) {
+    let addr = 2;
+    return async headers => {
+        const before = await perWorker(admin, workers);
+        const h = openSse(port, path, { localAddress: `127.0.0.${addr++}`, headers });
+        track(() => h.close());
+        let after;
+        await waitFor(async () => {
+            after = await perWorker(admin, workers);
+            return total(after) === total(before) + 1;
+        }, T, 'the new subscriber to be counted');
+        h.worker = after.findIndex((v, i) => v === before[i] + 1);
+        h.before = before;
+        return h;
+    };
+}
+
+/* Opens subscribers until one lands on a worker other than owner (at most 40): {h, opens}. Those that land on the
+ * owner are closed and counted out before the next open() takes its "before", or that one would never see its +1. */
+async function onOtherWorker(open, admin, workers, headers, owner) {
+    for (let opens = 1; opens <= 40; opens++) {
+        const h = await open(headers);
+        if (h.worker !== owner) return { h, opens };
+        h.head.catch(() => {}); /* closed before its head, maybe */
+        h.close();
+        await waitFor(async () => (await perWorker(admin, workers))[owner] === h.before[owner], T,
+            'the closed subscriber to be counted out');
+    }
+    throw new Error(`no subscriber landed on a worker other than ${owner}`);
+}
+
 for (const WORKERS of [2, 3]) {
     test(
         `--workers ${WORKERS}: one upstream request for the key however the subscribers spread over the workers; ` +
@@ -42,36 +89,16 @@ for (const WORKERS of [2, 3]) {
         withLogs(logs, async () => {
             const b1 = await sseBackend({ retry: 200 });
             const b2 = await sseBackend({ retry: 200 });
-            const port = await freePort();
-            const admin = await freePort();
-            gw = await startGateway({
-                yaml: fanoutYaml({
-                    port,
-                    routes: [{
-                        name: 'live', path: '/live', backends: [{ service: 'svc', port: 80 }],
-                        policy: `{sharing: {enabled: true, lingerAfterLastSubscriber: ${LINGER_MS}ms}}`,
-                    }],
-                    services: [{ name: 'svc', endpoints: [b1.port, b2.port] }],
-                }),
-                args: ['--access-log', 'off', '--workers', String(WORKERS), '--admin', `127.0.0.1:${admin}`],
-                waitPorts: [port, admin],
+            const g = await startShared({
+                workers: WORKERS,
+                backends: [{ service: 'svc', port: 80 }],
+                services: [{ name: 'svc', endpoints: [b1.port, b2.port] }],
+                policy: `{sharing: {enabled: true, lingerAfterLastSubscriber: ${LINGER_MS}ms}}`,
             });
+            const { admin } = g;
             const upstreams = () => b1.streams.length + b2.streams.length;
             const subs = [];
-            let addr = 2;
-            /* Opens a subscriber from the next source address and says which worker took it. */
-            const open = async headers => {
-                const before = await perWorker(admin, WORKERS);
-                const h = openSse(port, '/live/board', { localAddress: `127.0.0.${addr++}`, headers });
-                track(() => h.close());
-                let after;
-                await waitFor(async () => {
-                    after = await perWorker(admin, WORKERS);
-                    return after.reduce((a, b) => a + b, 0) === before.reduce((a, b) => a + b, 0) + 1;
-                }, T, 'the new subscriber to be counted');
-                h.worker = after.findIndex((v, i) => v === before[i] + 1);
-                return h;
-            };
+            const open = subscriberOpener(g, WORKERS, '/live/board');
 
             /* The first subscriber's worker holds the upstream (the owner). */
             const first = await open();
@@ -98,22 +125,7 @@ for (const WORKERS of [2, 3]) {
 
             /* Last-Event-ID: 3 on a worker that does not hold the upstream: events 4 and 5 from that worker's ring,
              * then live ones, without a second backend request. */
-            let lei = null;
-            let leiOpens = 0;
-            for (let i = 0; i < 40 && !lei; i++) {
-                const h = await open({ 'last-event-id': '3' });
-                leiOpens++;
-                if (h.worker !== owner) {
-                    lei = h;
-                } else {
-                    h.head.catch(() => {}); /* closed before its head, maybe */
-                    const was = (await perWorker(admin, WORKERS))[owner];
-                    h.close();
-                    /* Counted out before the next open() takes its "before", or that one would never see its +1. */
-                    await waitFor(async () => (await perWorker(admin, WORKERS))[owner] === was - 1, T, 'the closed subscriber to be counted out');
-                }
-            }
-            assert.ok(lei, 'no Last-Event-ID subscriber landed on a worker without the upstream');
+            const { h: lei, opens: leiOpens } = await onOtherWorker(open, admin, WORKERS, { 'last-event-id': '3' }, owner);
             await lei.head;
             await waitEvents(lei, 2, T);
             assert.deepEqual(ids(lei), [4, 5]);
@@ -171,40 +183,11 @@ test(
     { timeout: 60000 * SLOW },
     withLogs(logs, async () => {
         const be = await sseBackend();
-        const port = await freePort();
-        const admin = await freePort();
-        gw = await startGateway({
-            yaml: fanoutYaml({
-                port,
-                routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' }],
-            }),
-            args: ['--access-log', 'off', '--workers', '2', '--admin', `127.0.0.1:${admin}`],
-            waitPorts: [port, admin],
-        });
-        let addr = 2;
-        const open = async headers => {
-            const before = await perWorker(admin, 2);
-            const h = openSse(port, '/live/x', { localAddress: `127.0.0.${addr++}`, headers });
-            track(() => h.close());
-            let after;
-            await waitFor(async () => {
-                after = await perWorker(admin, 2);
-                return after[0] + after[1] === before[0] + before[1] + 1;
-            }, T, 'the new subscriber to be counted');
-            h.worker = after.findIndex((v, i) => v === before[i] + 1);
-            return h;
-        };
-        /* A subscriber on the other worker only, with that header; the ones that land on the owner are closed. */
-        const onFollower = async (headers, owner) => {
-            for (let i = 0; i < 40; i++) {
-                const h = await open(headers);
-                if (h.worker !== owner) return h;
-                h.head.catch(() => {}); /* closed before its head, maybe */
-                h.close();
-                await waitFor(async () => (await perWorker(admin, 2))[owner] === 1, T, 'the retry to leave');
-            }
-            throw new Error('no subscriber landed on the other worker');
-        };
+        const g = await startShared({ workers: 2, backends: [{ service: '127.0.0.1', port: be.port }] });
+        const { admin } = g;
+        const open = subscriberOpener(g, 2, '/live/x');
+        /* A subscriber on the other worker only, with that header. */
+        const onFollower = async (headers, owner) => (await onOtherWorker(open, admin, 2, headers, owner)).h;
         const first = await open();
         const owner = first.worker;
         const st = await be.stream(0, T);
@@ -251,30 +234,16 @@ test(
     { timeout: 60000 * SLOW },
     withLogs(logs, async () => {
         const be = await sseBackend();
-        const port = await freePort();
-        const admin = await freePort();
-        gw = await startGateway({
-            yaml: fanoutYaml({
-                port,
-                routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' }],
-            }),
-            args: ['--access-log', 'off', '--workers', '2', '--admin', `127.0.0.1:${admin}`, '--drain-timeout', '2000ms',
-                '--drain-spread', '1500ms'],
-            waitPorts: [port, admin],
+        const g = await startShared({
+            workers: 2,
+            backends: [{ service: '127.0.0.1', port: be.port }],
+            args: ['--drain-timeout', '2000ms', '--drain-spread', '1500ms'],
         });
-        let addr = 2;
+        const { admin } = g;
+        const open = subscriberOpener(g, 2, '/live/d');
         const subs = [];
         for (let i = 0; i < 60; i++) {
-            const before = await perWorker(admin, 2);
-            const h = openSse(port, '/live/d', { localAddress: `127.0.0.${addr++}` });
-            track(() => h.close());
-            let after;
-            await waitFor(async () => {
-                after = await perWorker(admin, 2);
-                return after[0] + after[1] === before[0] + before[1] + 1;
-            }, T, 'the new subscriber to be counted');
-            h.worker = after.findIndex((v, j) => v === before[j] + 1);
-            subs.push(h);
+            subs.push(await open());
             if (subs.filter(s => s.worker !== subs[0].worker).length >= 3) break;
         }
         const owner = subs[0].worker;
@@ -318,16 +287,7 @@ test(
     { timeout: 60000 * SLOW },
     withLogs(logs, async () => {
         const be = await sseBackend();
-        const port = await freePort();
-        const admin = await freePort();
-        gw = await startGateway({
-            yaml: fanoutYaml({
-                port,
-                routes: [{ name: 'live', path: '/live', backends: [{ service: '127.0.0.1', port: be.port }], policy: '{sharing: {enabled: true}}' }],
-            }),
-            args: ['--access-log', 'off', '--workers', '2', '--admin', `127.0.0.1:${admin}`],
-            waitPorts: [port, admin],
-        });
+        const { port, admin } = await startShared({ workers: 2, backends: [{ service: '127.0.0.1', port: be.port }] });
         const subs = [];
         for (let i = 0; i < 60; i++) {
             const counts = await perWorker(admin, 2);
@@ -336,17 +296,8 @@ test(
             ses.on('error', () => {});
             track(() => ses.destroy());
             /* Two streams on each connection: they land on the connection's worker. */
-            for (let k = 0; k < 2; k++) {
-                const h = { events: [], status: 0, ses };
-                const p = new SseParser(ev => h.events.push(ev));
-                const req = ses.request({ ':path': '/live/h2', accept: 'text/event-stream' });
-                req.setEncoding('utf8');
-                req.on('response', hd => (h.status = hd[':status']));
-                req.on('data', d => p.push(d));
-                req.on('error', () => {});
-                subs.push(h);
-            }
-            await waitFor(async () => (await perWorker(admin, 2)).reduce((a, b) => a + b, 0) === subs.length, T, 'the streams to be counted');
+            for (let k = 0; k < 2; k++) subs.push(h2Sse(ses, '/live/h2'));
+            await waitFor(async () => total(await perWorker(admin, 2)) === subs.length, T, 'the streams to be counted');
         }
         const counts = await perWorker(admin, 2);
         assert.ok(counts.every(c => c >= 1), `HTTP/2 subscribers did not reach both workers: ${counts}`);
@@ -411,17 +362,7 @@ test(
         const ses = http2.connect(`http://127.0.0.1:${port}`);
         ses.on('error', () => {});
         track(() => ses.destroy());
-        const subs = [];
-        for (let k = 0; k < 2; k++) {
-            const h = { events: [], status: 0 };
-            const p = new SseParser(ev => h.events.push(ev));
-            const req = ses.request({ ':path': '/live/h2', accept: 'text/event-stream' });
-            req.setEncoding('utf8');
-            req.on('response', hd => (h.status = hd[':status']));
-            req.on('data', d => p.push(d));
-            req.on('error', () => {});
-            subs.push(h);
-        }
+        const subs = [h2Sse(ses, '/live/h2'), h2Sse(ses, '/live/h2')];
         const st = await be.stream(before, T);
         await waitFor(() => subs.every(s => s.status === 200), T, 'h2 heads');
         for (let i = 1; i <= 3; i++) st.send(`e ${i}`);

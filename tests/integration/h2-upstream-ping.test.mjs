@@ -4,11 +4,11 @@
 // event boundary, a request caught on it gets an answer (504) instead of hanging, and new streams go to a new
 // connection that works. Waits are bounded; nothing asserts a duration.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
 import { before, test } from 'node:test';
 import { h2Backend, h2Service } from './lib/h2backends.mjs';
-import { SLOW, freePort, gatewayYaml, setup, startGateway, track, withLogs } from './lib/harness.mjs';
+import { SLOW, freePort, gatewayYaml, setup, sleep, startGateway, track, withLogs } from './lib/harness.mjs';
+import { httpGet, scrape } from './lib/prod-util.mjs';
 import { openSse, waitEvents } from './lib/sseclient.mjs';
 
 setup();
@@ -62,25 +62,8 @@ async function freezableRelay(port) {
     };
 }
 
-function get(port, p) {
-    return new Promise((resolve, reject) => {
-        const r = http.get({ host: '127.0.0.1', port, path: p, agent: false }, res => {
-            let b = '';
-            res.setEncoding('utf8');
-            res.on('data', d => (b += d));
-            res.on('end', () => resolve({ status: res.statusCode, body: b }));
-            res.on('error', reject);
-        });
-        r.on('error', reject);
-        r.setTimeout(15000 * SLOW, () => r.destroy(new Error(`GET ${p}: no answer`)));
-    });
-}
-
-async function metric(admin, name) {
-    const text = (await get(admin, '/metrics')).body;
-    const m = text.split('\n').find(l => l.startsWith(name + ' '));
-    return m ? Number(m.slice(name.length + 1)) : NaN;
-}
+const get = (p, path) => httpGet(p, path, { ms: 15000 * SLOW });
+const metric = async (admin, name) => (await scrape(admin)).get(name);
 
 let gw, port, admin, relay;
 
@@ -105,7 +88,7 @@ test('a session that answers its PINGs stays: requests reuse it', withLogs(() =>
     const accepted = relay.st.accepted;
     /* Several PING rounds go by (the backend answers each); the session is still the one in use. */
     const t0 = await metric(admin, 'ssegate_upstream_h2_ping_timeouts_total');
-    await new Promise(r => setTimeout(r, 1000));
+    await sleep(1000);
     assert.equal((await get(port, '/b')).status, 200);
     assert.equal(relay.st.accepted, accepted, 'no new connection');
     assert.equal(await metric(admin, 'ssegate_upstream_h2_ping_timeouts_total'), t0);
@@ -124,7 +107,7 @@ test('a backend that stops reading is found by PING: its SSE stream ends cleanly
         const caught = [];
         for (let i = 0; i < 100 * SLOW && !sse.ended; i++) {
             caught.push(get(port, `/caught${i}`));
-            await new Promise(r => setTimeout(r, 100));
+            await sleep(100);
         }
         assert.ok(sse.ended, 'the stuck session was found while requests kept coming');
         const answers = await Promise.all(caught);

@@ -12,6 +12,7 @@ import { Echo, client, grpcServer, unary } from './lib/grpc.mjs';
 import { grpcYaml, h2cService } from './lib/grpcconf.mjs';
 import { h2Backend, h2Service } from './lib/h2backends.mjs';
 import { freePort, setup, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
+import { scrape } from './lib/prod-util.mjs';
 
 setup();
 
@@ -140,16 +141,7 @@ function request(method, path, body, { chunked = false } = {}) {
     });
 }
 
-async function metric(name) {
-    const text = await new Promise((resolve, reject) =>
-        http.get({ host: '127.0.0.1', port: admin, path: '/metrics', agent: false }, res => {
-            let b = '';
-            res.on('data', d => (b += d));
-            res.on('end', () => resolve(b));
-        }).on('error', reject));
-    const m = text.split('\n').find(l => l.startsWith(name + ' '));
-    return m ? Number(m.slice(name.length + 1)) : NaN;
-}
+const metric = async name => (await scrape(admin)).get(name);
 
 const bodyOf = (n, seed) => Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i * 7 + seed) % 26))).join('');
 

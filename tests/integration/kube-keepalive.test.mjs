@@ -5,8 +5,9 @@
 // limit delays requests without losing any, and a 429 with Retry-After on a status write is waited out and the
 // write made. Behaviour only: nothing here asserts a duration.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { SLOW, freePort, setup, withLogs } from './lib/harness.mjs';
+import { BIN, SLOW, freePort, setup, withLogs } from './lib/harness.mjs';
 import { CONTROLLER, gateway, gatewayClass, kubeMetric, route, service, startKubeGateway, startSim, waitFor } from './lib/kube-util.mjs';
 
 setup();
@@ -31,6 +32,16 @@ function touchAll(sim, tag) {
         sim.update(r);
     }
 }
+
+test('--kube-api-burst without a rate limit (--kube-api-qps 0) is refused, not ignored', () => {
+    const r = spawnSync(BIN, ['--kubeconfig', '/nonexistent', '--kube-api-qps', '0', '--kube-api-burst', '5'], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--kube-api-burst: no rate limit to burst above/);
+    /* With a limit, the same burst passes the parser (the missing kubeconfig is what stops it then). */
+    const ok = spawnSync(BIN, ['--kubeconfig', '/nonexistent', '--kube-api-qps', '10', '--kube-api-burst', '5'], { encoding: 'utf8' });
+    assert.notEqual(ok.status, 2, ok.stderr);
+    assert.doesNotMatch(ok.stderr, /--kube-api-burst/);
+});
 
 async function startAll({ mode = 'kubeconfig', args = [] } = {}) {
     const sim = await startSim();

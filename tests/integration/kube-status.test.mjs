@@ -258,6 +258,64 @@ test('kube status: a listener whose port is taken says PortUnavailable; the othe
         await gw.stop();
     }));
 
+test('kube status: a listener whose port is taken is retried until it binds: PortUnavailable, then served and Programmed, with no config change',
+    { timeout: 90000 * SLOW }, withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const taken = await freePort();
+        const blocker = net.createServer().listen(taken, '0.0.0.0');
+        await new Promise(r => blocker.once('listening', r));
+        let blocked = true;
+        track(() => blocked ? new Promise(r => blocker.close(r)) : undefined);
+        const be = await taggedBackends(1);
+        sim.apply([gatewayClass(), service('sa'), ...slices('sa', [{ port: be.ports[0] }])]);
+        gw = await startKubeGateway(sim, { args: ['--lease-duration', '3s'] });
+        /* the Gateway arrives while its second port is taken */
+        const g = gateway('gw', port);
+        g.spec.listeners.push({ name: 'busy', port: taken, protocol: 'HTTP', allowedRoutes: { namespaces: { from: 'All' } } });
+        sim.apply([g, route('r', [{ path: '/', service: 'sa' }])]);
+        const listener = (name) => sim.get('Gateway', 'default', 'gw')?.status?.listeners?.find(l => l.name === name);
+        const busy = await waitFor(() => {
+            const l = listener('busy');
+            return l && cond(l.conditions, 'Accepted')?.reason === 'PortUnavailable' ? l : null;
+        }, 15000 * SLOW, 'busy listener PortUnavailable', gw);
+        assert.equal(cond(busy.conditions, 'Accepted').status, 'False');
+        assert.equal(cond(busy.conditions, 'Programmed').status, 'False');
+        assert.equal(cond(busy.conditions, 'Programmed').reason, 'Pending');
+        assert.match(cond(busy.conditions, 'Programmed').message, /could not be bound; retrying/);
+        assert.equal(cond(listener('http').conditions, 'Programmed').status, 'True');
+        assert.equal(await body(port, '/'), 'backend 0');
+        const generation = await kubeMetric(gw.admin, 'ssegate_config_generation');
+        const builds = await kubeMetric(gw.admin, 'ssegate_kube_builds_total', { result: 'ok' });
+        /* still taken over the first retries (1 s, then 2 s later): they are not logged, each worker said it once */
+        const cannot = () => (gw.logs().match(new RegExp(`cannot listen on [^\\n]*:${taken}\\b`, 'g')) || []).length;
+        const before = cannot();
+        assert.ok(before >= 1);
+        await new Promise(r => setTimeout(r, 3500));
+        assert.equal(cannot(), before);
+        assert.equal((gw.logs().match(/kube: ports? [\d, ]+ could not be bound/g) || []).length, 1);
+        assert.equal(cond(listener('busy').conditions, 'Accepted').reason, 'PortUnavailable');
+        /* the port is freed: it binds with no change to the config */
+        await new Promise(r => blocker.close(r));
+        blocked = false;
+        await waitFor(async () => (await body(taken, '/')) === 'backend 0', 60000 * SLOW, 'the freed port served', gw);
+        const now = await waitFor(() => {
+            const l = listener('busy');
+            return l && cond(l.conditions, 'Programmed')?.status === 'True' ? l : null;
+        }, 15000 * SLOW, 'busy listener Programmed', gw);
+        assert.equal(cond(now.conditions, 'Accepted').status, 'True');
+        assert.equal(cond(now.conditions, 'Programmed').reason, 'Programmed');
+        const st = sim.get('Gateway', 'default', 'gw').status;
+        assert.equal(cond(st.conditions, 'Accepted').reason, 'Accepted');
+        assert.equal(cond(st.conditions, 'Programmed').status, 'True');
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_config_generation'), generation);
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_builds_total', { result: 'ok' }), builds);
+        /* logged once when it failed and once when it bound: not once per retry */
+        assert.equal((gw.logs().match(/kube: ports? [\d, ]+ could not be bound/g) || []).length, 1);
+        assert.equal((gw.logs().match(/kube: port \d+ is bound now/g) || []).length, 1);
+        await gw.stop();
+    }));
+
 test('kube status: the standard reasons: NotAllowedByListeners, NoMatchingListenerHostname, RefNotPermitted (until a ReferenceGrant)',
     { timeout: 60000 * SLOW }, withLogs(() => [gw], async () => {
         const sim = await startSim();

@@ -877,6 +877,50 @@ static void test_health_check_policy(void **state)
     done(&r);
 }
 
+/* EndpointConditions.ready: "A nil value indicates an unknown state. In most cases consumers should interpret this
+ * unknown state as ready" (discovery/v1). So every YAML spelling of null, a missing ready and missing or null
+ * conditions serve; false does not; anything else is still an error. serving and terminating are not read: ready
+ * is false for a terminating endpoint, and a nil serving defers to ready. */
+#define NULL_READY_CFG(endpoints)                                                                                    \
+    GW80 RTHDR "metadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - backendRefs: [{name: s, port: 80}]\n" \
+    "---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n"                        \
+    "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"                                                    \
+    "metadata: {name: s-1, labels: {kubernetes.io/service-name: s}}\naddressType: IPv4\n"                           \
+    "endpoints:\n" endpoints "ports: [{port: 8080}]\n"
+
+static void test_endpoint_ready_null_is_ready(void **state)
+{
+    (void)state;
+    result_t r = load(NULL_READY_CFG("- addresses: [10.0.0.1]\n  conditions: {ready: null}\n"
+                                     "- addresses: [10.0.0.2]\n  conditions: {ready: ~}\n"
+                                     "- addresses: [10.0.0.3]\n  conditions:\n    ready:\n    serving: true\n"
+                                     "- addresses: [10.0.0.4]\n  conditions: {ready: null, serving: true, terminating: false}\n"
+                                     "- addresses: [10.0.0.5]\n  conditions: {ready: null, serving: null, terminating: null}\n"
+                                     "- addresses: [10.0.0.6]\n  conditions: null\n"
+                                     "- addresses: [10.0.0.7]\n  conditions: {}\n"
+                                     "- addresses: [10.0.0.8]\n  conditions: {serving: false, terminating: null}\n"
+                                     "- addresses: [10.0.0.9]\n  conditions: {ready: false, serving: null}\n"
+                                     "- addresses: [10.0.0.10]\n  conditions: {ready: false, serving: true, terminating: true}\n"));
+    if (r.rc != 0)
+        fprintf(stderr, "%s", r.errs);
+    assert_int_equal(r.rc, 0);
+    const sg_backend_t *b = &r.cfg->routes[0].rules[0].backends[0];
+    assert_int_equal(b->nendpoints, 8);
+    for (int i = 0; i < 8; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "10.0.0.%d:8080", i + 1);
+        assert_string_equal(b->endpoints[i].label, want);
+    }
+    done(&r);
+    /* a quoted "null" is a string, not null: still refused, as any other value is */
+    r = load(NULL_READY_CFG("- addresses: [10.0.0.1]\n  conditions: {ready: \"null\"}\n"
+                            "- addresses: [10.0.0.2]\n  conditions: {ready: maybe}\n"));
+    assert_int_equal(r.rc, -EINVAL);
+    HAS(r, "c.yaml:27:24: conditions.ready: expected true, false or null\n");
+    HAS(r, "c.yaml:29:23: conditions.ready: expected true, false or null\n");
+    done(&r);
+}
+
 static void test_load_file(void **state)
 {
     (void)state;
@@ -987,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_session_affinity),
         cmocka_unit_test(test_heartbeat_policy),
         cmocka_unit_test(test_health_check_policy),
+        cmocka_unit_test(test_endpoint_ready_null_is_ready),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_wrong_types_never_crash),
     };

@@ -20,10 +20,10 @@
 
 static void put(sg_kstore_t *s, int kind, const char *json)
 {
-    struct fy_document *d = sg_kwatch_parse_json(json, strlen(json));
-    assert_non_null(d);
-    assert_true(sg_kstore_put(s, kind, fy_document_root(d)) >= 0);
-    fy_document_destroy(d);
+    sg_kjson_t d;
+    assert_int_equal(sg_kjson_parse(&d, json, strlen(json)), 0);
+    assert_true(sg_kstore_put(s, kind, &d, 1) >= 0);
+    sg_kjson_free(&d);
 }
 
 #define RT(name, body) "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":" \
@@ -264,11 +264,53 @@ static void test_docs_kept_and_reparsed_on_change(void **state)
     sg_kstore_free(s);
 }
 
+/* A null ready (the API server's JSON for a nil *bool) is ready, as the API documents ("consumers should interpret
+ * this unknown state as ready"); a null serving or terminating changes nothing. Both ways (the store's documents,
+ * and --dump-config's text loaded leniently) serve 10.0.0.1-3 and skip 10.0.0.4 (ready false) with no message. */
+static void test_null_ready_serves(void **state)
+{
+    (void)state;
+    sg_kstore_t *s = store_with_errors();
+    put(s, SG_KK_ENDPOINTSLICE, "{\"metadata\":{\"name\":\"svc-1\",\"namespace\":\"ns\",\"labels\":{\"kubernetes.io/"
+                                "service-name\":\"svc\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":"
+                                "[\"10.0.0.1\"],\"conditions\":{\"ready\":null}},{\"addresses\":[\"10.0.0.2\"],"
+                                "\"conditions\":{\"ready\":null,\"serving\":null,\"terminating\":null}},{\"addresses\":"
+                                "[\"10.0.0.3\"],\"conditions\":null},{\"addresses\":[\"10.0.0.4\"],\"conditions\":"
+                                "{\"ready\":false,\"serving\":null,\"terminating\":null}}],\"ports\":[{\"name\":"
+                                "\"http\",\"port\":8080}]}");
+    const sg_kobj_t *slice = sg_kstore_get(s, SG_KK_ENDPOINTSLICE, "ns", "svc-1");
+    assert_non_null(slice);
+    assert_null(strstr(slice->json, "null")); /* slimmed as ready: no conditions kept */
+    assert_null(strstr(slice->json, "10.0.0.4"));
+    sg_kbuild_t *b = sg_kbuild_new();
+    result_t r = {0};
+    from_docs(b, s, &r, 1);
+    assert_non_null(r.cfg);
+    assert_null(strstr(r.errs ? r.errs : "", "conditions"));
+    const sg_route_t *rt = NULL;
+    for (size_t i = 0; i < r.cfg->nroutes; i++)
+        if (strcmp(r.cfg->routes[i].name, "good") == 0)
+            rt = &r.cfg->routes[i];
+    assert_non_null(rt);
+    assert_int_equal(rt->rules[0].backends[0].nendpoints, 3);
+    assert_string_equal(rt->rules[0].backends[0].endpoints[0].label, "10.0.0.1:8080");
+    assert_string_equal(rt->rules[0].backends[0].endpoints[1].label, "10.0.0.2:8080");
+    assert_string_equal(rt->rules[0].backends[0].endpoints[2].label, "10.0.0.3:8080");
+    result_t t = {0};
+    from_text(s, &t);
+    same(&t, &r);
+    result_free(&t);
+    result_free(&r);
+    sg_kbuild_free(b);
+    sg_kstore_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_docs_blame_as_text),
         cmocka_unit_test(test_docs_kept_and_reparsed_on_change),
+        cmocka_unit_test(test_null_ready_serves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,7 @@ typedef struct fobj {
 } fobj_t;
 
 typedef struct fake {
-    fobj_t objs[16];
+    fobj_t objs[160];
     size_t nobjs;
     int gets, puts, sleeps, lists;
     int list_page;              /* items per LIST page (0: all in one) */
@@ -417,6 +417,67 @@ static void test_refused_not_retried(void **state)
 }
 
 /* A route the build no longer has: our entry is removed, the other controller's stays; a deleted object is "gone". */
+/* Routes numbered i, of those with i % keep_mod == 0 (keep_mod 1: all), as the loader sees them. */
+static void many_routes(fx_t *x, int n, int keep_mod)
+{
+    size_t cap = 512 + (size_t)n * 256;
+    char *yaml = malloc(cap);
+    assert_non_null(yaml);
+    int k = snprintf(yaml, cap, "%s", ROUTES_YAML);
+    for (int i = 0; i < n; i++)
+        if (i % keep_mod == 0)
+            k += snprintf(yaml + k, cap - (size_t)k,
+                          "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: m%d, "
+                          "namespace: apps, generation: 1}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - "
+                          "backendRefs: [{name: a, port: 80}]\n", i);
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_int_equal(sg_config_load_lenient("kube", yaml, strlen(yaml), SG_CONFIG_NO_DNS, devnull, &x->d, &x->cfg), 0);
+    fclose(devnull);
+    free(yaml);
+}
+
+/* The cache of what is in place holds more objects than its first index has room for, and loses some from its middle:
+ * every lookup still finds its object (nothing is read or written again), and no forgotten one is. */
+static void test_cache_grows_and_shrinks(void **state)
+{
+    (void)state;
+    enum { N = 150 };
+    fx_t x;
+    setup(&x, ROUTES_YAML);
+    sg_config_unref(x.cfg);
+    sg_config_diag_free(&x.d);
+    many_routes(&x, N, 1);
+    for (int i = 0; i < N; i++) {
+        char path[256], json[512];
+        snprintf(path, sizeof(path), "/apis/gateway.networking.k8s.io/v1/namespaces/apps/httproutes/m%d", i);
+        snprintf(json, sizeof(json), "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
+                 "\"metadata\":{\"name\":\"m%d\",\"namespace\":\"apps\",\"resourceVersion\":\"1\",\"generation\":1},"
+                 "\"spec\":{}}", i);
+        fadd(&x.f, path, json);
+    }
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(cnt(&x, SG_KSW_WRITTEN), N + 2);  /* the routes, r and the Gateway */
+    int req = x.f.gets + x.f.puts + x.f.lists;
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(x.f.gets + x.f.puts + x.f.lists, req); /* all found in place */
+    /* two routes in three go: our entries are taken out of each, once */
+    sg_config_unref(x.cfg);
+    sg_config_diag_free(&x.d);
+    many_routes(&x, N, 3);
+    int puts = x.f.puts;
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(x.f.puts - puts, N - N / 3 + 1); /* the 100 gone, and the Gateway's attachedRoutes */
+    for (int i = 0; i < N; i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "/apis/gateway.networking.k8s.io/v1/namespaces/apps/httproutes/m%d", i);
+        assert_true((strstr(fobj(&x.f, path)->json, CTL) != NULL) == (i % 3 == 0));
+    }
+    req = x.f.gets + x.f.puts + x.f.lists;
+    assert_int_equal(sg_kswrite_sync(&x.w, &x.d, &x.env), 0);
+    assert_int_equal(x.f.gets + x.f.puts + x.f.lists, req); /* the rest still found, the gone ones not cleaned again */
+    teardown(&x);
+}
+
 static void test_cleanup(void **state)
 {
     (void)state;
@@ -457,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_prefetch_list),
         cmocka_unit_test(test_cleanup),
+        cmocka_unit_test(test_cache_grows_and_shrinks),
         cmocka_unit_test(test_refused_not_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

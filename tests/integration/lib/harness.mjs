@@ -65,16 +65,44 @@ export function setup() {
     }
 }
 
-/* A free TCP port on host: bind port 0, read it, close. */
-export function freePort(host = '127.0.0.1') {
+/* Ports handed out by freePort in this process: the kernel may give a closed probe's port again to the next probe,
+ * and a test that asks for two ports before binding either would then get the same one twice. */
+const handedOut = new Set();
+
+function probe(port, host, ipv6Only = false) {
     return new Promise((resolve, reject) => {
         const s = net.createServer();
         s.on('error', reject);
-        s.listen(0, host, () => {
-            const { port } = s.address();
-            s.close(() => resolve(port));
+        s.listen({ port, host, ipv6Only }, () => {
+            const got = s.address().port;
+            s.close(() => resolve(got));
         });
     });
+}
+
+/* A free TCP port: bind port 0, read it, close. Without host, the port is one nothing listens on at any local
+ * address, as gateway listeners bind 0.0.0.0 (a Gateway without addresses) and backends 127.0.0.1: the probe binds
+ * the dual-stack wildcard [::] (0.0.0.0 where IPv6 is off), which the kernel gives only a port no IPv4 or IPv6 socket
+ * of any address listens on; a port merely free on 127.0.0.1 may be held on 0.0.0.0 or 127.0.0.2. With host, the
+ * port is free on that address, as before. Never the same port twice in one process. */
+export async function freePort(host) {
+    for (let i = 0; ; i++) {
+        let port;
+        if (host !== undefined) {
+            port = await probe(0, host);
+        } else {
+            try {
+                port = await probe(0, '::');
+            } catch (e) {
+                if (!['EAFNOSUPPORT', 'EADDRNOTAVAIL'].includes(e.code)) throw e;
+                port = await probe(0, '0.0.0.0');
+            }
+        }
+        if (!handedOut.has(port) || i >= 50) {
+            handedOut.add(port);
+            return port;
+        }
+    }
 }
 
 let tmpRoot = null;

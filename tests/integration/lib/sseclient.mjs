@@ -46,6 +46,22 @@ export class SseParser {
     }
 }
 
+/* GET path as an SSE request on the HTTP/2 session ses. Returns a handle: status, events [{id, data, event}], bytes
+ * (of the body), ses. */
+export function h2Sse(ses, path) {
+    const h = { events: [], status: 0, bytes: 0, ses };
+    const p = new SseParser(ev => h.events.push(ev));
+    const req = ses.request({ ':path': path, accept: 'text/event-stream' });
+    req.setEncoding('utf8');
+    req.on('response', hd => (h.status = hd[':status']));
+    req.on('data', d => {
+        h.bytes += Buffer.byteLength(d);
+        p.push(d);
+    });
+    req.on('error', () => {});
+    return h;
+}
+
 /*
  * Opens GET path on the gateway. Returns a handle: status, headers, headersAt, events [{id, data, event, t}],
  * text (all body bytes), done (promise: {complete, at}), close().

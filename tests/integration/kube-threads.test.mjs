@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { BIN, setup, withLogs } from './lib/harness.mjs';
+import { BIN, SLOW, setup, waitFor, withLogs } from './lib/harness.mjs';
 import { gatewayClass, startKubeGateway, startSim } from './lib/kube-util.mjs';
 
 setup();
@@ -29,6 +29,9 @@ for (const [args, want] of [[[], 10], [['--kube-nice', '0'], 0], [['--kube-nice'
             try {
                 sim.apply([gatewayClass()]);
                 gw = await startKubeGateway(sim, { args });
+                /* Each thread names itself and sets its nice as it starts. */
+                const set = () => { const n = threadNice(gw.child.pid); return n['ssegate-kube']?.[0] === want && n['ssegate-kstatus']?.[0] === want; };
+                await waitFor(set, 5000 * SLOW, 'the kube threads started');
                 const n = threadNice(gw.child.pid);
                 assert.deepEqual(n['ssegate-kube'], [want], JSON.stringify(n));
                 assert.deepEqual(n['ssegate-kstatus'], [want], JSON.stringify(n));

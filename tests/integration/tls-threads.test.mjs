@@ -60,6 +60,11 @@ for (const [args, pool] of [[[], 2], [['--tls-threads', '3'], 3], [['--tls-threa
     test(`${args.join(' ') || 'default'}: ${pool} handshake threads, and 40 handshakes (10 at a time) all complete`,
         withLogs(() => [gw], async () => {
             const { port, admin } = await gateway(args);
+            /* Each thread names itself as it starts, which can come after the ports listen (under ASan, it did). */
+            await waitFor(() => {
+                const n = threadNames(gw.child.pid);
+                return n.filter(x => x === 'ssegate-tls').length === pool && n.includes('ssegate-w0') && n.includes('ssegate-w1');
+            }, 5000 * SLOW, `${pool} ssegate-tls threads and two workers named`);
             const names = threadNames(gw.child.pid);
             assert.equal(names.filter(n => n === 'ssegate-tls').length, pool, names.join(','));
             assert.ok(names.includes('ssegate-w0') && names.includes('ssegate-w1'), names.join(','));

@@ -1,5 +1,6 @@
-/* loop.h: one epoll loop per worker: fd watchers, the timer wheel, the flush-before-sleep list, the reap
- * list and an eventfd to wake the loop from other threads. */
+/* loop.h: one epoll loop per worker: fd watchers, the timer wheel, the flush-before-sleep list (and the relay list,
+ * flushed right after the interactive watcher that queued it), the reap list and an eventfd to wake the loop from
+ * other threads. */
 #ifndef SG_LOOP_H
 #define SG_LOOP_H
 
@@ -38,7 +39,9 @@ struct sg_loop {
     uint64_t now_ms;    /* CLOCK_MONOTONIC, updated once per iteration */
     sg_pool_t pool;
     sg_list_t flush_list;
+    sg_list_t relay_list;   /* flushes queued by an interactive watcher's callback: run as soon as it returns */
     sg_list_t reap_list;
+    bool in_relay;          /* an interactive watcher's callback is running: its flushes go to relay_list */
     bool stop;
     bool flush_deferred;    /* the last (saturated) iteration left its flushes to this one */
     uint64_t busy_ms;       /* last iteration that had events */
@@ -64,11 +67,14 @@ static inline void sg_deferred_init(sg_deferred_t *d, void (*cb)(sg_deferred_t *
     d->cb = cb;
 }
 
-/* Queues d to run before the loop sleeps (idempotent). */
+/* Queues d to run before the loop sleeps (idempotent). Queued from an interactive watcher's callback (a tunnel's
+ * relay), d runs as soon as that callback returns instead, before the other events of the batch are handled: a
+ * relayed message is written when it is read, not after the rest of the batch (d already queued stays where it
+ * is). */
 static inline void sg_loop_flush_later(sg_loop_t *loop, sg_deferred_t *d)
 {
     if (!sg_list_linked(&d->link))
-        sg_list_insert_tail(&loop->flush_list, &d->link);
+        sg_list_insert_tail(loop->in_relay ? &loop->relay_list : &loop->flush_list, &d->link);
 }
 
 /* Queues d to run at the end of the iteration, after every I/O callback: frees happen there. */

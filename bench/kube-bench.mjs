@@ -43,6 +43,8 @@ const pinned = (bin, args) => (env.KB_PIN ? ['taskset', ['-c', '0', bin, ...args
 /* KB_CHURN_SIZE=routes:endpoints: churn with that many more routes and endpoints in the config, so that every rebuild
  * costs what it does at that size (default none). */
 const CHURN_SIZE = (env.KB_CHURN_SIZE || '0:0').split(':').map(Number);
+/* KB_GATE_ARGS: more ssegate arguments for the churn part (e.g. "--kube-nice 0"). */
+const GATE_ARGS = (env.KB_GATE_ARGS || '').split(/\s+/).filter(Boolean);
 const MODES = (env.KB_MODES || 'quiet ext sham churn').split(/\s+/).filter(Boolean);
 const STATUS_ARGS = (env.KB_STATUS_ARGS || '').split(/\s+/).filter(Boolean);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
@@ -230,7 +232,7 @@ async function churnPart() {
         svc('unused'), slice('u-extra', 'unused', Array.from({ length: 99 }, (_, j) => ip(j + 1)), 8080, () => true), otherNs(slice('x-extra', 'unused', [ip(1)], 8080)),
         ...bulk(CHURN_SIZE[0], CHURN_SIZE[1])]);
     /* Only "default" is watched, so that mode ext's updates (namespace "other") reach ssegate not at all. */
-    const g = await startGate(sim, ['--watch-namespace', 'default']);
+    const g = await startGate(sim, ['--watch-namespace', 'default', ...GATE_ARGS]);
     /* The first leader writes every route's status (at --kube-api-qps): rounds start once that is over. */
     const writes = async () => [...(await metrics(g.admin)).matchAll(/^ssegate_kube_status_writes_total\{[^}]*\} (\d+)$/mg)]
         .reduce((a, m) => a + Number(m[1]), 0);

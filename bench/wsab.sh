@@ -21,14 +21,9 @@ WORKERS=${SG_BENCH_WORKERS:-2}
 PB=${AB_PORT_BASE:-29480}
 TARGETS=${AB_TARGETS:-A B H}
 command -v haproxy >/dev/null || TARGETS=${TARGETS//H/}
-TMP=$(mktemp -d /tmp/wsab.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_init wsab
 
 cat >"$TMP/gw.yaml" <<EOF
 apiVersion: gateway.networking.k8s.io/v1
@@ -61,7 +56,7 @@ run() {     # run ROUND ARM: one window; appends "rROUND ARM RESULT ..." to $TMP
     [ "$v" = B ] && d=$B
     "$d/bench/wsecho" --port "$PB" 2>>"$TMP/origin.log" &
     e=$!
-    PIDS=("$e")
+    STARTED=("$e")
     if [ "$v" = H ]; then
         haproxy -db -f "$TMP/haproxy.cfg" 2>>"$TMP/haproxy.log" &
         port=$((PB + 2))
@@ -69,14 +64,14 @@ run() {     # run ROUND ARM: one window; appends "rROUND ARM RESULT ..." to $TMP
         "$d/ssegate" -c "$TMP/gw.yaml" --workers "$WORKERS" --access-log off 2>>"$TMP/ssegate.log" &
     fi
     p=$!
-    PIDS+=("$p")
-    sleep 0.5
+    STARTED+=("$p")
+    wait_listen "$PB" "$e" && wait_listen "$port" "$p" || echo "wsab: round $r $v: not listening" >&2
     timeout $((WARMUP + DURATION + 20)) "$d/bench/wsload" --port "$port" --conns "$CONNS" --size "$SIZE" --rate "$RATE" \
         --warmup "$WARMUP" --duration "$DURATION" --label "$v" --origin-pid "$e" --proxy-pids "$p" 2>/dev/null |
         grep '^RESULT' | sed "s/^/r$r $v /" | tee -a "$TMP/results"
-    kill "$p" "$e" 2>/dev/null
-    wait "$p" "$e" 2>/dev/null
-    PIDS=()
+    stop_pid "$p"
+    stop_pid "$e"
+    STARTED=()
 }
 
 read -r -a arms <<<"$TARGETS"

@@ -11,10 +11,9 @@
 // Why: the end of a shared stream ended its subscribers on the shared list only; one still on its dedicated replay
 // later moved onto the dead stream's ring, and its client waited forever on an open stream with no event and no end.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import http2 from 'node:http2';
 import { test } from 'node:test';
-import { fanoutYaml } from './lib/fanout-util.mjs';
+import { fanoutYaml, gatedBackend, perWorker } from './lib/fanout-util.mjs';
 import { SLOW, freePort, setup, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
 import { scrape } from './lib/prod-util.mjs';
 import { SseParser, openSse } from './lib/sseclient.mjs';
@@ -23,56 +22,6 @@ setup();
 const T = 5000 * SLOW;
 let gw;
 const logs = () => [gw];
-
-/* A backend that holds every response head until the test answers it. Records each request. */
-async function gatedBackend() {
-    const sockets = new Set();
-    const be = { reqs: [] };
-    const server = http.createServer((req, res) => {
-        const r = { lei: req.headers['last-event-id'], url: req.url, closed: false, res };
-        res.on('close', () => (r.closed = true));
-        r.answer = () => {
-            res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-            res.flushHeaders();
-        };
-        r.send = id => res.write(`id: ${id}\ndata: event ${id}\n\n`);
-        r.noContent = () => {
-            res.writeHead(204);
-            res.end();
-        };
-        r.fail = () => {
-            res.writeHead(503, { 'content-type': 'text/plain' });
-            res.end('down\n');
-        };
-        be.reqs.push(r);
-    });
-    server.on('connection', s => {
-        sockets.add(s);
-        s.on('close', () => sockets.delete(s));
-    });
-    server.requestTimeout = 0;
-    server.timeout = 0;
-    be.port = await new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve(server.address().port));
-    });
-    track(() => new Promise(resolve => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-    }));
-    return be;
-}
-
-async function perWorker(admin, n) {
-    const m = await scrape(admin);
-    const out = [];
-    for (let i = 0; i < n; i++) {
-        const v = m.get('ssegate_fanout_worker_subscribers', { worker: String(i) });
-        if (v === undefined) throw new Error(`no ssegate_fanout_worker_subscribers{worker="${i}"} in /metrics`);
-        out.push(v);
-    }
-    return out;
-}
 
 async function start(workers, be) {
     const port = await freePort();

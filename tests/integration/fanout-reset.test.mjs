@@ -9,11 +9,10 @@
 // in): the subscriber was never counted out, and its worker spun on the level-triggered error. HTTP/2 subscribers
 // (a stream reset, a connection reset) and an ordinary proxied SSE stream of a route without sharing are covered too.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { test } from 'node:test';
-import { fanoutYaml } from './lib/fanout-util.mjs';
+import { fanoutYaml, gatedBackend, perWorker } from './lib/fanout-util.mjs';
 import { SLOW, freePort, setup, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
 import { scrape } from './lib/prod-util.mjs';
 
@@ -22,37 +21,6 @@ const T = 5000 * SLOW;
 const LINGER_MS = 300;
 let gw;
 const logs = () => [gw];
-
-/* A backend that holds every response head until the test answers it. Records each request. */
-async function gatedBackend() {
-    const sockets = new Set();
-    const be = { reqs: [] };
-    const server = http.createServer((req, res) => {
-        const r = { lei: req.headers['last-event-id'], url: req.url, closed: false };
-        res.on('close', () => (r.closed = true));
-        r.answer = () => {
-            res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-            res.flushHeaders();
-        };
-        r.send = id => res.write(`id: ${id}\ndata: event ${id}\n\n`);
-        be.reqs.push(r);
-    });
-    server.on('connection', s => {
-        sockets.add(s);
-        s.on('close', () => sockets.delete(s));
-    });
-    server.requestTimeout = 0;
-    server.timeout = 0;
-    be.port = await new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve(server.address().port));
-    });
-    track(() => new Promise(resolve => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-    }));
-    return be;
-}
 
 /* An HTTP/1.1 subscriber on a raw socket, so that it can be reset (RST) rather than closed. */
 function rawSub(port, path, { lei, localAddress } = {}) {
@@ -66,17 +34,6 @@ function rawSub(port, path, { lei, localAddress } = {}) {
         `${lei ? `Last-Event-ID: ${lei}\r\n` : ''}\r\n`);
     h.reset = () => sock.resetAndDestroy();
     return h;
-}
-
-async function perWorker(admin, n) {
-    const m = await scrape(admin);
-    const out = [];
-    for (let i = 0; i < n; i++) {
-        const v = m.get('ssegate_fanout_worker_subscribers', { worker: String(i) });
-        if (v === undefined) throw new Error(`no ssegate_fanout_worker_subscribers{worker="${i}"} in /metrics`);
-        out.push(v);
-    }
-    return out;
 }
 
 test(

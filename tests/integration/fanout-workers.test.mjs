@@ -11,7 +11,7 @@ import net from 'node:net';
 import { WebSocketServer } from 'ws';
 import { test } from 'node:test';
 import { sseBackend } from './lib/backends.mjs';
-import { fanoutYaml, ids, range } from './lib/fanout-util.mjs';
+import { fanoutYaml, ids, perWorker, range } from './lib/fanout-util.mjs';
 import { SLOW, freePort, setup, sleep, startGateway, track, waitFor, withLogs } from './lib/harness.mjs';
 import { scrape } from './lib/prod-util.mjs';
 import { h2Sse, openSse, waitEvents } from './lib/sseclient.mjs';
@@ -21,18 +21,6 @@ const T = 5000 * SLOW;
 const LINGER_MS = 400;
 let gw;
 const logs = () => [gw];
-
-/* Subscribers per worker, from the gateway's own per-worker gauge. */
-async function perWorker(admin, n) {
-    const m = await scrape(admin);
-    const out = [];
-    for (let i = 0; i < n; i++) {
-        const v = m.get('ssegate_fanout_worker_subscribers', { worker: String(i) });
-        if (v === undefined) throw new Error(`no ssegate_fanout_worker_subscribers{worker="${i}"} in /metrics`);
-        out.push(v);
-    }
-    return out;
-}
 
 const total = counts => counts.reduce((a, b) => a + b, 0);
 

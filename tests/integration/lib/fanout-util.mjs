@@ -1,5 +1,8 @@
-// fanout-util.mjs: configs with SSEPolicy for the fan-out tests.
-import { prodYaml } from './prod-util.mjs';
+// fanout-util.mjs: configs with SSEPolicy for the fan-out tests, a backend that holds its answers, and the per-worker
+// subscriber gauge.
+import http from 'node:http';
+import { track } from './harness.mjs';
+import { prodYaml, scrape } from './prod-util.mjs';
 
 /*
  * One Gateway on port, and routes [{name, path, backends: [{service, port}], policy: {...} | undefined,
@@ -34,3 +37,55 @@ spec:
 export const ids = h => h.events.map(e => Number(e.id));
 
 export const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+/* A backend that holds every response head until the test answers it (answer, send, noContent, fail). Records each
+ * request. */
+export async function gatedBackend() {
+    const sockets = new Set();
+    const be = { reqs: [] };
+    const server = http.createServer((req, res) => {
+        const r = { lei: req.headers['last-event-id'], url: req.url, closed: false, res };
+        res.on('close', () => (r.closed = true));
+        r.answer = () => {
+            res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+            res.flushHeaders();
+        };
+        r.send = id => res.write(`id: ${id}\ndata: event ${id}\n\n`);
+        r.noContent = () => {
+            res.writeHead(204);
+            res.end();
+        };
+        r.fail = () => {
+            res.writeHead(503, { 'content-type': 'text/plain' });
+            res.end('down\n');
+        };
+        be.reqs.push(r);
+    });
+    server.on('connection', s => {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+    });
+    server.requestTimeout = 0;
+    server.timeout = 0;
+    be.port = await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve(server.address().port));
+    });
+    track(() => new Promise(resolve => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+    }));
+    return be;
+}
+
+/* Subscribers per worker, from the gateway's own per-worker gauge. */
+export async function perWorker(admin, n) {
+    const m = await scrape(admin);
+    const out = [];
+    for (let i = 0; i < n; i++) {
+        const v = m.get('ssegate_fanout_worker_subscribers', { worker: String(i) });
+        if (v === undefined) throw new Error(`no ssegate_fanout_worker_subscribers{worker="${i}"} in /metrics`);
+        out.push(v);
+    }
+    return out;
+}

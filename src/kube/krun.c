@@ -9,11 +9,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 #include "kube/klease.h"
 #include "kube/kstatus.h"
 
@@ -362,19 +362,10 @@ static void lease_step(sg_krun_t *r, int64_t *wait)
     }
 }
 
-int sg_krun_thread_init(const char *name, int nice)
-{
-    pthread_setname_np(pthread_self(), name);
-    /* Linux: a thread's nice value is its own (PRIO_PROCESS with a thread id); raising it needs no privilege. */
-    if (setpriority(PRIO_PROCESS, (id_t)gettid(), nice) != 0)
-        return -errno;
-    return 0;
-}
-
 static void *run(void *arg)
 {
     sg_krun_t *r = arg;
-    int nrc = sg_krun_thread_init("ssegate-kstatus", r->o.nice);
+    int nrc = sg_thread_background("ssegate-kstatus", r->o.nice);
     if (nrc < 0)
         sg_log_error("kube: status thread: cannot set nice %d: %s", r->o.nice, strerror(-nrc));
     int64_t last_sync = 0;

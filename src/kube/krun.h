@@ -23,11 +23,8 @@ typedef struct sg_krun_opts {
     int64_t retry_ms;           /* 0: a seventh of the duration, at least 100 ms (2 s for 15 s) */
     const char *publish_service; /* --publish-service NS/NAME, or NULL */
     int64_t resync_ms;          /* re-read every object's status this often while leading; 0: 5 min */
-    int nice;                   /* the status thread's nice value (sg_krun_thread_init) */
+    int nice;                   /* the status thread's nice value (sg_thread_background) */
 } sg_krun_opts_t;
-
-/* Names the calling thread and sets its nice value (a background thread of the kube source). Returns 0 or -errno. */
-int sg_krun_thread_init(const char *name, int nice);
 
 typedef struct sg_krun sg_krun_t;
 

@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/thread.h"
 #include "config/diag.h"
 #include "kube/kbuild.h"
 #include "kube/kclient.h"
@@ -740,7 +741,7 @@ static void step_kind(sg_kube_t *k, kw_t *w, uint64_t now)
 static void *kube_main(void *arg)
 {
     sg_kube_t *k = arg;
-    int nrc = sg_krun_thread_init("ssegate-kube", k->nice);
+    int nrc = sg_thread_background("ssegate-kube", k->nice);
     if (nrc < 0)
         sg_log_error("kube: watch thread: cannot set nice %d: %s", k->nice, strerror(-nrc));
     while (!atomic_load(&k->stop)) {

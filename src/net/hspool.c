@@ -3,8 +3,6 @@
 #include <string.h>
 #include <malloc.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 
 #include "net/hspool.h"
 #include "core/log.h"
+#include "core/thread.h"
 
 #define HS_NICE 10          /* added to the handshake threads' nice value */
 #define HS_TRIM_IDLE_MS 200 /* handshakes paused this long: return freed memory to the system */
@@ -51,12 +50,12 @@ static void *pool_main(void *arg)
 {
     sg_hspool_t *p = arg;
     bool dirty = false; /* handshakes since the last trim */
-    pthread_setname_np(pthread_self(), "ssegate-tls");
     /* A handshake can wait a millisecond; an event should not. At a lower priority (nice +10: about a
      * tenth of a worker's CPU share when both want the core) the workers win the CPU when both are
      * runnable, so handshakes take the idle time instead of the events' latency. */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), HS_NICE) < 0)
-        sg_log_error("TLS handshake thread: cannot lower its priority: %s", strerror(errno));
+    int nrc = sg_thread_background("ssegate-tls", HS_NICE);
+    if (nrc < 0)
+        sg_log_error("TLS handshake thread: cannot lower its priority: %s", strerror(-nrc));
     pthread_mutex_lock(&p->lock);
     for (;;) {
         if (sg_list_empty(&p->queue) && !p->stop && dirty) {

@@ -3,7 +3,9 @@
  * trip. Closed loop (default): each connection keeps --window messages in flight, so the figure is the
  * messages/s the path sustains. --rate R: R messages/s in total, spread over the connections, for latency at a
  * fixed load. Prints one RESULT line: rate (echoes/s in the window), p50/p99/p99.9/max round trip, and the CPU
- * of the proxy, the origin and itself over the window. */
+ * of the proxy, the origin and itself over the window. --trace FILE: also writes every message echoed in the window,
+ * one line each: its send time (us since the window's start), round trip (us) and connection number, for
+ * finding where a tail comes from (clustered in time: a stall; spread: queueing). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,15 +32,23 @@
 typedef struct opts {
     int port, conns, size, window, threads;
     double warmup, duration, rate;
-    const char *path, *label;
+    const char *path, *label, *trace;
     pid_t origin_pid;
     pid_t proxy_pids[16];
     int nproxy;
 } opts_t;
 
+typedef struct trace_ent {
+    uint64_t sent_ns;
+    uint32_t rtt_ns;
+    uint32_t conn;
+} trace_ent_t;
+
 typedef struct meas {
     uint64_t n, max_ns, over;
     uint32_t *hus, *hms;
+    trace_ent_t *tr;        /* --trace: every message of the window, up to tr_cap */
+    size_t tr_n, tr_cap;
 } meas_t;
 
 typedef struct lconn {
@@ -220,8 +230,12 @@ static void on_frames(worker_t *w, lconn_t *c)
             uint64_t t;
             memcpy(&t, h + hl, 8);
             c->inflight--;
-            if (s && now >= s && (e == 0 || now < e))
+            if (s && now >= s && (e == 0 || now < e)) {
                 hist_add(&w->m, now - t);
+                if (w->m.tr_n < w->m.tr_cap)
+                    w->m.tr[w->m.tr_n++] = (trace_ent_t){t, (uint32_t)(now - t > UINT32_MAX ? UINT32_MAX : now - t),
+                                                         (uint32_t)(w->first + (c - w->c))};
+            }
             if (w->o->rate <= 0 && !atomic_load(&g_stop))
                 send_msg(w, c);
         }
@@ -371,7 +385,8 @@ static void sleep_until(uint64_t t)
 static void usage(void)
 {
     fprintf(stderr, "usage: wsload --port P [--path /ws] [--conns N] [--size B] [--window W | --rate R] [--warmup S]\n"
-                    "              [--duration S] [--threads T] [--label L] [--origin-pid PID] [--proxy-pids A,B]\n");
+                    "              [--duration S] [--threads T] [--label L] [--origin-pid PID] [--proxy-pids A,B]\n"
+                    "              [--trace FILE]\n");
     exit(2);
 }
 
@@ -394,6 +409,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--duration")) o.duration = atof(v);
         else if (!strcmp(a, "--threads")) o.threads = atoi(v);
         else if (!strcmp(a, "--label")) o.label = v;
+        else if (!strcmp(a, "--trace")) o.trace = v;
         else if (!strcmp(a, "--origin-pid")) o.origin_pid = (pid_t)atoi(v);
         else if (!strcmp(a, "--proxy-pids")) {
             char *s = strdup(v), *save = NULL;
@@ -421,6 +437,14 @@ int main(int argc, char **argv)
         w->m.hms = calloc(MS_BUCKETS, sizeof(uint32_t));
         if (w->c == NULL || w->m.hus == NULL || w->m.hms == NULL)
             return 1;
+        if (o.trace) {
+            /* the messages one thread can echo in the window at twice the asked rate (or 200,000/s closed) */
+            double r = o.rate > 0 ? o.rate * 2 / o.threads : 200000.0;
+            w->m.tr_cap = (size_t)(r * o.duration) + 1024;
+            w->m.tr = malloc(w->m.tr_cap * sizeof(trace_ent_t));
+            if (w->m.tr == NULL)
+                return 1;
+        }
     }
     g_t0 = now_ns();
     for (int t = 0; t < o.threads; t++)
@@ -484,12 +508,33 @@ int main(int argc, char **argv)
         printf(" proxy_us_per_msg=%.1f", (double)(p1 - p0) / tick * 1e6 / (double)m.n);
     printf("\n");
     fflush(stdout); /* before a leak checker's exit handler can end the process */
+    if (o.trace) {
+        FILE *f = fopen(o.trace, "w");
+        size_t lost = 0;
+        if (f == NULL) {
+            perror(o.trace);
+        } else {
+            fprintf(f, "# sent_us rtt_us conn (sent: since the window's start, CLOCK_MONOTONIC %llu ns)\n",
+                    (unsigned long long)s);
+            for (int t = 0; t < o.threads; t++) {
+                for (size_t i = 0; i < ws[t].m.tr_n; i++) {
+                    const trace_ent_t *x = &ws[t].m.tr[i];
+                    fprintf(f, "%.1f %.1f %u\n", ((double)x->sent_ns - (double)s) / 1e3, x->rtt_ns / 1e3, x->conn);
+                }
+                lost += ws[t].m.n - ws[t].m.tr_n;
+            }
+            if (lost)
+                fprintf(f, "# %zu messages not traced (the trace was full)\n", lost);
+            fclose(f);
+        }
+    }
     for (int t = 0; t < o.threads; t++) {
         for (int i = 0; i < ws[t].n; i++)
             free(ws[t].c[i].out);
         free(ws[t].c);
         free(ws[t].m.hus);
         free(ws[t].m.hms);
+        free(ws[t].m.tr);
     }
     free(m.hus);
     free(m.hms);

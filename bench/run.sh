@@ -700,7 +700,8 @@ case " $SCENARIOS " in
     ;;
 esac
 # The timed scenarios run REPEAT rounds, the targets interleaved within each round so that drift in the
-# machine's load hits every target alike; the table shows the median of the rounds (and every rate).
+# machine's load hits every target alike, and their order rotated from one round to the next so that no target
+# always runs first (or always right after another); the table shows the median of the rounds (and every rate).
 declare -A RUNS     # RUNS[target,scenario,key] = space-separated values, one per round
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 for s in $SCENARIOS; do
@@ -708,8 +709,10 @@ for s in $SCENARIOS; do
     case $s in thr | upthr | lat | h2thr | h2tlsthr | hs | h2upthr | fanout | wsthr | wslat | grpc) reps=$REPEAT ;; esac
     targets=$TARGETS
     [ "$s" = fanout ] && targets=$FAN_TARGETS
+    read -r -a tlist <<<"$targets"
     for r in $(seq 1 "$reps"); do
-        for t in $targets; do
+        for ti in "${!tlist[@]}"; do
+            t=${tlist[$(((ti + r - 1) % ${#tlist[@]}))]}
             for k in "${!R[@]}"; do [[ $k == "$t,$s,"* ]] && unset "R[$k]"; done
             if [ "$s" = fanout ]; then run_fanout "$t"; else run_case "$t" "$s"; fi
             for k in "${!R[@]}"; do

@@ -10,6 +10,7 @@
 #   generator on CPU 1), WSLOAD_ARGS (more wsload options, e.g. "--trace-slow 1000 --trace-file F"; F gets the
 #   round and arm in place of @ARM@), AB_WSLOAD (one wsload binary for every arm, e.g. build/bench/wsload when
 #   WSLOAD_ARGS uses an option the old build's wsload lacks; default: each build's own, HAProxy with A's),
+#   AB_ARGS_A, AB_ARGS_B (more ssegate options for that arm, e.g. the same build twice with and without a flag),
 #   AB_SCHED=1 (with AB_PIN=1; needs perf: each run also records the scheduler on CPUs 0 and 1 and a wsload
 #   --trace, and bench/wstail.py gives the "clean" percentiles, over the messages during which no other
 #   process ran on those CPUs: on a shared machine, the proxy's own tail; the traces stay in AB_KEEP if set).
@@ -82,7 +83,11 @@ run() {     # run ROUND ARM: one window; appends "rROUND ARM RESULT ..." to $TMP
         "${PIN_PROXY[@]}" haproxy -db -f "$TMP/haproxy.cfg" 2>>"$TMP/haproxy.log" &
         port=$((PB + 2))
     else
-        "${PIN_PROXY[@]}" "$d/ssegate" -c "$TMP/gw.yaml" --workers "$WORKERS" --access-log off 2>>"$TMP/ssegate.log" &
+        local sargs=()
+        [ "$v" = A ] && read -r -a sargs <<<"${AB_ARGS_A:-}"
+        [ "$v" = B ] && read -r -a sargs <<<"${AB_ARGS_B:-}"
+        "${PIN_PROXY[@]}" "$d/ssegate" -c "$TMP/gw.yaml" --workers "$WORKERS" --access-log off "${sargs[@]}" \
+            2>>"$TMP/ssegate.log" &
     fi
     p=$!
     STARTED+=("$p")
@@ -101,7 +106,7 @@ run() {     # run ROUND ARM: one window; appends "rROUND ARM RESULT ..." to $TMP
         local q own_pids=("$p" "$e" "$l")
         for q in "$p" "$e" "$l"; do own_pids+=($(pgrep -P "$q")); done    # timeout's child: wsload
         own=$(for q in "${own_pids[@]}"; do ls /proc/"$q"/task 2>/dev/null; done | grep -E '^[0-9]+$' | paste -sd,)
-        perf record -q -k CLOCK_MONOTONIC -e sched:sched_switch -C 0,1 -o "$pd" -- sleep $((WARMUP + DURATION + 1)) \
+        perf record -q -m 4096 -k CLOCK_MONOTONIC -e sched:sched_switch -C 0,1 -o "$pd" -- sleep $((WARMUP + DURATION + 1)) \
             >/dev/null 2>&1 &
         pp=$!
         STARTED+=("$pp")

@@ -12,9 +12,9 @@ With --sched (a `perf record -k CLOCK_MONOTONIC -e sched:sched_switch -C 0,1` of
 AB_SCHED=1 records it) and --own (the thread ids of the proxy, the origin and the load generator: anything else
 that ran on those CPUs is "foreign", other than the idle task, kernel threads and perf), it also prints:
   - the foreign run time on each CPU;
-  - "clean" percentiles: over the messages during whose round trip, and --guard ms (default 2) before it, no
-    foreign task ran on either CPU. On a shared machine that is the proxy's own tail; the plain percentiles mix in
-    whatever else ran there;
+  - "clean" percentiles: over the messages during whose round trip no foreign task ran on either CPU, nor had
+    run in the time it takes to drain what it held up (the longer of --guard ms, default 2, and twice its run).
+    On a shared machine that is the proxy's own tail; the plain percentiles mix in whatever else ran there;
   - for the largest clusters, what ran on each CPU meanwhile.
 """
 import bisect
@@ -59,15 +59,21 @@ def clusters(slow, gap_s=0.002):
 
 
 def read_sched(path):
-    """Per CPU: [(time_s, comm, tid)] of each task switched in."""
+    """Per CPU: [(time_s, comm, tid)] of each task switched in. Where perf lost events (a switch away from a task
+    other than the one last switched in), the time since the last known switch is a hole: comm "?", tid -1."""
     text = subprocess.run(["perf", "script", "-i", path, "-F", "cpu,time,event,trace"], capture_output=True,
                           text=True, check=True).stdout
     sw = collections.defaultdict(list)
-    pat = re.compile(r"\s*\[(\d+)\]\s+([\d.]+):\s+sched:sched_switch:.*==> next_comm=(.*?) next_pid=(\d+)")
+    pat = re.compile(r"\s*\[(\d+)\]\s+([\d.]+):\s+sched:sched_switch:.*prev_pid=(\d+).*==> "
+                     r"next_comm=(.*?) next_pid=(\d+)")
     for line in text.splitlines():
         m = pat.match(line)
         if m:
-            sw[int(m.group(1))].append((float(m.group(2)), m.group(3), int(m.group(4))))
+            cpu, t, prev = int(m.group(1)), float(m.group(2)), int(m.group(3))
+            v = sw[cpu]
+            if v and v[-1][2] != prev:
+                v[-1] = (v[-1][0], "?", -1)
+            v.append((t, m.group(4), int(m.group(5))))
     return sw
 
 
@@ -122,13 +128,16 @@ def main(argv):
     for cpu, v in sw.items():
         for j in range(len(v) - 1):
             t, comm, tid = v[j]
-            if tid in own or KERNEL.match(comm):
+            if tid in own or (tid != -1 and KERNEL.match(comm)):
                 continue
             a, b = t - start, v[j + 1][0] - start
             foreign.append((a, b))
             per_cpu[cpu] += b - a
             who[comm] += b - a
-    foreign.sort()
+    guard = float(args["--guard"]) / 1e3
+    # A foreign run leaves a backlog that takes about as long again to drain (docs/benchmarks.md): its shadow
+    # lasts the guard or twice its length after it, whichever is longer.
+    foreign = sorted((a, b + max(guard, 2 * (b - a))) for a, b in foreign)
     merged = []
     for a, b in foreign:
         if merged and a <= merged[-1][1]:
@@ -136,7 +145,6 @@ def main(argv):
         else:
             merged.append([a, b])
     starts = [a for a, _ in merged]
-    guard = float(args["--guard"]) / 1e3
 
     def touched(a, b):
         k = bisect.bisect_right(starts, b) - 1
@@ -150,7 +158,7 @@ def main(argv):
 
     span = t_hi - t_lo
     inside = [x for x in msgs if x[0] >= t_lo + guard and x[0] + x[1] / 1e6 <= t_hi]
-    clean = sorted(x[1] for x in inside if not touched(x[0] - guard, x[0] + x[1] / 1e6))
+    clean = sorted(x[1] for x in inside if not touched(x[0], x[0] + x[1] / 1e6))
     allr = sorted(x[1] for x in inside)
     print(f"  scheduler trace {span:.2f} s; foreign run time: " +
           ", ".join(f"CPU {c} {per_cpu[c] * 1e3:.0f} ms" for c in sorted(sw)) + "; most: " +

@@ -73,6 +73,10 @@ EOF
 sed -e "s|@PORT@|$((PB + 2))|" -e "s|@ORIGIN_PORT@|$PB|" -e "s|@BIND_OPTS@||" -e "s|@GLOBAL_EXTRA@||" \
     -e "s|@SERVER_OPTS@||" -e "s|nbthread 2|nbthread $WORKERS|" bench/haproxy.cfg.in >"$TMP/haproxy.cfg"
 
+steal() {   # steal ticks of CPUs 0 and 1 so far (/proc/stat)
+    awk '$1 == "cpu0" || $1 == "cpu1" { s += $9 } END { print s + 0 }' /proc/stat
+}
+
 run() {     # run ROUND ARM: one window; appends "rROUND ARM RESULT ..." to $TMP/results
     local r=$1 v=$2 d=$A port=$((PB + 1)) p e
     [ "$v" = B ] && d=$B
@@ -106,17 +110,22 @@ run() {     # run ROUND ARM: one window; appends "rROUND ARM RESULT ..." to $TMP
         local q own_pids=("$p" "$e" "$l")
         for q in "$p" "$e" "$l"; do own_pids+=($(pgrep -P "$q")); done    # timeout's child: wsload
         own=$(for q in "${own_pids[@]}"; do ls /proc/"$q"/task 2>/dev/null; done | grep -E '^[0-9]+$' | paste -sd,)
-        perf record -q -m 4096 -k CLOCK_MONOTONIC -e sched:sched_switch -C 0,1 -o "$pd" -- sleep $((WARMUP + DURATION + 1)) \
+        perf record -q -k CLOCK_MONOTONIC -e sched:sched_switch -C 0,1 -o "$pd" -- sleep $((WARMUP + DURATION + 1)) \
             >/dev/null 2>&1 &
         pp=$!
         STARTED+=("$pp")
     fi
+    local st0 st1
+    st0=$(steal)
     wait "$l"
     [ -n "$pp" ] && wait "$pp"
+    st1=$(steal)
     grep '^RESULT' "$TMP/out" | sed "s/^/r$r $v /" | tee -a "$TMP/results"
     if [ "$SCHED" = 1 ] && [ -s "$tr" ] && [ -s "$pd" ]; then
-        python3 bench/wstail.py "$tr" --sched "$pd" --own "$own" --top 0 | grep '^CLEAN' | sed "s/^/r$r $v /" |
-            tee -a "$TMP/results"
+        # steal: time the host took CPUs 0 and 1 from this VM during the run, in ticks (USER_HZ); the scheduler
+        # trace cannot see it (the task that was running seems to run on)
+        python3 bench/wstail.py "$tr" --sched "$pd" --own "$own" --top 0 | grep '^CLEAN' |
+            sed "s/^/r$r $v /; s/\$/ steal_ticks=$((st1 - st0))/" | tee -a "$TMP/results"
         if [ -n "${AB_KEEP:-}" ]; then
             mkdir -p "$AB_KEEP" && mv "$tr" "$pd" "$AB_KEEP"/ && echo "$own" >"$AB_KEEP/own-r$r-$v"
         fi

@@ -10,7 +10,8 @@ stalls, spread means queueing.
 
 With --sched (a `perf record -k CLOCK_MONOTONIC -e sched:sched_switch -C 0,1` of the same window; bench/wsab.sh
 AB_SCHED=1 records it) and --own (the thread ids of the proxy, the origin and the load generator: anything else
-that ran on those CPUs is "foreign", other than the idle task, kernel threads and perf), it also prints:
+that ran on those CPUs is "foreign", other than the idle task and kernel threads; perf itself is foreign), it also
+prints:
   - the foreign run time on each CPU;
   - "clean" percentiles: over the messages during whose round trip no foreign task ran on either CPU, nor had
     run in the time it takes to drain what it held up (the longer of --guard ms, default 2, and twice its run).
@@ -23,7 +24,7 @@ import re
 import subprocess
 import sys
 
-KERNEL = re.compile(r"^(swapper|ksoftirqd|rcu_|migration|kworker|idle_inject|cpuhp|watchdog|perf$|perf-exec)")
+KERNEL = re.compile(r"^(swapper|ksoftirqd|rcu_|migration|kworker|idle_inject|cpuhp|watchdog)")
 
 
 def quantile(sorted_values, q):

@@ -418,6 +418,26 @@ static sg_kstore_t *store_for_patches(unsigned *seed)
     return s;
 }
 
+/* Builds the store (want: sg_kbuild_load's result), loads its --dump-config text in full, and checks that both route
+ * alike and, for a full load, blame alike. Returns the rules with no weight left (no endpoint in any backendRef). */
+static size_t build_and_compare(sg_kbuild_t *b, sg_kstore_t *s, int want)
+{
+    result_t r = {0}, t = {0};
+    from_docs(b, s, &r, want);
+    from_text(s, &t);
+    assert_int_equal(t.rc, 0);
+    if (want == 1)
+        same(&t, &r);
+    same_cfg(t.cfg, r.cfg);
+    size_t emptied = 0;
+    for (size_t q = 0; q < t.cfg->nroutes; q++)
+        for (size_t u = 0; u < t.cfg->routes[q].nrules; u++)
+            emptied += t.cfg->routes[q].rules[u].total_weight == 0;
+    result_free(&t);
+    result_free(&r);
+    return emptied;
+}
+
 /* Many random changes to slices, each built as a patch, each routing as the full load of the same store does;
  * now and then a route changes, which loads in full, and patches follow from that load. */
 static void test_patch_equals_full_load(void **state)
@@ -426,13 +446,7 @@ static void test_patch_equals_full_load(void **state)
     unsigned seed = 12345;
     sg_kstore_t *s = store_for_patches(&seed);
     sg_kbuild_t *b = sg_kbuild_new();
-    result_t r = {0}, t = {0};
-    from_docs(b, s, &r, 1);
-    from_text(s, &t);
-    same(&t, &r);
-    same_cfg(t.cfg, r.cfg);
-    result_free(&t);
-    result_free(&r);
+    build_and_compare(b, s, 1);
     static const char *const names[] = {"a-1", "b-1", "c-1", "c-2"};
     static const char *const svcs[] = {"a", "b", "c", "c"};
     static const char *const ports[] = {"{\"name\":\"http\",\"port\":8080},{\"name\":\"admin\",\"port\":9090}",
@@ -455,19 +469,7 @@ static void test_patch_equals_full_load(void **state)
             put_slice(s, names[(k + 1) % 4], svcs[(k + 1) % 4], ports[(k + 1) % 4], n, &seed, i + 1000);
         if (i % 11 == 0) /* a Service no route sends to: not in the build at all */
             put_slice(s, "d-1", "d", "{\"port\":5050}", 1, &seed, i);
-        memset(&r, 0, sizeof(r));
-        memset(&t, 0, sizeof(t));
-        from_docs(b, s, &r, want);
-        from_text(s, &t);
-        assert_int_equal(t.rc, 0);
-        same_cfg(t.cfg, r.cfg);
-        if (want == 1)
-            same(&t, &r);
-        for (size_t q = 0; q < t.cfg->nroutes; q++)
-            for (size_t u = 0; u < t.cfg->routes[q].nrules; u++)
-                emptied += t.cfg->routes[q].rules[u].total_weight == 0;
-        result_free(&t);
-        result_free(&r);
+        emptied += build_and_compare(b, s, want);
     }
     assert_int_equal(sg_kbuild_patches(b), 300 - 300 / 50);
     assert_true(emptied > 0); /* rules lost all their endpoints on the way (and the patches weighed them so) */
@@ -483,40 +485,26 @@ static void test_patch_falls_back(void **state)
     unsigned seed = 7;
     sg_kstore_t *s = store_for_patches(&seed);
     sg_kbuild_t *b = sg_kbuild_new();
-    result_t r = {0}, t = {0};
-    from_docs(b, s, &r, 1);
-    result_free(&r);
+    build_and_compare(b, s, 1);
     /* a new slice of a */
     put_slice(s, "a-2", "a", "{\"name\":\"http\",\"port\":8081}", 2, &seed, 1);
-    memset(&r, 0, sizeof(r));
-    from_docs(b, s, &r, 1);
-    result_free(&r);
+    build_and_compare(b, s, 1);
     /* a slice with an address that is none: the full load reports it */
     put(s, SG_KK_ENDPOINTSLICE, "{\"metadata\":{\"name\":\"a-2\",\"namespace\":\"ns\",\"labels\":{\"kubernetes.io/"
                                 "service-name\":\"a\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":"
                                 "[\"not-an-ip\"]}],\"ports\":[{\"name\":\"http\",\"port\":8081}]}");
-    memset(&r, 0, sizeof(r));
+    result_t r = {0};
     from_docs(b, s, &r, 1);
     assert_non_null(strstr(r.errs, "not an IP address"));
-    memset(&t, 0, sizeof(t));
-    from_text(s, &t);
-    same(&t, &r);
-    result_free(&t);
     result_free(&r);
+    put_slice(s, "a-1", "a", "{\"name\":\"http\",\"port\":8080},{\"name\":\"admin\",\"port\":9090}", 1, &seed, 9);
+    build_and_compare(b, s, 1); /* a's slices, one still bad: the patch reads it, and leaves it to the full load */
     /* mended: a patch, which reads a's slices afresh (the last load had dropped the bad one) */
     put_slice(s, "a-2", "a", "{\"name\":\"http\",\"port\":8081}", 1, &seed, 2);
-    memset(&r, 0, sizeof(r));
-    from_docs(b, s, &r, 2);
-    memset(&t, 0, sizeof(t));
-    from_text(s, &t);
-    same_cfg(t.cfg, r.cfg);
-    result_free(&t);
-    result_free(&r);
+    build_and_compare(b, s, 2);
     /* moved to Service b */
     put_slice(s, "a-2", "b", "{\"port\":8081}", 1, &seed, 3);
-    memset(&r, 0, sizeof(r));
-    from_docs(b, s, &r, 1);
-    result_free(&r);
+    build_and_compare(b, s, 1);
     /* a route to port 82 of a, which a lacks: a warning the full load gives; a change to a's slices loads in full */
     put(s, SG_KK_HTTPROUTE, RT("r4", "{\"parentRefs\":[{\"name\":\"gw\"}],\"rules\":[" RULE("/a82", BREF("a", "82", "1")) "]}"));
     memset(&r, 0, sizeof(r));
@@ -524,21 +512,14 @@ static void test_patch_falls_back(void **state)
     assert_non_null(strstr(r.errs, "has no port 82"));
     result_free(&r);
     put_slice(s, "a-1", "a", "{\"name\":\"http\",\"port\":8080},{\"name\":\"admin\",\"port\":9090}", 2, &seed, 4);
-    memset(&r, 0, sizeof(r));
-    from_docs(b, s, &r, 1);
-    memset(&t, 0, sizeof(t));
-    from_text(s, &t);
-    same(&t, &r);
-    same_cfg(t.cfg, r.cfg);
-    result_free(&t);
-    result_free(&r);
+    build_and_compare(b, s, 1);
     /* c's slices are still patched */
     put_slice(s, "c-1", "c", "{\"name\":\"web\",\"port\":6060}", 3, &seed, 5);
     memset(&r, 0, sizeof(r));
     from_docs(b, s, &r, 2);
     /* the patch outlives the builder and every other generation: the full load it shares data with stays */
     sg_kbuild_free(b);
-    memset(&t, 0, sizeof(t));
+    result_t t = {0};
     from_text(s, &t);
     same_cfg(t.cfg, r.cfg);
     result_free(&t);

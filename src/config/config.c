@@ -84,6 +84,8 @@ SG_PRINTF(4, 5) void report(loader_t *ld, pos_t p, bool warn, const char *fmt, .
     va_list ap;
     if (!warn)
         ld->nerr++;
+    else
+        ld->nwarn++;
     if (ld->errs == NULL)
         return;
     /* Messages quote config values and libfyaml's text: escaped, a "\n" in a value cannot split one
@@ -452,7 +454,7 @@ bool parse_meta(loader_t *ld, struct fy_node *root, pos_t at, meta_t *m)
 
 /* ---- documents ---- */
 
-static void parse_doc(loader_t *ld, struct fy_node *root)
+void sg__config_parse_doc(loader_t *ld, struct fy_node *root)
 {
     sg__config_index_doc(ld, root); /* lenient mode: every document, the empty ones too, keeps its number */
     pos_t at = npos(root, (pos_t){1, 1});
@@ -533,7 +535,7 @@ static void parse_doc(loader_t *ld, struct fy_node *root)
 
 /* ---- load / lifetime ---- */
 
-static void free_priv(priv_t *pv)
+void sg__config_free_priv(priv_t *pv)
 {
     if (pv == NULL)
         return;
@@ -600,7 +602,7 @@ static int load_docs(loader_t *ld, const cin_t *in)
 {
     ld->file = astrdup(ld, ld->file);
     for (size_t i = 0; i < in->ndocs; i++) {
-        parse_doc(ld, in->docs[i] ? fy_document_root(in->docs[i]) : NULL);
+        sg__config_parse_doc(ld, in->docs[i] ? fy_document_root(in->docs[i]) : NULL);
         ld->docno++;
     }
     return 0;
@@ -643,7 +645,7 @@ static int load_text(loader_t *ld, const char *yaml, size_t len)
         ld->doc = fy_parse_load_document(ld->fyp);
         if (ld->doc == NULL)
             break;
-        parse_doc(ld, fy_document_root(ld->doc));
+        sg__config_parse_doc(ld, fy_document_root(ld->doc));
         fy_parse_document_destroy(ld->fyp, ld->doc);
         ld->doc = NULL;
         ld->docno++;
@@ -736,7 +738,7 @@ int sg__config_load_dx(const char *name, const cin_t *in, unsigned flags, struct
     if (rc != 0) {
         if (rc == -ENOMEM && errs != NULL)
             sg_escape_fputline(errs, "%s: out of memory while loading the configuration", name);
-        free_priv(ld->priv);
+        sg__config_free_priv(ld->priv);
         *out = NULL;
     }
     free(ld);
@@ -793,7 +795,14 @@ void sg_config_unref(sg_config_t *cfg)
 {
     if (cfg == NULL || atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1)
         return;
-    free_tables(cfg);
+    priv_t *pv = cfg->priv;
+    sg_config_t *root = pv->root;
+    if (root == NULL)
+        free_tables(cfg);
+    else /* a patch: its own route tables; the TLS contexts are the root's */
+        for (size_t i = 0; i < cfg->nlisteners; i++)
+            sg_route_table_free(cfg->listeners[i].table);
     /* cfg itself lives in the arena. */
-    free_priv(cfg->priv);
+    sg__config_free_priv(pv);
+    sg_config_unref(root);
 }

@@ -362,6 +362,23 @@ static void resolve_backend(loader_t *ld, sg_backend_t *b, const sg_rule_t *r)
     }
 }
 
+int sg__config_resolve_patched(loader_t *ld, sg_backend_t *b, const sg_rule_t *r)
+{
+    const svc_t *svc = sg__config_find_svc(ld, b->ns, b->name);
+    if (svc == NULL)
+        return -EAGAIN;
+    bool port = false;
+    for (size_t i = 0; i < svc->nports && !port; i++)
+        port = svc->ports[i].port == b->port;
+    size_t first;
+    if (!port || find_slices(ld, svc->ns, svc->name, &first) == 0)
+        return -EAGAIN;
+    b->endpoints = NULL;
+    b->nendpoints = 0;
+    resolve_backend(ld, b, r);
+    return 0;
+}
+
 void resolve_backends(loader_t *ld)
 {
     for (size_t i = 0; i < ld->nroutes; i++) {

@@ -23,6 +23,9 @@ typedef struct priv {
     blk_t *blocks;
     pcre2_code **codes;         /* every compiled regex, freed on the last unref */
     size_t ncodes, capcodes;
+    /* A patched generation (config_patch.c): the full load whose strings, policies, TLS contexts and binds it
+     * shares, referenced until the patch is freed. NULL for a full load. */
+    sg_config_t *root;
 } priv_t;
 
 typedef struct pos {
@@ -249,6 +252,7 @@ typedef struct loader {
     FILE *errs;
     unsigned flags;
     int nerr;
+    int nwarn;
     jmp_buf oom;
     priv_t *priv;
     struct fy_parser *fyp;
@@ -413,6 +417,10 @@ void parse_slice(loader_t *ld, struct fy_node *root, pos_t at);
 void set_label(sg_endpoint_t *ep);
 /* Fills every backend's endpoints and every rule's total_weight (may use DNS unless SG_CONFIG_NO_DNS). */
 void resolve_backends(loader_t *ld);
+/* A patch's resolution of backendRef b (config_patch.c) against the Services and EndpointSlices the loader read: 0, or
+ * -EAGAIN when a full load would resolve it another way (its Service has no such port, or no EndpointSlice: the
+ * warning and the name fallback are the full load's). */
+int sg__config_resolve_patched(loader_t *ld, sg_backend_t *b, const sg_rule_t *r);
 /* The first route read with this kind, namespace and name, or NULL. */
 const sg_route_t *sg__config_find_route(const loader_t *ld, sg_route_kind_t kind, const char *ns, const char *name);
 /* Sorts the Services and EndpointSlices read for the lookups below (after the last document, before any lookup). */
@@ -509,6 +517,9 @@ typedef struct sg__cin {
     size_t ndocs;
 } cin_t;
 /* sg_config_load_ex with lenient mode's state (NULL: file mode). */
+/* One document of a stream: dispatched on its kind (config.c). */
+void sg__config_parse_doc(loader_t *ld, struct fy_node *root);
+void sg__config_free_priv(priv_t *pv);
 int sg__config_load_dx(const char *name, const cin_t *in, unsigned flags, struct sg_dx *dx, FILE *errs,
                        sg_config_t **out);
 /* The line a node's document starts on (1 for a document of a YAML stream: its marks count from there). */

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "config/patch.h"
 #include "kube/kwatch.h"
 
 void sg_kdebounce_init(sg_kdebounce_t *d, uint64_t quiet_ms, uint64_t max_ms)
@@ -299,13 +300,27 @@ ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
  * in the store (sg_kstore_doc), so only what changed since the last build is parsed. Each document's root is given the
  * line its JSON has in the text (the header is line 1; document i's "---" is line 2 + 2i and its JSON line 3 + 2i),
  * so the loader's messages, and the blame of errors on objects, are those of --dump-config's text. */
+/* One EndpointSlice of a build, in document order. */
+typedef struct kslice {
+    uint64_t hash;              /* of its JSON */
+    const char *svc;            /* "ns/name" of its Service: the stored object's, valid during the build only */
+} kslice_t;
+
 struct sg_kbuild {
     uint64_t last_hash;
     bool built_once;
     struct fy_document **docs;  /* this build's documents */
     bool *owned;                /* docs[i] was made for this build (a filtered route) and is destroyed after it */
+    const sg_kobj_t **objs;     /* the stored object of docs[i] */
     size_t n, cap;
     uint64_t hash;              /* of what the loader reads: each document's JSON */
+    /* Of the same, with each EndpointSlice's JSON left out (its namespace, name and Service are in): equal for two
+     * inputs that differ only in what their slices hold, which a patch can carry (config/patch.h). */
+    uint64_t sig, last_sig;
+    kslice_t *slices, *last_slices; /* this build's EndpointSlices, and the last build's (svc no longer valid) */
+    size_t nslices, capslices, nlast_slices, caplast;
+    sg_config_t *base;          /* the last generation built: the next patch starts from it */
+    uint64_t patches;           /* builds made as patches */
 };
 
 sg_kbuild_t *sg_kbuild_new(void)
@@ -319,6 +334,7 @@ static void drop_docs(sg_kbuild_t *b)
         if (b->owned[i])
             fy_document_destroy(b->docs[i]);
     b->n = 0;
+    b->nslices = 0;
 }
 
 void sg_kbuild_free(sg_kbuild_t *b)
@@ -328,7 +344,16 @@ void sg_kbuild_free(sg_kbuild_t *b)
     drop_docs(b);
     free(b->docs);
     free(b->owned);
+    free(b->objs);
+    free(b->slices);
+    free(b->last_slices);
+    sg_config_unref(b->base);
     free(b);
+}
+
+uint64_t sg_kbuild_patches(const sg_kbuild_t *b)
+{
+    return b->patches;
 }
 
 static int collect_doc(void *ctx, const sg_kobj_t *o, const char *filtered)
@@ -344,20 +369,43 @@ static int collect_doc(void *ctx, const sg_kobj_t *o, const char *filtered)
         if (w == NULL)
             return -ENOMEM;
         b->owned = w;
+        const sg_kobj_t **ov = realloc(b->objs, cap * sizeof(*ov));
+        if (ov == NULL)
+            return -ENOMEM;
+        b->objs = ov;
         b->cap = cap;
     }
     struct fy_document *d;
     if (filtered != NULL) {
         size_t len = strlen(filtered);
         b->hash = sg_kstore_hash(filtered, len, b->hash);
+        b->sig = sg_kstore_hash(filtered, len, b->sig);
         d = sg_kwatch_parse_json(filtered, len);
+    } else if (o->kind == SG_KK_ENDPOINTSLICE && o->aux != NULL) {
+        if (b->nslices == b->capslices) {
+            size_t cap = b->capslices ? b->capslices * 2 : 64;
+            kslice_t *v = realloc(b->slices, cap * sizeof(*v));
+            if (v == NULL)
+                return -ENOMEM;
+            b->slices = v;
+            b->capslices = cap;
+        }
+        b->slices[b->nslices++] = (kslice_t){o->hash, o->aux};
+        b->hash = sg_kstore_hash((const char *)&o->hash, sizeof(o->hash), b->hash);
+        b->sig = sg_kstore_hash(o->ns, strlen(o->ns) + 1, b->sig);
+        b->sig = sg_kstore_hash(o->name, strlen(o->name) + 1, b->sig);
+        b->sig = sg_kstore_hash(o->aux, strlen(o->aux) + 1, b->sig);
+        d = sg_kstore_doc(o);
     } else {
-        b->hash = sg_kstore_hash(o->json, o->len, b->hash);
+        /* The object's own hash of its JSON (the store's), folded in: the text is not hashed again each build. */
+        b->hash = sg_kstore_hash((const char *)&o->hash, sizeof(o->hash), b->hash);
+        b->sig = sg_kstore_hash((const char *)&o->hash, sizeof(o->hash), b->sig);
         d = sg_kstore_doc(o);
     }
     if (d == NULL)
         return -ENOMEM;
     b->owned[b->n] = filtered != NULL;
+    b->objs[b->n] = o;
     b->docs[b->n] = d;
     if (sg_config_doc_set_line(d, 3 + 2 * (int)SG_MIN(b->n, (size_t)(INT_MAX / 2 - 2))) < 0) {
         b->n++;
@@ -367,6 +415,85 @@ static int collect_doc(void *ctx, const sg_kobj_t *o, const char *filtered)
     return 0;
 }
 
+/* Most Services a patch takes on; more changed at once, and a full load costs about as much. */
+#define PATCH_MAX_SERVICES 64
+
+static bool svc_is(const sg_kobj_t *o, const char *key)
+{
+    size_t l = strlen(o->ns);
+    return strncmp(key, o->ns, l) == 0 && key[l] == '/' && strcmp(key + l + 1, o->name) == 0;
+}
+
+/* The input differs from the last build's only in what some EndpointSlices hold: a patch of the last generation
+ * with the endpoints of their Services resolved anew. 0 and *out, or -EAGAIN (a full load is needed), -ENOMEM. */
+static int try_patch(sg_kbuild_t *b, sg_config_t **out)
+{
+    if (b->base == NULL || b->sig != b->last_sig || b->nslices != b->nlast_slices)
+        return -EAGAIN;
+    const char *svcs[PATCH_MAX_SERVICES];
+    size_t nsvcs = 0;
+    for (size_t i = 0; i < b->nslices; i++) {
+        if (b->slices[i].hash == b->last_slices[i].hash)
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < nsvcs && !seen; j++)
+            seen = strcmp(svcs[j], b->slices[i].svc) == 0;
+        if (seen)
+            continue;
+        if (nsvcs == PATCH_MAX_SERVICES)
+            return -EAGAIN;
+        svcs[nsvcs++] = b->slices[i].svc;
+    }
+    if (nsvcs == 0)
+        return -EAGAIN;
+    struct fy_document **docs = malloc((b->n + 1) * sizeof(*docs));
+    if (docs == NULL)
+        return -ENOMEM;
+    size_t nd = 0, nsvc_docs = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const sg_kobj_t *o = b->objs[i];
+        bool want = false;
+        for (size_t j = 0; j < nsvcs && !want; j++)
+            want = o->kind == SG_KK_SERVICE ? svc_is(o, svcs[j])
+                 : o->kind == SG_KK_ENDPOINTSLICE && o->aux != NULL && strcmp(o->aux, svcs[j]) == 0;
+        if (!want)
+            continue;
+        nsvc_docs += o->kind == SG_KK_SERVICE;
+        docs[nd++] = b->docs[i];
+    }
+    /* A changed slice of a Service that is not there (or is there twice) is the full load's to judge. */
+    int rc = nsvc_docs == nsvcs ? sg_config_patch_endpoints(b->base, docs, nd, out) : -EAGAIN;
+    free(docs);
+    return rc;
+}
+
+/* This build's input becomes the one the next is compared with. */
+static int keep_input(sg_kbuild_t *b)
+{
+    if (b->nslices > b->caplast) {
+        kslice_t *v = realloc(b->last_slices, b->nslices * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        b->last_slices = v;
+        b->caplast = b->nslices;
+    }
+    if (b->nslices > 0)
+        memcpy(b->last_slices, b->slices, b->nslices * sizeof(*b->slices));
+    b->nlast_slices = b->nslices;
+    b->last_sig = b->sig;
+    b->last_hash = b->hash;
+    b->built_once = true;
+    return 0;
+}
+
+static void keep_base(sg_kbuild_t *b, sg_config_t *cfg)
+{
+    sg_config_unref(b->base);
+    b->base = cfg;
+    if (cfg != NULL)
+        sg_config_ref(cfg);
+}
+
 int sg_kbuild_load(sg_kbuild_t *b, const sg_kstore_t *s, const char *controller, FILE *errs, sg_config_diag_t *diag,
                    sg_config_t **out)
 {
@@ -374,6 +501,7 @@ int sg_kbuild_load(sg_kbuild_t *b, const sg_kstore_t *s, const char *controller,
     memset(diag, 0, sizeof(*diag));
     drop_docs(b);
     b->hash = sg_kstore_hash(controller, strlen(controller) + 1, 0);
+    b->sig = b->hash;
     ssize_t n = select_docs(s, controller, collect_doc, b);
     if (n < 0) {
         drop_docs(b);
@@ -384,11 +512,38 @@ int sg_kbuild_load(sg_kbuild_t *b, const sg_kstore_t *s, const char *controller,
         drop_docs(b);
         return 0;
     }
-    b->last_hash = b->hash;
-    b->built_once = true;
+    int prc = try_patch(b, out);
+    if (prc == 0) {
+        int krc = keep_input(b);
+        drop_docs(b);
+        if (krc < 0) {
+            sg_config_unref(*out);
+            *out = NULL;
+            diag->error = "out of memory";
+            return krc;
+        }
+        keep_base(b, *out);
+        b->patches++;
+        return 2;
+    }
+    if (prc == -ENOMEM) {
+        drop_docs(b);
+        diag->error = "out of memory";
+        return -ENOMEM;
+    }
     /* Lenient: a bad object, rule, parentRef or listener is dropped and reported in diag (then in its status), and
      * the rest is built; only an error no object holds fails the build. */
     int rc = sg_config_load_docs_lenient("kube", b->docs, b->n, SG_CONFIG_NO_DNS, errs, diag, out);
+    /* A failed load is kept as the input too (the same input is not loaded again), but never patched from: the
+     * next change loads in full. */
+    int krc = keep_input(b);
     drop_docs(b);
+    keep_base(b, rc == 0 && krc == 0 ? *out : NULL);
+    if (krc < 0 && rc == 0) {
+        sg_config_unref(*out);
+        *out = NULL;
+        diag->error = "out of memory";
+        return krc;
+    }
     return rc < 0 ? rc : 1;
 }

@@ -44,11 +44,17 @@ void sg_kbuild_free(sg_kbuild_t *b);
 
 /*
  * Builds a generation from the store: the documents sg_kbuild_write selects, loaded leniently (diag.h). Returns 1 and
- * *out (refs = 1) with *diag filled; 0 when nothing the loader reads changed since the last build that returned 1 or
- * failed (no load; *out NULL, *diag zeroed); -EINVAL when the load failed (diag->error); -ENOMEM. The loader's
- * messages go to errs. *diag must be freed with sg_config_diag_free in every case.
+ * *out (refs = 1) with *diag filled; 2 and *out when the input differs from the last build's only in what
+ * EndpointSlices hold and the generation was made as a patch of the last one (config/patch.h): every object's status
+ * is then the last build's, and *diag stays zeroed; 0 when nothing the loader reads changed since the last build that
+ * returned 1 or 2 or failed (no load; *out NULL, *diag zeroed); -EINVAL when the load failed (diag->error); -ENOMEM.
+ * The loader's messages go to errs. *diag must be freed with sg_config_diag_free in every case. The state keeps a
+ * reference to the last generation built (freed with it).
  */
 int sg_kbuild_load(sg_kbuild_t *b, const sg_kstore_t *s, const char *controller, FILE *errs, sg_config_diag_t *diag,
                    sg_config_t **out);
+
+/* Builds that sg_kbuild_load made as patches. */
+uint64_t sg_kbuild_patches(const sg_kbuild_t *b);
 
 #endif

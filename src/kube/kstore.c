@@ -38,6 +38,10 @@ struct sg_kstore {
     size_t bytes;
     size_t per_kind[SG_KK_N];
     uint32_t epoch[SG_KK_N];
+    /* sg_kstore_sorted's order, kept until an object comes or goes (a change keeps an object where it is): an
+     * EndpointSlice update, most of a cluster's traffic, then costs no sort. */
+    const sg_kobj_t **sorted;
+    bool sorted_ok;
 };
 
 uint64_t sg_kstore_hash(const char *p, size_t n, uint64_t seed)
@@ -98,6 +102,7 @@ void sg_kstore_free(sg_kstore_t *s)
             nx = o->next;
             obj_free(o);
         }
+    free(s->sorted);
     free(s->tab);
     free(s);
 }
@@ -149,6 +154,7 @@ static void unlink_obj(sg_kstore_t *s, sg_kobj_t **pp)
     sg_kobj_t *o = *pp;
     *pp = o->next;
     s->count--;
+    s->sorted_ok = false;
     s->per_kind[o->kind]--;
     s->bytes -= obj_bytes(o);
     obj_free(o);
@@ -526,6 +532,7 @@ int sg_kstore_put(sg_kstore_t *s, int kind, sg_kjson_t *d, uint32_t obj)
     o->mark = s->epoch[kind];
     *pp = o;
     s->count++;
+    s->sorted_ok = false;
     s->per_kind[kind]++;
     s->bytes += obj_bytes(o);
     if (s->count > s->nbuckets)
@@ -549,16 +556,28 @@ static int cmp_obj(const void *a, const void *b)
     return c ? c : strcmp(x->name, y->name);
 }
 
-ssize_t sg_kstore_sorted(const sg_kstore_t *s, const sg_kobj_t ***out)
+ssize_t sg_kstore_sorted(const sg_kstore_t *cs, const sg_kobj_t ***out)
 {
+    sg_kstore_t *s = (sg_kstore_t *)cs; /* the order is a memo */
     const sg_kobj_t **v = malloc((s->count + 1) * sizeof(*v));
     if (v == NULL)
         return -ENOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < s->nbuckets; i++)
-        for (const sg_kobj_t *o = s->tab[i]; o; o = o->next)
-            v[n++] = o;
-    qsort(v, n, sizeof(*v), cmp_obj);
+    if (!s->sorted_ok) {
+        size_t n = 0;
+        for (size_t i = 0; i < s->nbuckets; i++)
+            for (const sg_kobj_t *o = s->tab[i]; o; o = o->next)
+                v[n++] = o;
+        qsort(v, n, sizeof(*v), cmp_obj);
+        const sg_kobj_t **keep = realloc(s->sorted, (s->count + 1) * sizeof(*keep));
+        if (keep != NULL) {
+            memcpy(keep, v, n * sizeof(*v));
+            s->sorted = keep;
+            s->sorted_ok = true;
+        }
+        *out = v;
+        return (ssize_t)n;
+    }
+    memcpy(v, s->sorted, s->count * sizeof(*v));
     *out = v;
-    return (ssize_t)n;
+    return (ssize_t)s->count;
 }

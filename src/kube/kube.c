@@ -86,7 +86,7 @@ struct sg_kube {
     uint64_t rng;
     kw_t kinds[SG_KK_N];
     /* metrics */
-    _Atomic uint64_t builds_ok, builds_failed, builds_unchanged;
+    _Atomic uint64_t builds_ok, builds_failed, builds_unchanged, builds_patched;
     _Atomic uint64_t build_us_sum, build_us_last, build_cpu_us_last;
     _Atomic uint64_t store_bytes;
 };
@@ -701,12 +701,13 @@ static void build(sg_kube_t *k)
         p += n + (nl ? 1 : 0);
     }
     free(errs);
-    atomic_fetch_add(&k->builds_ok, 1);
+    atomic_fetch_add(rc == 2 ? &k->builds_patched : &k->builds_ok, 1);
     pthread_mutex_lock(&k->lock);
     sg_config_t *old = k->pending;
     k->pending = cfg;
     k->pending_build = ++k->builds;
-    if (k->krun != NULL)
+    /* A patch (rc 2) changed endpoints only: every object's status stays the last build's. */
+    if (k->krun != NULL && rc == 1)
         sg_krun_built(k->krun, k->pending_build, &diag);
     pthread_mutex_unlock(&k->lock);
     sg_config_diag_free(&diag);
@@ -889,13 +890,16 @@ void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
                "documents, kept for the build).\n"
                "# TYPE ssegate_kube_store_bytes gauge\nssegate_kube_store_bytes %llu\n",
             (unsigned long long)atomic_load(&k->store_bytes));
-    fprintf(f, "# HELP ssegate_kube_builds_total Config builds from the store, by result (unchanged: the input was "
-               "the same, nothing loaded).\n# TYPE ssegate_kube_builds_total counter\n"
-               "ssegate_kube_builds_total{result=\"ok\"} %llu\nssegate_kube_builds_total{result=\"failed\"} %llu\n"
+    fprintf(f, "# HELP ssegate_kube_builds_total Config builds from the store, by result (ok: a full load; patched: "
+               "only EndpointSlices changed, and the last generation was copied with their Services' endpoints "
+               "resolved anew; unchanged: the input was the same, nothing loaded).\n"
+               "# TYPE ssegate_kube_builds_total counter\n"
+               "ssegate_kube_builds_total{result=\"ok\"} %llu\nssegate_kube_builds_total{result=\"patched\"} %llu\n"
+               "ssegate_kube_builds_total{result=\"failed\"} %llu\n"
                "ssegate_kube_builds_total{result=\"unchanged\"} %llu\n",
-            (unsigned long long)atomic_load(&k->builds_ok), (unsigned long long)atomic_load(&k->builds_failed),
-            (unsigned long long)atomic_load(&k->builds_unchanged));
-    uint64_t n = atomic_load(&k->builds_ok) + atomic_load(&k->builds_failed);
+            (unsigned long long)atomic_load(&k->builds_ok), (unsigned long long)atomic_load(&k->builds_patched),
+            (unsigned long long)atomic_load(&k->builds_failed), (unsigned long long)atomic_load(&k->builds_unchanged));
+    uint64_t n = atomic_load(&k->builds_ok) + atomic_load(&k->builds_patched) + atomic_load(&k->builds_failed);
     fprintf(f, "# HELP ssegate_config_build_seconds Time to select the store's objects and load them as a generation.\n"
                "# TYPE ssegate_config_build_seconds summary\nssegate_config_build_seconds_sum %.6f\n"
                "ssegate_config_build_seconds_count %llu\n"

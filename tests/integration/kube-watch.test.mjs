@@ -155,6 +155,48 @@ test('kube: EndpointSlice scale-out and scale-in reach the load balancer; termin
         await gw.stop('SIGKILL');
     }));
 
+test('kube: an EndpointSlice whose endpoints change is applied as a patch: new requests follow it; status, the full-build count and open streams stay', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const be = await taggedBackends(2);
+        sim.apply([gatewayClass(), gateway('gw', port), route('r', [{ path: '/', service: 's' }]), service('s'),
+            ...slices('s', [{ port: be.ports[0] }, { port: be.ports[1], ready: false }])]);
+        gw = await startKubeGateway(sim);
+        const seen = async n => {
+            const got = new Set();
+            for (let i = 0; i < n; i++) got.add(await body(port, `/x${i}`));
+            return [...got].sort();
+        };
+        assert.deepEqual(await seen(6), ['backend 0']);
+        const parents = () => sim.get('HTTPRoute', 'default', 'r')?.status?.parents || [];
+        await waitFor(() => parents().some(p => p.conditions?.some(c => c.type === 'Accepted' && c.status === 'True')),
+            15000 * SLOW, 'route status written', gw);
+        const h = openTimedSse(port, '/sse/keep');
+        await waitFor(() => h.events.length >= 1, 10000 * SLOW, 'stream on backend 0', gw);
+        const metric = r => kubeMetric(gw.admin, 'ssegate_kube_builds_total', { result: r });
+        const ok0 = await metric('ok'), patched0 = await metric('patched');
+        const gen0 = await kubeMetric(gw.admin, 'ssegate_config_generation');
+        const rv0 = sim.get('HTTPRoute', 'default', 'r').metadata.resourceVersion;
+        /* Endpoint 0 goes not ready, endpoint 1 ready: the same two slices, other contents. */
+        sim.apply(slices('s', [{ port: be.ports[0], ready: false }, { port: be.ports[1] }]));
+        await waitFor(async () => JSON.stringify(await seen(12)) === '["backend 1"]', 10000 * SLOW, 'only backend 1 serves', gw);
+        assert.ok((await metric('patched')) > patched0, 'made as a patch');
+        assert.equal(await metric('ok'), ok0, 'no full load');
+        assert.ok((await kubeMetric(gw.admin, 'ssegate_config_generation')) > gen0, 'a new generation serves');
+        /* And back: patches follow patches. */
+        sim.apply(slices('s', [{ port: be.ports[0] }, { port: be.ports[1] }]));
+        await waitFor(async () => JSON.stringify(await seen(12)) === '["backend 0","backend 1"]', 10000 * SLOW, 'both serve', gw);
+        assert.equal(await metric('ok'), ok0);
+        /* The stream on backend 0 kept its generation and runs on. */
+        be.streams[0][0].write('id: 2\ndata: still here\n\n');
+        await waitFor(() => h.events.some(e => e.data === 'still here'), 5000 * SLOW, 'the open stream continues', gw);
+        assert.equal(h.ended, false);
+        /* Endpoints are not status: the route's status was not written again. */
+        assert.equal(sim.get('HTTPRoute', 'default', 'r').metadata.resourceVersion, rv0);
+        await gw.stop('SIGKILL');
+    }));
+
 test('kube: --watch-namespace watches the namespaced kinds of one namespace only', { timeout: 60000 * SLOW },
     withLogs(() => [gw], async () => {
         const sim = await startSim();

@@ -276,7 +276,7 @@ async function churnPart() {
             const kv = Object.fromEntries(line.split(' ').slice(1).map(x => x.split('=')));
             const gens = mval(await metrics(g.admin), 'ssegate_config_generation') - gen0;
             res[mode].push({ p50_us: Number(kv.p50_us), p99_us: Number(kv.p99_us), gaps: kv.gaps, closed: kv.closed, events: kv.events, generations: gens,
-                kube_thread_ms: d('ssegate-kube'), status_thread_ms: d('ssegate-kstatus'), workers_ms: d('ssegate-w'), simulator_ms: Math.round((sim1.user + sim1.system) / 1000), updater_ms: childMs });
+                kube_thread_ms: d('ssegate-kube'), status_thread_ms: d('ssegate-kstatus'), main_thread_ms: (cpu1.ssegate || 0) - (cpu0.ssegate || 0), workers_ms: d('ssegate-w'), simulator_ms: Math.round((sim1.user + sim1.system) / 1000), updater_ms: childMs });
         }
     }
     g.child.kill('SIGKILL');

@@ -213,7 +213,7 @@ static void names_free(names_t *s)
 typedef int (*visit_fn)(void *ctx, const sg_kobj_t *o, const char *filtered);
 
 /* The selection sg_kbuild_write documents. Returns the number of documents or a negative error. */
-static ssize_t select_docs(const sg_kstore_t *s, const char *controller, visit_fn visit, void *ctx)
+static ssize_t select_docs(const sg_kstore_t *s, const char *controller, visit_fn visit, void *ctx, names_t *needed)
 {
     const sg_kobj_t **v = NULL;
     ssize_t n = sg_kstore_sorted(s, &v);
@@ -270,7 +270,12 @@ static ssize_t select_docs(const sg_kstore_t *s, const char *controller, visit_f
     }
     names_free(&gws);
     names_free(&routes);
-    names_free(&svcs);
+    if (needed != NULL && rc == 0) {
+        names_free(needed);
+        *needed = svcs; /* sorted: sg_kbuild_needs_service looks them up */
+    } else {
+        names_free(&svcs);
+    }
     free(classes.v);
     free(v);
     return rc < 0 ? rc : docs;
@@ -291,7 +296,7 @@ static int write_doc(void *ctx, const sg_kobj_t *o, const char *filtered)
 ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f)
 {
     fprintf(f, HEADER, controller);
-    return select_docs(s, controller, write_doc, f);
+    return select_docs(s, controller, write_doc, f, NULL);
 }
 
 /* ---- the build ---- */
@@ -320,6 +325,8 @@ struct sg_kbuild {
     kslice_t *slices, *last_slices; /* this build's EndpointSlices, and the last build's (svc no longer valid) */
     size_t nslices, capslices, nlast_slices, caplast;
     sg_config_t *base;          /* the last generation built: the next patch starts from it */
+    names_t needed;             /* the Services the last selection took ("ns/name", sorted) */
+    bool selected;              /* a selection was made: needed is meaningful */
     uint64_t patches;           /* builds made as patches */
 };
 
@@ -348,7 +355,17 @@ void sg_kbuild_free(sg_kbuild_t *b)
     free(b->slices);
     free(b->last_slices);
     sg_config_unref(b->base);
+    names_free(&b->needed);
     free(b);
+}
+
+bool sg_kbuild_needs_service(const sg_kbuild_t *b, const char *ns, const char *name)
+{
+    if (!b->selected)
+        return true;
+    char key[640];
+    int n = snprintf(key, sizeof(key), "%s/%s", ns, name);
+    return n < 0 || (size_t)n >= sizeof(key) || sorted_has(&b->needed, key);
 }
 
 uint64_t sg_kbuild_patches(const sg_kbuild_t *b)
@@ -502,7 +519,8 @@ int sg_kbuild_load(sg_kbuild_t *b, const sg_kstore_t *s, const char *controller,
     drop_docs(b);
     b->hash = sg_kstore_hash(controller, strlen(controller) + 1, 0);
     b->sig = b->hash;
-    ssize_t n = select_docs(s, controller, collect_doc, b);
+    ssize_t n = select_docs(s, controller, collect_doc, b, &b->needed);
+    b->selected = b->selected || n >= 0;
     if (n < 0) {
         drop_docs(b);
         diag->error = n == -ENOMEM ? "out of memory" : "a stored object cannot be read back";

@@ -54,6 +54,11 @@ void sg_kbuild_free(sg_kbuild_t *b);
 int sg_kbuild_load(sg_kbuild_t *b, const sg_kstore_t *s, const char *controller, FILE *errs, sg_config_diag_t *diag,
                    sg_config_t **out);
 
+/* Whether a change to Service ns/name, or to one of its EndpointSlices, can change the next build: true when no
+ * selection was made yet, or when the last selection took that Service (a route or a Service policy names it). A
+ * change that would add a Service to the selection (a route, a policy) is a change of its own, which builds. */
+bool sg_kbuild_needs_service(const sg_kbuild_t *b, const char *ns, const char *name);
+
 /* Builds that sg_kbuild_load made as patches. */
 uint64_t sg_kbuild_patches(const sg_kbuild_t *b);
 

@@ -337,11 +337,36 @@ static void restart(kw_t *w, int reason)
     close_watch(w);
 }
 
+static void counted(sg_kube_t *k, kw_t *w)
+{
+    atomic_store_explicit(&w->objects, sg_kstore_count(k->store, w->kind), memory_order_relaxed);
+    atomic_store_explicit(&k->store_bytes, sg_kstore_bytes(k->store), memory_order_relaxed);
+}
+
 static void changed(sg_kube_t *k, kw_t *w)
 {
     sg_kdebounce_touch(&k->deb, sg_now_ms());
-    atomic_store_explicit(&w->objects, sg_kstore_count(k->store, w->kind), memory_order_relaxed);
-    atomic_store_explicit(&k->store_bytes, sg_kstore_bytes(k->store), memory_order_relaxed);
+    counted(k, w);
+}
+
+/* Whether a change to this object can change the build (sg_kbuild_needs_service): only Services and EndpointSlices
+ * are told apart, by the Service (a slice's, as stored: its kubernetes.io/service-name). */
+static bool service_wanted(const sg_kube_t *k, int kind, const char *ns, const char *name)
+{
+    if (kind == SG_KK_SERVICE)
+        return sg_kbuild_needs_service(k->kbuild, ns, name);
+    if (kind != SG_KK_ENDPOINTSLICE)
+        return true;
+    const sg_kobj_t *o = sg_kstore_get(k->store, kind, ns, name);
+    if (o == NULL || o->aux == NULL)
+        return false; /* not stored, or no Service: the build leaves it out */
+    const char *slash = strchr(o->aux, '/');
+    if (slash == NULL || (size_t)(slash - o->aux) >= 256)
+        return true;
+    char sns[256];
+    memcpy(sns, o->aux, (size_t)(slash - o->aux));
+    sns[slash - o->aux] = '\0';
+    return sg_kbuild_needs_service(k->kbuild, sns, slash + 1);
 }
 
 static const char *status_text(const sg_kresp_t *r)
@@ -535,20 +560,28 @@ static bool apply_event(sg_kube_t *k, kw_t *w, sg_kevent_t *ev)
     }
     if (ev->rv != NULL)
         snprintf(w->rv, sizeof(w->rv), "%s", ev->rv);
+    uint32_t md = sg_kjson_get_type(&ev->doc, ev->object, "metadata", SG_KJSON_OBJECT);
+    const char *name = sg_kjson_get_str(&ev->doc, md, "name");
+    const char *nss = sg_kjson_get_str(&ev->doc, md, "namespace");
+    if (nss == NULL || !sg_kkinds[w->kind].namespaced)
+        nss = "";
+    /* A Service or EndpointSlice no route (nor Service policy) names cannot change the build: it is stored, and not
+     * built for. Most of a cluster's Services are such; their pods' churn then costs the event and no selection. */
+    bool wanted = name == NULL || service_wanted(k, w->kind, nss, name);
     int rc = 0;
     if (ev->type == SG_KEV_ADDED || ev->type == SG_KEV_MODIFIED) {
         rc = sg_kstore_put(k->store, w->kind, &ev->doc, ev->object);
     } else if (ev->type == SG_KEV_DELETED) {
-        uint32_t md = sg_kjson_get_type(&ev->doc, ev->object, "metadata", SG_KJSON_OBJECT);
-        const char *name = sg_kjson_get_str(&ev->doc, md, "name");
-        const char *nss = sg_kjson_get_str(&ev->doc, md, "namespace");
-        if (nss == NULL)
-            nss = "";
         if (name != NULL)
-            rc = sg_kstore_delete(k->store, w->kind, sg_kkinds[w->kind].namespaced ? nss : "", name);
+            rc = sg_kstore_delete(k->store, w->kind, nss, name);
     }
-    if (rc == 1)
-        changed(k, w);
+    if (rc == 1) {
+        wanted = wanted || name == NULL || service_wanted(k, w->kind, nss, name); /* a slice moved to a wanted one */
+        if (wanted)
+            changed(k, w);
+        else
+            counted(k, w);
+    }
     return rc >= 0 || rc == SG_EBADMSG;
 }
 

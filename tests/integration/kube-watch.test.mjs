@@ -194,6 +194,17 @@ test('kube: an EndpointSlice whose endpoints change is applied as a patch: new r
         assert.equal(h.ended, false);
         /* Endpoints are not status: the route's status was not written again. */
         assert.equal(sim.get('HTTPRoute', 'default', 'r').metadata.resourceVersion, rv0);
+        /* A Service no route sends to: its slices' churn is stored and not built for (no build is even tried). */
+        const unchanged0 = await metric('unchanged'), events0 = await kubeMetric(gw.admin, 'ssegate_kube_events_total', { kind: 'EndpointSlice' });
+        const patched1 = await metric('patched');
+        sim.apply([service('other'), ...slices('other', [{ port: be.ports[0] }])]);
+        sim.apply(slices('other', [{ port: be.ports[0], ready: false }]));
+        await waitFor(async () => (await kubeMetric(gw.admin, 'ssegate_kube_events_total', { kind: 'EndpointSlice' })) >= events0 + 2,
+            10000 * SLOW, 'the events read', gw);
+        await sleep(500 * SLOW); /* past the debounce's quiet period, in which a build would have run */
+        assert.equal(await metric('unchanged'), unchanged0, 'no build tried');
+        assert.equal(await metric('patched'), patched1);
+        assert.equal(await metric('ok'), ok0);
         await gw.stop('SIGKILL');
     }));
 

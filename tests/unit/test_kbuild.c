@@ -472,6 +472,12 @@ static void test_patch_equals_full_load(void **state)
         emptied += build_and_compare(b, s, want);
     }
     assert_int_equal(sg_kbuild_patches(b), 300 - 300 / 50);
+    /* what a change can matter to: the Services the routes name (one that does not exist too), not d */
+    assert_true(sg_kbuild_needs_service(b, "ns", "a"));
+    assert_true(sg_kbuild_needs_service(b, "ns", "c"));
+    assert_true(sg_kbuild_needs_service(b, "ns", "nosuch"));
+    assert_false(sg_kbuild_needs_service(b, "ns", "d"));
+    assert_false(sg_kbuild_needs_service(b, "other", "a"));
     assert_true(emptied > 0); /* rules lost all their endpoints on the way (and the patches weighed them so) */
     sg_kbuild_free(b);
     sg_kstore_free(s);
@@ -485,6 +491,7 @@ static void test_patch_falls_back(void **state)
     unsigned seed = 7;
     sg_kstore_t *s = store_for_patches(&seed);
     sg_kbuild_t *b = sg_kbuild_new();
+    assert_true(sg_kbuild_needs_service(b, "ns", "d")); /* nothing selected yet: every change may matter */
     build_and_compare(b, s, 1);
     /* a new slice of a */
     put_slice(s, "a-2", "a", "{\"name\":\"http\",\"port\":8081}", 2, &seed, 1);

@@ -30,7 +30,8 @@ export async function startKubeGateway(sim, { mode = 'kubeconfig', args = [], en
 
 export async function readyStatus(admin) {
     try {
-        const r = await fetch(`http://127.0.0.1:${admin}/ready`);
+        /* Bounded: an admin port that accepts and never answers must fail waitFor (with the log), not hang the test. */
+        const r = await fetch(`http://127.0.0.1:${admin}/ready`, { signal: AbortSignal.timeout(5000) });
         await r.text();
         return r.status;
     } catch {

@@ -208,6 +208,13 @@ static void names_free(names_t *s)
     free(s->v);
 }
 
+/* Whether "ns/name" key names object o. */
+static bool key_is(const char *key, const sg_kobj_t *o)
+{
+    size_t l = strlen(o->ns);
+    return strncmp(key, o->ns, l) == 0 && key[l] == '/' && strcmp(key + l + 1, o->name) == 0;
+}
+
 /* Called for each document of the build, in order: the object, and for a route written with only some of its
  * parentRefs, that JSON (else NULL: the object's own). Returns 0 or a negative error, which stops the walk. */
 typedef int (*visit_fn)(void *ctx, const sg_kobj_t *o, const char *filtered);
@@ -232,10 +239,9 @@ static ssize_t select_docs(const sg_kstore_t *s, const char *controller, visit_f
         if (o->kind == SG_KK_GATEWAYCLASS)
             continue;
         if (o->kind == SG_KK_GATEWAY) {
-            size_t l = strlen(o->ns);
             bool ours = false;
             for (size_t g = 0; g < gws.n && !ours; g++)
-                ours = strncmp(gws.v[g], o->ns, l) == 0 && gws.v[g][l] == '/' && strcmp(gws.v[g] + l + 1, o->name) == 0;
+                ours = key_is(gws.v[g], o);
             if (!ours)
                 continue;
         } else if ((o->kind == SG_KK_ROUTEPOLICY || o->kind == SG_KK_SSEPOLICY) && o->aux != NULL) {
@@ -359,13 +365,16 @@ void sg_kbuild_free(sg_kbuild_t *b)
     free(b);
 }
 
+bool sg_kbuild_needs_service_key(const sg_kbuild_t *b, const char *key)
+{
+    return !b->selected || sorted_has(&b->needed, key);
+}
+
 bool sg_kbuild_needs_service(const sg_kbuild_t *b, const char *ns, const char *name)
 {
-    if (!b->selected)
-        return true;
     char key[640];
     int n = snprintf(key, sizeof(key), "%s/%s", ns, name);
-    return n < 0 || (size_t)n >= sizeof(key) || sorted_has(&b->needed, key);
+    return n < 0 || (size_t)n >= sizeof(key) || sg_kbuild_needs_service_key(b, key);
 }
 
 uint64_t sg_kbuild_patches(const sg_kbuild_t *b)
@@ -435,12 +444,6 @@ static int collect_doc(void *ctx, const sg_kobj_t *o, const char *filtered)
 /* Most Services a patch takes on; more changed at once, and a full load costs about as much. */
 #define PATCH_MAX_SERVICES 64
 
-static bool svc_is(const sg_kobj_t *o, const char *key)
-{
-    size_t l = strlen(o->ns);
-    return strncmp(key, o->ns, l) == 0 && key[l] == '/' && strcmp(key + l + 1, o->name) == 0;
-}
-
 /* The input differs from the last build's only in what some EndpointSlices hold: a patch of the last generation
  * with the endpoints of their Services resolved anew. 0 and *out, or -EAGAIN (a full load is needed), -ENOMEM. */
 static int try_patch(sg_kbuild_t *b, sg_config_t **out)
@@ -471,7 +474,7 @@ static int try_patch(sg_kbuild_t *b, sg_config_t **out)
         const sg_kobj_t *o = b->objs[i];
         bool want = false;
         for (size_t j = 0; j < nsvcs && !want; j++)
-            want = o->kind == SG_KK_SERVICE ? svc_is(o, svcs[j])
+            want = o->kind == SG_KK_SERVICE ? key_is(svcs[j], o)
                  : o->kind == SG_KK_ENDPOINTSLICE && o->aux != NULL && strcmp(o->aux, svcs[j]) == 0;
         if (!want)
             continue;

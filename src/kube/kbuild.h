@@ -58,6 +58,8 @@ int sg_kbuild_load(sg_kbuild_t *b, const sg_kstore_t *s, const char *controller,
  * selection was made yet, or when the last selection took that Service (a route or a Service policy names it). A
  * change that would add a Service to the selection (a route, a policy) is a change of its own, which builds. */
 bool sg_kbuild_needs_service(const sg_kbuild_t *b, const char *ns, const char *name);
+/* The same for the Service "ns/name" (an EndpointSlice's stored aux). */
+bool sg_kbuild_needs_service_key(const sg_kbuild_t *b, const char *key);
 
 /* Builds that sg_kbuild_load made as patches. */
 uint64_t sg_kbuild_patches(const sg_kbuild_t *b);

@@ -360,13 +360,7 @@ static bool service_wanted(const sg_kube_t *k, int kind, const char *ns, const c
     const sg_kobj_t *o = sg_kstore_get(k->store, kind, ns, name);
     if (o == NULL || o->aux == NULL)
         return false; /* not stored, or no Service: the build leaves it out */
-    const char *slash = strchr(o->aux, '/');
-    if (slash == NULL || (size_t)(slash - o->aux) >= 256)
-        return true;
-    char sns[256];
-    memcpy(sns, o->aux, (size_t)(slash - o->aux));
-    sns[slash - o->aux] = '\0';
-    return sg_kbuild_needs_service(k->kbuild, sns, slash + 1);
+    return sg_kbuild_needs_service_key(k->kbuild, o->aux);
 }
 
 static const char *status_text(const sg_kresp_t *r)

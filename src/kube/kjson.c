@@ -120,14 +120,23 @@ static size_t put_utf8(char *o, uint32_t cp)
 static int parse_string(sg_kjson_t *d, const char *t, size_t len, size_t *pi)
 {
     size_t i = *pi + 1, e = i;
-    while (e < len && t[e] != '"')
-        e += t[e] == '\\' ? 2 : 1;
+    bool plain = true; /* printable ASCII without escapes: copied as it is (most of what the API server sends) */
+    while (e < len && t[e] != '"') {
+        unsigned char c = (unsigned char)t[e];
+        plain = plain && c >= 0x20 && c < 0x80 && c != '\\';
+        e += c == '\\' ? 2 : 1;
+    }
     if (e >= len)
         return SG_EBADMSG;
     uint32_t node = add_node(d, SG_KJSON_STRING, *pi);
     if (node == 0 || reserve_strs(d, e - i + 1) < 0)
         return -ENOMEM;
     char *o = d->strs + d->strs_len, *o0 = o;
+    if (plain) {
+        memcpy(o, t + i, e - i);
+        o += e - i;
+        i = e;
+    }
     while (i < e) {
         unsigned char c = (unsigned char)t[i];
         if (c < 0x20)

@@ -120,11 +120,19 @@ static size_t put_utf8(char *o, uint32_t cp)
 static int parse_string(sg_kjson_t *d, const char *t, size_t len, size_t *pi)
 {
     size_t i = *pi + 1, e = i;
-    bool plain = true; /* printable ASCII without escapes: copied as it is (most of what the API server sends) */
-    while (e < len && t[e] != '"') {
-        unsigned char c = (unsigned char)t[e];
-        plain = plain && c >= 0x20 && c < 0x80 && c != '\\';
-        e += c == '\\' ? 2 : 1;
+    /* Printable ASCII without escapes (most of what the API server sends) is found with memchr and copied as it is;
+     * anything else is scanned and decoded byte by byte. */
+    const char *q = memchr(t + i, '"', len - i);
+    bool plain = q != NULL && memchr(t + i, '\\', (size_t)(q - (t + i))) == NULL;
+    if (plain) {
+        e = (size_t)(q - t);
+        unsigned bad = 0;
+        for (size_t k = i; k < e; k++)
+            bad |= (unsigned)((unsigned char)t[k] < 0x20) | (unsigned)((unsigned char)t[k] >= 0x80);
+        plain = bad == 0;
+    } else {
+        while (e < len && t[e] != '"')
+            e += t[e] == '\\' ? 2 : 1;
     }
     if (e >= len)
         return SG_EBADMSG;

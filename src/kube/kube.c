@@ -666,6 +666,10 @@ static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
                 return;
             }
         }
+        /* Nothing left in the stream's buffers: whatever else comes, the socket shows (epoll is level-triggered). A
+         * read to EAGAIN would cost a failed SSL_read and a syscall per event. */
+        if (w->st != NULL && !sg_kstream_has_pending(w->st))
+            return;
     }
     /* READ_ROUNDS reached: what the stream holds already, its socket may not show again. */
     w->more = w->st != NULL && sg_kstream_has_pending(w->st);

@@ -208,6 +208,27 @@ test('kube: an EndpointSlice whose endpoints change is applied as a patch: new r
         await gw.stop('SIGKILL');
     }));
 
+test('kube: a watch whose first event comes with its response head applies it at once', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        /* No bookmarks: nothing else arrives on the watch after the event, so only the bytes read with the head hold it. */
+        const sim = await startSim({ bookmarkIntervalMs: 600000 });
+        const port = await freePort();
+        const be = await taggedBackends(2);
+        sim.apply([gatewayClass(), gateway('gw', port), route('r', [{ path: '/', service: 's' }]), service('s'),
+            ...slices('s', [{ port: be.ports[0] }])]);
+        gw = await startKubeGateway(sim);
+        assert.equal(await body(port, '/x'), 'backend 0');
+        const fault = sim.faults.add({ resource: 'endpointslices', watch: true, action: 'withHead' });
+        const events0 = await kubeMetric(gw.admin, 'ssegate_kube_events_total', { kind: 'EndpointSlice' });
+        /* The watches break; while ssegate backs off, the slice changes: its next watch starts with that change. */
+        sim.dropWatches();
+        sim.apply(slices('s', [{ port: be.ports[1] }]));
+        await waitFor(() => fault.hits === 1, 15000 * SLOW, 'the EndpointSlice watch opened again', gw);
+        await waitFor(async () => (await body(port, '/x')) === 'backend 1', 10000 * SLOW, 'the change served', gw);
+        assert.ok((await kubeMetric(gw.admin, 'ssegate_kube_events_total', { kind: 'EndpointSlice' })) > events0);
+        await gw.stop('SIGKILL');
+    }));
+
 test('kube: --watch-namespace watches the namespaced kinds of one namespace only', { timeout: 60000 * SLOW },
     withLogs(() => [gw], async () => {
         const sim = await startSim();

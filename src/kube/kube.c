@@ -311,6 +311,23 @@ static void collection_path(const sg_kube_t *k, int kind, char *out, size_t cap)
         snprintf(out, cap, "/api/%s%s/%s", kk->version, ns, kk->resource);
 }
 
+/* The Secret types the store never keeps (kstore.c keeps kubernetes.io/tls, and Opaque or untyped ones holding a
+ * ca.crt), left out by the server: Helm keeps every release revision in a Secret of up to 1 MiB, so a cluster's
+ * Secrets are mostly those, and a page of 500 of them could outgrow a response's cap (SG_KCLIENT_MAX_BODY) and hold the
+ * LIST (and /ready) back for good. A Secret's type is immutable: none moves in or out of the selection. */
+#define SECRET_SELECTOR "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token,type!=kubernetes.io/dockercfg," \
+                        "type!=kubernetes.io/dockerconfigjson,type!=kubernetes.io/basic-auth,type!=kubernetes.io/ssh-auth," \
+                        "type!=bootstrap.kubernetes.io/token"
+
+/* "&fieldSelector=..." for kind's LIST and WATCH, or "". */
+static void selector(int kind, char *out, size_t cap)
+{
+    char esc[512];
+    out[0] = '\0';
+    if (kind == SG_KK_SECRET && sg_kclient_query_escape(SECRET_SELECTOR, esc, sizeof(esc)) >= 0)
+        snprintf(out, cap, "&fieldSelector=%s", esc);
+}
+
 static const char *kind_label(int kind)
 {
     return sg_kkinds[kind].kind;
@@ -383,16 +400,17 @@ static const char *status_text(const sg_kresp_t *r)
  * server does not serve the kind, or another error with *retry_after set for a 429. */
 static int list_kind(sg_kube_t *k, kw_t *w, int *retry_after)
 {
-    char base[512], path[2048], cont[1024] = "";
+    char base[512], path[2048], cont[1024] = "", sel[600];
     collection_path(k, w->kind, base, sizeof(base));
+    selector(w->kind, sel, sizeof(sel));
     *retry_after = -1;
     int expired_restarts = 0;
     bool begun = false;
     for (;;) {
         if (cont[0])
-            snprintf(path, sizeof(path), "%s?limit=%d&continue=%s", base, LIST_LIMIT, cont);
+            snprintf(path, sizeof(path), "%s?limit=%d&continue=%s%s", base, LIST_LIMIT, cont, sel);
         else
-            snprintf(path, sizeof(path), "%s?limit=%d", base, LIST_LIMIT);
+            snprintf(path, sizeof(path), "%s?limit=%d%s", base, LIST_LIMIT, sel);
         sg_kresp_t r;
         int rc = sg_kclient_do(k->client, "GET", path, NULL, NULL, 0, REQ_TIMEOUT_MS, &r);
         if (rc < 0) {
@@ -481,13 +499,14 @@ static void mark_synced(sg_kube_t *k, kw_t *w)
 
 static void open_watch(sg_kube_t *k, kw_t *w, uint64_t now)
 {
-    char base[512], path[1024], rv[300];
+    char base[512], path[1600], rv[300], sel[600];
     collection_path(k, w->kind, base, sizeof(base));
+    selector(w->kind, sel, sizeof(sel));
     if (sg_kclient_query_escape(w->rv, rv, sizeof(rv)) < 0)
         rv[0] = '\0';
     unsigned timeout_s = WATCH_MIN_S + (unsigned)(rnd(k) % WATCH_MIN_S);
-    snprintf(path, sizeof(path), "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u", base, rv,
-             timeout_s);
+    snprintf(path, sizeof(path), "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s", base, rv,
+             timeout_s, sel);
     sg_kresp_t r;
     int rc = sg_kclient_stream(k->client, path, REQ_TIMEOUT_MS, &w->st, &r);
     if (rc == 0) {

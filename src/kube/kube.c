@@ -25,6 +25,9 @@
 #include "kube/kwatch.h"
 
 #define LIST_LIMIT 500
+/* Secrets and ConfigMaps may each hold up to about 1.5 MiB (etcd's request limit): 100 of them stay under a response's
+ * cap (SG_KCLIENT_MAX_BODY, 256 MiB), which 500 would not; a LIST past the cap fails every time. */
+#define LIST_LIMIT_LARGE 100
 #define REQ_TIMEOUT_MS 30000      /* one LIST page, or a watch's response head */
 #define ABSENT_RECHECK_MS 30000   /* a kind the server does not serve (CRD not installed) is asked for again */
 #define BACKOFF_MIN_MS 800        /* client-go: 800 ms doubling to 30 s, jitter 1.0, reset after 2 min of health */
@@ -403,14 +406,15 @@ static int list_kind(sg_kube_t *k, kw_t *w, int *retry_after)
     char base[512], path[2048], cont[1024] = "", sel[600];
     collection_path(k, w->kind, base, sizeof(base));
     selector(w->kind, sel, sizeof(sel));
+    int limit = w->kind == SG_KK_SECRET || w->kind == SG_KK_CONFIGMAP ? LIST_LIMIT_LARGE : LIST_LIMIT;
     *retry_after = -1;
     int expired_restarts = 0;
     bool begun = false;
     for (;;) {
         if (cont[0])
-            snprintf(path, sizeof(path), "%s?limit=%d&continue=%s%s", base, LIST_LIMIT, cont, sel);
+            snprintf(path, sizeof(path), "%s?limit=%d&continue=%s%s", base, limit, cont, sel);
         else
-            snprintf(path, sizeof(path), "%s?limit=%d%s", base, LIST_LIMIT, sel);
+            snprintf(path, sizeof(path), "%s?limit=%d%s", base, limit, sel);
         sg_kresp_t r;
         int rc = sg_kclient_do(k->client, "GET", path, NULL, NULL, 0, REQ_TIMEOUT_MS, &r);
         if (rc < 0) {

@@ -229,7 +229,7 @@ test('kube: a watch whose first event comes with its response head applies it at
         await gw.stop('SIGKILL');
     }));
 
-test('kube: Secrets of the types the store never keeps (Helm releases, tokens, registry credentials) are left out by the server', { timeout: 60000 * SLOW },
+test('kube: Secrets of the types the store never keeps (Helm releases, tokens, registry credentials) are left out by the server; Secrets and ConfigMaps come 100 to a page', { timeout: 60000 * SLOW },
     withLogs(() => [gw], async () => {
         const sim = await startSim();
         const port = await freePort();
@@ -247,6 +247,10 @@ test('kube: Secrets of the types the store never keeps (Helm releases, tokens, r
         assert.ok(q.some(e => !e.watch) && q.some(e => e.watch), 'a LIST and a WATCH of Secrets');
         for (const e of q)
             assert.match(e.query.fieldSelector || '', /type!=helm\.sh\/release\.v1/, `${e.watch ? 'WATCH' : 'LIST'} ${e.path}`);
+        /* Secrets and ConfigMaps (up to 1.5 MiB each) are listed 100 to a page, which stays under the response cap. */
+        for (const path of ['/api/v1/secrets', '/api/v1/configmaps'])
+            for (const e of sim.requests({ path, watch: false })) assert.equal(e.query.limit, '100', e.path);
+        assert.equal(sim.requests({ path: '/api/v1/services', watch: false })[0].query.limit, '500');
         assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_objects', { kind: 'Secret' }), 2); /* cert and ca */
         const events = () => kubeMetric(gw.admin, 'ssegate_kube_events_total', { kind: 'Secret' });
         const e0 = await events();

@@ -1,10 +1,9 @@
 /* kube.c: the kube thread: a reflector per kind (paged LIST, WATCH from its resourceVersion with bookmarks, relist on
- * 410, backoff with jitter, absent CRDs re-checked), all on one poll loop; the debounced build; the hand-over of each
+ * 410, backoff with jitter, absent CRDs re-checked), all on one epoll loop; the debounced build; the hand-over of each
  * generation to the main thread; metrics. */
 #include "kube/kube.h"
 
 #include <libfyaml.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -402,7 +402,7 @@ static const char *status_text(const sg_kresp_t *r)
  * server does not serve the kind, or another error with *retry_after set for a 429. */
 static int list_kind(sg_kube_t *k, kw_t *w, int *retry_after)
 {
-    char base[512], path[2048], cont[1024] = "", sel[600];
+    char base[512], path[2304], cont[1024] = "", sel[600];
     collection_path(k, w->kind, base, sizeof(base));
     selector(w->kind, sel, sizeof(sel));
     int limit = w->kind == SG_KK_SECRET || w->kind == SG_KK_CONFIGMAP ? LIST_LIMIT_LARGE : LIST_LIMIT;

@@ -1,7 +1,7 @@
 /* config_patch.c: a generation made from another by resolving some Services' endpoints anew (patch.h). The copy is
  * shallow where nothing changes: routes, rules and backendRefs are copied as structs (their strings, matches,
  * filters, policies and TLS contexts stay the full load's, which the patch references), endpoint arrays are copied
- * (or resolved), and the route tables are compiled again over the copies. */
+ * (or resolved), and the route tables are copied with their entries pointed at the copies. */
 #include "config/config_int.h"
 
 #include <stdlib.h>
@@ -89,7 +89,11 @@ static int patch(loader_t *ld, sg_config_t *base, struct fy_document *const *doc
     }
     priv_t *bp = base->priv;
     sg_config_t *root = bp->root != NULL ? bp->root : base;
-    int rc = sg_route_compile(cfg, NULL);
+    /* Endpoints do not change which routes a listener takes nor how they are ordered: the base's tables are copied
+     * with their entries pointed at the copied routes and rules, not compiled again. */
+    int rc = 0;
+    for (size_t i = 0; i < cfg->nlisteners && rc == 0; i++)
+        rc = sg_route_table_rebase(base->listeners[i].table, base, cfg, &cfg->listeners[i].table);
     if (rc != 0 || ld->nerr > 0 || ld->nwarn > 0) {
         for (size_t i = 0; i < cfg->nlisteners; i++)
             sg_route_table_free(cfg->listeners[i].table);

@@ -332,6 +332,77 @@ void sg_route_table_free(sg_route_table_t *t)
     free(t);
 }
 
+static int htab_copy(htab_t *to, const htab_t *from)
+{
+    size_t n = (size_t)from->mask + 1;
+    to->mask = from->mask;
+    to->slots = from->slots ? malloc(n * sizeof(bucket_t)) : NULL;
+    if (from->slots == NULL)
+        return 0;
+    if (to->slots == NULL)
+        return -ENOMEM;
+    memcpy(to->slots, from->slots, n * sizeof(bucket_t));
+    return 0;
+}
+
+int sg_route_table_rebase(const sg_route_table_t *t, const sg_config_t *from, const sg_config_t *to,
+                          sg_route_table_t **out)
+{
+    *out = NULL;
+    if (t == NULL || from->nroutes != to->nroutes)
+        return -EINVAL;
+    sg_route_table_t *n = calloc(1, sizeof(*n));
+    if (n == NULL)
+        return -ENOMEM;
+    n->catchall = t->catchall;
+    int rc = 0;
+    n->groups = t->ngroups ? calloc(t->ngroups, sizeof(*n->groups)) : NULL;
+    if (t->ngroups && n->groups == NULL)
+        rc = -ENOMEM;
+    else
+        n->ngroups = n->cap = t->ngroups;
+    for (size_t i = 0; i < n->ngroups && rc == 0; i++) {
+        const group_t *g = &t->groups[i];
+        group_t *h = &n->groups[i];
+        *h = *g;
+        h->entries = NULL;
+        h->exact.slots = h->prefix.slots = NULL;
+        h->cap = g->nentries;
+        h->entries = g->nentries ? malloc(g->nentries * sizeof(*h->entries)) : NULL;
+        if (g->nentries && h->entries == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
+        for (size_t k = 0; k < g->nentries; k++) {
+            entry_t e = g->entries[k];
+            size_t ri = (size_t)(e.route - from->routes);
+            if (e.route < from->routes || ri >= from->nroutes || to->routes[ri].nrules != e.route->nrules ||
+                e.rule < e.route->rules || (size_t)(e.rule - e.route->rules) >= e.route->nrules) {
+                rc = -EINVAL;
+                break;
+            }
+            size_t ui = (size_t)(e.rule - e.route->rules);
+            e.route = &to->routes[ri];
+            e.rule = &to->routes[ri].rules[ui];
+            h->entries[k] = e;
+        }
+        if (rc == 0)
+            rc = htab_copy(&h->exact, &g->exact);
+        if (rc == 0)
+            rc = htab_copy(&h->prefix, &g->prefix);
+    }
+    if (rc == 0)
+        rc = htab_copy(&n->hosts, &t->hosts);
+    if (rc == 0)
+        rc = htab_copy(&n->wilds, &t->wilds);
+    if (rc != 0) {
+        sg_route_table_free(n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
 static bool parent_fits(const sg_parent_ref_t *p, const sg_listener_t *l)
 {
     return strcmp(p->name, l->gateway) == 0 && strcmp(p->ns, l->ns) == 0 &&

@@ -46,6 +46,13 @@ int sg_route_compile(sg_config_t *cfg, FILE *errs);
  * rt's namespace, and one of rt's hostnames intersects l's (or either has none). Gateway API status counts it. */
 bool sg_route_parent_attaches(const sg_route_t *rt, const sg_parent_ref_t *p, const sg_listener_t *l);
 
+/* A copy of table t, compiled for config `from`, for config `to`, whose routes are copies of from's: as many, in the
+ * same order, each with as many rules in the same order (config_patch.c). Its entries point to to's routes and rules;
+ * matches, paths and hostnames are shared with from, which must outlive the copy. 0 and *out, -EINVAL when the
+ * routes do not correspond, or -ENOMEM. Freed with sg_route_table_free. */
+int sg_route_table_rebase(const sg_route_table_t *t, const sg_config_t *from, const sg_config_t *to,
+                          sg_route_table_t **out);
+
 /* Frees a table built by sg_route_compile. Accepts NULL. */
 void sg_route_table_free(sg_route_table_t *t);
 

@@ -323,6 +323,7 @@ struct sg_kbuild {
     struct fy_document **docs;  /* this build's documents */
     bool *owned;                /* docs[i] was made for this build (a filtered route) and is destroyed after it */
     const sg_kobj_t **objs;     /* the stored object of docs[i] */
+    uint64_t *folds;            /* what docs[i] adds to hash and sig (fold_doc) */
     size_t n, cap;
     uint64_t hash;              /* of what the loader reads: each document's JSON */
     /* Of the same, with each EndpointSlice's JSON left out (its namespace, name and Service are in): equal for two
@@ -333,7 +334,16 @@ struct sg_kbuild {
     sg_config_t *base;          /* the last generation built: the next patch starts from it */
     names_t needed;             /* the Services the last selection took ("ns/name", sorted) */
     bool selected;              /* a selection was made: needed is meaningful */
+    /* The last selection, kept while the store's shape stays (sg_kstore_shape): the same objects, at the same
+     * addresses, of which only EndpointSlices can have changed. A build then walks it instead of selecting again. */
+    const sg_kobj_t **sel;
+    uint64_t *sel_folds;
+    size_t nsel, capsel;
+    const sg_kstore_t *sel_store;
+    uint64_t sel_shape;
+    bool sel_ok;
     uint64_t patches;           /* builds made as patches */
+    uint64_t walks;             /* builds decided by a walk of the kept selection */
 };
 
 sg_kbuild_t *sg_kbuild_new(void)
@@ -358,6 +368,9 @@ void sg_kbuild_free(sg_kbuild_t *b)
     free(b->docs);
     free(b->owned);
     free(b->objs);
+    free(b->folds);
+    free(b->sel);
+    free(b->sel_folds);
     free(b->slices);
     free(b->last_slices);
     sg_config_unref(b->base);
@@ -382,6 +395,42 @@ uint64_t sg_kbuild_patches(const sg_kbuild_t *b)
     return b->patches;
 }
 
+/* The line document i's JSON has in the --dump-config text (see above). */
+static int doc_line(size_t i)
+{
+    return 3 + 2 * (int)SG_MIN(i, (size_t)(INT_MAX / 2 - 2));
+}
+
+/* Adds document o (fold: what it adds, see collect_doc) to the build's hash and sig, and an EndpointSlice to its slices.
+ * A full selection and a walk of the kept one fold the same way, so their hashes compare. */
+static int fold_doc(sg_kbuild_t *b, const sg_kobj_t *o, uint64_t fold)
+{
+    if (o->kind == SG_KK_ENDPOINTSLICE && o->aux != NULL) {
+        if (b->nslices == b->capslices) {
+            size_t cap = b->capslices ? b->capslices * 2 : 64;
+            kslice_t *v = realloc(b->slices, cap * sizeof(*v));
+            if (v == NULL)
+                return -ENOMEM;
+            b->slices = v;
+            b->capslices = cap;
+        }
+        b->slices[b->nslices++] = (kslice_t){o->hash, o->aux};
+        b->hash = sg_kstore_hash((const char *)&o->hash, sizeof(o->hash), b->hash);
+        b->sig = sg_kstore_hash(o->ns, strlen(o->ns) + 1, b->sig);
+        b->sig = sg_kstore_hash(o->name, strlen(o->name) + 1, b->sig);
+        b->sig = sg_kstore_hash(o->aux, strlen(o->aux) + 1, b->sig);
+        return 0;
+    }
+    b->hash = sg_kstore_hash((const char *)&fold, sizeof(fold), b->hash);
+    b->sig = sg_kstore_hash((const char *)&fold, sizeof(fold), b->sig);
+    return 0;
+}
+
+uint64_t sg_kbuild_walks(const sg_kbuild_t *b)
+{
+    return b->walks;
+}
+
 static int collect_doc(void *ctx, const sg_kobj_t *o, const char *filtered)
 {
     sg_kbuild_t *b = ctx;
@@ -399,41 +448,26 @@ static int collect_doc(void *ctx, const sg_kobj_t *o, const char *filtered)
         if (ov == NULL)
             return -ENOMEM;
         b->objs = ov;
+        uint64_t *fv = realloc(b->folds, cap * sizeof(*fv));
+        if (fv == NULL)
+            return -ENOMEM;
+        b->folds = fv;
         b->cap = cap;
     }
-    struct fy_document *d;
-    if (filtered != NULL) {
-        size_t len = strlen(filtered);
-        b->hash = sg_kstore_hash(filtered, len, b->hash);
-        b->sig = sg_kstore_hash(filtered, len, b->sig);
-        d = sg_kwatch_parse_json(filtered, len);
-    } else if (o->kind == SG_KK_ENDPOINTSLICE && o->aux != NULL) {
-        if (b->nslices == b->capslices) {
-            size_t cap = b->capslices ? b->capslices * 2 : 64;
-            kslice_t *v = realloc(b->slices, cap * sizeof(*v));
-            if (v == NULL)
-                return -ENOMEM;
-            b->slices = v;
-            b->capslices = cap;
-        }
-        b->slices[b->nslices++] = (kslice_t){o->hash, o->aux};
-        b->hash = sg_kstore_hash((const char *)&o->hash, sizeof(o->hash), b->hash);
-        b->sig = sg_kstore_hash(o->ns, strlen(o->ns) + 1, b->sig);
-        b->sig = sg_kstore_hash(o->name, strlen(o->name) + 1, b->sig);
-        b->sig = sg_kstore_hash(o->aux, strlen(o->aux) + 1, b->sig);
-        d = sg_kstore_doc(o);
-    } else {
-        /* The object's own hash of its JSON (the store's), folded in: the text is not hashed again each build. */
-        b->hash = sg_kstore_hash((const char *)&o->hash, sizeof(o->hash), b->hash);
-        b->sig = sg_kstore_hash((const char *)&o->hash, sizeof(o->hash), b->sig);
-        d = sg_kstore_doc(o);
-    }
+    /* A document adds the hash of its JSON: the store's own for an object written as it is (not hashed again each
+     * build), that of the filtered JSON for a route written with only our parentRefs. */
+    size_t len = filtered != NULL ? strlen(filtered) : 0;
+    uint64_t fold = filtered != NULL ? sg_kstore_hash(filtered, len, 0) : o->hash;
+    if (fold_doc(b, o, fold) < 0)
+        return -ENOMEM;
+    struct fy_document *d = filtered != NULL ? sg_kwatch_parse_json(filtered, len) : sg_kstore_doc(o);
     if (d == NULL)
         return -ENOMEM;
     b->owned[b->n] = filtered != NULL;
     b->objs[b->n] = o;
+    b->folds[b->n] = fold;
     b->docs[b->n] = d;
-    if (sg_config_doc_set_line(d, 3 + 2 * (int)SG_MIN(b->n, (size_t)(INT_MAX / 2 - 2))) < 0) {
+    if (sg_config_doc_set_line(d, doc_line(b->n)) < 0) {
         b->n++;
         return -EINVAL;
     }
@@ -445,8 +479,9 @@ static int collect_doc(void *ctx, const sg_kobj_t *o, const char *filtered)
 #define PATCH_MAX_SERVICES 64
 
 /* The input differs from the last build's only in what some EndpointSlices hold: a patch of the last generation
- * with the endpoints of their Services resolved anew. 0 and *out, or -EAGAIN (a full load is needed), -ENOMEM. */
-static int try_patch(sg_kbuild_t *b, sg_config_t **out)
+ * with the endpoints of their Services resolved anew. objs: the selection, in document order. 0 and *out, or -EAGAIN
+ * (a full load is needed), -ENOMEM. */
+static int try_patch(sg_kbuild_t *b, const sg_kobj_t *const *objs, size_t n, sg_config_t **out)
 {
     if (b->base == NULL || b->sig != b->last_sig || b->nslices != b->nlast_slices)
         return -EAGAIN;
@@ -466,23 +501,31 @@ static int try_patch(sg_kbuild_t *b, sg_config_t **out)
     }
     if (nsvcs == 0)
         return -EAGAIN;
-    struct fy_document **docs = malloc((b->n + 1) * sizeof(*docs));
+    struct fy_document **docs = malloc((n + 1) * sizeof(*docs));
     if (docs == NULL)
         return -ENOMEM;
     size_t nd = 0, nsvc_docs = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        const sg_kobj_t *o = b->objs[i];
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const sg_kobj_t *o = objs[i];
         bool want = false;
         for (size_t j = 0; j < nsvcs && !want; j++)
             want = o->kind == SG_KK_SERVICE ? key_is(svcs[j], o)
                  : o->kind == SG_KK_ENDPOINTSLICE && o->aux != NULL && strcmp(o->aux, svcs[j]) == 0;
         if (!want)
             continue;
+        /* A Service and its slices are written as they are stored (never filtered): their documents are the store's. */
+        struct fy_document *d = sg_kstore_doc(o);
+        if (d == NULL)
+            rc = -ENOMEM;
+        else if (sg_config_doc_set_line(d, doc_line(i)) < 0)
+            rc = -EAGAIN;
         nsvc_docs += o->kind == SG_KK_SERVICE;
-        docs[nd++] = b->docs[i];
+        docs[nd++] = d;
     }
     /* A changed slice of a Service that is not there (or is there twice) is the full load's to judge. */
-    int rc = nsvc_docs == nsvcs ? sg_config_patch_endpoints(b->base, docs, nd, out) : -EAGAIN;
+    if (rc == 0)
+        rc = nsvc_docs == nsvcs ? sg_config_patch_endpoints(b->base, docs, nd, out) : -EAGAIN;
     free(docs);
     return rc;
 }
@@ -514,39 +557,101 @@ static void keep_base(sg_kbuild_t *b, sg_config_t *cfg)
         sg_config_ref(cfg);
 }
 
+/* A patch was made (*out): its input is kept as the last, and the generation as the base of the next. 2 or -ENOMEM. */
+static int patched(sg_kbuild_t *b, sg_config_diag_t *diag, sg_config_t **out)
+{
+    int krc = keep_input(b);
+    drop_docs(b);
+    if (krc < 0) {
+        sg_config_unref(*out);
+        *out = NULL;
+        diag->error = "out of memory";
+        return krc;
+    }
+    keep_base(b, *out);
+    b->patches++;
+    return 2;
+}
+
+/* Keeps this build's selection (objs, folds) for the builds that follow while the store's shape stays. */
+static void keep_selection(sg_kbuild_t *b, const sg_kstore_t *s)
+{
+    b->sel_ok = false;
+    if (b->n > b->capsel) {
+        const sg_kobj_t **v = realloc(b->sel, b->n * sizeof(*v));
+        if (v == NULL)
+            return;
+        b->sel = v;
+        uint64_t *f = realloc(b->sel_folds, b->n * sizeof(*f));
+        if (f == NULL)
+            return;
+        b->sel_folds = f;
+        b->capsel = b->n;
+    }
+    if (b->n > 0) {
+        memcpy(b->sel, b->objs, b->n * sizeof(*b->objs));
+        memcpy(b->sel_folds, b->folds, b->n * sizeof(*b->folds));
+    }
+    b->nsel = b->n;
+    b->sel_store = s;
+    b->sel_shape = sg_kstore_shape(s);
+    b->sel_ok = true;
+}
+
+/* The store kept its shape since the last selection: only EndpointSlices can have changed, and the selection is the
+ * same objects. Its walk folds the hash as the selection would, without selecting: 0 (nothing changed), 2 and *out (a
+ * patch), -EAGAIN (a full build is needed) or -ENOMEM. */
+static int walk_kept(sg_kbuild_t *b, const sg_kstore_t *s, sg_config_diag_t *diag, sg_config_t **out)
+{
+    if (!b->sel_ok || b->sel_store != s || b->sel_shape != sg_kstore_shape(s) || !b->built_once)
+        return -EAGAIN;
+    for (size_t i = 0; i < b->nsel; i++)
+        if (fold_doc(b, b->sel[i], b->sel_folds[i]) < 0)
+            return -ENOMEM;
+    if (b->hash == b->last_hash) {
+        b->walks++;
+        return 0;
+    }
+    int rc = try_patch(b, b->sel, b->nsel, out);
+    if (rc != 0)
+        return rc;
+    b->walks++;
+    return patched(b, diag, out);
+}
+
 int sg_kbuild_load(sg_kbuild_t *b, const sg_kstore_t *s, const char *controller, FILE *errs, sg_config_diag_t *diag,
                    sg_config_t **out)
 {
     *out = NULL;
     memset(diag, 0, sizeof(*diag));
     drop_docs(b);
-    b->hash = sg_kstore_hash(controller, strlen(controller) + 1, 0);
-    b->sig = b->hash;
+    uint64_t seed = sg_kstore_hash(controller, strlen(controller) + 1, 0);
+    b->hash = b->sig = seed;
+    int wrc = walk_kept(b, s, diag, out);
+    if (wrc != -EAGAIN) {
+        drop_docs(b);
+        if (wrc == -ENOMEM)
+            diag->error = "out of memory";
+        return wrc;
+    }
+    drop_docs(b);
+    b->hash = b->sig = seed;
     ssize_t n = select_docs(s, controller, collect_doc, b, &b->needed);
     b->selected = b->selected || n >= 0;
     if (n < 0) {
+        b->sel_ok = false;
         drop_docs(b);
         diag->error = n == -ENOMEM ? "out of memory" : "a stored object cannot be read back";
         return n == -ENOMEM ? -ENOMEM : -EINVAL;
     }
+    keep_selection(b, s);
     if (b->built_once && b->hash == b->last_hash) {
         drop_docs(b);
         return 0;
     }
-    int prc = try_patch(b, out);
-    if (prc == 0) {
-        int krc = keep_input(b);
-        drop_docs(b);
-        if (krc < 0) {
-            sg_config_unref(*out);
-            *out = NULL;
-            diag->error = "out of memory";
-            return krc;
-        }
-        keep_base(b, *out);
-        b->patches++;
-        return 2;
-    }
+    int prc = try_patch(b, b->objs, b->n, out);
+    if (prc == 0)
+        return patched(b, diag, out);
     if (prc == -ENOMEM) {
         drop_docs(b);
         diag->error = "out of memory";

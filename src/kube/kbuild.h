@@ -36,7 +36,7 @@ void sg_kdebounce_done(sg_kdebounce_t *d);
  */
 ssize_t sg_kbuild_write(const sg_kstore_t *s, const char *controller, FILE *f);
 
-/* The build's state kept from one build to the next. */
+/* The build's state kept from one build to the next. A builder reads one store through its life. */
 typedef struct sg_kbuild sg_kbuild_t;
 
 sg_kbuild_t *sg_kbuild_new(void);
@@ -63,5 +63,8 @@ bool sg_kbuild_needs_service_key(const sg_kbuild_t *b, const char *key);
 
 /* Builds that sg_kbuild_load made as patches. */
 uint64_t sg_kbuild_patches(const sg_kbuild_t *b);
+/* Builds that found the store's shape as the last selection left it (kstore.h) and walked that selection instead of
+ * selecting again: only EndpointSlices had changed. */
+uint64_t sg_kbuild_walks(const sg_kbuild_t *b);
 
 #endif

@@ -120,14 +120,31 @@ static size_t put_utf8(char *o, uint32_t cp)
 static int parse_string(sg_kjson_t *d, const char *t, size_t len, size_t *pi)
 {
     size_t i = *pi + 1, e = i;
-    while (e < len && t[e] != '"')
-        e += t[e] == '\\' ? 2 : 1;
+    /* Printable ASCII without escapes (most of what the API server sends) is found with memchr and copied as it is;
+     * anything else is scanned and decoded byte by byte. */
+    const char *q = memchr(t + i, '"', len - i);
+    bool plain = q != NULL && memchr(t + i, '\\', (size_t)(q - (t + i))) == NULL;
+    if (plain) {
+        e = (size_t)(q - t);
+        unsigned bad = 0;
+        for (size_t k = i; k < e; k++)
+            bad |= (unsigned)((unsigned char)t[k] < 0x20) | (unsigned)((unsigned char)t[k] >= 0x80);
+        plain = bad == 0;
+    } else {
+        while (e < len && t[e] != '"')
+            e += t[e] == '\\' ? 2 : 1;
+    }
     if (e >= len)
         return SG_EBADMSG;
     uint32_t node = add_node(d, SG_KJSON_STRING, *pi);
     if (node == 0 || reserve_strs(d, e - i + 1) < 0)
         return -ENOMEM;
     char *o = d->strs + d->strs_len, *o0 = o;
+    if (plain) {
+        memcpy(o, t + i, e - i);
+        o += e - i;
+        i = e;
+    }
     while (i < e) {
         unsigned char c = (unsigned char)t[i];
         if (c < 0x20)

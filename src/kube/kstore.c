@@ -42,6 +42,7 @@ struct sg_kstore {
      * EndpointSlice update, most of a cluster's traffic, then costs no sort. */
     const sg_kobj_t **sorted;
     bool sorted_ok;
+    uint64_t shape;             /* sg_kstore_shape */
 };
 
 uint64_t sg_kstore_hash(const char *p, size_t n, uint64_t seed)
@@ -139,6 +140,11 @@ const sg_kobj_t *sg_kstore_get(const sg_kstore_t *s, int kind, const char *ns, c
     return *find(s, kind, ns ? ns : "", name);
 }
 
+uint64_t sg_kstore_shape(const sg_kstore_t *s)
+{
+    return s->shape;
+}
+
 size_t sg_kstore_count(const sg_kstore_t *s, int kind)
 {
     return s->per_kind[kind];
@@ -155,6 +161,7 @@ static void unlink_obj(sg_kstore_t *s, sg_kobj_t **pp)
     *pp = o->next;
     s->count--;
     s->sorted_ok = false;
+    s->shape++;
     s->per_kind[o->kind]--;
     s->bytes -= obj_bytes(o);
     obj_free(o);
@@ -497,6 +504,9 @@ int sg_kstore_put(sg_kstore_t *s, int kind, sg_kjson_t *d, uint32_t obj)
             free(refs);
             return 0;
         }
+        /* An EndpointSlice that stays with its Service keeps the shape: what a patch can carry. */
+        if (kind != SG_KK_ENDPOINTSLICE || o->aux == NULL || aux == NULL || strcmp(o->aux, aux) != 0)
+            s->shape++;
         s->bytes -= obj_bytes(o);
         if (o->doc != NULL)
             fy_document_destroy(o->doc);
@@ -533,6 +543,7 @@ int sg_kstore_put(sg_kstore_t *s, int kind, sg_kjson_t *d, uint32_t obj)
     *pp = o;
     s->count++;
     s->sorted_ok = false;
+    s->shape++;
     s->per_kind[kind]++;
     s->bytes += obj_bytes(o);
     if (s->count > s->nbuckets)

@@ -82,6 +82,10 @@ void sg_kstore_relist_begin(sg_kstore_t *s, int kind);
 /* Deletes the objects of kind that the relist did not see. Returns how many. */
 size_t sg_kstore_relist_end(sg_kstore_t *s, int kind);
 const sg_kobj_t *sg_kstore_get(const sg_kstore_t *s, int kind, const char *ns, const char *name);
+/* Moves whenever an object comes or goes, or changes, except an EndpointSlice whose contents change and whose Service
+ * stays: two stores of the same shape hold the same objects at the same addresses, and differ at most in what some
+ * EndpointSlices hold. */
+uint64_t sg_kstore_shape(const sg_kstore_t *s);
 size_t sg_kstore_count(const sg_kstore_t *s, int kind);
 /* Bytes held by the stored objects (strings and entries, not allocator overhead). */
 size_t sg_kstore_bytes(const sg_kstore_t *s);

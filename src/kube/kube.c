@@ -5,6 +5,7 @@
 
 #include <libfyaml.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@
 #include "kube/kwatch.h"
 
 #define LIST_LIMIT 500
+/* Secrets and ConfigMaps may each hold up to about 1.5 MiB (etcd's request limit): 100 of them stay under a response's
+ * cap (SG_KCLIENT_MAX_BODY, 256 MiB), which 500 would not; a LIST past the cap fails every time. */
+#define LIST_LIMIT_LARGE 100
 #define REQ_TIMEOUT_MS 30000      /* one LIST page, or a watch's response head */
 #define ABSENT_RECHECK_MS 30000   /* a kind the server does not serve (CRD not installed) is asked for again */
 #define BACKOFF_MIN_MS 800        /* client-go: 800 ms doubling to 30 s, jitter 1.0, reset after 2 min of health */
@@ -45,7 +49,8 @@ typedef struct kw {
     int state;
     bool relist;                /* K_WAIT ends in a LIST (else a WATCH from rv) */
     char rv[128];
-    sg_kstream_t *st;
+    sg_kstream_t *st;           /* the watch; its socket is in the thread's epoll set while it is open */
+    bool more;                  /* the last read left bytes in the stream's buffers, which its socket does not show */
     sg_kframer_t fr;
     uint64_t next_ms;
     uint64_t backoff_ms;
@@ -75,6 +80,7 @@ struct sg_kube {
     atomic_bool stop;
     atomic_bool relist_all;
     int wake_fd;                /* wakes the kube thread (stop, relist) */
+    int ep;                     /* the kube thread's epoll set: wake_fd and the open watches */
     int ready_fd;               /* wakes the main thread: a generation waits */
     pthread_mutex_t lock;       /* guards pending */
     sg_config_t *pending;
@@ -124,7 +130,7 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
         snprintf(err, cap, "out of memory");
         return NULL;
     }
-    k->wake_fd = k->ready_fd = -1;
+    k->wake_fd = k->ready_fd = k->ep = -1;
     pthread_mutex_init(&k->lock, NULL);
     k->client = sg_kclient_new(&kc, err, cap);
     const char *pod_ns = getenv("POD_NAMESPACE");
@@ -146,9 +152,12 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
     k->watch_ns = xdup(o->watch_ns);
     k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     k->ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    k->ep = epoll_create1(EPOLL_CLOEXEC);
     k->store = sg_kstore_new();
     k->kbuild = sg_kbuild_new();
-    if (k->wake_fd < 0 || k->ready_fd < 0 || k->store == NULL || k->kbuild == NULL) {
+    struct epoll_event wev = {.events = EPOLLIN, .data.u32 = SG_KK_N};
+    if (k->wake_fd < 0 || k->ready_fd < 0 || k->ep < 0 || k->store == NULL || k->kbuild == NULL ||
+        epoll_ctl(k->ep, EPOLL_CTL_ADD, k->wake_fd, &wev) < 0) {
         snprintf(err, cap, "cannot set up the kube thread: %s", strerror(errno));
         sg_kube_free(k);
         return NULL;
@@ -213,6 +222,8 @@ void sg_kube_free(sg_kube_t *k)
         close(k->wake_fd);
     if (k->ready_fd >= 0)
         close(k->ready_fd);
+    if (k->ep >= 0)
+        close(k->ep);
     pthread_mutex_destroy(&k->lock);
     free(k->controller);
     free(k->watch_ns);
@@ -303,6 +314,23 @@ static void collection_path(const sg_kube_t *k, int kind, char *out, size_t cap)
         snprintf(out, cap, "/api/%s%s/%s", kk->version, ns, kk->resource);
 }
 
+/* The Secret types the store never keeps (kstore.c keeps kubernetes.io/tls, and Opaque or untyped ones holding a
+ * ca.crt), left out by the server: Helm keeps every release revision in a Secret of up to 1 MiB, so a cluster's
+ * Secrets are mostly those, and a page of 500 of them could outgrow a response's cap (SG_KCLIENT_MAX_BODY) and hold the
+ * LIST (and /ready) back for good. A Secret's type is immutable: none moves in or out of the selection. */
+#define SECRET_SELECTOR "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token,type!=kubernetes.io/dockercfg," \
+                        "type!=kubernetes.io/dockerconfigjson,type!=kubernetes.io/basic-auth,type!=kubernetes.io/ssh-auth," \
+                        "type!=bootstrap.kubernetes.io/token"
+
+/* "&fieldSelector=..." for kind's LIST and WATCH, or "". */
+static void selector(int kind, char *out, size_t cap)
+{
+    char esc[512];
+    out[0] = '\0';
+    if (kind == SG_KK_SECRET && sg_kclient_query_escape(SECRET_SELECTOR, esc, sizeof(esc)) >= 0)
+        snprintf(out, cap, "&fieldSelector=%s", esc);
+}
+
 static const char *kind_label(int kind)
 {
     return sg_kkinds[kind].kind;
@@ -324,17 +352,20 @@ static void set_wait(sg_kube_t *k, kw_t *w, uint64_t now, bool relist, int retry
     w->next_ms = now + d;
 }
 
-static void close_watch(kw_t *w)
+static void close_watch(sg_kube_t *k, kw_t *w)
 {
+    if (w->st != NULL)
+        (void)epoll_ctl(k->ep, EPOLL_CTL_DEL, sg_kstream_fd(w->st), NULL); /* before its fd can be another's */
     sg_kstream_close(w->st);
     w->st = NULL;
+    w->more = false;
     sg_kframer_reset(&w->fr);
 }
 
-static void restart(kw_t *w, int reason)
+static void restart(sg_kube_t *k, kw_t *w, int reason)
 {
     atomic_fetch_add_explicit(&w->restarts[reason], 1, memory_order_relaxed);
-    close_watch(w);
+    close_watch(k, w);
 }
 
 static void counted(sg_kube_t *k, kw_t *w)
@@ -372,16 +403,18 @@ static const char *status_text(const sg_kresp_t *r)
  * server does not serve the kind, or another error with *retry_after set for a 429. */
 static int list_kind(sg_kube_t *k, kw_t *w, int *retry_after)
 {
-    char base[512], path[2048], cont[1024] = "";
+    char base[512], path[2048], cont[1024] = "", sel[600];
     collection_path(k, w->kind, base, sizeof(base));
+    selector(w->kind, sel, sizeof(sel));
+    int limit = w->kind == SG_KK_SECRET || w->kind == SG_KK_CONFIGMAP ? LIST_LIMIT_LARGE : LIST_LIMIT;
     *retry_after = -1;
     int expired_restarts = 0;
     bool begun = false;
     for (;;) {
         if (cont[0])
-            snprintf(path, sizeof(path), "%s?limit=%d&continue=%s", base, LIST_LIMIT, cont);
+            snprintf(path, sizeof(path), "%s?limit=%d&continue=%s%s", base, limit, cont, sel);
         else
-            snprintf(path, sizeof(path), "%s?limit=%d", base, LIST_LIMIT);
+            snprintf(path, sizeof(path), "%s?limit=%d%s", base, limit, sel);
         sg_kresp_t r;
         int rc = sg_kclient_do(k->client, "GET", path, NULL, NULL, 0, REQ_TIMEOUT_MS, &r);
         if (rc < 0) {
@@ -470,21 +503,30 @@ static void mark_synced(sg_kube_t *k, kw_t *w)
 
 static void open_watch(sg_kube_t *k, kw_t *w, uint64_t now)
 {
-    char base[512], path[1024], rv[300];
+    char base[512], path[1600], rv[300], sel[600];
     collection_path(k, w->kind, base, sizeof(base));
+    selector(w->kind, sel, sizeof(sel));
     if (sg_kclient_query_escape(w->rv, rv, sizeof(rv)) < 0)
         rv[0] = '\0';
     unsigned timeout_s = WATCH_MIN_S + (unsigned)(rnd(k) % WATCH_MIN_S);
-    snprintf(path, sizeof(path), "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u", base, rv,
-             timeout_s);
+    snprintf(path, sizeof(path), "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s", base, rv,
+             timeout_s, sel);
     sg_kresp_t r;
     int rc = sg_kclient_stream(k->client, path, REQ_TIMEOUT_MS, &w->st, &r);
     if (rc == 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)w->kind};
+        if (epoll_ctl(k->ep, EPOLL_CTL_ADD, sg_kstream_fd(w->st), &ev) < 0) {
+            sg_log_error("kube: WATCH %s: %s", base, strerror(errno));
+            restart(k, w, R_ERROR);
+            set_wait(k, w, now, false, -1);
+            return;
+        }
         w->state = K_WATCH;
         w->watch_start_ms = now;
         w->watch_end_ms = now + timeout_s * 1000ull + WATCH_MARGIN_MS;
         w->watch_events = 0;
         sg_kframer_reset(&w->fr);
+        w->more = sg_kstream_has_pending(w->st); /* the body's first bytes may have come with the head */
         return;
     }
     if (rc == -EPROTO && r.status == 410) {
@@ -583,6 +625,7 @@ static bool apply_event(sg_kube_t *k, kw_t *w, sg_kevent_t *ev)
 static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
 {
     char buf[65536];
+    w->more = false;
     for (int round = 0; round < READ_ROUNDS && w->st != NULL; round++) {
         ssize_t n = sg_kstream_read(w->st, buf, sizeof(buf));
         if (n == SG_EAGAIN)
@@ -591,7 +634,7 @@ static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
             /* The server ended the watch (timeoutSeconds). Resume from the last resourceVersion; but a watch that
              * ends at once with nothing is a failure (client-go), or we would spin on it. */
             bool quick = now - w->watch_start_ms < 1000 && w->watch_events == 0;
-            restart(w, R_CLOSED);
+            restart(k, w, R_CLOSED);
             if (quick)
                 set_wait(k, w, now, false, -1);
             else
@@ -601,7 +644,7 @@ static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
         if (n < 0) {
             sg_log_error("kube: watch of %s broke: %s", kind_label(w->kind),
                          n == SG_EBADMSG ? "malformed chunked body" : strerror((int)-n));
-            restart(w, R_ERROR);
+            restart(k, w, R_ERROR);
             set_wait(k, w, now, false, -1);
             return;
         }
@@ -609,7 +652,7 @@ static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
         if (rc < 0) {
             sg_log_error("kube: watch of %s: an event over %u bytes; relisting", kind_label(w->kind),
                          SG_KWATCH_MAX_LINE);
-            restart(w, R_DECODE);
+            restart(k, w, R_DECODE);
             set_wait(k, w, now, true, -1);
             return;
         }
@@ -620,12 +663,12 @@ static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
             if (rc < 0) {
                 /* An event we cannot read may be a change we miss: only a relist is sure to catch up. */
                 sg_log_error("kube: watch of %s: undecodable event; relisting", kind_label(w->kind));
-                restart(w, R_DECODE);
+                restart(k, w, R_DECODE);
                 set_wait(k, w, now, true, -1);
                 return;
             }
             if (sg_kevent_expired(&ev)) {
-                restart(w, R_EXPIRED);
+                restart(k, w, R_EXPIRED);
                 w->state = K_LIST;
                 sg_kevent_free(&ev);
                 return;
@@ -633,7 +676,7 @@ static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
             if (ev.type == SG_KEV_ERROR) {
                 sg_log_error("kube: watch of %s: error %d %s: %s", kind_label(w->kind), ev.code,
                              ev.reason ? ev.reason : "", ev.message ? ev.message : "");
-                restart(w, R_ERROR);
+                restart(k, w, R_ERROR);
                 set_wait(k, w, now, false, -1);
                 sg_kevent_free(&ev);
                 return;
@@ -641,12 +684,18 @@ static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
             bool ok = apply_event(k, w, &ev);
             sg_kevent_free(&ev);
             if (!ok) {
-                restart(w, R_ERROR);
+                restart(k, w, R_ERROR);
                 set_wait(k, w, now, true, -1);
                 return;
             }
         }
+        /* Nothing left in the stream's buffers: whatever else comes, the socket shows (epoll is level-triggered). A
+         * read to EAGAIN would cost a failed SSL_read and a syscall per event. */
+        if (w->st != NULL && !sg_kstream_has_pending(w->st))
+            return;
     }
+    /* READ_ROUNDS reached: what the stream holds already, its socket may not show again. */
+    w->more = w->st != NULL && sg_kstream_has_pending(w->st);
 }
 
 /* ---- build ---- */
@@ -756,12 +805,12 @@ static void step_kind(sg_kube_t *k, kw_t *w, uint64_t now)
         do_list(k, w, now);
     if (w->state == K_WATCH && w->resync_ms != 0 && now >= w->resync_ms) {
         /* Istio users blame stale endpoints on a missed watch event: a periodic replace catches any. */
-        close_watch(w);
+        close_watch(k, w);
         w->state = K_LIST;
         do_list(k, w, now);
     }
     if (w->state == K_WATCH && now >= w->watch_end_ms) {
-        restart(w, R_TIMEOUT); /* the server did not end it at timeoutSeconds: a hung connection */
+        restart(k, w, R_TIMEOUT); /* the server did not end it at timeoutSeconds: a hung connection */
         open_watch(k, w, now);
     }
 }
@@ -776,7 +825,7 @@ static void *kube_main(void *arg)
         uint64_t now = sg_now_ms();
         if (atomic_exchange(&k->relist_all, false))
             for (int i = 0; i < SG_KK_N; i++) {
-                close_watch(&k->kinds[i]);
+                close_watch(k, &k->kinds[i]);
                 k->kinds[i].state = K_LIST;
             }
         for (int i = 0; i < SG_KK_N && !atomic_load(&k->stop); i++)
@@ -786,19 +835,12 @@ static void *kube_main(void *arg)
             sg_kdebounce_done(&k->deb);
             build(k);
         }
-        struct pollfd pfds[SG_KK_N + 1];
-        int map[SG_KK_N + 1];
-        int np = 0;
         int64_t timeout = 1000;
-        pfds[np] = (struct pollfd){.fd = k->wake_fd, .events = POLLIN};
-        map[np++] = -1;
         for (int i = 0; i < SG_KK_N; i++) {
             kw_t *w = &k->kinds[i];
             if (w->state == K_WATCH && w->st != NULL) {
-                if (sg_kstream_has_pending(w->st))
+                if (w->more)
                     timeout = 0;
-                pfds[np] = (struct pollfd){.fd = sg_kstream_fd(w->st), .events = POLLIN};
-                map[np++] = i;
                 if (w->watch_end_ms > now && (int64_t)(w->watch_end_ms - now) < timeout)
                     timeout = (int64_t)(w->watch_end_ms - now);
             } else if (w->state == K_WAIT) {
@@ -812,15 +854,23 @@ static void *kube_main(void *arg)
         int64_t due = all_synced(k) ? sg_kdebounce_due_in(&k->deb, now) : -1;
         if (due >= 0 && due < timeout)
             timeout = due;
-        int n = poll(pfds, (nfds_t)np, (int)timeout);
+        /* The open watches stay in the epoll set from open to close: a wakeup costs one call, not a poll of every
+         * kind's socket. */
+        struct epoll_event evs[SG_KK_N + 1];
+        int n = epoll_wait(k->ep, evs, SG_KK_N + 1, (int)timeout);
         if (n < 0 && errno != EINTR)
             break;
         now = sg_now_ms();
-        if (pfds[0].revents)
-            drain_fd(k->wake_fd);
-        for (int j = 1; j < np; j++) {
-            kw_t *w = &k->kinds[map[j]];
-            if (w->st != NULL && (pfds[j].revents || sg_kstream_has_pending(w->st)))
+        bool ready[SG_KK_N] = {false};
+        for (int j = 0; j < n; j++) {
+            if (evs[j].data.u32 == SG_KK_N)
+                drain_fd(k->wake_fd);
+            else if (evs[j].data.u32 < SG_KK_N)
+                ready[evs[j].data.u32] = true;
+        }
+        for (int i = 0; i < SG_KK_N; i++) {
+            kw_t *w = &k->kinds[i];
+            if (w->state == K_WATCH && w->st != NULL && (ready[i] || w->more))
                 read_watch(k, w, now);
         }
     }

@@ -208,6 +208,62 @@ test('kube: an EndpointSlice whose endpoints change is applied as a patch: new r
         await gw.stop('SIGKILL');
     }));
 
+test('kube: a watch whose first event comes with its response head applies it at once', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        /* No bookmarks: nothing else arrives on the watch after the event, so only the bytes read with the head hold it. */
+        const sim = await startSim({ bookmarkIntervalMs: 600000 });
+        const port = await freePort();
+        const be = await taggedBackends(2);
+        sim.apply([gatewayClass(), gateway('gw', port), route('r', [{ path: '/', service: 's' }]), service('s'),
+            ...slices('s', [{ port: be.ports[0] }])]);
+        gw = await startKubeGateway(sim);
+        assert.equal(await body(port, '/x'), 'backend 0');
+        const fault = sim.faults.add({ resource: 'endpointslices', watch: true, action: 'withHead' });
+        const events0 = await kubeMetric(gw.admin, 'ssegate_kube_events_total', { kind: 'EndpointSlice' });
+        /* The watches break; while ssegate backs off, the slice changes: its next watch starts with that change. */
+        sim.dropWatches();
+        sim.apply(slices('s', [{ port: be.ports[1] }]));
+        await waitFor(() => fault.hits === 1, 15000 * SLOW, 'the EndpointSlice watch opened again', gw);
+        await waitFor(async () => (await body(port, '/x')) === 'backend 1', 10000 * SLOW, 'the change served', gw);
+        assert.ok((await kubeMetric(gw.admin, 'ssegate_kube_events_total', { kind: 'EndpointSlice' })) > events0);
+        await gw.stop('SIGKILL');
+    }));
+
+test('kube: Secrets of the types the store never keeps (Helm releases, tokens, registry credentials) are left out by the server; Secrets and ConfigMaps come 100 to a page', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const sim = await startSim();
+        const port = await freePort();
+        const be = await taggedBackends(1);
+        const b64 = t => Buffer.from(t).toString('base64');
+        const secret = (name, type, data) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'default' }, type, data });
+        const helm = i => secret('sh.helm.release.v1.app.v1', 'helm.sh/release.v1', { release: b64(`revision ${i} `.repeat(8000)) });
+        const tls = i => secret('cert', 'kubernetes.io/tls', { 'tls.crt': b64(`crt ${i}`), 'tls.key': b64(`key ${i}`) });
+        sim.apply([gatewayClass(), gateway('gw', port), route('r', [{ path: '/', service: 's' }]), service('s'),
+            ...slices('s', [{ port: be.ports[0] }]), tls(0), helm(0),
+            secret('sa', 'kubernetes.io/service-account-token', { 'ca.crt': b64('ca'), token: b64('t') }),
+            secret('ca', 'Opaque', { 'ca.crt': b64('ca') })]);
+        gw = await startKubeGateway(sim);
+        const q = sim.requests({ path: '/api/v1/secrets' });
+        assert.ok(q.some(e => !e.watch) && q.some(e => e.watch), 'a LIST and a WATCH of Secrets');
+        for (const e of q)
+            assert.match(e.query.fieldSelector || '', /type!=helm\.sh\/release\.v1/, `${e.watch ? 'WATCH' : 'LIST'} ${e.path}`);
+        /* Secrets and ConfigMaps (up to 1.5 MiB each) are listed 100 to a page, which stays under the response cap. */
+        for (const path of ['/api/v1/secrets', '/api/v1/configmaps'])
+            for (const e of sim.requests({ path, watch: false })) assert.equal(e.query.limit, '100', e.path);
+        assert.equal(sim.requests({ path: '/api/v1/services', watch: false })[0].query.limit, '500');
+        assert.equal(await kubeMetric(gw.admin, 'ssegate_kube_objects', { kind: 'Secret' }), 2); /* cert and ca */
+        const events = () => kubeMetric(gw.admin, 'ssegate_kube_events_total', { kind: 'Secret' });
+        const e0 = await events();
+        /* Helm's revisions come and go: no event reaches ssegate. A TLS Secret's change does. */
+        for (let i = 1; i <= 3; i++) sim.apply([helm(i)]);
+        sim.apply([tls(1)]);
+        await waitFor(async () => (await events()) >= e0 + 1, 10000 * SLOW, "the TLS Secret's event", gw);
+        await sleep(300 * SLOW);
+        assert.equal(await events(), e0 + 1);
+        assert.equal(await body(port, '/x'), 'backend 0');
+        await gw.stop('SIGKILL');
+    }));
+
 test('kube: --watch-namespace watches the namespaced kinds of one namespace only', { timeout: 60000 * SLOW },
     withLogs(() => [gw], async () => {
         const sim = await startSim();

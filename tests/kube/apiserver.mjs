@@ -44,7 +44,8 @@
 //                        connection without a response), 'delay' {delayMs} (then serves), 'truncate' (half a body)
 //       'drop', 'truncate' and 'cut' close the whole connection; over HTTP/2, scope: 'stream' resets only the stream
 //       watch actions:   'split' {size, gapMs}, 'merge' {count, flushMs}, 'rechunk' {size, flushMs},
-//                        'cut' {afterEvents, midEvent}, 'stall' {afterEvents}, 'error' {afterEvents, code}
+//                        'cut' {afterEvents, midEvent}, 'stall' {afterEvents}, 'error' {afterEvents, code},
+//                        'withHead' (the head goes out with the first event, in one write)
 //   sim.dropWatches({graceful = false}) // end every open watch now (graceful: a clean end of the response)
 //   sim.watches()                       // open watches: [{id, path, query, events}]
 //   sim.requests(filter?)               // request log: [{seq, time, method, path, query, userAgent, token, auth,
@@ -126,7 +127,7 @@ class Faults {
             if (f.resource && f.resource !== info.resource) continue;
             if (f.watch !== undefined && f.watch !== info.watch) continue;
             if (f.list !== undefined && f.list !== info.list) continue;
-            const watchOnly = ['split', 'merge', 'rechunk', 'cut', 'stall', 'error'].includes(f.action);
+            const watchOnly = ['split', 'merge', 'rechunk', 'cut', 'stall', 'error', 'withHead'].includes(f.action);
             if (watchOnly && !info.watch) continue;
             f.hits++;
             return f;

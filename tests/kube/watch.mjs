@@ -14,6 +14,7 @@ const sleep = ms => new Promise(r => setTimeout(r, ms));
  *   cut {afterEvents, midEvent}: after N events, (half of the next event and) the connection is destroyed
  *   stall {afterEvents}:   after N events nothing more is ever written (no bookmarks, no end at timeout)
  *   error {afterEvents, code}: after N events an in-band ERROR Status (default 500) and the end of the response
+ *   withHead:              the response head is not flushed on its own: it goes out with the first event
  */
 export class WatchWriter {
     constructor(res, fault, kill) {
@@ -125,7 +126,9 @@ export function serveWatch(ctx) {
 
     /* No Content-Length: HTTP/1.1 gets chunked transfer encoding, HTTP/2 DATA frames. */
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', ...ctx.headers });
-    res.flushHeaders();
+    /* Fault withHead: the head waits for the first event and goes out in the same write (one TLS record), as a server
+     * that buffers its head until the first flush sends it; a client then has that event before it reads again. */
+    if (ctx.fault?.action !== 'withHead') res.flushHeaders();
     if (!res.stream) res.socket?.setNoDelay(true);
     const w = new WatchWriter(res, ctx.fault, ctx.kill);
     let lastRv = st.rv;

@@ -472,6 +472,7 @@ static void test_patch_equals_full_load(void **state)
         emptied += build_and_compare(b, s, want);
     }
     assert_int_equal(sg_kbuild_patches(b), 300 - 300 / 50);
+    assert_int_equal(sg_kbuild_walks(b), 300 - 300 / 50); /* each without selecting again */
     /* what a change can matter to: the Services the routes name (one that does not exist too), not d */
     assert_true(sg_kbuild_needs_service(b, "ns", "a"));
     assert_true(sg_kbuild_needs_service(b, "ns", "c"));
@@ -479,6 +480,57 @@ static void test_patch_equals_full_load(void **state)
     assert_false(sg_kbuild_needs_service(b, "ns", "d"));
     assert_false(sg_kbuild_needs_service(b, "other", "a"));
     assert_true(emptied > 0); /* rules lost all their endpoints on the way (and the patches weighed them so) */
+    sg_kbuild_free(b);
+    sg_kstore_free(s);
+}
+
+/* A build that walks the kept selection hashes its input as a selection does: after walks and patches, a change that
+ * makes the build select again (an object comes that the selection leaves out) finds nothing changed; and a change to
+ * anything but a slice's contents selects again. */
+static void test_kept_selection(void **state)
+{
+    (void)state;
+    unsigned seed = 99;
+    sg_kstore_t *s = store_for_patches(&seed);
+    /* a route half another controller's, written filtered: its document is not the stored one */
+    put(s, SG_KK_GATEWAYCLASS, "{\"metadata\":{\"name\":\"theirs\"},\"spec\":{\"controllerName\":\"x.io/other\"}}");
+    put(s, SG_KK_GATEWAY, "{\"metadata\":{\"name\":\"other\",\"namespace\":\"ns\"},\"spec\":{\"gatewayClassName\":"
+                          "\"theirs\",\"listeners\":[{\"name\":\"http\",\"port\":8081,\"protocol\":\"HTTP\"}]}}");
+    put(s, SG_KK_HTTPROUTE, RT("both", "{\"parentRefs\":[{\"name\":\"other\"},{\"name\":\"gw\"}],\"rules\":["
+                                       RULE("/both", BREF("b", "80", "1")) "]}"));
+    sg_kbuild_t *b = sg_kbuild_new();
+    build_and_compare(b, s, 1);
+    result_t r = {0};
+    from_docs(b, s, &r, 0); /* nothing changed: the walk says so */
+    result_free(&r);
+    assert_int_equal(sg_kbuild_walks(b), 1);
+    put_slice(s, "b-1", "b", "{\"port\":7070}", 3, &seed, 1);
+    build_and_compare(b, s, 2);
+    put_slice(s, "d-1", "d", "{\"port\":5050}", 3, &seed, 1); /* a slice the selection leaves out */
+    memset(&r, 0, sizeof(r));
+    from_docs(b, s, &r, 0);
+    result_free(&r);
+    assert_int_equal(sg_kbuild_walks(b), 3);
+    /* a Service no route names comes: the shape moves, the build selects again, and finds the patched input */
+    put(s, SG_KK_SERVICE, SVC("e", "[{\"port\":80}]"));
+    memset(&r, 0, sizeof(r));
+    from_docs(b, s, &r, 0);
+    result_free(&r);
+    assert_int_equal(sg_kbuild_walks(b), 3);
+    put_slice(s, "c-2", "c", "{\"name\":\"web\",\"port\":6061}", 1, &seed, 2);
+    build_and_compare(b, s, 2);
+    assert_int_equal(sg_kbuild_walks(b), 4);
+    /* a slice moved to another Service, a Service changed, a slice gone: each selects again */
+    put_slice(s, "c-2", "b", "{\"port\":6061}", 1, &seed, 3);
+    build_and_compare(b, s, 1);
+    put(s, SG_KK_SERVICE, SVC("b", "[{\"port\":80},{\"name\":\"x\",\"port\":81}]"));
+    build_and_compare(b, s, 1);
+    assert_int_equal(sg_kstore_delete(s, SG_KK_ENDPOINTSLICE, "ns", "c-2"), 1);
+    build_and_compare(b, s, 1);
+    assert_int_equal(sg_kbuild_walks(b), 4);
+    put_slice(s, "c-1", "c", "{\"name\":\"web\",\"port\":6060}", 2, &seed, 4);
+    build_and_compare(b, s, 2);
+    assert_int_equal(sg_kbuild_walks(b), 5);
     sg_kbuild_free(b);
     sg_kstore_free(s);
 }
@@ -538,6 +590,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_docs_blame_as_text),
+        cmocka_unit_test(test_kept_selection),
         cmocka_unit_test(test_docs_kept_and_reparsed_on_change),
         cmocka_unit_test(test_null_ready_serves),
         cmocka_unit_test(test_patch_equals_full_load),

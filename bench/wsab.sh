@@ -11,9 +11,13 @@
 #   round and arm in place of @ARM@), AB_WSLOAD (one wsload binary for every arm, e.g. build/bench/wsload when
 #   WSLOAD_ARGS uses an option the old build's wsload lacks; default: each build's own, HAProxy with A's),
 #   AB_ARGS_A, AB_ARGS_B (more ssegate options for that arm, e.g. the same build twice with and without a flag),
-#   AB_SCHED=1 (with AB_PIN=1; needs perf: each run also records the scheduler on CPUs 0 and 1 and a wsload
-#   --trace, and bench/wstail.py gives the "clean" percentiles, over the messages during which no other
-#   process ran on those CPUs: on a shared machine, the proxy's own tail; the traces stay in AB_KEEP if set).
+#   AB_SCHED=1 (needs perf: each run also records the scheduler on CPUs 0 and 1 and a wsload --trace, and
+#   bench/wstail.py gives the "clean" percentiles, over the messages during which no other process ran on those
+#   CPUs: on a shared machine, the proxy's own tail; the traces stay in AB_KEEP if set; with AB_WAKE=1 the
+#   record also has the wakeups, and bench/wswake.py prints each thread's wait for a CPU once woken, by what ran
+#   on that CPU (lines "rN ARM WAKE ..." and "rN ARM   target_busy_with=...")). Pinned or not: unpinned,
+#   the proxy, origin and client share CPUs 0 and 1, which is all of them on the 2-CPU machine this was made on;
+#   on a larger one, pin them (AB_PIN=1) or the clean filter misses what ran elsewhere).
 # Each build directory needs ssegate, bench/wsecho and bench/wsload (make). Prints one line per run and a summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +40,8 @@ if [ "${AB_PIN:-0}" = 1 ]; then
 fi
 SCHED=${AB_SCHED:-0}
 if [ "$SCHED" = 1 ]; then
-    if [ "${AB_PIN:-0}" != 1 ] || ! command -v perf >/dev/null; then
-        echo "wsab: AB_SCHED=1 needs AB_PIN=1 and perf" >&2
+    if ! command -v perf >/dev/null || { [ "${AB_PIN:-0}" != 1 ] && [ "$(nproc)" != 2 ]; }; then
+        echo "wsab: AB_SCHED=1 needs perf, and AB_PIN=1 on a machine with more than 2 CPUs" >&2
         exit 2
     fi
     AB_WSLOAD=${AB_WSLOAD:-$B/bench/wsload}     # --trace: the new build's wsload
@@ -110,7 +114,9 @@ run() {     # run ROUND ARM: one window; appends "rROUND ARM RESULT ..." to $TMP
         local q own_pids=("$p" "$e" "$l")
         for q in "$p" "$e" "$l"; do own_pids+=($(pgrep -P "$q")); done    # timeout's child: wsload
         own=$(for q in "${own_pids[@]}"; do ls /proc/"$q"/task 2>/dev/null; done | grep -E '^[0-9]+$' | paste -sd,)
-        perf record -q -k CLOCK_MONOTONIC -e sched:sched_switch -C 0,1 -o "$pd" -- sleep $((WARMUP + DURATION + 1)) \
+        local evs=sched:sched_switch
+        [ "${AB_WAKE:-0}" = 1 ] && evs+=,sched:sched_wakeup
+        perf record -q -k CLOCK_MONOTONIC -e "$evs" -C 0,1 -o "$pd" -- sleep $((WARMUP + DURATION + 1)) \
             >/dev/null 2>&1 &
         pp=$!
         STARTED+=("$pp")
@@ -126,6 +132,9 @@ run() {     # run ROUND ARM: one window; appends "rROUND ARM RESULT ..." to $TMP
         # trace cannot see it (the task that was running seems to run on)
         python3 bench/wstail.py "$tr" --sched "$pd" --own "$own" --top 0 | grep '^CLEAN' |
             sed "s/^/r$r $v /; s/\$/ steal_ticks=$((st1 - st0))/" | tee -a "$TMP/results"
+        if [ "${AB_WAKE:-0}" = 1 ]; then
+            python3 bench/wswake.py "$pd" --own "$own" | sed "s/^/r$r $v /" | tee -a "$TMP/results"
+        fi
         if [ -n "${AB_KEEP:-}" ]; then
             mkdir -p "$AB_KEEP" && mv "$tr" "$pd" "$AB_KEEP"/ && echo "$own" >"$AB_KEEP/own-r$r-$v"
         fi

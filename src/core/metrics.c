@@ -20,7 +20,6 @@ void sg_metrics_observe(sg_histogram_t *h, uint64_t us)
     while (i < SG_METRICS_BUCKETS - 1 && us > bounds_us[i])
         i++;
     sg_counter_add(&h->buckets[i], 1);
-    sg_counter_add(&h->count, 1);
     sg_counter_add(&h->sum_us, us);
 }
 
@@ -89,13 +88,14 @@ static void histogram(FILE *f, const char *name, const char *help, const sg_metr
         else
             fprintf(f, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
     }
-    uint64_t count = 0, sum = 0;
+    uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
         const sg_histogram_t *h = (const sg_histogram_t *)((const char *)shards[i] + offset);
-        count += ld(&h->count);
         sum += ld(&h->sum_us);
     }
-    fprintf(f, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, (double)sum / 1e6, name, count);
+    /* The count is the +Inf bucket as read above: a count read on its own could include an observation made after the
+     * buckets were read, and a scrape would show _count above the +Inf bucket, which Prometheus defines as equal. */
+    fprintf(f, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, (double)sum / 1e6, name, cum);
 }
 
 /* Label values are route names (DNS-1123) and fixed words; escape anyway. */

@@ -26,8 +26,7 @@ static inline void sg_counter_sub(sg_counter_t *c, uint64_t v)
 }
 
 typedef struct sg_histogram {
-    sg_counter_t buckets[SG_METRICS_BUCKETS]; /* cumulative at render time; stored per bucket */
-    sg_counter_t count;
+    sg_counter_t buckets[SG_METRICS_BUCKETS]; /* cumulative at render time; stored per bucket; their sum is the count */
     sg_counter_t sum_us;
 } sg_histogram_t;
 

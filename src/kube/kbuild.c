@@ -322,7 +322,7 @@ struct sg_kbuild {
     bool built_once;
     struct fy_document **docs;  /* this build's documents */
     bool *owned;                /* docs[i] was made for this build (a filtered route) and is destroyed after it */
-    const sg_kobj_t **objs;     /* the stored object of docs[i] */
+    const sg_kobj_t **objs;     /* the stored object of docs[i]; only a selection writes it, so it outlives the docs */
     uint64_t *folds;            /* what docs[i] adds to hash and sig (fold_doc) */
     size_t n, cap;
     uint64_t hash;              /* of what the loader reads: each document's JSON */
@@ -336,9 +336,7 @@ struct sg_kbuild {
     bool selected;              /* a selection was made: needed is meaningful */
     /* The last selection, kept while the store's shape stays (sg_kstore_shape): the same objects, at the same
      * addresses, of which only EndpointSlices can have changed. A build then walks it instead of selecting again. */
-    const sg_kobj_t **sel;
-    uint64_t *sel_folds;
-    size_t nsel, capsel;
+    size_t nsel;                /* its length: objs[0..nsel) and folds[0..nsel) */
     const sg_kstore_t *sel_store;
     uint64_t sel_shape;
     bool sel_ok;
@@ -369,8 +367,6 @@ void sg_kbuild_free(sg_kbuild_t *b)
     free(b->owned);
     free(b->objs);
     free(b->folds);
-    free(b->sel);
-    free(b->sel_folds);
     free(b->slices);
     free(b->last_slices);
     sg_config_unref(b->base);
@@ -573,25 +569,10 @@ static int patched(sg_kbuild_t *b, sg_config_diag_t *diag, sg_config_t **out)
     return 2;
 }
 
-/* Keeps this build's selection (objs, folds) for the builds that follow while the store's shape stays. */
+/* Keeps this build's selection (objs, folds: a walk reads them in place) for the builds that follow while the store's
+ * shape stays. */
 static void keep_selection(sg_kbuild_t *b, const sg_kstore_t *s)
 {
-    b->sel_ok = false;
-    if (b->n > b->capsel) {
-        const sg_kobj_t **v = realloc(b->sel, b->n * sizeof(*v));
-        if (v == NULL)
-            return;
-        b->sel = v;
-        uint64_t *f = realloc(b->sel_folds, b->n * sizeof(*f));
-        if (f == NULL)
-            return;
-        b->sel_folds = f;
-        b->capsel = b->n;
-    }
-    if (b->n > 0) {
-        memcpy(b->sel, b->objs, b->n * sizeof(*b->objs));
-        memcpy(b->sel_folds, b->folds, b->n * sizeof(*b->folds));
-    }
     b->nsel = b->n;
     b->sel_store = s;
     b->sel_shape = sg_kstore_shape(s);
@@ -606,13 +587,13 @@ static int walk_kept(sg_kbuild_t *b, const sg_kstore_t *s, sg_config_diag_t *dia
     if (!b->sel_ok || b->sel_store != s || b->sel_shape != sg_kstore_shape(s) || !b->built_once)
         return -EAGAIN;
     for (size_t i = 0; i < b->nsel; i++)
-        if (fold_doc(b, b->sel[i], b->sel_folds[i]) < 0)
+        if (fold_doc(b, b->objs[i], b->folds[i]) < 0)
             return -ENOMEM;
     if (b->hash == b->last_hash) {
         b->walks++;
         return 0;
     }
-    int rc = try_patch(b, b->sel, b->nsel, out);
+    int rc = try_patch(b, b->objs, b->nsel, out);
     if (rc != 0)
         return rc;
     b->walks++;

@@ -23,7 +23,7 @@ async function sim(opts = {}) {
 }
 
 function kubectl(s, args, opts = {}) {
-    return run(KUBECTL, ['--kubeconfig', s.kubeconfigPath, '--request-timeout=10s', ...args], { timeout: 20000 * SLOW, ...opts });
+    return run(KUBECTL, ['--kubeconfig', s.kubeconfigPath, '--cache-dir', path.join(s.dir, 'kubectl-cache'), '--request-timeout=10s', ...args], { timeout: 20000 * SLOW, ...opts });
 }
 
 function writeYaml(name, text) {

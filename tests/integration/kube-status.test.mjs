@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
 import { test } from 'node:test';
 import { SLOW, freePort, setup, track, withLogs } from './lib/harness.mjs';
@@ -17,7 +18,7 @@ const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find(p => fs.exis
 
 function kubectl(sim, args) {
     return new Promise((resolve, reject) => {
-        execFile(KUBECTL, args, { env: { ...process.env, KUBECONFIG: sim.kubeconfigPath }, timeout: 60000 }, (err, stdout, stderr) =>
+        execFile(KUBECTL, ['--cache-dir', path.join(sim.dir, 'kubectl-cache'), ...args], { env: { ...process.env, KUBECONFIG: sim.kubeconfigPath }, timeout: 60000 }, (err, stdout, stderr) =>
             err ? reject(new Error(`kubectl ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout));
     });
 }

@@ -5,6 +5,7 @@
 
 #include <libfyaml.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 #define DEBOUNCE_MAX_MS 1000
 #define RESYNC_MS (30 * 60000)    /* a full relist every 30 min (+ up to 10 % jitter): a safety net for a missed event */
 #define READ_ROUNDS 16            /* reads per watch per wakeup, so one busy kind cannot starve the others */
+#define READ_PACE_MS 50           /* after a wakeup that read events, the next reads the watches no sooner than this */
 
 enum { K_LIST = 0, K_WATCH, K_WAIT };
 enum { R_EXPIRED = 0, R_CLOSED, R_TIMEOUT, R_ERROR, R_DECODE, R_N };
@@ -89,8 +91,11 @@ struct sg_kube {
     sg_kdebounce_t deb;
     sg_kbuild_t *kbuild;        /* the build's state between builds */
     uint64_t rng;
+    uint64_t read_ms;           /* the last wakeup that read events (0: none yet) */
+    uint64_t applied;           /* events applied (kube thread) */
     kw_t kinds[SG_KK_N];
     /* metrics */
+    _Atomic uint64_t reads;     /* wakeups that read events */
     _Atomic uint64_t builds_ok, builds_failed, builds_unchanged, builds_patched;
     _Atomic uint64_t build_us_sum, build_us_last, build_cpu_us_last;
     _Atomic uint64_t store_bytes;
@@ -587,6 +592,7 @@ static void do_list(sg_kube_t *k, kw_t *w, uint64_t now)
 static bool apply_event(sg_kube_t *k, kw_t *w, sg_kevent_t *ev)
 {
     atomic_fetch_add_explicit(&w->events, 1, memory_order_relaxed);
+    k->applied++;
     /* A watch that delivers is healthy: its next failure starts the backoff over (client-go waits for 2 minutes
      * of health; a watch that has worked is evidence enough, and keeps a server's brief hiccups brief). */
     if (w->watch_events++ == 0) {
@@ -853,6 +859,20 @@ static void *kube_main(void *arg)
         int64_t due = all_synced(k) ? sg_kdebounce_due_in(&k->deb, now) : -1;
         if (due >= 0 && due < timeout)
             timeout = due;
+        if (k->read_ms != 0 && now < k->read_ms + READ_PACE_MS && timeout > 0) {
+            /* Events came a moment ago. Let the next ones gather in the sockets: a burst (a rolling update, a
+             * cluster's pod churn) then costs a wakeup per batch and not per event, on cores the workers share.
+             * Only the wake fd (stop, relist) is waited on meanwhile. The first event after a pause is read at
+             * once; a change in a burst reaches the debounce at most READ_PACE_MS later. */
+            struct pollfd p = {.fd = k->wake_fd, .events = POLLIN};
+            int hold = (int)SG_MIN((int64_t)(k->read_ms + READ_PACE_MS - now), timeout);
+            int rc = poll(&p, 1, hold);
+            if (rc < 0 && errno != EINTR)
+                break;
+            if (rc > 0)
+                drain_fd(k->wake_fd);
+            continue;
+        }
         /* The open watches stay in the epoll set from open to close: a wakeup costs one call, not a poll of every
          * kind's socket. */
         struct epoll_event evs[SG_KK_N + 1];
@@ -867,10 +887,15 @@ static void *kube_main(void *arg)
             else if (evs[j].data.u32 < SG_KK_N)
                 ready[evs[j].data.u32] = true;
         }
+        uint64_t applied = k->applied;
         for (int i = 0; i < SG_KK_N; i++) {
             kw_t *w = &k->kinds[i];
             if (w->state == K_WATCH && w->st != NULL && (ready[i] || w->more))
                 read_watch(k, w, now);
+        }
+        if (k->applied != applied) {
+            k->read_ms = now;
+            atomic_fetch_add_explicit(&k->reads, 1, memory_order_relaxed);
         }
     }
     return NULL;
@@ -954,6 +979,10 @@ void sg_kube_render_metrics(sg_kube_t *k, FILE *f)
     for (int i = 0; i < SG_KK_N; i++)
         fprintf(f, "ssegate_kube_events_total{kind=\"%s\",group=\"%s\"} %llu\n", kind_label(i), sg_kkinds[i].group,
                 (unsigned long long)atomic_load_explicit(&k->kinds[i].events, memory_order_relaxed));
+    fprintf(f, "# HELP ssegate_kube_watch_reads_total Wakeups of the watch thread that read events. After one, the "
+               "watches are read again no sooner than %d ms later: a burst is read in batches.\n"
+               "# TYPE ssegate_kube_watch_reads_total counter\nssegate_kube_watch_reads_total %llu\n",
+            READ_PACE_MS, (unsigned long long)atomic_load_explicit(&k->reads, memory_order_relaxed));
     fputs("# HELP ssegate_kube_watch_restarts_total Watches ended, by reason (expired: 410, a relist follows; closed: "
           "the server ended it; timeout: no end from the server; error; decode: an unreadable event, a relist "
           "follows).\n# TYPE ssegate_kube_watch_restarts_total counter\n", f);

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import yaml from 'js-yaml';
 import { test } from 'node:test';
 import { SLOW, freePort, setup, sleep, withLogs, writeTemp } from './lib/harness.mjs';
@@ -16,7 +17,7 @@ const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find(p => fs.exis
 
 function kubectl(sim, args) {
     return new Promise((resolve, reject) => {
-        execFile(KUBECTL, args, { env: { ...process.env, KUBECONFIG: sim.kubeconfigPath }, timeout: 30000 }, (err, stdout, stderr) =>
+        execFile(KUBECTL, ['--cache-dir', path.join(sim.dir, 'kubectl-cache'), ...args], { env: { ...process.env, KUBECONFIG: sim.kubeconfigPath }, timeout: 30000 }, (err, stdout, stderr) =>
             err ? reject(new Error(`kubectl ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout));
     });
 }
@@ -205,6 +206,45 @@ test('kube: an EndpointSlice whose endpoints change is applied as a patch: new r
         assert.equal(await metric('unchanged'), unchanged0, 'no build tried');
         assert.equal(await metric('patched'), patched1);
         assert.equal(await metric('ok'), ok0);
+        await gw.stop('SIGKILL');
+    }));
+
+test('kube: a burst of watch events is read in batches, at most one wakeup per 50 ms, and every event is applied', { timeout: 60000 * SLOW },
+    withLogs(() => [gw], async () => {
+        const sim = await startSim({ bookmarkIntervalMs: 600000 });
+        const port = await freePort();
+        const be = await taggedBackends(2);
+        sim.apply([gatewayClass(), gateway('gw', port), route('r', [{ path: '/', service: 's' }]), service('s'),
+            ...slices('s', [{ port: be.ports[0] }]), service('other'), ...slices('other', [{ port: be.ports[0] }])]);
+        gw = await startKubeGateway(sim);
+        assert.equal(await body(port, '/x'), 'backend 0');
+        const events = () => kubeMetric(gw.admin, 'ssegate_kube_events_total', { kind: 'EndpointSlice' });
+        const reads = () => kubeMetric(gw.admin, 'ssegate_kube_watch_reads_total');
+        /* A lone event is read at once: it counts one wakeup. */
+        let e0 = await events(), r0 = await reads();
+        sim.apply(slices('other', [{ port: be.ports[1] }]));
+        await waitFor(async () => (await events()) === e0 + 1, 10000 * SLOW, 'the lone event read', gw);
+        assert.equal(await reads(), r0 + 1);
+        /* 40 changes, one every 10 ms (a rolling update's pace, and more). Each read after the first waits 50 ms
+         * after the one before, so however the changes are spaced on a busy machine, the wakeups that read them are
+         * at most one per 50 ms of the time they took to arrive, and one more. */
+        await sleep(200);
+        e0 = await events();
+        r0 = await reads();
+        const t0 = Date.now();
+        for (let i = 0; i < 40; i++) {
+            sim.apply(slices('other', [{ port: be.ports[i % 2] }, { port: 1000 + i, ready: i % 3 !== 0 }]));
+            await sleep(10);
+        }
+        await waitFor(async () => (await events()) === e0 + 40, 10000 * SLOW, 'all 40 events read', gw);
+        const window = Date.now() - t0;
+        const n = (await reads()) - r0;
+        assert.ok(n >= 1 && n <= Math.ceil(window / 50) + 1, `${n} wakeups read 40 events in ${window} ms`);
+        /* The route's own Service still serves. */
+        assert.equal(await body(port, '/x'), 'backend 0');
+        /* A change to the route's own Service after a burst still reaches the traffic. */
+        sim.apply(slices('s', [{ port: be.ports[1] }]));
+        await waitFor(async () => (await body(port, '/x')) === 'backend 1', 10000 * SLOW, 'the change served', gw);
         await gw.stop('SIGKILL');
     }));
 

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -626,6 +627,16 @@ static bool apply_event(sg_kube_t *k, kw_t *w, sg_kevent_t *ev)
     return rc >= 0 || rc == SG_EBADMSG;
 }
 
+/* Whether the watch has bytes to read: in its TLS or chunk buffers, or in its socket. One ioctl where a read to
+ * EAGAIN would cost a failed SSL_read and its syscall. */
+static bool has_bytes(const kw_t *w)
+{
+    if (sg_kstream_has_pending(w->st))
+        return true;
+    int avail = 0;
+    return ioctl(sg_kstream_fd(w->st), FIONREAD, &avail) == 0 && avail > 0;
+}
+
 /* Reads what the watch has; ends it on an error, an expired resourceVersion or the end of the body. */
 static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
 {
@@ -694,13 +705,14 @@ static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
                 return;
             }
         }
-        /* Nothing left in the stream's buffers: whatever else comes, the socket shows (epoll is level-triggered). A
-         * read to EAGAIN would cost a failed SSL_read and a syscall per event. */
-        if (w->st != NULL && !sg_kstream_has_pending(w->st))
+        /* Nothing left, in the stream's buffers or its socket. The socket is asked too because the next wakeup
+         * may be READ_PACE_MS away: a burst's events are read in one go, not one per wakeup. */
+        if (w->st != NULL && !has_bytes(w))
             return;
     }
-    /* READ_ROUNDS reached: what the stream holds already, its socket may not show again. */
-    w->more = w->st != NULL && sg_kstream_has_pending(w->st);
+    /* READ_ROUNDS reached with bytes left: the thread comes back at once (no pacing) once the other kinds had a
+     * turn. What the stream's buffers hold, its socket may not show again. */
+    w->more = w->st != NULL && has_bytes(w);
 }
 
 /* ---- build ---- */
@@ -841,11 +853,14 @@ static void *kube_main(void *arg)
             build(k);
         }
         int64_t timeout = 1000;
+        bool more = false;
         for (int i = 0; i < SG_KK_N; i++) {
             kw_t *w = &k->kinds[i];
             if (w->state == K_WATCH && w->st != NULL) {
-                if (w->more)
+                if (w->more) {
                     timeout = 0;
+                    more = true;
+                }
                 if (w->watch_end_ms > now && (int64_t)(w->watch_end_ms - now) < timeout)
                     timeout = (int64_t)(w->watch_end_ms - now);
             } else if (w->state == K_WAIT) {
@@ -895,7 +910,8 @@ static void *kube_main(void *arg)
         }
         if (k->applied != applied) {
             k->read_ms = now;
-            atomic_fetch_add_explicit(&k->reads, 1, memory_order_relaxed);
+            if (!more) /* a wakeup, not the rest of the last one's reads */
+                atomic_fetch_add_explicit(&k->reads, 1, memory_order_relaxed);
         }
     }
     return NULL;

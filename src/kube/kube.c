@@ -4,13 +4,12 @@
 #include "kube/kube.h"
 
 #include <libfyaml.h>
-#include <sys/epoll.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,7 +92,6 @@ struct sg_kube {
     sg_kbuild_t *kbuild;        /* the build's state between builds */
     uint64_t rng;
     uint64_t read_ms;           /* the last wakeup that read events (0: none yet) */
-    uint64_t applied;           /* events applied (kube thread) */
     kw_t kinds[SG_KK_N];
     /* metrics */
     _Atomic uint64_t reads;     /* wakeups that read events */
@@ -593,7 +591,6 @@ static void do_list(sg_kube_t *k, kw_t *w, uint64_t now)
 static bool apply_event(sg_kube_t *k, kw_t *w, sg_kevent_t *ev)
 {
     atomic_fetch_add_explicit(&w->events, 1, memory_order_relaxed);
-    k->applied++;
     /* A watch that delivers is healthy: its next failure starts the backoff over (client-go waits for 2 minutes
      * of health; a watch that has worked is evidence enough, and keeps a server's brief hiccups brief). */
     if (w->watch_events++ == 0) {
@@ -627,14 +624,13 @@ static bool apply_event(sg_kube_t *k, kw_t *w, sg_kevent_t *ev)
     return rc >= 0 || rc == SG_EBADMSG;
 }
 
-/* Whether the watch has bytes to read: in its TLS or chunk buffers, or in its socket. One ioctl where a read to
- * EAGAIN would cost a failed SSL_read and its syscall. */
-static bool has_bytes(const kw_t *w)
+/* Events received, every kind (the watch thread's own counters). */
+static uint64_t events_in(const sg_kube_t *k)
 {
-    if (sg_kstream_has_pending(w->st))
-        return true;
-    int avail = 0;
-    return ioctl(sg_kstream_fd(w->st), FIONREAD, &avail) == 0 && avail > 0;
+    uint64_t n = 0;
+    for (int i = 0; i < SG_KK_N; i++)
+        n += atomic_load_explicit(&k->kinds[i].events, memory_order_relaxed);
+    return n;
 }
 
 /* Reads what the watch has; ends it on an error, an expired resourceVersion or the end of the body. */
@@ -705,14 +701,12 @@ static void read_watch(sg_kube_t *k, kw_t *w, uint64_t now)
                 return;
             }
         }
-        /* Nothing left, in the stream's buffers or its socket. The socket is asked too because the next wakeup
-         * may be READ_PACE_MS away: a burst's events are read in one go, not one per wakeup. */
-        if (w->st != NULL && !has_bytes(w))
-            return;
+        /* Read on to EAGAIN: the next wakeup may be READ_PACE_MS away, so a burst's events are read in one go
+         * (one failed read per batch), not one TLS record per wakeup. */
     }
-    /* READ_ROUNDS reached with bytes left: the thread comes back at once (no pacing) once the other kinds had a
-     * turn. What the stream's buffers hold, its socket may not show again. */
-    w->more = w->st != NULL && has_bytes(w);
+    /* READ_ROUNDS reached: the thread comes back at once (no pacing) once the other kinds had a turn. What the
+     * stream's buffers hold, its socket may not show again. */
+    w->more = w->st != NULL;
 }
 
 /* ---- build ---- */
@@ -902,13 +896,13 @@ static void *kube_main(void *arg)
             else if (evs[j].data.u32 < SG_KK_N)
                 ready[evs[j].data.u32] = true;
         }
-        uint64_t applied = k->applied;
+        uint64_t before = events_in(k);
         for (int i = 0; i < SG_KK_N; i++) {
             kw_t *w = &k->kinds[i];
             if (w->state == K_WATCH && w->st != NULL && (ready[i] || w->more))
                 read_watch(k, w, now);
         }
-        if (k->applied != applied) {
+        if (events_in(k) != before) {
             k->read_ms = now;
             if (!more) /* a wakeup, not the rest of the last one's reads */
                 atomic_fetch_add_explicit(&k->reads, 1, memory_order_relaxed);

@@ -13,11 +13,14 @@
 //        KB_PROBES (changes timed per size, default 15), KB_STREAMS (200), KB_RATE (events/s, 2000), KB_DURATION (s, 10),
 //        KB_ROUNDS (2), KB_CHURN_RATE (50), KB_PARTS ("build churn"). Churn rounds come in four modes (KB_MODES):
 //        quiet (no change), ext (the same updates in a namespace ssegate does not watch: the API's load without
-//        ssegate's), sham (the same updates to a Service no route names: watched, no rebuild), churn (rebuilds).
+//        ssegate's), sham (the same updates to a Service no route names: watched, no rebuild), churn (rebuilds),
+//        floor (ext's updates read by a bare `curl` watch on the streams' CPU: the least any watcher can do with
+//        them there). A mode may end in @idle or @nN: the kube threads at SCHED_IDLE or nice N for its rounds
+//        (KB_SCHED_BASE, default n10, after). workers_wait_ms: the workers' time runnable but not running.
 //        KB_CHURN_SIZE=1000:5000: that many more routes and endpoints in the churn config (each rebuild costs more).
 //        KB_API_NICE=19: the simulator and the updater at that nice level. KB_PIN=1 with `taskset -c 1 node bench/kube-
 //        bench.mjs`: the streams' processes on CPU 0, the simulator and the updater on CPU 1.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -91,6 +94,28 @@ function threadCpu(pid) {
         } catch { /* thread gone */ }
     }
     return out;
+}
+/* Nanoseconds the threads named prefix* spent runnable and waiting for a CPU (schedstat's second field). */
+function runDelay(pid, prefix) {
+    let ns = 0;
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+        try {
+            if (!fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').startsWith(prefix)) continue;
+            ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[1]);
+        } catch { /* thread gone */ }
+    }
+    return ns;
+}
+/* The kube threads (watch, status) to policy "idle" (SCHED_IDLE), "nN" (SCHED_OTHER at nice N), by chrt and renice. */
+function kubeSched(pid, pol) {
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+        let comm = '';
+        try { comm = fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim(); } catch { continue; }
+        if (comm !== 'ssegate-kube' && comm !== 'ssegate-kstatus') continue;
+        const run = (bin, args) => { const r = spawnSync(bin, args); if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed`); };
+        if (pol === 'idle') run('chrt', ['-i', '-p', '0', t]);
+        else { run('chrt', ['-o', '-p', '0', t]); run('renice', ['-n', pol.slice(1), '-p', t]); }
+    }
 }
 function procCpu(pid) {
     try {
@@ -248,18 +273,30 @@ async function churnPart() {
      * build, so the API traffic, the simulator's and the updater's CPU are there and the rebuilds are not. */
     /* ext: the same updates in namespace "other", which ssegate does not watch, read by a watch of the churn child's
      * own: the simulator's and the updater's work (and a consumer's) with none of ssegate's. */
-    const res = { quiet: [], ext: [], sham: [], churn: [] };
+    /* A mode may name the kube threads' scheduling for its rounds: "churn@idle", "sham@n19" (KB_SCHED_BASE, default
+     * n10, is put back after). */
+    const res = Object.fromEntries(MODES.map(m => [m, []]));
     for (let r = 0; r < rounds; r++) {
-        for (const mode of MODES) {
+        for (const tag of MODES) {
+            const [mode, pol] = tag.split('@');
+            if (pol) kubeSched(g.child.pid, pol);
             const gen0 = mval(await metrics(g.admin), 'ssegate_config_generation');
             /* The changes come from another process, through the API, as kubectl's would. */
             let child = null;
+            let floor = null;
             if (mode !== 'quiet') {
                 const [name, service, ns] = mode === 'churn' ? ['c-extra', 'c', 'default'] : mode === 'sham' ? ['u-extra', 'unused', 'default'] : ['x-extra', 'unused', 'other'];
                 child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--churn-child', sim.kubeconfigPath, String(rate), name, service, ns], { stdio: 'ignore' });
                 kids.add(child);
             }
-            const cpu0 = threadCpu(g.child.pid), sim0 = process.cpuUsage();
+            if (mode === 'floor') {
+                /* floor: ext's updates, and the least a watcher can do with them (curl: TLS, then discard) where the
+                 * streams run: what reading the events costs them whoever reads. */
+                floor = spawn(...pinned('curl', ['-sSN', '--http1.1', '--cacert', sim.caPath, '-H', `Authorization: Bearer ${sim.token}`, '-o', '/dev/null',
+                    `${sim.url}/apis/discovery.k8s.io/v1/namespaces/other/endpointslices?watch=1`]), { stdio: 'ignore' });
+                kids.add(floor);
+            }
+            const cpu0 = threadCpu(g.child.pid), sim0 = process.cpuUsage(), wait0 = runDelay(g.child.pid, 'ssegate-w');
             const out = await new Promise((resolve, reject) => {
                 const lg = spawn(...pinned(path.join(B, 'bench/loadgen'), ['--port', String(port), '--path', '/sse', '--streams', String(streams), '--warmup', '2', '--duration', String(dur)]), { stdio: ['ignore', 'pipe', 'ignore'] });
                 kids.add(lg);
@@ -270,13 +307,17 @@ async function churnPart() {
                 lg.on('error', reject);
             });
             const cpu1 = threadCpu(g.child.pid), sim1 = process.cpuUsage(sim0), childMs = child ? procCpu(child.pid) : 0;
+            const waitMs = (runDelay(g.child.pid, 'ssegate-w') - wait0) / 1e6;
+            if (pol) kubeSched(g.child.pid, env.KB_SCHED_BASE || 'n10');
             if (child) { child.kill('SIGKILL'); kids.delete(child); }
+            const floorMs = floor ? procCpu(floor.pid) : 0;
+            if (floor) { floor.kill('SIGKILL'); kids.delete(floor); }
             const d = k => Object.keys(cpu1).filter(n => n.startsWith(k)).reduce((a, n) => a + cpu1[n] - (cpu0[n] || 0), 0);
             const line = out.trim().split('\n').pop();
             const kv = Object.fromEntries(line.split(' ').slice(1).map(x => x.split('=')));
             const gens = mval(await metrics(g.admin), 'ssegate_config_generation') - gen0;
-            res[mode].push({ p50_us: Number(kv.p50_us), p99_us: Number(kv.p99_us), gaps: kv.gaps, closed: kv.closed, events: kv.events, generations: gens,
-                kube_thread_ms: d('ssegate-kube'), status_thread_ms: d('ssegate-kstatus'), main_thread_ms: (cpu1.ssegate || 0) - (cpu0.ssegate || 0), workers_ms: d('ssegate-w'), simulator_ms: Math.round((sim1.user + sim1.system) / 1000), updater_ms: childMs });
+            res[tag].push({ p50_us: Number(kv.p50_us), p99_us: Number(kv.p99_us), gaps: kv.gaps, closed: kv.closed, events: kv.events, generations: gens,
+                kube_thread_ms: d('ssegate-kube'), status_thread_ms: d('ssegate-kstatus'), main_thread_ms: (cpu1.ssegate || 0) - (cpu0.ssegate || 0), workers_ms: d('ssegate-w'), workers_wait_ms: Number(waitMs.toFixed(1)), simulator_ms: Math.round((sim1.user + sim1.system) / 1000), updater_ms: childMs, floor_ms: floorMs });
         }
     }
     g.child.kill('SIGKILL');

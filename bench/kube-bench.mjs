@@ -140,7 +140,9 @@ const ip = n => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 
 async function startGate(sim, extra = []) {
     const admin = await freePort();
-    const child = spawn(...pinned(SSEGATE, ['--kubeconfig', sim.kubeconfigPath, '--admin', `127.0.0.1:${admin}`, '--access-log', 'off', '--workers', '2', ...extra]),
+    /* KB_GATE_CPUS (with KB_PIN): ssegate's own CPUs, e.g. "0,1" with KB_GATE_ARGS="--worker-cpus 0 --kube-cpus 1". */
+    const place = (bin, args) => (env.KB_PIN && env.KB_GATE_CPUS ? ['taskset', ['-c', env.KB_GATE_CPUS, bin, ...args]] : pinned(bin, args));
+    const child = spawn(...place(SSEGATE, ['--kubeconfig', sim.kubeconfigPath, '--admin', `127.0.0.1:${admin}`, '--access-log', 'off', '--workers', '2', ...extra]),
         { stdio: ['ignore', 'ignore', 'pipe'] });
     kids.add(child);
     unNice(child);

@@ -2,6 +2,8 @@
  * listener) and config reload. The only place with process-wide state. */
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "proxy/health.h"
 #include "net/hspool.h"
 #include "fanout/fanout.h"
+#include "core/cpus.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "serve.h"
@@ -26,6 +29,8 @@ typedef struct opts {
     const char *access_log;
     bool check;
     int workers;
+    bool worker_cpus_set;   /* --worker-cpus: worker i runs on the i-th CPU of worker_cpus (round robin) */
+    cpu_set_t worker_cpus;
     int tls_threads;        /* -1: one per worker */
     sg_kube_opts_t kube;
     bool kube_on;           /* --kube or --kubeconfig */
@@ -38,7 +43,9 @@ static void usage(FILE *f)
             "usage: ssegate -c FILE [options]\n"
             "  -c, --config FILE         Gateway API YAML (Gateway, HTTPRoute, GRPCRoute, policies, Services, ...)\n"
             "      --check               validate the config, print problems as FILE:LINE:COL: message, exit\n"
-            "  -w, --workers N           worker threads (default: number of cores)\n"
+            "  -w, --workers N           worker threads (default: the CPUs this process may run on, or those of\n"
+            "                            --worker-cpus)\n"
+            "      --worker-cpus LIST    keep worker i on the i-th CPU of LIST (\"0-3,6\"), round robin\n"
             "      --admin ADDR:PORT     admin listener: GET /healthz, GET /ready\n"
             "      --access-log DEST     access log: a path, - for stdout (default), off\n"
             "      --header-timeout DUR  time for a complete request head (default 10s; 408)\n"
@@ -100,9 +107,22 @@ static void usage(FILE *f)
             "      --kube-api-burst N    requests allowed at once above that rate (default 200)\n"
             "      --kube-nice N         nice value of the watch and status threads, 0-19 (default 10: config\n"
             "                            work yields the CPU to the workers' streams)\n"
+            "      --kube-cpus LIST      keep the watch and status threads on the CPUs of LIST, e.g. one that\n"
+            "                            --worker-cpus leaves out: watch events then cost open streams nothing\n"
             "      --dump-config         print what the watcher sees as the YAML that -c reads, then exit\n"
             "  -h, --help\n"
             "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
+}
+
+/* Workers by default: one per CPU of --worker-cpus, else per CPU this process may run on (a container's cpuset,
+ * taskset), which the count of online CPUs overstates. */
+static int default_workers(const opts_t *o)
+{
+    cpu_set_t allowed;
+    int n = o->worker_cpus_set ? CPU_COUNT(&o->worker_cpus)
+            : sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ? CPU_COUNT(&allowed)
+                                                                      : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : n;
 }
 
 static int parse_dur(const char *flag, const char *v, int64_t *out)
@@ -147,7 +167,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
     enum { O_CHECK = 256, O_ADMIN, O_ALOG, O_HDR, O_IDLE, O_CONN, O_RESP, O_UPIDLE, O_DRAIN, O_SPREAD, O_HB, O_STALL,
            O_H2S, O_H2W, O_H2CW, O_H2CB, O_TLSHS, O_PAUSE, O_TLSTH, O_CRATE, O_H2RST, O_WSIDLE, O_KUBE, O_KSA,
            O_KCFG, O_CTRL, O_WNS, O_PUBSVC, O_LEASENS, O_DUMP, O_LEASEDUR, O_KQPS, O_KBURST, O_KNICE, O_UPCONNS, O_UPSTREAMS,
-           O_UPWIN, O_UPREPLAY, O_UPPING, O_UPPINGTO, O_SATTUN };
+           O_UPWIN, O_UPREPLAY, O_UPPING, O_UPPINGTO, O_SATTUN, O_WCPUS, O_KCPUS };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},      {"check", no_argument, 0, O_CHECK},
         {"workers", required_argument, 0, 'w'},     {"admin", required_argument, 0, O_ADMIN},
@@ -167,6 +187,8 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"lease-namespace", required_argument, 0, O_LEASENS}, {"dump-config", no_argument, 0, O_DUMP},
         {"kube-api-qps", required_argument, 0, O_KQPS}, {"kube-api-burst", required_argument, 0, O_KBURST},
         {"kube-nice", required_argument, 0, O_KNICE},
+        {"worker-cpus", required_argument, 0, O_WCPUS},
+        {"kube-cpus", required_argument, 0, O_KCPUS},
         {"lease-duration", required_argument, 0, O_LEASEDUR}, {"saturation-tunnels", required_argument, 0, O_SATTUN},
         {"h2-upstream-conns", required_argument, 0, O_UPCONNS},
         {"h2-upstream-max-streams", required_argument, 0, O_UPSTREAMS},
@@ -287,6 +309,28 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
                 return -1;
             o->kube.nice_set = true;
             break;
+        case O_WCPUS:
+        case O_KCPUS: {
+            const char *flag = c == O_WCPUS ? "--worker-cpus" : "--kube-cpus";
+            cpu_set_t *set = c == O_WCPUS ? &o->worker_cpus : &o->kube.cpus;
+            if (sg_cpus_parse(optarg, set) < 0) {
+                fprintf(stderr, "ssegate: %s: expected a CPU list such as 0-3,6, got '%s'\n", flag, optarg);
+                return -1;
+            }
+            cpu_set_t allowed;
+            int cpu;
+            if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && sg_cpus_outside(set, &allowed, &cpu) < 0) {
+                char list[256];
+                fprintf(stderr, "ssegate: %s: CPU %d is not one this process may run on (%s)\n", flag, cpu,
+                        sg_cpus_format(&allowed, list, sizeof(list)));
+                return -1;
+            }
+            if (c == O_WCPUS)
+                o->worker_cpus_set = true;
+            else
+                o->kube.cpus_set = true;
+            break;
+        }
         case O_DUMP: o->dump_config = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -311,10 +355,10 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
     }
     if (!o->kube_on && (o->dump_config || o->kube.controller || o->kube.watch_ns || o->kube.publish_service ||
                         o->kube.lease_ns || o->kube.lease_duration_ms || o->kube.api_rate_set ||
-                        o->kube.api_burst || o->kube.nice_set)) {
+                        o->kube.api_burst || o->kube.nice_set || o->kube.cpus_set)) {
         fprintf(stderr, "ssegate: --dump-config, --controller-name, --watch-namespace, --publish-service, "
-                        "--lease-namespace, --lease-duration, --kube-api-qps/-burst and --kube-nice need --kube or "
-                        "--kubeconfig\n");
+                        "--lease-namespace, --lease-duration, --kube-api-qps/-burst, --kube-nice and --kube-cpus need "
+                        "--kube or --kubeconfig\n");
         return -1;
     }
     if (o->kube.api_rate_set && o->kube.api_qps == 0 && o->kube.api_burst) {
@@ -563,9 +607,7 @@ int main(int argc, char **argv)
         }
     }
 
-    int ncores = o.workers > 0 ? o.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (ncores < 1)
-        ncores = 1;
+    int ncores = o.workers > 0 ? o.workers : default_workers(&o);
     workers = calloc((size_t)ncores, sizeof(*workers));
     if (workers == NULL) {
         fprintf(stderr, "ssegate: out of memory\n");
@@ -594,8 +636,20 @@ int main(int argc, char **argv)
             workers[i].hspool = hspool;
     }
     for (int i = 0; i < nworkers; i++) {
-        if (pthread_create(&workers[i].thread, NULL, sg_serve_main, &workers[i]) != 0) {
-            fprintf(stderr, "ssegate: cannot start worker threads\n");
+        pthread_attr_t attr;
+        if ((rc = pthread_attr_init(&attr)) == 0) {
+            if (o.worker_cpus_set) {
+                cpu_set_t one;
+                CPU_ZERO(&one);
+                CPU_SET(sg_cpus_nth(&o.worker_cpus, i), &one);
+                rc = pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+            }
+            if (rc == 0)
+                rc = pthread_create(&workers[i].thread, &attr, sg_serve_main, &workers[i]);
+            pthread_attr_destroy(&attr);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "ssegate: cannot start worker threads: %s\n", strerror(rc));
             goto fail;
         }
         started++;

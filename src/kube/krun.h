@@ -4,6 +4,7 @@
 #ifndef SG_KRUN_H
 #define SG_KRUN_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@ typedef struct sg_krun_opts {
     const char *publish_service; /* --publish-service NS/NAME, or NULL */
     int64_t resync_ms;          /* re-read every object's status this often while leading; 0: 5 min */
     int nice;                   /* the status thread's nice value (sg_thread_background) */
+    const cpu_set_t *cpus;      /* the status thread's CPUs (sg_thread_pin), copied; NULL: anywhere */
 } sg_krun_opts_t;
 
 typedef struct sg_krun sg_krun_t;

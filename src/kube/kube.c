@@ -75,6 +75,8 @@ struct sg_kube {
     char *publish_service;
     int64_t lease_duration_ms;
     int nice; /* the watch and status threads' */
+    bool cpus_set;              /* --kube-cpus: the watch and status threads run on cpus */
+    cpu_set_t cpus;
     sg_krun_t *krun;            /* the status thread (Lease, status writes); NULL once released; under lock */
     pthread_t thread;
     bool started;
@@ -152,6 +154,8 @@ sg_kube_t *sg_kube_new(const sg_kube_opts_t *o, char *err, size_t cap)
     k->publish_service = xdup(o->publish_service);
     k->lease_duration_ms = o->lease_duration_ms;
     k->nice = o->nice_set ? (int)o->nice : SG_KUBE_NICE;
+    k->cpus_set = o->cpus_set;
+    k->cpus = o->cpus;
     k->watch_ns = xdup(o->watch_ns);
     k->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     k->ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -832,6 +836,8 @@ static void *kube_main(void *arg)
     int nrc = sg_thread_background("ssegate-kube", k->nice);
     if (nrc < 0)
         sg_log_error("kube: watch thread: cannot set nice %d: %s", k->nice, strerror(-nrc));
+    if ((nrc = sg_thread_pin(k->cpus_set ? &k->cpus : NULL)) < 0)
+        sg_log_error("kube: watch thread: cannot keep to --kube-cpus: %s", strerror(-nrc));
     while (!atomic_load(&k->stop)) {
         uint64_t now = sg_now_ms();
         if (atomic_exchange(&k->relist_all, false))
@@ -915,7 +921,8 @@ int sg_kube_start(sg_kube_t *k)
 {
     sg_krun_opts_t ro = {.req = sg_kube_request, .req_ctx = k, .controller = k->controller,
                          .lease_ns = k->lease_ns, .lease_duration_ms = k->lease_duration_ms,
-                         .publish_service = k->publish_service, .nice = k->nice};
+                         .publish_service = k->publish_service, .nice = k->nice,
+                         .cpus = k->cpus_set ? &k->cpus : NULL};
     char err[256];
     k->krun = sg_krun_start(&ro, err, sizeof(err));
     if (k->krun == NULL)

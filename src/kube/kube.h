@@ -3,6 +3,7 @@
 #ifndef SG_KUBE_H
 #define SG_KUBE_H
 
+#include <sched.h>
 #include <stdio.h>
 
 #include "config/config.h"
@@ -22,6 +23,8 @@ typedef struct sg_kube_opts {
     uint32_t api_burst;         /* --kube-api-burst; 0: SG_KCLIENT_BURST */
     bool nice_set;              /* --kube-nice given (else SG_KUBE_NICE) */
     uint32_t nice;              /* --kube-nice: the watch and status threads' nice value, 0..19 */
+    bool cpus_set;              /* --kube-cpus given */
+    cpu_set_t cpus;             /* --kube-cpus: the CPUs of the watch and status threads */
 } sg_kube_opts_t;
 
 /* The watch and status threads run below the workers: a rebuild (tens of ms of CPU at a thousand routes) or a burst of

@@ -52,5 +52,5 @@ test('--kube-nice out of 0-19, or without --kube/--kubeconfig, is refused', () =
     }
     const r = spawnSync(BIN, ['--kube-nice', '5', '-c', '/nonexistent'], { encoding: 'utf8' });
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /--kube-nice need --kube or --kubeconfig/);
+    assert.match(r.stderr, /--kube-nice and --kube-cpus need --kube or --kubeconfig/);
 });

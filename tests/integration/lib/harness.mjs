@@ -184,7 +184,7 @@ function tail(s, n = 6000) {
 
 /*
  * Runs ssegate and returns a handle. opts: {yaml | config, args: [], waitPorts: [ports], env, ready: bool,
- * nofile: the process's descriptor limit}.
+ * nofile: the process's descriptor limit, cpus: a CPU list to start it on (taskset)}.
  * The child's stdout and stderr are kept (handle.stdout / handle.stderr) for assertions and failure reports.
  */
 export async function startGateway(opts = {}) {
@@ -195,7 +195,8 @@ export async function startGateway(opts = {}) {
     /* exec keeps the PID, so signals reach ssegate itself; the fd limit is raised to the hard limit for big tests,
      * or set (soft and hard) to opts.nofile for tests of what happens at the limit. */
     const limit = opts.nofile ? `ulimit -n ${Number(opts.nofile)} || exit 97` : 'ulimit -n "$(ulimit -Hn)" 2>/dev/null';
-    const child = spawn('bash', ['-c', `${limit}; exec "$@"`, 'ssegate', BIN, ...args], {
+    const place = opts.cpus ? `taskset -c ${String(opts.cpus).replace(/[^0-9,-]/g, '')} ` : '';
+    const child = spawn('bash', ['-c', `${limit}; exec ${place}"$@"`, 'ssegate', BIN, ...args], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1', ...(opts.env || {}) },
     });

@@ -31,6 +31,7 @@ typedef struct opts {
     int workers;
     bool worker_cpus_set;   /* --worker-cpus: worker i runs on the i-th CPU of worker_cpus (round robin) */
     cpu_set_t worker_cpus;
+    bool kube_cpus_own;     /* --kube-cpus own */
     int tls_threads;        /* -1: one per worker */
     sg_kube_opts_t kube;
     bool kube_on;           /* --kube or --kubeconfig */
@@ -107,8 +108,10 @@ static void usage(FILE *f)
             "      --kube-api-burst N    requests allowed at once above that rate (default 200)\n"
             "      --kube-nice N         nice value of the watch and status threads, 0-19 (default 10: config\n"
             "                            work yields the CPU to the workers' streams)\n"
-            "      --kube-cpus LIST      keep the watch and status threads on the CPUs of LIST, e.g. one that\n"
-            "                            --worker-cpus leaves out: watch events then cost open streams nothing\n"
+            "      --kube-cpus LIST|own  keep the watch and status threads on the CPUs of LIST, e.g. one that\n"
+            "                            --worker-cpus leaves out, so that reading watch events costs open streams\n"
+            "                            nothing; own: the last CPU this process may run on, and the workers (unless\n"
+            "                            --worker-cpus) on the others\n"
             "      --dump-config         print what the watcher sees as the YAML that -c reads, then exit\n"
             "  -h, --help\n"
             "DUR is a Gateway API duration: 500ms, 10s, 1m, 1h30m.\n");
@@ -123,6 +126,37 @@ static int default_workers(const opts_t *o)
             : sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ? CPU_COUNT(&allowed)
                                                                       : (int)sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > 256 ? 256 : n;
+}
+
+/* --kube-cpus own: the last CPU this process may run on for the kube threads, the others for the workers (unless
+ * --worker-cpus says where they go, which must then leave that CPU out). */
+static int split_cpus(opts_t *o)
+{
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0) {
+        fprintf(stderr, "ssegate: --kube-cpus own: cannot read the CPUs this process may run on: %s\n", strerror(errno));
+        return -1;
+    }
+    int n = CPU_COUNT(&allowed);
+    if (n < 2) {
+        char list[256];
+        fprintf(stderr, "ssegate: --kube-cpus own: this process may run on one CPU (%s), and needs two\n",
+                sg_cpus_format(&allowed, list, sizeof(list)));
+        return -1;
+    }
+    int last = sg_cpus_nth(&allowed, n - 1);
+    if (o->worker_cpus_set && CPU_ISSET(last, &o->worker_cpus)) {
+        fprintf(stderr, "ssegate: --kube-cpus own: CPU %d, the kube threads' own, is in --worker-cpus\n", last);
+        return -1;
+    }
+    CPU_ZERO(&o->kube.cpus);
+    CPU_SET(last, &o->kube.cpus);
+    if (!o->worker_cpus_set) {
+        o->worker_cpus = allowed;
+        CPU_CLR(last, &o->worker_cpus);
+        o->worker_cpus_set = true;
+    }
+    return 0;
 }
 
 static int parse_dur(const char *flag, const char *v, int64_t *out)
@@ -313,6 +347,11 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         case O_KCPUS: {
             const char *flag = c == O_WCPUS ? "--worker-cpus" : "--kube-cpus";
             cpu_set_t *set = c == O_WCPUS ? &o->worker_cpus : &o->kube.cpus;
+            if (c == O_KCPUS && strcmp(optarg, "own") == 0) {
+                o->kube_cpus_own = true; /* resolved once every option is read (split_cpus) */
+                o->kube.cpus_set = true;
+                break;
+            }
             if (sg_cpus_parse(optarg, set) < 0) {
                 fprintf(stderr, "ssegate: %s: expected a CPU list such as 0-3,6, got '%s'\n", flag, optarg);
                 return -1;
@@ -342,6 +381,8 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
     }
     if (st->drain_spread_ms > st->drain_timeout_ms)
         st->drain_spread_ms = st->drain_timeout_ms;
+    if (o->kube_cpus_own && split_cpus(o) < 0)
+        return -1;
     o->kube_on = o->kube.incluster || o->kube.kubeconfig != NULL;
     if (o->kube.sa_dir == NULL)
         o->kube.sa_dir = getenv("SSEGATE_KUBE_SA_DIR");

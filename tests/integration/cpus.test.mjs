@@ -94,3 +94,32 @@ test('a CPU list that is malformed or names a CPU the process may not use is ref
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /--kube-cpus need --kube or --kubeconfig/);
 });
+
+test('--kube-cpus own: the kube threads on the last CPU the process may run on, the workers on the others', withLogs(() => [gw], async (t) => {
+    if (mine.length < 2) return t.skip(`this process may run on one CPU (${mine}); the refusal is tested below`);
+    sim = await startSim();
+    try {
+        sim.apply([gatewayClass()]);
+        gw = await startKubeGateway(sim, { args: ['--kube-cpus', 'own'] });
+        const placed = () => { const c = threadCpus(gw.child.pid); return c['ssegate-kube']?.[0]?.join() === String(B) && c['ssegate-kstatus']?.[0]?.join() === String(B); };
+        await waitFor(placed, 5000 * SLOW, 'the kube threads placed');
+        const c = threadCpus(gw.child.pid);
+        const rest = mine.slice(0, -1);
+        assert.deepEqual(c['ssegate-w0'], [[rest[0]]], JSON.stringify(c));
+        assert.deepEqual(c['ssegate-w1'], [[rest[1 % rest.length]]], JSON.stringify(c));
+    } finally {
+        await gw?.stop();
+        await sim.close();
+    }
+}));
+
+test('--kube-cpus own is refused on one CPU, and with --worker-cpus naming its CPU', () => {
+    let r = spawnSync('taskset', ['-c', String(A), BIN, '--kubeconfig', '/nonexistent', '--kube-cpus', 'own'], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--kube-cpus own: this process may run on one CPU \(\d+\), and needs two/);
+    if (mine.length >= 2) {
+        r = spawnSync(BIN, ['--kubeconfig', '/nonexistent', '--worker-cpus', String(B), '--kube-cpus', 'own'], { encoding: 'utf8' });
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`--kube-cpus own: CPU ${B}, the kube threads' own, is in --worker-cpus`));
+    }
+});

@@ -364,10 +364,12 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
                         sg_cpus_format(&allowed, list, sizeof(list)));
                 return -1;
             }
-            if (c == O_WCPUS)
+            if (c == O_WCPUS) {
                 o->worker_cpus_set = true;
-            else
+            } else {
                 o->kube.cpus_set = true;
+                o->kube_cpus_own = false; /* the last --kube-cpus counts */
+            }
             break;
         }
         case O_DUMP: o->dump_config = true; break;
@@ -381,8 +383,6 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
     }
     if (st->drain_spread_ms > st->drain_timeout_ms)
         st->drain_spread_ms = st->drain_timeout_ms;
-    if (o->kube_cpus_own && split_cpus(o) < 0)
-        return -1;
     o->kube_on = o->kube.incluster || o->kube.kubeconfig != NULL;
     if (o->kube.sa_dir == NULL)
         o->kube.sa_dir = getenv("SSEGATE_KUBE_SA_DIR");
@@ -402,6 +402,8 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
                         "--kube or --kubeconfig\n");
         return -1;
     }
+    if (o->kube_cpus_own && split_cpus(o) < 0)
+        return -1;
     if (o->kube.api_rate_set && o->kube.api_qps == 0 && o->kube.api_burst) {
         fprintf(stderr, "ssegate: --kube-api-burst: no rate limit to burst above (--kube-api-qps 0)\n");
         return -1;

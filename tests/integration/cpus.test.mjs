@@ -90,9 +90,12 @@ test('a CPU list that is malformed or names a CPU the process may not use is ref
         assert.equal(r.status, 2, `${flag} ${v}: ${r.stderr}`);
         assert.match(r.stderr, want);
     }
-    const r = spawnSync(BIN, ['--kube-cpus', String(A), '-c', '/nonexistent'], { encoding: 'utf8' });
-    assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /--kube-cpus need --kube or --kubeconfig/);
+    for (const v of [String(A), 'own']) {
+        /* Under one CPU too: the missing kube source is the first thing wrong with "own" there. */
+        const r = spawnSync('taskset', ['-c', String(A), BIN, '--kube-cpus', v, '-c', '/nonexistent'], { encoding: 'utf8' });
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, /--kube-cpus need --kube or --kubeconfig/);
+    }
 });
 
 test('--kube-cpus own: the kube threads on the last CPU the process may run on, the workers on the others', withLogs(() => [gw], async (t) => {

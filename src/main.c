@@ -32,6 +32,7 @@ typedef struct opts {
     bool worker_cpus_set;   /* --worker-cpus: worker i runs on the i-th CPU of worker_cpus (round robin) */
     cpu_set_t worker_cpus;
     bool kube_cpus_own;     /* --kube-cpus own */
+    cpu_set_t allowed;      /* the CPUs this process may run on (read once, before the options) */
     int tls_threads;        /* -1: one per worker */
     sg_kube_opts_t kube;
     bool kube_on;           /* --kube or --kubeconfig */
@@ -121,30 +122,34 @@ static void usage(FILE *f)
  * taskset), which the count of online CPUs overstates. */
 static int default_workers(const opts_t *o)
 {
-    cpu_set_t allowed;
-    int n = o->worker_cpus_set ? CPU_COUNT(&o->worker_cpus)
-            : sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ? CPU_COUNT(&allowed)
-                                                                      : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int n = CPU_COUNT(o->worker_cpus_set ? &o->worker_cpus : &o->allowed);
     return n < 1 ? 1 : n > 256 ? 256 : n;
+}
+
+/* The CPUs this process may run on; should the kernel not say, the CPUs online. */
+static void read_allowed(cpu_set_t *out)
+{
+    if (sched_getaffinity(0, sizeof(*out), out) == 0)
+        return;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    CPU_ZERO(out);
+    for (long c = 0; c < (n < 1 ? 1 : n) && c < CPU_SETSIZE; c++)
+        CPU_SET((int)c, out);
 }
 
 /* --kube-cpus own: the last CPU this process may run on for the kube threads, the others for the workers (unless
  * --worker-cpus says where they go, which must then leave that CPU out). */
 static int split_cpus(opts_t *o)
 {
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0) {
-        fprintf(stderr, "ssegate: --kube-cpus own: cannot read the CPUs this process may run on: %s\n", strerror(errno));
-        return -1;
-    }
-    int n = CPU_COUNT(&allowed);
+    const cpu_set_t *allowed = &o->allowed;
+    int n = CPU_COUNT(allowed);
     if (n < 2) {
         char list[256];
         fprintf(stderr, "ssegate: --kube-cpus own: this process may run on one CPU (%s), and needs two\n",
-                sg_cpus_format(&allowed, list, sizeof(list)));
+                sg_cpus_format(allowed, list, sizeof(list)));
         return -1;
     }
-    int last = sg_cpus_nth(&allowed, n - 1);
+    int last = sg_cpus_nth(allowed, n - 1);
     if (o->worker_cpus_set && CPU_ISSET(last, &o->worker_cpus)) {
         fprintf(stderr, "ssegate: --kube-cpus own: CPU %d, the kube threads' own, is in --worker-cpus\n", last);
         return -1;
@@ -152,7 +157,7 @@ static int split_cpus(opts_t *o)
     CPU_ZERO(&o->kube.cpus);
     CPU_SET(last, &o->kube.cpus);
     if (!o->worker_cpus_set) {
-        o->worker_cpus = allowed;
+        o->worker_cpus = *allowed;
         CPU_CLR(last, &o->worker_cpus);
         o->worker_cpus_set = true;
     }
@@ -233,6 +238,7 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
+    read_allowed(&o->allowed);
     int c;
     while ((c = getopt_long(argc, argv, "c:w:h", lo, NULL)) != -1) {
         switch (c) {
@@ -356,12 +362,11 @@ static int parse_args(int argc, char **argv, opts_t *o, sg_settings_t *st)
                 fprintf(stderr, "ssegate: %s: expected a CPU list such as 0-3,6, got '%s'\n", flag, optarg);
                 return -1;
             }
-            cpu_set_t allowed;
             int cpu;
-            if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && sg_cpus_outside(set, &allowed, &cpu) < 0) {
+            if (sg_cpus_outside(set, &o->allowed, &cpu) < 0) {
                 char list[256];
                 fprintf(stderr, "ssegate: %s: CPU %d is not one this process may run on (%s)\n", flag, cpu,
-                        sg_cpus_format(&allowed, list, sizeof(list)));
+                        sg_cpus_format(&o->allowed, list, sizeof(list)));
                 return -1;
             }
             if (c == O_WCPUS) {

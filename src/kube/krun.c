@@ -29,7 +29,6 @@ typedef struct slot {
 struct sg_krun {
     sg_krun_opts_t o;
     char *controller, *lease_ns, *lease_name, *identity, *publish_service;
-    cpu_set_t cpus;             /* o.cpus, copied (o.cpus then points here) */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -369,7 +368,7 @@ static void *run(void *arg)
     int nrc = sg_thread_background("ssegate-kstatus", r->o.nice);
     if (nrc < 0)
         sg_log_error("kube: status thread: cannot set nice %d: %s", r->o.nice, strerror(-nrc));
-    if ((nrc = sg_thread_pin(r->o.cpus)) < 0)
+    if ((nrc = sg_thread_pin(r->o.cpus_set ? &r->o.cpus : NULL)) < 0)
         sg_log_error("kube: status thread: cannot keep to --kube-cpus: %s", strerror(-nrc));
     int64_t last_sync = 0;
     bool was_leader = false;
@@ -438,10 +437,6 @@ sg_krun_t *sg_krun_start(const sg_krun_opts_t *o, char *err, size_t cap)
         return NULL;
     }
     r->o = *o;
-    if (o->cpus != NULL) {
-        r->cpus = *o->cpus;
-        r->o.cpus = &r->cpus;
-    }
     char lname[64], id[300];
     sg_krun_lease_name(o->controller, lname, sizeof(lname));
     sg_krun_identity(id, sizeof(id));

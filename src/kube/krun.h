@@ -25,7 +25,8 @@ typedef struct sg_krun_opts {
     const char *publish_service; /* --publish-service NS/NAME, or NULL */
     int64_t resync_ms;          /* re-read every object's status this often while leading; 0: 5 min */
     int nice;                   /* the status thread's nice value (sg_thread_background) */
-    const cpu_set_t *cpus;      /* the status thread's CPUs (sg_thread_pin), copied; NULL: anywhere */
+    bool cpus_set;              /* the status thread keeps to cpus (sg_thread_pin); else it runs anywhere */
+    cpu_set_t cpus;
 } sg_krun_opts_t;
 
 typedef struct sg_krun sg_krun_t;

@@ -922,7 +922,7 @@ int sg_kube_start(sg_kube_t *k)
     sg_krun_opts_t ro = {.req = sg_kube_request, .req_ctx = k, .controller = k->controller,
                          .lease_ns = k->lease_ns, .lease_duration_ms = k->lease_duration_ms,
                          .publish_service = k->publish_service, .nice = k->nice,
-                         .cpus = k->cpus_set ? &k->cpus : NULL};
+                         .cpus_set = k->cpus_set, .cpus = k->cpus};
     char err[256];
     k->krun = sg_krun_start(&ro, err, sizeof(err));
     if (k->krun == NULL)

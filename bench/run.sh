@@ -12,6 +12,9 @@
 #   H2_CONNS H2_STREAMS (h2thr, h2tlsthr, hs), H2IDLE_CONNS H2IDLE_STREAMS, HS_RATE HS_WARMUP,
 #   SG_BENCH_CERT=rsa|ec (the TLS certificate's key: RSA 2048, the default, or ECDSA P-256),
 #   SG_BENCH_REV (what the table calls the ssegate build; default: this checkout's commit),
+#   SG_SSEGATE_ARGS (more ssegate options); target ssegate-alt: a second ssegate arm in the same rounds, with
+#   SG_SSEGATE_ALT_ARGS in place of SG_SSEGATE_ARGS and the binary SG_SSEGATE_ALT_BIN (default: BUILD_DIR's), for
+#   an A/B of two builds or two settings interleaved (not for fanout),
 #   SG_BENCH_PIN=1 (the proxy's own efficiency, apart from its share of shared cores: every proxy runs with one
 #   worker/thread on CPU SG_BENCH_PIN_PROXY_CPU (default 0), the origin and the load generator on CPU
 #   SG_BENCH_PIN_PEER_CPU (default 1); "direct" puts both on the latter. Not for fanout. Default: unpinned).
@@ -169,7 +172,7 @@ start_proxy() {
         PROXY_PIDS=""
         return 0
         ;;
-    ssegate)
+    ssegate | ssegate-alt)
         if [ ! -x "$SSEGATE" ]; then
             echo "bench: $SSEGATE not built" >"$dir/why"
             return 1
@@ -251,7 +254,11 @@ $btls
 EOF
         # grpc: the same route as a GRPCRoute (its backends speak h2c without being told).
         [ "$mode" = grpc ] && sed -i 's/kind: HTTPRoute/kind: GRPCRoute/' "$dir/gateway.yaml"
-        "${PIN_PROXY[@]}" "$SSEGATE" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off ${SG_SSEGATE_ARGS:-} 2>>"$dir/stderr.log" &
+        local args=${SG_SSEGATE_ARGS:-}
+        [ "$target" = ssegate-alt ] && args=${SG_SSEGATE_ALT_ARGS:-}
+        local bin=$SSEGATE
+        [ "$target" = ssegate-alt ] && bin=${SG_SSEGATE_ALT_BIN:-$SSEGATE}
+        "${PIN_PROXY[@]}" "$bin" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off $args 2>>"$dir/stderr.log" &
         PROXY_PID=$!
         ;;
     nginx)

@@ -119,7 +119,7 @@ ssize_t sg_sock_read(sg_sock_t *s)
         return -ENOBUFS;
     if (s->ssl != NULL)
         return tls_read(s, c, room);
-    ssize_t n = read(s->w.fd, c->data + c->wpos, room);
+    ssize_t n = recv(s->w.fd, c->data + c->wpos, room, 0);
     if (n > 0) {
         c->wpos += (uint32_t)n;
         return n;
@@ -180,13 +180,23 @@ int sg_sock_write(sg_sock_t *s, const void *p, size_t n)
     return sg_sock_writev(s, &iov, 1);
 }
 
+/* send(2) and sendmsg(2), not writev(2): a socket's own calls skip the file layer's checks and notifications
+ * (docs/ARCHITECTURE.md), and MSG_NOSIGNAL makes a closed peer an EPIPE whatever SIGPIPE's disposition. */
+static ssize_t send_iov(int fd, struct iovec *iov, int n)
+{
+    if (n == 1)
+        return send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
 int sg_sock_flush(sg_sock_t *s)
 {
     struct iovec iov[IOV_MAX_BATCH];
 
     while (s->out.bytes > 0) {
         int n = sg_outq_iov(&s->out, iov, IOV_MAX_BATCH);
-        ssize_t w = s->ssl ? tls_write(s, iov, n) : writev(s->w.fd, iov, n);
+        ssize_t w = s->ssl ? tls_write(s, iov, n) : send_iov(s->w.fd, iov, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;

@@ -9,7 +9,7 @@
 
 #include "net/sock.h"
 
-/* iovecs per writev: the kernel's limit (UIO_MAXIOV). A connection carrying many HTTP/2 streams of a shared stream
+/* iovecs per sendmsg: the kernel's limit (UIO_MAXIOV). A connection carrying many HTTP/2 streams of a shared stream
  * queues two per DATA frame (the header, then a reference to the event), so a small batch would cost a system call
  * per 32 frames. 16 KiB of stack. */
 #define IOV_MAX_BATCH 1024
@@ -33,7 +33,7 @@ int sg_sock_update(sg_sock_t *s)
     return sg_loop_watch(s->loop, &s->w, m);
 }
 
-/* SSL_read into the chunk; the same results as read(2) gives sg_sock_read. SSL_read returns one record at a time, so
+/* SSL_read into the chunk; the same results as recv(2) gives sg_sock_read. SSL_read returns one record at a time, so
  * it is called again while OpenSSL holds more input (SSL_has_pending: with read-ahead, the upstream client's one
  * read(2) brings many records) until the chunk is full: one small record per call would make the caller wait for
  * the next readiness event, one loop round per SSE event. It stops when nothing is buffered, so that the last call

@@ -173,8 +173,12 @@ start_proxy() {
         return 0
         ;;
     ssegate | ssegate-alt)
-        if [ ! -x "$SSEGATE" ]; then
-            echo "bench: $SSEGATE not built" >"$dir/why"
+        local bin=$SSEGATE args=${SG_SSEGATE_ARGS:-}
+        if [ "$target" = ssegate-alt ]; then
+            bin=${SG_SSEGATE_ALT_BIN:-$SSEGATE} args=${SG_SSEGATE_ALT_ARGS:-}
+        fi
+        if [ ! -x "$bin" ]; then
+            echo "bench: $bin not built" >"$dir/why"
             return 1
         fi
         # An HTTP listener takes HTTP/1.1 and h2c (preface detection); HTTPS does TLS with ALPN h2,http/1.1.
@@ -254,10 +258,6 @@ $btls
 EOF
         # grpc: the same route as a GRPCRoute (its backends speak h2c without being told).
         [ "$mode" = grpc ] && sed -i 's/kind: HTTPRoute/kind: GRPCRoute/' "$dir/gateway.yaml"
-        local args=${SG_SSEGATE_ARGS:-}
-        [ "$target" = ssegate-alt ] && args=${SG_SSEGATE_ALT_ARGS:-}
-        local bin=$SSEGATE
-        [ "$target" = ssegate-alt ] && bin=${SG_SSEGATE_ALT_BIN:-$SSEGATE}
         "${PIN_PROXY[@]}" "$bin" -c "$dir/gateway.yaml" --workers "$WORKERS" --access-log off $args 2>>"$dir/stderr.log" &
         PROXY_PID=$!
         ;;

@@ -86,7 +86,7 @@ static void linger_read(sg_conn_t *c)
 {
     char buf[16384];
     for (int i = 0; i < 8; i++) {
-        ssize_t n = read(c->sock.w.fd, buf, sizeof(buf));
+        ssize_t n = recv(c->sock.w.fd, buf, sizeof(buf), 0);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         if (n <= 0 || (c->linger_bytes += (uint32_t)n) > SG_LINGER_MAX_BYTES) {

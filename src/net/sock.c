@@ -181,7 +181,8 @@ int sg_sock_write(sg_sock_t *s, const void *p, size_t n)
 }
 
 /* send(2) and sendmsg(2), not writev(2): a socket's own calls skip the file layer's checks and notifications
- * (docs/ARCHITECTURE.md), and MSG_NOSIGNAL makes a closed peer an EPIPE whatever SIGPIPE's disposition. */
+ * (docs/ARCHITECTURE.md), and MSG_NOSIGNAL makes a closed peer an EPIPE whatever SIGPIPE's disposition. One buffer
+ * (a relayed WebSocket message, as a rule) goes by send(2), which copies no msghdr or iovec array in. */
 static ssize_t send_iov(int fd, struct iovec *iov, int n)
 {
     if (n == 1)
